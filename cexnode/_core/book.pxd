@@ -1,0 +1,105 @@
+# cexnode._core.book — L2 order book and venue sequence sync. THE CONTRACT; review this first.
+#
+# Numbers: every price and quantity is an int64 mantissa at the *symbol's* scale (see symbols.pxd):
+# all books of one unified symbol share price_scale and qty_scale, so the arbitrage code compares
+# books of different venues without conversion. Futures books hold BASE quantity
+# (contracts × quanto_multiplier, converted exactly by the parser), never contracts.
+#
+# Lifetime: DepthUpdate.bids/asks point into parser-owned scratch memory that is valid only during
+# the call that receives it (picows zero-copy style). BookSync copies what it must keep.
+cimport cython
+from libc.stdint cimport int32_t, int64_t, uint64_t
+
+
+cdef struct Level:
+    int64_t px
+    int64_t qty            # > 0 in a book; in a DepthUpdate 0 deletes the level
+
+
+cdef struct DepthUpdate:
+    int32_t symbol_id
+    int64_t first_id       # Gate U, MEXC fromVersion; for a snapshot: its id (first == last)
+    int64_t last_id        # Gate u, MEXC toVersion
+    int64_t exch_ts_ms     # exchange event time, ms (0 when the venue sends none)
+    int64_t recv_ns        # local receive time, CLOCK_REALTIME ns
+    bint full              # replaces the whole book (REST snapshot, Gate full:true, obu first push)
+    int32_t n_bids
+    int32_t n_asks
+    const Level* bids
+    const Level* asks
+
+
+cdef enum SyncRule:
+    # Gate spot.order_book_update, futures.order_book_update, MEXC publicAggreDepths:
+    # REST snapshot id S; drop last <= S; first applied needs first <= S+1 <= last;
+    # then first == prev_last + 1. Diffs before the snapshot are buffered (bounded) and replayed.
+    SYNC_SNAPSHOT_DIFF = 0
+    # Gate spot.obu / futures.obu: no REST snapshot, the first push is full; then first == prev_last+1;
+    # a gap means unsubscribe + resubscribe (the resync request says so).
+    SYNC_STREAM_FULL = 1
+
+
+cdef enum ApplyResult:
+    APPLY_OK = 0           # applied; book changed (version bumped)
+    APPLY_STALE = 1        # dropped: last_id <= current id (duplicate or old)
+    APPLY_BUFFERED = 2     # kept for replay after the snapshot arrives
+    APPLY_RESYNC = 3       # gap / crossed / buffer overflow: book out of sync, one resync request raised
+    APPLY_IGNORED = 4      # book is resyncing and waiting (buffer full already reported)
+
+
+cdef enum ResyncReason:
+    RESYNC_NONE = 0
+    RESYNC_GAP = 1
+    RESYNC_CROSSED = 2
+    RESYNC_BUFFER_OVERFLOW = 3
+    RESYNC_SNAPSHOT_STALE = 4      # snapshot older than every buffered diff / cannot bridge
+    RESYNC_REQUESTED = 5           # reconnect, manual
+
+
+@cython.final
+cdef class Book:
+    cdef:
+        readonly int32_t symbol_id
+        readonly int venue               # symbols.VenueId
+        readonly int depth_limit         # max levels kept per side (levels beyond are dropped)
+        readonly int64_t last_id         # sequence id of the last applied update
+        readonly int64_t exch_ts_ms      # exchange time of the last applied update
+        readonly int64_t recv_ns         # local receive time of the last applied update
+        readonly uint64_t version        # +1 on every applied change; arb dedup key
+        readonly bint in_sync            # False until synced, and while resyncing: never traded on
+        Level* _bids                     # implementation-owned storage (see book.pyx)
+        Level* _asks
+        int _n_bids
+        int _n_asks
+
+    # O(1) access; i = 0 is the touch. Caller guarantees 0 <= i < n (checked in debug builds).
+    cdef inline int n_bids(self) noexcept:
+        return self._n_bids
+    cdef inline int n_asks(self) noexcept:
+        return self._n_asks
+    cdef Level bid(self, int i) noexcept
+    cdef Level ask(self, int i) noexcept
+    cdef bint is_crossed(self) noexcept           # best bid >= best ask (both sides present)
+
+    cdef int set_level(self, bint is_bid, int64_t px, int64_t qty) except -1   # qty 0 deletes
+    cdef int apply_levels(self, const DepthUpdate* u) except -1                # all levels of u, no seq checks
+    cdef void clear(self) noexcept
+
+
+@cython.final
+cdef class BookSync:
+    cdef:
+        readonly Book book
+        readonly SyncRule rule
+        readonly int buffer_limit           # max diffs held before the snapshot; overflow -> resync
+        readonly ResyncReason resync_reason
+        readonly uint64_t resyncs           # counted once per entry into resync
+        readonly uint64_t applied
+        readonly uint64_t stale_dropped
+        object _on_resync                   # callable(book_sync, reason:int) or None; called once per resync
+        # buffered pre-snapshot diffs: implementation-owned (see book.pyx)
+
+    # Both return an ApplyResult value, or -1 with a Python exception set (only from _on_resync).
+    cdef int on_update(self, const DepthUpdate* u) except -1
+    cdef int on_snapshot(self, const DepthUpdate* snap) except -1
+    cpdef request_resync(self, int reason=*)   # force out of sync (e.g. after reconnect)
