@@ -1,0 +1,155 @@
+"""cexnode command line: ``python -m cexnode --config FILE [--duration S]`` and subcommands.
+
+Exit codes: 0 ok, 2 bad input (config, arguments, unreadable file) with a one-paragraph message
+naming the exact key and line, never a traceback; 1 runtime failure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+EXIT_OK, EXIT_RUNTIME, EXIT_BAD_INPUT = 0, 1, 2
+
+SUBCOMMANDS = ("run", "check", "config", "sim", "record", "decode", "replay")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own exit code is 2 as well; keep one paragraph
+        self.print_usage(sys.stderr)
+        sys.stderr.write("cexnode: error: %s\n" % message)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _duration(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected seconds as a number, found %r" % text) from None
+    if not v > 0 or v != v or v == float("inf"):
+        raise argparse.ArgumentTypeError("expected a positive number of seconds, found %r" % text)
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="cexnode", description="Cython cross-exchange arbitrage node (MEXC spot, Gate.io spot and USDT futures).")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run the node (the default command)")
+    run.add_argument("--config", required=True, help="YAML config file")
+    run.add_argument("--duration", type=_duration, default=None, help="stop after S seconds")
+
+    chk = sub.add_parser("check", help="validate a config and exit")
+    chk.add_argument("--config", required=True)
+
+    cfg = sub.add_parser("config", help="show the effective config or its schema")
+    csub = cfg.add_subparsers(dest="config_command", parser_class=_Parser, required=True)
+    show = csub.add_parser("show", help="effective config as JSON, secrets redacted")
+    show.add_argument("--config", required=True)
+    schema = csub.add_parser("schema", help="JSON Schema of the config")
+    schema.add_argument("--markdown", action="store_true", help="the README's reference table instead")
+
+    sim = sub.add_parser("sim", help="run the exchange simulator alone")
+    sim.add_argument("--config", required=True)
+    sim.add_argument("--duration", type=_duration, default=None)
+
+    rec = sub.add_parser("record", help="record raw frames and REST snapshots to a capture")
+    rec.add_argument("--config", required=True)
+    rec.add_argument("--out", required=True)
+    rec.add_argument("--duration", type=_duration, default=None)
+
+    dec = sub.add_parser("decode", help="raw frames of a capture -> one normalized event per line")
+    dec.add_argument("--venue", required=True, choices=("mexc_spot", "gateio_spot", "gateio_futures"))
+    dec.add_argument("capture")
+
+    rep = sub.add_parser("replay", help="run the pipeline offline on a capture, deterministically")
+    rep.add_argument("--config", required=True)
+    rep.add_argument("--capture", required=True)
+    rep.add_argument("--dump-books", action="store_true")
+    return p
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
+    sys.stderr.write("cexnode: %s\n" % message)
+    return code
+
+
+def _load(path: str):
+    from cexnode.config import load_config
+    return load_config(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `python -m cexnode --config FILE` runs the node: `run` is the default command.
+    if not argv or argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help"):
+        argv = ["run"] + argv
+    args = build_parser().parse_args(argv)
+
+    from cexnode.config import ConfigError, json_schema, markdown_reference, redacted_dict
+
+    try:
+        if args.command == "config" and args.config_command == "schema":
+            if args.markdown:
+                sys.stdout.write(markdown_reference())
+            else:
+                json.dump(json_schema(), sys.stdout, indent=2)
+                sys.stdout.write("\n")
+            return EXIT_OK
+        if args.command == "decode":
+            return _decode(args)
+        cfg = _load(args.config)
+        if args.command == "check":
+            venues = ", ".join(n for n, v in cfg.venues.enabled()) or "none enabled"
+            print("%s: ok (venues: %s; routes: %d; mode: %s)" % (args.config, venues, len(cfg.arbitrage.routes), cfg.trading.mode))
+            return EXIT_OK
+        if args.command == "config":
+            json.dump(redacted_dict(cfg), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+            return EXIT_OK
+        if args.command == "run":
+            from cexnode.node import run_node
+            return run_node(cfg, config_path=args.config, duration=args.duration)
+        if args.command == "sim":
+            from cexnode.node import run_sim
+            return run_sim(cfg, duration=args.duration)
+        if args.command == "record":
+            from cexnode.capture.record import record_main
+            return record_main(cfg, args.out, args.duration)
+        if args.command == "replay":
+            from cexnode.capture.replay import replay_main
+            return replay_main(cfg, args.capture, dump_books=args.dump_books, out=sys.stdout)
+    except ConfigError as e:
+        return _fail(str(e))
+    except KeyboardInterrupt:
+        return 130
+    return _fail("unknown command %r" % args.command)
+
+
+def _decode(args) -> int:
+    import os
+    if not os.path.isfile(args.capture):
+        return _fail("capture file not found or not a file: %s" % args.capture)
+    try:
+        from cexnode.capture.decode import decode_capture
+    except ImportError as e:  # the parsers are compiled; a missing build is a clear runtime error
+        return _fail(str(e), EXIT_RUNTIME)
+    try:
+        return decode_capture(args.venue, args.capture, sys.stdout)
+    except (OSError, ValueError) as e:
+        return _fail("cannot read capture %s: %s" % (args.capture, e))
+
+
+def _entry() -> int:
+    try:
+        return main()
+    except BrokenPipeError:  # `cexnode config show | head`: not an error
+        try:
+            sys.stdout = open(__import__("os").devnull, "w")
+        except OSError:
+            pass
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(_entry())

@@ -1,0 +1,12 @@
+"""mexc_spot adapter package (urls, subscriptions, signing, REST client, private streams, order entry)."""
+from __future__ import annotations
+
+from cexnode.adapters.base import BaseVenueAdapter
+
+
+class Adapter(BaseVenueAdapter):
+    venue = "mexc_spot"
+
+
+def create_adapter(name, venue_config, context):
+    return Adapter(name, venue_config, context)

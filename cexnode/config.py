@@ -1,0 +1,843 @@
+"""YAML → frozen, validated config objects.
+
+One declarative schema (the dataclasses below) drives validation, defaults, ``config schema``
+(JSON Schema), ``config show`` (secrets redacted) and the README's config reference.
+
+Rules
+-----
+* Unknown keys are rejected with a "did you mean" hint; duplicate keys are rejected (PyYAML would
+  silently keep the last one).
+* ``${VAR}`` and ``${VAR:-default}`` are substituted from the environment inside scalar values;
+  an unset variable without a default is an error naming it.
+* Secrets (``api_key``, ``api_secret``) are :class:`Secret`: they redact themselves in repr/str,
+  logs and ``config show``; ``.get()`` is the only way to the value.
+* Every problem raises :class:`ConfigError` whose message names the file, the key path
+  (``venues.gateio_spot.taker_fee``), the line, what was expected and what was found.
+* Fields marked ``reload=True`` may change on SIGHUP without a restart (see :func:`diff_reload`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal, Mapping, Optional
+
+import yaml
+
+__all__ = [
+    "ConfigError", "Secret", "Config", "load_config", "load_config_text", "json_schema",
+    "redacted_dict", "diff_reload", "VENUES", "markdown_reference",
+]
+
+VENUES = ("mexc_spot", "gateio_spot", "gateio_futures")
+SPOT_VENUES = ("mexc_spot", "gateio_spot")
+FUTURES_VENUES = ("gateio_futures",)
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+_SYMBOL_RE = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$")
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+# --------------------------------------------------------------------------------------------
+# Errors and secrets
+
+
+class ConfigError(Exception):
+    """A configuration problem; ``str(e)`` is the one-paragraph message shown to the user."""
+
+    def __init__(self, message: str, *, path: str = "", line: int | None = None, file: str | None = None):
+        self.path = path
+        self.line = line
+        self.file = file
+        self.detail = message
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = self.file or "<config>"
+        if self.line is not None:
+            where += ":%d" % self.line
+        key = " at key '%s'" % self.path if self.path else ""
+        return "config error in %s%s: %s" % (where, key, self.detail)
+
+    def with_file(self, file: str) -> "ConfigError":
+        self.file = file
+        self.args = (self._render(),)
+        return self
+
+
+class Secret:
+    """A credential: never shown by repr/str/format; ``get()`` returns the value."""
+
+    __slots__ = ("_value",)
+    __cexnode_secret__ = True
+
+    def __init__(self, value: str):
+        object.__setattr__(self, "_value", value)
+
+    def get(self) -> str:
+        return self._value
+
+    def __setattr__(self, name, value):  # immutable
+        raise AttributeError("Secret is immutable")
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = lambda self: "***"  # noqa: E731
+
+    def __format__(self, spec: str) -> str:
+        return "***"
+
+    def __eq__(self, other):
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self):
+        return hash(("Secret", self._value))
+
+    def __bool__(self):
+        return bool(self._value)
+
+    def __reduce__(self):  # pickling would leak it into files: refuse
+        raise TypeError("Secret cannot be pickled")
+
+
+# --------------------------------------------------------------------------------------------
+# Schema helpers
+
+
+def opt(default=dataclasses.MISSING, *, doc: str, reload: bool = False, ge=None, gt=None, le=None, lt=None,
+        pow2: bool = False, factory=None, example=None):
+    """A config field: default, documentation, range and whether SIGHUP may change it."""
+    md = {"doc": doc, "reload": reload, "ge": ge, "gt": gt, "le": le, "lt": lt, "pow2": pow2, "example": example}
+    if factory is not None:
+        return field(default_factory=factory, metadata=md)
+    return field(default=default, metadata=md)
+
+
+_frozen = dataclass(frozen=True, kw_only=True)
+
+
+@_frozen
+class GcConfig:
+    freeze_after_warmup: bool = opt(True, doc="Run gc.collect() then gc.freeze() once start-up is done, so long-lived objects are never rescanned.")
+    warmup_s: float = opt(2.0, doc="Seconds after start before the freeze.", ge=0, le=600)
+    thresholds: Optional[list[int]] = opt(None, doc="gc.set_threshold(gen0, gen1, gen2); null keeps Python's defaults.")
+    disable: bool = opt(False, doc="Disable the cyclic GC entirely (reference counting still frees most objects).")
+
+
+@_frozen
+class NodeConfig:
+    name: str = opt("cexnode", doc="Node name (logs, metrics label).")
+    cpu_affinity: Optional[list[int]] = opt(None, doc="CPUs to pin the process to (sched_setaffinity). A CPU that does not exist or is not permitted gives a warning, not a crash.")
+    gc: GcConfig = opt(factory=GcConfig, doc="Garbage-collector policy.")
+    start_timeout_s: float = opt(20.0, doc="Deadline for each component to start.", gt=0, le=600)
+    stop_timeout_s: float = opt(10.0, doc="Deadline for the whole orderly stop.", gt=0, le=600)
+    on_venue_failure: Literal["stop", "degrade"] = opt("stop", doc="A venue that fails to start stops the node, or the node runs without it.")
+    status_interval_s: float = opt(5.0, doc="Seconds between status lines on the console (0 disables).", ge=0, le=3600, reload=True)
+
+
+@_frozen
+class ConsoleLogConfig:
+    enabled: bool = opt(True, doc="Human-readable log lines on stderr.")
+    level: Literal["debug", "info", "warning", "error"] = opt("info", doc="Minimum level for this backend.", reload=True)
+    color: Literal["auto", "always", "never"] = opt("auto", doc="ANSI colours (auto: only on a TTY).")
+
+
+@_frozen
+class FileLogConfig:
+    enabled: bool = opt(False, doc="JSON Lines log file.")
+    path: str = opt("logs/cexnode.jsonl", doc="File path (directories are created).")
+    level: Literal["debug", "info", "warning", "error"] = opt("debug", doc="Minimum level for this backend.", reload=True)
+    max_bytes: int = opt(256 * 1024 * 1024, doc="Rotate when the file exceeds this size.", ge=4096)
+    rotate_daily: bool = opt(True, doc="Also rotate at UTC midnight.")
+
+
+@_frozen
+class AuditLogConfig:
+    path: str = opt("logs/audit.jsonl", doc="Audit trail of every order event (JSON Lines).")
+    fsync: Literal["always", "batch", "never"] = opt("always", doc="always: fsync before an audit call returns (survives kill -9 and power loss of the OS cache); batch: fsync by the flusher; never: OS decides.")
+
+
+@_frozen
+class LogConfig:
+    level: Literal["debug", "info", "warning", "error"] = opt("info", doc="Default level for every logger.", reload=True)
+    ring_capacity: int = opt(65536, doc="Records the log ring holds (power of two). When full, new records are dropped and counted; trading never blocks.", ge=1024, le=1 << 24, pow2=True)
+    flush_interval_ms: int = opt(50, doc="Flusher period.", ge=1, le=10000, reload=True)
+    batch_size: int = opt(4096, doc="Records formatted per flusher batch.", ge=1, le=1 << 20, reload=True)
+    loggers: dict[str, Literal["debug", "info", "warning", "error"]] = opt(factory=dict, doc="Per-logger levels, e.g. {cexnode.net: debug}.", reload=True)
+    redact_keys: list[str] = opt(factory=list, doc="Extra field names to redact (api_key, api_secret, secret, password, token, signature always are).")
+    console: ConsoleLogConfig = opt(factory=ConsoleLogConfig, doc="Console backend.")
+    file: FileLogConfig = opt(factory=FileLogConfig, doc="JSONL file backend.")
+    audit: AuditLogConfig = opt(factory=AuditLogConfig, doc="Audit backend.")
+
+
+@_frozen
+class MetricsConfig:
+    enabled: bool = opt(True, doc="Serve /metrics, /healthz and /readyz.")
+    host: str = opt("127.0.0.1", doc="Bind address (loopback by default).")
+    port: int = opt(9464, doc="TCP port (0 = any free port).", ge=0, le=65535)
+
+
+@_frozen
+class InstrumentConfig:
+    symbol: str = opt(doc="Unified symbol, e.g. BTC/USDT or BTC/USDT:USDT.")
+    venue_symbol: str = opt(doc="The venue's name for it, e.g. BTCUSDT or BTC_USDT.")
+    tick: Decimal = opt(doc="Price increment.", gt=0)
+    step: Decimal = opt(doc="Order size increment in venue units (contracts on futures).", gt=0)
+    min_qty: Decimal = opt(Decimal(0), doc="Minimum order size in venue units.", ge=0)
+    min_notional: Decimal = opt(Decimal(0), doc="Minimum order value in quote currency.", ge=0)
+    multiplier: Decimal = opt(Decimal(1), doc="Futures: base units per contract (quanto_multiplier).", gt=0)
+
+
+@_frozen
+class VenueConfig:
+    enabled: bool = opt(True, doc="Connect to this venue.")
+    ws_url: str = opt("", doc="Public WebSocket URL (empty: the venue's production URL, or the embedded simulator's).")
+    rest_url: str = opt("", doc="REST base URL (empty: production, or the simulator's).")
+    api_key: Optional[Secret] = opt(None, doc="API key; use ${ENV_VAR}, never a literal.", example="${GATE_API_KEY}")
+    api_secret: Optional[Secret] = opt(None, doc="API secret; use ${ENV_VAR}, never a literal.", example="${GATE_API_SECRET}")
+    taker_fee: Decimal = opt(Decimal("0.001"), doc="Taker fee rate (0.001 = 0.1 %).", ge=0, le=Decimal("0.05"), reload=True)
+    maker_fee: Decimal = opt(Decimal("0.001"), doc="Maker fee rate.", ge=-Decimal("0.01"), le=Decimal("0.05"), reload=True)
+    symbols: list[str] = opt(factory=list, doc="Unified symbols to stream (spot venues: BTC/USDT; futures: BTC/USDT:USDT).")
+    book_depth: int = opt(100, doc="Levels kept per side (Gate: 20/50/100; MEXC snapshot limit).", ge=1, le=5000)
+    instruments: list[InstrumentConfig] = opt(factory=list, doc="Instrument specs given here instead of loaded from the venue (replay, offline).")
+    start_timeout_s: float = opt(15.0, doc="Deadline for this venue to connect and sync.", gt=0, le=600)
+
+
+@_frozen
+class VenuesConfig:
+    mexc_spot: Optional[VenueConfig] = opt(None, doc="MEXC spot (API v3).")
+    gateio_spot: Optional[VenueConfig] = opt(None, doc="Gate.io spot (API v4).")
+    gateio_futures: Optional[VenueConfig] = opt(None, doc="Gate.io USDT-settled perpetual futures (API v4).")
+
+    def items(self):
+        for name in VENUES:
+            v = getattr(self, name)
+            if v is not None:
+                yield name, v
+
+    def enabled(self):
+        return [(n, v) for n, v in self.items() if v.enabled]
+
+
+@_frozen
+class RouteConfig:
+    symbol: str = opt(doc="Spot symbol of the route, e.g. BTC/USDT (the perpetual is implied on futures venues).")
+    venues: list[str] = opt(doc="Two or more venues quoting it, e.g. [mexc_spot, gateio_spot] or [gateio_spot, gateio_futures].")
+    name: str = opt("", doc="Route name (default: symbol and venues).")
+
+
+@_frozen
+class ArbitrageConfig:
+    min_profit: Decimal = opt(Decimal("0.50"), doc="Minimum net profit per opportunity, in quote currency.", ge=0, reload=True)
+    min_bps: Decimal = opt(Decimal("0"), doc="Minimum net profit in basis points of the buy cost.", ge=-10000, le=10000, reload=True)
+    max_notional: Decimal = opt(Decimal("1000"), doc="Maximum quote spent on the buy leg of one opportunity.", gt=0, reload=True)
+    max_book_age_ms: int = opt(5000, doc="Books older than this (exchange time or receive time) are not traded.", ge=1, le=600000, reload=True)
+    slippage_bps: Decimal = opt(Decimal("0"), doc="Widen leg limit prices by this many bps beyond the worst level walked.", ge=0, le=1000, reload=True)
+    routes: list[RouteConfig] = opt(factory=list, doc="Routes to evaluate on every book update.")
+
+
+@_frozen
+class RiskConfig:
+    max_position: dict[str, Decimal] = opt(factory=dict, doc="Per-asset absolute position limit in base units, e.g. {BTC: 0.5}.", reload=True)
+    max_notional_per_trade: Decimal = opt(Decimal("1000"), doc="Maximum quote value of one leg.", gt=0, reload=True)
+    max_open_exposure: Decimal = opt(Decimal("5000"), doc="Maximum quote value of unhedged positions across routes.", gt=0, reload=True)
+    daily_loss_limit: Decimal = opt(Decimal("100"), doc="Halt when today's realised loss exceeds this (quote currency).", gt=0, reload=True)
+    error_rate_threshold: Decimal = opt(Decimal("0.01"), doc="Halt when failed orders / orders in the window exceed this.", gt=0, le=1, reload=True)
+    error_window_s: int = opt(300, doc="Rolling window of the error-rate breaker.", ge=1, le=86400, reload=True)
+    min_orders_for_breaker: int = opt(20, doc="Orders needed in the window before the error-rate breaker may trip.", ge=1, reload=True)
+    stale_data_halt_ms: int = opt(10000, doc="Halt trading when any routed book has been stale this long.", ge=1, reload=True)
+    route_cooldown_ms: int = opt(500, doc="Minimum time between trades on one route.", ge=0, reload=True)
+    kill_switch_file: Optional[str] = opt(None, doc="If this file exists, trading halts (SIGUSR1 toggles too).", reload=True)
+
+
+@_frozen
+class PaperConfig:
+    latency_ms: float = opt(5.0, doc="Simulated order latency.", ge=0, le=60000, reload=True)
+    balances: dict[str, dict[str, Decimal]] = opt(factory=dict, doc="Virtual balances per venue and asset, e.g. {gateio_spot: {USDT: 10000, BTC: 0.1}}.")
+
+
+@_frozen
+class TradingConfig:
+    mode: Literal["paper", "live"] = opt("paper", doc="paper (default): fills simulated against our own books; live: real orders, needs credentials.")
+    order_timeout_ms: int = opt(2000, doc="An order without a definitive answer by then is ambiguous and reconciled with the venue.", ge=10, le=60000, reload=True)
+    leg_deadline_ms: int = opt(3000, doc="Deadline for both legs of a trade to reach a final state.", ge=10, le=60000, reload=True)
+    max_balance_age_ms: int = opt(1000, doc="Balances older than this are refreshed before a trade.", ge=0, le=600000, reload=True)
+    hedge_loss_cap: Decimal = opt(Decimal("5"), doc="Maximum loss (quote) accepted to hedge or unwind a one-leg fill.", ge=0, reload=True)
+    paper: PaperConfig = opt(factory=PaperConfig, doc="Paper-trading settings.")
+
+
+@_frozen
+class SimConfig:
+    enabled: bool = opt(False, doc="Start the embedded exchange simulator and point every venue at it.")
+    seed: int = opt(1, doc="Seed of the deterministic market generator.")
+    update_interval_ms: float = opt(10.0, doc="Book update period per venue and symbol.", gt=0, le=60000)
+    dislocation_probability: float = opt(0.02, doc="Chance per update that a venue's price jumps away from the others (creates arbitrage).", ge=0, le=1)
+    dislocation_bps: float = opt(30.0, doc="Size of a dislocation in basis points.", ge=0, le=10000)
+    mid_prices: dict[str, Decimal] = opt(factory=dict, doc="Starting mid price per unified spot symbol, e.g. {BTC/USDT: 65000}.")
+    futures_decimal_sizes: bool = opt(False, doc="Gate futures sizes as decimal strings (X-Gate-Size-Decimal: 1).")
+    balances: dict[str, dict[str, Decimal]] = opt(factory=dict, doc="Account balances per venue and asset on the simulator.")
+
+
+@_frozen
+class Config:
+    node: NodeConfig = opt(factory=NodeConfig, doc="Process: pinning, GC, timeouts.")
+    log: LogConfig = opt(factory=LogConfig, doc="Logging ring and backends.")
+    metrics: MetricsConfig = opt(factory=MetricsConfig, doc="Prometheus endpoint.")
+    venues: VenuesConfig = opt(factory=VenuesConfig, doc="Venues to connect, by name: mexc_spot, gateio_spot, gateio_futures.")
+    arbitrage: ArbitrageConfig = opt(factory=ArbitrageConfig, doc="Opportunity thresholds and routes.")
+    risk: RiskConfig = opt(factory=RiskConfig, doc="Risk limits.")
+    trading: TradingConfig = opt(factory=TradingConfig, doc="Execution mode and timing.")
+    sim: SimConfig = opt(factory=SimConfig, doc="Embedded exchange simulator.")
+    source: str = field(default="<config>", compare=False, repr=False, metadata={"doc": "", "internal": True})
+
+
+# --------------------------------------------------------------------------------------------
+# YAML → plain values with line numbers, duplicate keys rejected
+
+
+class _Map(dict):
+    """dict with the YAML line of each key (1-based) and of the mapping itself."""
+    __slots__ = ("line", "key_lines", "raw")
+
+
+class _Seq(list):
+    __slots__ = ("line", "item_lines", "raw")
+
+
+class _EnvStr(str):
+    """A scalar that came (partly) from ${VAR} substitution: re-typed by the schema."""
+
+
+def _substitute(text: str, line: int, path: str) -> str:
+    def repl(m):
+        name, default = m.group(1), m.group(2)
+        val = os.environ.get(name)
+        if val is None or (val == "" and default is not None):
+            if default is None:
+                raise ConfigError("environment variable ${%s} is not set (use ${%s:-default} for a default)" % (name, name), path=path, line=line)
+            return default
+        return val
+    return _ENV_RE.sub(repl, text)
+
+
+def _plain(node, path: str):
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out = _Map()
+        out.line, out.key_lines, out.raw = line, {}, {}
+        for knode, vnode in node.value:
+            if not isinstance(knode, yaml.ScalarNode):
+                raise ConfigError("mapping keys must be plain strings", path=path, line=knode.start_mark.line + 1)
+            key = knode.value
+            kpath = "%s.%s" % (path, key) if path else key
+            if key in out:
+                raise ConfigError("duplicate key '%s' (first at line %d); YAML would silently keep only the last"
+                                  % (key, out.key_lines[key]), path=kpath, line=knode.start_mark.line + 1)
+            out.key_lines[key] = knode.start_mark.line + 1
+            out[key], out.raw[key] = _plain(vnode, kpath)
+        return out, None
+    if isinstance(node, yaml.SequenceNode):
+        out = _Seq()
+        out.line, out.item_lines, out.raw = line, [], []
+        for i, item in enumerate(node.value):
+            out.item_lines.append(item.start_mark.line + 1)
+            v, raw = _plain(item, "%s[%d]" % (path, i))
+            out.append(v)
+            out.raw.append(raw)
+        return out, None
+    # scalar: ${VAR} substitution happens in string scalars only; the schema re-types the result.
+    raw = node.value
+    if node.tag == "tag:yaml.org,2002:str" and "${" in raw:
+        return _EnvStr(_substitute(raw, line, path)), raw
+    return _LOADER.construct_object(node, deep=True), raw
+
+
+class _NodeLoader(yaml.SafeLoader):
+    pass
+
+
+_LOADER = _NodeLoader("")
+# libyaml's composer when PyYAML was built with it (same nodes and marks, several times faster).
+_COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _parse_yaml(text: str):
+    try:
+        root = yaml.compose(text, Loader=_COMPOSER)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        msg = " ".join(x for x in (e.context, e.problem) if x)
+        raise ConfigError("YAML syntax error: %s" % msg, line=line) from None
+    except yaml.YAMLError as e:
+        raise ConfigError("YAML error: %s" % e) from None
+    if root is None:
+        raise ConfigError("the file is empty; expected a mapping with at least a 'venues' section")
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError("the top level must be a mapping of sections (node, log, venues, ...), found %s"
+                          % _kind_of_node(root), line=root.start_mark.line + 1)
+    value, _ = _plain(root, "")
+    return value
+
+
+def _kind_of_node(node):
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if isinstance(node, yaml.ScalarNode):
+        return "a scalar %r" % node.value
+    return "something else"
+
+
+# --------------------------------------------------------------------------------------------
+# Validation (schema-driven)
+
+
+def _describe(v) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean %s" % ("true" if v else "false")
+    if isinstance(v, (int, float, Decimal)):
+        return "number %s" % v
+    if isinstance(v, str):
+        return "string %r" % v
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "a mapping"
+    return type(v).__name__
+
+
+def _type_name(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _type_name(args[0]) + " or null"
+    if origin is list:
+        return "a list of " + _type_name(typing.get_args(tp)[0]).replace("a ", "", 1)
+    if origin is dict:
+        return "a mapping of %s" % _type_name(typing.get_args(tp)[1])
+    if dataclasses.is_dataclass(tp):
+        return "a mapping (%s)" % tp.__name__.replace("Config", "")
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            Decimal: "a decimal number", Secret: "a string (secret)"}.get(tp, tp.__name__)
+
+
+def _check_range(value, md, path, line):
+    if md.get("ge") is not None and value < md["ge"]:
+        raise ConfigError("expected a value >= %s, found %s" % (md["ge"], value), path=path, line=line)
+    if md.get("gt") is not None and value <= md["gt"]:
+        raise ConfigError("expected a value > %s, found %s" % (md["gt"], value), path=path, line=line)
+    if md.get("le") is not None and value > md["le"]:
+        raise ConfigError("expected a value <= %s, found %s" % (md["le"], value), path=path, line=line)
+    if md.get("lt") is not None and value >= md["lt"]:
+        raise ConfigError("expected a value < %s, found %s" % (md["lt"], value), path=path, line=line)
+    if md.get("pow2") and (value <= 0 or value & (value - 1)):
+        raise ConfigError("expected a power of two, found %s" % value, path=path, line=line)
+
+
+def _convert(tp, value, raw, path: str, line: int | None, md: Mapping):
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(args[0], value, raw, path, line, md)
+    if value is None:
+        raise ConfigError("expected %s, found null" % _type_name(tp), path=path, line=line)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError("expected %s, found %s" % (_type_name(tp), _describe(value)), path=path, line=line)
+        return _build(tp, value, path)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices or isinstance(value, bool):
+            hint = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+            raise ConfigError("expected one of %s, found %s%s" % (", ".join(map(str, choices)), _describe(value),
+                              " (did you mean '%s'?)" % hint[0] if hint else ""), path=path, line=line)
+        return value
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError("expected %s, found %s" % (_type_name(tp), _describe(value)), path=path, line=line)
+        lines = getattr(value, "item_lines", [line] * len(value))
+        raws = getattr(value, "raw", [None] * len(value))
+        # tuples: a frozen config must not be mutable through its lists
+        return tuple(_convert(item_tp, v, r, "%s[%d]" % (path, i), ln, md) for i, (v, r, ln) in enumerate(zip(value, raws, lines)))
+    if origin is dict:
+        ktp, vtp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError("expected %s, found %s" % (_type_name(tp), _describe(value)), path=path, line=line)
+        klines = getattr(value, "key_lines", {})
+        raws = getattr(value, "raw", {})
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str) or not k:
+                raise ConfigError("mapping keys must be non-empty strings", path=path, line=line)
+            out[k] = _convert(vtp, v, raws.get(k), "%s.%s" % (path, k), klines.get(k, line), md)
+        return types.MappingProxyType(out)
+    # scalars
+    from_env = isinstance(value, _EnvStr)
+    if tp is bool:
+        if from_env and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if not isinstance(value, bool):
+            raise ConfigError("expected a boolean (true/false), found %s" % _describe(value), path=path, line=line)
+        return value
+    if tp is int:
+        if from_env:
+            try:
+                value = int(value)
+            except ValueError:
+                raise ConfigError("expected an integer, found %s" % _describe(str(value)), path=path, line=line) from None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError("expected an integer, found %s" % _describe(value), path=path, line=line)
+        _check_range(value, md, path, line)
+        return value
+    if tp is float:
+        if from_env:
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError("expected a number, found %s" % _describe(str(value)), path=path, line=line) from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError("expected a number, found %s" % _describe(value), path=path, line=line)
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError("expected a finite number, found %s" % value, path=path, line=line)
+        _check_range(value, md, path, line)
+        return value
+    if tp is Decimal:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError("expected a decimal number, found %s" % _describe(value), path=path, line=line)
+        text = str(value) if from_env or isinstance(value, str) else (raw if raw is not None else str(value))
+        try:
+            d = Decimal(text.strip())
+        except (InvalidOperation, ValueError):
+            raise ConfigError("expected a decimal number, found %s" % _describe(value), path=path, line=line) from None
+        if not d.is_finite():
+            raise ConfigError("expected a finite decimal number, found %s" % text, path=path, line=line)
+        _check_range(d, md, path, line)
+        return d
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError("expected a string, found %s" % _describe(value), path=path, line=line)
+        return str(value)
+    if tp is Secret:
+        if not isinstance(value, str) or isinstance(value, bool):
+            raise ConfigError("expected a string (secret), found %s" % ("a non-string value" if value is not None else "null"),
+                              path=path, line=line)
+        if not from_env:
+            # A literal secret in a file that gets committed is the classic leak. Refuse it.
+            raise ConfigError("secrets must come from the environment: write ${ENV_VAR}, not a literal value",
+                              path=path, line=line)
+        return Secret(str(value))
+    raise TypeError("unsupported schema type %r" % (tp,))
+
+
+def _build(cls, data: Mapping, path: str):
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    klines = getattr(data, "key_lines", {})
+    raws = getattr(data, "raw", {})
+    for key in data:
+        if key not in fields:
+            hint = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
+            kpath = "%s.%s" % (path, key) if path else str(key)
+            raise ConfigError("unknown key '%s'%s; allowed here: %s" % (
+                key, " (did you mean '%s'?)" % hint[0] if hint else "", ", ".join(fields)),
+                path=kpath, line=klines.get(key, getattr(data, "line", None)))
+    kwargs = {}
+    for name, f in fields.items():
+        fpath = "%s.%s" % (path, name) if path else name
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], raws.get(name), fpath, klines.get(name), f.metadata)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError("missing required key '%s' (%s)" % (name, f.metadata.get("doc", "")),
+                              path=fpath, line=getattr(data, "line", None))
+    obj = cls(**kwargs)
+    check = getattr(_POST_CHECKS, cls.__name__, None)
+    if check is not None:
+        check(obj, data, path)
+    return obj
+
+
+def _line_of(data, key):
+    return getattr(data, "key_lines", {}).get(key, getattr(data, "line", None))
+
+
+class _POST_CHECKS:
+    """Cross-field rules, per class (run after the class's own fields validated)."""
+
+    @staticmethod
+    def GcConfig(obj, data, path):
+        if obj.thresholds is not None and (len(obj.thresholds) != 3 or any(t < 0 for t in obj.thresholds)):
+            raise ConfigError("expected three non-negative integers [gen0, gen1, gen2], found %s" % list(obj.thresholds),
+                              path=path + ".thresholds", line=_line_of(data, "thresholds"))
+
+    @staticmethod
+    def NodeConfig(obj, data, path):
+        if obj.cpu_affinity is not None:
+            if not obj.cpu_affinity or any(c < 0 for c in obj.cpu_affinity):
+                raise ConfigError("expected a non-empty list of CPU numbers >= 0, found %s" % list(obj.cpu_affinity),
+                                  path=path + ".cpu_affinity", line=_line_of(data, "cpu_affinity"))
+
+    @staticmethod
+    def InstrumentConfig(obj, data, path):
+        _check_symbol(obj.symbol, path + ".symbol", _line_of(data, "symbol"))
+
+    @staticmethod
+    def VenuesConfig(obj, data, path):
+        for name, venue in obj.items():
+            vdata = data.get(name, {})
+            for i, sym in enumerate(venue.symbols):
+                spath = "%s.%s.symbols[%d]" % (path, name, i)
+                sline = getattr(vdata.get("symbols"), "item_lines", [None] * (i + 1))[i] if isinstance(vdata, dict) else None
+                _check_symbol(sym, spath, sline)
+                is_perp = ":" in sym
+                if name in FUTURES_VENUES and not is_perp:
+                    raise ConfigError("%s lists perpetuals like %s:%s, found spot symbol '%s'"
+                                      % (name, sym, sym.split("/")[1], sym), path=spath, line=sline)
+                if name in SPOT_VENUES and is_perp:
+                    raise ConfigError("%s is a spot venue: expected a spot symbol like '%s', found perpetual '%s'"
+                                      % (name, sym.split(":")[0], sym), path=spath, line=sline)
+            if len(set(venue.symbols)) != len(venue.symbols):
+                raise ConfigError("a symbol is listed twice", path="%s.%s.symbols" % (path, name),
+                                  line=_line_of(vdata, "symbols") if isinstance(vdata, dict) else None)
+
+    @staticmethod
+    def Config(obj, data, path):
+        venues = dict(obj.venues.items())
+        adata = data.get("arbitrage", {})
+        rdata = adata.get("routes", []) if isinstance(adata, dict) else []
+        rlines = getattr(rdata, "item_lines", [])
+        for i, route in enumerate(obj.arbitrage.routes):
+            rpath = "arbitrage.routes[%d]" % i
+            rline = rlines[i] if i < len(rlines) else None
+            _check_symbol(route.symbol, rpath + ".symbol", rline)
+            if ":" in route.symbol:
+                raise ConfigError("a route names the spot symbol (the perpetual is implied on futures venues), found '%s'"
+                                  % route.symbol, path=rpath + ".symbol", line=rline)
+            if len(route.venues) < 2 or len(set(route.venues)) != len(route.venues):
+                raise ConfigError("expected at least two different venues, found %s" % list(route.venues),
+                                  path=rpath + ".venues", line=rline)
+            for j, vname in enumerate(route.venues):
+                vpath = "%s.venues[%d]" % (rpath, j)
+                if vname not in VENUES:
+                    hint = difflib.get_close_matches(vname, VENUES, n=1)
+                    raise ConfigError("unknown venue '%s'%s; known venues: %s" % (
+                        vname, " (did you mean '%s'?)" % hint[0] if hint else "", ", ".join(VENUES)), path=vpath, line=rline)
+                venue = venues.get(vname)
+                if venue is None or not venue.enabled:
+                    raise ConfigError("route uses venue '%s', which is not configured (or not enabled) under venues"
+                                      % vname, path=vpath, line=rline)
+                want = route.symbol + ":" + route.symbol.split("/")[1] if vname in FUTURES_VENUES else route.symbol
+                if want not in venue.symbols:
+                    raise ConfigError("route needs '%s' on %s, but venues.%s.symbols does not list it"
+                                      % (want, vname, vname), path=vpath, line=rline)
+        if obj.trading.mode == "live" and not obj.sim.enabled:
+            for name, venue in obj.venues.enabled():
+                if venue.api_key is None or venue.api_secret is None or not venue.api_key or not venue.api_secret:
+                    vdata = data.get("venues", {}).get(name, {})
+                    raise ConfigError("trading.mode is live, so venue %s needs api_key and api_secret "
+                                      "(from ${ENV_VARS})" % name, path="venues.%s.api_key" % name,
+                                      line=_line_of(vdata, "api_key") if isinstance(vdata, dict) else None)
+        for vname in obj.trading.paper.balances:
+            if vname not in VENUES:
+                raise ConfigError("unknown venue '%s'; known venues: %s" % (vname, ", ".join(VENUES)),
+                                  path="trading.paper.balances.%s" % vname, line=None)
+        for vname in obj.sim.balances:
+            if vname not in VENUES:
+                raise ConfigError("unknown venue '%s'; known venues: %s" % (vname, ", ".join(VENUES)),
+                                  path="sim.balances.%s" % vname, line=None)
+        for sym in obj.sim.mid_prices:
+            _check_symbol(sym, "sim.mid_prices.%s" % sym, None)
+
+
+def _check_symbol(sym: str, path: str, line):
+    if not _SYMBOL_RE.match(sym):
+        raise ConfigError("expected a unified symbol like BTC/USDT (spot) or BTC/USDT:USDT (perpetual), found %r" % sym,
+                          path=path, line=line)
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+
+
+def load_config_text(text: str, source: str = "<config>") -> Config:
+    try:
+        data = _parse_yaml(text)
+        if "venues" not in data:
+            raise ConfigError("missing required section 'venues' (at least one of %s)" % ", ".join(VENUES),
+                              path="venues", line=data.line)
+        cfg = _build(Config, data, "")
+        if not any(True for _ in cfg.venues.items()):
+            raise ConfigError("expected at least one venue (%s)" % ", ".join(VENUES), path="venues",
+                              line=_line_of(data, "venues"))
+    except ConfigError as e:
+        raise e.with_file(source) from None
+    return dataclasses.replace(cfg, source=source)
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise ConfigError("file not found").with_file(path) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, expected a YAML file").with_file(path) from None
+    except OSError as e:
+        raise ConfigError("cannot read the file: %s" % (e.strerror or e)).with_file(path) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError("the file is not valid UTF-8 (byte %d)" % e.start, line=line).with_file(path) from None
+    return load_config_text(text, source=path)
+
+
+def redacted_dict(obj) -> Any:
+    """Plain JSON-able structure of a config object with every secret shown as '***'."""
+    if isinstance(obj, Secret):
+        return "***"
+    if dataclasses.is_dataclass(obj):
+        return {f.name: redacted_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not f.metadata.get("internal")}
+    if isinstance(obj, Mapping):
+        return {k: redacted_dict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [redacted_dict(v) for v in obj]
+    if isinstance(obj, Decimal):
+        return str(obj)
+    return obj
+
+
+def diff_reload(old: Config, new: Config) -> tuple[list[str], list[str]]:
+    """Compare two configs: (reloadable changed paths, restart-needed changed paths)."""
+    hot, cold = [], []
+
+    def walk(a, b, path, reloadable):
+        if dataclasses.is_dataclass(a) and type(a) is type(b):
+            for f in dataclasses.fields(a):
+                if f.metadata.get("internal"):
+                    continue
+                walk(getattr(a, f.name), getattr(b, f.name), "%s.%s" % (path, f.name) if path else f.name,
+                     reloadable or f.metadata.get("reload", False))
+            return
+        if a != b:
+            (hot if reloadable else cold).append(path)
+
+    walk(old, new, "", False)
+    return hot, cold
+
+
+# --------------------------------------------------------------------------------------------
+# JSON Schema and the README reference
+
+
+def _schema_of(tp, md=None) -> dict:
+    md = md or {}
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        inner = _schema_of(args[0], md)
+        return {"anyOf": [inner, {"type": "null"}]}
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        props, required = {}, []
+        for f in dataclasses.fields(tp):
+            if f.metadata.get("internal"):
+                continue
+            s = _schema_of(hints[f.name], f.metadata)
+            s["description"] = f.metadata.get("doc", "")
+            if f.metadata.get("reload"):
+                s["x-reload"] = True
+            if f.default is not dataclasses.MISSING:
+                s["default"] = redacted_dict(f.default)
+            elif f.default_factory is not dataclasses.MISSING:
+                s["default"] = redacted_dict(f.default_factory())
+            else:
+                required.append(f.name)
+            props[f.name] = s
+        out = {"type": "object", "additionalProperties": False, "properties": props}
+        if required:
+            out["required"] = required
+        return out
+    if origin is Literal:
+        return {"enum": list(typing.get_args(tp))}
+    if origin is list:
+        return {"type": "array", "items": _schema_of(typing.get_args(tp)[0])}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _schema_of(typing.get_args(tp)[1])}
+    s: dict = {}
+    if tp is bool:
+        s = {"type": "boolean"}
+    elif tp is int:
+        s = {"type": "integer"}
+    elif tp is float:
+        s = {"type": "number"}
+    elif tp is Decimal:
+        s = {"type": ["number", "string"], "pattern": r"^-?\d+(\.\d+)?$"}
+    elif tp is str:
+        s = {"type": "string"}
+    elif tp is Secret:
+        s = {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-.*)?\}", "x-secret": True}
+    for k, j in (("ge", "minimum"), ("le", "maximum"), ("gt", "exclusiveMinimum"), ("lt", "exclusiveMaximum")):
+        if md.get(k) is not None and tp in (int, float, Decimal):
+            s[j] = float(md[k]) if isinstance(md[k], Decimal) else md[k]
+    return s
+
+
+def json_schema() -> dict:
+    s = _schema_of(Config)
+    s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    s["title"] = "cexnode configuration"
+    s["required"] = ["venues"]
+    return s
+
+
+def markdown_reference() -> str:
+    """The README's config reference table, generated from the schema."""
+    rows = ["| key | type | default | reload | description |", "|---|---|---|---|---|"]
+
+    def walk(tp, prefix):
+        hints = typing.get_type_hints(tp)
+        for f in dataclasses.fields(tp):
+            if f.metadata.get("internal"):
+                continue
+            ftp = hints[f.name]
+            key = prefix + f.name
+            inner = ftp
+            if typing.get_origin(ftp) in (typing.Union, types.UnionType):
+                inner = [a for a in typing.get_args(ftp) if a is not type(None)][0]
+            if dataclasses.is_dataclass(inner) and inner is not ftp or dataclasses.is_dataclass(ftp):
+                rows.append("| `%s` | section | | | %s |" % (key, f.metadata.get("doc", "")))
+                walk(inner, key + ".")
+                continue
+            if typing.get_origin(inner) is list and dataclasses.is_dataclass(typing.get_args(inner)[0]):
+                rows.append("| `%s` | list | `[]` | | %s |" % (key, f.metadata.get("doc", "")))
+                walk(typing.get_args(inner)[0], key + "[].")
+                continue
+            if f.default is not dataclasses.MISSING:
+                d = redacted_dict(f.default)
+                default = "`%s`" % ("null" if d is None else (str(d).lower() if isinstance(d, bool) else d))
+            elif f.default_factory is not dataclasses.MISSING:
+                default = "`%s`" % (redacted_dict(f.default_factory()),)
+            else:
+                default = "required"
+            rows.append("| `%s` | %s | %s | %s | %s |" % (
+                key, _type_name(ftp).replace("|", "\\|"), default, "yes" if f.metadata.get("reload") else "",
+                f.metadata.get("doc", "").replace("|", "\\|")))
+
+    walk(Config, "")
+    return "\n".join(rows) + "\n"

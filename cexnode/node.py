@@ -1,0 +1,303 @@
+"""Node: build → start → run → stop, on uvloop.
+
+* build: every component is constructed from the config without I/O (fast, deterministic);
+* start: components start in order, each within ``node.start_timeout_s``; a failure stops what
+  already started (reverse order) and exits 1;
+* run: until SIGINT/SIGTERM or ``--duration``; SIGHUP reloads the non-critical settings;
+  a second SIGINT/SIGTERM forces an immediate exit;
+* stop: reverse order within ``node.stop_timeout_s`` in total; logs are drained last.
+
+Process policy applied before the loop starts: CPU pinning (``node.cpu_affinity``) and the GC
+policy (``gc.freeze()`` after warm-up, optional thresholds).
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any, Callable, Optional
+
+from cexnode.config import Config, ConfigError, diff_reload, load_config
+
+log = logging.getLogger("cexnode.node")
+
+EXIT_OK, EXIT_RUNTIME = 0, 1
+
+
+class Component:
+    """Base of everything the node starts and stops. Subclasses override start/stop."""
+
+    name = "component"
+
+    async def start(self) -> None:  # pragma: no cover - trivial
+        pass
+
+    async def stop(self) -> None:  # pragma: no cover - trivial
+        pass
+
+    def apply_reload(self, cfg: Config) -> None:
+        """Take the reloadable settings of a new, validated config (SIGHUP)."""
+
+
+class CallbackComponent(Component):
+    def __init__(self, name: str, start: Callable | None = None, stop: Callable | None = None,
+                 reload: Callable[[Config], None] | None = None):
+        self.name = name
+        self._start, self._stop, self._reload = start, stop, reload
+
+    async def start(self) -> None:
+        if self._start is not None:
+            r = self._start()
+            if asyncio.iscoroutine(r):
+                await r
+
+    async def stop(self) -> None:
+        if self._stop is not None:
+            r = self._stop()
+            if asyncio.iscoroutine(r):
+                await r
+
+    def apply_reload(self, cfg: Config) -> None:
+        if self._reload is not None:
+            self._reload(cfg)
+
+
+# ------------------------------------------------------------------------------------------
+# process policy
+
+
+def apply_cpu_affinity(cpus: Optional[tuple[int, ...]]) -> Optional[set[int]]:
+    """Pin to ``cpus``; warn (never crash) about CPUs that do not exist or are not permitted."""
+    if not cpus:
+        return None
+    if not hasattr(os, "sched_setaffinity"):
+        log.warning("cpu_affinity is set but this platform has no sched_setaffinity; not pinned")
+        return None
+    allowed = os.sched_getaffinity(0)
+    wanted = set(cpus)
+    bad = sorted(wanted - allowed)
+    good = wanted & allowed
+    if bad:
+        log.warning("node.cpu_affinity: CPU(s) %s do not exist or are not permitted (allowed: %s)",
+                    bad, sorted(allowed))
+    if not good:
+        log.warning("node.cpu_affinity: no usable CPU left; the process is not pinned")
+        return None
+    try:
+        os.sched_setaffinity(0, good)
+    except OSError as e:
+        log.warning("node.cpu_affinity: sched_setaffinity(%s) failed: %s; not pinned", sorted(good), e)
+        return None
+    log.info("pinned to CPU(s) %s", sorted(good))
+    return good
+
+
+def apply_gc_policy(gc_cfg) -> None:
+    if gc_cfg.thresholds is not None:
+        gc.set_threshold(*gc_cfg.thresholds)
+    if gc_cfg.disable:
+        gc.disable()
+
+
+def freeze_gc() -> None:
+    """After warm-up: move every object alive now to the permanent generation."""
+    gc.collect()
+    gc.freeze()
+    log.info("gc frozen after warm-up (%d objects)", gc.get_freeze_count())
+
+
+# ------------------------------------------------------------------------------------------
+
+
+class Node:
+    """The node's lifecycle. ``components`` are started in order and stopped in reverse."""
+
+    def __init__(self, cfg: Config, *, config_path: str | None = None, duration: float | None = None):
+        self.cfg = cfg
+        self.config_path = config_path
+        self.duration = duration
+        self.components: list[Component] = []
+        self.started: list[Component] = []
+        self._stop_event: asyncio.Event | None = None
+        self._signals = 0
+        self.exit_code = EXIT_OK
+        self.context: dict[str, Any] = {}
+        self.components = build_components(self)
+
+    # -- signals --------------------------------------------------------------------------
+    def _on_stop_signal(self, signame: str) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            sys.stderr.write("cexnode: second %s, forcing exit\n" % signame)
+            sys.stderr.flush()
+            os._exit(EXIT_RUNTIME)
+        log.info("%s received: stopping (send again to force)", signame)
+        self.request_stop()
+
+    def request_stop(self) -> None:
+        if self._stop_event is not None:
+            self._stop_event.set()
+
+    def _on_sighup(self) -> None:
+        self.reload()
+
+    def reload(self) -> bool:
+        """Validate the config file again and apply the reloadable settings. False if rejected."""
+        if not self.config_path:
+            log.warning("SIGHUP: no config file to reload")
+            return False
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as e:
+            log.error("config reload rejected, the running config stays: %s", e)
+            return False
+        hot, cold = diff_reload(self.cfg, new)
+        if cold:
+            log.warning("config reload: %s changed but needs a restart; those changes are NOT applied",
+                        ", ".join(cold))
+        if not hot:
+            log.info("config reload: no reloadable setting changed")
+            return True
+        # Keep the critical part of the running config; take only reloadable fields.
+        merged = _merge_reloadable(self.cfg, new)
+        self.cfg = merged
+        for comp in self.components:
+            try:
+                comp.apply_reload(merged)
+            except Exception:
+                log.exception("component %s failed to apply the reload", comp.name)
+        log.info("config reloaded: %s", ", ".join(hot))
+        return True
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
+            loop.add_signal_handler(sig, self._on_stop_signal, name)
+        loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+        t0 = time.monotonic()
+        try:
+            if not await self._start_all():
+                return EXIT_RUNTIME
+            if self.cfg.node.gc.freeze_after_warmup:
+                loop.call_later(self.cfg.node.gc.warmup_s, freeze_gc)
+            log.info("node %s running (%d components) in %.0f ms", self.cfg.node.name,
+                     len(self.started), (time.monotonic() - t0) * 1e3)
+            try:
+                await asyncio.wait_for(self._stop_event.wait(), self.duration)
+            except asyncio.TimeoutError:
+                log.info("duration of %.1f s reached: stopping", self.duration)
+        finally:
+            await self._stop_all()
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+        return self.exit_code
+
+    async def _start_all(self) -> bool:
+        timeout = self.cfg.node.start_timeout_s
+        for comp in self.components:
+            try:
+                await asyncio.wait_for(comp.start(), timeout)
+            except asyncio.TimeoutError:
+                log.error("component %s did not start within %.1f s (node.start_timeout_s)", comp.name, timeout)
+                self.exit_code = EXIT_RUNTIME
+                return False
+            except Exception as e:
+                log.error("component %s failed to start: %s: %s", comp.name, type(e).__name__, e)
+                self.exit_code = EXIT_RUNTIME
+                return False
+            self.started.append(comp)
+        return True
+
+    async def _stop_all(self) -> None:
+        deadline = time.monotonic() + self.cfg.node.stop_timeout_s
+        while self.started:
+            comp = self.started.pop()
+            left = max(0.05, deadline - time.monotonic())
+            try:
+                await asyncio.wait_for(comp.stop(), left)
+            except asyncio.TimeoutError:
+                log.error("component %s did not stop in time (node.stop_timeout_s)", comp.name)
+                self.exit_code = EXIT_RUNTIME
+            except Exception as e:
+                log.error("component %s failed to stop cleanly: %s: %s", comp.name, type(e).__name__, e)
+                self.exit_code = EXIT_RUNTIME
+
+
+def build_components(node: "Node") -> list[Component]:
+    """Construct every component from the config, in start order, without any I/O.
+
+    Venues come from the adapter registry by name (``cexnode.adapters.VENUE_PACKAGES``).
+    """
+    from cexnode.adapters import create_adapter
+
+    cfg = node.cfg
+    comps: list[Component] = []
+    for name, venue_cfg in cfg.venues.enabled():
+        comps.append(create_adapter(name, venue_cfg, node.context))
+    return comps
+
+
+def _merge_reloadable(old: Config, new: Config) -> Config:
+    """``old`` with every reload=True field taken from ``new`` (critical fields stay)."""
+    import dataclasses
+
+    def merge(a, b):
+        if not (dataclasses.is_dataclass(a) and type(a) is type(b)):
+            return a
+        changes = {}
+        for f in dataclasses.fields(a):
+            if f.metadata.get("internal"):
+                continue
+            va, vb = getattr(a, f.name), getattr(b, f.name)
+            if f.metadata.get("reload"):
+                if va != vb:
+                    changes[f.name] = vb
+            elif dataclasses.is_dataclass(va):
+                m = merge(va, vb)
+                if m is not va:
+                    changes[f.name] = m
+        return dataclasses.replace(a, **changes) if changes else a
+
+    return merge(old, new)
+
+
+# ------------------------------------------------------------------------------------------
+# entry points used by __main__
+
+
+def _setup_bootstrap_logging() -> None:
+    """Lifecycle messages before (and besides) the log ring: plain lines on stderr."""
+    root = logging.getLogger("cexnode")
+    if not root.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        root.addHandler(h)
+        root.setLevel(logging.INFO)
+        root.propagate = False
+
+
+def _new_loop():
+    import uvloop
+    return uvloop.new_event_loop()
+
+
+def run_node(cfg: Config, *, config_path: str | None = None, duration: float | None = None) -> int:
+    _setup_bootstrap_logging()
+    apply_cpu_affinity(cfg.node.cpu_affinity)
+    apply_gc_policy(cfg.node.gc)
+    node = Node(cfg, config_path=config_path, duration=duration)
+    with asyncio.Runner(loop_factory=_new_loop) as runner:
+        return runner.run(node.run())
+
+
+def run_sim(cfg: Config, *, duration: float | None = None) -> int:
+    _setup_bootstrap_logging()
+    from cexnode.sim import run_standalone
+    with asyncio.Runner(loop_factory=_new_loop) as runner:
+        return runner.run(run_standalone(cfg, duration))

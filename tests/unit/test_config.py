@@ -1,0 +1,98 @@
+"""In-process checks of the config model: types, secrets, reload classification, schema."""
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from decimal import Decimal
+
+import pytest
+
+from cexnode.config import (ConfigError, Secret, diff_reload, json_schema, load_config_text,
+                            markdown_reference, redacted_dict)
+
+GOOD = """\
+venues:
+  mexc_spot:
+    taker_fee: 0.0005
+    api_key: ${CX_UNIT_KEY}
+    api_secret: ${CX_UNIT_SECRET:-fallback-secret}
+    symbols: [BTC/USDT]
+  gateio_spot:
+    symbols: [BTC/USDT]
+arbitrage:
+  min_profit: 0.1
+  routes:
+    - {symbol: BTC/USDT, venues: [mexc_spot, gateio_spot]}
+"""
+
+
+@pytest.fixture
+def env(monkeypatch):
+    monkeypatch.setenv("CX_UNIT_KEY", "key-123")
+    monkeypatch.delenv("CX_UNIT_SECRET", raising=False)
+
+
+def test_decimals_are_exact_and_config_frozen(env):
+    cfg = load_config_text(GOOD)
+    assert cfg.venues.mexc_spot.taker_fee == Decimal("0.0005")
+    assert cfg.arbitrage.min_profit == Decimal("0.1")  # not 0.1000000000000000055...
+    assert isinstance(cfg.venues.mexc_spot.symbols, tuple)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.arbitrage.min_profit = Decimal(1)  # type: ignore[misc]
+
+
+def test_secret_never_renders(env):
+    cfg = load_config_text(GOOD)
+    key = cfg.venues.mexc_spot.api_key
+    assert key.get() == "key-123"
+    assert cfg.venues.mexc_spot.api_secret.get() == "fallback-secret"
+    for text in (repr(cfg), str(cfg), "%s" % key, "{}".format(key), f"{key!r}", str(redacted_dict(cfg))):
+        assert "key-123" not in text and "fallback-secret" not in text
+    with pytest.raises(TypeError):
+        pickle.dumps(key)
+    assert Secret("a") == Secret("a") and Secret("a") != Secret("b")
+
+
+def test_error_carries_path_and_line(env):
+    with pytest.raises(ConfigError) as ei:
+        load_config_text(GOOD.replace("min_profit: 0.1", "min_profit: -1"), source="x.yaml")
+    e = ei.value
+    assert e.path == "arbitrage.min_profit" and e.line == 10 and e.file == "x.yaml"
+    assert str(e).startswith("config error in x.yaml:10 at key 'arbitrage.min_profit'")
+
+
+def test_diff_reload_classifies(env):
+    a = load_config_text(GOOD)
+    b = load_config_text(GOOD.replace("min_profit: 0.1", "min_profit: 0.7").replace("taker_fee: 0.0005", "taker_fee: 0.0007"))
+    hot, cold = diff_reload(a, b)
+    assert hot == ["venues.mexc_spot.taker_fee", "arbitrage.min_profit"] and cold == []
+    c = load_config_text(GOOD.replace("symbols: [BTC/USDT]\n  gateio_spot", "symbols: [BTC/USDT, ETH/USDT]\n  gateio_spot"))
+    hot, cold = diff_reload(a, c)
+    assert hot == [] and cold == ["venues.mexc_spot.symbols"]
+
+
+def test_merge_keeps_critical_fields(env):
+    from cexnode.node import _merge_reloadable
+    a = load_config_text(GOOD)
+    b = load_config_text(GOOD.replace("min_profit: 0.1", "min_profit: 0.7").replace(
+        "symbols: [BTC/USDT]\n  gateio_spot", "symbols: [BTC/USDT, ETH/USDT]\n  gateio_spot"))
+    m = _merge_reloadable(a, b)
+    assert m.arbitrage.min_profit == Decimal("0.7")
+    assert m.venues.mexc_spot.symbols == ("BTC/USDT",)
+
+
+def test_schema_marks_reloadable_and_secrets():
+    s = json_schema()
+    venue = s["properties"]["venues"]["properties"]["mexc_spot"]["anyOf"][0]["properties"]
+    assert venue["taker_fee"]["x-reload"] is True
+    assert "x-reload" not in venue["symbols"]
+    assert venue["api_key"]["anyOf"][0]["x-secret"] is True
+
+
+def test_readme_reference_is_current():
+    import pathlib
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    begin, end = "<!-- config-reference:begin -->\n", "<!-- config-reference:end -->"
+    assert begin in readme and end in readme
+    table = readme.split(begin, 1)[1].split(end, 1)[0]
+    assert table == markdown_reference(), "README config reference is stale: run `python -m cexnode config schema --markdown`"
