@@ -9,6 +9,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.deps-stamp
 JOBS   ?= 2
 PYTEST_ARGS ?=
+DEMO_DURATION ?= 30
 
 .PHONY: all venv build build-debug demo test test-debug bench clean distclean
 
@@ -39,7 +40,7 @@ build-debug: $(STAMP)
 	@test -f $(VENV)/bin/cexnode || $(PIP) install -q --no-build-isolation --no-deps -e . >/dev/null
 
 demo: build
-	$(PY) -m cexnode --config configs/demo.yaml
+	$(PY) -m cexnode --config configs/demo.yaml --duration $(DEMO_DURATION)
 
 test: build
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -1,0 +1,10 @@
+"""Suite-wide settings. Hypothesis: deterministic in `make test`; CEXNODE_LONG=1 runs the long profile."""
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", deadline=None, print_blob=True, max_examples=100_000,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("long" if os.environ.get("CEXNODE_LONG") else "ci")
