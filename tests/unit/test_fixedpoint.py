@@ -1,0 +1,90 @@
+"""cexnode._core.fixedpoint against the Decimal oracle (tests/reference/fixedpoint_ref.py)."""
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from cexnode._core import fixedpoint as fp
+from reference.fixedpoint_ref import (DEC_BAD_SCALE, DEC_EMPTY, DEC_OK, DEC_OVERFLOW, DEC_SYNTAX,
+                                      DEC_TOO_PRECISE, INT64_MAX, INT64_MIN, format_ref, parse_ref)
+
+N = settings(max_examples=3_000, derandomize=True, deadline=None)
+scales = st.integers(0, 18)
+
+
+def check(s, scale):
+    code, val = parse_ref(s, scale)
+    assert fp.error_code(s, scale) == code, (s, scale)
+    if code == DEC_OK:
+        assert fp.parse(s, scale) == val
+    else:
+        with pytest.raises(ValueError):
+            fp.parse(s, scale)
+
+
+@N
+@given(st.text(alphabet="0123456789.-+e ", max_size=25), st.integers(-1, 19))
+def test_parse_any_text_matches_decimal(s, scale):
+    check(s, scale)
+    check(s.encode(), scale)
+
+
+@N
+@given(st.booleans(), st.text("0123456789", min_size=1, max_size=22),
+       st.one_of(st.none(), st.text("0123456789", min_size=1, max_size=24)), scales)
+def test_parse_plain_decimals_matches_decimal(neg, ip, fr, scale):
+    s = ("-" if neg else "") + ip + ("" if fr is None else "." + fr)
+    check(s, scale)
+
+
+@N
+@given(st.integers(INT64_MIN, INT64_MAX), scales, st.integers(0, 6))
+def test_format_canonical_and_round_trip(m, scale, extra_zeros):
+    text = fp.format(m, scale)
+    assert text == format_ref(m, scale)
+    assert fp.parse(text, scale) == m
+    if "." in text:
+        assert fp.parse(text + "0" * extra_zeros, scale) == m   # trailing zeros are exact
+
+
+@pytest.mark.parametrize("s,scale,want", [
+    ("1.50000", 2, 150), ("0", 0, 0), ("-0", 3, 0), ("-0.000", 3, 0), ("00012.3400", 4, 123400),
+    ("9223372036854775807", 0, INT64_MAX), ("-9223372036854775808", 0, INT64_MIN),
+    ("9.223372036854775807", 18, INT64_MAX), ("29291.4", 8, 2929140000000), ("0.0001778", 7, 1778),
+    (b"61759.73", 2, 6175973),
+])
+def test_parse_examples(s, scale, want):
+    assert fp.parse(s, scale) == want
+
+
+@pytest.mark.parametrize("s,scale,code,word", [
+    ("", 2, DEC_EMPTY, "empty"), ("-", 2, DEC_SYNTAX, "syntax"), ("1.", 2, DEC_SYNTAX, "syntax"),
+    (".5", 2, DEC_SYNTAX, "syntax"), ("+1", 2, DEC_SYNTAX, "syntax"), ("1e5", 2, DEC_SYNTAX, "syntax"),
+    (" 1", 2, DEC_SYNTAX, "syntax"), ("1 ", 2, DEC_SYNTAX, "syntax"), ("1.2.3", 5, DEC_SYNTAX, "syntax"),
+    ("--1", 0, DEC_SYNTAX, "syntax"), ("１", 0, DEC_SYNTAX, "syntax"),
+    ("1.234", 2, DEC_TOO_PRECISE, "too precise"), ("0.0000001", 6, DEC_TOO_PRECISE, "too precise"),
+    ("9223372036854775808", 0, DEC_OVERFLOW, "overflow"), ("-9223372036854775809", 0, DEC_OVERFLOW, "overflow"),
+    ("10", 18, DEC_OVERFLOW, "overflow"), ("1", 19, DEC_BAD_SCALE, "bad scale"), ("1", -1, DEC_BAD_SCALE, "bad scale"),
+])
+def test_parse_errors_name_the_reason(s, scale, code, word):
+    assert fp.error_code(s, scale) == code
+    with pytest.raises(ValueError, match=word):
+        fp.parse(s, scale)
+
+
+def test_format_examples_and_errors():
+    assert fp.format(150, 2) == "1.5"
+    assert fp.format(0, 18) == "0"
+    assert fp.format(-1, 3) == "-0.001"
+    assert fp.format(INT64_MIN, 18) == "-9.223372036854775808"
+    assert fp.format(1000, 0) == "1000"
+    assert fp.format(1000, 3) == "1"
+    with pytest.raises(ValueError, match="scale"):
+        fp.format(1, 19)
+    with pytest.raises(TypeError):
+        fp.parse(1.5, 2)
+
+
+def test_bench_helper_counts_and_checks():
+    n, checksum = fp.bench_parse_fields(b"1.5 2.25  -3", 2, 10)
+    assert n == 30 and checksum == 10 * (150 + 225 - 300)
+    with pytest.raises(ValueError):
+        fp.bench_parse_fields(b"1.5 x", 2, 1)
