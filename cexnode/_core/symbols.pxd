@@ -9,7 +9,7 @@
 # (BTC/USDT on mexc_spot and gateio_spot, and BTC/USDT:USDT on gateio_futures) share one
 # price_scale and one qty_scale (base units), fixed when the registry is frozen after loading.
 cimport cython
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 
 
 cdef enum VenueId:
@@ -34,6 +34,18 @@ cdef struct Instrument:
     bint tradable
 
 
+# One open-addressing slot of a SymbolMap's venue-string table (implementation detail).
+cdef struct _NameSlot:
+    uint64_t hash
+    const char* name          # borrowed from a bytes object the map keeps alive
+    Py_ssize_t n
+    int32_t inst              # index into SymbolMap._insts, -1 = empty slot
+
+
+# Hash of a venue string as used by SymbolMap (exposed so parsers may pre-hash; pure function).
+cdef uint64_t venue_name_hash(const char* p, Py_ssize_t n) noexcept nogil
+
+
 @cython.final
 cdef class Symbol:
     cdef:
@@ -50,6 +62,19 @@ cdef class SymbolMap:
     cdef:
         readonly int venue
         # implementation-owned hash table over venue strings (see symbols.pyx)
+        _NameSlot* _slots
+        uint64_t _mask
+        Instrument* _insts
+        int32_t _n_insts
+        int32_t* _by_id           # symbol id -> index into _insts, -1 when not listed
+        int32_t _n_ids
+        const char** _name_ptrs   # venue name bytes by instrument index (borrowed from _name_bytes)
+        Py_ssize_t* _name_lens
+        list _name_bytes          # bytes venue names by instrument index (own the slot pointers)
+        list _name_str            # str venue names by instrument index
+        list _str_by_id           # str venue name by symbol id (None when not listed)
+        list _bytes_by_id         # bytes venue name by symbol id (None when not listed)
+        list _symbols             # Symbol by instrument index
 
     # Hot path: venue string bytes -> instrument, NULL when unknown. No Python objects touched.
     cdef const Instrument* find(self, const char* name, Py_ssize_t n) noexcept
