@@ -1,0 +1,347 @@
+"""Log backends: console, JSON Lines file, audit file, Prometheus.
+
+Every backend receives the same :class:`~cexnode._core.logring.LogBatch`; the batch encodes each
+record's JSON line once (secrets already masked) and the JSONL backends write slices of it. The
+console formats its own human-readable lines, only for the records at or above its level.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import sys
+import threading
+import time
+from typing import Any, Optional, TextIO
+
+import orjson
+
+from cexnode._core import logring as _lr
+
+__all__ = ["ConsoleBackend", "JsonlFileBackend", "AuditBackend", "PrometheusBackend", "TIMER_BUCKETS_US"]
+
+_TEXT_KINDS = (_lr.KIND_LOG, _lr.KIND_EVENT, _lr.KIND_AUDIT, _lr.KIND_DROPS)
+_LEVEL_LABEL = {10: "DEBUG", 20: "INFO", 30: "WARN", 40: "ERROR", 50: "CRIT"}
+_COLOURS = {10: "\x1b[2m", 20: "\x1b[32m", 30: "\x1b[33m", 40: "\x1b[31m", 50: "\x1b[1;31m"}
+_RESET = "\x1b[0m"
+
+
+def _level_label(level: int) -> str:
+    return _LEVEL_LABEL.get(level - level % 10 if level < 50 else 50, str(level))
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, str):
+        return v if v and " " not in v and "=" not in v else repr(v)
+    if isinstance(v, (dict, list)):
+        return orjson.dumps(v, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    return str(v)
+
+
+class ConsoleBackend:
+    """Human-readable lines (UTC time, level, logger, message, key=value fields) on a text stream.
+
+    ``color``: ``auto`` (only when the stream is a TTY), ``always`` or ``never``."""
+
+    name = "console"
+
+    def __init__(self, level: int = _lr.INFO, color: str = "auto", stream: Optional[TextIO] = None):
+        self.level = level
+        self.stream = stream
+        self.color_mode = color
+        self.errors = 0
+
+    def _colour(self, stream: TextIO) -> bool:
+        if self.color_mode == "always":
+            return True
+        if self.color_mode == "never":
+            return False
+        try:
+            return stream.isatty()
+        except Exception:
+            return False
+
+    def format(self, rec: tuple, colour: bool = False) -> str:
+        ts_ns, level, kind, logger_id, msg, fields = rec
+        name, _tags = _lr.logger_info(logger_id)
+        secs, ns = divmod(ts_ns, 1_000_000_000)
+        t = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + ".%06dZ" % (ns // 1000)
+        lab = "%-5s" % _level_label(level)
+        if colour:
+            lab = _COLOURS.get(level - level % 10 if level < 50 else 50, "") + lab + _RESET
+        parts = [t, lab, name + ":", str(msg)]
+        if kind == _lr.KIND_AUDIT:
+            parts.append("[audit]")
+        if fields:
+            red = _lr.redact(fields)
+            parts.extend("%s=%s" % (k, _fmt_value(v)) for k, v in red.items())
+        return " ".join(parts)
+
+    def handle(self, batch: Any, max_level: int) -> None:
+        if max_level < self.level:
+            return
+        stream = self.stream if self.stream is not None else sys.stderr
+        colour = self._colour(stream)
+        lines = []
+        for i in range(batch.n):
+            if batch.kind(i) in _TEXT_KINDS and batch.level(i) >= self.level:
+                lines.append(self.format(batch.record(i), colour))
+        if lines:
+            stream.write("\n".join(lines) + "\n")
+            stream.flush()
+
+    def close(self) -> None:
+        if self.stream is not None:
+            try:
+                self.stream.flush()
+            except Exception:
+                pass
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _utc_day(ts: Optional[float] = None) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(time.time() if ts is None else ts))
+
+
+class JsonlFileBackend:
+    """One JSON object per line (orjson-compatible; secrets masked), rotated by size and at UTC midnight.
+
+    A rotated file is renamed ``<path>.<UTC yyyymmdd-HHMMSS>[.n]``; rotation happens between lines."""
+
+    name = "file"
+
+    def __init__(self, path: str, level: int = _lr.DEBUG, max_bytes: int = 256 << 20, rotate_daily: bool = True):
+        self.path = os.path.abspath(path)
+        self.level = level
+        self.max_bytes = max(int(max_bytes), 1)
+        self.rotate_daily = rotate_daily
+        self.fd = -1
+        self.size = 0
+        self.day = ""
+        self.rotations = 0
+        self.errors = 0
+
+    def open(self) -> None:
+        d = os.path.dirname(self.path)
+        if d:
+            os.makedirs(d, exist_ok=True)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        st = os.fstat(self.fd)
+        self.size = st.st_size
+        # A file left over from an earlier day is rotated at the first write of today.
+        self.day = _utc_day(st.st_mtime) if st.st_size else _utc_day()
+
+    def _rotated_name(self) -> str:
+        base = "%s.%s" % (self.path, time.strftime("%Y%m%d-%H%M%S", time.gmtime()))
+        name, n = base, 1
+        while os.path.exists(name):
+            name = "%s.%d" % (base, n)
+            n += 1
+        return name
+
+    def rotate(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
+            os.rename(self.path, self._rotated_name())
+            self.rotations += 1
+        self.open()
+        self.day = _utc_day()
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if self.fd < 0:
+            self.open()
+        if self.rotate_daily and self.size and _utc_day() != self.day:
+            self.rotate()
+        while data:
+            room = self.max_bytes - self.size
+            if len(data) <= room:
+                _write_all(self.fd, data)
+                self.size += len(data)
+                return
+            cut = data.rfind(b"\n", 0, room) + 1 if room > 0 else 0
+            if cut <= 0:
+                if self.size:
+                    self.rotate()
+                    continue
+                cut = data.find(b"\n") + 1 or len(data)     # one line longer than max_bytes
+            _write_all(self.fd, data[:cut])
+            self.size += cut
+            data = data[cut:]
+            self.rotate()
+
+    def handle(self, batch: Any, max_level: int) -> None:
+        if max_level < self.level:
+            return
+        self.write(batch.jsonl(self.level, False))
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class AuditBackend:
+    """The audit trail: its own JSON Lines file.
+
+    ``write_event`` runs on the caller's path (``Logger.audit``): the line is written with one
+    ``write(2)`` on an O_APPEND descriptor — in the kernel before the call returns, so it survives
+    ``kill -9`` — and, with ``fsync: always``, made durable with ``fdatasync`` before returning
+    (power loss). ``batch``: the flusher syncs once per flush; ``never``: the OS decides.
+    Records of loggers tagged ``trading`` are appended by the flusher as well."""
+
+    name = "audit"
+
+    def __init__(self, path: str, fsync: str = "always", level: int = _lr.INFO):
+        if fsync not in ("always", "batch", "never"):
+            raise ValueError("audit fsync must be always|batch|never, got %r" % (fsync,))
+        self.path = os.path.abspath(path)
+        self.fsync = fsync
+        self.level = level          # minimum level of `trading` logger records copied here
+        self.fd = -1
+        self.seq = 0
+        self.written = 0
+        self.errors = 0
+        self._dirty = False
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def open(self) -> None:
+        d = os.path.dirname(self.path)
+        if d:
+            os.makedirs(d, exist_ok=True)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+    def _sync(self) -> None:
+        if hasattr(os, "fdatasync"):
+            os.fdatasync(self.fd)
+        else:  # pragma: no cover - non-Linux
+            os.fsync(self.fd)
+
+    def write_event(self, logger: Any, event: str, data: Any) -> int:
+        """Write one audit event synchronously; returns its sequence number (1, 2, ...)."""
+        with self._lock:
+            if self.fd < 0:
+                raise RuntimeError("audit log is closed")
+            seq = self.seq + 1
+            rec = {"ts": _lr.wall_ns(), "seq": seq, "pid": self._pid, "event": event,
+                   "logger": logger.name, "tags": list(logger.tags)}
+            if logger.context:
+                rec["context"] = _lr.redact(logger.context)
+            rec["data"] = _lr.redact(data) if data is not None else None
+            line = orjson.dumps(rec, default=_lr_json_default, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+            _write_all(self.fd, line)
+            if self.fsync == "always":
+                self._sync()
+            else:
+                self._dirty = True
+            self.seq = seq
+            self.written += 1
+            return seq
+
+    def handle(self, batch: Any, max_level: int) -> None:
+        data = batch.jsonl(self.level, True)
+        if data:
+            with self._lock:
+                _write_all(self.fd, data)
+                if self.fsync == "always":
+                    self._sync()
+                else:
+                    self._dirty = True
+
+    def after_flush(self) -> None:
+        if self.fsync == "batch" and self._dirty and self.fd >= 0:
+            with self._lock:
+                self._sync()
+                self._dirty = False
+
+    def close(self) -> None:
+        with self._lock:
+            if self.fd >= 0:
+                if self.fsync != "never":
+                    self._sync()
+                os.close(self.fd)
+                self.fd = -1
+
+
+def _lr_json_default(o: Any) -> Any:
+    if _lr.is_secret(o):
+        return _lr.SECRET_MASK
+    return str(o)
+
+
+TIMER_BUCKETS_US = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000,
+                    100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000)
+_NAME_RE = re.compile(r"[^a-zA-Z0-9_:]")
+
+
+def metric_name(name: str, prefix: str = "cexnode_") -> str:
+    n = _NAME_RE.sub("_", str(name)).strip("_") or "unnamed"
+    if n[0].isdigit():
+        n = "_" + n
+    return n if n.startswith(prefix) else prefix + n
+
+
+class PrometheusBackend:
+    """metric() -> Gauge, counter() -> Counter, timer() -> Histogram in μs, on the given registry.
+
+    Label names are the (sorted) keys of the record's tags; a name reused with other label names or
+    another type is counted in ``errors`` and skipped."""
+
+    name = "prometheus"
+
+    def __init__(self, registry: Any = None):
+        from prometheus_client import CollectorRegistry
+
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self._families: dict = {}
+        self.errors = 0
+        self.applied = 0
+
+    def _family(self, kind: int, name: str, labelnames: tuple) -> Any:
+        key = (kind, name, labelnames)
+        fam = self._families.get(key)
+        if fam is None:
+            from prometheus_client import Counter, Gauge, Histogram
+
+            if kind == _lr.KIND_METRIC:
+                fam = Gauge(metric_name(name), "metric() values of %s" % name, labelnames, registry=self.registry)
+            elif kind == _lr.KIND_COUNTER:
+                fam = Counter(metric_name(name), "counter() increments of %s" % name, labelnames,
+                              registry=self.registry)
+            else:
+                fam = Histogram(metric_name(name) + "_duration_microseconds", "timer() durations of %s (μs)" % name,
+                                labelnames, buckets=TIMER_BUCKETS_US, registry=self.registry)
+            self._families[key] = fam
+        return fam
+
+    def apply(self, kind: int, name: str, value: Any, tags: Optional[dict]) -> None:
+        labelnames = tuple(sorted(tags)) if tags else ()
+        try:
+            fam = self._family(kind, str(name), labelnames)
+            m = fam.labels(**{k: str(tags[k]) for k in labelnames}) if labelnames else fam
+            if kind == _lr.KIND_METRIC:
+                m.set(value)
+            elif kind == _lr.KIND_COUNTER:
+                m.inc(value)
+            else:
+                m.observe(value / 1000.0)
+            self.applied += 1
+        except (ValueError, TypeError):
+            self.errors += 1
+
+    def handle_metrics(self, batch: Any, indices: list) -> None:
+        for i in indices:
+            self.apply(*batch.metric(i))
+
+    def close(self) -> None:
+        pass
