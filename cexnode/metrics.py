@@ -1,0 +1,445 @@
+"""Observability: Prometheus series read from C counters at scrape time, plus /healthz and /readyz.
+
+* :class:`NodeMetrics` defines every series of the node on its own ``CollectorRegistry`` (one per
+  node, never the global default). Hot counters stay in C fields of the objects that own them
+  (parsers, books, listeners); a *source* — a callable returning ``[(label_values, value), ...]`` —
+  reads them when Prometheus scrapes, so nothing calls prometheus-client per message. Low-rate
+  events (orders, reconnects) can use :meth:`NodeMetrics.inc`; latency histograms are
+  :class:`~cexnode._core.logring.HotHistogram` objects updated from C (``observe_c``) or Python.
+* :class:`LoopMonitor` measures event-loop lag with a periodic task.
+* :class:`MetricsServer` serves ``/metrics``, ``/healthz`` (loop alive and lag under the limit) and
+  ``/readyz`` (from a readiness provider the node sets) with aiohttp on the asyncio loop, bound to
+  127.0.0.1 by default.
+
+Plugging a source (later venue code)::
+
+    metrics.add_source("cexnode_ws_frames", lambda: [((l.venue_name,), l.frames) for l in listeners])
+    metrics.histogram("cexnode_order_roundtrip_microseconds", "mexc_spot").observe(812)
+    server.readiness.add_check("books", lambda: (all_in_sync(), {"stale": [...]}))
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Optional
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from cexnode._core import logring as _lr
+
+__all__ = ["SeriesDef", "SERIES", "LATENCY_BUCKETS_US", "NodeMetrics", "LoopMonitor", "ReadinessRegistry",
+           "MetricsServer"]
+
+# μs bucket bounds: sub-μs parsing up to multi-second order round trips.
+LATENCY_BUCKETS_US = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000,
+                      100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000)
+
+
+@dataclass(frozen=True)
+class SeriesDef:
+    name: str                       # counters without the _total suffix (added on exposition)
+    help: str
+    kind: str                       # counter | gauge | histogram
+    labels: tuple = ()
+    buckets: tuple = field(default=LATENCY_BUCKETS_US)
+
+
+SERIES: tuple = (
+    SeriesDef("cexnode_ws_frames", "WebSocket frames received.", "counter", ("venue",)),
+    SeriesDef("cexnode_ws_received_bytes", "WebSocket payload bytes received.", "counter", ("venue",)),
+    SeriesDef("cexnode_parse_errors", "Frames that could not be parsed.", "counter", ("venue",)),
+    SeriesDef("cexnode_book_updates", "Book updates applied.", "counter", ("venue", "symbol")),
+    SeriesDef("cexnode_book_resyncs", "Book resyncs (gap, crossed, overflow, requested).", "counter",
+              ("venue", "symbol")),
+    SeriesDef("cexnode_book_age_seconds", "Seconds since the book's last applied update.", "gauge",
+              ("venue", "symbol")),
+    SeriesDef("cexnode_ws_reconnects", "WebSocket reconnects.", "counter", ("venue",)),
+    SeriesDef("cexnode_opportunities", "Arbitrage opportunities emitted.", "counter",
+              ("symbol", "buy_venue", "sell_venue")),
+    SeriesDef("cexnode_orders", "Orders by result (filled, partial, rejected, error, ...).", "counter",
+              ("venue", "result")),
+    SeriesDef("cexnode_order_roundtrip_microseconds", "Order send to venue acknowledgement (μs).", "histogram",
+              ("venue",)),
+    SeriesDef("cexnode_tick_to_decision_microseconds", "Frame receive to arbitrage decision (μs).", "histogram",
+              ()),
+    SeriesDef("cexnode_log_records", "Records accepted by the log ring.", "counter", ()),
+    SeriesDef("cexnode_log_records_dropped", "Records dropped because the log ring was full.", "counter", ()),
+    SeriesDef("cexnode_log_ring_used_records", "Records waiting in the log ring.", "gauge", ()),
+    SeriesDef("cexnode_event_loop_lag_seconds", "Event-loop lag: last measurement.", "gauge", ()),
+    SeriesDef("cexnode_event_loop_lag_max_seconds", "Event-loop lag: maximum in the recent window.", "gauge", ()),
+    SeriesDef("cexnode_info", "Node identity (value 1).", "gauge", ("node",)),
+    SeriesDef("cexnode_metrics_source_errors", "Metric sources that raised during a scrape.", "counter", ()),
+)
+
+Source = Callable[[], Iterable[tuple]]
+
+
+class NodeMetrics:
+    """Every series of one node, on a dedicated registry; values come from sources at scrape time.
+
+    Parameters
+    ----------
+    registry
+        A prometheus_client CollectorRegistry (a new private one when None).
+    node_name
+        Exposed as ``cexnode_info{node=...} 1``.
+    """
+
+    def __init__(self, registry: Optional[CollectorRegistry] = None, node_name: str = "cexnode") -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.node_name = node_name
+        self._defs: dict[str, SeriesDef] = {}
+        self._sources: dict[str, list[Source]] = {}
+        self._values: dict[str, dict[tuple, float]] = {}
+        self._hists: dict[str, dict[tuple, Any]] = {}
+        self.source_errors = 0
+        self.loop_monitor: Optional[LoopMonitor] = None
+        for d in SERIES:
+            self.define(d)
+        self.set("cexnode_info", 1, node_name)
+        self.add_source("cexnode_log_records", lambda: [((), _lr.active_ring().accepted)])
+        self.add_source("cexnode_log_records_dropped", lambda: [((), _lr.active_ring().dropped)])
+        self.add_source("cexnode_log_ring_used_records", lambda: [((), len(_lr.active_ring()))])
+        self.add_source("cexnode_metrics_source_errors", lambda: [((), self.source_errors)])
+        self.add_source("cexnode_event_loop_lag_seconds", self._lag_source)
+        self.add_source("cexnode_event_loop_lag_max_seconds", self._lag_max_source)
+        self.registry.register(_Collector(self))
+
+    # -- definitions and sources -------------------------------------------------------------------
+    def define(self, d: SeriesDef) -> SeriesDef:
+        if d.kind not in ("counter", "gauge", "histogram"):
+            raise ValueError("series kind must be counter|gauge|histogram, got %r" % (d.kind,))
+        old = self._defs.get(d.name)
+        if old is not None and old != d:
+            raise ValueError("series %s is already defined differently" % d.name)
+        self._defs[d.name] = d
+        self._sources.setdefault(d.name, [])
+        self._values.setdefault(d.name, {})
+        self._hists.setdefault(d.name, {})
+        return d
+
+    def series(self) -> dict[str, SeriesDef]:
+        return dict(self._defs)
+
+    def add_source(self, name: str, fn: Source) -> Source:
+        """Read ``fn()`` at every scrape: an iterable of ``(label_values_tuple, value)``; for a
+        histogram series, value is a HotHistogram (or a ``snapshot()``-shaped tuple). Samples with
+        the same labels from several sources are summed. Returns ``fn`` (for ``remove_source``)."""
+        self._need(name)
+        self._sources[name].append(fn)
+        return fn
+
+    def remove_source(self, name: str, fn: Source) -> None:
+        try:
+            self._sources[name].remove(fn)
+        except (KeyError, ValueError):
+            pass
+
+    def register_counter_source(self, name: str, help: str, labels: Iterable[str], fn: Source) -> Source:
+        """Define a counter series (if new) and add a source for it."""
+        self.define(SeriesDef(name, help, "counter", tuple(labels)))
+        return self.add_source(name, fn)
+
+    def register_gauge_source(self, name: str, help: str, labels: Iterable[str], fn: Source) -> Source:
+        self.define(SeriesDef(name, help, "gauge", tuple(labels)))
+        return self.add_source(name, fn)
+
+    # -- Python-side values (low-rate events) --------------------------------------------------------
+    def inc(self, name: str, *label_values: str, n: float = 1) -> None:
+        d = self._need(name)
+        key = self._key(d, label_values)
+        vals = self._values[name]
+        vals[key] = vals.get(key, 0) + n
+
+    def set(self, name: str, value: float, *label_values: str) -> None:
+        d = self._need(name)
+        self._values[name][self._key(d, label_values)] = value
+
+    def histogram(self, name: str, *label_values: str):
+        """The HotHistogram for these labels (created on first use); ``observe``/``observe_c`` it."""
+        d = self._need(name)
+        if d.kind != "histogram":
+            raise ValueError("%s is not a histogram" % name)
+        key = self._key(d, label_values)
+        h = self._hists[name].get(key)
+        if h is None:
+            h = self._hists[name][key] = _lr.HotHistogram(d.buckets)
+        return h
+
+    # named helpers for the series later code feeds from Python
+    def order_result(self, venue: str, result: str) -> None:
+        self.inc("cexnode_orders", venue, result)
+
+    def reconnect(self, venue: str) -> None:
+        self.inc("cexnode_ws_reconnects", venue)
+
+    def opportunity(self, symbol: str, buy_venue: str, sell_venue: str) -> None:
+        self.inc("cexnode_opportunities", symbol, buy_venue, sell_venue)
+
+    def order_roundtrip(self, venue: str):
+        return self.histogram("cexnode_order_roundtrip_microseconds", venue)
+
+    def tick_to_decision(self):
+        return self.histogram("cexnode_tick_to_decision_microseconds")
+
+    def _need(self, name: str) -> SeriesDef:
+        d = self._defs.get(name)
+        if d is None:
+            raise KeyError("unknown series %s (define it first)" % name)
+        return d
+
+    @staticmethod
+    def _key(d: SeriesDef, label_values: tuple) -> tuple:
+        if len(label_values) != len(d.labels):
+            raise ValueError("%s takes labels %s, got %r" % (d.name, d.labels, label_values))
+        return tuple(str(v) for v in label_values)
+
+    def _lag_source(self):
+        m = self.loop_monitor
+        return [((), m.lag_s)] if m is not None and m.ticks else []
+
+    def _lag_max_source(self):
+        m = self.loop_monitor
+        return [((), m.recent_max_lag_s())] if m is not None and m.ticks else []
+
+    # -- scrape ------------------------------------------------------------------------------------
+    def collect(self):
+        for name, d in self._defs.items():
+            if d.kind == "histogram":
+                yield self._collect_hist(d)
+                continue
+            acc: dict[tuple, float] = dict(self._values[name])
+            for fn in self._sources[name]:
+                try:
+                    for labels, value in fn():
+                        key = tuple(str(v) for v in labels)
+                        acc[key] = acc.get(key, 0) + value
+                except Exception:
+                    self.source_errors += 1
+            fam = (CounterMetricFamily if d.kind == "counter" else GaugeMetricFamily)(d.name, d.help, labels=d.labels)
+            for key, value in acc.items():
+                fam.add_metric(list(key), float(value))
+            yield fam
+
+    def _collect_hist(self, d: SeriesDef):
+        fam = HistogramMetricFamily(d.name, d.help, labels=d.labels)
+        snaps: dict[tuple, list] = {}
+
+        def add(key, snap):
+            bounds, counts, total, count = snap
+            cur = snaps.get(key)
+            if cur is None:
+                snaps[key] = [list(bounds), list(counts), total, count]
+            elif cur[0] == list(bounds):
+                cur[1] = [a + b for a, b in zip(cur[1], counts)]
+                cur[2] += total
+                cur[3] += count
+
+        for key, h in self._hists[d.name].items():
+            add(key, h.snapshot())
+        for fn in self._sources[d.name]:
+            try:
+                for labels, h in fn():
+                    add(tuple(str(v) for v in labels), h.snapshot() if hasattr(h, "snapshot") else h)
+            except Exception:
+                self.source_errors += 1
+        for key, (bounds, counts, total, count) in snaps.items():
+            buckets, cum = [], 0
+            for b, c in zip(bounds, counts):
+                cum += c
+                buckets.append((str(b), cum))
+            buckets.append(("+Inf", count))
+            fam.add_metric(list(key), buckets, total)
+        return fam
+
+
+class _Collector:
+    def __init__(self, m: NodeMetrics) -> None:
+        self._m = m
+
+    def collect(self):
+        return self._m.collect()
+
+
+class LoopMonitor:
+    """Periodic task measuring how late the event loop wakes it up (lag)."""
+
+    def __init__(self, interval_s: float = 0.1, window_s: float = 5.0) -> None:
+        self.interval_s = interval_s
+        self.window_s = window_s
+        self.lag_s = 0.0
+        self.max_lag_s = 0.0
+        self.ticks = 0
+        self.last_tick = 0.0            # time.monotonic() of the last tick
+        self._recent: list[tuple[float, float]] = []
+        self._task: Optional[asyncio.Task] = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self.last_tick = time.monotonic()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="cexnode-loop-monitor")
+
+    async def stop(self) -> None:
+        t, self._task = self._task, None
+        if t is not None:
+            t.cancel()
+            try:
+                await t
+            except asyncio.CancelledError:
+                pass
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _run(self) -> None:
+        while True:
+            t0 = time.monotonic()
+            await asyncio.sleep(self.interval_s)
+            now = time.monotonic()
+            lag = max(0.0, now - t0 - self.interval_s)
+            self.lag_s = lag
+            self.max_lag_s = max(self.max_lag_s, lag)
+            self.ticks += 1
+            self.last_tick = now
+            self._recent.append((now, lag))
+            cut = now - self.window_s
+            while self._recent and self._recent[0][0] < cut:
+                self._recent.pop(0)
+
+    def recent_max_lag_s(self) -> float:
+        cut = time.monotonic() - self.window_s
+        return max((lag for t, lag in self._recent if t >= cut), default=0.0)
+
+    def tick_age_s(self) -> float:
+        return time.monotonic() - self.last_tick
+
+
+class ReadinessRegistry:
+    """Named readiness checks; ready when every check passes (and at least one is registered).
+
+    A check is ``fn() -> (ok: bool, details: dict)``, e.g. books in sync and fresh, venues connected."""
+
+    def __init__(self) -> None:
+        self._checks: dict[str, Callable[[], tuple]] = {}
+
+    def add_check(self, name: str, fn: Callable[[], tuple]) -> None:
+        self._checks[name] = fn
+
+    def remove_check(self, name: str) -> None:
+        self._checks.pop(name, None)
+
+    def __call__(self) -> tuple[bool, dict]:
+        if not self._checks:
+            return False, {"reason": "no readiness checks registered"}
+        ok_all, details = True, {}
+        for name, fn in self._checks.items():
+            try:
+                ok, det = fn()
+            except Exception as e:
+                ok, det = False, {"error": "%s: %s" % (type(e).__name__, e)}
+            ok_all = ok_all and bool(ok)
+            details[name] = {"ok": bool(ok), **(det or {})}
+        return ok_all, details
+
+
+class MetricsServer:
+    """``/metrics``, ``/healthz``, ``/readyz`` over HTTP on the asyncio loop (aiohttp).
+
+    Parameters
+    ----------
+    cfg
+        The ``metrics`` config section: ``enabled``, ``host`` (default 127.0.0.1), ``port`` (0 = any).
+    metrics
+        The node's :class:`NodeMetrics` (a new one when None).
+    readiness
+        ``fn() -> (ready, details)``; default: a :class:`ReadinessRegistry` (``.readiness``).
+    max_loop_lag_s
+        /healthz is 503 when the largest loop lag within ``lag_window_s`` exceeds this, or the lag
+        monitor has not ticked for that long.
+    """
+
+    def __init__(self, cfg: Any, metrics: Optional[NodeMetrics] = None, *, readiness: Optional[Callable] = None,
+                 max_loop_lag_s: float = 1.0, lag_interval_s: float = 0.1, lag_window_s: float = 5.0) -> None:
+        self.cfg = cfg
+        self.metrics = metrics if metrics is not None else NodeMetrics()
+        self.readiness = readiness if readiness is not None else ReadinessRegistry()
+        self.max_loop_lag_s = max_loop_lag_s
+        self.monitor = LoopMonitor(lag_interval_s, lag_window_s)
+        self.metrics.loop_monitor = self.monitor
+        self.port: Optional[int] = None
+        self.host: str = getattr(cfg, "host", "127.0.0.1") or "127.0.0.1"
+        self._runner: Any = None
+        self._started_at = 0.0
+
+    def set_readiness_provider(self, fn: Callable[[], tuple]) -> None:
+        """Replace the readiness provider: ``fn() -> (ready: bool, details: dict)``."""
+        self.readiness = fn
+
+    @property
+    def url(self) -> str:
+        return "http://%s:%s" % (self.host if ":" not in self.host else "[%s]" % self.host, self.port)
+
+    async def start(self) -> None:
+        from aiohttp import web
+
+        self.monitor.start()
+        self._started_at = time.monotonic()
+        if not getattr(self.cfg, "enabled", True):
+            return
+        app = web.Application()
+        app.router.add_get("/metrics", self._h_metrics)
+        app.router.add_get("/healthz", self._h_healthz)
+        app.router.add_get("/readyz", self._h_readyz)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, int(getattr(self.cfg, "port", 0)), reuse_address=True)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        socks = site._server.sockets if site._server is not None else []   # bound port (port 0)
+        self.port = socks[0].getsockname()[1] if socks else None
+
+    async def stop(self) -> None:
+        r, self._runner = self._runner, None
+        if r is not None:
+            await r.cleanup()
+        await self.monitor.stop()
+
+    # -- handlers ----------------------------------------------------------------------------------
+    def health(self) -> tuple[bool, dict]:
+        m = self.monitor
+        lag_max = m.recent_max_lag_s()
+        age = m.tick_age_s()
+        ok = m.running and lag_max <= self.max_loop_lag_s and age <= self.max_loop_lag_s + m.interval_s * 2
+        return ok, {"status": "ok" if ok else "unhealthy", "loop_alive": m.running,
+                    "loop_lag_ms": round(m.lag_s * 1e3, 3), "loop_lag_max_ms": round(lag_max * 1e3, 3),
+                    "last_tick_age_ms": round(age * 1e3, 3), "max_loop_lag_ms": self.max_loop_lag_s * 1e3,
+                    "uptime_s": round(time.monotonic() - self._started_at, 3)}
+
+    async def _h_metrics(self, request: Any) -> Any:
+        from aiohttp import web
+
+        body = generate_latest(self.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _h_healthz(self, request: Any) -> Any:
+        from aiohttp import web
+
+        ok, body = self.health()
+        return web.json_response(body, status=200 if ok else 503)
+
+    async def _h_readyz(self, request: Any) -> Any:
+        from aiohttp import web
+
+        try:
+            ready, details = self.readiness()
+        except Exception as e:
+            ready, details = False, {"error": "%s: %s" % (type(e).__name__, e)}
+        return web.json_response({"ready": bool(ready), "details": details or {}}, status=200 if ready else 503)
