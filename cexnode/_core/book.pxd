@@ -29,6 +29,18 @@ cdef struct DepthUpdate:
     const Level* asks
 
 
+# A buffered pre-snapshot diff (BookSync implementation detail): levels copied into BookSync._buf_lv.
+cdef struct _BufDiff:
+    int64_t first_id
+    int64_t last_id
+    int64_t exch_ts_ms
+    int64_t recv_ns
+    bint full
+    int32_t n_bids
+    int32_t n_asks
+    Py_ssize_t lv_off            # bids at _buf_lv[lv_off:], asks right after them
+
+
 cdef enum SyncRule:
     # Gate spot.order_book_update, futures.order_book_update, MEXC publicAggreDepths:
     # REST snapshot id S; drop last <= S; first applied needs first <= S+1 <= last;
@@ -67,10 +79,13 @@ cdef class Book:
         readonly int64_t recv_ns         # local receive time of the last applied update
         readonly uint64_t version        # +1 on every applied change; arb dedup key
         readonly bint in_sync            # False until synced, and while resyncing: never traded on
-        Level* _bids                     # implementation-owned storage (see book.pyx)
-        Level* _asks
+        Level* _bids                     # implementation-owned storage (see book.pyx): first valid
+        Level* _asks                     #   level of each side; stored WORST first, touch LAST
         int _n_bids
         int _n_asks
+        Level* _bids_mem                 # allocations the segments above live in (capacity _cap)
+        Level* _asks_mem
+        int _cap
 
     # O(1) access; i = 0 is the touch. Caller guarantees 0 <= i < n (checked in debug builds).
     cdef inline int n_bids(self) noexcept:
@@ -84,6 +99,11 @@ cdef class Book:
     cdef int set_level(self, bint is_bid, int64_t px, int64_t qty) except -1   # qty 0 deletes
     cdef int apply_levels(self, const DepthUpdate* u) except -1                # all levels of u, no seq checks
     cdef void clear(self) noexcept
+    cdef int _replace_side(self, bint is_bid, const Level* lv, int32_t m) except -1
+    # (additions) set_level returns 1 when the book changed, 0 for a no-op (same qty, delete of an
+    # absent level, insert beyond a full side). apply_levels returns the number of levels changed;
+    # it sets last_id/exch_ts_ms/recv_ns from u (also when nothing changed) and bumps version once
+    # when anything changed or u.full. clear() empties both sides and bumps version.
 
 
 @cython.final
@@ -98,8 +118,30 @@ cdef class BookSync:
         readonly uint64_t stale_dropped
         object _on_resync                   # callable(book_sync, reason:int) or None; called once per resync
         # buffered pre-snapshot diffs: implementation-owned (see book.pyx)
+        readonly uint64_t ignored           # diffs ignored while waiting for a full push (obu)
+        readonly uint64_t buffer_dropped    # oldest buffered diffs dropped on overflow
+        readonly int buffer_level_limit     # max levels held in the buffer (overflow beyond)
+        bint _synced                        # book holds a valid snapshot (+ diffs)
+        bint _bridged                       # a diff was applied on top of the snapshot (strict rule)
+        bint _reported                      # this resync episode was reported (callback called)
+        _BufDiff* _buf                      # FIFO of buffered diff headers (capacity buffer_limit)
+        int _buf_n
+        Level* _buf_lv                      # their levels, contiguous, in FIFO order
+        Py_ssize_t _buf_lv_n
+        Py_ssize_t _buf_lv_cap
 
     # Both return an ApplyResult value, or -1 with a Python exception set (only from _on_resync).
     cdef int on_update(self, const DepthUpdate* u) except -1
     cdef int on_snapshot(self, const DepthUpdate* snap) except -1
     cpdef request_resync(self, int reason=*)   # force out of sync (e.g. after reconnect)
+    # (additions)
+    cdef int _enter_resync(self, int reason) except -1
+    cdef int _apply_checked(self, const DepthUpdate* u) except -1
+    cdef int _apply_full(self, const DepthUpdate* u, bint from_stream) except -1
+    cdef int _buffer(self, const DepthUpdate* u) except -1
+    cdef int _replay_buffer(self) except -1
+    cdef void _buf_clear(self) noexcept
+    cdef void _buf_pop_front(self, int k) noexcept
+    cdef void _leave_sync(self, int reason) noexcept
+    cdef int _report(self) except -1
+    cdef int _resync_keeping(self, const DepthUpdate* u, int reason) except -1
