@@ -908,34 +908,34 @@ cdef class Logger:
     def __init__(self):
         raise TypeError("use cexnode.log.get_logger(name, tags)")
 
-    def debug(self, msg, **fields):
+    def debug(self, msg, /, **fields):
         if LVL_DEBUG >= _levels[self.id]:
             _active.push(LVL_DEBUG, REC_LOG, self.id, msg, <PyObject*>fields if fields else NULL,
                          self._ctx, 0, 0, 0.0)
 
-    def info(self, msg, **fields):
+    def info(self, msg, /, **fields):
         if LVL_INFO >= _levels[self.id]:
             _active.push(LVL_INFO, REC_LOG, self.id, msg, <PyObject*>fields if fields else NULL,
                          self._ctx, 0, 0, 0.0)
 
-    def warning(self, msg, **fields):
+    def warning(self, msg, /, **fields):
         if LVL_WARNING >= _levels[self.id]:
             _active.push(LVL_WARNING, REC_LOG, self.id, msg, <PyObject*>fields if fields else NULL,
                          self._ctx, 0, 0, 0.0)
 
-    def error(self, msg, **fields):
+    def error(self, msg, /, **fields):
         if LVL_ERROR >= _levels[self.id]:
             _active.push(LVL_ERROR, REC_LOG, self.id, msg, <PyObject*>fields if fields else NULL,
                          self._ctx, 0, 0, 0.0)
 
-    def exception(self, msg, **fields):
+    def exception(self, msg, /, **fields):
         """error() plus the current exception's traceback in field ``exc``."""
         import traceback
         if LVL_ERROR >= _levels[self.id]:
             fields["exc"] = traceback.format_exc()
             _active.push(LVL_ERROR, REC_LOG, self.id, msg, <PyObject*>fields, self._ctx, 0, 0, 0.0)
 
-    def log(self, int level, msg, **fields):
+    def log(self, int level, msg, /, **fields):
         if level >= _levels[self.id]:
             _active.push(level, REC_LOG, self.id, msg, <PyObject*>fields if fields else NULL,
                          self._ctx, 0, 0, 0.0)

@@ -326,6 +326,8 @@ class PrometheusBackend:
 
     def apply(self, kind: int, name: str, value: Any, tags: Optional[dict]) -> None:
         labelnames = tuple(sorted(tags)) if tags else ()
+        if tags:
+            tags = _lr.redact(tags)
         try:
             fam = self._family(kind, str(name), labelnames)
             m = fam.labels(**{k: str(tags[k]) for k in labelnames}) if labelnames else fam

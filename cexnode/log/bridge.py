@@ -14,6 +14,23 @@ from cexnode._core import logring as _lr
 __all__ = ["RingHandler", "StdlibBridge"]
 
 
+def _mask(v):
+    return _lr.SECRET_MASK if _lr.is_secret(v) else v
+
+
+def _message(record: logging.LogRecord) -> str:
+    # record.getMessage() with Secret-typed arguments masked before %-formatting.
+    msg = str(record.msg)
+    args = record.args
+    if args:
+        if isinstance(args, dict):
+            args = {k: (_lr.SECRET_MASK if _lr.is_secret_key(k) else _mask(v)) for k, v in args.items()}
+        else:
+            args = tuple(_mask(a) for a in args)
+        msg = msg % args
+    return msg
+
+
 class RingHandler(logging.Handler):
     """A logging.Handler that pushes each record into the active log ring (no I/O in ``emit``)."""
 
@@ -27,12 +44,13 @@ class RingHandler(logging.Handler):
             lg = self._loggers.get(record.name)
             if lg is None:
                 lg = self._loggers[record.name] = _lr.get_logger(record.name, ("stdlib",))
+            msg = _message(record)
             if record.exc_info:
-                lg.log(record.levelno, record.getMessage(), exc=self._fmt.formatException(record.exc_info))
+                lg.log(record.levelno, msg, exc=self._fmt.formatException(record.exc_info))
             elif record.stack_info:
-                lg.log(record.levelno, record.getMessage(), stack=record.stack_info)
+                lg.log(record.levelno, msg, stack=record.stack_info)
             else:
-                lg.log(record.levelno, record.getMessage())
+                lg.log(record.levelno, msg)
         except Exception:
             self.handleError(record)
 
