@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Optional
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.utils import floatToGoString
 
 from cexnode._core import logring as _lr
 
@@ -250,7 +251,7 @@ class NodeMetrics:
             buckets, cum = [], 0
             for b, c in zip(bounds, counts):
                 cum += c
-                buckets.append((str(b), cum))
+                buckets.append((floatToGoString(b), cum))
             buckets.append(("+Inf", count))
             fam.add_metric(list(key), buckets, total)
         return fam
