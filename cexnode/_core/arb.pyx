@@ -7,6 +7,7 @@ from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from cexnode._core.book cimport Book, Level
 
+import math
 from decimal import Decimal
 
 cdef extern from "cexnode_debug.h":
@@ -39,7 +40,7 @@ cdef object _ratio(object value, str what):
 cdef object _scaled(object value, int scale, str mode, str what):
     """value × 10**scale as a Python int: mode 'floor', 'ceil' or 'exact' (ValueError if not)."""
     num, den = _ratio(value, what)
-    num = num * 10 ** scale
+    num = num * (<object>10) ** (<object>scale)   # Python ints: exact (a C pow would be a double)
     if mode == "floor":
         return num // den
     if mode == "ceil":
@@ -79,15 +80,6 @@ def format_mantissa(mantissa, int scale):
 
 cdef object _dec(object mantissa, int scale):
     return Decimal(format_mantissa(mantissa, scale))
-
-
-cdef int64_t _gcd(int64_t a, int64_t b) noexcept:
-    cdef int64_t t
-    while b != 0:
-        t = a % b
-        a = b
-        b = t
-    return a
 
 
 cdef inline int64_t _now_mono_ns() noexcept:
@@ -431,7 +423,7 @@ cdef class ArbEngine:
             lg.tick = tick
             lg.step = step
             lg.min_qty = min_qty
-            lg.min_notional = _to_i128(min_notional * 10 ** qty_scale)
+            lg.min_notional = _to_i128(min_notional * (<object>10) ** (<object>qty_scale))
             lg.base_cap = INT64_MAX
             lg.quote_cap = I128_MAX
             self._books.append(bk)
@@ -441,7 +433,8 @@ cdef class ArbEngine:
             for j in range(n):
                 ps = &self._pairs[self._n_pairs + i * n + j]
                 memset(ps, 0, sizeof(PairState))
-                ps.step = (parsed[i][4] // _gcd(parsed[i][4], parsed[j][4])) * parsed[j][4]
+                lcm = math.lcm(parsed[i][4], parsed[j][4])
+                ps.step = lcm if lcm <= INT64_MAX else INT64_MAX   # no quantity is a multiple: never trades
         self._n_legs += n
         self._n_pairs += n * n
         self._n_routes += 1
