@@ -496,7 +496,7 @@ cdef int _put_int(Buf* b, int64_t v) except -1:
     cdef uint64_t u
     cdef bint neg = v < 0
     if neg:
-        u = <uint64_t>0 - <uint64_t>v
+        u = <uint64_t>(-(v + 1)) + 1       # no overflow for INT64_MIN (debug builds check)
     else:
         u = <uint64_t>v
     while True:
