@@ -352,7 +352,9 @@ cdef class ArbEngine:
         legs : 2 or 3 mappings, one per venue, with keys ``venue`` (name), ``book`` (Book),
             ``taker_fee`` (Decimal rate, <= 8 decimals), ``tick`` (price mantissa), ``step`` (base
             mantissa; futures: contract step × multiplier), optional ``min_qty`` (base mantissa)
-            and ``min_notional`` (quote mantissa at price_scale), as in ``symbols.Instrument``.
+            and ``min_notional`` (quote mantissa at price_scale), as in ``symbols.Instrument``:
+            ``dict(symbol_map.instrument(sid), venue=..., book=..., taker_fee=...)`` works (its
+            price_scale/qty_scale, when present, must equal the route's; other keys are ignored).
         base, quote : asset names for balances (default: parsed from the unified symbol).
         """
         cdef int n = len(legs)
@@ -390,6 +392,10 @@ cdef class ArbEngine:
             if tick <= 0 or step <= 0 or min_qty < 0 or min_notional < 0:
                 raise ValueError("route %r: %s needs tick > 0, step > 0, min_qty >= 0, min_notional >= 0"
                                  % (name, venue))
+            for key, want in (("price_scale", price_scale), ("qty_scale", qty_scale)):
+                if key in leg and leg[key] != want:   # e.g. a SymbolMap.instrument() dict
+                    raise ValueError("route %r: %s instrument has %s %s, the route %s"
+                                     % (name, venue, key, leg[key], want))
             parsed.append((venue, bk, fee, tick, step, min_qty, min_notional))
 
         cdef ArbRoute* routes = <ArbRoute*>PyMem_Realloc(self._routes, (self._n_routes + 1) * sizeof(ArbRoute))

@@ -346,6 +346,40 @@ def test_bad_params_rejected():
                                             dict(venue="mexc_spot", book=b, taker_fee="0.001", tick=1, step=1)])
 
 
+def test_instrument_scale_mismatch_rejected():
+    e = ArbEngine()
+    legs = [dict(venue="mexc_spot", book=Book(0, MEXC), taker_fee="0.001", tick=1, step=1, price_scale=2, qty_scale=6),
+            dict(venue="gateio_spot", book=Book(0, GATE), taker_fee="0.001", tick=1, step=1, price_scale=2, qty_scale=5)]
+    with pytest.raises(ValueError, match="qty_scale"):
+        e.add_route("r", "BTC/USDT", 2, 6, legs)
+    legs[1]["qty_scale"] = 6
+    assert e.add_route("r", "BTC/USDT", 2, 6, legs) == 0
+    assert e.routes() == [("r", "BTC/USDT", ["mexc_spot", "gateio_spot"])]
+
+
+def test_no_python_allocation_without_opportunity():
+    import tracemalloc
+
+    h = _spot_spot(min_profit="1000000")          # edge walked, but never enough profit
+    _edge_books(h)
+    cb = h.book(GATE, 0)[0]
+    assert h.cy.evaluate(cb, NOW) is None
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        h.cy.bench_ns(cb, NOW, 20000, False)
+        peak = tracemalloc.get_traced_memory()[1] - base
+        assert peak < 64, peak                    # nothing allocated per evaluation
+        h.cy.set_params(min_profit="0.5")
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        h.cy.bench_ns(cb, NOW, 100, True)
+        assert tracemalloc.get_traced_memory()[1] - base > 0   # emitting does allocate (sanity)
+    finally:
+        tracemalloc.stop()
+
+
 # ------------------------------------------------------------------------------------------------
 # differential: random ladders, fees, caps, steps, balances, scales — exact equality with the oracle
 
