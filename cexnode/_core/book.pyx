@@ -531,11 +531,11 @@ cdef class BookSync:
             book.apply_levels(&u)
             self._bridged = True
             self.applied += 1
-            k += 1
             if book.is_crossed():
-                self._buf_pop_front(k)
+                self._buf_pop_front(k)      # keep the crossing diff: a newer snapshot may need it
                 self._leave_sync(RESYNC_CROSSED)
                 return self._report()
+            k += 1
         self._buf_clear()
         return APPLY_OK
 

@@ -1,0 +1,127 @@
+"""cexnode._core.book.Book against the pure-Python oracle (tests/reference/decimal_book.py)."""
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from cexnode._core.book import Book
+from reference.bytestream import ByteStream
+from reference.decimal_book import RefBook
+
+N = settings(max_examples=10_000, derandomize=True, deadline=None)
+
+LIMITS = [1, 2, 3, 4, 8, 9, 12, 20, 40, 400]
+
+
+def same(book, ref):
+    assert book.top() == ref.top()
+    assert book.counts() == (len(ref.bids), len(ref.asks))
+    assert book.version == ref.version
+    assert book.crossed == ref.crossed
+    bb, ba = ref.top(1)
+    assert book.best_bid() == (bb[0] if bb else None) and book.best_ask() == (ba[0] if ba else None)
+
+
+@N
+@given(st.sampled_from(LIMITS), st.binary(min_size=120, max_size=400))
+def test_book_matches_reference(limit, data):
+    """10,000 generated books (ops decoded from bytes): every intermediate book equals the oracle."""
+    bs = ByteStream(data)
+    book, ref = Book(0, 0, limit), RefBook(limit)
+    i = 0
+    while bs:
+        i += 1
+        kind = bs.next(10)
+        if kind < 6:                                   # one level
+            is_bid, p, q = bool(bs.next(2)), bs.next(61), bs.next(4)
+            assert book.py_set_level(is_bid, p, q) == bool(ref.set_level(is_bid, p, q))
+            assert ref.set_level(is_bid, p, q) == 0      # idempotent
+            assert not book.py_set_level(is_bid, p, q)
+        else:
+            full = kind >= 8
+            bids, asks = bs.levels(20 if full else 6, 61), bs.levels(20 if full else 6, 61)
+            if full and kind == 9:   # venue order: touch first, unique prices -> the fast path
+                bids = sorted(dict(bids).items(), reverse=True)
+                asks = sorted(dict(asks).items())
+            got = book.py_apply(bids, asks, full=full, first_id=i, last_id=i + 1, exch_ts_ms=7 * i, recv_ns=9 * i)
+            assert got == ref.apply(bids, asks, full=full, last_id=i + 1, exch_ts_ms=7 * i, recv_ns=9 * i)
+            assert (book.last_id, book.exch_ts_ms, book.recv_ns) == (i + 1, 7 * i, 9 * i)
+        same(book, ref)
+
+
+def test_touch_is_index_zero_and_walk():
+    b = Book(3, 1, 10)
+    b.py_apply([(100, 1), (99, 2), (101, 3)], [(103, 4), (102, 5), (105, 6)])
+    assert b.top() == ([(101, 3), (100, 1), (99, 2)], [(102, 5), (103, 4), (105, 6)])
+    assert b.top(2) == ([(101, 3), (100, 1)], [(102, 5), (103, 4)])
+    assert b.top(0) == ([], [])
+    assert not b.crossed
+    b.py_set_level(True, 102, 1)
+    assert b.crossed                     # best bid >= best ask
+    b.py_set_level(True, 102, 0)
+    b.py_set_level(False, 101, 1)        # equal prices also count as crossed
+    assert b.crossed
+    assert (b.symbol_id, b.venue, b.depth_limit, b.in_sync) == (3, 1, 10, False)
+    b.mark_in_sync()
+    assert b.in_sync
+
+
+def test_depth_bound_drops_and_does_not_resurrect():
+    b = Book(0, 0, 3)
+    b.py_apply([(100, 1), (99, 1), (98, 1)], [])
+    assert not b.py_set_level(True, 97, 5)           # beyond the bound of a full side: dropped
+    assert b.py_set_level(True, 101, 1)               # better level pushes the worst (98) out
+    assert b.top()[0] == [(101, 1), (100, 1), (99, 1)]
+    assert b.py_set_level(True, 100, 0)               # delete inside the bound ...
+    assert b.top()[0] == [(101, 1), (99, 1)]          # ... does not bring 98 back
+    assert not b.py_set_level(True, 98, 0)            # deleting a dropped level is a no-op
+    assert b.py_set_level(True, 97, 2)                # the side has room again: a sent level is kept
+    assert b.top()[0] == [(101, 1), (99, 1), (97, 2)]
+
+
+def test_full_replace_keeps_best_and_skips_zero():
+    b = Book(0, 0, 2)
+    v = b.version
+    assert b.py_apply([(5, 1), (7, 0), (6, 2), (4, 1)], [(9, 1)], full=True, last_id=42) == 3
+    assert b.top() == ([(6, 2), (5, 1)], [(9, 1)]) and b.version == v + 1 and b.last_id == 42
+    assert b.py_apply([], [], full=True) == 0 and b.counts() == (0, 0) and b.version == v + 2
+
+
+def test_empty_update_advances_id_and_time_not_version():
+    b = Book()
+    b.py_apply([(1, 1)], [])
+    v = b.version
+    assert b.py_apply([], [], last_id=5, exch_ts_ms=11, recv_ns=12) == 0
+    assert (b.last_id, b.exch_ts_ms, b.recv_ns, b.version) == (5, 11, 12, v)
+    assert b.py_apply([(1, 1)], []) == 0 and b.version == v     # same quantity: no change
+
+
+def test_errors():
+    with pytest.raises(ValueError):
+        Book(0, 0, 0)
+    b = Book()
+    with pytest.raises(ValueError):
+        b.py_set_level(True, 1, -1)
+    with pytest.raises(ValueError):
+        b.py_apply([(1, -5)], [], full=True)
+
+
+def test_one_directional_churn_recentres_storage():
+    # Many inserts at the touch then deletes: the segment slides and is re-centred; stays exact.
+    b, ref = Book(0, 0, 5), RefBook(5)
+    for i in range(1000):
+        for bk in (b, ref):
+            bk.set_level(True, 1000 + i, 1) if bk is ref else bk.py_set_level(True, 1000 + i, 1)
+            bk.set_level(False, 5000 - i, 1) if bk is ref else bk.py_set_level(False, 5000 - i, 1)
+        assert b.top() == ref.top()
+    for i in range(1000):
+        b.py_set_level(True, 1999 - i, 0)
+        ref.set_level(True, 1999 - i, 0)
+        b.py_set_level(False, 1000 + i, 1)
+        ref.set_level(False, 1000 + i, 1)
+        assert b.top() == ref.top()
+
+
+def test_bench_helper_applies():
+    b = Book(0, 0, 100)
+    b.py_apply([(i, 1) for i in range(50)], [(100 + i, 1) for i in range(50)], full=True)
+    ns = b.bench_apply([([(49, 2)], []), ([(49, 1)], [])], 10)
+    assert ns >= 0 and b.top(1) == ([(49, 1)], [(100, 1)])
