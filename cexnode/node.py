@@ -229,15 +229,58 @@ class Node:
                 self.exit_code = EXIT_RUNTIME
 
 
+class LogComponent(Component):
+    """The log ring's flusher and backends: started first, stopped last (drains every record)."""
+
+    name = "log"
+
+    def __init__(self, node: "Node") -> None:
+        from cexnode.log import setup
+
+        self.system = setup(node.cfg.log, registry=node.context["metrics"].registry)
+
+    async def start(self) -> None:
+        await self.system.start()
+
+    async def stop(self) -> None:
+        await self.system.stop()
+
+    def apply_reload(self, cfg: Config) -> None:
+        self.system.reconfigure(cfg.log)
+
+
+class MetricsComponent(Component):
+    """Prometheus /metrics, /healthz, /readyz on loopback (``metrics`` section)."""
+
+    name = "metrics"
+
+    def __init__(self, node: "Node") -> None:
+        from cexnode.metrics import MetricsServer
+
+        self.server = MetricsServer(node.cfg.metrics, node.context["metrics"])
+        node.context["readiness"] = self.server.readiness
+
+    async def start(self) -> None:
+        await self.server.start()
+        if self.server.port is not None:
+            log.info("metrics on %s/metrics", self.server.url)
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+
 def build_components(node: "Node") -> list[Component]:
     """Construct every component from the config, in start order, without any I/O.
 
-    Venues come from the adapter registry by name (``cexnode.adapters.VENUE_PACKAGES``).
+    Order: log system (first up, last down, so nothing is lost), metrics, then the venues (from
+    the adapter registry by name, ``cexnode.adapters.VENUE_PACKAGES``).
     """
     from cexnode.adapters import create_adapter
+    from cexnode.metrics import NodeMetrics
 
     cfg = node.cfg
-    comps: list[Component] = []
+    node.context["metrics"] = NodeMetrics(node_name=cfg.node.name)
+    comps: list[Component] = [LogComponent(node), MetricsComponent(node)]
     for name, venue_cfg in cfg.venues.enabled():
         comps.append(create_adapter(name, venue_cfg, node.context))
     return comps

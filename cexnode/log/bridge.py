@@ -66,15 +66,16 @@ class StdlibBridge:
         if self.installed:
             return
         root = logging.getLogger()
-        self._saved = [(root, list(root.handlers), root.level)]
+        self._saved = [(root, list(root.handlers), root.level, root.propagate)]
         for name in self.take_over:
             lg = logging.getLogger(name)
-            self._saved.append((lg, list(lg.handlers), lg.level))
-        for lg, handlers, _level in self._saved:
+            self._saved.append((lg, list(lg.handlers), lg.level, lg.propagate))
+        for lg, handlers, _level, _prop in self._saved:
             for h in handlers:
                 lg.removeHandler(h)
             if lg is not root:
                 lg.setLevel(logging.NOTSET)   # the ring's per-logger levels decide
+                lg.propagate = True           # a taken-over logger may have had propagate off
         root.setLevel(min_level)
         root.addHandler(self.handler)
         self.installed = True
@@ -88,10 +89,11 @@ class StdlibBridge:
             return
         root = logging.getLogger()
         root.removeHandler(self.handler)
-        for lg, handlers, level in self._saved:
+        for lg, handlers, level, propagate in self._saved:
             for h in handlers:
                 if h not in lg.handlers:
                     lg.addHandler(h)
             lg.setLevel(level)
+            lg.propagate = propagate
         self._saved = []
         self.installed = False
