@@ -269,6 +269,12 @@ class TradingConfig:
     leg_deadline_ms: int = opt(3000, doc="Deadline for both legs of a trade to reach a final state.", ge=10, le=60000, reload=True)
     max_balance_age_ms: int = opt(1000, doc="Balances older than this are refreshed before a trade.", ge=0, le=600000, reload=True)
     hedge_loss_cap: Decimal = opt(Decimal("5"), doc="Maximum loss (quote) accepted to hedge or unwind a one-leg fill.", ge=0, reload=True)
+    hedge_attempts: int = opt(3, doc="IOC orders tried (hedge on the other venue first, then unwind on the filled leg's venue, alternating) to close a one-leg residual.", ge=1, le=20, reload=True)
+    poll_interval_ms: int = opt(100, doc="While an order has no final state from the private stream, query it over REST this often.", ge=5, le=60000, reload=True)
+    reconcile_timeout_ms: int = opt(30000, doc="After the leg deadline, keep reconciling an order this long inside the trade; then it is handed to a background reconciler and trading reduces until it is resolved.", ge=100, le=3600000, reload=True)
+    not_found_grace_ms: int = opt(1000, doc="An ambiguous order the venue still does not know this long after it was sent is taken as never placed.", ge=0, le=600000, reload=True)
+    max_inflight_trades: int = opt(1, doc="Trades executing at once (one per route at most); further opportunities are skipped and counted.", ge=1, le=64, reload=True)
+    futures_margin_fraction: Decimal = opt(Decimal("1"), doc="Quote margin required per unit of futures notional in the balance check (1 = fully collateralised).", gt=0, le=1, reload=True)
     paper: PaperConfig = opt(factory=PaperConfig, doc="Paper-trading settings.")
 
 

@@ -1,0 +1,18 @@
+"""Execution: order-entry interface, paper venue, risk, positions and the two-leg executor.
+
+See DESIGN §5. The engine builds one :class:`Executor` with a gateway per venue
+(:class:`PaperGateway` in paper mode, the venue adapters in live mode), a :class:`RiskManager`
+and a :class:`PositionBook`, and calls ``Executor.submit(opportunity)`` on every emission.
+"""
+from cexnode.execution.executor import Executor, LegRules, TradeResult, venue_symbol
+from cexnode.execution.gateway import (Balance, GatewayError, OrderAck, OrderGateway, OrderNotFound, OrderRequest,
+                                       OrderState, OrderStatus, Outcome, Side, TimeInForce)
+from cexnode.execution.paper import PaperGateway
+from cexnode.execution.positions import PositionBook
+from cexnode.execution.risk import ACTIVE, HALTED, REDUCING, RiskDecision, RiskManager
+
+__all__ = [
+    "Executor", "LegRules", "TradeResult", "venue_symbol", "Balance", "GatewayError", "OrderAck", "OrderGateway",
+    "OrderNotFound", "OrderRequest", "OrderState", "OrderStatus", "Outcome", "Side", "TimeInForce", "PaperGateway",
+    "PositionBook", "RiskManager", "RiskDecision", "ACTIVE", "REDUCING", "HALTED",
+]

@@ -1,0 +1,732 @@
+"""The executor: from an Opportunity to a settled trade (DESIGN §5).
+
+``Executor.submit(opp)`` is called by the engine the moment the arbitrage code emits (no timer);
+it starts ``execute(opp)`` as a task, which runs:
+
+1. **Risk** (``RiskManager.check_trade``): state, route cooldown, notional, positions, exposure.
+2. **Balances fresh** (DESIGN §5): pushed by the venue or fetched within ``max_balance_age_ms``,
+   else both venues are asked concurrently (REST); ``RiskManager.check_balances``. A venue's
+   cached balances are invalidated the moment an order is sent there.
+3. **Both legs concurrently** as IOC limit orders at the opportunity's leg prices.
+4. **Fills** from the private stream (``subscribe_orders``); while a leg has no final state the
+   venue is queried every ``poll_interval_ms``. An AMBIGUOUS outcome (timeout, disconnect, 5xx)
+   is reconciled by querying — never assumed; a venue that still does not know the order
+   ``not_found_grace_ms`` after it was sent is taken as never placed. At ``leg_deadline_ms`` an
+   open leg is cancelled and reconciled for up to ``reconcile_timeout_ms``; an order still unknown
+   then goes to a background reconciler and risk enters ``reducing`` (``unreconciled``).
+5. **Two-leg outcome**: both filled → done. A residual (buy filled ≠ sell filled) is closed with
+   IOC orders, hedge first (the other venue, completing the arbitrage), then unwind (reversing
+   on the filled leg's venue), alternating for ``hedge_attempts`` orders; each order's limit price
+   is the worst price at which the residual's total loss (vs. its entry price, fees included)
+   stays within what is left of ``hedge_loss_cap``. What cannot be closed is reported
+   (``residual_open``) and risk reduces.
+
+Audit: every order event — request, ack, update, fill, cancel request/answer, reconcile query
+and result, hedge plan, residual, trade start/done — is written with ``Logger.audit`` (synchronous,
+durable per ``log.audit.fsync``) *before* the executor acts on it. If the audit log cannot be
+written, risk halts (``audit``) and nothing new is sent.
+
+Metrics (attributes read by the collector; see :meth:`Executor.register_metrics`):
+``orders_by_result[(venue, result)]`` (result: filled, partial, unfilled, rejected, ambiguous,
+not_found), ``roundtrip_us[venue]`` (HotHistogram, send → answer), ``trades_by_status[(route,
+status)]``, ``skipped[reason]``, ``opp_to_send_us`` (opportunity time → orders sent),
+``unreconciled`` (open client ids), ``inflight``.
+"""
+from __future__ import annotations
+
+import asyncio
+import decimal
+import itertools
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable, Mapping, Optional
+
+from cexnode._core.logring import HotHistogram
+from cexnode.execution.gateway import (Balance, GatewayError, OrderAck, OrderGateway, OrderNotFound, OrderRequest,
+                                       OrderState, OrderStatus, Outcome, Side, TimeInForce, mantissa_to_decimal)
+from cexnode.execution.positions import DEC_CTX, PositionBook
+from cexnode.execution.risk import ACTIVE, RiskManager
+from cexnode.log import get_logger
+
+__all__ = ["Executor", "LegRules", "TradeResult", "LATENCY_BUCKETS_US", "venue_symbol"]
+
+LATENCY_BUCKETS_US = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000,
+                      100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000)
+_ZERO = Decimal(0)
+_FUTURES_VENUES = ("gateio_futures",)
+
+
+def venue_symbol(venue: str, route_symbol: str) -> str:
+    """The venue's unified symbol for a route symbol: the perpetual on futures venues (DESIGN §3)."""
+    if venue in _FUTURES_VENUES and ":" not in route_symbol:
+        return route_symbol + ":" + route_symbol.split("/")[1]
+    return route_symbol
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LegRules:
+    """Order rules of one (venue, symbol) at the route's scales (as the ArbEngine leg).
+
+    tick_m: price step (mantissa at price_scale); step_m: base-qty step (mantissa at qty_scale;
+    futures: contract step × multiplier); min_qty_m; min_notional (quote); taker_fee (rate)."""
+
+    tick_m: int
+    step_m: int
+    taker_fee: Decimal
+    min_qty_m: int = 0
+    min_notional: Decimal = _ZERO
+
+
+class _Leg:
+    __slots__ = ("req", "state", "final", "ambiguous", "event", "sent_ns", "sent_wall_ns", "answered",
+                 "unreconciled", "booked", "cancel_sent", "gw", "failed", "trade_id", "base", "quote", "pnl")
+
+    def __init__(self, req: OrderRequest, gw: OrderGateway, trade_id: int, base: str, quote: str):
+        self.req = req
+        self.gw = gw
+        self.trade_id = trade_id
+        self.base = base
+        self.quote = quote
+        self.state: Optional[OrderState] = None
+        self.final = False
+        self.ambiguous = False
+        self.failed = False
+        self.event = asyncio.Event()
+        self.sent_ns = 0
+        self.sent_wall_ns = 0
+        self.answered = False
+        self.unreconciled = False
+        self.booked = False
+        self.cancel_sent = False
+        self.pnl = _ZERO
+
+    @property
+    def filled(self) -> Decimal:
+        return self.state.filled_qty if self.state is not None else _ZERO
+
+
+@dataclass(frozen=True, kw_only=True)
+class TradeResult:
+    """Outcome of one opportunity. status: rejected | done | nothing_filled | hedged | unwound |
+    residual | unreconciled | error; ``residual`` is the base quantity left open (+ long, − short)."""
+
+    trade_id: int
+    route: str
+    symbol: str
+    status: str
+    reason: str = ""
+    buy_filled: Decimal = _ZERO
+    sell_filled: Decimal = _ZERO
+    residual: Decimal = _ZERO
+    realised_pnl: Decimal = _ZERO
+    expected_pnl: Decimal = _ZERO
+    orders: tuple = ()                  # final OrderState of every order (entry, hedge, unwind)
+    unreconciled: tuple = ()            # client ids still unknown
+    duration_ns: int = 0
+
+
+class _AuditFailed(Exception):
+    pass
+
+
+class Executor:
+    """Two-leg execution with risk, reconciliation, hedging and audit (module docstring).
+
+    Parameters
+    ----------
+    gateways
+        ``{venue: OrderGateway}``.
+    risk, positions
+        The node's RiskManager and PositionBook.
+    trading
+        The ``trading`` config section (reloadable fields are read on every trade).
+    rules
+        ``{(venue, venue unified symbol): LegRules}`` for every leg of every route.
+    """
+
+    def __init__(self, *, gateways: Mapping[str, OrderGateway], risk: RiskManager, positions: PositionBook,
+                 trading: Any, rules: Mapping[tuple[str, str], LegRules], clock_ns: Callable[[], int] = time.time_ns,
+                 logger: Any = None):
+        self.gateways = dict(gateways)
+        self.risk = risk
+        self.positions = positions
+        self.trading = trading
+        self.rules = dict(rules)
+        self._clock = clock_ns
+        self.log = logger if logger is not None else get_logger("execution.executor", ["execution", "trading"])
+        self._legs: dict[str, _Leg] = {}
+        self._trade_ids = itertools.count(1)
+        self._prefix = _b36(time.time_ns() // 1_000_000_000 % (36 ** 5))
+        self._balances: dict[str, tuple[dict[str, Balance], int]] = {}
+        self._unsubs: list = []
+        self._tasks: set = set()
+        self._inflight_routes: set[str] = set()
+        self._bg: set = set()
+        self.started = False
+        # metrics
+        self.opportunities = 0
+        self.inflight = 0
+        self.skipped: dict[str, int] = {}
+        self.orders_by_result: dict[tuple[str, str], int] = {}
+        self.trades_by_status: dict[tuple[str, str], int] = {}
+        self.roundtrip_us: dict[str, HotHistogram] = {}
+        self.opp_to_send_us = HotHistogram(LATENCY_BUCKETS_US)
+        self.audit_events = 0
+        self.audit_errors = 0
+        self.unreconciled: set[str] = set()
+        self.results: list[TradeResult] = []
+        self.max_results = 10000
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Subscribe to every gateway's order updates and balance pushes."""
+        if self.started:
+            return
+        for gw in self.gateways.values():
+            self._unsubs.append(gw.subscribe_orders(self._on_order))
+            self._unsubs.append(gw.subscribe_balances(self._on_balances))
+        self.started = True
+        self._audit("executor_start", {"venues": sorted(self.gateways), "mode": getattr(self.trading, "mode", "")})
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Wait for trades in flight (they manage live orders), then unsubscribe."""
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            done, not_done = await asyncio.wait(pending, timeout=timeout_s)
+            for t in not_done:
+                self.log.error("trade still running at stop; cancelling it (its orders stay in the audit log)")
+                t.cancel()
+        for t in list(self._bg):
+            t.cancel()
+        for u in self._unsubs:
+            u()
+        self._unsubs.clear()
+        self.started = False
+
+    def reconfigure(self, trading: Any) -> None:
+        self.trading = trading
+
+    # -- engine entry ------------------------------------------------------------------------------
+    def submit(self, opp: Any) -> Optional[asyncio.Task]:
+        """Hand over an opportunity (synchronous; from the engine's book-update callback).
+
+        Returns the task executing it, or None when skipped (a trade already runs on the route, or
+        ``max_inflight_trades`` are running)."""
+        self.opportunities += 1
+        if opp.route in self._inflight_routes:
+            self.skipped["route_busy"] = self.skipped.get("route_busy", 0) + 1
+            return None
+        if self.inflight >= self.trading.max_inflight_trades:
+            self.skipped["inflight_limit"] = self.skipped.get("inflight_limit", 0) + 1
+            return None
+        if self.risk.state != ACTIVE:      # cheap early out; execute() re-checks everything
+            self.skipped["risk_" + self.risk.state] = self.skipped.get("risk_" + self.risk.state, 0) + 1
+            return None
+        self._inflight_routes.add(opp.route)
+        self.inflight += 1
+        task = asyncio.get_running_loop().create_task(self._run(opp))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _run(self, opp: Any) -> TradeResult:
+        try:
+            return await self.execute(opp, _reserved=True)
+        finally:
+            self._inflight_routes.discard(opp.route)
+            self.inflight -= 1
+
+    # -- audit -------------------------------------------------------------------------------------
+    def _audit(self, event: str, data: dict) -> int:
+        try:
+            seq = self.log.audit(event, data)
+        except Exception as e:  # the audit trail is a precondition of trading
+            self.audit_errors += 1
+            self.risk.set_condition("audit", True, repr(e)[:200])
+            self.log.error("audit write failed; trading halts", event=event, error=repr(e)[:200])
+            raise _AuditFailed(event) from e
+        self.audit_events += 1
+        return seq
+
+    def _audit_soft(self, event: str, data: dict) -> None:
+        """Audit an event we must act on regardless (venue updates of live orders)."""
+        try:
+            self._audit(event, data)
+        except _AuditFailed:
+            pass
+
+    # -- venue callbacks ---------------------------------------------------------------------------
+    def _on_order(self, st: OrderState) -> None:
+        leg = self._legs.get(st.client_id)
+        self._audit_soft("order_update", dict(st.audit_fields(), known=leg is not None))
+        if leg is not None:
+            self._apply_state(leg, st, "stream")
+
+    def _on_balances(self, venue: str, balances: Mapping[str, Balance]) -> None:
+        ts = min((b.ts_ns for b in balances.values() if b.ts_ns), default=self._clock())
+        self._balances[venue] = (dict(balances), ts)
+
+    def _apply_state(self, leg: _Leg, st: OrderState, source: str) -> None:
+        """Merge a venue state into the leg: final states are sticky, fills never go backwards."""
+        if leg.final:
+            return
+        old = leg.state
+        if old is not None and st.filled_qty < old.filled_qty:
+            return                        # an older update arriving late
+        if old is not None and old.status is not OrderStatus.UNKNOWN and st.status is OrderStatus.UNKNOWN:
+            return
+        leg.state = st
+        if st.filled_qty > (old.filled_qty if old is not None else _ZERO):
+            self._audit_soft("order_fill", {"client_id": st.client_id, "venue": st.venue, "source": source,
+                                            "filled_qty": str(st.filled_qty),
+                                            "avg_price": None if st.avg_price is None else str(st.avg_price)})
+        if st.is_final:
+            leg.final = True
+            leg.event.set()
+
+    # -- balances ----------------------------------------------------------------------------------
+    async def _fresh_balances(self, venues: list[str]) -> dict[str, dict[str, Decimal]]:
+        """Free balances per venue, each observed within ``max_balance_age_ms`` (fetched concurrently)."""
+        now = self._clock()
+        max_age = self.trading.max_balance_age_ms * 1_000_000
+        need = [v for v in venues if v not in self._balances or now - self._balances[v][1] > max_age
+                or max_age == 0]
+        if need:
+            timeout = self.trading.order_timeout_ms / 1000.0
+            res = await asyncio.gather(*(asyncio.wait_for(self.gateways[v].balances(), timeout) for v in need),
+                                       return_exceptions=True)
+            for v, r in zip(need, res):
+                if isinstance(r, BaseException):
+                    raise GatewayError("balances of %s unavailable: %r" % (v, r))
+                self._balances[v] = (dict(r), self._clock())
+        return {v: {a: b.free for a, b in self._balances[v][0].items()} for v in venues}
+
+    # -- the trade ---------------------------------------------------------------------------------
+    async def execute(self, opp: Any, *, _reserved: bool = False) -> TradeResult:
+        """Run one opportunity to the end; returns its TradeResult (also kept in ``results``)."""
+        t0 = time.monotonic_ns()
+        trade_id = next(self._trade_ids)
+        try:
+            res = await self._execute(opp, trade_id, t0)
+        except _AuditFailed as e:
+            res = TradeResult(trade_id=trade_id, route=opp.route, symbol=opp.symbol, status="error",
+                              reason="audit_failed:%s" % e, duration_ns=time.monotonic_ns() - t0)
+        key = (res.route, res.status)
+        self.trades_by_status[key] = self.trades_by_status.get(key, 0) + 1
+        self.results.append(res)
+        if len(self.results) > self.max_results:
+            del self.results[: len(self.results) - self.max_results]
+        return res
+
+    async def _execute(self, opp: Any, trade_id: int, t0: int) -> TradeResult:
+        tr = self.trading
+        route, symbol = opp.route, opp.symbol
+        base, quote = symbol.split(":")[0].split("/")
+        P, Q = opp.price_scale, opp.qty_scale
+        qty = mantissa_to_decimal(opp.qty_m, Q)
+        buy_px = mantissa_to_decimal(opp.buy_price_m, P)
+        sell_px = mantissa_to_decimal(opp.sell_price_m, P)
+        bsym, ssym = venue_symbol(opp.buy_venue, symbol), venue_symbol(opp.sell_venue, symbol)
+        brules, srules = self.rules[(opp.buy_venue, bsym)], self.rules[(opp.sell_venue, ssym)]
+        expected = getattr(opp, "net_profit", _ZERO)
+        opp_fields = {"trade_id": trade_id, "route": route, "symbol": symbol, "buy_venue": opp.buy_venue,
+                      "sell_venue": opp.sell_venue, "qty": str(qty), "buy_price": str(buy_px),
+                      "sell_price": str(sell_px), "net_profit": str(expected), "t": getattr(opp, "t", 0)}
+
+        def rejected(reason: str, detail: str) -> TradeResult:
+            self._audit("trade_rejected", dict(opp_fields, reason=reason, detail=detail))
+            return TradeResult(trade_id=trade_id, route=route, symbol=symbol, status="rejected", reason=reason,
+                               expected_pnl=expected, duration_ns=time.monotonic_ns() - t0)
+
+        d = self.risk.check_trade(route=route, base=base, qty=qty, buy_price=buy_px, sell_price=sell_px)
+        if not d.ok:
+            return rejected(d.reason, d.detail)
+        try:
+            free = await self._fresh_balances([opp.buy_venue, opp.sell_venue])
+        except GatewayError as e:
+            return rejected("balance_unavailable", str(e)[:300])
+        d = self.risk.check_balances(buy_venue=opp.buy_venue, sell_venue=opp.sell_venue, base=base, quote=quote,
+                                     qty=qty, buy_price=buy_px, sell_price=sell_px, buy_fee=brules.taker_fee,
+                                     sell_fee=srules.taker_fee, buy_free=free[opp.buy_venue],
+                                     sell_free=free[opp.sell_venue],
+                                     buy_is_futures=opp.buy_venue in _FUTURES_VENUES,
+                                     sell_is_futures=opp.sell_venue in _FUTURES_VENUES,
+                                     margin_fraction=tr.futures_margin_fraction)
+        if not d.ok:
+            return rejected(d.reason, d.detail)
+        if self.risk.refresh() != ACTIVE:      # the balance fetch awaited: re-check (kill switch...)
+            return rejected("state_" + self.risk.state, ",".join(sorted(self.risk.reasons)))
+
+        self.risk.note_trade(route)
+        self._audit("trade_start", opp_fields)
+        tag = "%s%x" % (self._prefix, trade_id)
+        buy = self._new_leg(trade_id, "cx%sb" % tag, opp.buy_venue, bsym, Side.BUY, opp.qty_m, opp.buy_price_m,
+                            Q, P, route, "entry", base, quote)
+        sell = self._new_leg(trade_id, "cx%ss" % tag, opp.sell_venue, ssym, Side.SELL, opp.qty_m, opp.sell_price_m,
+                             Q, P, route, "entry", base, quote)
+        for leg in (buy, sell):                 # audited before anything leaves
+            self._audit("order_request", dict(leg.req.audit_fields(), trade_id=trade_id))
+        opp_t = getattr(opp, "t", 0)
+        await asyncio.gather(self._send(buy), self._send(sell))
+        if opp_t:
+            self.opp_to_send_us.observe(max(0, (buy.sent_wall_ns - opp_t) // 1000))
+        deadline = buy.sent_ns + tr.leg_deadline_ms * 1_000_000
+        await asyncio.gather(self._settle(buy, deadline), self._settle(sell, deadline))
+        legs = [buy, sell]
+        for leg in legs:
+            self._finish_leg(leg)
+        if buy.unreconciled or sell.unreconciled:
+            return self._result(trade_id, opp, legs, "unreconciled", expected, t0, buy.filled - sell.filled)
+
+        residual = buy.filled - sell.filled
+        if residual == 0:
+            status = "done" if buy.filled == qty else ("nothing_filled" if buy.filled == 0 else "done_partial")
+            return self._result(trade_id, opp, legs, status, expected, t0, _ZERO)
+        status, residual = await self._close_residual(trade_id, opp, buy, sell, residual, legs, base, quote)
+        return self._result(trade_id, opp, legs, status, expected, t0, residual)
+
+    def _result(self, trade_id, opp, legs, status, expected, t0, residual) -> TradeResult:
+        entry = [l for l in legs if l.req.purpose == "entry"]
+        realised = sum((l.pnl for l in legs), _ZERO)     # P&L booked by this trade's fills
+        for l in legs:
+            if l.final:
+                self._legs.pop(l.req.client_id, None)  # late stream updates are audited as unknown
+        res = TradeResult(trade_id=trade_id, route=opp.route, symbol=opp.symbol, status=status,
+                          buy_filled=entry[0].filled, sell_filled=entry[1].filled, residual=residual,
+                          realised_pnl=realised, expected_pnl=expected,
+                          orders=tuple(l.state for l in legs if l.state is not None),
+                          unreconciled=tuple(l.req.client_id for l in legs if l.unreconciled),
+                          duration_ns=time.monotonic_ns() - t0)
+        self._audit_soft("trade_done", {"trade_id": trade_id, "route": opp.route, "status": status,
+                                        "buy_filled": str(res.buy_filled), "sell_filled": str(res.sell_filled),
+                                        "residual": str(residual), "realised_pnl": str(realised),
+                                        "expected_pnl": str(expected), "orders": [l.req.client_id for l in legs],
+                                        "unreconciled": list(res.unreconciled),
+                                        "duration_us": res.duration_ns // 1000})
+        self.risk.refresh()
+        return res
+
+    # -- legs --------------------------------------------------------------------------------------
+    def _new_leg(self, trade_id, cid, venue, sym, side, qty_m, price_m, Q, P, route, purpose, base, quote) -> _Leg:
+        req = OrderRequest(client_id=cid, venue=venue, symbol=sym, side=side, qty_m=qty_m, price_m=price_m,
+                           qty_scale=Q, price_scale=P, tif=TimeInForce.IOC, route=route, purpose=purpose)
+        leg = _Leg(req, self.gateways[venue], trade_id, base, quote)
+        self._legs[cid] = leg
+        return leg
+
+    async def _send(self, leg: _Leg) -> None:
+        """Place one order; classify the answer; audit it before using it."""
+        req = leg.req
+        venue = req.venue
+        self._balances.pop(venue, None)          # balances there change now: never reuse the cache
+        leg.sent_wall_ns = self._clock()
+        leg.sent_ns = t = time.monotonic_ns()
+        try:
+            ack = await asyncio.wait_for(leg.gw.place(req), self.trading.order_timeout_ms / 1000.0)
+        except asyncio.TimeoutError:
+            ack = OrderAck(client_id=req.client_id, venue=venue, outcome=Outcome.AMBIGUOUS, reason="timeout")
+        except Exception as e:  # transport trouble after the request may have left: ambiguous
+            ack = OrderAck(client_id=req.client_id, venue=venue, outcome=Outcome.AMBIGUOUS,
+                           reason="error: %r" % (e,), error_code=getattr(e, "code", ""))
+        rt = time.monotonic_ns() - t
+        self._audit_soft("order_ack", dict(ack.audit_fields(), trade_id=leg.trade_id, rt_us=rt // 1000))
+        h = self.roundtrip_us.get(venue)
+        if h is None:
+            h = self.roundtrip_us[venue] = HotHistogram(LATENCY_BUCKETS_US)
+        if ack.definitive:
+            h.observe(rt // 1000)
+            leg.answered = True
+            st = ack.state
+            if st is None:
+                st = OrderState(client_id=req.client_id, venue=venue, symbol=req.symbol, side=req.side,
+                                status=OrderStatus.NEW, qty=req.qty, order_id=ack.order_id)
+            if st.status is OrderStatus.REJECTED:
+                leg.failed = True
+            self._apply_state(leg, st, "ack")
+        else:
+            leg.ambiguous = True
+            leg.failed = True
+
+    async def _query(self, leg: _Leg, why: str) -> Optional[OrderState]:
+        """One reconcile query (audited); returns the state, or None (not found / error)."""
+        req = leg.req
+        self._audit_soft("reconcile_query", {"client_id": req.client_id, "venue": req.venue, "why": why})
+        try:
+            st = await asyncio.wait_for(leg.gw.query(req.symbol, req.client_id), self.trading.order_timeout_ms / 1000.0)
+        except OrderNotFound:
+            age_ms = (time.monotonic_ns() - leg.sent_ns) // 1_000_000
+            never = age_ms >= self.trading.not_found_grace_ms and not leg.final
+            self._audit_soft("reconcile_result", {"client_id": req.client_id, "venue": req.venue,
+                                                  "result": "not_found", "age_ms": age_ms,
+                                                  "conclusion": "never_placed" if never else "wait"})
+            if never:
+                # The venue answered definitively that the order does not exist, long enough after
+                # sending that a late arrival is excluded: never placed, nothing filled.
+                self._apply_state(leg, OrderState(client_id=req.client_id, venue=req.venue, symbol=req.symbol,
+                                                  side=req.side, status=OrderStatus.REJECTED, qty=req.qty,
+                                                  reason="not_found"), "reconcile")
+            return None
+        except (asyncio.TimeoutError, Exception) as e:
+            self._audit_soft("reconcile_result", {"client_id": req.client_id, "venue": req.venue,
+                                                  "result": "error", "error": repr(e)[:200]})
+            return None
+        self._audit_soft("reconcile_result", dict(st.audit_fields(), result="state"))
+        self._apply_state(leg, st, "reconcile")
+        return st
+
+    async def _cancel(self, leg: _Leg) -> None:
+        req = leg.req
+        leg.cancel_sent = True
+        self._audit_soft("cancel_request", {"client_id": req.client_id, "venue": req.venue})
+        try:
+            ack = await asyncio.wait_for(leg.gw.cancel(req.symbol, req.client_id), self.trading.order_timeout_ms / 1000.0)
+        except (asyncio.TimeoutError, Exception) as e:
+            ack = OrderAck(client_id=req.client_id, venue=req.venue, outcome=Outcome.AMBIGUOUS, reason=repr(e)[:200])
+        self._audit_soft("cancel_ack", ack.audit_fields())
+        if ack.definitive and ack.state is not None:
+            self._apply_state(leg, ack.state, "cancel")
+
+    async def _settle(self, leg: _Leg, deadline_ns: int) -> None:
+        """Wait for the leg's final state: stream first, REST polling as fallback, cancel at the
+        deadline, reconcile up to ``reconcile_timeout_ms`` more; then hand it to the background."""
+        tr = self.trading
+        poll = tr.poll_interval_ms / 1e3
+        give_up = deadline_ns + tr.reconcile_timeout_ms * 1_000_000
+        if leg.ambiguous and not leg.final:
+            await self._query(leg, "ambiguous")          # at once: the answer never came
+        while not leg.final:
+            now = time.monotonic_ns()
+            if now >= give_up:
+                break
+            if now >= deadline_ns and not leg.cancel_sent:
+                await self._cancel(leg)                  # IOC should be final: make sure it is
+                continue
+            horizon = deadline_ns if now < deadline_ns else give_up
+            try:
+                await asyncio.wait_for(leg.event.wait(), max(0.0005, min(poll, (horizon - now) / 1e9)))
+                continue
+            except asyncio.TimeoutError:
+                pass
+            if not leg.final:
+                await self._query(leg, "ambiguous" if leg.ambiguous and not leg.answered else "no_final_state")
+        if not leg.final:
+            leg.unreconciled = True
+            self.unreconciled.add(leg.req.client_id)
+            self._audit_soft("unreconciled", {"client_id": leg.req.client_id, "venue": leg.req.venue,
+                                              "trade_id": leg.trade_id})
+            self.risk.set_condition("unreconciled", True, ",".join(sorted(self.unreconciled)))
+            t = asyncio.get_running_loop().create_task(self._background_reconcile(leg))
+            self._bg.add(t)
+            t.add_done_callback(self._bg.discard)
+
+    async def _background_reconcile(self, leg: _Leg) -> None:
+        delay = self.trading.poll_interval_ms / 1000.0
+        while not leg.final:
+            await self._query(leg, "background")
+            if leg.final:
+                break
+            try:
+                await asyncio.wait_for(leg.event.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+            delay = min(delay * 2, 5.0)
+        leg.unreconciled = False
+        self._legs.pop(leg.req.client_id, None)
+        self._finish_leg(leg)
+        self.unreconciled.discard(leg.req.client_id)
+        self._audit_soft("reconciled_late", dict(leg.state.audit_fields(), trade_id=leg.trade_id))
+        if not self.unreconciled:
+            self.risk.set_condition("unreconciled", False)
+        self.risk.refresh()
+
+    def _finish_leg(self, leg: _Leg) -> None:
+        """Count the leg's outcome and book its fills (once, when its final state is known)."""
+        if not leg.final or leg.booked:
+            return
+        leg.booked = True
+        st = leg.state
+        req = leg.req
+        if st.status is OrderStatus.REJECTED:
+            result = "not_found" if st.reason == "not_found" else "rejected"
+        elif st.filled_qty == req.qty:
+            result = "filled"
+        elif st.filled_qty > 0:
+            result = "partial"
+        else:
+            result = "unfilled"
+        self._audit_soft("order_final", dict(st.audit_fields(), result=result, trade_id=leg.trade_id,
+                                             ambiguous=leg.ambiguous, purpose=req.purpose))
+        if leg.ambiguous:
+            self._count(req.venue, "ambiguous")
+        self._count(req.venue, result)
+        self.risk.record_order(leg.failed or (result == "rejected"))
+        if st.filled_qty > 0:
+            with decimal.localcontext(DEC_CTX):
+                pnl = self.positions.apply_fill(route=req.route, venue=req.venue, base=leg.base, quote=leg.quote,
+                                                side=req.side, qty=st.filled_qty, price=st.avg_price,
+                                                fee=st.fee, fee_asset=st.fee_asset)
+            leg.pnl = pnl
+            self._audit_soft("fill_booked", {"client_id": req.client_id, "route": req.route, "venue": req.venue,
+                                             "side": req.side.value, "qty": str(st.filled_qty),
+                                             "price": str(st.avg_price), "fee": str(st.fee),
+                                             "fee_asset": st.fee_asset, "realised": str(pnl)})
+
+    def _count(self, venue: str, result: str) -> None:
+        k = (venue, result)
+        self.orders_by_result[k] = self.orders_by_result.get(k, 0) + 1
+
+    # -- one-leg residual --------------------------------------------------------------------------
+    async def _close_residual(self, trade_id, opp, buy: _Leg, sell: _Leg, residual: Decimal, legs: list,
+                              base: str, quote: str) -> tuple[str, Decimal]:
+        """Hedge/unwind ``residual`` (+: long extra base to sell; −: short to buy back) within the
+        loss cap. Returns (status, residual left)."""
+        tr = self.trading
+        P, Q = opp.price_scale, opp.qty_scale
+        if residual > 0:      # bought more than sold: SELL the rest; entry = buy leg's cost per unit
+            side = Side.SELL
+            entry_leg = buy
+            plan = [(opp.sell_venue, "hedge"), (opp.buy_venue, "unwind")]
+        else:                 # sold more than bought: BUY back; entry = sell leg's proceeds per unit
+            side = Side.BUY
+            entry_leg = sell
+            plan = [(opp.buy_venue, "hedge"), (opp.sell_venue, "unwind")]
+        est = entry_leg.state
+        erules = self.rules[(entry_leg.req.venue, entry_leg.req.symbol)]
+        with decimal.localcontext(DEC_CTX):
+            # per-unit entry value incl. its fee: what the residual cost (long) or brought (short)
+            if side is Side.SELL:
+                entry_unit = est.avg_price * (1 + erules.taker_fee)
+            else:
+                entry_unit = est.avg_price * (1 - erules.taker_fee)
+        cap_left = Decimal(tr.hedge_loss_cap)
+        used = set()
+        status = "residual"
+        n = 0
+        for attempt in range(tr.hedge_attempts):
+            venue, kind = plan[attempt % 2]
+            if residual == 0:
+                break
+            if not self.risk.allows_hedge():
+                self._audit("hedge_blocked", {"trade_id": trade_id, "reason": "kill_switch",
+                                              "residual": str(residual)})
+                break
+            sym = venue_symbol(venue, opp.symbol)
+            rules = self.rules[(venue, sym)]
+            with decimal.localcontext(DEC_CTX):
+                r_m = int(abs(residual).scaleb(Q).to_integral_value(decimal.ROUND_FLOOR))
+                q_m = r_m // rules.step_m * rules.step_m
+                if q_m <= 0 or q_m < rules.min_qty_m:
+                    self._audit("residual_dust", {"trade_id": trade_id, "venue": venue, "residual": str(residual)})
+                    continue
+                q = mantissa_to_decimal(q_m, Q)
+                fee = rules.taker_fee
+                # loss(p) for SELL: q×entry_unit − q×p×(1−fee) ≤ cap_left → p ≥ (q×entry_unit − cap)/(q×(1−fee))
+                # for BUY: q×p×(1+fee) − q×entry_unit ≤ cap_left → p ≤ (q×entry_unit + cap)/(q×(1+fee))
+                if side is Side.SELL:
+                    limit = (q * entry_unit - cap_left) / (q * (1 - fee))
+                    p_m = int((limit.scaleb(P) / rules.tick_m).to_integral_value(decimal.ROUND_CEILING)) * rules.tick_m
+                    p_m = max(p_m, rules.tick_m)
+                else:
+                    limit = (q * entry_unit + cap_left) / (q * (1 + fee))
+                    p_m = int((limit.scaleb(P) / rules.tick_m).to_integral_value(decimal.ROUND_FLOOR)) * rules.tick_m
+                    if p_m <= 0:
+                        self._audit("hedge_impossible", {"trade_id": trade_id, "venue": venue, "limit": str(limit)})
+                        continue
+                if q * mantissa_to_decimal(p_m, P) < rules.min_notional:
+                    self._audit("residual_dust", {"trade_id": trade_id, "venue": venue, "residual": str(residual),
+                                                  "why": "min_notional"})
+                    continue
+            n += 1
+            cid = "cx%s%x%s%d" % (self._prefix, trade_id, "h" if kind == "hedge" else "u", n)
+            leg = self._new_leg(trade_id, cid, venue, sym, side, q_m, p_m, Q, P, opp.route, kind, base, quote)
+            legs.append(leg)
+            self._audit("hedge_plan", {"trade_id": trade_id, "kind": kind, "venue": venue, "side": side.value,
+                                       "qty": str(q), "limit_price": str(mantissa_to_decimal(p_m, P)),
+                                       "residual": str(residual), "entry_unit": str(entry_unit),
+                                       "loss_cap_left": str(cap_left)})
+            self._audit("order_request", dict(leg.req.audit_fields(), trade_id=trade_id))
+            await self._send(leg)
+            await self._settle(leg, leg.sent_ns + tr.leg_deadline_ms * 1_000_000)
+            self._finish_leg(leg)
+            if leg.unreconciled:
+                return "unreconciled", residual
+            f = leg.filled
+            if f > 0:
+                used.add(kind)
+                with decimal.localcontext(DEC_CTX):
+                    st = leg.state
+                    if side is Side.SELL:
+                        loss = f * entry_unit - f * st.avg_price * (1 - fee)
+                        residual -= f
+                    else:
+                        loss = f * st.avg_price * (1 + fee) - f * entry_unit
+                        residual += f
+                    cap_left -= max(loss, _ZERO)
+        if residual == 0:
+            status = "unwound" if "unwind" in used else "hedged"
+        else:
+            self._audit_soft("residual_open", {"trade_id": trade_id, "route": opp.route, "asset": base,
+                                               "residual": str(residual), "loss_cap_left": str(cap_left)})
+            self.log.error("residual position left open", trade_id=trade_id, route=opp.route,
+                           residual=str(residual))
+        return status, residual
+
+    # -- reporting ---------------------------------------------------------------------------------
+    def status(self) -> dict:
+        return {"opportunities": self.opportunities, "inflight": self.inflight, "skipped": dict(self.skipped),
+                "trades": {"%s|%s" % k: v for k, v in self.trades_by_status.items()},
+                "orders": {"%s|%s" % k: v for k, v in self.orders_by_result.items()},
+                "unreconciled": sorted(self.unreconciled), "risk": self.risk.status(),
+                "realised_pnl": str(self.positions.realised())}
+
+    def summary_rows(self) -> list[dict]:
+        return self.positions.summary_rows()
+
+    METRIC_SERIES = (
+        ("cexnode_trades", "Trades by route and final status.", "counter", ("route", "status")),
+        ("cexnode_executor_skipped", "Opportunities not executed, by reason.", "counter", ("reason",)),
+        ("cexnode_risk_state", "Trading state: 0 active, 1 reducing, 2 halted.", "gauge", ()),
+        ("cexnode_risk_condition", "Risk conditions currently raised (1).", "gauge", ("reason",)),
+        ("cexnode_realised_pnl", "Realised P&L per route (quote currency).", "gauge", ("route",)),
+        ("cexnode_position", "Net base position per asset (all routes).", "gauge", ("asset",)),
+        ("cexnode_unreconciled_orders", "Orders whose final state is not known yet.", "gauge", ()),
+        ("cexnode_trades_inflight", "Trades executing now.", "gauge", ()),
+        ("cexnode_audit_events", "Audit events written by the executor.", "counter", ()),
+        ("cexnode_opportunity_to_send_microseconds", "Opportunity time to both orders sent (μs).", "histogram", ()),
+    )
+
+    def register_metrics(self, metrics: Any) -> None:
+        """Add this executor's sources to a ``cexnode.metrics.NodeMetrics``: the existing
+        ``cexnode_orders`` and ``cexnode_order_roundtrip_microseconds`` plus METRIC_SERIES."""
+        from cexnode.metrics import SeriesDef
+        for name, help_, kind, labels in self.METRIC_SERIES:
+            if kind == "histogram":
+                metrics.define(SeriesDef(name, help_, kind, labels, LATENCY_BUCKETS_US))
+            else:
+                metrics.define(SeriesDef(name, help_, kind, labels))
+        pos = self.positions
+        metrics.add_source("cexnode_orders", lambda: list(self.orders_by_result.items()))
+        metrics.add_source("cexnode_order_roundtrip_microseconds",
+                           lambda: [((v,), h) for v, h in self.roundtrip_us.items()])
+        metrics.add_source("cexnode_trades", lambda: list(self.trades_by_status.items()))
+        metrics.add_source("cexnode_executor_skipped", lambda: [((k,), v) for k, v in self.skipped.items()])
+        metrics.add_source("cexnode_risk_state", lambda: [((), self.risk.state_code)])
+        metrics.add_source("cexnode_risk_condition", lambda: [((r,), 1) for r in sorted(self.risk.reasons)])
+        metrics.add_source("cexnode_realised_pnl",
+                           lambda: [((r["route"],), float(Decimal(r["realised_pnl"]))) for r in pos.summary_rows()])
+        metrics.add_source("cexnode_position", lambda: [((a,), float(p)) for a, p in pos.positions().items()])
+        metrics.add_source("cexnode_unreconciled_orders", lambda: [((), len(self.unreconciled))])
+        metrics.add_source("cexnode_trades_inflight", lambda: [((), self.inflight)])
+        metrics.add_source("cexnode_audit_events", lambda: [((), self.audit_events)])
+        metrics.add_source("cexnode_opportunity_to_send_microseconds", lambda: [((), self.opp_to_send_us)])
+
+
+def _b36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if not n:
+            return out

@@ -1,0 +1,207 @@
+"""PaperGateway: simulated order entry against the node's own books (paper mode, the default).
+
+An order is matched when ``place`` is called — against the book as it is at decision time —
+walking the levels up to the limit price (IOC: the rest is cancelled; GTC: the rest is cancelled
+too, paper keeps no resting orders). The answer arrives after ``latency_ms``. Liquidity taken by
+earlier paper orders is remembered until the book changes (``Book.version``), so two orders cannot
+take the same level twice. Fees are charged in the quote asset at ``fee_rate``. Balances are
+virtual (``trading.paper.balances``): a buy needs quote ≥ cost × (1 + fee), a spot sell needs the
+base; a futures venue needs quote margin ≥ notional × ``margin_fraction`` + fee and may go short.
+An order on a book that is out of sync, crossed or empty on the taking side is rejected
+(``book_unavailable``): paper cannot know what the venue would do.
+"""
+from __future__ import annotations
+
+import asyncio
+import decimal
+import itertools
+import time
+from decimal import Decimal
+from typing import Callable, Mapping, Optional
+
+from cexnode.execution.gateway import (Balance, GatewayError, OrderAck, OrderNotFound, OrderRequest, OrderState,
+                                       OrderStatus, Outcome, Side, mantissa_to_decimal)
+from cexnode.execution.positions import DEC_CTX
+
+__all__ = ["PaperGateway"]
+_ZERO = Decimal(0)
+
+
+class PaperGateway:
+    """Paper order entry for one venue.
+
+    Parameters
+    ----------
+    venue
+        Venue name (``mexc_spot``, ``gateio_spot``, ``gateio_futures``).
+    books
+        ``{unified symbol: Book}`` of this venue (the node's live books; base quantities).
+    fee_rate
+        Taker fee rate (Decimal), charged in the quote asset.
+    latency_ms
+        Simulated time between the request and the venue's answer (also for cancel/query/balances).
+    balances
+        ``{asset: amount}`` starting virtual balances.
+    futures
+        True for a perpetual venue (margin in quote, shorts allowed).
+    """
+
+    def __init__(self, venue: str, books: Mapping[str, object], *, fee_rate: Decimal = Decimal("0.001"),
+                 latency_ms: float = 5.0, balances: Optional[Mapping[str, Decimal]] = None,
+                 futures: Optional[bool] = None, margin_fraction: Decimal = Decimal(1),
+                 clock_ns: Callable[[], int] = time.time_ns):
+        self.venue = venue
+        self.books = dict(books)
+        self.fee_rate = Decimal(fee_rate)
+        self.latency_ms = float(latency_ms)
+        self.futures = venue.endswith("futures") if futures is None else futures
+        self.margin_fraction = Decimal(margin_fraction)
+        self._clock = clock_ns
+        self._free: dict[str, Decimal] = {a: Decimal(v) for a, v in (balances or {}).items()}
+        self._orders: dict[str, OrderState] = {}
+        self._taken: dict[str, tuple[int, dict[tuple[bool, int], int]]] = {}   # symbol -> (version, {(is_bid, px): qty})
+        self._order_cbs: list = []
+        self._balance_cbs: list = []
+        self._ids = itertools.count(1)
+        self.placed = 0
+        self.rejected = 0
+        self.filled_orders = 0
+
+    # -- helpers -----------------------------------------------------------------------------------
+    async def _delay(self) -> None:
+        if self.latency_ms > 0:
+            await asyncio.sleep(self.latency_ms / 1000.0)
+
+    def _emit(self, st: OrderState) -> None:
+        for cb in list(self._order_cbs):
+            cb(st)
+
+    def _reject(self, order: OrderRequest, reason: str) -> OrderState:
+        self.rejected += 1
+        return OrderState(client_id=order.client_id, venue=self.venue, symbol=order.symbol, side=order.side,
+                          status=OrderStatus.REJECTED, qty=order.qty, order_id="", reason=reason, ts_ns=self._clock())
+
+    @staticmethod
+    def _split(symbol: str) -> tuple[str, str]:
+        base, _, rest = symbol.partition("/")
+        return base, rest.partition(":")[0]
+
+    def _match(self, order: OrderRequest) -> OrderState:
+        """Fill ``order`` against the book now; update balances; return the final state."""
+        book = self.books.get(order.symbol)
+        if order.client_id in self._orders:
+            return self._reject(order, "duplicate_client_id")
+        if book is None:
+            return self._reject(order, "unknown_symbol")
+        if not book.in_sync or book.crossed:
+            return self._reject(order, "book_unavailable")
+        if order.qty_m <= 0 or order.price_m <= 0:
+            return self._reject(order, "invalid_qty_or_price")
+        bids, asks = book.top()
+        buy = order.side is Side.BUY
+        levels = asks if buy else bids
+        if not levels:
+            return self._reject(order, "book_unavailable")
+        ver, taken = self._taken.get(order.symbol, (-1, None))
+        if ver != book.version or taken is None:
+            taken = {}
+            self._taken[order.symbol] = (book.version, taken)
+        remaining = order.qty_m
+        fills: list[tuple[int, int]] = []
+        for px, q in levels:
+            if remaining <= 0 or (px > order.price_m if buy else px < order.price_m):
+                break
+            avail = q - taken.get((not buy, px), 0)
+            if avail <= 0:
+                continue
+            t = min(avail, remaining)
+            fills.append((px, t))
+            remaining -= t
+        filled_m = order.qty_m - remaining
+        cost_m = sum(px * q for px, q in fills)          # at price_scale + qty_scale, exact
+        base, quote = self._split(order.symbol)
+        with decimal.localcontext(DEC_CTX):
+            filled = mantissa_to_decimal(filled_m, order.qty_scale)
+            cost = mantissa_to_decimal(cost_m, order.qty_scale + order.price_scale)
+            fee = cost * self.fee_rate
+            # Balances: checked against the whole order at its limit price (a venue locks that),
+            # then moved by what filled.
+            worst = order.notional
+            if self.futures:
+                need, asset = worst * (self.margin_fraction + self.fee_rate), quote
+            elif buy:
+                need, asset = worst * (1 + self.fee_rate), quote
+            else:
+                need, asset = order.qty, base
+            if self._free.get(asset, _ZERO) < need:
+                return self._reject(order, "insufficient_balance")
+            for px, q in fills:
+                taken[(not buy, px)] = taken.get((not buy, px), 0) + q
+            if filled_m:
+                sign = 1 if buy else -1
+                self._free[base] = self._free.get(base, _ZERO) + sign * filled
+                self._free[quote] = self._free.get(quote, _ZERO) - sign * cost - fee
+            avg = cost / filled if filled_m else None
+        if filled_m == order.qty_m:
+            status = OrderStatus.FILLED
+            self.filled_orders += 1
+        else:
+            status = OrderStatus.CANCELLED     # IOC remainder cancelled (filled_qty may be > 0)
+        return OrderState(client_id=order.client_id, venue=self.venue, symbol=order.symbol, side=order.side,
+                          status=status, qty=order.qty, filled_qty=filled, avg_price=avg, fee=fee if filled_m else _ZERO,
+                          fee_asset=quote, order_id="P%d" % next(self._ids), ts_ns=self._clock())
+
+    # -- OrderGateway ------------------------------------------------------------------------------
+    async def place(self, order: OrderRequest) -> OrderAck:
+        t0 = time.monotonic_ns()
+        self.placed += 1
+        st = self._match(order)                         # decision time: the book as it is now
+        if st.status is not OrderStatus.REJECTED:
+            self._orders[order.client_id] = st
+        await self._delay()
+        ack = OrderAck(client_id=order.client_id, venue=self.venue, outcome=Outcome.DEFINITIVE, state=st,
+                       order_id=st.order_id, reason=st.reason, error_code=st.reason,
+                       latency_ns=time.monotonic_ns() - t0)
+        if st.status is not OrderStatus.REJECTED:
+            self._emit(st)
+            if self._balance_cbs:
+                bal = self._snapshot()
+                for cb in list(self._balance_cbs):
+                    cb(self.venue, bal)
+        return ack
+
+    async def cancel(self, symbol: str, client_id: str) -> OrderAck:
+        await self._delay()
+        st = self._orders.get(client_id)
+        if st is None:
+            return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.DEFINITIVE, state=None,
+                            reason="not_found", error_code="not_found")
+        return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.DEFINITIVE, state=st,
+                        order_id=st.order_id)
+
+    async def query(self, symbol: str, client_id: str) -> OrderState:
+        await self._delay()
+        st = self._orders.get(client_id)
+        if st is None:
+            raise OrderNotFound()
+        return st
+
+    def _snapshot(self) -> dict[str, Balance]:
+        now = self._clock()
+        return {a: Balance(asset=a, free=v, locked=_ZERO, ts_ns=now) for a, v in self._free.items()}
+
+    async def balances(self) -> dict[str, Balance]:
+        await self._delay()
+        return self._snapshot()
+
+    def subscribe_orders(self, callback) -> Callable[[], None]:
+        self._order_cbs.append(callback)
+        return lambda: self._order_cbs.remove(callback) if callback in self._order_cbs else None
+
+    def subscribe_balances(self, callback) -> Callable[[], None]:
+        self._balance_cbs.append(callback)
+        return lambda: self._balance_cbs.remove(callback) if callback in self._balance_cbs else None
+
+    # -- paper only --------------------------------------------------------------------------------
+    def free(self, asset: str) -> Decimal:
+        return self._free.get(asset, _ZERO)

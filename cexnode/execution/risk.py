@@ -1,0 +1,266 @@
+"""Pre-trade risk checks, the error-rate breaker, the kill switch, and the trading state.
+
+States (``RiskManager.state``; ``state_code`` 0/1/2 for metrics)
+----------------------------------------------------------------
+* ``active``   — new trades allowed (each still checked).
+* ``reducing`` — no new trades; hedges/unwinds that reduce a position are allowed. Entered while a
+  position limit or the open-exposure limit is exceeded, or an order is unreconciled.
+* ``halted``   — no new trades. Reasons: ``kill_switch`` (signal or file; blocks hedges too: the
+  operator said stop), ``error_rate``, ``daily_loss``, ``stale_data``. Other than the kill switch,
+  risk-reducing hedges of a trade already in flight may still go out.
+
+Reasons are a set; the state is derived from it after every change, logged (warning) and written
+to the audit log (``risk_state``) on every transition.
+
+Clearing: ``stale_data`` clears when the books are fresh again; ``error_rate`` when the rolling
+window's failure rate is back at or under the threshold (failures age out after
+``risk.error_window_s``); ``daily_loss`` at the next UTC day; the kill switch when the file is gone
+and the signal toggle is off; ``position``/``exposure`` when back within limits; ``unreconciled``
+when the executor has reconciled every order.
+
+Pre-trade checks assume the worst case of a two-leg trade: one leg fills and the other does not,
+so each leg alone must keep positions within ``risk.max_position`` and exposure within
+``risk.max_open_exposure``.
+"""
+from __future__ import annotations
+
+import collections
+import decimal
+import os
+import signal
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Mapping, Optional
+
+from cexnode.execution.positions import DEC_CTX, PositionBook
+from cexnode.log import get_logger
+
+__all__ = ["RiskManager", "RiskDecision", "ACTIVE", "REDUCING", "HALTED", "STATE_CODES", "HALT_REASONS",
+           "REDUCE_REASONS"]
+
+ACTIVE, REDUCING, HALTED = "active", "reducing", "halted"
+STATE_CODES = {ACTIVE: 0, REDUCING: 1, HALTED: 2}
+HALT_REASONS = frozenset({"kill_switch", "error_rate", "daily_loss", "stale_data", "audit"})
+REDUCE_REASONS = frozenset({"position_limit", "exposure_limit", "unreconciled"})
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDecision:
+    ok: bool
+    reason: str = ""
+    detail: str = ""
+
+
+_OK = RiskDecision(True)
+
+
+class RiskManager:
+    """Risk state and checks for one node.
+
+    Parameters
+    ----------
+    cfg
+        The ``risk`` config section (``cexnode.config.RiskConfig`` or any object with its fields).
+    positions
+        The node's PositionBook (positions, realised P&L, marks).
+    book_ages_ms
+        Optional callable returning ``{(venue, symbol): age_ms}`` of every routed book (age = now −
+        last update, or None when the book is out of sync); drives the stale-data halt.
+    clock_ns
+        CLOCK_REALTIME ns (injectable for tests).
+    """
+
+    def __init__(self, cfg: Any, positions: PositionBook, *,
+                 book_ages_ms: Optional[Callable[[], Mapping[tuple, Optional[float]]]] = None,
+                 clock_ns: Callable[[], int] = time.time_ns, logger: Any = None):
+        self.cfg = cfg
+        self.positions = positions
+        self.book_ages_ms = book_ages_ms
+        self._clock = clock_ns
+        self.log = logger if logger is not None else get_logger("execution.risk", ["execution", "risk"])
+        self.reasons: set[str] = set()
+        self.state = ACTIVE
+        self.state_code = 0
+        self.transitions = 0
+        self.kill_signal = False           # toggled by SIGUSR1
+        self.kill_file_present = False
+        self._last_trade_ns: dict[str, int] = {}
+        self._orders: collections.deque = collections.deque()   # (ts_ns, failed)
+        self.window_orders = 0
+        self.window_failures = 0
+        self.checks = 0
+        self.rejections: dict[str, int] = {}
+        self.stale_books: list = []
+        self._daily_day = ""
+
+    # -- configuration -----------------------------------------------------------------------------
+    def reconfigure(self, cfg: Any) -> None:
+        """Apply a reloaded ``risk`` section (every field is reloadable)."""
+        self.cfg = cfg
+        self.refresh()
+
+    def install_signal_handler(self, loop: Any, sig: int = signal.SIGUSR1) -> None:
+        """SIGUSR1 toggles the kill switch (loop.add_signal_handler: runs on the loop, not in a C handler)."""
+        loop.add_signal_handler(sig, self.toggle_kill_signal)
+
+    def remove_signal_handler(self, loop: Any, sig: int = signal.SIGUSR1) -> None:
+        loop.remove_signal_handler(sig)
+
+    def toggle_kill_signal(self) -> None:
+        self.kill_signal = not self.kill_signal
+        self.log.warning("kill switch toggled by signal", engaged=self.kill_signal)
+        self.refresh()
+
+    # -- state -------------------------------------------------------------------------------------
+    def _set(self, reason: str, on: bool, detail: str = "") -> None:
+        if on and reason not in self.reasons:
+            self.reasons.add(reason)
+            self.log.warning("risk condition raised", reason=reason, detail=detail)
+        elif not on and reason in self.reasons:
+            self.reasons.discard(reason)
+            self.log.info("risk condition cleared", reason=reason)
+
+    def _derive(self) -> None:
+        if self.reasons & HALT_REASONS:
+            st = HALTED
+        elif self.reasons:
+            st = REDUCING
+        else:
+            st = ACTIVE
+        if st != self.state:
+            old, self.state, self.state_code = self.state, st, STATE_CODES[st]
+            self.transitions += 1
+            data = {"from": old, "to": st, "reasons": sorted(self.reasons)}
+            self.log.warning("trading state changed", **data)
+            try:
+                self.log.audit("risk_state", data)
+            except RuntimeError:      # no audit sink configured (tools, some tests)
+                pass
+
+    def set_condition(self, reason: str, on: bool, detail: str = "") -> None:
+        """Raise/clear a reason from outside (the executor: ``unreconciled``)."""
+        self._set(reason, on, detail)
+        self._derive()
+
+    def refresh(self, now_ns: Optional[int] = None) -> str:
+        """Re-evaluate every condition (cheap: one stat(2) for the kill file); returns the state."""
+        now = self._clock() if now_ns is None else now_ns
+        cfg = self.cfg
+        path = cfg.kill_switch_file
+        self.kill_file_present = bool(path) and os.path.exists(path)
+        self._set("kill_switch", self.kill_signal or self.kill_file_present,
+                  "file" if self.kill_file_present else "signal")
+        self._roll_window(now)
+        n, f = self.window_orders, self.window_failures
+        tripped = n >= cfg.min_orders_for_breaker and Decimal(f) > cfg.error_rate_threshold * n
+        self._set("error_rate", tripped, "%d/%d failed" % (f, n))
+        daily = self.positions.daily_realised(now)
+        self._set("daily_loss", daily < -cfg.daily_loss_limit, "realised today %s" % daily)
+        if self.book_ages_ms is not None:
+            stale = [k for k, age in self.book_ages_ms().items() if age is None or age > cfg.stale_data_halt_ms]
+            self.stale_books = stale
+            self._set("stale_data", bool(stale), ",".join("%s:%s" % k for k in stale))
+        pos_breach = self._position_breaches()
+        self._set("position_limit", bool(pos_breach), ",".join(pos_breach))
+        exposure = self.positions.open_exposure()
+        self._set("exposure_limit", exposure > cfg.max_open_exposure, "exposure %s" % exposure)
+        self._derive()
+        return self.state
+
+    def _position_breaches(self) -> list[str]:
+        lim = self.cfg.max_position
+        return [a for a, p in self.positions.positions().items() if a in lim and abs(p) > lim[a]]
+
+    # -- error-rate breaker ------------------------------------------------------------------------
+    def _roll_window(self, now: int) -> None:
+        horizon = now - self.cfg.error_window_s * 1_000_000_000
+        q = self._orders
+        while q and q[0][0] < horizon:
+            _, failed = q.popleft()
+            self.window_orders -= 1
+            self.window_failures -= failed
+        
+    def record_order(self, failed: bool, now_ns: Optional[int] = None) -> None:
+        """Count one order outcome for the breaker (failed: rejected, error or ambiguous)."""
+        now = self._clock() if now_ns is None else now_ns
+        self._orders.append((now, int(failed)))
+        self.window_orders += 1
+        self.window_failures += int(failed)
+        if failed:
+            self.refresh(now)
+
+    @property
+    def error_rate(self) -> float:
+        return self.window_failures / self.window_orders if self.window_orders else 0.0
+
+    # -- checks ------------------------------------------------------------------------------------
+    def _reject(self, reason: str, detail: str = "") -> RiskDecision:
+        self.rejections[reason] = self.rejections.get(reason, 0) + 1
+        return RiskDecision(False, reason, detail)
+
+    def allows_hedge(self) -> bool:
+        """Risk-reducing orders of an in-flight trade: allowed unless the kill switch is engaged."""
+        return "kill_switch" not in self.reasons
+
+    def check_trade(self, *, route: str, base: str, qty: Decimal, buy_price: Decimal, sell_price: Decimal,
+                    now_ns: Optional[int] = None) -> RiskDecision:
+        """Pre-trade checks that need no balances: state, cooldown, notional, positions, exposure."""
+        now = self._clock() if now_ns is None else now_ns
+        self.checks += 1
+        if self.refresh(now) != ACTIVE:
+            return self._reject("state_" + self.state, ",".join(sorted(self.reasons)))
+        cfg = self.cfg
+        last = self._last_trade_ns.get(route)
+        if last is not None and now - last < cfg.route_cooldown_ms * 1_000_000:
+            return self._reject("cooldown", "%d ms since last trade" % ((now - last) // 1_000_000))
+        with decimal.localcontext(DEC_CTX):
+            buy_notional, sell_notional = qty * buy_price, qty * sell_price
+            if max(buy_notional, sell_notional) > cfg.max_notional_per_trade:
+                return self._reject("max_notional", "%s > %s" % (max(buy_notional, sell_notional),
+                                                                 cfg.max_notional_per_trade))
+            lim = cfg.max_position.get(base)
+            if lim is not None:
+                pos = self.positions.position(base)
+                if abs(pos + qty) > lim or abs(pos - qty) > lim:    # one leg alone fills
+                    return self._reject("position_limit", "%s %s ± %s > %s" % (base, pos, qty, lim))
+            exposure = self.positions.open_exposure()
+            if exposure + max(buy_notional, sell_notional) > cfg.max_open_exposure:
+                return self._reject("exposure_limit", "%s + %s > %s" % (exposure, max(buy_notional, sell_notional),
+                                                                        cfg.max_open_exposure))
+        return _OK
+
+    def check_balances(self, *, buy_venue: str, sell_venue: str, base: str, quote: str, qty: Decimal,
+                       buy_price: Decimal, sell_price: Decimal, buy_fee: Decimal, sell_fee: Decimal,
+                       buy_free: Mapping[str, Any], sell_free: Mapping[str, Any], sell_is_futures: bool,
+                       buy_is_futures: bool = False, margin_fraction: Decimal = Decimal(1)) -> RiskDecision:
+        """Balances (free amounts, fresh per DESIGN §5) cover both legs.
+
+        Spot buy: quote ≥ qty × price × (1 + fee). Spot sell: base ≥ qty. Futures leg (either
+        side): quote margin ≥ qty × price × margin_fraction + fee."""
+        with decimal.localcontext(DEC_CTX):
+            if buy_is_futures:
+                need_b, asset_b = qty * buy_price * (margin_fraction + buy_fee), quote
+            else:
+                need_b, asset_b = qty * buy_price * (1 + buy_fee), quote
+            have_b = buy_free.get(asset_b, _ZERO)
+            if have_b < need_b:
+                return self._reject("balance", "%s %s: need %s, have %s" % (buy_venue, asset_b, need_b, have_b))
+            if sell_is_futures:
+                need_s, asset_s = qty * sell_price * (margin_fraction + sell_fee), quote
+            else:
+                need_s, asset_s = qty, base
+            have_s = sell_free.get(asset_s, _ZERO)
+            if have_s < need_s:
+                return self._reject("balance", "%s %s: need %s, have %s" % (sell_venue, asset_s, need_s, have_s))
+        return _OK
+
+    def note_trade(self, route: str, now_ns: Optional[int] = None) -> None:
+        """A trade went out on ``route`` (starts its cooldown)."""
+        self._last_trade_ns[route] = self._clock() if now_ns is None else now_ns
+
+    def status(self) -> dict:
+        return {"state": self.state, "reasons": sorted(self.reasons), "error_rate": self.error_rate,
+                "window_orders": self.window_orders, "window_failures": self.window_failures,
+                "rejections": dict(self.rejections)}

@@ -1,0 +1,551 @@
+"""Executor two-leg state machine against the TEST-ONLY ScriptedVenue (real matching, scripted faults).
+
+Every scenario asserts the trade status, the final positions (within limits), that every order
+is reconciled, and that the audit log (the JSONL file written by cexnode.log's AuditBackend) holds
+the complete order life cycle of every client id.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from decimal import Decimal
+
+import pytest
+
+from cexnode import log as clog
+from cexnode.execution import Executor, LegRules, PositionBook, RiskManager
+from cexnode.execution.gateway import OrderStatus, Side
+from test_execution_venue import Opp, ScriptedVenue, audit_events, log_cfg, risk_cfg, trading_cfg
+
+D = Decimal
+ROUTE = "BTC/USDT mexc-gate"
+FEE = D("0.001")
+RULES = {("mexc_spot", "BTC/USDT"): LegRules(tick_m=1, step_m=1, taker_fee=FEE),
+         ("gateio_spot", "BTC/USDT"): LegRules(tick_m=1, step_m=1, taker_fee=FEE)}
+
+
+def opp(qty="0.5", buy="100", sell="101", route=ROUTE, **kw):
+    return Opp(route=route, symbol="BTC/USDT", buy_venue="mexc_spot", sell_venue="gateio_spot",
+               qty_m=int(D(qty) * 10000), buy_price_m=int(D(buy) * 100), sell_price_m=int(D(sell) * 100), **kw)
+
+
+class H:
+    """One executor over two scripted venues: A = mexc_spot (buy leg), B = gateio_spot (sell leg)."""
+
+    def __init__(self, tmp_path, *, a_asks=(("100", "1"),), a_bids=(("99.9", "5"),), b_bids=(("101", "1"),),
+                 b_asks=(("101.1", "5"),), a_bal=None, b_bal=None, risk=None, trading=None, book_ages=None):
+        self.audit_path = str(tmp_path / "audit.jsonl")
+        self.a = ScriptedVenue("mexc_spot", "BTC/USDT", asks=a_asks, bids=a_bids,
+                               balances=a_bal or {"USDT": "10000", "BTC": "0"})
+        self.b = ScriptedVenue("gateio_spot", "BTC/USDT", asks=b_asks, bids=b_bids,
+                               balances=b_bal or {"USDT": "10000", "BTC": "1"})
+        self.positions = PositionBook()
+        self.risk = RiskManager(risk or risk_cfg(), self.positions, book_ages_ms=book_ages)
+        self.ex = Executor(gateways={"mexc_spot": self.a, "gateio_spot": self.b}, risk=self.risk,
+                           positions=self.positions, trading=trading or trading_cfg(), rules=RULES)
+
+    def events(self):
+        return audit_events(self.audit_path)
+
+
+@contextlib.asynccontextmanager
+async def running(h: H):
+    ls = clog.setup(log_cfg(h.audit_path))
+    await ls.start()
+    h.ex.start()
+    try:
+        yield h
+    finally:
+        await h.ex.stop(timeout_s=5)
+        await ls.stop()
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+def assert_audit_complete(h: H, *, allow_unreconciled=()):
+    """Every order request has an answer (ack) and a final state recorded, in that order, and every
+    order sent to a venue appears as a request."""
+    ev = h.events()
+    names = [e["event"] for e in ev]
+    reqs = [e for e in ev if e["event"] == "order_request"]
+    sent = {r.client_id for r in h.a.placed} | {r.client_id for r in h.b.placed}
+    assert sent == {r["data"]["client_id"] for r in reqs}
+    final = {"filled", "cancelled", "rejected"}
+    placed = {r.client_id: r for r in h.a.placed + h.b.placed}
+    for r in reqs:
+        cid = r["data"]["client_id"]
+        mine = [e for e in ev if e["data"] and e["data"].get("client_id") == cid]
+        assert mine[0]["event"] == "order_request", (cid, [e["event"] for e in mine])
+        assert any(e["event"] == "order_ack" for e in mine), cid
+        if cid in allow_unreconciled:
+            continue
+        fin = [e for e in mine if e["event"] == "order_final"]
+        assert len(fin) == 1 and fin[0]["data"]["status"] in final, (cid, [e["event"] for e in mine])
+        assert fin[0]["seq"] > [e for e in mine if e["event"] == "order_ack"][0]["seq"]
+        if D(fin[0]["data"]["filled_qty"]) != 0:
+            booked = [e for e in mine if e["event"] == "fill_booked"]
+            assert len(booked) == 1 and booked[0]["data"]["qty"] == fin[0]["data"]["filled_qty"]
+            assert booked[0]["seq"] > fin[0]["seq"]
+    assert names.count("trade_start") == names.count("trade_done")
+    seqs = [e["seq"] for e in ev]
+    assert seqs == sorted(seqs)
+    return ev
+
+
+def test_both_legs_filled(tmp_path):
+    h = H(tmp_path)
+
+    async def main():
+        async with running(h):
+            return await h.ex.execute(opp(net_profit=D("0.3995")))
+
+    res = run(main())
+    assert res.status == "done" and res.buy_filled == D("0.5") and res.sell_filled == D("0.5")
+    assert h.positions.position("BTC") == 0
+    # 0.5×(101 − 100) − fees 0.05 − 0.0505: exactly the opportunity's net profit
+    assert res.realised_pnl == D("0.3995") == h.positions.realised(ROUTE)
+    assert h.ex.orders_by_result == {("mexc_spot", "filled"): 1, ("gateio_spot", "filled"): 1}
+    assert h.ex.unreconciled == set() and h.risk.state == "active"
+    assert h.a.free["BTC"] == D("0.5") and h.b.free["BTC"] == D("0.5")
+    ev = assert_audit_complete(h)
+    names = [e["event"] for e in ev]
+    assert names.index("order_request") < names.index("order_ack") < names.index("trade_done")
+    assert names.count("fill_booked") == 2
+    assert h.ex.roundtrip_us["mexc_spot"].count == 1
+
+
+def test_one_leg_rejected_is_hedged_on_the_other_venue(tmp_path):
+    h = H(tmp_path)
+    h.b.script.append("reject")
+
+    async def main():
+        async with running(h):
+            return await h.ex.execute(opp())
+
+    res = run(main())
+    assert res.status == "hedged", res
+    assert res.residual == 0 and h.positions.position("BTC") == 0
+    kinds = [r.purpose for r in h.b.placed]
+    assert kinds == ["entry", "hedge"] and h.b.placed[1].side is Side.SELL
+    # hedge limit: loss ≤ cap 5 → p ≥ (0.5×100×1.001 − 5)/(0.5×0.999) = 90.19..., ceil to tick
+    assert h.b.placed[1].price == D("90.20")
+    assert h.ex.orders_by_result[("gateio_spot", "rejected")] == 1
+    ev = assert_audit_complete(h)
+    assert [e for e in ev if e["event"] == "hedge_plan"][0]["data"]["kind"] == "hedge"
+
+
+def test_hedge_rejected_then_unwound_within_loss_cap(tmp_path):
+    h = H(tmp_path)
+    h.b.script.extend(["reject", "reject"])
+
+    async def main():
+        async with running(h):
+            return await h.ex.execute(opp())
+
+    res = run(main())
+    assert res.status == "unwound", res
+    assert [r.purpose for r in h.a.placed] == ["entry", "unwind"] and h.a.placed[1].side is Side.SELL
+    assert h.positions.position("BTC") == 0
+    # bought 0.5 @100 (+0.05 fee), sold back @99.9 (−0.04995 fee)
+    assert res.realised_pnl == D("-0.14995") == h.positions.realised()
+    assert -res.realised_pnl <= D(5)
+    assert_audit_complete(h)
+
+
+def test_one_leg_partly_filled_residual_hedged(tmp_path):
+    h = H(tmp_path, b_bids=(("101", "0.2"), ("95", "10")))
+
+    async def main():
+        async with running(h):
+            return await h.ex.execute(opp())
+
+    res = run(main())
+    assert res.sell_filled == D("0.2") and res.buy_filled == D("0.5")
+    assert res.status == "hedged" and res.residual == 0
+    assert h.b.placed[1].qty == D("0.3")
+    assert h.positions.position("BTC") == 0
+    assert h.ex.orders_by_result[("gateio_spot", "partial")] == 1
+    assert_audit_complete(h)
+
+
+def test_partial_fill_loss_cap_forces_unwind(tmp_path):
+    # hedging at 95 would lose 1.5585 > cap 1; the unwind on A at 99.9 loses 0.3×(100.1 − 99.8001)
+    h = H(tmp_path, b_bids=(("101", "0.2"), ("95", "10")), trading=trading_cfg(hedge_loss_cap=D("1")))
+
+    async def main():
+        async with running(h):
+            return await h.ex.execute(opp())
+
+    res = run(main())
+    assert res.status == "unwound", res
+    hedge = h.b.placed[1]
+    assert hedge.purpose == "hedge" and hedge.price == D("96.87")       # (30.03 − 1)/0.2997 = 96.86...
+    assert [o.status for o in res.orders if o.client_id == hedge.client_id] == [OrderStatus.CANCELLED]
+    assert h.positions.position("BTC") == 0
+    loss = -(h.positions.realised() - D("0.2") * (D(101) - D(100)))
+    assert loss < D(1) + D("0.2") * FEE * (D(101) + D(100))
+    assert_audit_complete(h)
+
+
+def test_loss_cap_unreachable_leaves_residual_and_reduces(tmp_path):
+    h = H(tmp_path, a_bids=(("90", "5"),), b_bids=(("101", "0.2"), ("90", "10")),
+          trading=trading_cfg(hedge_loss_cap=D("0.5")), risk=risk_cfg(max_position={"BTC": D("0.25")}))
+
+    async def main():
+        async with running(h):
+            return await h.ex.execute(opp(qty="0.25"))
+
+    res = run(main())
+    assert res.status == "residual" and res.residual == D("0.05")
+    assert h.positions.position("BTC") == D("0.05") <= D("0.25")
+    assert len(h.a.placed) + len(h.b.placed) == 2 + 3          # hedge, unwind, hedge: none filled
+    ev = assert_audit_complete(h)
+    assert any(e["event"] == "residual_open" for e in ev)
+
+
+@pytest.mark.parametrize("action", ["hang_filled", "5xx_filled"])
+def test_venue_timeout_or_5xx_is_reconciled_by_query(tmp_path, action):
+    h = H(tmp_path)
+    h.a.script.append(action)
+
+    async def main():
+        async with running(h):
+            return await h.ex.execute(opp())
+
+    res = run(main())
+    assert res.status == "done", res
+    assert h.a.queries >= 1 and h.positions.position("BTC") == 0
+    assert h.ex.orders_by_result[("mexc_spot", "ambiguous")] == 1
+    assert h.ex.orders_by_result[("mexc_spot", "filled")] == 1
+    ev = assert_audit_complete(h)
+    ack = [e for e in ev if e["event"] == "order_ack" and e["data"]["venue"] == "mexc_spot"][0]
+    assert ack["data"]["outcome"] == "ambiguous"
+    rec = [e for e in ev if e["event"] == "reconcile_result" and e["data"].get("status") == "filled"]
+    assert rec and rec[0]["seq"] > ack["seq"]
+
+
+@pytest.mark.parametrize("action", ["hang_lost", "lost_error"])
+def test_lost_order_not_found_after_grace_then_short_residual_hedged(tmp_path, action):
+    h = H(tmp_path)
+    h.a.script.append(action)
+
+    async def main():
+        async with running(h):
+            return await h.ex.execute(opp())
+
+    res = run(main())
+    # the buy never reached A; the sell filled on B -> short 0.5, bought back on A (hedge venue)
+    assert res.buy_filled == 0 and res.sell_filled == D("0.5")
+    assert res.status == "hedged", res
+    assert h.positions.position("BTC") == 0
+    assert h.ex.orders_by_result[("mexc_spot", "not_found")] == 1
+    ev = assert_audit_complete(h)
+    assert any(e["event"] == "reconcile_result" and e["data"]["result"] == "not_found" for e in ev)
+
+
+def test_ack_without_final_state_is_polled(tmp_path):
+    h = H(tmp_path)
+    h.a.script.append("ack_new_silent")
+    h.b.script.append("ack_new")          # final state only on the stream
+
+    async def main():
+        async with running(h):
+            return await h.ex.execute(opp())
+
+    res = run(main())
+    assert res.status == "done"
+    assert h.a.queries >= 1
+    assert_audit_complete(h)
+
+
+def test_query_errors_then_unreconciled_then_background_reconciles(tmp_path):
+    h = H(tmp_path, trading=trading_cfg(reconcile_timeout_ms=150, leg_deadline_ms=100))
+    h.a.script.append("hang_filled")
+    h.a.query_script.extend(["error"] * 1000)
+    h.a.cancel_script.extend(["error"] * 10)
+
+    async def main():
+        async with running(h):
+            res = await h.ex.execute(opp())
+            state_during = h.risk.state
+            unrec = set(h.ex.unreconciled)
+            h.a.query_script.clear()
+            for _ in range(200):
+                await asyncio.sleep(0.02)
+                if not h.ex.unreconciled:
+                    break
+            return res, state_during, unrec
+
+    res, state_during, unrec = run(main())
+    assert res.status == "unreconciled" and res.unreconciled and set(res.unreconciled) == unrec
+    assert state_during == "reducing"
+    assert h.ex.unreconciled == set() and h.risk.state == "active"
+    assert h.positions.position("BTC") == 0            # the late-reconciled buy was booked
+    ev = assert_audit_complete(h)
+    assert any(e["event"] == "reconciled_late" for e in ev)
+
+
+def test_balance_too_low_rejects_before_any_order(tmp_path):
+    h = H(tmp_path, a_bal={"USDT": "10"}, trading=trading_cfg(max_balance_age_ms=0))
+
+    async def main():
+        async with running(h):
+            r1 = await h.ex.execute(opp())
+            h.b.balance_script.append("error")
+            h.a.free["USDT"] = D(10000)
+            r2 = await h.ex.execute(opp())
+            return r1, r2
+
+    r1, r2 = run(main())
+    assert r1.status == "rejected" and r1.reason == "balance"
+    assert r2.status == "rejected" and r2.reason == "balance_unavailable"
+    assert not h.a.placed and not h.b.placed
+    ev = h.events()
+    assert [e["data"]["reason"] for e in ev if e["event"] == "trade_rejected"] == ["balance", "balance_unavailable"]
+
+
+def test_balances_refetched_after_each_trade(tmp_path):
+    h = H(tmp_path, a_asks=(("100", "5"),), b_bids=(("101", "5"),), trading=trading_cfg(max_balance_age_ms=60000))
+
+    async def main():
+        async with running(h):
+            await h.ex.execute(opp())
+            await h.ex.execute(opp())
+
+    run(main())
+    assert h.a.balance_calls == 2 and h.b.balance_calls == 2        # never the cache of before the trade
+
+
+def test_kill_switch_signal_and_file(tmp_path):
+    kill = tmp_path / "KILL"
+    h = H(tmp_path, a_asks=(("100", "5"),), b_bids=(("101", "5"),), risk=risk_cfg(kill_switch_file=str(kill)))
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        async with running(h):
+            h.risk.install_signal_handler(loop)
+            try:
+                os.kill(os.getpid(), signal.SIGUSR1)
+                await asyncio.sleep(0.05)
+                r1 = await h.ex.execute(opp())
+                os.kill(os.getpid(), signal.SIGUSR1)
+                await asyncio.sleep(0.05)
+                r2 = await h.ex.execute(opp())
+                kill.write_text("stop")
+                r3 = await h.ex.execute(opp())
+                st3 = h.risk.state
+                kill.unlink()
+                r4 = await h.ex.execute(opp())
+            finally:
+                h.risk.remove_signal_handler(loop)
+            return r1, r2, r3, st3, r4
+
+    r1, r2, r3, st3, r4 = run(main())
+    assert (r1.status, r1.reason) == ("rejected", "state_halted")
+    assert r2.status == "done"
+    assert (r3.status, r3.reason, st3) == ("rejected", "state_halted", "halted")
+    assert r4.status == "done"
+    ev = h.events()
+    states = [e["data"]["to"] for e in ev if e["event"] == "risk_state"]
+    assert states == ["halted", "active", "halted", "active"]
+
+
+def test_kill_switch_during_trade_blocks_hedge(tmp_path):
+    h = H(tmp_path)
+    h.a.latency_s = h.b.latency_s = 0.05
+    h.b.script.append("reject")
+
+    async def main():
+        async with running(h):
+            asyncio.get_running_loop().call_later(0.02, h.risk.toggle_kill_signal)
+            return await h.ex.execute(opp())
+
+    res = run(main())
+    assert res.status == "residual" and res.residual == D("0.5")
+    assert len(h.b.placed) == 1                       # no hedge went out
+    assert h.positions.position("BTC") == D("0.5") <= D(1)
+    ev = assert_audit_complete(h)
+    assert any(e["event"] == "hedge_blocked" for e in ev)
+
+
+def test_error_rate_breaker_halts(tmp_path):
+    h = H(tmp_path, a_asks=(("100", "50"),), b_bids=(("101", "50"),), b_bal={"USDT": "10000", "BTC": "10"},
+          risk=risk_cfg(min_orders_for_breaker=6, max_position={"BTC": D(5)}))
+
+    async def main():
+        async with running(h):
+            out = [await h.ex.execute(opp()) for _ in range(2)]           # 4 good orders
+            h.b.script.append("reject")                                  # 1 failure in 7 > 1 %
+            out.append(await h.ex.execute(opp()))
+            out.append(await h.ex.execute(opp()))
+            return out
+
+    out = run(main())
+    assert [r.status for r in out[:3]] == ["done", "done", "hedged"]
+    assert (out[3].status, out[3].reason) == ("rejected", "state_halted")
+    assert "error_rate" in h.risk.reasons and h.risk.state == "halted"
+    assert h.risk.window_orders == 7 and h.risk.window_failures == 1
+    assert h.positions.position("BTC") == 0
+    assert_audit_complete(h)
+
+
+def test_error_rate_breaker_needs_minimum_sample(tmp_path):
+    h = H(tmp_path, risk=risk_cfg(min_orders_for_breaker=20))
+    h.b.script.append("reject")
+
+    async def main():
+        async with running(h):
+            return await h.ex.execute(opp())
+
+    res = run(main())
+    assert res.status == "hedged" and h.risk.state == "active"       # 1/3 failed, but only 3 orders
+
+
+def test_stale_book_during_trade_halts_new_trades(tmp_path):
+    ages = {("mexc_spot", "BTC/USDT"): 5.0, ("gateio_spot", "BTC/USDT"): 5.0}
+    h = H(tmp_path, a_asks=(("100", "5"),), b_bids=(("101", "5"),), book_ages=lambda: ages,
+          risk=risk_cfg(stale_data_halt_ms=1000))
+    h.a.latency_s = h.b.latency_s = 0.03
+
+    async def main():
+        async with running(h):
+            def go_stale():
+                ages[("gateio_spot", "BTC/USDT")] = None          # out of sync mid-trade
+            asyncio.get_running_loop().call_later(0.01, go_stale)
+            r1 = await h.ex.execute(opp())
+            st = h.risk.state
+            r2 = await h.ex.execute(opp())
+            ages[("gateio_spot", "BTC/USDT")] = 5.0
+            r3 = await h.ex.execute(opp())
+            return r1, st, r2, r3
+
+    r1, st, r2, r3 = run(main())
+    assert r1.status == "done"                        # orders already out: the trade completes
+    assert st == "halted" and (r2.status, r2.reason) == ("rejected", "state_halted")
+    assert r3.status == "done"
+    assert h.positions.position("BTC") == 0
+    assert_audit_complete(h)
+
+
+def test_daily_loss_limit_halts(tmp_path):
+    h = H(tmp_path, a_asks=(("100", "5"),), risk=risk_cfg(daily_loss_limit=D("0.1")))
+    h.b.script.extend(["reject", "reject"])            # -> unwind at a loss of 0.14995
+
+    async def main():
+        async with running(h):
+            r1 = await h.ex.execute(opp())
+            r2 = await h.ex.execute(opp())
+            return r1, r2
+
+    r1, r2 = run(main())
+    assert r1.status == "unwound" and r1.realised_pnl == D("-0.14995")
+    assert (r2.status, r2.reason) == ("rejected", "state_halted") and "daily_loss" in h.risk.reasons
+
+
+def test_route_cooldown(tmp_path):
+    h = H(tmp_path, a_asks=(("100", "5"),), b_bids=(("101", "5"),), risk=risk_cfg(route_cooldown_ms=60000))
+
+    async def main():
+        async with running(h):
+            return [await h.ex.execute(opp()), await h.ex.execute(opp()),
+                    await h.ex.execute(opp(route="other route"))]
+
+    r = run(main())
+    assert [x.status for x in r] == ["done", "rejected", "done"] and r[1].reason == "cooldown"
+
+
+def test_pre_trade_limits(tmp_path):
+    h = H(tmp_path, risk=risk_cfg(max_position={"BTC": D("0.4")}, max_notional_per_trade=D("1000"),
+                                  max_open_exposure=D("30")))
+
+    async def main():
+        async with running(h):
+            return [await h.ex.execute(opp(qty="0.5")),            # position limit (one leg alone)
+                    await h.ex.execute(opp(qty="0.3")),            # exposure 0.3×101 > 30
+                    await h.ex.execute(opp(qty="0.2"))]
+
+    r = run(main())
+    assert [x.reason for x in r[:2]] == ["position_limit", "exposure_limit"]
+    assert r[2].status == "done"
+    h2 = H(tmp_path / "x", risk=risk_cfg(max_notional_per_trade=D("40")))
+    (tmp_path / "x").mkdir()
+
+    async def main2():
+        async with running(h2):
+            return await h2.ex.execute(opp(qty="0.5"))
+
+    assert run(main2()).reason == "max_notional"
+
+
+def test_submit_runs_immediately_and_skips_busy_route(tmp_path):
+    h = H(tmp_path, a_asks=(("100", "5"),), b_bids=(("101", "5"),))
+    h.a.latency_s = h.b.latency_s = 0.02
+
+    async def main():
+        async with running(h):
+            t1 = h.ex.submit(opp())
+            t2 = h.ex.submit(opp())                 # same route, first still running
+            assert t1 is not None and t2 is None and h.ex.inflight == 1
+            res = await t1
+            t3 = h.ex.submit(opp())
+            return res, await t3
+
+    r1, r3 = run(main())
+    assert r1.status == "done" and r3.status == "done"
+    assert h.ex.skipped == {"route_busy": 1} and h.ex.inflight == 0 and h.ex.opportunities == 3
+    assert h.ex.trades_by_status[(ROUTE, "done")] == 2
+
+
+def test_late_and_duplicate_stream_updates_are_harmless(tmp_path):
+    h = H(tmp_path)
+
+    async def main():
+        async with running(h):
+            res = await h.ex.execute(opp())
+            st = [o for o in res.orders if o.side is Side.BUY][0]
+            for cb in h.a.cbs:                       # a replayed update after the trade
+                cb(st)
+            return res
+
+    res = run(main())
+    assert res.status == "done" and h.positions.position("BTC") == 0
+    assert h.positions.fill_count == 2
+    ev = h.events()
+    assert [e["data"]["known"] for e in ev if e["event"] == "order_update"][-1] is False
+
+
+def test_audit_failure_halts(tmp_path):
+    h = H(tmp_path)
+
+    async def main():
+        # no log system: audit() raises -> nothing may be sent
+        return await h.ex.execute(opp())
+
+    from cexnode._core import logring as lr
+    lr.set_audit_sink(None)
+    res = run(main())
+    assert res.status == "error" and not h.a.placed and not h.b.placed
+    assert h.risk.state == "halted" and "audit" in h.risk.reasons
+
+
+def test_metrics_registration(tmp_path):
+    from prometheus_client import generate_latest
+    from cexnode.metrics import NodeMetrics
+    h = H(tmp_path)
+
+    async def main():
+        async with running(h):
+            await h.ex.execute(opp())
+
+    run(main())
+    m = NodeMetrics()
+    h.ex.register_metrics(m)
+    text = generate_latest(m.registry).decode()
+    assert 'cexnode_orders_total{result="filled",venue="mexc_spot"} 1.0' in text
+    assert 'cexnode_trades_total{route="%s",status="done"} 1.0' % ROUTE in text
+    assert "cexnode_risk_state 0.0" in text
+    assert 'cexnode_order_roundtrip_microseconds_count{venue="gateio_spot"} 1.0' in text
