@@ -6,7 +6,9 @@ too, paper keeps no resting orders). The answer arrives after ``latency_ms``. Li
 earlier paper orders is remembered until the book changes (``Book.version``), so two orders cannot
 take the same level twice. Fees are charged in the quote asset at ``fee_rate``. Balances are
 virtual (``trading.paper.balances``): a buy needs quote ≥ cost × (1 + fee), a spot sell needs the
-base; a futures venue needs quote margin ≥ notional × ``margin_fraction`` + fee and may go short.
+base; a futures venue holds a signed base position (shorts allowed), needs quote margin ≥
+|position after the order| × limit × ``margin_fraction`` + fee, and moves only the fee in quote
+(the position's P&L is accounted in PositionBook, not in the paper balance).
 An order on a book that is out of sync, crossed or empty on the taking side is rejected
 (``book_unavailable``): paper cannot know what the venue would do.
 """
@@ -19,7 +21,7 @@ import time
 from decimal import Decimal
 from typing import Callable, Mapping, Optional
 
-from cexnode.execution.gateway import (Balance, GatewayError, OrderAck, OrderNotFound, OrderRequest, OrderState,
+from cexnode.execution.gateway import (Balance, OrderAck, OrderNotFound, OrderRequest, OrderState,
                                        OrderStatus, Outcome, Side, mantissa_to_decimal)
 from cexnode.execution.positions import DEC_CTX
 
@@ -127,8 +129,12 @@ class PaperGateway:
             # Balances: checked against the whole order at its limit price (a venue locks that),
             # then moved by what filled.
             worst = order.notional
+            sign = 1 if buy else -1
             if self.futures:
-                need, asset = worst * (self.margin_fraction + self.fee_rate), quote
+                # margin for the position after the order (a reducing order needs less) + the fee
+                pos_after = abs(self._free.get(base, _ZERO) + sign * order.qty)
+                need = pos_after * order.price * self.margin_fraction + worst * self.fee_rate
+                asset = quote
             elif buy:
                 need, asset = worst * (1 + self.fee_rate), quote
             else:
@@ -138,9 +144,11 @@ class PaperGateway:
             for px, q in fills:
                 taken[(not buy, px)] = taken.get((not buy, px), 0) + q
             if filled_m:
-                sign = 1 if buy else -1
                 self._free[base] = self._free.get(base, _ZERO) + sign * filled
-                self._free[quote] = self._free.get(quote, _ZERO) - sign * cost - fee
+                if self.futures:      # a perp moves no quote on a fill: only the fee (P&L is in PositionBook)
+                    self._free[quote] = self._free.get(quote, _ZERO) - fee
+                else:
+                    self._free[quote] = self._free.get(quote, _ZERO) - sign * cost - fee
             avg = cost / filled if filled_m else None
         if filled_m == order.qty_m:
             status = OrderStatus.FILLED
