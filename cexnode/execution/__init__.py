@@ -7,12 +7,13 @@ and a :class:`PositionBook`, and calls ``Executor.submit(opportunity)`` on every
 from cexnode.execution.executor import Executor, LegRules, TradeResult, venue_symbol
 from cexnode.execution.gateway import (Balance, GatewayError, OrderAck, OrderGateway, OrderNotFound, OrderRequest,
                                        OrderState, OrderStatus, Outcome, Side, TimeInForce)
-from cexnode.execution.paper import PaperGateway
+from cexnode.execution.paper import PaperGateway, build_paper_gateways
 from cexnode.execution.positions import PositionBook
 from cexnode.execution.risk import ACTIVE, HALTED, REDUCING, RiskDecision, RiskManager
 
 __all__ = [
     "Executor", "LegRules", "TradeResult", "venue_symbol", "Balance", "GatewayError", "OrderAck", "OrderGateway",
     "OrderNotFound", "OrderRequest", "OrderState", "OrderStatus", "Outcome", "Side", "TimeInForce", "PaperGateway",
+    "build_paper_gateways",
     "PositionBook", "RiskManager", "RiskDecision", "ACTIVE", "REDUCING", "HALTED",
 ]

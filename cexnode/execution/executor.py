@@ -77,6 +77,13 @@ class LegRules:
     min_qty_m: int = 0
     min_notional: Decimal = _ZERO
 
+    @classmethod
+    def from_instrument(cls, inst: Mapping[str, Any], taker_fee: Decimal) -> "LegRules":
+        """From a ``SymbolMap.instrument()`` dict (the same numbers the ArbEngine leg gets)."""
+        return cls(tick_m=int(inst["tick"]), step_m=int(inst["step"]), taker_fee=Decimal(taker_fee),
+                   min_qty_m=int(inst.get("min_qty", 0)),
+                   min_notional=mantissa_to_decimal(int(inst.get("min_notional", 0)), int(inst["price_scale"])))
+
 
 class _Leg:
     __slots__ = ("req", "state", "final", "ambiguous", "event", "sent_ns", "sent_wall_ns", "answered",
@@ -164,6 +171,8 @@ class Executor:
         self._inflight_routes: set[str] = set()
         self._bg: set = set()
         self.started = False
+        self.risk_refresh_s = 0.5
+        self._ticker: Optional[asyncio.Task] = None
         # metrics
         self.opportunities = 0
         self.inflight = 0
@@ -188,6 +197,22 @@ class Executor:
             self._unsubs.append(gw.subscribe_balances(self._on_balances))
         self.started = True
         self._audit("executor_start", {"venues": sorted(self.gateways), "mode": getattr(self.trading, "mode", "")})
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None and self.risk_refresh_s > 0:
+            self._ticker = loop.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        """Re-evaluate risk periodically so the state (kill file, stale books, breaker ageing) is
+        current in metrics and logs even when no opportunity arrives."""
+        while True:
+            await asyncio.sleep(self.risk_refresh_s)
+            try:
+                self.risk.refresh()
+            except Exception as e:  # never let the ticker die silently
+                self.log.error("risk refresh failed", error=repr(e)[:200])
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Wait for trades in flight (they manage live orders), then unsubscribe."""
@@ -199,6 +224,9 @@ class Executor:
                 t.cancel()
         for t in list(self._bg):
             t.cancel()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         for u in self._unsubs:
             u()
         self._unsubs.clear()
@@ -220,7 +248,7 @@ class Executor:
         if self.inflight >= self.trading.max_inflight_trades:
             self.skipped["inflight_limit"] = self.skipped.get("inflight_limit", 0) + 1
             return None
-        if self.risk.state != ACTIVE:      # cheap early out; execute() re-checks everything
+        if self.risk.state != ACTIVE and self.risk.refresh() != ACTIVE:   # execute() re-checks everything
             self.skipped["risk_" + self.risk.state] = self.skipped.get("risk_" + self.risk.state, 0) + 1
             return None
         self._inflight_routes.add(opp.route)
@@ -312,6 +340,25 @@ class Executor:
         except _AuditFailed as e:
             res = TradeResult(trade_id=trade_id, route=opp.route, symbol=opp.symbol, status="error",
                               reason="audit_failed:%s" % e, duration_ns=time.monotonic_ns() - t0)
+        except asyncio.CancelledError:
+            self._audit_soft("trade_cancelled", {"trade_id": trade_id, "route": opp.route,
+                                                 "open_orders": [c for c, l in self._legs.items()
+                                                                 if l.trade_id == trade_id and not l.final]})
+            raise
+        except Exception as e:  # a bug must not leave orders unaccounted: halt and say which
+            open_legs = [c for c, l in self._legs.items() if l.trade_id == trade_id and not l.final]
+            self.log.exception("executor error; trading halts", trade_id=trade_id, error=repr(e)[:300])
+            self._audit_soft("trade_error", {"trade_id": trade_id, "route": opp.route, "error": repr(e)[:300],
+                                             "open_orders": open_legs})
+            self.risk.set_condition("executor_error", True, repr(e)[:200])
+            res = TradeResult(trade_id=trade_id, route=opp.route, symbol=opp.symbol, status="error",
+                              reason=repr(e)[:200], unreconciled=tuple(open_legs),
+                              duration_ns=time.monotonic_ns() - t0)
+        if res.status != "rejected":
+            self.log.info("trade finished", trade_id=trade_id, route=res.route, status=res.status,
+                          buy_filled=str(res.buy_filled), sell_filled=str(res.sell_filled),
+                          residual=str(res.residual), realised=str(res.realised_pnl),
+                          expected=str(res.expected_pnl), duration_us=res.duration_ns // 1000)
         key = (res.route, res.status)
         self.trades_by_status[key] = self.trades_by_status.get(key, 0) + 1
         self.results.append(res)
@@ -328,7 +375,7 @@ class Executor:
         buy_px = mantissa_to_decimal(opp.buy_price_m, P)
         sell_px = mantissa_to_decimal(opp.sell_price_m, P)
         bsym, ssym = venue_symbol(opp.buy_venue, symbol), venue_symbol(opp.sell_venue, symbol)
-        brules, srules = self.rules[(opp.buy_venue, bsym)], self.rules[(opp.sell_venue, ssym)]
+        brules, srules = self.rules.get((opp.buy_venue, bsym)), self.rules.get((opp.sell_venue, ssym))
         expected = getattr(opp, "net_profit", _ZERO)
         opp_fields = {"trade_id": trade_id, "route": route, "symbol": symbol, "buy_venue": opp.buy_venue,
                       "sell_venue": opp.sell_venue, "qty": str(qty), "buy_price": str(buy_px),
@@ -339,6 +386,8 @@ class Executor:
             return TradeResult(trade_id=trade_id, route=route, symbol=symbol, status="rejected", reason=reason,
                                expected_pnl=expected, duration_ns=time.monotonic_ns() - t0)
 
+        if brules is None or srules is None or opp.buy_venue not in self.gateways or opp.sell_venue not in self.gateways:
+            return rejected("not_configured", "no gateway or rules for %s/%s" % (opp.buy_venue, opp.sell_venue))
         d = self.risk.check_trade(route=route, base=base, qty=qty, buy_price=buy_px, sell_price=sell_px)
         if not d.ok:
             return rejected(d.reason, d.detail)

@@ -25,7 +25,7 @@ from cexnode.execution.gateway import (Balance, OrderAck, OrderNotFound, OrderRe
                                        OrderStatus, Outcome, Side, mantissa_to_decimal)
 from cexnode.execution.positions import DEC_CTX
 
-__all__ = ["PaperGateway"]
+__all__ = ["PaperGateway", "build_paper_gateways"]
 _ZERO = Decimal(0)
 
 
@@ -213,3 +213,17 @@ class PaperGateway:
     # -- paper only --------------------------------------------------------------------------------
     def free(self, asset: str) -> Decimal:
         return self._free.get(asset, _ZERO)
+
+
+def build_paper_gateways(config, books: Mapping[str, Mapping[str, object]],
+                         clock_ns: Callable[[], int] = time.time_ns) -> dict[str, PaperGateway]:
+    """One PaperGateway per enabled venue of a ``cexnode.config.Config``: fees from
+    ``venues.<v>.taker_fee``, latency and balances from ``trading.paper``, books from ``books``
+    (``{venue: {unified symbol: Book}}``, the node's live books)."""
+    out = {}
+    paper = config.trading.paper
+    for name, vcfg in config.venues.enabled():
+        out[name] = PaperGateway(name, books.get(name, {}), fee_rate=vcfg.taker_fee, latency_ms=paper.latency_ms,
+                                 balances=paper.balances.get(name, {}),
+                                 margin_fraction=config.trading.futures_margin_fraction, clock_ns=clock_ns)
+    return out

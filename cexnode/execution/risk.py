@@ -6,7 +6,8 @@ States (``RiskManager.state``; ``state_code`` 0/1/2 for metrics)
 * ``reducing`` — no new trades; hedges/unwinds that reduce a position are allowed. Entered while a
   position limit or the open-exposure limit is exceeded, or an order is unreconciled.
 * ``halted``   — no new trades. Reasons: ``kill_switch`` (signal or file; blocks hedges too: the
-  operator said stop), ``error_rate``, ``daily_loss``, ``stale_data``. Other than the kill switch,
+  operator said stop), ``error_rate``, ``daily_loss``, ``stale_data``, ``audit`` (the audit log
+  cannot be written), ``executor_error`` (a bug; cleared only by :meth:`RiskManager.clear`). Other than the kill switch,
   risk-reducing hedges of a trade already in flight may still go out.
 
 Reasons are a set; the state is derived from it after every change, logged (warning) and written
@@ -16,7 +17,8 @@ Clearing: ``stale_data`` clears when the books are fresh again; ``error_rate`` w
 window's failure rate is back at or under the threshold (failures age out after
 ``risk.error_window_s``); ``daily_loss`` at the next UTC day; the kill switch when the file is gone
 and the signal toggle is off; ``position``/``exposure`` when back within limits; ``unreconciled``
-when the executor has reconciled every order.
+when the executor has reconciled every order; ``audit`` and ``executor_error`` only by an explicit
+:meth:`RiskManager.clear` (operator action).
 
 Pre-trade checks assume the worst case of a two-leg trade: one leg fills and the other does not,
 so each leg alone must keep positions within ``risk.max_position`` and exposure within
@@ -41,7 +43,7 @@ __all__ = ["RiskManager", "RiskDecision", "ACTIVE", "REDUCING", "HALTED", "STATE
 
 ACTIVE, REDUCING, HALTED = "active", "reducing", "halted"
 STATE_CODES = {ACTIVE: 0, REDUCING: 1, HALTED: 2}
-HALT_REASONS = frozenset({"kill_switch", "error_rate", "daily_loss", "stale_data", "audit"})
+HALT_REASONS = frozenset({"kill_switch", "error_rate", "daily_loss", "stale_data", "audit", "executor_error"})
 REDUCE_REASONS = frozenset({"position_limit", "exposure_limit", "unreconciled"})
 _ZERO = Decimal(0)
 
@@ -143,6 +145,10 @@ class RiskManager:
         """Raise/clear a reason from outside (the executor: ``unreconciled``)."""
         self._set(reason, on, detail)
         self._derive()
+
+    def clear(self, reason: str) -> None:
+        """Operator action: clear a latched reason (``audit``, ``executor_error``)."""
+        self.set_condition(reason, False)
 
     def refresh(self, now_ns: Optional[int] = None) -> str:
         """Re-evaluate every condition (cheap: one stat(2) for the kill file); returns the state."""

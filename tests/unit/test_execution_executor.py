@@ -549,3 +549,42 @@ def test_metrics_registration(tmp_path):
     assert 'cexnode_trades_total{route="%s",status="done"} 1.0' % ROUTE in text
     assert "cexnode_risk_state 0.0" in text
     assert 'cexnode_order_roundtrip_microseconds_count{venue="gateio_spot"} 1.0' in text
+
+
+def test_unconfigured_route_is_rejected(tmp_path):
+    h = H(tmp_path)
+
+    async def main():
+        async with running(h):
+            o = opp()
+            o.sell_venue = "gateio_futures"
+            return await h.ex.execute(o)
+
+    res = run(main())
+    assert (res.status, res.reason) == ("rejected", "not_configured") and not h.a.placed
+
+
+def test_inconsistent_venue_state_halts_with_the_open_orders_named(tmp_path):
+    """A venue report that cannot be booked (filled without a price) is a bug somewhere: the trade
+    ends in 'error', risk halts (latched), and the audit log says which trade and why."""
+    import dataclasses
+    h = H(tmp_path)
+    real = h.a._match
+
+    def broken(req):
+        return dataclasses.replace(real(req), avg_price=None)
+    h.a._match = broken
+
+    async def main():
+        async with running(h):
+            r1 = await h.ex.execute(opp())
+            r2 = await h.ex.execute(opp())
+            return r1, r2
+
+    r1, r2 = run(main())
+    assert r1.status == "error" and "executor_error" in h.risk.reasons
+    assert (r2.status, r2.reason) == ("rejected", "state_halted")
+    h.risk.clear("executor_error")
+    assert h.risk.refresh() in ("active", "reducing")
+    ev = h.events()
+    assert [e for e in ev if e["event"] == "trade_error"][0]["data"]["trade_id"] == 1
