@@ -137,6 +137,37 @@ class _AuditFailed(Exception):
     pass
 
 
+class _Trade:
+    """Working state of one trade between its synchronous front half and the async rest."""
+
+    __slots__ = ("opp", "trade_id", "t0", "route", "symbol", "base", "quote", "qty", "buy_px", "sell_px", "bsym",
+                 "ssym", "brules", "srules", "expected", "opp_t", "need", "buy", "sell", "tasks")
+
+    def __init__(self, opp: Any, trade_id: int, t0: int):
+        self.opp = opp
+        self.trade_id = trade_id
+        self.t0 = t0
+        self.route, self.symbol = opp.route, opp.symbol
+        self.base, self.quote = opp.symbol.split(":")[0].split("/")
+        self.qty = mantissa_to_decimal(opp.qty_m, opp.qty_scale)
+        self.buy_px = mantissa_to_decimal(opp.buy_price_m, opp.price_scale)
+        self.sell_px = mantissa_to_decimal(opp.sell_price_m, opp.price_scale)
+        self.bsym = venue_symbol(opp.buy_venue, opp.symbol)
+        self.ssym = venue_symbol(opp.sell_venue, opp.symbol)
+        self.brules = self.srules = None
+        self.expected = getattr(opp, "net_profit", _ZERO)
+        self.opp_t = getattr(opp, "t", 0)
+        self.need: list = []
+        self.buy = self.sell = None
+        self.tasks = None
+
+    def fields(self) -> dict:
+        o = self.opp
+        return {"trade_id": self.trade_id, "route": self.route, "symbol": self.symbol, "buy_venue": o.buy_venue,
+                "sell_venue": o.sell_venue, "qty": str(self.qty), "buy_price": str(self.buy_px),
+                "sell_price": str(self.sell_px), "net_profit": str(self.expected), "t": self.opp_t}
+
+
 class Executor:
     """Two-leg execution with risk, reconciliation, hedging and audit (module docstring).
 
@@ -166,6 +197,7 @@ class Executor:
         self._trade_ids = itertools.count(1)
         self._prefix = _b36(time.time_ns() // 1_000_000_000 % (36 ** 5))
         self._balances: dict[str, tuple[dict[str, Balance], int]] = {}
+        self._sent_at: dict[str, int] = {}        # venue -> wall ns of the last order sent there
         self._unsubs: list = []
         self._tasks: set = set()
         self._inflight_routes: set[str] = set()
@@ -253,14 +285,25 @@ class Executor:
             return None
         self._inflight_routes.add(opp.route)
         self.inflight += 1
-        task = asyncio.get_running_loop().create_task(self._run(opp))
+        trade_id, t0 = next(self._trade_ids), time.monotonic_ns()
+        # The front half runs right here, in the book-update call: when the balances are fresh both
+        # orders are started before this returns (no timer, no extra loop step).
+        try:
+            ctx = self._begin(opp, trade_id, t0)
+            if isinstance(ctx, _Trade) and not ctx.need:
+                rej = self._launch(ctx)
+                if rej is not None:
+                    ctx = rej
+        except Exception as e:     # handled (audited, halts) inside the task like any other
+            ctx = e
+        task = asyncio.get_running_loop().create_task(self._run(opp, trade_id, t0, ctx))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _run(self, opp: Any) -> TradeResult:
+    async def _run(self, opp: Any, trade_id: int, t0: int, ctx: Any) -> TradeResult:
         try:
-            return await self.execute(opp, _reserved=True)
+            return await self._execute_guarded(opp, trade_id, t0, ctx)
         finally:
             self._inflight_routes.discard(opp.route)
             self.inflight -= 1
@@ -293,6 +336,8 @@ class Executor:
 
     def _on_balances(self, venue: str, balances: Mapping[str, Balance]) -> None:
         ts = min((b.ts_ns for b in balances.values() if b.ts_ns), default=self._clock())
+        if ts <= self._sent_at.get(venue, 0):
+            return                        # observed before our last order there: already stale
         self._balances[venue] = (dict(balances), ts)
 
     def _apply_state(self, leg: _Leg, st: OrderState, source: str) -> None:
@@ -314,29 +359,35 @@ class Executor:
             leg.event.set()
 
     # -- balances ----------------------------------------------------------------------------------
-    async def _fresh_balances(self, venues: list[str]) -> dict[str, dict[str, Decimal]]:
-        """Free balances per venue, each observed within ``max_balance_age_ms`` (fetched concurrently)."""
+    def _stale_balances(self, venues: list[str]) -> list[str]:
         now = self._clock()
         max_age = self.trading.max_balance_age_ms * 1_000_000
-        need = [v for v in venues if v not in self._balances or now - self._balances[v][1] > max_age
-                or max_age == 0]
-        if need:
-            timeout = self.trading.order_timeout_ms / 1000.0
-            res = await asyncio.gather(*(asyncio.wait_for(self.gateways[v].balances(), timeout) for v in need),
-                                       return_exceptions=True)
-            for v, r in zip(need, res):
-                if isinstance(r, BaseException):
-                    raise GatewayError("balances of %s unavailable: %r" % (v, r))
-                self._balances[v] = (dict(r), self._clock())
-        return {v: {a: b.free for a, b in self._balances[v][0].items()} for v in venues}
+        return [v for v in venues if max_age == 0 or v not in self._balances or now - self._balances[v][1] > max_age]
+
+    async def _fetch_balances(self, need: list[str]) -> None:
+        """Ask the venues concurrently (REST); each result is as fresh as the request's start."""
+        t_req = self._clock()
+        timeout = self.trading.order_timeout_ms / 1000.0
+        res = await asyncio.gather(*(asyncio.wait_for(self.gateways[v].balances(), timeout) for v in need),
+                                   return_exceptions=True)
+        for v, r in zip(need, res):
+            if isinstance(r, BaseException):
+                raise GatewayError("balances of %s unavailable: %r" % (v, r))
+            self._balances[v] = (dict(r), t_req)
+
+    def _free(self, venue: str) -> dict[str, Decimal]:
+        return {a: b.free for a, b in self._balances[venue][0].items()}
 
     # -- the trade ---------------------------------------------------------------------------------
-    async def execute(self, opp: Any, *, _reserved: bool = False) -> TradeResult:
+    async def execute(self, opp: Any) -> TradeResult:
         """Run one opportunity to the end; returns its TradeResult (also kept in ``results``)."""
-        t0 = time.monotonic_ns()
-        trade_id = next(self._trade_ids)
+        return await self._execute_guarded(opp, next(self._trade_ids), time.monotonic_ns(), None)
+
+    async def _execute_guarded(self, opp: Any, trade_id: int, t0: int, ctx: Any) -> TradeResult:
         try:
-            res = await self._execute(opp, trade_id, t0)
+            if isinstance(ctx, BaseException):
+                raise ctx
+            res = await self._execute(opp, trade_id, t0, ctx)
         except _AuditFailed as e:
             res = TradeResult(trade_id=trade_id, route=opp.route, symbol=opp.symbol, status="error",
                               reason="audit_failed:%s" % e, duration_ns=time.monotonic_ns() - t0)
@@ -366,73 +417,86 @@ class Executor:
             del self.results[: len(self.results) - self.max_results]
         return res
 
-    async def _execute(self, opp: Any, trade_id: int, t0: int) -> TradeResult:
-        tr = self.trading
-        route, symbol = opp.route, opp.symbol
-        base, quote = symbol.split(":")[0].split("/")
-        P, Q = opp.price_scale, opp.qty_scale
-        qty = mantissa_to_decimal(opp.qty_m, Q)
-        buy_px = mantissa_to_decimal(opp.buy_price_m, P)
-        sell_px = mantissa_to_decimal(opp.sell_price_m, P)
-        bsym, ssym = venue_symbol(opp.buy_venue, symbol), venue_symbol(opp.sell_venue, symbol)
-        brules, srules = self.rules.get((opp.buy_venue, bsym)), self.rules.get((opp.sell_venue, ssym))
-        expected = getattr(opp, "net_profit", _ZERO)
-        opp_fields = {"trade_id": trade_id, "route": route, "symbol": symbol, "buy_venue": opp.buy_venue,
-                      "sell_venue": opp.sell_venue, "qty": str(qty), "buy_price": str(buy_px),
-                      "sell_price": str(sell_px), "net_profit": str(expected), "t": getattr(opp, "t", 0)}
-
-        def rejected(reason: str, detail: str) -> TradeResult:
-            self._audit("trade_rejected", dict(opp_fields, reason=reason, detail=detail))
-            return TradeResult(trade_id=trade_id, route=route, symbol=symbol, status="rejected", reason=reason,
-                               expected_pnl=expected, duration_ns=time.monotonic_ns() - t0)
-
-        if brules is None or srules is None or opp.buy_venue not in self.gateways or opp.sell_venue not in self.gateways:
-            return rejected("not_configured", "no gateway or rules for %s/%s" % (opp.buy_venue, opp.sell_venue))
-        d = self.risk.check_trade(route=route, base=base, qty=qty, buy_price=buy_px, sell_price=sell_px)
+    def _begin(self, opp: Any, trade_id: int, t0: int) -> "_Trade | TradeResult":
+        """Synchronous front half: configuration, risk checks; the trade context or a rejection."""
+        ctx = _Trade(opp, trade_id, t0)
+        ctx.brules = self.rules.get((opp.buy_venue, ctx.bsym))
+        ctx.srules = self.rules.get((opp.sell_venue, ctx.ssym))
+        if (ctx.brules is None or ctx.srules is None or opp.buy_venue not in self.gateways
+                or opp.sell_venue not in self.gateways):
+            return self._rejected(ctx, "not_configured", "no gateway or rules for %s/%s" % (opp.buy_venue, opp.sell_venue))
+        d = self.risk.check_trade(route=ctx.route, base=ctx.base, qty=ctx.qty, buy_price=ctx.buy_px,
+                                  sell_price=ctx.sell_px)
         if not d.ok:
-            return rejected(d.reason, d.detail)
-        try:
-            free = await self._fresh_balances([opp.buy_venue, opp.sell_venue])
-        except GatewayError as e:
-            return rejected("balance_unavailable", str(e)[:300])
-        d = self.risk.check_balances(buy_venue=opp.buy_venue, sell_venue=opp.sell_venue, base=base, quote=quote,
-                                     qty=qty, buy_price=buy_px, sell_price=sell_px, buy_fee=brules.taker_fee,
-                                     sell_fee=srules.taker_fee, buy_free=free[opp.buy_venue],
-                                     sell_free=free[opp.sell_venue],
-                                     buy_is_futures=opp.buy_venue in _FUTURES_VENUES,
+            return self._rejected(ctx, d.reason, d.detail)
+        ctx.need = self._stale_balances([opp.buy_venue, opp.sell_venue])
+        return ctx
+
+    def _rejected(self, ctx: "_Trade", reason: str, detail: str) -> TradeResult:
+        self._audit("trade_rejected", dict(ctx.fields(), reason=reason, detail=detail))
+        return TradeResult(trade_id=ctx.trade_id, route=ctx.route, symbol=ctx.symbol, status="rejected", reason=reason,
+                           expected_pnl=ctx.expected, duration_ns=time.monotonic_ns() - ctx.t0)
+
+    def _launch(self, ctx: "_Trade") -> Optional[TradeResult]:
+        """Synchronous: balance check (balances are fresh here), audit both requests in one record,
+        start both ``place`` calls as tasks (they run at the loop's next step, together)."""
+        opp = ctx.opp
+        free_b, free_s = self._free(opp.buy_venue), self._free(opp.sell_venue)
+        d = self.risk.check_balances(buy_venue=opp.buy_venue, sell_venue=opp.sell_venue, base=ctx.base,
+                                     quote=ctx.quote, qty=ctx.qty, buy_price=ctx.buy_px, sell_price=ctx.sell_px,
+                                     buy_fee=ctx.brules.taker_fee, sell_fee=ctx.srules.taker_fee, buy_free=free_b,
+                                     sell_free=free_s, buy_is_futures=opp.buy_venue in _FUTURES_VENUES,
                                      sell_is_futures=opp.sell_venue in _FUTURES_VENUES,
-                                     margin_fraction=tr.futures_margin_fraction)
+                                     margin_fraction=self.trading.futures_margin_fraction)
         if not d.ok:
-            return rejected(d.reason, d.detail)
-        if self.risk.refresh() != ACTIVE:      # the balance fetch awaited: re-check (kill switch...)
-            return rejected("state_" + self.risk.state, ",".join(sorted(self.risk.reasons)))
+            return self._rejected(ctx, d.reason, d.detail)
+        self.risk.note_trade(ctx.route)
+        tag = "%s%x" % (self._prefix, ctx.trade_id)
+        P, Q = opp.price_scale, opp.qty_scale
+        ctx.buy = self._new_leg(ctx.trade_id, "cx%sb" % tag, opp.buy_venue, ctx.bsym, Side.BUY, opp.qty_m,
+                                opp.buy_price_m, Q, P, ctx.route, "entry", ctx.base, ctx.quote)
+        ctx.sell = self._new_leg(ctx.trade_id, "cx%ss" % tag, opp.sell_venue, ctx.ssym, Side.SELL, opp.qty_m,
+                                 opp.sell_price_m, Q, P, ctx.route, "entry", ctx.base, ctx.quote)
+        # One audit record (one write, one fsync) carries both order requests, before anything leaves.
+        self._audit("trade_start", dict(ctx.fields(), tif="ioc", orders=[ctx.buy.req.audit_brief(),
+                                                                         ctx.sell.req.audit_brief()]))
+        ctx.tasks = (self._start_send(ctx.buy), self._start_send(ctx.sell))
+        if ctx.opp_t:
+            self.opp_to_send_us.observe(max(0, (ctx.buy.sent_wall_ns - ctx.opp_t) // 1000))
+        return None
 
-        self.risk.note_trade(route)
-        self._audit("trade_start", opp_fields)
-        tag = "%s%x" % (self._prefix, trade_id)
-        buy = self._new_leg(trade_id, "cx%sb" % tag, opp.buy_venue, bsym, Side.BUY, opp.qty_m, opp.buy_price_m,
-                            Q, P, route, "entry", base, quote)
-        sell = self._new_leg(trade_id, "cx%ss" % tag, opp.sell_venue, ssym, Side.SELL, opp.qty_m, opp.sell_price_m,
-                             Q, P, route, "entry", base, quote)
-        for leg in (buy, sell):                 # audited before anything leaves
-            self._audit("order_request", dict(leg.req.audit_fields(), trade_id=trade_id))
-        opp_t = getattr(opp, "t", 0)
-        await asyncio.gather(self._send(buy), self._send(sell))
-        if opp_t:
-            self.opp_to_send_us.observe(max(0, (buy.sent_wall_ns - opp_t) // 1000))
+    async def _execute(self, opp: Any, trade_id: int, t0: int, ctx: "Optional[_Trade | TradeResult]" = None) -> TradeResult:
+        if ctx is None:
+            ctx = self._begin(opp, trade_id, t0)
+        if isinstance(ctx, TradeResult):
+            return ctx
+        tr = self.trading
+        if ctx.tasks is None:
+            if ctx.need:
+                try:
+                    await self._fetch_balances(ctx.need)
+                except GatewayError as e:
+                    return self._rejected(ctx, "balance_unavailable", str(e)[:300])
+                if self.risk.refresh() != ACTIVE:    # we awaited the balances: re-check (kill switch...)
+                    return self._rejected(ctx, "state_" + self.risk.state, ",".join(sorted(self.risk.reasons)))
+            rej = self._launch(ctx)
+            if rej is not None:
+                return rej
+        buy, sell = ctx.buy, ctx.sell
+        await asyncio.gather(self._await_ack(buy, ctx.tasks[0]), self._await_ack(sell, ctx.tasks[1]))
         deadline = buy.sent_ns + tr.leg_deadline_ms * 1_000_000
         await asyncio.gather(self._settle(buy, deadline), self._settle(sell, deadline))
         legs = [buy, sell]
         for leg in legs:
             self._finish_leg(leg)
+        expected = ctx.expected
         if buy.unreconciled or sell.unreconciled:
             return self._result(trade_id, opp, legs, "unreconciled", expected, t0, buy.filled - sell.filled)
-
         residual = buy.filled - sell.filled
         if residual == 0:
-            status = "done" if buy.filled == qty else ("nothing_filled" if buy.filled == 0 else "done_partial")
+            status = "done" if buy.filled == ctx.qty else ("nothing_filled" if buy.filled == 0 else "done_partial")
             return self._result(trade_id, opp, legs, status, expected, t0, _ZERO)
-        status, residual = await self._close_residual(trade_id, opp, buy, sell, residual, legs, base, quote)
+        status, residual = await self._close_residual(trade_id, opp, buy, sell, residual, legs, ctx.base, ctx.quote)
         return self._result(trade_id, opp, legs, status, expected, t0, residual)
 
     def _result(self, trade_id, opp, legs, status, expected, t0, residual) -> TradeResult:
@@ -464,21 +528,30 @@ class Executor:
         self._legs[cid] = leg
         return leg
 
+    def _start_send(self, leg: _Leg) -> asyncio.Task:
+        """Start ``place`` now (a task: it runs at the loop's next step)."""
+        venue = leg.req.venue
+        self._balances.pop(venue, None)          # balances there change now: never reuse the cache
+        leg.sent_wall_ns = self._sent_at[venue] = self._clock()
+        leg.sent_ns = time.monotonic_ns()
+        return asyncio.get_running_loop().create_task(leg.gw.place(leg.req))
+
     async def _send(self, leg: _Leg) -> None:
-        """Place one order; classify the answer; audit it before using it."""
+        await self._await_ack(leg, self._start_send(leg))
+
+    async def _await_ack(self, leg: _Leg, task: asyncio.Task) -> None:
+        """Wait for the venue's answer to ``place``; classify it; audit it before using it."""
         req = leg.req
         venue = req.venue
-        self._balances.pop(venue, None)          # balances there change now: never reuse the cache
-        leg.sent_wall_ns = self._clock()
-        leg.sent_ns = t = time.monotonic_ns()
+        remaining = self.trading.order_timeout_ms / 1000.0 - (time.monotonic_ns() - leg.sent_ns) / 1e9
         try:
-            ack = await asyncio.wait_for(leg.gw.place(req), self.trading.order_timeout_ms / 1000.0)
+            ack = await asyncio.wait_for(task, max(remaining, 0.0))
         except asyncio.TimeoutError:
             ack = OrderAck(client_id=req.client_id, venue=venue, outcome=Outcome.AMBIGUOUS, reason="timeout")
         except Exception as e:  # transport trouble after the request may have left: ambiguous
             ack = OrderAck(client_id=req.client_id, venue=venue, outcome=Outcome.AMBIGUOUS,
                            reason="error: %r" % (e,), error_code=getattr(e, "code", ""))
-        rt = time.monotonic_ns() - t
+        rt = time.monotonic_ns() - leg.sent_ns
         self._audit_soft("order_ack", dict(ack.audit_fields(), trade_id=leg.trade_id, rt_us=rt // 1000))
         h = self.roundtrip_us.get(venue)
         if h is None:

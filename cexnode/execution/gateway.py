@@ -115,6 +115,11 @@ class OrderRequest:
                 "qty": str(self.qty), "price": str(self.price), "tif": self.tif.value, "route": self.route,
                 "purpose": self.purpose, "reduce_only": self.reduce_only}
 
+    def audit_brief(self) -> dict:
+        """The fields that identify the order (the trade record carries route, tif, purpose)."""
+        return {"client_id": self.client_id, "venue": self.venue, "symbol": self.symbol, "side": self.side.value,
+                "qty": format(self.qty, "f"), "price": format(self.price, "f")}
+
 
 @dataclass(**_kw)
 class OrderState:

@@ -95,7 +95,8 @@ class RiskManager:
         self.checks = 0
         self.rejections: dict[str, int] = {}
         self.stale_books: list = []
-        self._daily_day = ""
+        self._pos_key: tuple = ()
+        self.exposure = _ZERO
 
     # -- configuration -----------------------------------------------------------------------------
     def reconfigure(self, cfg: Any) -> None:
@@ -151,27 +152,35 @@ class RiskManager:
         self.set_condition(reason, False)
 
     def refresh(self, now_ns: Optional[int] = None) -> str:
-        """Re-evaluate every condition (cheap: one stat(2) for the kill file); returns the state."""
+        """Re-evaluate every condition (cheap: one stat(2) for the kill file; position-derived
+        checks only when a fill was booked, the UTC day or the config changed); returns the state."""
         now = self._clock() if now_ns is None else now_ns
         cfg = self.cfg
         path = cfg.kill_switch_file
         self.kill_file_present = bool(path) and os.path.exists(path)
-        self._set("kill_switch", self.kill_signal or self.kill_file_present,
-                  "file" if self.kill_file_present else "signal")
+        kill = self.kill_signal or self.kill_file_present
+        if kill != ("kill_switch" in self.reasons):
+            self._set("kill_switch", kill, "file" if self.kill_file_present else "signal")
         self._roll_window(now)
         n, f = self.window_orders, self.window_failures
-        tripped = n >= cfg.min_orders_for_breaker and Decimal(f) > cfg.error_rate_threshold * n
-        self._set("error_rate", tripped, "%d/%d failed" % (f, n))
-        daily = self.positions.daily_realised(now)
-        self._set("daily_loss", daily < -cfg.daily_loss_limit, "realised today %s" % daily)
+        tripped = n >= cfg.min_orders_for_breaker and f > cfg.error_rate_threshold * n
+        if tripped != ("error_rate" in self.reasons):
+            self._set("error_rate", tripped, "%d/%d failed" % (f, n))
         if self.book_ages_ms is not None:
             stale = [k for k, age in self.book_ages_ms().items() if age is None or age > cfg.stale_data_halt_ms]
             self.stale_books = stale
-            self._set("stale_data", bool(stale), ",".join("%s:%s" % k for k in stale))
-        pos_breach = self._position_breaches()
-        self._set("position_limit", bool(pos_breach), ",".join(pos_breach))
-        exposure = self.positions.open_exposure()
-        self._set("exposure_limit", exposure > cfg.max_open_exposure, "exposure %s" % exposure)
+            if bool(stale) != ("stale_data" in self.reasons):
+                self._set("stale_data", bool(stale), ",".join("%s:%s" % k for k in stale))
+        key = (self.positions.fill_count, now // 86_400_000_000_000, id(cfg))
+        if key != self._pos_key:
+            self._pos_key = key
+            daily = self.positions.daily_realised(now)
+            self._set("daily_loss", daily < -cfg.daily_loss_limit, "realised today %s" % daily)
+            pos_breach = self._position_breaches()
+            self._set("position_limit", bool(pos_breach), ",".join(pos_breach))
+            exposure = self.positions.open_exposure()
+            self.exposure = exposure
+            self._set("exposure_limit", exposure > cfg.max_open_exposure, "exposure %s" % exposure)
         self._derive()
         return self.state
 
@@ -231,7 +240,7 @@ class RiskManager:
                 pos = self.positions.position(base)
                 if abs(pos + qty) > lim or abs(pos - qty) > lim:    # one leg alone fills
                     return self._reject("position_limit", "%s %s ± %s > %s" % (base, pos, qty, lim))
-            exposure = self.positions.open_exposure()
+            exposure = self.exposure                 # computed by refresh() above
             if exposure + max(buy_notional, sell_notional) > cfg.max_open_exposure:
                 return self._reject("exposure_limit", "%s + %s > %s" % (exposure, max(buy_notional, sell_notional),
                                                                         cfg.max_open_exposure))

@@ -147,7 +147,7 @@ def test_paper_node_spot_spot_and_spot_perp(tmp_path):
     fut = node.gws["gateio_futures"]
     assert fut.free("BTC") == -o2.qty                         # the perp is short
     ev = events(tmp_path / "audit.jsonl")
-    reqs = [e["data"] for e in ev if e["event"] == "order_request"]
+    reqs = [o for e in ev if e["event"] == "trade_start" for o in e["data"]["orders"]]
     assert {r["symbol"] for r in reqs} == {"BTC/USDT", "BTC/USDT:USDT"}
     assert len([e for e in ev if e["event"] == "order_final"]) == 4
     m_ = NodeMetrics()

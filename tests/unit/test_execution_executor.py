@@ -71,15 +71,19 @@ def assert_audit_complete(h: H, *, allow_unreconciled=()):
     order sent to a venue appears as a request."""
     ev = h.events()
     names = [e["event"] for e in ev]
-    reqs = [e for e in ev if e["event"] == "order_request"]
+    reqs = {}                                    # client id -> seq of the audit record requesting it
+    for e in ev:
+        if e["event"] == "order_request":
+            reqs[e["data"]["client_id"]] = e["seq"]
+        elif e["event"] == "trade_start":
+            for o in e["data"]["orders"]:
+                reqs[o["client_id"]] = e["seq"]
     sent = {r.client_id for r in h.a.placed} | {r.client_id for r in h.b.placed}
-    assert sent == {r["data"]["client_id"] for r in reqs}
+    assert sent == set(reqs)
     final = {"filled", "cancelled", "rejected"}
-    placed = {r.client_id: r for r in h.a.placed + h.b.placed}
-    for r in reqs:
-        cid = r["data"]["client_id"]
-        mine = [e for e in ev if e["data"] and e["data"].get("client_id") == cid]
-        assert mine[0]["event"] == "order_request", (cid, [e["event"] for e in mine])
+    for cid, req_seq in reqs.items():
+        mine = [e for e in ev if e["data"] and e["data"].get("client_id") == cid and e["seq"] != req_seq]
+        assert mine and mine[0]["seq"] > req_seq, (cid, [e["event"] for e in mine])
         assert any(e["event"] == "order_ack" for e in mine), cid
         if cid in allow_unreconciled:
             continue
@@ -113,7 +117,7 @@ def test_both_legs_filled(tmp_path):
     assert h.a.free["BTC"] == D("0.5") and h.b.free["BTC"] == D("0.5")
     ev = assert_audit_complete(h)
     names = [e["event"] for e in ev]
-    assert names.index("order_request") < names.index("order_ack") < names.index("trade_done")
+    assert names.index("trade_start") < names.index("order_ack") < names.index("trade_done")
     assert names.count("fill_booked") == 2
     assert h.ex.roundtrip_us["mexc_spot"].count == 1
 
