@@ -259,6 +259,9 @@ class Executor:
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
+        if self.unreconciled:
+            self.log.error("stopping with orders not reconciled", client_ids=sorted(self.unreconciled))
+            self._audit_soft("stop_unreconciled", {"client_ids": sorted(self.unreconciled)})
         for u in self._unsubs:
             u()
         self._unsubs.clear()
@@ -803,7 +806,24 @@ class Executor:
                 "realised_pnl": str(self.positions.realised())}
 
     def summary_rows(self) -> list[dict]:
-        return self.positions.summary_rows()
+        """PositionBook rows (route, asset, position, realised P&L, fees, volumes) plus, per route,
+        ``trades`` (sent) and ``rejected`` counts — the rows of the node's closing summary table."""
+        rows = self.positions.summary_rows()
+        sent: dict[str, int] = {}
+        rej: dict[str, int] = {}
+        for (route, status), n in self.trades_by_status.items():
+            d = rej if status == "rejected" else sent
+            d[route] = d.get(route, 0) + n
+        seen = set()
+        for r in rows:
+            r["trades"] = sent.get(r["route"], 0)
+            r["rejected"] = rej.get(r["route"], 0)
+            seen.add(r["route"])
+        for route in sorted((set(sent) | set(rej)) - seen):
+            rows.append({"route": route, "asset": "", "quote": "", "position": "0", "realised_pnl": "0", "fees": "0",
+                         "fills": 0, "bought": "0", "sold": "0", "buy_cost": "0", "sell_proceeds": "0",
+                         "trades": sent.get(route, 0), "rejected": rej.get(route, 0)})
+        return rows
 
     METRIC_SERIES = (
         ("cexnode_trades", "Trades by route and final status.", "counter", ("route", "status")),

@@ -592,3 +592,77 @@ def test_inconsistent_venue_state_halts_with_the_open_orders_named(tmp_path):
     assert h.risk.refresh() in ("active", "reducing")
     ev = h.events()
     assert [e for e in ev if e["event"] == "trade_error"][0]["data"]["trade_id"] == 1
+
+
+def test_hedge_order_timing_out_is_reconciled(tmp_path):
+    h = H(tmp_path)
+    h.b.script.extend(["reject", "hang_filled"])         # entry rejected; the hedge's answer never comes
+
+    async def main():
+        async with running(h):
+            return await h.ex.execute(opp())
+
+    res = run(main())
+    assert res.status == "hedged" and h.positions.position("BTC") == 0
+    assert h.ex.orders_by_result[("gateio_spot", "ambiguous")] == 1
+    assert_audit_complete(h)
+
+
+def test_both_legs_rejected_nothing_filled_counts_failures(tmp_path):
+    h = H(tmp_path)
+    h.a.script.append("reject")
+    h.b.script.append("reject")
+
+    async def main():
+        async with running(h):
+            return await h.ex.execute(opp())
+
+    res = run(main())
+    assert res.status == "nothing_filled" and res.residual == 0 and h.positions.fill_count == 0
+    assert h.risk.window_failures == 2 and h.risk.window_orders == 2
+    assert_audit_complete(h)
+
+
+def test_stream_updates_partial_then_final_and_stale_after_final(tmp_path):
+    import dataclasses
+    h = H(tmp_path)
+    h.a.script.append("ack_new_silent")
+
+    async def main():
+        async with running(h):
+            task = asyncio.get_running_loop().create_task(h.ex.execute(opp()))
+            for _ in range(50):
+                await asyncio.sleep(0)
+                if h.a.placed:
+                    break
+            await asyncio.sleep(0.001)
+            cid = h.a.placed[0].client_id
+            final = h.a.orders[cid]
+            partial = dataclasses.replace(final, status=OrderStatus.PARTIALLY_FILLED, filled_qty=D("0.2"))
+            for cb in h.a.cbs:
+                cb(partial)
+                cb(final)
+                cb(partial)                      # late, older: ignored
+            return await task
+
+    res = run(main())
+    assert res.status == "done" and res.buy_filled == D("0.5")
+    assert h.positions.position("BTC") == 0 and h.positions.fill_count == 2
+
+
+def test_inflight_limit_and_two_routes(tmp_path):
+    h = H(tmp_path, a_asks=(("100", "5"),), b_bids=(("101", "5"),), trading=trading_cfg(max_inflight_trades=2))
+    h.a.latency_s = h.b.latency_s = 0.02
+
+    async def main():
+        async with running(h):
+            t1 = h.ex.submit(opp(route="r1"))
+            t2 = h.ex.submit(opp(route="r2"))
+            t3 = h.ex.submit(opp(route="r3"))
+            return t3, await t1, await t2
+
+    t3, r1, r2 = run(main())
+    assert t3 is None and r1.status == r2.status == "done"
+    assert h.ex.skipped == {"inflight_limit": 1}
+    rows = h.ex.summary_rows()
+    assert {(r["route"], r["trades"], r["position"]) for r in rows} == {("r1", 1, "0.0000"), ("r2", 1, "0.0000")}
