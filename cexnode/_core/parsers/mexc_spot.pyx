@@ -206,6 +206,76 @@ _NOSTR.p = NULL
 _NOSTR.n = 0
 
 
+# Flat messages checked without building objects: kind per field number (0 unknown, 1 proto3
+# string = UTF-8 checked, 2 varint). Used to validate a oneof member that a later one replaced.
+cdef unsigned char _K_ORDERS[27]
+cdef unsigned char _K_DEALS[13]
+cdef unsigned char _K_ACCOUNT[9]
+cdef unsigned char _K_TICKER[5]
+cdef int _k
+for _k in range(27):
+    _K_ORDERS[_k] = 0 if _k == 0 else (2 if _k in (7, 8, 9, 15, 16, 18, 20) else 1)
+for _k in range(13):
+    _K_DEALS[_k] = 0 if _k == 0 else (2 if _k in (4, 5, 6, 12) else 1)
+for _k in range(9):
+    _K_ACCOUNT[_k] = 0 if _k == 0 else (2 if _k == 8 else 1)
+for _k in range(5):
+    _K_TICKER[_k] = 0 if _k == 0 else 1
+
+
+cdef int _check_flat(const char* p, Py_ssize_t n, const unsigned char* kinds, int nk) noexcept:
+    cdef PbCursor c
+    cdef uint32_t f
+    cdef int wt, r
+    cdef _Str s
+    cdef int64_t tmp
+    pb_init(&c, p, n)
+    while pb_more(&c):
+        r = pb_read_tag(&c, &f, &wt)
+        if r != PB_OK:
+            return r
+        if f < <uint32_t>nk and kinds[f] == 1:
+            r = _read_str(&c, wt, &s, True)
+        elif f < <uint32_t>nk and kinds[f] == 2:
+            r = _read_i64(&c, wt, &tmp)
+        else:
+            r = pb_skip(&c, f, wt)
+        if r != PB_OK:
+            return r
+    return PB_OK
+
+
+cdef int _validate_member(MexcSpotParser self) noexcept:
+    # Parse (and drop) the body segments collected so far, per their type's schema.
+    cdef uint32_t b = self._w.body
+    cdef int k, r = PB_OK
+    cdef const char* where = self._err_where
+    if b == MX_AGGRE_DEPTHS or b == MX_LIMIT_DEPTHS:
+        r = self._parse_depth_body(b == MX_LIMIT_DEPTHS)
+    elif b == MX_AGGRE_DEALS:
+        r = self._parse_deals_body()
+    elif b == MX_AGGRE_BOOK_TICKER or b == MX_BOOK_TICKER_BATCH:
+        r = self._parse_ticker_body(b == MX_BOOK_TICKER_BATCH)
+    else:
+        for k in range(self._w.n_seg):
+            if b == MX_PRIVATE_ORDERS:
+                r = _check_flat(self._w.seg[k].p, self._w.seg[k].n, _K_ORDERS, 27)
+            elif b == MX_PRIVATE_DEALS:
+                r = _check_flat(self._w.seg[k].p, self._w.seg[k].n, _K_DEALS, 13)
+            elif b == MX_PRIVATE_ACCOUNT:
+                r = _check_flat(self._w.seg[k].p, self._w.seg[k].n, _K_ACCOUNT, 9)
+            else:
+                r = _check_flat(self._w.seg[k].p, self._w.seg[k].n, _K_TICKER, 5)
+            if r != PB_OK:
+                break
+    if r == PB_OK:
+        self._err_where = where
+    else:
+        self._err_where = "replaced body member"
+        self._err_off = 0
+    return r
+
+
 # ---------------------------------------------------------------------------------------------
 # private bodies: field tables (official .proto numbers, as in cexnode/sim/mexc_proto.py)
 # kinds: 's' string, 'i' int32, 'l' int64, 'b' bool
@@ -385,7 +455,11 @@ cdef class MexcSpotParser(FeedParser):
                 self._err_where = "wrapper body"
                 r = _read_str(&c, wt, &s, False)
                 if r == PB_OK:
-                    if f != w.body:             # another oneof member replaces the previous one
+                    if f != w.body:             # another oneof member replaces the previous one,
+                        if w.body != 0:         # but the runtime still rejects it when malformed
+                            r = _validate_member(self)
+                            if r != PB_OK:
+                                return r
                         w.body = f
                         w.n_seg = 0
                     if w.n_seg >= MX_MAX_SEGMENTS:
@@ -466,9 +540,9 @@ cdef class MexcSpotParser(FeedParser):
                         if r != PB_OK:
                             break
                         if g == 1:
-                            r = _read_str(&ic, iwt, &lv.px, False)
+                            r = _read_str(&ic, iwt, &lv.px, True)
                         elif g == 2:
-                            r = _read_str(&ic, iwt, &lv.qty, False)
+                            r = _read_str(&ic, iwt, &lv.qty, True)
                         else:
                             r = pb_skip(&ic, g, iwt)
                         if r != PB_OK:
@@ -484,10 +558,10 @@ cdef class MexcSpotParser(FeedParser):
                         self._err_where = "depth version"
                     else:
                         self._err_where = "depth fromVersion"
-                    r = _read_str(&c, wt, &self._v_first, False)
+                    r = _read_str(&c, wt, &self._v_first, True)
                 elif f == 5 and not limit:
                     self._err_where = "depth toVersion"
-                    r = _read_str(&c, wt, &self._v_last, False)
+                    r = _read_str(&c, wt, &self._v_last, True)
                 elif (f == 6 and not limit) or (f == 5 and limit):
                     self._err_where = "depth lastOrderCreateTime"
                     r = _read_i64(&c, wt, &tmp)
@@ -541,9 +615,9 @@ cdef class MexcSpotParser(FeedParser):
                         if r != PB_OK:
                             break
                         if g == 1:
-                            r = _read_str(&ic, iwt, &d.px, False)
+                            r = _read_str(&ic, iwt, &d.px, True)
                         elif g == 2:
-                            r = _read_str(&ic, iwt, &d.qty, False)
+                            r = _read_str(&ic, iwt, &d.qty, True)
                         elif g == 3:
                             r = _read_i64(&ic, iwt, &tmp)
                             d.trade_type = <int32_t>tmp        # int32: low 32 bits of the varint
@@ -619,13 +693,13 @@ cdef class MexcSpotParser(FeedParser):
                         if r != PB_OK:
                             break
                         if g == 1:
-                            r = _read_str(cur, iwt, &t.bid_px, False)
+                            r = _read_str(cur, iwt, &t.bid_px, True)
                         elif g == 2:
-                            r = _read_str(cur, iwt, &t.bid_qty, False)
+                            r = _read_str(cur, iwt, &t.bid_qty, True)
                         elif g == 3:
-                            r = _read_str(cur, iwt, &t.ask_px, False)
+                            r = _read_str(cur, iwt, &t.ask_px, True)
                         elif g == 4:
-                            r = _read_str(cur, iwt, &t.ask_qty, False)
+                            r = _read_str(cur, iwt, &t.ask_qty, True)
                         else:
                             r = pb_skip(cur, g, iwt)
                         if r != PB_OK:
@@ -635,16 +709,16 @@ cdef class MexcSpotParser(FeedParser):
                         break
                 else:
                     if f == 1:
-                        r = _read_str(&c, wt, &t.bid_px, False)
+                        r = _read_str(&c, wt, &t.bid_px, True)
                     elif f == 2:
-                        r = _read_str(&c, wt, &t.bid_qty, False)
+                        r = _read_str(&c, wt, &t.bid_qty, True)
                     elif f == 3:
-                        r = _read_str(&c, wt, &t.ask_px, False)
+                        r = _read_str(&c, wt, &t.ask_px, True)
                     elif f == 4:
-                        r = _read_str(&c, wt, &t.ask_qty, False)
+                        r = _read_str(&c, wt, &t.ask_qty, True)
                     elif f == 5:
                         self._err_where = "book ticker version"
-                        r = _read_str(&c, wt, &t.version, False)
+                        r = _read_str(&c, wt, &t.version, True)
                     elif f == 6:
                         r = _read_i64(&c, wt, &tmp)
                     else:
@@ -677,7 +751,21 @@ cdef class MexcSpotParser(FeedParser):
             return r
         if not (body == MX_AGGRE_DEPTHS or body == MX_LIMIT_DEPTHS or body == MX_AGGRE_BOOK_TICKER
                 or body == MX_BOOK_TICKER_BATCH or body == MX_AGGRE_DEALS):
-            return FRAME_IGNORED                    # no body, legacy bookTicker
+            if body != 0:                           # legacy bookTicker: checked, then ignored
+                r = _validate_member(self)
+                if r != PB_OK:
+                    return self._fail_code(r, buf, n)
+            return FRAME_IGNORED
+        # The body is walked before the symbol lookup so that a malformed frame is an error even
+        # for a symbol we do not map (the runtime rejects the whole message).
+        if body == MX_AGGRE_DEPTHS or body == MX_LIMIT_DEPTHS:
+            r = self._parse_depth_body(body == MX_LIMIT_DEPTHS)
+        elif body == MX_AGGRE_DEALS:
+            r = self._parse_deals_body()
+        else:
+            r = self._parse_ticker_body(body == MX_BOOK_TICKER_BATCH)
+        if r != PB_OK:
+            return self._fail_code(r, buf, n)
         sym = self._w.symbol if self._w.symbol.n > 0 else _channel_symbol(&self._w)
         if sym.n == 0:
             return FRAME_IGNORED
@@ -688,19 +776,10 @@ cdef class MexcSpotParser(FeedParser):
         elif not self._decoding:
             return FRAME_IGNORED                    # raw mode serves decode() only
         if body == MX_AGGRE_DEPTHS or body == MX_LIMIT_DEPTHS:
-            r = self._parse_depth_body(body == MX_LIMIT_DEPTHS)
-            if r != PB_OK:
-                return self._fail_code(r, buf, n)
             r = self._depth(ins, body == MX_LIMIT_DEPTHS, ts, recv_ns)
         elif body == MX_AGGRE_DEALS:
-            r = self._parse_deals_body()
-            if r != PB_OK:
-                return self._fail_code(r, buf, n)
             r = self._trade(ins, ts, recv_ns)
         else:
-            r = self._parse_ticker_body(body == MX_BOOK_TICKER_BATCH)
-            if r != PB_OK:
-                return self._fail_code(r, buf, n)
             r = self._bbo(ins, ts, recv_ns)
         if r == -2:
             return self._fail_code(self._err_code, buf, n)

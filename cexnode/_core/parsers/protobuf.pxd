@@ -235,7 +235,13 @@ cdef inline bint pb_utf8_valid(const char* s, Py_ssize_t n) noexcept nogil:
     cdef const uint8_t* p = <const uint8_t*>s
     cdef Py_ssize_t i = 0
     cdef uint8_t b, b1
+    cdef uint64_t w
     while i < n:
+        if i + 8 <= n:                      # ASCII fast path, 8 bytes at a time
+            memcpy(&w, p + i, 8)
+            if (w & 0x8080808080808080ULL) == 0:
+                i += 8
+                continue
         b = p[i]
         if b < 0x80:
             i += 1
