@@ -38,7 +38,7 @@ import asyncio
 import decimal
 import itertools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Optional
 
@@ -194,6 +194,8 @@ class Executor:
         self._clock = clock_ns
         self.log = logger if logger is not None else get_logger("execution.executor", ["execution", "trading"])
         self._legs: dict[str, _Leg] = {}
+        self._retired: dict[str, _Leg] = {}       # settled legs, insertion-ordered (bounded)
+        self.max_retired = 10000
         self._trade_ids = itertools.count(1)
         self._prefix = _b36(time.time_ns() // 1_000_000_000 % (36 ** 5))
         self._balances: dict[str, tuple[dict[str, Balance], int]] = {}
@@ -336,6 +338,34 @@ class Executor:
         self._audit_soft("order_update", dict(st.audit_fields(), known=leg is not None))
         if leg is not None:
             self._apply_state(leg, st, "stream")
+            return
+        old = self._retired.get(st.client_id)
+        if old is not None and st.filled_qty > old.filled:
+            self._late_fill(old, st)
+
+    def _late_fill(self, leg: _Leg, st: OrderState) -> None:
+        """A fill reported after the leg was settled (e.g. an order taken as never placed that the
+        venue executed after all): book the difference, say so loudly, re-check the limits."""
+        prev = leg.state
+        with decimal.localcontext(DEC_CTX):
+            delta = st.filled_qty - prev.filled_qty
+            quote = st.filled_qty * (st.avg_price or _ZERO) - prev.filled_qty * (prev.avg_price or _ZERO)
+            price = quote / delta
+            fee = st.fee - prev.fee if st.fee_asset == prev.fee_asset or not prev.fee else st.fee
+        self.log.error("fill after the order was settled", client_id=st.client_id, qty=str(delta))
+        self._audit_soft("late_fill", dict(st.audit_fields(), trade_id=leg.trade_id, delta_qty=str(delta),
+                                           delta_price=str(price)))
+        leg.state = st
+        req = leg.req
+        pnl = self.positions.apply_fill(route=req.route, venue=req.venue, base=leg.base, quote=leg.quote,
+                                        side=req.side, qty=delta, price=price, fee=fee, fee_asset=st.fee_asset)
+        leg.pnl += pnl
+        self._count(req.venue, "late_fill")
+        self._audit_soft("fill_booked", {"client_id": req.client_id, "route": req.route, "venue": req.venue,
+                                         "side": req.side.value, "qty": str(delta), "price": str(price),
+                                         "fee": str(fee), "fee_asset": st.fee_asset, "realised": str(pnl),
+                                         "late": True})
+        self.risk.refresh()
 
     def _on_balances(self, venue: str, balances: Mapping[str, Balance]) -> None:
         ts = min((b.ts_ns for b in balances.values() if b.ts_ns), default=self._clock())
@@ -507,7 +537,7 @@ class Executor:
         realised = sum((l.pnl for l in legs), _ZERO)     # P&L booked by this trade's fills
         for l in legs:
             if l.final:
-                self._legs.pop(l.req.client_id, None)  # late stream updates are audited as unknown
+                self._retire(l)
         res = TradeResult(trade_id=trade_id, route=opp.route, symbol=opp.symbol, status=status,
                           buy_filled=entry[0].filled, sell_filled=entry[1].filled, residual=residual,
                           realised_pnl=realised, expected_pnl=expected,
@@ -657,8 +687,8 @@ class Executor:
                 pass
             delay = min(delay * 2, 5.0)
         leg.unreconciled = False
-        self._legs.pop(leg.req.client_id, None)
         self._finish_leg(leg)
+        self._retire(leg)
         self.unreconciled.discard(leg.req.client_id)
         self._audit_soft("reconciled_late", dict(leg.state.audit_fields(), trade_id=leg.trade_id))
         if not self.unreconciled:
@@ -696,6 +726,15 @@ class Executor:
                                              "side": req.side.value, "qty": str(st.filled_qty),
                                              "price": str(st.avg_price), "fee": str(st.fee),
                                              "fee_asset": st.fee_asset, "realised": str(pnl)})
+
+    def _retire(self, leg: _Leg) -> None:
+        """The leg is settled: later stream updates for it are audited and only a fill beyond what
+        was booked is acted on (``_late_fill``). The last ``max_retired`` legs are remembered."""
+        cid = leg.req.client_id
+        self._legs.pop(cid, None)
+        self._retired[cid] = leg
+        while len(self._retired) > self.max_retired:
+            self._retired.pop(next(iter(self._retired)))
 
     def _count(self, venue: str, result: str) -> None:
         k = (venue, result)

@@ -33,7 +33,7 @@ import signal
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from cexnode.execution.positions import DEC_CTX, PositionBook
 from cexnode.log import get_logger

@@ -666,3 +666,27 @@ def test_inflight_limit_and_two_routes(tmp_path):
     assert h.ex.skipped == {"inflight_limit": 1}
     rows = h.ex.summary_rows()
     assert {(r["route"], r["trades"], r["position"]) for r in rows} == {("r1", 1, "0.0000"), ("r2", 1, "0.0000")}
+
+
+def test_order_taken_as_never_placed_that_fills_later_is_booked(tmp_path):
+    """The venue did not know the order within the grace period, then executed it after all: the
+    late stream fill is audited, booked and the position limits re-checked (never silently lost)."""
+    h = H(tmp_path, risk=risk_cfg(max_position={"BTC": D("0.6")}))
+    h.a.script.append("hang_lost")
+
+    async def main():
+        async with running(h):
+            res = await h.ex.execute(opp())
+            cid = h.a.placed[0].client_id
+            late = h.a._match(h.a.placed[0])          # the venue executes the old request now
+            h.a.orders[cid] = late
+            for cb in h.a.cbs:
+                cb(late)
+            return res, late
+
+    res, late = run(main())
+    assert res.status == "hedged" and late.filled_qty == D("0.5")
+    assert h.positions.position("BTC") == D("0.5")               # booked, not lost
+    assert h.ex.orders_by_result[("mexc_spot", "late_fill")] == 1
+    ev = h.events()
+    assert [e["event"] for e in ev if e["event"] in ("late_fill", "fill_booked")][-2:] == ["late_fill", "fill_booked"]

@@ -13,7 +13,7 @@ from cexnode import log as clog
 from cexnode._core.arb import ArbEngine
 from cexnode._core.book import Book
 from cexnode.execution import Executor, LegRules, PaperGateway, PositionBook, RiskManager
-from cexnode.execution.gateway import GatewayError, OrderNotFound, OrderRequest, OrderStatus, Side
+from cexnode.execution.gateway import OrderNotFound, OrderRequest, OrderStatus, Side
 from test_execution_venue import audit_events, log_cfg, risk_cfg, trading_cfg
 
 D = Decimal

@@ -19,12 +19,10 @@ import itertools
 import time
 import types
 from decimal import Decimal
-from typing import Optional
 
 import orjson
 import pytest
 
-from cexnode import log as clog
 from cexnode.config import PaperConfig, RiskConfig, TradingConfig
 from cexnode.execution.gateway import (Balance, GatewayError, OrderAck, OrderNotFound, OrderRequest, OrderState,
                                        OrderStatus, Outcome, Side)
