@@ -260,6 +260,7 @@ class RiskConfig:
 class PaperConfig:
     latency_ms: float = opt(5.0, doc="Simulated order latency.", ge=0, le=60000, reload=True)
     balances: dict[str, dict[str, Decimal]] = opt(factory=dict, doc="Virtual balances per venue and asset, e.g. {gateio_spot: {USDT: 10000, BTC: 0.1}}.")
+    fees: dict[str, Decimal] = opt(factory=dict, doc="Paper taker fee rate per venue, e.g. {mexc_spot: 0.0005}; a venue not listed uses venues.<venue>.taker_fee.")
 
 
 @_frozen
@@ -660,6 +661,13 @@ class _POST_CHECKS:
             if vname not in VENUES:
                 raise ConfigError("unknown venue '%s'; known venues: %s" % (vname, ", ".join(VENUES)),
                                   path="trading.paper.balances.%s" % vname, line=None)
+        for vname, rate in obj.trading.paper.fees.items():
+            if vname not in VENUES:
+                raise ConfigError("unknown venue '%s'; known venues: %s" % (vname, ", ".join(VENUES)),
+                                  path="trading.paper.fees.%s" % vname, line=None)
+            if not (0 <= rate <= Decimal("0.05")):
+                raise ConfigError("expected a fee rate between 0 and 0.05, found %s" % rate,
+                                  path="trading.paper.fees.%s" % vname, line=None)
         for vname in obj.sim.balances:
             if vname not in VENUES:
                 raise ConfigError("unknown venue '%s'; known venues: %s" % (vname, ", ".join(VENUES)),

@@ -218,12 +218,13 @@ class PaperGateway:
 def build_paper_gateways(config, books: Mapping[str, Mapping[str, object]],
                          clock_ns: Callable[[], int] = time.time_ns) -> dict[str, PaperGateway]:
     """One PaperGateway per enabled venue of a ``cexnode.config.Config``: fees from
-    ``venues.<v>.taker_fee``, latency and balances from ``trading.paper``, books from ``books``
+    ``trading.paper.fees`` or else ``venues.<v>.taker_fee``, latency and balances from ``trading.paper``, books from ``books``
     (``{venue: {unified symbol: Book}}``, the node's live books)."""
     out = {}
     paper = config.trading.paper
     for name, vcfg in config.venues.enabled():
-        out[name] = PaperGateway(name, books.get(name, {}), fee_rate=vcfg.taker_fee, latency_ms=paper.latency_ms,
+        fee = paper.fees.get(name, vcfg.taker_fee)
+        out[name] = PaperGateway(name, books.get(name, {}), fee_rate=fee, latency_ms=paper.latency_ms,
                                  balances=paper.balances.get(name, {}),
                                  margin_fraction=config.trading.futures_margin_fraction, clock_ns=clock_ns)
     return out

@@ -195,3 +195,29 @@ def test_paper_stale_book_at_hedge_time_unwinds_on_the_other_venue(tmp_path):
     assert h.positions.position("BTC") == 0
     assert D(-10) <= res.realised_pnl < 0
     assert [o.reason for o in res.orders if o.venue == "gateio_spot"] == ["book_unavailable", "book_unavailable"]
+
+
+def test_build_paper_gateways_from_config():
+    from cexnode.config import ConfigError, load_config_text
+    from cexnode.execution import build_paper_gateways
+    text = """
+venues:
+  mexc_spot: {taker_fee: 0.0005, symbols: [BTC/USDT]}
+  gateio_spot: {taker_fee: 0.001, symbols: [BTC/USDT]}
+trading:
+  paper:
+    latency_ms: 7
+    fees: {mexc_spot: 0.002}
+    balances: {gateio_spot: {USDT: 123.5}}
+"""
+    cfg = load_config_text(text)
+    bk = book(0, [], [])
+    gws = build_paper_gateways(cfg, {"mexc_spot": {"BTC/USDT": bk}})
+    assert set(gws) == {"mexc_spot", "gateio_spot"}
+    assert gws["mexc_spot"].fee_rate == D("0.002") and gws["gateio_spot"].fee_rate == D("0.001")
+    assert gws["mexc_spot"].latency_ms == 7.0 and gws["gateio_spot"].free("USDT") == D("123.5")
+    assert gws["mexc_spot"].books == {"BTC/USDT": bk}
+    with pytest.raises(ConfigError, match="trading.paper.fees.mexc_spott"):
+        load_config_text(text.replace("fees: {mexc_spot", "fees: {mexc_spott"))
+    with pytest.raises(ConfigError, match="between 0 and 0.05"):
+        load_config_text(text.replace("0.002}", "0.2}"))
