@@ -274,6 +274,7 @@ class TradingConfig:
     poll_interval_ms: int = opt(100, doc="While an order has no final state from the private stream, query it over REST this often.", ge=5, le=60000, reload=True)
     reconcile_timeout_ms: int = opt(30000, doc="After the leg deadline, keep reconciling an order this long inside the trade; then it is handed to a background reconciler and trading reduces until it is resolved.", ge=100, le=3600000, reload=True)
     not_found_grace_ms: int = opt(1000, doc="An ambiguous order the venue still does not know this long after it was sent is taken as never placed.", ge=0, le=600000, reload=True)
+    max_opportunity_age_ms: int = opt(500, doc="An opportunity older than this when its orders would go out (e.g. after a balance refresh) is dropped: its prices are stale.", ge=1, le=600000, reload=True)
     max_inflight_trades: int = opt(1, doc="Trades executing at once (one per route at most); further opportunities are skipped and counted.", ge=1, le=64, reload=True)
     futures_margin_fraction: Decimal = opt(Decimal("1"), doc="Quote margin required per unit of futures notional in the balance check (1 = fully collateralised).", gt=0, le=1, reload=True)
     paper: PaperConfig = opt(factory=PaperConfig, doc="Paper-trading settings.")

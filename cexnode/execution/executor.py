@@ -474,6 +474,10 @@ class Executor:
         """Synchronous: balance check (balances are fresh here), audit both requests in one record,
         start both ``place`` calls as tasks (they run at the loop's next step, together)."""
         opp = ctx.opp
+        if ctx.opp_t:
+            age_ms = (self._clock() - ctx.opp_t) // 1_000_000
+            if age_ms > self.trading.max_opportunity_age_ms:
+                return self._rejected(ctx, "opportunity_stale", "%d ms old" % age_ms)
         free_b, free_s = self._free(opp.buy_venue), self._free(opp.sell_venue)
         d = self.risk.check_balances(buy_venue=opp.buy_venue, sell_venue=opp.sell_venue, base=ctx.base,
                                      quote=ctx.quote, qty=ctx.qty, buy_price=ctx.buy_px, sell_price=ctx.sell_px,

@@ -690,3 +690,24 @@ def test_order_taken_as_never_placed_that_fills_later_is_booked(tmp_path):
     assert h.ex.orders_by_result[("mexc_spot", "late_fill")] == 1
     ev = h.events()
     assert [e["event"] for e in ev if e["event"] in ("late_fill", "fill_booked")][-2:] == ["late_fill", "fill_booked"]
+
+
+def test_opportunity_stale_after_balance_refresh_is_dropped(tmp_path):
+    import time as _t
+    h = H(tmp_path, trading=trading_cfg(max_opportunity_age_ms=50))
+    orig = h.a.balances
+
+    async def slow_balances():
+        await asyncio.sleep(0.08)                 # the REST refresh takes longer than the budget
+        return await orig()
+    h.a.balances = slow_balances
+
+    async def main():
+        async with running(h):
+            r1 = await h.ex.execute(opp(t=_t.time_ns()))
+            r2 = await h.ex.execute(opp(t=_t.time_ns()))      # balances cached now: goes out at once
+            return r1, r2
+
+    r1, r2 = run(main())
+    assert (r1.status, r1.reason) == ("rejected", "opportunity_stale") and r2.status == "done"
+    assert len(h.a.placed) == 1

@@ -18,12 +18,12 @@ from test_execution_venue import audit_events, log_cfg, risk_cfg, trading_cfg
 
 D = Decimal
 P, Q = 2, 6                 # BTC/USDT: price 0.01, qty 0.000001
-NOW = time.time_ns()
 
 
 def book(venue_id, bids, asks, in_sync=True):
     b = Book(0, venue_id)
-    b.py_apply(bids, asks, full=True, exch_ts_ms=NOW // 1_000_000, recv_ns=NOW)
+    now = time.time_ns()
+    b.py_apply(bids, asks, full=True, exch_ts_ms=now // 1_000_000, recv_ns=now)
     b.mark_in_sync(in_sync)
     return b
 
@@ -157,7 +157,7 @@ def test_paper_trade_realises_the_opportunity_profit(tmp_path):
 
     async def main():
         async with h.running():
-            opps = h.arb.evaluate(h.gb, NOW)
+            opps = h.arb.evaluate(h.gb, time.time_ns())
             assert opps and len(opps) == 1
             task = h.ex.submit(opps[0])                # the engine's call: no timer
             return opps[0], await task
@@ -174,7 +174,7 @@ def test_paper_trade_realises_the_opportunity_profit(tmp_path):
     finals = [e for e in ev if e["event"] == "order_final"]
     assert sorted(e["data"]["status"] for e in finals) == ["filled", "filled"]
     # the same books do not trade twice: the paper venue remembers what was taken
-    assert h.arb.evaluate(h.gb, NOW) is None
+    assert h.arb.evaluate(h.gb, time.time_ns()) is None
 
 
 def test_paper_stale_book_at_hedge_time_unwinds_on_the_other_venue(tmp_path):
@@ -184,7 +184,7 @@ def test_paper_stale_book_at_hedge_time_unwinds_on_the_other_venue(tmp_path):
 
     async def main():
         async with h.running():
-            o = h.arb.evaluate(h.gb, NOW)[0]
+            o = h.arb.evaluate(h.gb, time.time_ns())[0]
             h.gb.mark_in_sync(False)                   # gate's book drops out of sync before the orders
             return await h.ex.execute(o)
 
