@@ -59,9 +59,9 @@ cdef inline int _parse_uint(_Str s, int64_t* out) noexcept nogil:
     if s.n == 0:
         return MX_ERR_MISSING
     for i in range(s.n):
-        d = <uint64_t>(<unsigned char>s.p[i]) - 48
-        if d > 9:
+        if s.p[i] < c'0' or s.p[i] > c'9':
             return MX_ERR_VALUE
+        d = <uint64_t>(s.p[i] - c'0')
         if v > (<uint64_t>_I64_MAX - d) // 10:
             return MX_ERR_VALUE
         v = v * 10 + d
@@ -570,7 +570,7 @@ cdef class MexcSpotParser(FeedParser):
                 if r != PB_OK:
                     break
             if r != PB_OK:
-                self._err_off = c.p - c.start
+                self._err_off = pb_offset(&c)
                 return r
         return PB_OK
 
@@ -641,7 +641,7 @@ cdef class MexcSpotParser(FeedParser):
                 if r != PB_OK:
                     break
             if r != PB_OK:
-                self._err_off = c.p - c.start
+                self._err_off = pb_offset(&c)
                 return r
         return PB_OK
 
@@ -726,7 +726,7 @@ cdef class MexcSpotParser(FeedParser):
                     if r != PB_OK:
                         break
             if r != PB_OK:
-                self._err_off = c.p - c.start
+                self._err_off = pb_offset(&c)
                 return r
         return PB_OK
 
@@ -994,7 +994,7 @@ cdef class MexcSpotParser(FeedParser):
                 if r != PB_OK:
                     break
             if r != PB_OK:
-                self._err_off = c.p - c.start
+                self._err_off = pb_offset(&c)
                 self._err_where = "private body"
                 self._err_code = r
                 return -2

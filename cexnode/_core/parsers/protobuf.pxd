@@ -69,8 +69,14 @@ cdef inline bint pb_more(const PbCursor* c) noexcept nogil:
     return c.p < c.end
 
 
+# Pointer differences go through size_t: end >= p >= start always holds, and the debug build's
+# overflow checks do not apply to pointer arithmetic.
 cdef inline Py_ssize_t pb_offset(const PbCursor* c) noexcept nogil:
-    return c.p - c.start
+    return <Py_ssize_t>(<size_t>c.p - <size_t>c.start)
+
+
+cdef inline Py_ssize_t pb_left(const PbCursor* c) noexcept nogil:
+    return <Py_ssize_t>(<size_t>c.end - <size_t>c.p)
 
 
 cdef inline int pb_read_varint(PbCursor* c, uint64_t* out) noexcept nogil:
@@ -90,8 +96,10 @@ cdef inline int pb_read_varint(PbCursor* c, uint64_t* out) noexcept nogil:
             return PB_ERR_TRUNCATED
         b = p[0]
         p += 1
-        if shift < 64:
+        if shift < 57:
             v |= (b & 0x7f) << shift
+        elif shift < 64:                   # the 10th byte: only its low bit fits (rest dropped)
+            v |= (b & 1) << shift
         if b < 0x80:
             out[0] = v
             c.p = <const char*>p
@@ -147,7 +155,7 @@ cdef inline int pb_read_len(PbCursor* c, const char** data, Py_ssize_t* n) noexc
     cdef int r = _pb_read_varint_max5(c, &v)
     if r != PB_OK:
         return r
-    if v >= 0x7FFFFFFFULL or <uint64_t>(c.end - c.p) < v:
+    if v >= 0x7FFFFFFFULL or <uint64_t>pb_left(c) < v:
         return PB_ERR_LENGTH
     data[0] = c.p
     n[0] = <Py_ssize_t>v
@@ -156,7 +164,7 @@ cdef inline int pb_read_len(PbCursor* c, const char** data, Py_ssize_t* n) noexc
 
 
 cdef inline int pb_read_fixed64(PbCursor* c, uint64_t* out) noexcept nogil:
-    if c.end - c.p < 8:
+    if pb_left(c) < 8:
         return PB_ERR_TRUNCATED
     memcpy(out, c.p, 8)                    # little-endian hosts only (x86-64 / aarch64)
     c.p += 8
@@ -164,7 +172,7 @@ cdef inline int pb_read_fixed64(PbCursor* c, uint64_t* out) noexcept nogil:
 
 
 cdef inline int pb_read_fixed32(PbCursor* c, uint32_t* out) noexcept nogil:
-    if c.end - c.p < 4:
+    if pb_left(c) < 4:
         return PB_ERR_TRUNCATED
     memcpy(out, c.p, 4)
     c.p += 4
@@ -194,12 +202,12 @@ cdef inline int pb_skip(PbCursor* c, uint32_t field, int wire_type) noexcept nog
     if wire_type == PB_LEN:
         return pb_read_len(c, &d, &n)
     if wire_type == PB_FIXED64:
-        if c.end - c.p < 8:
+        if pb_left(c) < 8:
             return PB_ERR_TRUNCATED
         c.p += 8
         return PB_OK
     if wire_type == PB_FIXED32:
-        if c.end - c.p < 4:
+        if pb_left(c) < 4:
             return PB_ERR_TRUNCATED
         c.p += 4
         return PB_OK
