@@ -408,6 +408,11 @@ class Executor:
                 raise GatewayError("balances of %s unavailable: %r" % (v, r))
             self._balances[v] = (dict(r), t_req)
 
+    async def refresh_balances(self, venues: Optional[list[str]] = None) -> None:
+        """Fetch balances now (all venues by default), e.g. at start-up so that the first
+        opportunity does not wait for them; raises GatewayError."""
+        await self._fetch_balances(list(venues) if venues is not None else sorted(self.gateways))
+
     def _free(self, venue: str) -> dict[str, Decimal]:
         return {a: b.free for a, b in self._balances[venue][0].items()}
 

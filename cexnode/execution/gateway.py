@@ -20,8 +20,24 @@ Contract
   :meth:`OrderGateway.subscribe_orders`, in venue order, with ``filled_qty`` cumulative.
   Balance pushes (when the venue streams them) go to :meth:`OrderGateway.subscribe_balances`
   callbacks; ``Balance.ts_ns`` says when the venue's value was observed (DESIGN §5 freshness).
-* ``client_id`` is chosen by the executor, unique per order, at most 28 chars of ``[0-9a-z-]``
-  (Gate ``text`` takes ``t-`` + 28; MEXC ``newClientOrderId`` 32); adapters prefix as the venue needs.
+* ``client_id`` is chosen by the executor, unique per order, at most 20 chars of ``[0-9a-z]``
+  (Gate ``text`` is ``t-`` + at most 28 bytes; MEXC ``newClientOrderId``); adapters add the
+  venue's prefix and strip it again in updates, so ``OrderState.client_id`` is the executor's.
+
+Mapping venue states (for the adapters)
+---------------------------------------
+* MEXC private orders ``status``: 1 new → NEW, 3 partially filled → PARTIALLY_FILLED, 2 filled →
+  FILLED, 4 canceled and 5 partially canceled → CANCELLED (``filled_qty`` says how much filled).
+  ``POST /api/v3/order`` answers with an ack without status: return DEFINITIVE with state NEW
+  (or None); the final state comes from the stream or ``query``.
+* Gate ``finish_as``: open → NEW/PARTIALLY_FILLED (by ``left``), filled → FILLED, cancelled, ioc,
+  stp, poc, fok → CANCELLED with the filled amount; a 4xx ``label`` answer → REJECTED with
+  ``reason`` = label. Futures sizes are contracts: ``filled_qty`` = |filled contracts| ×
+  quanto_multiplier (base units), side from the sign of ``size``.
+* HTTP 5xx, timeouts and disconnects after a POST was written: AMBIGUOUS. A 4xx, or a failure
+  before the request was written: DEFINITIVE REJECTED.
+* ``OrderState.avg_price`` = cumulative quote / filled quantity (MEXC ``cummulativeQuoteQty``,
+  Gate ``filled_total``), exact Decimal division is fine (the PositionBook keeps 80 digits).
 """
 from __future__ import annotations
 
