@@ -15,6 +15,8 @@ Public API
 PushDataV3ApiWrapper, PublicAggreDepthsV3Api, ... : generated message classes.
 BODY_FIELDS : body field name -> (field number, message class).
 encode_push(channel, symbol, body_field_name, body_dict, send_time=..., ...) -> bytes
+encode_aggre_depth / encode_limit_depth / encode_aggre_deals / encode_aggre_book_ticker : the hot
+    simulator pushes built with the generated classes directly (~10x faster than the dict path).
 decode_push(data) -> dict (proto3 JSON mapping: camelCase names, int64 as strings, defaults omitted).
 """
 from __future__ import annotations
@@ -24,7 +26,8 @@ from typing import Any, Optional
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 
 __all__ = [
-    "BODY_FIELDS", "POOL", "PushDataV3ApiWrapper", "decode_push", "encode_push", "message_class",
+    "BODY_FIELDS", "POOL", "PushDataV3ApiWrapper", "decode_push", "encode_aggre_book_ticker",
+    "encode_aggre_deals", "encode_aggre_depth", "encode_limit_depth", "encode_push", "message_class",
 ]
 
 _F = descriptor_pb2.FieldDescriptorProto
@@ -234,3 +237,82 @@ def decode_push(data: bytes) -> dict:
     Raises ``google.protobuf.message.DecodeError`` on malformed input.
     """
     return json_format.MessageToDict(PushDataV3ApiWrapper.FromString(data))
+
+
+# ---- fast paths for the simulator's frequent pushes (same bytes as encode_push) -----------------
+
+def _wrapper(channel: str, symbol: Optional[str], send_time: Optional[int], create_time: Optional[int]):
+    w = PushDataV3ApiWrapper(channel=channel)
+    if symbol is not None:
+        w.symbol = symbol
+    if create_time is not None:
+        w.createTime = int(create_time)
+    if send_time is not None:
+        w.sendTime = int(send_time)
+    return w
+
+
+def encode_aggre_depth(channel: str, symbol: Optional[str], bids, asks, from_version: int, to_version: int, *,
+                       event_type: str = "", send_time: Optional[int] = None,
+                       create_time: Optional[int] = None) -> bytes:
+    """publicAggreDepths (313). ``bids``/``asks``: iterables of ``(price_str, qty_str)``; qty "0" deletes."""
+    w = _wrapper(channel, symbol, send_time, create_time)
+    b = w.publicAggreDepths
+    b.SetInParent()
+    for p, q in asks:
+        b.asks.add(price=p, quantity=q)
+    for p, q in bids:
+        b.bids.add(price=p, quantity=q)
+    if event_type:
+        b.eventType = event_type
+    b.fromVersion = str(from_version)
+    b.toVersion = str(to_version)
+    return w.SerializeToString()
+
+
+def encode_limit_depth(channel: str, symbol: Optional[str], bids, asks, version: int, *, event_type: str = "",
+                       send_time: Optional[int] = None, create_time: Optional[int] = None) -> bytes:
+    """publicLimitDepths (303): a top-N snapshot with its version."""
+    w = _wrapper(channel, symbol, send_time, create_time)
+    b = w.publicLimitDepths
+    b.SetInParent()
+    for p, q in asks:
+        b.asks.add(price=p, quantity=q)
+    for p, q in bids:
+        b.bids.add(price=p, quantity=q)
+    if event_type:
+        b.eventType = event_type
+    b.version = str(version)
+    return w.SerializeToString()
+
+
+def encode_aggre_deals(channel: str, symbol: Optional[str], deals, *, event_type: str = "",
+                       send_time: Optional[int] = None, create_time: Optional[int] = None) -> bytes:
+    """publicAggreDeals (314). ``deals``: iterables of ``(price_str, qty_str, trade_type, time_ms)`` or
+    ``(..., trade_id_str)``; trade_type 1 = taker buy, 2 = taker sell."""
+    w = _wrapper(channel, symbol, send_time, create_time)
+    b = w.publicAggreDeals
+    b.SetInParent()
+    for d in deals:
+        it = b.deals.add(price=d[0], quantity=d[1], tradeType=int(d[2]), time=int(d[3]))
+        if len(d) > 4 and d[4]:
+            it.tradeId = str(d[4])
+    if event_type:
+        b.eventType = event_type
+    return w.SerializeToString()
+
+
+def encode_aggre_book_ticker(channel: str, symbol: Optional[str], bid: Optional[tuple], ask: Optional[tuple], *,
+                             version: Optional[int] = None, send_time: Optional[int] = None,
+                             create_time: Optional[int] = None) -> bytes:
+    """publicAggreBookTicker (315). ``bid``/``ask``: ``(price_str, qty_str)`` or None for an empty side."""
+    w = _wrapper(channel, symbol, send_time, create_time)
+    b = w.publicAggreBookTicker
+    b.SetInParent()
+    if bid:
+        b.bidPrice, b.bidQuantity = bid
+    if ask:
+        b.askPrice, b.askQuantity = ask
+    if version is not None:
+        b.version = str(version)
+    return w.SerializeToString()

@@ -476,3 +476,23 @@ def test_utf8_check_matches_python(data):
     except UnicodeDecodeError:
         ok = False
     assert PB.utf8_valid(data) == ok
+
+
+def test_fast_encoders_match_the_dict_path():
+    ch = AGGRE_CH
+    bids, asks = [("100.5", "1"), ("100.4", "0")], [("101", "2")]
+    lv = lambda xs: [{"price": p, "quantity": q} for p, q in xs]
+    assert mp.encode_aggre_depth(ch, "BTCUSDT", bids, asks, 5, 7, event_type="e", send_time=9) == mp.encode_push(
+        ch, "BTCUSDT", "publicAggreDepths", {"bids": lv(bids), "asks": lv(asks), "eventType": "e",
+                                             "fromVersion": "5", "toVersion": "7"}, send_time=9)
+    assert mp.encode_limit_depth(ch, None, bids, asks, 8, create_time=3) == mp.encode_push(
+        ch, None, "publicLimitDepths", {"bids": lv(bids), "asks": lv(asks), "version": "8"}, create_time=3)
+    deals = [("1.5", "2", 1, 77), ("1.6", "3", 2, 78, "123")]
+    assert mp.encode_aggre_deals(ch, "BTCUSDT", deals) == mp.encode_push(ch, "BTCUSDT", "publicAggreDeals", {"deals": [
+        {"price": "1.5", "quantity": "2", "tradeType": 1, "time": 77},
+        {"price": "1.6", "quantity": "3", "tradeType": 2, "time": 78, "tradeId": "123"}]})
+    assert mp.encode_aggre_book_ticker(ch, "BTCUSDT", None, ("2", "3"), version=4) == mp.encode_push(
+        ch, "BTCUSDT", "publicAggreBookTicker", {"askPrice": "2", "askQuantity": "3", "version": "4"})
+    # an empty body still selects the oneof (the parser sees a depth push with no levels)
+    f = mp.encode_aggre_depth(ch, "BTCUSDT", [], [], 1, 1)
+    assert live(f)[1] == [("depth", MAP.id_of("BTCUSDT"), 1, 1, 0, 7, False, [], [])]
