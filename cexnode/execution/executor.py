@@ -1,7 +1,10 @@
 """The executor: from an Opportunity to a settled trade (DESIGN §5).
 
-``Executor.submit(opp)`` is called by the engine the moment the arbitrage code emits (no timer);
-it starts ``execute(opp)`` as a task, which runs:
+``Executor.submit(opp)`` is called by the engine the moment the arbitrage code emits (no timer).
+When the balances are fresh, steps 1–3 run synchronously inside that call — both ``place`` calls
+are started before it returns — and the rest continues in a task; otherwise the task first
+refreshes the balances (and drops the opportunity if that took longer than
+``max_opportunity_age_ms``). ``await execute(opp)`` runs all of it in the caller's task.
 
 1. **Risk** (``RiskManager.check_trade``): state, route cooldown, notional, positions, exposure.
 2. **Balances fresh** (DESIGN §5): pushed by the venue or fetched within ``max_balance_age_ms``,
@@ -19,16 +22,27 @@ it starts ``execute(opp)`` as a task, which runs:
    on the filled leg's venue), alternating for ``hedge_attempts`` orders; each order's limit price
    is the worst price at which the residual's total loss (vs. its entry price, fees included)
    stays within what is left of ``hedge_loss_cap``. What cannot be closed is reported
-   (``residual_open``) and risk reduces.
+   (``residual_open``, an error log line) and stays in the positions, where it counts toward
+   ``risk.max_position`` / ``risk.max_open_exposure`` (beyond them risk is ``reducing``).
 
-Audit: every order event — request, ack, update, fill, cancel request/answer, reconcile query
-and result, hedge plan, residual, trade start/done — is written with ``Logger.audit`` (synchronous,
-durable per ``log.audit.fsync``) *before* the executor acts on it. If the audit log cannot be
-written, risk halts (``audit``) and nothing new is sent.
+Audit: every order event is written with ``Logger.audit`` (synchronous, durable per
+``log.audit.fsync``) *before* the executor acts on it; if the audit log cannot be written, risk
+halts (``audit``) and nothing new is sent. Events (``data`` carries ``client_id`` where it is
+about one order): ``executor_start``; ``trade_rejected`` (reason, detail); ``trade_start`` (the
+opportunity and BOTH entry order requests in one record: one write/fsync before they leave);
+``order_request`` (hedge/unwind orders); ``order_ack`` (outcome definitive/ambiguous, the venue's
+state, round trip); ``order_update`` (private stream; ``known`` false for orders no longer
+tracked); ``order_fill`` (filled quantity grew); ``reconcile_query`` / ``reconcile_result``;
+``cancel_request`` / ``cancel_ack``; ``order_final`` (exactly once per order: final status and
+result); ``fill_booked`` (what went into the PositionBook); ``hedge_plan``, ``hedge_blocked``,
+``hedge_impossible``, ``residual_dust``, ``residual_open``; ``unreconciled``,
+``reconciled_late``, ``late_fill``; ``trade_done``; ``trade_error``, ``trade_cancelled``,
+``stop_unreconciled``; and ``risk_state`` from the RiskManager.
 
 Metrics (attributes read by the collector; see :meth:`Executor.register_metrics`):
-``orders_by_result[(venue, result)]`` (result: filled, partial, unfilled, rejected, ambiguous,
-not_found), ``roundtrip_us[venue]`` (HotHistogram, send → answer), ``trades_by_status[(route,
+``orders_by_result[(venue, result)]`` (one final result per order: filled, partial, unfilled,
+rejected, not_found; plus ambiguous for each order whose answer was ambiguous, and late_fill),
+``roundtrip_us[venue]`` (HotHistogram, send → answer), ``trades_by_status[(route,
 status)]``, ``skipped[reason]``, ``opp_to_send_us`` (opportunity time → orders sent),
 ``unreconciled`` (open client ids), ``inflight``.
 """
