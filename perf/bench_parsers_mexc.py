@@ -1,6 +1,7 @@
 """mexc_parse_apply: one MEXC publicAggreDepths push (binary protobuf, 4 levels) decoded and applied.
 
-Frames: a BTCUSDT diff stream encoded with the official protobuf runtime (cexnode/sim/mexc_proto.py),
+Frames: a BTCUSDT diff stream encoded with the official protobuf runtime (cexnode/sim/mexc_proto.py
+encode_aggre_depth),
 consecutive fromVersion/toVersion, 2 bids + 2 asks per push (updates, deletes and inserts near the
 touch of a 20-level book), the real wire shape (channel, symbol, sendTime, eventType).
 
@@ -59,7 +60,10 @@ def _frames(n: int, seed: int = 7):
         body["fromVersion"] = str(v + 1)
         body["toVersion"] = str(v + rng.randint(1, 3))
         v = int(body["toVersion"])
-        frames.append(mp.encode_push(CHANNEL, "BTCUSDT", "publicAggreDepths", body, send_time=1_782_208_005_090 + len(frames)))
+        frames.append(mp.encode_aggre_depth(
+            CHANNEL, "BTCUSDT", [(x["price"], x["quantity"]) for x in body["bids"]],
+            [(x["price"], x["quantity"]) for x in body["asks"]], body["fromVersion"], body["toVersion"],
+            event_type=body["eventType"], send_time=1_782_208_005_090 + len(frames)))
     return snapshot, frames
 
 
