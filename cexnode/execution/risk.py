@@ -38,7 +38,7 @@ from typing import Any, Callable, Mapping, Optional
 from cexnode.execution.positions import DEC_CTX, PositionBook
 from cexnode.log import get_logger
 
-__all__ = ["RiskManager", "RiskDecision", "ACTIVE", "REDUCING", "HALTED", "STATE_CODES", "HALT_REASONS",
+__all__ = ["RiskManager", "RiskDecision", "book_ages", "ACTIVE", "REDUCING", "HALTED", "STATE_CODES", "HALT_REASONS",
            "REDUCE_REASONS"]
 
 ACTIVE, REDUCING, HALTED = "active", "reducing", "halted"
@@ -46,6 +46,20 @@ STATE_CODES = {ACTIVE: 0, REDUCING: 1, HALTED: 2}
 HALT_REASONS = frozenset({"kill_switch", "error_rate", "daily_loss", "stale_data", "audit", "executor_error"})
 REDUCE_REASONS = frozenset({"position_limit", "exposure_limit", "unreconciled"})
 _ZERO = Decimal(0)
+
+
+def book_ages(books: Mapping[tuple, Any], clock_ns: Callable[[], int] = time.time_ns
+              ) -> Callable[[], dict[tuple, Optional[float]]]:
+    """The ``book_ages_ms`` source for :class:`RiskManager` from ``{(venue, symbol): Book}`` (the
+    routed books): age = now − the book's last local receive time, in ms; None while the book is
+    out of sync or has never been updated."""
+    items = list(books.items())
+
+    def ages() -> dict[tuple, Optional[float]]:
+        now = clock_ns()
+        return {k: ((now - b.recv_ns) / 1e6 if b.in_sync and b.recv_ns else None) for k, b in items}
+
+    return ages
 
 
 @dataclass(frozen=True, slots=True)

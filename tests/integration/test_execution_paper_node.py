@@ -17,7 +17,8 @@ from cexnode import log as clog
 from cexnode._core.arb import ArbEngine
 from cexnode._core.book import Book
 from cexnode.config import load_config_text
-from cexnode.execution import (Executor, LegRules, PositionBook, RiskManager, build_paper_gateways, venue_symbol)
+from cexnode.execution import (Executor, LegRules, PositionBook, RiskManager, book_ages, build_paper_gateways,
+                               venue_symbol)
 from cexnode.metrics import NodeMetrics
 
 D = Decimal
@@ -81,10 +82,9 @@ class Node:
             self.arb.add_route(r.name, r.symbol, P, Q, legs)
         self.gws = build_paper_gateways(self.cfg, {v: {venue_symbol(v, "BTC/USDT"): b} for v, b in self.books.items()})
         self.positions = PositionBook()
-        now_ms = lambda: time.time_ns() / 1e6          # noqa: E731
         self.risk = RiskManager(self.cfg.risk, self.positions,
-                                book_ages_ms=lambda: {(v, "BTC/USDT"): (now_ms() - b.recv_ns / 1e6) if b.in_sync else None
-                                                      for v, b in self.books.items()})
+                                book_ages_ms=book_ages({(v, venue_symbol(v, "BTC/USDT")): b
+                                                        for v, b in self.books.items()}))
         self.ex = Executor(gateways=self.gws, risk=self.risk, positions=self.positions, trading=self.cfg.trading,
                            rules=rules)
         self.tasks = []

@@ -169,3 +169,18 @@ def test_balance_check_spot_and_futures():
                              margin_fraction=D("0.2"), **kw).ok
     assert not rm.check_balances(buy_free={"USDT": D(100)}, sell_free={"USDT": D("10.1504")}, sell_is_futures=True,
                                  margin_fraction=D("0.2"), **kw).ok
+
+
+def test_book_ages_source():
+    from cexnode._core.book import Book
+    from cexnode.execution import book_ages
+    clk = Clock()
+    fresh, old, never = Book(0, 0), Book(0, 1), Book(0, 2)
+    fresh.py_apply([(1, 1)], [(2, 1)], full=True, recv_ns=T0 - 5_000_000)
+    fresh.mark_in_sync(True)
+    old.py_apply([(1, 1)], [(2, 1)], full=True, recv_ns=T0 - 20 * S)
+    old.mark_in_sync(True)
+    src = book_ages({("mexc_spot", "X"): fresh, ("gateio_spot", "X"): old, ("gateio_futures", "X"): never}, clk)
+    assert src() == {("mexc_spot", "X"): 5.0, ("gateio_spot", "X"): 20000.0, ("gateio_futures", "X"): None}
+    rm = RiskManager(risk_cfg(stale_data_halt_ms=10000), PositionBook(clock_ns=clk), book_ages_ms=src, clock_ns=clk)
+    assert rm.refresh() == "halted" and set(rm.stale_books) == {("gateio_spot", "X"), ("gateio_futures", "X")}
