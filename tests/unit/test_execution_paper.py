@@ -221,3 +221,44 @@ trading:
         load_config_text(text.replace("fees: {mexc_spot", "fees: {mexc_spott"))
     with pytest.raises(ConfigError, match="between 0 and 0.05"):
         load_config_text(text.replace("0.002}", "0.2}"))
+
+
+def test_paper_partial_fill_when_liquidity_vanishes_after_decision(tmp_path):
+    """The gate bid shrinks between the decision and the venue's match: the sell leg fills
+    partly, the residual is hedged on gate's next level within the loss cap."""
+    mexc = ([(m("64990", P), m("1", Q))], [(m("65000", P), m("0.05", Q))])
+    gate = ([(m("65300", P), m("0.05", Q)), (m("65100", P), m("1", Q))], [(m("65310", P), m("1", Q))])
+    h = Paper(tmp_path, mexc, gate)
+
+    async def main():
+        async with h.running():
+            await h.ex.refresh_balances()
+            o = h.arb.evaluate(h.gb, time.time_ns())[0]
+            task = h.ex.submit(o)                                   # orders started, not yet matched
+            h.gb.py_apply([(m("65300", P), m("0.02", Q))], [])      # someone else took 0.03 first
+            return o, await task
+
+    o, res = run(main())
+    assert o.qty == D("0.05") and res.buy_filled == D("0.05") and res.sell_filled == D("0.02")
+    assert res.status == "hedged" and h.positions.position("BTC") == 0
+    hedge = [x for x in res.orders if x.venue == "gateio_spot"][-1]
+    assert hedge.filled_qty == D("0.03") and hedge.avg_price == D("65100")
+    # realised = opportunity profit minus the hedge's price give-up, fees included
+    fee = D("0.001")
+    want = (D("0.02") * D("65300") + D("0.03") * D("65100")) * (1 - fee) - D("0.05") * D("65000") * (1 + fee)
+    assert abs(res.realised_pnl - want) < D("1e-60")
+
+
+def test_paper_balance_too_low_rejects_before_sending(tmp_path):
+    mexc = ([(m("64990", P), m("1", Q))], [(m("65000", P), m("0.05", Q))])
+    gate = ([(m("65300", P), m("0.05", Q))], [(m("65310", P), m("1", Q))])
+    h = Paper(tmp_path, mexc, gate, balances={"mexc_spot": {"USDT": "1000"}, "gateio_spot": {"BTC": "1"}})
+
+    async def main():
+        async with h.running():
+            o = h.arb.evaluate(h.gb, time.time_ns())[0]
+            return await h.ex.execute(o)
+
+    res = run(main())
+    assert (res.status, res.reason) == ("rejected", "balance")
+    assert h.gws["mexc_spot"].placed == 0 and h.gws["gateio_spot"].placed == 0
