@@ -10,8 +10,8 @@ States (``RiskManager.state``; ``state_code`` 0/1/2 for metrics)
   cannot be written), ``executor_error`` (a bug; cleared only by :meth:`RiskManager.clear`). Other than the kill switch,
   risk-reducing hedges of a trade already in flight may still go out.
 
-Reasons are a set; the state is derived from it after every change, logged (warning) and written
-to the audit log (``risk_state``) on every transition.
+Reasons are a set; the state is derived from it after every change. Every raised/cleared reason
+is logged and audited (``risk_condition``), every state transition too (``risk_state``).
 
 Clearing: ``stale_data`` clears when the books are fresh again; ``error_rate`` when the rolling
 window's failure rate is back at or under the threshold (failures age out after
@@ -135,9 +135,17 @@ class RiskManager:
         if on and reason not in self.reasons:
             self.reasons.add(reason)
             self.log.warning("risk condition raised", reason=reason, detail=detail)
+            self._audit("risk_condition", {"reason": reason, "raised": True, "detail": detail})
         elif not on and reason in self.reasons:
             self.reasons.discard(reason)
             self.log.info("risk condition cleared", reason=reason)
+            self._audit("risk_condition", {"reason": reason, "raised": False})
+
+    def _audit(self, event: str, data: dict) -> None:
+        try:
+            self.log.audit(event, data)
+        except RuntimeError:      # no audit sink configured (tools, some tests)
+            pass
 
     def _derive(self) -> None:
         if self.reasons & HALT_REASONS:
@@ -151,10 +159,7 @@ class RiskManager:
             self.transitions += 1
             data = {"from": old, "to": st, "reasons": sorted(self.reasons)}
             self.log.warning("trading state changed", **data)
-            try:
-                self.log.audit("risk_state", data)
-            except RuntimeError:      # no audit sink configured (tools, some tests)
-                pass
+            self._audit("risk_state", data)
 
     def set_condition(self, reason: str, on: bool, detail: str = "") -> None:
         """Raise/clear a reason from outside (the executor: ``unreconciled``)."""

@@ -356,6 +356,9 @@ def test_kill_switch_signal_and_file(tmp_path):
     ev = h.events()
     states = [e["data"]["to"] for e in ev if e["event"] == "risk_state"]
     assert states == ["halted", "active", "halted", "active"]
+    conds = [(e["data"]["reason"], e["data"]["raised"]) for e in ev if e["event"] == "risk_condition"]
+    assert conds == [("kill_switch", True), ("kill_switch", False)] * 2
+    assert [e["data"].get("detail") for e in ev if e["event"] == "risk_condition"][::2] == ["signal", "file"]
 
 
 def test_kill_switch_during_trade_blocks_hedge(tmp_path):
