@@ -714,3 +714,43 @@ def test_opportunity_stale_after_balance_refresh_is_dropped(tmp_path):
     r1, r2 = run(main())
     assert (r1.status, r1.reason) == ("rejected", "opportunity_stale") and r2.status == "done"
     assert len(h.a.placed) == 1
+
+
+def test_stop_waits_for_the_trade_in_flight(tmp_path):
+    h = H(tmp_path)
+    h.a.latency_s = h.b.latency_s = 0.05
+
+    async def main():
+        ls = clog.setup(log_cfg(h.audit_path))
+        await ls.start()
+        h.ex.start()
+        task = h.ex.submit(opp())
+        await h.ex.stop(timeout_s=5)            # the trade manages live orders: it is finished first
+        done = task.done()
+        await ls.stop()
+        return done, task.result()
+
+    done, res = run(main())
+    assert done and res.status == "done" and h.positions.position("BTC") == 0
+    assert_audit_complete(h)
+
+
+def test_reconfigure_applies_reloaded_sections(tmp_path):
+    import dataclasses
+    h = H(tmp_path, a_asks=(("100", "5"),), b_bids=(("101", "5"),), risk=risk_cfg(route_cooldown_ms=0))
+
+    async def main():
+        async with running(h):
+            r1 = await h.ex.execute(opp())
+            h.risk.reconfigure(dataclasses.replace(h.risk.cfg, route_cooldown_ms=60000))
+            r2 = await h.ex.execute(opp())
+            h.ex.reconfigure(dataclasses.replace(h.ex.trading, hedge_loss_cap=D("0.01")))
+            h.risk.reconfigure(dataclasses.replace(h.risk.cfg, route_cooldown_ms=0))
+            h.b.script.extend(["reject"] * 4)            # nothing within a 0.01 loss cap
+            r3 = await h.ex.execute(opp())
+            return r1, r2, r3
+
+    r1, r2, r3 = run(main())
+    assert r1.status == "done" and r2.reason == "cooldown"
+    assert r3.status == "residual" and r3.residual == D("0.5")
+    assert [o.purpose for o in h.a.placed][-1] == "unwind" and h.a.placed[-1].price >= D("100.19")
