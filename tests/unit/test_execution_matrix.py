@@ -29,7 +29,7 @@ PLACE_ACTIONS = ["ok", "reject", "hang_filled", "hang_lost", "5xx_filled", "lost
                  "no_stream"]
 RULES = {("mexc_spot", "BTC/USDT"): LegRules(tick_m=1, step_m=1, taker_fee=D("0.001")),
          ("gateio_spot", "BTC/USDT"): LegRules(tick_m=1, step_m=1, taker_fee=D("0.001"))}
-FAST = dict(order_timeout_ms=20, leg_deadline_ms=40, reconcile_timeout_ms=150, not_found_grace_ms=10,
+FAST = dict(order_timeout_ms=50, leg_deadline_ms=100, reconcile_timeout_ms=2000, not_found_grace_ms=20,
             poll_interval_ms=5)
 
 
