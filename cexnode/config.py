@@ -290,6 +290,18 @@ class SimConfig:
     mid_prices: dict[str, Decimal] = opt(factory=dict, doc="Starting mid price per unified spot symbol, e.g. {BTC/USDT: 65000}.")
     futures_decimal_sizes: bool = opt(False, doc="Gate futures sizes as decimal strings (X-Gate-Size-Decimal: 1).")
     balances: dict[str, dict[str, Decimal]] = opt(factory=dict, doc="Account balances per venue and asset on the simulator.")
+    host: str = opt("127.0.0.1", doc="Bind address of every simulated venue (loopback by default).")
+    base_port: int = opt(0, doc="0: each venue's WebSocket and REST servers take free ports; N: mexc_spot ws N, rest N+1, gateio_spot N+2/N+3, gateio_futures N+4/N+5.", ge=0, le=65530)
+    book_levels: int = opt(50, doc="Levels per side of each simulated book (keep <= the node's book_depth so a snapshot holds the whole book).", ge=2, le=1000)
+    volatility_bps: float = opt(1.0, doc="Standard deviation of the mid price's random walk per update, in bps.", ge=0, le=1000)
+    noise_bps: float = opt(0.3, doc="Per-venue jitter of the quoted mid per update, in bps.", ge=0, le=1000)
+    half_spread_bps: float = opt(0.5, doc="Half the bid-ask spread of each simulated book, in bps (at least one tick).", ge=0, le=1000)
+    level_spacing_bps: float = opt(0.5, doc="Typical gap between book levels, in bps.", ge=0, le=1000)
+    level_notional: Decimal = opt(Decimal("3000"), doc="Typical quote value of one book level (sizes are log-normal around it).", gt=0)
+    trade_probability: float = opt(0.3, doc="Chance per update that a taker trade eats (part of) the touch.", ge=0, le=1)
+    dislocation_half_life_ms: float = opt(300.0, doc="Half life of a venue's price dislocation.", ge=0, le=3600000)
+    mexc_no_subscription_close_s: float = opt(30.0, doc="MEXC closes a connection without a valid subscription after this long (venue rule: 30 s).", gt=0, le=86400)
+    mexc_max_connection_age_s: float = opt(86400.0, doc="MEXC closes every connection after this long (venue rule: 24 h); lower it to test rotation.", gt=0, le=864000)
 
 
 @_frozen

@@ -1,0 +1,660 @@
+"""Simulator plumbing shared by the venues: WebSocket connections, the venue base, the simulator.
+
+* :class:`SimConnection` — one picows server-side WebSocket connection.
+* :class:`SimVenue` — one venue: a picows WebSocket server and an aiohttp REST server on 127.0.0.1,
+  its instruments, true books, subscriptions, faults, and the extension hook for the trading side.
+* :class:`ExchangeSimulator` — the three venues plus the market generator and its clock.
+
+Extension hook (the trading side plugs in here)
+-----------------------------------------------
+Before :meth:`ExchangeSimulator.start`, each ``SimVenue`` exposes:
+
+``venue.app``
+    its ``aiohttp.web.Application``; add routes (``venue.app.router.add_post(...)``) before start.
+``venue.ws_handlers``
+    dict of extra WebSocket handlers, looked up by name:
+
+    * Gate (spot and futures): the request's ``channel`` (``"spot.orders"``, ``"spot.login"``,
+      ``"spot.order_place"``, ``"futures.orders"``...). Called as ``handler(conn, msg)`` for every
+      request on that channel (subscribe, unsubscribe, ``api``...); ``msg`` is the parsed JSON dict.
+      The handler answers itself (``conn.send_json(...)``; ``venue.gate_ack(conn, msg)`` and
+      ``venue.gate_error(conn, msg, code, text)`` build the venue's envelopes). A coroutine result
+      is scheduled as a task.
+    * MEXC: the topic (``"spot@private.orders.v3.api.pb"``...). Called as ``handler(conn, topic)``
+      for a SUBSCRIPTION of that topic; return True to accept (it joins ``conn.subscriptions`` and
+      the combined ack), False to reject it. ``conn.query["listenKey"]`` is the key from the URL.
+``venue.books`` / ``venue.book(symbol)``
+    the true books (:class:`cexnode.sim.books.TrueBook`, integer ticks and steps);
+    ``venue.instruments`` venue symbol -> :class:`cexnode.sim.instruments.SimInstrument`.
+``venue.publish_change(symbol, bids, asks, trades=())``
+    change a true book from outside the generator (fills eating liquidity, resting orders) and
+    publish it on the public streams like any other diff.
+``venue.connections``
+    live :class:`SimConnection` objects; ``conn.user_data`` is free per-connection state;
+    ``conn.on_close`` callbacks run on disconnect.
+
+If the package ``cexnode.sim.trading`` exists and defines ``install(sim)``, the simulator calls it
+at the end of ``__init__`` (``trading=False`` skips it).
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import logging
+import signal
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+from aiohttp import web
+from picows import (WSListener, WSMsgType, WSTransport, WSUpgradeRequest, WSUpgradeResponse,
+                    WSUpgradeResponseWithListener, ws_create_server)
+
+from .books import BookDiff, Trade, TrueBook
+from .faults import Faults
+from .generator import GeneratorParams, MarketGenerator
+from .instruments import DEFAULT_MIDS, SimInstrument, make_instrument
+
+__all__ = ["SimConnection", "SimVenue", "ExchangeSimulator", "VenueUrls", "run_standalone"]
+
+log = logging.getLogger("cexnode.sim")
+
+VENUE_ORDER = ("mexc_spot", "gateio_spot", "gateio_futures")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# ------------------------------------------------------------------------------------------
+# connections
+
+
+class SimConnection(WSListener):
+    """One server-side WebSocket connection of a venue.
+
+    Attributes
+    ----------
+    venue : SimVenue
+    path : request path without the query; ``query``: its parameters (``listenKey``...).
+    headers : the handshake headers (``X-Gate-Size-Decimal``...).
+    conn_id : hex id echoed in Gate acks.
+    subscriptions : keys this connection is subscribed to (venue-defined; MEXC: topic strings).
+    user_data : free per-connection state for extension handlers (auth, user id...).
+    on_close : callbacks ``f(conn)`` run once when the connection ends.
+    """
+
+    def __init__(self, venue: "SimVenue", request: WSUpgradeRequest, conn_id: str):
+        self.venue = venue
+        target = request.path.decode("latin-1")
+        parts = urlsplit(target)
+        self.path = parts.path
+        self.query = dict(parse_qsl(parts.query))
+        self.headers = request.headers
+        self.conn_id = conn_id
+        self.transport: Optional[WSTransport] = None
+        self.subscriptions: set = set()
+        self.user_data: dict = {}
+        self.on_close: list[Callable[["SimConnection"], Any]] = []
+        self.connected_at = time.monotonic()
+        self.frames_sent = 0
+        self._timers: list[asyncio.TimerHandle] = []
+
+    # picows callbacks
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+        self.venue._on_connected(self)
+
+    def on_ws_frame(self, transport: WSTransport, frame) -> None:
+        mt = frame.msg_type
+        if mt == WSMsgType.TEXT:
+            self.venue.on_text(self, frame.get_payload_as_bytes())
+        elif mt == WSMsgType.BINARY:
+            self.venue.on_binary(self, frame.get_payload_as_bytes())
+        elif mt == WSMsgType.CLOSE:
+            transport.send_close(frame.get_close_code(), frame.get_close_message())
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        for t in self._timers:
+            t.cancel()
+        self._timers.clear()
+        self.venue._on_disconnected(self)
+        callbacks, self.on_close = self.on_close, []
+        for cb in callbacks:
+            try:
+                cb(self)
+            except Exception:  # an extension's bug must not take the venue down
+                log.exception("on_close callback failed")
+
+    # sending
+    @property
+    def open(self) -> bool:
+        return self.transport is not None and not self.transport.is_disconnected and not self.transport.is_close_frame_sent
+
+    def send_text(self, data) -> None:
+        if self.open:
+            self.transport.send(WSMsgType.TEXT, data.encode() if isinstance(data, str) else data)
+            self.frames_sent += 1
+
+    def send_binary(self, data: bytes) -> None:
+        if self.open:
+            self.transport.send(WSMsgType.BINARY, data)
+            self.frames_sent += 1
+
+    def send_frame(self, data: bytes, binary: bool) -> None:
+        if self.open:
+            self.transport.send(WSMsgType.BINARY if binary else WSMsgType.TEXT, data)
+            self.frames_sent += 1
+
+    def send_json(self, obj: Any) -> None:
+        self.send_text(orjson.dumps(obj))
+
+    def close(self, code: Optional[int] = 1000, reason: bytes = b"") -> None:
+        """Close with a close frame (``code``), or cut the TCP connection when ``code`` is None."""
+        if self.transport is None or self.transport.is_disconnected:
+            return
+        if code is not None:
+            from picows import WSCloseCode
+            self.transport.send_close(WSCloseCode(code), reason)
+            self.transport.disconnect(graceful=True)
+        else:
+            self.transport.underlying_transport.abort()
+
+    def call_later(self, delay: float, fn: Callable[[], Any]) -> None:
+        """A timer cancelled when the connection ends."""
+        self._timers.append(asyncio.get_running_loop().call_later(delay, fn))
+
+
+# ------------------------------------------------------------------------------------------
+# venues
+
+
+@dataclass(frozen=True)
+class VenueUrls:
+    """Where a simulated venue listens: ``ws`` (full URL with the venue path) and ``rest`` (base,
+    without ``/api/...``: the adapters append the venue paths)."""
+
+    ws: str
+    rest: str
+
+
+class SimVenue:
+    """Base of a simulated venue (see the module docstring for the extension hook).
+
+    Subclasses set ``name``, ``ws_paths``, ``supports_full`` and implement :meth:`on_text`,
+    :meth:`_add_routes` and :meth:`_frames_for` (wire format of the public channels).
+    """
+
+    name = "venue"
+    ws_paths: tuple[str, ...] = ("/ws",)
+    supports_full = False
+    max_connections = 300           # Gate: 300 WebSocket connections per IP
+
+    def __init__(self, sim: "ExchangeSimulator", instruments: Sequence[SimInstrument], *,
+                 host: str = "127.0.0.1", ws_port: int = 0, rest_port: int = 0,
+                 fees: tuple[Decimal, Decimal] = (Decimal("0.001"), Decimal("0.001"))):
+        self.sim = sim
+        self.host, self._ws_port, self._rest_port = host, ws_port, rest_port
+        self.taker_fee, self.maker_fee = fees
+        self.instruments: dict[str, SimInstrument] = {i.venue_symbol: i for i in instruments}
+        self._by_unified: dict[str, SimInstrument] = {i.symbol: i for i in instruments}
+        self.books: dict[str, TrueBook] = {}        # filled by the simulator from the generator
+        self.faults = Faults(self)
+        self.ws_handlers: dict[str, Callable] = {}
+        self.connections: set[SimConnection] = set()
+        # (kind, venue_symbol) -> {conn: variant}; kinds are venue-defined ("book", "obu", ...)
+        self.subs: dict[tuple[str, str], dict[SimConnection, Any]] = {}
+        self.rest_requests: Counter = Counter()      # path -> requests seen (faulted ones included)
+        self.connections_total = 0
+        self._conn_seq = 0
+        self._stall_queue: list[tuple[SimConnection, bytes, bool]] = []
+        self.app = web.Application(middlewares=[self._fault_middleware])
+        self._add_routes(self.app.router)
+        self._ws_server: Optional[asyncio.AbstractServer] = None
+        self._runner: Optional[web.AppRunner] = None
+        self.urls: Optional[VenueUrls] = None
+
+    # ---------------------------------------------------------------- symbols and books
+    def instrument(self, symbol: str) -> SimInstrument:
+        """Instrument by venue symbol (``BTCUSDT``/``BTC_USDT``) or unified symbol (``BTC/USDT``)."""
+        inst = self.instruments.get(symbol) or self._by_unified.get(symbol)
+        if inst is None:
+            raise KeyError("%s does not list %s (it lists %s)" % (self.name, symbol, ", ".join(self.instruments)))
+        return inst
+
+    def venue_symbol(self, symbol: str) -> str:
+        return self.instrument(symbol).venue_symbol
+
+    def book(self, symbol: str) -> TrueBook:
+        return self.books[self.venue_symbol(symbol)]
+
+    def true_book(self, symbol: str, depth: Optional[int] = None) -> tuple[list, list, int]:
+        """``(bids, asks, last_id)``: levels best first as ``(Decimal price, Decimal size)`` in venue
+        units (contracts on futures), and the id of the newest diff applied."""
+        inst = self.instrument(symbol)
+        b, a = self.books[inst.venue_symbol].top(depth)
+        return ([(inst.price(p), inst.size(q)) for p, q in b], [(inst.price(p), inst.size(q)) for p, q in a],
+                self.books[inst.venue_symbol].last_id)
+
+    def publish_change(self, symbol: str, bids: Iterable = (), asks: Iterable = (), trades: Iterable[Trade] = (),
+                       n_ids: int = 1) -> BookDiff:
+        """Change a true book from outside the generator and publish the diff (and trades).
+
+        ``bids``/``asks``: ``(ticks, steps)`` absolute sizes, 0 deletes. Use
+        ``venue.instrument(symbol).ticks_of(price)`` / ``steps_of(size)`` to convert.
+        """
+        book = self.book(symbol)
+        diff = book.apply(list(bids), list(asks), n_ids=n_ids, ts_ms=now_ms(), trades=list(trades))
+        if book.crossed:
+            log.warning("%s %s: external change crossed the book", self.name, book.symbol)
+        self.publish(diff)
+        return diff
+
+    def next_trade_id(self, symbol: str) -> int:
+        st = self.sim.generator.states[(self.name, self.venue_symbol(symbol))]
+        st.trade_id += 1
+        return st.trade_id
+
+    # ---------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        self._ws_server = await ws_create_server(self._ws_factory, self.host, self._ws_port,
+                                                 logger_name="sim." + self.name, enable_auto_pong=True,
+                                                 websocket_handshake_timeout=5)
+        ws_port = self._ws_server.sockets[0].getsockname()[1]
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self._rest_port, reuse_address=True)
+        await site.start()
+        rest_port = site._server.sockets[0].getsockname()[1]      # port 0: the one the OS picked
+        self.urls = VenueUrls(ws="ws://%s:%d%s" % (self.host, ws_port, self.ws_paths[0]),
+                              rest="http://%s:%d" % (self.host, rest_port))
+
+    async def stop(self) -> None:
+        if self._ws_server is not None:
+            self._ws_server.close()
+            for c in list(self.connections):
+                c.close(1001)
+            try:
+                await asyncio.wait_for(self._ws_server.wait_closed(), 2.0)
+            except asyncio.TimeoutError:
+                for c in list(self.connections):
+                    c.close(None)
+            self._ws_server = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # ---------------------------------------------------------------- WebSocket
+    def _ws_factory(self, request: WSUpgradeRequest):
+        path = urlsplit(request.path.decode("latin-1")).path
+        if path not in self.ws_paths:
+            return None                                     # picows answers 404
+        if len(self.connections) >= self.max_connections:
+            return WSUpgradeResponseWithListener(
+                WSUpgradeResponse.create_error_response(429, b"too many connections"), None)
+        self._conn_seq += 1
+        conn_id = "%016x" % (hash((self.name, self._conn_seq, id(self))) & 0xFFFFFFFFFFFFFFFF)
+        return SimConnection(self, request, conn_id)
+
+    def _on_connected(self, conn: SimConnection) -> None:
+        self.connections.add(conn)
+        self.connections_total += 1
+
+    def _on_disconnected(self, conn: SimConnection) -> None:
+        self.connections.discard(conn)
+        for subs in self.subs.values():
+            subs.pop(conn, None)
+
+    def close_connections(self, code: Optional[int] = 1012) -> int:
+        conns = list(self.connections)
+        for c in conns:
+            c.close(code)
+        return len(conns)
+
+    def subscribe(self, conn: SimConnection, kind: str, vsym: str, variant: Any = None) -> bool:
+        """Add a public subscription; False when the connection already has it."""
+        subs = self.subs.setdefault((kind, vsym), {})
+        if conn in subs:
+            return False
+        subs[conn] = variant
+        return True
+
+    def unsubscribe(self, conn: SimConnection, kind: str, vsym: str) -> bool:
+        return self.subs.get((kind, vsym), {}).pop(conn, None) is not None
+
+    def on_text(self, conn: SimConnection, data: bytes) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def on_binary(self, conn: SimConnection, data: bytes) -> None:
+        """Venues ignore binary client frames."""
+
+    def _run_handler(self, handler: Callable, *args) -> Any:
+        try:
+            r = handler(*args)
+        except Exception:
+            log.exception("%s: ws handler failed", self.name)
+            return None
+        if asyncio.iscoroutine(r):
+            asyncio.get_running_loop().create_task(r)
+            return None
+        return r
+
+    # ---------------------------------------------------------------- publishing
+    BOOK_KINDS: tuple[str, ...] = ("book",)
+
+    def _frames_for(self, kind: str, diff: BookDiff, variant: Any) -> list[tuple[bytes, bool]]:  # pragma: no cover
+        """Frames ``[(payload, is_binary)]`` of ``diff`` on channel ``kind`` for one subscription variant."""
+        raise NotImplementedError
+
+    def _malformed_frame(self, frame: bytes, binary: bool) -> bytes:
+        return frame[: max(1, len(frame) // 2)]
+
+    def publish(self, diff: BookDiff) -> None:
+        """Send one diff (and its trades, ticker, ...) to every subscriber, applying armed faults."""
+        f = self.faults
+        sym = diff.symbol
+        deliveries: list[tuple[SimConnection, bytes, bool]] = []
+        book_deliveries: list[tuple[SimConnection, bytes, bool]] = []
+        for (kind, vsym), subs in self.subs.items():
+            if vsym != sym or not subs:
+                continue
+            cache: dict = {}
+            target = book_deliveries if kind in self.BOOK_KINDS else deliveries
+            for conn, variant in list(subs.items()):
+                frames = cache.get(variant)
+                if frames is None:
+                    frames = cache[variant] = self._frames_for(kind, diff, variant)
+                for data, binary in frames:
+                    target.append((conn, data, binary))
+        # book-stream faults
+        if f.gap.get(sym, 0) > 0:
+            f.gap[sym] -= 1
+            book_deliveries = []
+        if sym in f.malformed:
+            replace = f.malformed.pop(sym)
+            bad = [(c, self._malformed_frame(d, b), b) for c, d, b in book_deliveries]
+            book_deliveries = bad if replace else bad + book_deliveries
+        if f.duplicate.get(sym, 0) > 0:
+            f.duplicate[sym] -= 1
+            book_deliveries = book_deliveries + book_deliveries
+        held = f.held.pop(sym, None)
+        if f.reorder.get(sym, 0) > 0:
+            f.reorder[sym] -= 1
+            f.held[sym] = book_deliveries
+            book_deliveries = []
+        if held:
+            book_deliveries = book_deliveries + held
+        self._deliver(book_deliveries + deliveries)
+
+    def _deliver(self, deliveries: list) -> None:
+        f = self.faults
+        if f.stall_until:
+            if f.stalled:
+                if not f.stall_drop:
+                    self._stall_queue.extend(deliveries)
+                return
+            f.stall_until = 0.0
+            queued, self._stall_queue = self._stall_queue, []
+            deliveries = queued + deliveries
+        for conn, data, binary in deliveries:
+            conn.send_frame(data, binary)
+
+    def flush_stall(self) -> None:
+        """Deliver what a non-dropping stall queued, once the stall is over (called by the clock)."""
+        if self.faults.stall_until and not self.faults.stalled:
+            self._deliver([])
+
+    # ---------------------------------------------------------------- REST
+    def _add_routes(self, router: web.UrlDispatcher) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def rest_error(self, status: int, text: str, headers: Optional[dict] = None) -> web.Response:  # pragma: no cover
+        raise NotImplementedError
+
+    @web.middleware
+    async def _fault_middleware(self, request: web.Request, handler):
+        self.rest_requests[request.path] += 1
+        f = self.faults
+        if f.rest_delay_s > 0 and (f.rest_delay_left is None or f.rest_delay_left > 0):
+            if f.rest_delay_left is not None:
+                f.rest_delay_left -= 1
+            await asyncio.sleep(f.rest_delay_s)
+        if f.rest_429_left > 0:
+            f.rest_429_left -= 1
+            return self.rest_error(429, "Too Many Requests", {"Retry-After": str(f.rest_retry_after)})
+        if f.rest_5xx_left > 0:
+            f.rest_5xx_left -= 1
+            return self.rest_error(f.rest_5xx_status, "Service Unavailable")
+        return await handler(request)
+
+    @staticmethod
+    def json_response(obj: Any, status: int = 200, headers: Optional[dict] = None) -> web.Response:
+        return web.Response(body=orjson.dumps(obj), status=status, headers=headers, content_type="application/json")
+
+
+# ------------------------------------------------------------------------------------------
+# the simulator
+
+
+def _venue_classes():
+    from .venues.gateio_futures import GateFuturesVenue
+    from .venues.gateio_spot import GateSpotVenue
+    from .venues.mexc_spot import MexcSpotVenue
+    return {"mexc_spot": MexcSpotVenue, "gateio_spot": GateSpotVenue, "gateio_futures": GateFuturesVenue}
+
+
+def _default_symbols(mids: Mapping[str, Decimal]) -> dict[str, list[str]]:
+    spot = list(mids) or ["BTC/USDT", "ETH/USDT"]
+    return {"mexc_spot": spot, "gateio_spot": spot, "gateio_futures": [s + ":" + s.split("/")[1] for s in spot]}
+
+
+class ExchangeSimulator:
+    """The three venues on 127.0.0.1, one market generator, one clock.
+
+    Parameters
+    ----------
+    cfg : ``cexnode.config.Config`` (venues and symbols from ``cfg.venues``, settings from ``cfg.sim``),
+        or ``SimConfig`` alone (every venue, symbols from ``mid_prices``), or None (defaults).
+    seed : overrides ``sim.seed``.
+    venues : ``{venue: [unified symbols]}`` overriding the venues and symbols served.
+    clock : ``"auto"`` — the generator steps every ``update_interval_ms`` once started;
+        ``"manual"`` — only :meth:`tick` steps it (deterministic tests).
+    host : bind address (default ``sim.host``).
+    trading : call ``cexnode.sim.trading.install(self)`` when that module exists.
+
+    Example
+    -------
+    >>> async with ExchangeSimulator(cfg, seed=3) as sim:            # doctest: +SKIP
+    ...     print(sim.urls["gateio_spot"].ws)
+    ...     sim.venue("gateio_spot").faults.gap_next("BTC_USDT")
+    ...     bids, asks, last_id = sim.venue("gateio_spot").true_book("BTC/USDT")
+    """
+
+    def __init__(self, cfg: Any = None, *, seed: Optional[int] = None,
+                 venues: Optional[Mapping[str, Sequence[str]]] = None, clock: str = "auto",
+                 host: Optional[str] = None, trading: bool = True):
+        from cexnode.config import Config, SimConfig
+        full = cfg if isinstance(cfg, Config) else None
+        sc: SimConfig = cfg.sim if full is not None else (cfg if cfg is not None else SimConfig())
+        self.cfg = sc
+        self.config = full
+        if clock not in ("auto", "manual"):
+            raise ValueError("clock must be 'auto' or 'manual'")
+        self.clock = clock
+        self.seed = sc.seed if seed is None else int(seed)
+        self.host = host or sc.host
+        mids_cfg = {k: Decimal(v) for k, v in sc.mid_prices.items()}
+        if venues is None:
+            if full is not None and any(v.symbols for _, v in full.venues.enabled()):
+                venues = {n: list(v.symbols) for n, v in full.venues.enabled()}
+            else:
+                venues = _default_symbols(mids_cfg)
+        classes = _venue_classes()
+        self.venues: dict[str, SimVenue] = {}
+        insts: dict[str, list[SimInstrument]] = {}
+        mids: dict[tuple[str, str], Decimal] = {}
+        for i, name in enumerate(VENUE_ORDER):
+            if name not in venues:
+                continue
+            lst = []
+            for sym in venues[name]:
+                base, quote = sym.split("/")[0], sym.split("/")[1].split(":")[0]
+                mid = mids_cfg.get(base + "/" + quote) or DEFAULT_MIDS.get(base, Decimal(10))
+                mids[(base, quote)] = mid
+                lst.append(make_instrument(name, sym, mid, decimal_contracts=sc.futures_decimal_sizes))
+            insts[name] = lst
+            vcfg = getattr(full.venues, name, None) if full is not None else None
+            fees = (vcfg.taker_fee, vcfg.maker_fee) if vcfg is not None else (Decimal("0.001"), Decimal("0.001"))
+            ws_port = sc.base_port + 2 * i if sc.base_port else 0
+            rest_port = sc.base_port + 2 * i + 1 if sc.base_port else 0
+            self.venues[name] = classes[name](self, lst, host=self.host, ws_port=ws_port, rest_port=rest_port,
+                                              fees=fees)
+        unknown = set(venues) - set(VENUE_ORDER)
+        if unknown:
+            raise ValueError("unknown venue(s): %s" % ", ".join(sorted(unknown)))
+        self.params = GeneratorParams(
+            seed=self.seed, step_ms=sc.update_interval_ms, volatility_bps=sc.volatility_bps,
+            noise_bps=sc.noise_bps, half_spread_bps=sc.half_spread_bps, level_spacing_bps=sc.level_spacing_bps,
+            level_notional=float(sc.level_notional), book_levels=sc.book_levels,
+            trade_probability=sc.trade_probability, dislocation_probability=sc.dislocation_probability,
+            dislocation_bps=sc.dislocation_bps, dislocation_half_life_ms=sc.dislocation_half_life_ms)
+        self.generator = MarketGenerator(self.params, insts, mids)
+        for (vname, vsym), st in self.generator.states.items():
+            self.venues[vname].books[vsym] = st.book
+        self._task: Optional[asyncio.Task] = None
+        self.started = False
+        self.diffs_published = 0
+        if trading and importlib.util.find_spec("cexnode.sim.trading") is not None:
+            mod = importlib.import_module("cexnode.sim.trading")
+            install = getattr(mod, "install", None)
+            if install is not None:
+                install(self)
+
+    # ---------------------------------------------------------------- access
+    def venue(self, name: str) -> SimVenue:
+        try:
+            return self.venues[name]
+        except KeyError:
+            raise KeyError("the simulator serves %s, not %s" % (", ".join(self.venues), name)) from None
+
+    @property
+    def urls(self) -> dict[str, VenueUrls]:
+        """``{venue: VenueUrls(ws, rest)}`` once started."""
+        return {n: v.urls for n, v in self.venues.items() if v.urls is not None}
+
+    def true_book(self, venue: str, symbol: str, depth: Optional[int] = None):
+        return self.venue(venue).true_book(symbol, depth)
+
+    # ---------------------------------------------------------------- clock
+    def tick(self, n: int = 1) -> int:
+        """Step the generator ``n`` times and publish; returns the number of diffs published."""
+        count = 0
+        for _ in range(n):
+            ts = now_ms()
+            for st, diff in self.generator.step(ts):
+                self.venues[st.venue].publish(diff)
+                count += 1
+            for venue in self.venues.values():
+                if venue.faults.reset:
+                    for vsym in sorted(venue.faults.reset):
+                        st = self.generator.states[(venue.name, vsym)]
+                        venue.publish(self.generator.reset_book(st, ts))
+                        count += 1
+                    venue.faults.reset.clear()
+                venue.flush_stall()
+        self.diffs_published += count
+        return count
+
+    async def _run_clock(self) -> None:
+        interval = self.params.step_ms / 1000.0
+        loop = asyncio.get_running_loop()
+        nxt = loop.time()
+        while True:
+            self.tick()
+            nxt += interval
+            delay = nxt - loop.time()
+            if delay < -50 * interval:          # far behind (paused process): skip, don't burst
+                nxt = loop.time()
+                delay = 0
+            await asyncio.sleep(max(0.0, delay))
+
+    async def start(self) -> None:
+        started = []
+        try:
+            for v in self.venues.values():
+                await v.start()
+                started.append(v)
+        except BaseException:
+            for v in reversed(started):
+                await v.stop()
+            raise
+        self.started = True
+        if self.clock == "auto":
+            self._task = asyncio.get_running_loop().create_task(self._run_clock(), name="sim-clock")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        for v in reversed(list(self.venues.values())):
+            await v.stop()
+        self.started = False
+
+    async def __aenter__(self) -> "ExchangeSimulator":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    def describe(self) -> list[str]:
+        """One line per venue: name, WebSocket URL, REST base URL, venue symbols."""
+        return ["sim %-15s ws %s  rest %s  symbols %s" % (n, v.urls.ws, v.urls.rest, ",".join(v.instruments))
+                for n, v in self.venues.items() if v.urls is not None]
+
+
+async def run_standalone(cfg: Any, duration: Optional[float] = None) -> int:
+    """``python -m cexnode sim``: serve until SIGINT/SIGTERM or ``duration`` seconds; exit code."""
+    try:
+        sim = ExchangeSimulator(cfg)
+        await sim.start()
+    except (OSError, ValueError, KeyError) as e:
+        print("cexnode sim: cannot start the simulator: %s" % e, file=sys.stderr)
+        return 1
+    for line in sim.describe():
+        print(line)
+    sys.stdout.flush()
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, done.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-main thread
+            pass
+    try:
+        if duration is not None:
+            try:
+                await asyncio.wait_for(done.wait(), duration)
+            except asyncio.TimeoutError:
+                pass
+        else:
+            await done.wait()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        await sim.stop()
+    print("sim stopped: %d diffs published" % sim.diffs_published)
+    return 0

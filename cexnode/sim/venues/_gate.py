@@ -1,0 +1,173 @@
+"""What Gate spot and Gate USDT futures share: the v4 WebSocket envelope and request handling.
+
+Envelopes (exchange-payloads README, "Gate spot / Message envelopes"):
+
+* request ``{"time","id"?,"channel","event":"subscribe"|"unsubscribe","payload":[...],"auth"?}``
+* ack ``{"time","time_ms","id"?,"conn_id","trace_id","channel","event","payload":[echo],
+  "result":{"status":"success"},"requestId"}``
+* error ``... "error":{"code":1..4,"message"},"result":{"status":"fail"}`` — 1 invalid body,
+  2 invalid argument, 3 server error, 4 auth failure
+* ``<prefix>.ping`` → ``<prefix>.pong`` with ``event: ""`` and ``result: null``
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Optional
+
+import orjson
+from aiohttp import web
+
+from ..books import BookDiff
+from ..server import SimConnection, SimVenue
+
+__all__ = ["GateVenue", "SubError"]
+
+
+class SubError(Exception):
+    """A subscription request the venue refuses: ``code`` (1..4) and message."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class GateVenue(SimVenue):
+    """Gate v4 WebSocket request handling; subclasses define the channels and wire shapes."""
+
+    prefix = "spot"
+    supports_full = True
+    BOOK_KINDS = ("book", "obu")
+    OBU_LEVELS = ("400", "50")
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self._trace = 0
+
+    # ---------------------------------------------------------------- envelopes
+    def _envelope(self, conn: SimConnection, msg: dict) -> dict:
+        now = time.time()
+        self._trace += 1
+        trace = "%032x" % (self._trace * 0x9E3779B97F4A7C15 & (1 << 128) - 1)
+        out: dict = {"time": int(now), "time_ms": int(now * 1000)}
+        if msg.get("id") is not None:
+            out["id"] = msg["id"]
+        out["conn_id"] = conn.conn_id
+        out["trace_id"] = trace
+        out["channel"] = msg.get("channel", "")
+        out["event"] = msg.get("event", "")
+        if "payload" in msg:
+            out["payload"] = msg["payload"]
+        return out
+
+    def gate_ack(self, conn: SimConnection, msg: dict, result: Any = None) -> None:
+        """Send the success ack of ``msg`` (``result`` defaults to ``{"status": "success"}``)."""
+        out = self._envelope(conn, msg)
+        out["result"] = {"status": "success"} if result is None else result
+        out["requestId"] = out["trace_id"]
+        conn.send_json(out)
+
+    def gate_error(self, conn: SimConnection, msg: dict, code: int, message: str) -> None:
+        """Send the error answer of ``msg``: ``error: {code, message}``, ``result: {status: fail}``."""
+        out = self._envelope(conn, msg)
+        out["error"] = {"code": code, "message": message}
+        out["result"] = {"status": "fail"}
+        conn.send_json(out)
+
+    # ---------------------------------------------------------------- requests
+    def on_text(self, conn: SimConnection, data: bytes) -> None:
+        try:
+            msg = orjson.loads(data)
+            if not isinstance(msg, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            self.gate_error(conn, {}, 1, "invalid request body")
+            return
+        channel = msg.get("channel")
+        handler = self.ws_handlers.get(channel) if isinstance(channel, str) else None
+        if handler is not None:
+            self._run_handler(handler, conn, msg)
+            return
+        if channel == self.prefix + ".ping":
+            out = self._envelope(conn, msg)
+            out.pop("payload", None)
+            out.pop("trace_id", None)
+            out["channel"] = self.prefix + ".pong"
+            out["event"] = ""
+            if self.prefix == "spot":
+                out["error"] = None
+            out["result"] = None
+            conn.send_json(out)
+            return
+        event = msg.get("event")
+        if event not in ("subscribe", "unsubscribe"):
+            self.gate_error(conn, msg, 1, "invalid event: %r" % (event,))
+            return
+        payload = msg.get("payload")
+        if not isinstance(payload, list) or not all(isinstance(x, str) for x in payload):
+            self.gate_error(conn, msg, 2, "payload must be a list of strings")
+            return
+        if event == "subscribe" and self.faults.rejecting:
+            self.gate_error(conn, msg, 2, "subscription rejected")
+            return
+        try:
+            subs = self._parse_sub(conn, channel, payload)
+        except SubError as e:
+            self.gate_error(conn, msg, e.code, e.message)
+            return
+        if event == "unsubscribe":
+            for kind, vsym, _ in subs:
+                self.unsubscribe(conn, kind, vsym)
+                conn.subscriptions.discard((channel, vsym))
+            self.gate_ack(conn, msg)
+            return
+        for kind, vsym, variant in subs:
+            if kind == "obu" and conn in self.subs.get((kind, vsym), {}):
+                # Gate: a duplicate obu subscription is an error (sample ws_subscribe_error.json)
+                self.gate_error(conn, msg, 2, "Alert sub ob.%s.%s" % (vsym, variant[0] if isinstance(variant, tuple) else variant))
+                return
+        for kind, vsym, variant in subs:
+            self.subscribe(conn, kind, vsym, variant)
+            conn.subscriptions.add((channel, vsym))
+        self.gate_ack(conn, msg)
+        for kind, vsym, variant in subs:
+            if kind == "obu":       # the first obu push is always the full book
+                b = self.books[vsym]
+                full = BookDiff(vsym, b.last_id, b.last_id, *b.top(), ts_ms=b.ts_ms, full=True)
+                for data, binary in self._frames_for("obu", full, variant):
+                    conn.send_frame(data, binary)
+
+    def _parse_sub(self, conn: SimConnection, channel: Any, payload: list) -> list[tuple[str, str, Any]]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _pair(self, name: str) -> str:
+        if name not in self.instruments:
+            raise SubError(2, "unknown currency pair: %s" % name)
+        return name
+
+    def _obu(self, payload: list, variant_of) -> list:
+        out = []
+        for item in payload:
+            parts = item.split(".")
+            if len(parts) != 3 or parts[0] != "ob" or parts[2] not in self.OBU_LEVELS:
+                raise SubError(2, "invalid argument: %s" % item)
+            out.append(("obu", self._pair(parts[1]), variant_of(parts[2])))
+        return out
+
+    # ---------------------------------------------------------------- REST helpers
+    def rest_error(self, status: int, text: str, headers: Optional[dict] = None) -> web.Response:
+        label = {429: "TOO_MANY_REQUESTS", 400: "INVALID_PARAM_VALUE"}.get(status, "SERVER_ERROR")
+        return self.json_response({"label": label, "message": text}, status=status, headers=headers)
+
+    def bad_request(self, label: str, message: str) -> web.Response:
+        return self.json_response({"label": label, "message": message}, status=400)
+
+    @staticmethod
+    def _limit(request: web.Request, default: int, maximum: int) -> int:
+        raw = request.query.get("limit")
+        if raw is None:
+            return default
+        n = int(raw)
+        if n < 1 or n > maximum:
+            raise ValueError("limit must be between 1 and %d" % maximum)
+        return n

@@ -1,0 +1,140 @@
+"""Simulated Gate.io spot v4: WebSocket ``/ws/v4/`` and REST ``/api/v4/spot/...`` (public side).
+
+Channels (exchange-payloads README, "gateio_spot/"):
+
+* ``spot.order_book_update`` ``[pair, "20ms"|"100ms"]`` — diffs with ``U``/``u`` (one push may span
+  several ids), ``full: true`` pushes on resets; synced with ``GET /api/v4/spot/order_book?with_id=true``.
+  The simulator pushes every diff of the book (at ``sim.update_interval_ms``) for either interval.
+* ``spot.obu`` ``["ob.<pair>.400"|"ob.<pair>.50"]`` — first push full (``u`` only), then ``U``/``u``;
+  a duplicate subscription is error code 2 ``Alert sub ob.<pair>.<level>``.
+* ``spot.book_ticker`` ``[pairs]``, ``spot.trades`` ``[pairs]`` (taker side; ``create_time_ms`` is a
+  decimal string), ``spot.ping`` → ``spot.pong``.
+
+REST: ``/api/v4/spot/order_book`` (``id`` only with ``with_id=true``; ``current``/``update`` integer ms),
+``/api/v4/spot/currency_pairs[/{pair}]``, ``/api/v4/spot/time``. Errors ``{"label","message"}``.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ..books import BookDiff
+from ._gate import GateVenue, SubError
+
+__all__ = ["GateSpotVenue"]
+
+
+class GateSpotVenue(GateVenue):
+    name = "gateio_spot"
+    ws_paths = ("/ws/v4/", "/ws/v4")
+    prefix = "spot"
+
+    def _parse_sub(self, conn, channel: Any, payload: list) -> list:
+        if channel == "spot.order_book_update":
+            # one pair per request; 1000ms was removed on 2024-11-28
+            if len(payload) != 2 or payload[1] not in ("20ms", "100ms"):
+                raise SubError(2, "invalid argument: payload must be [currency_pair, \"20ms\"|\"100ms\"]")
+            return [("book", self._pair(payload[0]), None)]
+        if channel == "spot.obu":
+            return self._obu(payload, lambda level: level)
+        if channel in ("spot.book_ticker", "spot.trades"):
+            if not payload:
+                raise SubError(2, "invalid argument: empty payload")
+            kind = "ticker" if channel == "spot.book_ticker" else "trades"
+            return [(kind, self._pair(p), None) for p in payload]
+        raise SubError(2, "unknown channel %s" % (channel,))
+
+    # ---------------------------------------------------------------- wire shapes
+    def _levels(self, inst, levels) -> list:
+        return [[inst.price_str(p), inst.size_str(q)] for p, q in levels]
+
+    def _frames_for(self, kind: str, diff: BookDiff, variant: Any) -> list:
+        inst = self.instruments[diff.symbol]
+        now = time.time()
+        if kind == "book":
+            r: dict = {"t": diff.ts_ms}
+            if diff.full:
+                r["full"] = True
+                r["l"] = "100"
+            r.update({"e": "depthUpdate", "E": diff.ts_ms // 1000, "s": diff.symbol, "U": diff.first, "u": diff.last,
+                      "b": self._levels(inst, diff.bids), "a": self._levels(inst, diff.asks)})
+            return [(orjson.dumps({"time": int(now), "time_ms": int(now * 1000), "channel": "spot.order_book_update",
+                                   "event": "update", "result": r}), False)]
+        if kind == "obu":
+            s = "ob.%s.%s" % (diff.symbol, variant)
+            if diff.full:
+                r = {"t": diff.ts_ms, "full": True, "s": s, "u": diff.last}
+            else:
+                r = {"t": diff.ts_ms, "s": s, "u": diff.last, "U": diff.first}
+            r["b"] = self._levels(inst, diff.bids)
+            r["a"] = self._levels(inst, diff.asks)
+            return [(orjson.dumps({"channel": "spot.obu", "result": r, "time_ms": int(now * 1000),
+                                   "event": "update"}), False)]
+        if kind == "ticker":
+            book = self.books[diff.symbol]
+            bb, ba = book.best_bid(), book.best_ask()
+            r = {"t": diff.ts_ms, "u": diff.last, "s": diff.symbol,
+                 "b": inst.price_str(bb[0]) if bb else "", "B": inst.size_str(bb[1]) if bb else "0",
+                 "a": inst.price_str(ba[0]) if ba else "", "A": inst.size_str(ba[1]) if ba else "0"}
+            return [(orjson.dumps({"time": int(now), "time_ms": int(now * 1000), "channel": "spot.book_ticker",
+                                   "event": "update", "result": r}), False)]
+        if kind == "trades":
+            out = []
+            for t in diff.trades:
+                r = {"id": t.id, "create_time": t.ts_ms // 1000, "create_time_ms": "%d.0" % t.ts_ms,
+                     "side": "buy" if t.taker_buy else "sell", "currency_pair": diff.symbol,
+                     "amount": inst.size_str(t.size), "price": inst.price_str(t.price)}
+                out.append((orjson.dumps({"time": int(now), "time_ms": int(now * 1000), "channel": "spot.trades",
+                                          "event": "update", "result": r}), False))
+            return out
+        return []
+
+    # ---------------------------------------------------------------- REST
+    def _add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/api/v4/spot/order_book", self._order_book)
+        router.add_get("/api/v4/spot/currency_pairs", self._currency_pairs)
+        router.add_get("/api/v4/spot/currency_pairs/{pair}", self._currency_pair)
+        router.add_get("/api/v4/spot/time", self._time)
+
+    async def _order_book(self, request: web.Request) -> web.Response:
+        pair = request.query.get("currency_pair", "")
+        if pair not in self.instruments:
+            return self.bad_request("INVALID_CURRENCY_PAIR", "Invalid currency pair: %s" % pair)
+        try:
+            limit = self._limit(request, 10, 1000)
+        except ValueError as e:
+            return self.bad_request("INVALID_PARAM_VALUE", str(e))
+        inst, book = self.instruments[pair], self.books[pair]
+        bids, asks = book.top(limit)
+        now = int(time.time() * 1000)
+        body: dict = {}
+        if request.query.get("with_id") == "true":
+            body["id"] = book.last_id
+        body.update({"current": now, "update": book.ts_ms or now,
+                     "asks": self._levels(inst, asks), "bids": self._levels(inst, bids)})
+        return self.json_response(body)
+
+    def _pair_info(self, inst) -> dict:
+        return {"id": inst.venue_symbol, "base": inst.base, "base_name": inst.base, "quote": inst.quote,
+                "quote_name": inst.quote, "fee": str(self.taker_fee * 100),
+                "min_base_amount": str(inst.min_qty) if inst.min_qty else None,
+                "min_quote_amount": str(inst.min_notional) if inst.min_notional else None,
+                "max_base_amount": None, "max_quote_amount": "10000000",
+                "amount_precision": inst.size_decimals, "precision": inst.price_decimals,
+                "trade_status": "tradable", "sell_start": 1516378650, "buy_start": 1516378650,
+                "delisting_time": 0, "trade_url": "https://www.gate.io/trade/" + inst.venue_symbol, "st_tag": False}
+
+    async def _currency_pairs(self, request: web.Request) -> web.Response:
+        return self.json_response([self._pair_info(i) for i in self.instruments.values()])
+
+    async def _currency_pair(self, request: web.Request) -> web.Response:
+        pair = request.match_info["pair"]
+        if pair not in self.instruments:
+            return self.bad_request("INVALID_CURRENCY_PAIR", "Invalid currency pair: %s" % pair)
+        return self.json_response(self._pair_info(self.instruments[pair]))
+
+    async def _time(self, request: web.Request) -> web.Response:
+        return self.json_response({"server_time": int(time.time() * 1000)})

@@ -1,0 +1,255 @@
+"""Simulated MEXC spot v3: WebSocket ``/ws`` (protobuf pushes) and REST ``/api/v3/...`` (public side).
+
+WebSocket (exchange-payloads README, "mexc/" and "Key protocol gotchas / MEXC"):
+
+* control frames are JSON text: ``{"method":"SUBSCRIPTION","params":[topics],"id"?}`` → one ack
+  ``{"id":id,"code":0,"msg":"t1,t2"}``; a rejected topic gets ``{"id":id,"code":0,"msg":"Not Subscribed
+  successfully! [t1,t2].  Reason： Blocked! "}`` (**code 0**: detect by the text). Rejected: the old
+  JSON topics (no ``.pb``), unknown topics or symbols, topics beyond 30 subscriptions per connection
+  (then the reason is ``Maximum subscriptions exceeded!``: the real wording is not documented).
+  ``UNSUBSCRIPTION`` acks the same way; ``{"method":"PING"}`` → ``{"id":0,"code":0,"msg":"PONG"}``.
+* pushes are binary ``PushDataV3ApiWrapper`` frames encoded with the official protobuf runtime
+  (:mod:`cexnode.sim.mexc_proto`):
+  ``spot@public.aggre.depth.v3.api.pb@(10ms|100ms)@SYM`` (fromVersion/toVersion, synced with REST
+  ``/api/v3/depth`` ``lastUpdateId``), ``spot@public.limit.depth.v3.api.pb@SYM@(5|10|20)``,
+  ``spot@public.aggre.bookTicker.v3.api.pb@(10ms|100ms)@SYM``, ``spot@public.aggre.deals.v3.api.pb@(10ms|100ms)@SYM``.
+* a connection without a valid subscription is closed after ``sim.mexc_no_subscription_close_s``
+  (venue: 30 s); every connection after ``sim.mexc_max_connection_age_s`` (venue: 24 h).
+
+REST: ``/api/v3/depth?symbol=&limit=`` (default 100, max 5000), ``/api/v3/exchangeInfo[?symbol=|symbols=]``,
+``/api/v3/ticker/bookTicker[?symbol=]``, ``/api/v3/time``, ``/api/v3/ping``. Errors ``{"code","msg"}``.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Optional
+
+import orjson
+from aiohttp import web
+
+from .. import mexc_proto as mp
+from ..books import BookDiff
+from ..server import SimConnection, SimVenue
+
+__all__ = ["MexcSpotVenue", "MAX_SUBSCRIPTIONS"]
+
+MAX_SUBSCRIPTIONS = 30
+_DEPTH = "spot@public.aggre.depth.v3.api.pb"
+_LIMIT = "spot@public.limit.depth.v3.api.pb"
+_TICKER = "spot@public.aggre.bookTicker.v3.api.pb"
+_DEALS = "spot@public.aggre.deals.v3.api.pb"
+_KINDS = {_DEPTH: "book", _TICKER: "ticker", _DEALS: "trades"}
+
+
+class MexcSpotVenue(SimVenue):
+    name = "mexc_spot"
+    ws_paths = ("/ws",)
+    supports_full = False
+    max_connections = 10_000
+    BOOK_KINDS = ("book",)
+
+    # ---------------------------------------------------------------- connections
+    def _on_connected(self, conn: SimConnection) -> None:
+        super()._on_connected(conn)
+        sc = self.sim.cfg
+        conn.call_later(sc.mexc_no_subscription_close_s,
+                        lambda: conn.close(1000) if not conn.subscriptions else None)
+        conn.call_later(sc.mexc_max_connection_age_s, lambda: conn.close(1000))
+
+    def _parse_topic(self, topic: str) -> Optional[tuple[str, str, Any]]:
+        """``(kind, venue_symbol, variant)`` of a public topic, or None when it is not one we serve."""
+        parts = topic.split("@")
+        if len(parts) != 4:
+            return None
+        ch = parts[0] + "@" + parts[1]
+        if ch == _LIMIT:
+            sym, n = parts[2], parts[3]
+            if sym in self.instruments and n in ("5", "10", "20"):
+                return ("limit", sym, int(n))
+            return None
+        kind = _KINDS.get(ch)
+        if kind is None or parts[2] not in ("10ms", "100ms") or parts[3] not in self.instruments:
+            return None
+        return (kind, parts[3], parts[2])
+
+    def _reject(self, conn: SimConnection, req_id: Any, topics: list, reason: str) -> None:
+        conn.send_json({"id": req_id, "code": 0,
+                        "msg": "Not Subscribed successfully! [%s].  Reason： %s " % (",".join(topics), reason)})
+
+    def on_text(self, conn: SimConnection, data: bytes) -> None:
+        try:
+            msg = orjson.loads(data)
+            if not isinstance(msg, dict):
+                raise ValueError
+        except ValueError:
+            conn.send_json({"id": 0, "code": 400, "msg": "invalid request"})
+            return
+        method = msg.get("method")
+        req_id = msg.get("id", 0)
+        if method == "PING":
+            conn.send_json({"id": 0, "code": 0, "msg": "PONG"})
+            return
+        params = msg.get("params")
+        if method not in ("SUBSCRIPTION", "UNSUBSCRIPTION") or not isinstance(params, list) \
+                or not all(isinstance(t, str) for t in params):
+            conn.send_json({"id": req_id, "code": 400, "msg": "invalid request"})
+            return
+        if method == "UNSUBSCRIPTION":
+            for topic in params:
+                parsed = self._parse_topic(topic)
+                if parsed is not None:
+                    self.unsubscribe(conn, parsed[0], parsed[1])
+                conn.subscriptions.discard(topic)
+            conn.send_json({"id": req_id, "code": 0, "msg": ",".join(params)})
+            return
+        accepted, blocked, over = [], [], []
+        for topic in params:
+            if topic in conn.subscriptions:
+                accepted.append(topic)
+                continue
+            if self.faults.rejecting:
+                blocked.append(topic)
+                continue
+            handler = self.ws_handlers.get(topic)
+            parsed = self._parse_topic(topic) if handler is None else None
+            if handler is None and parsed is None:
+                blocked.append(topic)           # JSON topics, unknown channels and symbols: "Blocked!"
+                continue
+            if len(conn.subscriptions) >= MAX_SUBSCRIPTIONS:
+                over.append(topic)
+                continue
+            if handler is not None:
+                if not self._run_handler(handler, conn, topic):
+                    blocked.append(topic)
+                    continue
+            else:
+                self.subscribe(conn, parsed[0], parsed[1], parsed[2])
+            conn.subscriptions.add(topic)
+            accepted.append(topic)
+        if accepted:
+            conn.send_json({"id": req_id, "code": 0, "msg": ",".join(accepted)})
+        if blocked:
+            self._reject(conn, req_id, blocked, "Blocked!")
+        if over:
+            self._reject(conn, req_id, over, "Maximum subscriptions exceeded!")
+
+    # ---------------------------------------------------------------- wire shapes
+    def _malformed_frame(self, frame: bytes, binary: bool) -> bytes:
+        # a truncated protobuf: the wrapper's length-delimited field runs past the end
+        return frame[: max(2, len(frame) // 2)]
+
+    def _frames_for(self, kind: str, diff: BookDiff, variant: Any) -> list:
+        inst = self.instruments[diff.symbol]
+        sym = diff.symbol
+        now = int(time.time() * 1000)
+        if kind == "book":
+            ch = "%s@%s@%s" % (_DEPTH, variant, sym)
+            data = mp.encode_aggre_depth(ch, sym, [(inst.price_str(p), inst.size_str(q)) for p, q in diff.bids],
+                                         [(inst.price_str(p), inst.size_str(q)) for p, q in diff.asks],
+                                         diff.first, diff.last, event_type="%s@%s" % (_DEPTH, variant), send_time=now)
+            return [(data, True)]
+        if kind == "limit":
+            b, a = self.books[sym].top(variant)
+            data = mp.encode_limit_depth("%s@%s@%d" % (_LIMIT, sym, variant), sym,
+                                         [(inst.price_str(p), inst.size_str(q)) for p, q in b],
+                                         [(inst.price_str(p), inst.size_str(q)) for p, q in a],
+                                         diff.last, event_type=_LIMIT, send_time=now)
+            return [(data, True)]
+        if kind == "ticker":
+            book = self.books[sym]
+            bb, ba = book.best_bid(), book.best_ask()
+            data = mp.encode_aggre_book_ticker("%s@%s@%s" % (_TICKER, variant, sym), sym,
+                                               (inst.price_str(bb[0]), inst.size_str(bb[1])) if bb else None,
+                                               (inst.price_str(ba[0]), inst.size_str(ba[1])) if ba else None,
+                                               version=diff.last, send_time=now)
+            return [(data, True)]
+        if kind == "trades":
+            if not diff.trades:
+                return []
+            deals = [(inst.price_str(t.price), inst.size_str(t.size), 1 if t.taker_buy else 2, t.ts_ms, str(t.id))
+                     for t in diff.trades]
+            data = mp.encode_aggre_deals("%s@%s@%s" % (_DEALS, variant, sym), sym, deals,
+                                         event_type="%s@%s" % (_DEALS, variant), send_time=now)
+            return [(data, True)]
+        return []
+
+    # ---------------------------------------------------------------- REST
+    def rest_error(self, status: int, text: str, headers: Optional[dict] = None) -> web.Response:
+        return self.json_response({"code": status, "msg": text}, status=status, headers=headers)
+
+    def _bad(self, code: int, msg: str) -> web.Response:
+        return self.json_response({"code": code, "msg": msg}, status=400)
+
+    def _add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/api/v3/depth", self._depth)
+        router.add_get("/api/v3/exchangeInfo", self._exchange_info)
+        router.add_get("/api/v3/ticker/bookTicker", self._book_ticker)
+        router.add_get("/api/v3/time", self._time)
+        router.add_get("/api/v3/ping", self._ping)
+
+    async def _depth(self, request: web.Request) -> web.Response:
+        sym = request.query.get("symbol", "")
+        if sym not in self.instruments:
+            return self._bad(10007, "bad symbol")
+        raw = request.query.get("limit", "100")
+        try:
+            limit = int(raw)
+            if not 1 <= limit <= 5000:
+                raise ValueError
+        except ValueError:
+            return self._bad(-1100, "Illegal characters found in parameter 'limit'; legal range is '1-5000'.")
+        inst, book = self.instruments[sym], self.books[sym]
+        b, a = book.top(limit)
+        return self.json_response({"lastUpdateId": book.last_id,
+                                   "bids": [[inst.price_str(p), inst.size_str(q)] for p, q in b],
+                                   "asks": [[inst.price_str(p), inst.size_str(q)] for p, q in a],
+                                   "timestamp": int(time.time() * 1000)})
+
+    def _symbol_info(self, inst) -> dict:
+        return {"symbol": inst.venue_symbol, "status": "1", "baseAsset": inst.base,
+                "baseAssetPrecision": inst.size_decimals, "quoteAsset": inst.quote,
+                "quotePrecision": inst.price_decimals, "quoteAssetPrecision": inst.price_decimals,
+                "baseCommissionPrecision": inst.size_decimals, "quoteCommissionPrecision": inst.price_decimals,
+                "orderTypes": ["LIMIT", "MARKET", "LIMIT_MAKER"], "isSpotTradingAllowed": True,
+                "isMarginTradingAllowed": False, "quoteAmountPrecision": str(inst.min_notional),
+                "baseSizePrecision": str(inst.min_qty), "permissions": ["SPOT"], "filters": [],
+                "maxQuoteAmount": "2000000", "makerCommission": str(self.maker_fee),
+                "takerCommission": str(self.taker_fee), "quoteAmountPrecisionMarket": str(inst.min_notional),
+                "maxQuoteAmountMarket": "100000", "fullName": inst.base, "tradeSideType": 1}
+
+    async def _exchange_info(self, request: web.Request) -> web.Response:
+        want = None
+        if "symbol" in request.query:
+            want = [request.query["symbol"]]
+        elif "symbols" in request.query:
+            want = [s for s in request.query["symbols"].split(",") if s]
+        if want is not None:
+            missing = [s for s in want if s not in self.instruments]
+            if missing:
+                return self._bad(-1121, "Invalid symbol.")
+            insts = [self.instruments[s] for s in want]
+        else:
+            insts = list(self.instruments.values())
+        return self.json_response({"timezone": "CST", "serverTime": int(time.time() * 1000), "rateLimits": [],
+                                   "exchangeFilters": [], "symbols": [self._symbol_info(i) for i in insts]})
+
+    def _ticker(self, inst) -> dict:
+        book = self.books[inst.venue_symbol]
+        bb, ba = book.best_bid(), book.best_ask()
+        return {"symbol": inst.venue_symbol,
+                "bidPrice": inst.price_str(bb[0]) if bb else "", "bidQty": inst.size_str(bb[1]) if bb else "",
+                "askPrice": inst.price_str(ba[0]) if ba else "", "askQty": inst.size_str(ba[1]) if ba else ""}
+
+    async def _book_ticker(self, request: web.Request) -> web.Response:
+        sym = request.query.get("symbol")
+        if sym is None:
+            return self.json_response([self._ticker(i) for i in self.instruments.values()])
+        if sym not in self.instruments:
+            return self._bad(-1121, "Invalid symbol.")
+        return self.json_response(self._ticker(self.instruments[sym]))
+
+    async def _time(self, request: web.Request) -> web.Response:
+        return self.json_response({"serverTime": int(time.time() * 1000)})
+
+    async def _ping(self, request: web.Request) -> web.Response:
+        return self.json_response({})
