@@ -1,0 +1,331 @@
+"""Simulator market data end to end over real sockets on 127.0.0.1.
+
+A tiny client per venue (aiohttp WebSocket + REST) rebuilds each book from the REST snapshot and
+the diff stream with the sequence-rule oracle (``reference.sync_ref.RefSync``) and must equal the
+simulator's true book at every checkpoint, through injected gaps, duplicates, reordering, ``full``
+resets, malformed frames and dropped connections. The simulator runs on the manual clock, so the
+test decides when the market moves and every wait is bounded.
+"""
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import aiohttp
+import orjson
+import pytest
+
+from cexnode.config import SimConfig
+from cexnode.sim import ExchangeSimulator
+from cexnode.sim import mexc_proto as mp
+from reference.sync_ref import RESYNC, SNAPSHOT_DIFF, STREAM_FULL, Diff, RefSync
+
+D = Decimal
+TIMEOUT = 3.0
+
+
+def _pairs(levels):
+    return [(D(p), D(q)) for p, q in levels]
+
+
+class VenueClient:
+    """Subscribe to one book channel, turn frames into ``Diff``s, fetch snapshots."""
+
+    rule = SNAPSHOT_DIFF
+
+    def __init__(self, sim: ExchangeSimulator, venue: str, vsym: str, session: aiohttp.ClientSession,
+                 headers: dict | None = None):
+        self.sim, self.venue, self.vsym, self.session = sim, venue, vsym, session
+        self.urls = sim.urls[venue]
+        self.headers = headers or {}
+        self.ws = None
+        self.errors = 0          # frames that could not be parsed
+        self.controls = []       # acks, pongs, errors
+
+    async def connect(self):
+        self.ws = await self.session.ws_connect(self.urls.ws, headers=self.headers)
+        await self.ws.send_str(self.subscribe_msg())
+
+    async def next_diff(self):
+        """Next book diff (None for non-book frames); raises on close/timeout."""
+        msg = await self.ws.receive(timeout=TIMEOUT)
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+            raise ConnectionResetError("closed")
+        if msg.type == aiohttp.WSMsgType.ERROR:
+            raise ConnectionResetError(str(msg.data))
+        try:
+            return self.parse(msg)
+        except Exception:
+            self.errors += 1
+            return None
+
+
+class GateSpotClient(VenueClient):
+    def subscribe_msg(self):
+        return orjson.dumps({"time": 1, "channel": "spot.order_book_update", "event": "subscribe",
+                             "payload": [self.vsym, "100ms"]}).decode()
+
+    def parse(self, msg):
+        m = orjson.loads(msg.data)
+        if m.get("event") != "update":
+            self.controls.append(m)
+            return None
+        r = m["result"]
+        return Diff(r["U"], r["u"], _pairs(r["b"]), _pairs(r["a"]), full=bool(r.get("full")))
+
+    async def snapshot(self):
+        async with self.session.get(self.urls.rest + "/api/v4/spot/order_book",
+                                    params={"currency_pair": self.vsym, "limit": "100", "with_id": "true"}) as r:
+            assert r.status == 200
+            b = await r.json()
+        return Diff(b["id"], b["id"], _pairs(b["bids"]), _pairs(b["asks"]))
+
+
+class GateFuturesClient(VenueClient):
+    def subscribe_msg(self):
+        return orjson.dumps({"time": 1, "channel": "futures.order_book_update", "event": "subscribe",
+                             "payload": [self.vsym, "100ms", "100"]}).decode()
+
+    def parse(self, msg):
+        m = orjson.loads(msg.data)
+        if m.get("event") != "update":
+            self.controls.append(m)
+            return None
+        r = m["result"]
+        lv = lambda side: [(D(x["p"]), D(str(x["s"]))) for x in side]  # noqa: E731
+        return Diff(r["U"], r["u"], lv(r["b"]), lv(r["a"]), full=bool(r.get("full")))
+
+    async def snapshot(self):
+        async with self.session.get(self.urls.rest + "/api/v4/futures/usdt/order_book", headers=self.headers,
+                                    params={"contract": self.vsym, "limit": "100", "with_id": "true"}) as r:
+            assert r.status == 200
+            b = await r.json()
+        lv = lambda side: [(D(x["p"]), D(str(x["s"]))) for x in side]  # noqa: E731
+        return Diff(b["id"], b["id"], lv(b["bids"]), lv(b["asks"]))
+
+
+class GateObuClient(GateSpotClient):
+    rule = STREAM_FULL
+
+    def subscribe_msg(self):
+        return orjson.dumps({"time": 1, "channel": "spot.obu", "event": "subscribe",
+                             "payload": ["ob.%s.400" % self.vsym]}).decode()
+
+    def parse(self, msg):
+        m = orjson.loads(msg.data)
+        if m.get("event") != "update" or m.get("channel") != "spot.obu":
+            self.controls.append(m)
+            return None
+        r = m["result"]
+        full = bool(r.get("full"))
+        return Diff(r["u"] if full else r["U"], r["u"], _pairs(r["b"]), _pairs(r["a"]), full=full)
+
+    async def snapshot(self):      # obu: no REST snapshot; resync = resubscribe
+        await self.ws.send_str(orjson.dumps({"time": 1, "channel": "spot.obu", "event": "unsubscribe",
+                                             "payload": ["ob.%s.400" % self.vsym]}).decode())
+        await self.ws.send_str(self.subscribe_msg())
+        return None
+
+
+class MexcClient(VenueClient):
+    def subscribe_msg(self):
+        return orjson.dumps({"method": "SUBSCRIPTION",
+                             "params": ["spot@public.aggre.depth.v3.api.pb@10ms@%s" % self.vsym]}).decode()
+
+    def parse(self, msg):
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            self.controls.append(orjson.loads(msg.data))
+            return None
+        d = mp.decode_push(msg.data)
+        body = d["publicAggreDepths"]
+        lv = lambda side: [(D(x["price"]), D(x["quantity"])) for x in body.get(side, [])]  # noqa: E731
+        return Diff(int(body["fromVersion"]), int(body["toVersion"]), lv("bids"), lv("asks"))
+
+    async def snapshot(self):
+        async with self.session.get(self.urls.rest + "/api/v3/depth", params={"symbol": self.vsym, "limit": "1000"}) as r:
+            assert r.status == 200
+            b = await r.json()
+        return Diff(b["lastUpdateId"], b["lastUpdateId"], _pairs(b["bids"]), _pairs(b["asks"]))
+
+
+class Follower:
+    """RefSync fed by one client; resyncs from a snapshot (or resubscribes) when the oracle asks."""
+
+    def __init__(self, client: VenueClient):
+        self.c = client
+        self.sync = RefSync(client.rule, depth_limit=10_000)
+        self.fulls = 0
+
+    async def resync(self):
+        snap = await self.c.snapshot()
+        if snap is not None:
+            self.sync.snapshot(snap)
+
+    async def catch_up(self, target_id: int):
+        """Consume frames until the oracle's book is in sync at ``target_id``."""
+        async def loop():
+            while not (self.sync.in_sync and self.sync.book.last_id == target_id):
+                d = await self.c.next_diff()
+                if d is None:
+                    continue
+                self.fulls += d.full
+                if self.sync.update(d) == RESYNC:
+                    await self.resync()
+        try:
+            await asyncio.wait_for(loop(), TIMEOUT)
+        except asyncio.TimeoutError:
+            raise AssertionError("not in sync at %d: oracle at %d in_sync=%s buffered=%s resyncs=%d"
+                                 % (target_id, self.sync.book.last_id, self.sync.in_sync,
+                                    self.sync.buffered_ids(), self.sync.resyncs)) from None
+
+    def assert_equal(self, venue, symbol):
+        bids, asks, last = venue.true_book(symbol)
+        b, a = self.sync.book.top()
+        assert self.sync.book.last_id == last
+        assert b == bids and a == asks, "book differs from the true book at id %d" % last
+
+
+def _sim(venue, symbol, **cfg):
+    sc = SimConfig(seed=11, book_levels=30, **cfg)
+    return ExchangeSimulator(sc, venues={venue: [symbol]}, clock="manual", trading=False)
+
+
+CLIENTS = {
+    "gateio_spot": ("BTC/USDT", "BTC_USDT", GateSpotClient),
+    "gateio_futures": ("BTC/USDT:USDT", "BTC_USDT", GateFuturesClient),
+    "mexc_spot": ("BTC/USDT", "BTCUSDT", MexcClient),
+}
+
+
+@pytest.mark.parametrize("venue", list(CLIENTS))
+def test_book_follows_true_book_through_faults(venue):
+    symbol, vsym, cls = CLIENTS[venue]
+
+    async def main():
+        sim = _sim(venue, symbol)
+        async with sim, aiohttp.ClientSession() as session:
+            v = sim.venue(venue)
+            client = cls(sim, venue, vsym, session)
+            await client.connect()
+            ack = await client.ws.receive(timeout=TIMEOUT)
+            assert ack.type == aiohttp.WSMsgType.TEXT
+            f = Follower(client)
+            sim.tick(3)                           # diffs buffered before the snapshot
+            await f.resync()
+            await f.catch_up(v.book(vsym).last_id)
+            f.assert_equal(v, vsym)
+            checks = {"gap": 0, "dup": 0, "reorder": 0, "full": 0, "malformed": 0, "drop": 0}
+            for step in range(1, 301):
+                if step == 25:
+                    v.faults.gap_next(vsym); checks["gap"] = f.sync.resyncs
+                elif step == 55:
+                    v.faults.duplicate_next(symbol); checks["dup"] = f.sync.stale_dropped
+                elif step == 85:
+                    v.faults.reorder_next(vsym); checks["reorder"] = f.sync.resyncs
+                elif step == 115 and v.supports_full:
+                    v.faults.full_reset(vsym)
+                elif step == 145:
+                    v.faults.malformed_next(vsym)
+                elif step == 175:
+                    v.faults.malformed_next(vsym, replace=True); checks["malformed"] = f.sync.resyncs
+                elif step == 205:
+                    v.faults.gap_next(vsym, n=5)
+                sim.tick()
+                if step % 10 == 0:
+                    await f.catch_up(v.book(vsym).last_id)
+                    f.assert_equal(v, vsym)
+                if step == 30:
+                    assert f.sync.resyncs == checks["gap"] + 1
+                if step == 60:
+                    assert f.sync.stale_dropped > checks["dup"]
+                if step == 90:
+                    assert f.sync.resyncs == checks["reorder"] + 1
+                if step == 120 and v.supports_full:
+                    assert f.fulls == 1
+                if step == 150:
+                    assert client.errors == 1
+                if step == 180:
+                    assert client.errors == 2 and f.sync.resyncs == checks["malformed"] + 1
+                if step == 210:
+                    assert f.sync.resyncs == checks["malformed"] + 2
+            # dropped connection: reconnect, resubscribe, resync
+            assert v.faults.drop_connections() == 1
+            sim.tick(5)
+            with pytest.raises(ConnectionResetError):
+                for _ in range(100):
+                    await client.next_diff()
+            await client.ws.close()
+            await client.connect()
+            await client.ws.receive(timeout=TIMEOUT)
+            f.sync.request_resync()
+            sim.tick(2)
+            await f.resync()
+            sim.tick(20)
+            await f.catch_up(v.book(vsym).last_id)
+            f.assert_equal(v, vsym)
+            assert f.sync.applied > 250
+            await client.ws.close()
+
+    asyncio.run(main())
+
+
+def test_gate_obu_stream_full_then_diffs():
+    async def main():
+        sim = _sim("gateio_spot", "ETH/USDT")
+        async with sim, aiohttp.ClientSession() as session:
+            v = sim.venue("gateio_spot")
+            client = GateObuClient(sim, "gateio_spot", "ETH_USDT", session)
+            await client.connect()
+            f = Follower(client)
+            sim.tick(5)
+            await f.catch_up(v.book("ETH_USDT").last_id)
+            f.assert_equal(v, "ETH_USDT")
+            assert f.fulls == 1                          # first push is the full book
+            v.faults.gap_next("ETH_USDT")               # obu gap: unsubscribe + resubscribe
+            sim.tick(10)
+            await f.catch_up(v.book("ETH_USDT").last_id)
+            f.assert_equal(v, "ETH_USDT")
+            assert f.fulls == 2 and f.sync.resyncs == 1
+            # a second subscription of the same obu stream is refused (venue rule)
+            await client.ws.send_str(client.subscribe_msg())
+            for _ in range(50):
+                m = await client.ws.receive(timeout=TIMEOUT)
+                d = orjson.loads(m.data)
+                if d.get("event") == "subscribe":
+                    break
+            assert d["error"] == {"code": 2, "message": "Alert sub ob.ETH_USDT.400"}
+            assert d["result"] == {"status": "fail"}
+            await client.ws.close()
+
+    asyncio.run(main())
+
+
+def test_futures_decimal_sizes_with_header():
+    async def main():
+        sim = _sim("gateio_futures", "BTC/USDT:USDT", futures_decimal_sizes=True)
+        async with sim, aiohttp.ClientSession() as session:
+            v = sim.venue("gateio_futures")
+            assert v.instrument("BTC_USDT").size_decimals == 1
+            client = GateFuturesClient(sim, "gateio_futures", "BTC_USDT", session, headers={"X-Gate-Size-Decimal": "1"})
+            await client.connect()
+            await client.ws.receive(timeout=TIMEOUT)
+            f = Follower(client)
+            sim.tick(2)
+            await f.resync()
+            sim.tick(30)
+            await f.catch_up(v.book("BTC_USDT").last_id)
+            f.assert_equal(v, "BTC_USDT")
+            # sizes are strings on the wire with the header, and some are fractional
+            async with session.get(client.urls.rest + "/api/v4/futures/usdt/order_book", headers=client.headers,
+                                   params={"contract": "BTC_USDT", "limit": "50"}) as r:
+                body = await r.json()
+            sizes = [x["s"] for x in body["bids"] + body["asks"]]
+            assert all(isinstance(s, str) for s in sizes) and any("." in s for s in sizes)
+            async with session.get(client.urls.rest + "/api/v4/futures/usdt/order_book",
+                                   params={"contract": "BTC_USDT", "limit": "50"}) as r:
+                plain = await r.json()
+            assert all(isinstance(x["s"], int) for x in plain["bids"] + plain["asks"])
+            assert "id" not in plain                        # only with with_id=true
+            await client.ws.close()
+
+    asyncio.run(main())
