@@ -499,6 +499,8 @@ cdef class GateParserBase(FeedParser):
         cdef int r, rr
         cdef _GRes* g = &self._r
         cdef char k0
+        cdef const char* start
+        cdef bint bad_b = False, bad_a = False
         _clear(&g.s)
         _clear(&g.t)
         _clear(&g.U)
@@ -514,7 +516,7 @@ cdef class GateParserBase(FeedParser):
             if key.n == 1 and not key.esc:
                 k0 = key.p[0]
             elif jc_eq(&key, "full", 4):
-                k0 = c'F'
+                k0 = 1
             elif key.esc and (jc_eq(&key, "b", 1) or jc_eq(&key, "a", 1) or jc_eq(&key, "s", 1)
                               or jc_eq(&key, "t", 1) or jc_eq(&key, "U", 1) or jc_eq(&key, "u", 1)):
                 k0 = c'b' if jc_eq(&key, "b", 1) else (c'a' if jc_eq(&key, "a", 1) else (
@@ -522,10 +524,28 @@ cdef class GateParserBase(FeedParser):
                         c'U' if jc_eq(&key, "U", 1) else c'u'))))
             else:
                 k0 = 0
-            if k0 == c'b':
-                rr = self._parse_levels(c, True)
-            elif k0 == c'a':
-                rr = self._parse_levels(c, False)
+            if k0 == c'b' or k0 == c'a':
+                # a malformed side is remembered, not fatal yet: a later duplicate key replaces it
+                # (last wins, as in orjson)
+                start = c.p
+                rr = self._parse_levels(c, k0 == c'b')
+                if rr == _R_BAD:
+                    c.p = start
+                    c.err = JE_OK
+                    if jc_skip(c, 2) < 0:
+                        return _R_JSON
+                    rr = 0
+                    if k0 == c'b':
+                        bad_b = True
+                        self._nb = 0
+                    else:
+                        bad_a = True
+                        self._na = 0
+                elif rr == 0:
+                    if k0 == c'b':
+                        bad_b = False
+                    else:
+                        bad_a = False
             elif k0 == c's':
                 rr = jc_value(c, &g.s)
             elif k0 == c'u':
@@ -534,14 +554,18 @@ cdef class GateParserBase(FeedParser):
                 rr = jc_value(c, &g.U)
             elif k0 == c't':
                 rr = jc_value(c, &g.t)
-            elif k0 == c'F':
+            elif k0 == 1:
                 rr = jc_value(c, &g.full)
             else:
                 rr = jc_skip(c, 2)
             if rr != 0:
                 return rr
             r = jc_obj_next(c, &key)
-        return _R_JSON if r < 0 else _R_OK
+        if r < 0:
+            return _R_JSON
+        if bad_b or bad_a:
+            return _R_BAD                           # detail of the last malformed side in _why*
+        return _R_OK
 
     cdef int _parse_levels(self, JsonCursor* c, bint bids) noexcept:
         # [[p, s], ...] or [{"p": p, "s": s}, ...]; a repeated side key replaces the earlier one.
@@ -759,7 +783,7 @@ cdef class GateParserBase(FeedParser):
             ev = _EV_OTHER
         if (t.header.kind == JK_OBJECT or ev == _EV_SUB or (t.error.kind != JK_NONE and t.error.kind != JK_NULL)
                 or ch == GC_PONG or ch == GC_NONE):
-            return self._control(buf, n, ch)
+            return self._control(buf, n, GC_NONE)
         if ev != _EV_NONE and ev != _EV_UPDATE:
             return FRAME_IGNORED
         if GC_ORDERS <= ch <= GC_BALANCES:
