@@ -104,6 +104,7 @@ class SimConnection(WSListener):
         self.on_close: list[Callable[["SimConnection"], Any]] = []
         self.connected_at = time.monotonic()
         self.frames_sent = 0
+        self.msg_window: Optional[tuple[float, int]] = None    # client-message rate window (MEXC)
         self._timers: list[asyncio.TimerHandle] = []
 
     # picows callbacks
@@ -212,6 +213,7 @@ class SimVenue:
         # (kind, venue_symbol) -> {conn: variant}; kinds are venue-defined ("book", "obu", ...)
         self.subs: dict[tuple[str, str], dict[SimConnection, Any]] = {}
         self.rest_requests: Counter = Counter()      # path -> requests seen (faulted ones included)
+        self._rate: dict[str, tuple[float, int]] = {}
         self.connections_total = 0
         self._conn_seq = 0
         self._stall_queue: list[tuple[SimConnection, bytes, bool]] = []
@@ -418,9 +420,38 @@ class SimVenue:
     def rest_error(self, status: int, text: str, headers: Optional[dict] = None) -> web.Response:  # pragma: no cover
         raise NotImplementedError
 
+    # (requests, window seconds) per endpoint and IP: Gate public 200 / 10 s, MEXC 500 / 10 s
+    rest_rate_limit: tuple[int, float] = (200, 10.0)
+
+    def _rate_headers(self, path: str) -> tuple[bool, dict]:
+        """Count a request against its endpoint's fixed window: (over the limit?, venue headers)."""
+        limit, window = self.rest_rate_limit
+        now = time.time()
+        start, n = self._rate.get(path, (0.0, 0))
+        if now - start >= window:
+            start, n = now, 0                     # window opens with the first request
+        n += 1
+        self._rate[path] = (start, n)
+        reset_ms = int((start + window) * 1000)
+        return n > limit, self._rate_limit_headers(limit, max(0, limit - n), reset_ms)
+
+    def _rate_limit_headers(self, limit: int, remain: int, reset_ms: int) -> dict:
+        return {}
+
     @web.middleware
     async def _fault_middleware(self, request: web.Request, handler):
         self.rest_requests[request.path] += 1
+        over, headers = self._rate_headers(request.path)
+        if over and self.sim.cfg.enforce_rate_limits:
+            retry = max(1, int(headers.get("X-Gate-RateLimit-Reset-Timestamp", 0)) // 1000 - int(time.time())) \
+                if headers else int(self.rest_rate_limit[1])
+            return self.rest_error(429, "Too Many Requests", dict(headers, **{"Retry-After": str(retry)}))
+        resp = await self._faulted(request, handler)
+        if headers:
+            resp.headers.update(headers)
+        return resp
+
+    async def _faulted(self, request: web.Request, handler):
         f = self.faults
         if f.rest_delay_s > 0 and (f.rest_delay_left is None or f.rest_delay_left > 0):
             if f.rest_delay_left is not None:

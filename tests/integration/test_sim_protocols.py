@@ -374,3 +374,30 @@ def test_dislocations_beat_fees_only_when_enabled():
 
     assert arbs(0.02) > 20
     assert arbs(0.0) == 0
+
+
+def test_rest_rate_limits_and_mexc_message_rate():
+    async def main():
+        sim = _sim({"gateio_spot": ["BTC/USDT"], "mexc_spot": ["BTC/USDT"]}, enforce_rate_limits=True)
+        async with sim, aiohttp.ClientSession() as s:
+            url = sim.urls["gateio_spot"].rest + "/api/v4/spot/time"
+            statuses = []
+            for _ in range(201):
+                async with s.get(url) as r:
+                    statuses.append(r.status)
+                    hdr = dict(r.headers)
+            assert statuses[:200] == [200] * 200 and statuses[200] == 429
+            assert hdr["X-Gate-RateLimit-Limit"] == "200" and hdr["X-Gate-RateLimit-Requests-Remain"] == "0"
+            assert int(hdr["Retry-After"]) >= 1
+            async with s.ws_connect(sim.urls["mexc_spot"].ws) as ws:
+                for _ in range(101):                       # venue rule: at most 100 messages per second
+                    await ws.send_str('{"method":"PING"}')
+                kinds = []
+                for _ in range(102):
+                    msg = await ws.receive(timeout=T)
+                    kinds.append(msg.type)
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        break
+                assert kinds[:100] == [aiohttp.WSMsgType.TEXT] * 100 and kinds[100] == aiohttp.WSMsgType.CLOSE
+
+    run(main())

@@ -159,6 +159,11 @@ class GateVenue(SimVenue):
         label = {429: "TOO_MANY_REQUESTS", 400: "INVALID_PARAM_VALUE"}.get(status, "SERVER_ERROR")
         return self.json_response({"label": label, "message": text}, status=status, headers=headers)
 
+    def _rate_limit_headers(self, limit: int, remain: int, reset_ms: int) -> dict:
+        # Gate reports its per-endpoint quota on every response (README "REST rate limits and headers")
+        return {"X-Gate-RateLimit-Requests-Remain": str(remain), "X-Gate-RateLimit-Limit": str(limit),
+                "X-Gate-RateLimit-Reset-Timestamp": str(reset_ms)}
+
     def bad_request(self, label: str, message: str) -> web.Response:
         return self.json_response({"label": label, "message": message}, status=400)
 

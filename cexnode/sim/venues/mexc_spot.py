@@ -47,6 +47,8 @@ class MexcSpotVenue(SimVenue):
     supports_full = False
     max_connections = 10_000
     BOOK_KINDS = ("book",)
+    rest_rate_limit = (500, 10.0)        # 500 requests per 10 s per endpoint (no quota headers)
+    MAX_CLIENT_MESSAGES_PER_S = 100      # more client messages per second close the connection
 
     # ---------------------------------------------------------------- connections
     def _on_connected(self, conn: SimConnection) -> None:
@@ -77,6 +79,14 @@ class MexcSpotVenue(SimVenue):
                         "msg": "Not Subscribed successfully! [%s].  Reason： %s " % (",".join(topics), reason)})
 
     def on_text(self, conn: SimConnection, data: bytes) -> None:
+        now = time.monotonic()
+        start, n = conn.msg_window or (now, 0)
+        if now - start >= 1.0:
+            start, n = now, 0
+        conn.msg_window = (start, n + 1)
+        if n + 1 > self.MAX_CLIENT_MESSAGES_PER_S:
+            conn.close(1008)           # venue rule: at most 100 messages per second per connection
+            return
         try:
             msg = orjson.loads(data)
             if not isinstance(msg, dict):
