@@ -301,6 +301,9 @@ class SimConfig:
     trade_probability: float = opt(0.3, doc="Chance per update that a taker trade eats (part of) the touch.", ge=0, le=1)
     dislocation_half_life_ms: float = opt(300.0, doc="Half life of a venue's price dislocation.", ge=0, le=3600000)
     mexc_no_subscription_close_s: float = opt(30.0, doc="MEXC closes a connection without a valid subscription after this long (venue rule: 30 s).", gt=0, le=86400)
+    capture: Optional[str] = opt(None, doc="Capture file (JSON Lines, optionally .gz; DESIGN section 3) to play back instead of generating market data; REST requests with captured answers get them.")
+    capture_speed: float = opt(1.0, doc="Playback speed of sim.capture: 1 keeps the captured timing, 0 sends as fast as possible.", ge=0, le=1000000)
+    capture_loop: bool = opt(False, doc="Start the capture again when it ends.")
     enforce_rate_limits: bool = opt(False, doc="Answer 429 (with Retry-After) beyond the venues' published REST limits per endpoint: Gate 200 / 10 s, MEXC 500 / 10 s. Gate's X-Gate-RateLimit-* headers are always sent.")
     mexc_max_connection_age_s: float = opt(86400.0, doc="MEXC closes every connection after this long (venue rule: 24 h); lower it to test rotation.", gt=0, le=864000)
 

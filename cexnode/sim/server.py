@@ -219,6 +219,8 @@ class SimVenue:
         self._stall_queue: list[tuple[SimConnection, bytes, bool]] = []
         self.app = web.Application(middlewares=[self._fault_middleware])
         self._add_routes(self.app.router)
+        self.player = None                           # playback.Player when playing a capture
+        self.first_subscription = asyncio.Event()     # set by the first public subscription
         self._ws_server: Optional[asyncio.AbstractServer] = None
         self._runner: Optional[web.AppRunner] = None
         self.urls: Optional[VenueUrls] = None
@@ -326,6 +328,7 @@ class SimVenue:
         if conn in subs:
             return False
         subs[conn] = variant
+        self.first_subscription.set()
         return True
 
     def unsubscribe(self, conn: SimConnection, kind: str, vsym: str) -> bool:
@@ -408,6 +411,22 @@ class SimVenue:
         for conn, data, binary in deliveries:
             conn.send_frame(data, binary)
 
+    def send_raw(self, payload: bytes, binary: bool) -> None:
+        """Send one ready frame to every connection with a subscription (capture playback, benchmarks)."""
+        self._deliver([(c, payload, binary) for c in self.connections if c.subscriptions])
+
+    def render_frames(self, symbol: str, n: int, kind: str = "book", variant: Any = None) -> list[tuple[bytes, bool]]:
+        """Advance one book ``n`` generator steps without publishing; return the frames of channel
+        ``kind`` those steps would have produced (e.g. a loopback replay source for benchmarks).
+        Take the REST snapshot / ``true_book`` *before* calling this to sync a client to the frames."""
+        st = self.sim.generator.states[(self.name, self.venue_symbol(symbol))]
+        out = []
+        for _ in range(n):
+            d = self.sim.generator.step_book(st, now_ms())
+            if d is not None:
+                out.extend(self._frames_for(kind, d, variant))
+        return out
+
     def flush_stall(self) -> None:
         """Deliver what a non-dropping stall queued, once the stall is over (called by the clock)."""
         if self.faults.stall_until and not self.faults.stalled:
@@ -463,6 +482,10 @@ class SimVenue:
         if f.rest_5xx_left > 0:
             f.rest_5xx_left -= 1
             return self.rest_error(f.rest_5xx_status, "Service Unavailable")
+        if self.player is not None:
+            entry = self.player.rest_answer(request.method, request.path, request.query)
+            if entry is not None:
+                return web.Response(text=entry.body, status=entry.status, content_type="application/json")
         return await handler(request)
 
     @staticmethod
@@ -496,7 +519,8 @@ class ExchangeSimulator:
     seed : overrides ``sim.seed``.
     venues : ``{venue: [unified symbols]}`` overriding the venues and symbols served.
     clock : ``"auto"`` — the generator steps every ``update_interval_ms`` once started;
-        ``"manual"`` — only :meth:`tick` steps it (deterministic tests).
+        ``"manual"`` — only :meth:`tick` steps it (deterministic tests). With ``sim.capture`` the
+        venues play the capture back instead (:mod:`cexnode.sim.playback`) and the clock stays off.
     host : bind address (default ``sim.host``).
     trading : call ``cexnode.sim.trading.install(self)`` when that module exists.
 
@@ -560,6 +584,16 @@ class ExchangeSimulator:
         for (vname, vsym), st in self.generator.states.items():
             self.venues[vname].books[vsym] = st.book
         self._task: Optional[asyncio.Task] = None
+        self.capture = None
+        if sc.capture:
+            from .playback import Player, load_capture
+            self.capture = load_capture(sc.capture)
+            for name, data in self.capture.items():
+                if name in self.venues:
+                    self.venues[name].player = Player(self.venues[name], data, speed=sc.capture_speed,
+                                                      loop=sc.capture_loop)
+                else:
+                    log.warning("capture %s has frames of %s, which the simulator does not serve", sc.capture, name)
         self.started = False
         self.diffs_published = 0
         if trading and importlib.util.find_spec("cexnode.sim.trading") is not None:
@@ -627,7 +661,10 @@ class ExchangeSimulator:
                 await v.stop()
             raise
         self.started = True
-        if self.clock == "auto":
+        for v in self.venues.values():
+            if v.player is not None:
+                v.player.start()
+        if self.clock == "auto" and self.capture is None:
             self._task = asyncio.get_running_loop().create_task(self._run_clock(), name="sim-clock")
 
     async def stop(self) -> None:
@@ -639,6 +676,8 @@ class ExchangeSimulator:
                 pass
             self._task = None
         for v in reversed(list(self.venues.values())):
+            if v.player is not None:
+                await v.player.stop()
             await v.stop()
         self.started = False
 
@@ -660,11 +699,13 @@ async def run_standalone(cfg: Any, duration: Optional[float] = None) -> int:
     try:
         sim = ExchangeSimulator(cfg)
         await sim.start()
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError) as e:      # busy port, unreadable capture, bad symbol
         print("cexnode sim: cannot start the simulator: %s" % e, file=sys.stderr)
         return 1
     for line in sim.describe():
         print(line)
+    if sim.capture is not None:
+        print("sim playing back %s (speed %s)" % (sim.cfg.capture, sim.cfg.capture_speed or "max"))
     sys.stdout.flush()
     loop = asyncio.get_running_loop()
     done = asyncio.Event()

@@ -1,0 +1,167 @@
+"""Play a capture file (DESIGN §3 capture format) back through the simulated venues.
+
+Capture lines (JSON Lines, optionally gzip)::
+
+    {"t": ns, "venue": "gateio_spot", "kind": "ws", "op": "text", "data": "<frame text>"}
+    {"t": ns, "venue": "mexc_spot", "kind": "ws", "op": "binary", "data": "<base64 payload>"}
+    {"t": ns, "venue": "gateio_spot", "kind": "rest", "method": "GET", "path": "/api/v4/spot/order_book",
+     "query": "currency_pair=BTC_USDT&limit=100&with_id=true", "status": 200, "body": "<response text>"}
+
+Rules
+-----
+* Each venue's playback starts when its first WebSocket subscription is acknowledged (so the
+  client sees the capture from its first frame) and sends every captured *push* to every
+  connection with a subscription: binary frames, and text frames that are not the recorder's own
+  acks/pongs (captured malformed frames are sent as they are).
+* ``speed`` 1.0 keeps the captured timing, 2.0 plays twice as fast, 0 sends as fast as the loop
+  allows (yielding every ``batch`` frames so REST requests are still answered).
+* REST requests with captured answers for the same method, path and symbol parameter get the
+  newest captured answer at or before the playback position (the first one before playback
+  starts). Everything else falls through to the simulator's own endpoints.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Optional
+from urllib.parse import parse_qsl
+
+import orjson
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .server import SimVenue
+
+__all__ = ["CaptureData", "RestEntry", "load_capture", "Player"]
+
+_SYMBOL_PARAMS = ("currency_pair", "contract", "symbol")
+
+
+@dataclass(slots=True)
+class RestEntry:
+    t: int
+    method: str
+    path: str
+    symbol: str
+    status: int
+    body: str
+
+
+@dataclass
+class CaptureData:
+    """One venue's part of a capture: ``ws`` = [(t_ns, payload, is_binary)], ``rest`` entries by key."""
+
+    ws: list = field(default_factory=list)
+    rest: dict = field(default_factory=dict)      # (method, path, symbol) -> [RestEntry] in time order
+
+
+def _is_control(text: bytes) -> bool:
+    """The recorder's own acks/pongs/errors are not replayed; pushes and unparsable frames are."""
+    try:
+        m = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(m, dict):
+        return False
+    if "method" in m or ("code" in m and "msg" in m and "channel" not in m):
+        return True                                      # MEXC acks, PONG, rejections
+    ch, ev = m.get("channel", ""), m.get("event")
+    return ev in ("subscribe", "unsubscribe") or (isinstance(ch, str) and ch.endswith(".pong")) or "error" in m and m.get("error")
+
+
+def load_capture(path: str) -> dict[str, CaptureData]:
+    """Read a capture file; ValueError naming the line for anything that is not a capture entry."""
+    opener = gzip.open if path.endswith(".gz") else open
+    out: dict[str, CaptureData] = {}
+    with opener(path, "rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                e = orjson.loads(line)
+                venue, kind, t = e["venue"], e["kind"], int(e["t"])
+                cap = out.setdefault(venue, CaptureData())
+                if kind == "ws":
+                    if e["op"] == "binary":
+                        cap.ws.append((t, base64.b64decode(e["data"]), True))
+                    elif e["op"] == "text":
+                        data = e["data"].encode()
+                        if not _is_control(data):
+                            cap.ws.append((t, data, False))
+                    else:
+                        raise ValueError("op must be text or binary")
+                elif kind == "rest":
+                    q = dict(parse_qsl(e.get("query", "")))
+                    sym = next((q[k] for k in _SYMBOL_PARAMS if k in q), "")
+                    entry = RestEntry(t, e.get("method", "GET").upper(), e["path"], sym, int(e["status"]), e["body"])
+                    cap.rest.setdefault((entry.method, entry.path, sym), []).append(entry)
+                else:
+                    raise ValueError("kind must be ws or rest")
+            except (KeyError, ValueError, TypeError) as exc:
+                raise ValueError("%s:%d: not a capture entry (%s)" % (path, lineno, exc)) from None
+    for cap in out.values():
+        cap.ws.sort(key=lambda x: x[0])
+        for lst in cap.rest.values():
+            lst.sort(key=lambda x: x.t)
+    return out
+
+
+class Player:
+    """Plays one venue's captured frames; see the module docstring."""
+
+    def __init__(self, venue: "SimVenue", data: CaptureData, *, speed: float = 1.0, loop: bool = False,
+                 batch: int = 256):
+        self.venue, self.data, self.speed, self.loop, self.batch = venue, data, speed, loop, batch
+        self.position_t: Optional[int] = None        # capture time of the newest frame sent
+        self.frames_sent = 0
+        self.started = asyncio.Event()
+        self.finished = asyncio.Event()
+        self._task: Optional[asyncio.Task] = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="sim-playback-" + self.venue.name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        await self.venue.first_subscription.wait()
+        self.started.set()
+        frames = self.data.ws
+        while frames:
+            t0, w0 = frames[0][0], time.monotonic()
+            for i, (t, payload, binary) in enumerate(frames):
+                if self.speed > 0:
+                    delay = (t - t0) / 1e9 / self.speed - (time.monotonic() - w0)
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                elif i % self.batch == 0 and i:
+                    await asyncio.sleep(0)
+                self.position_t = t
+                self.venue.send_raw(payload, binary)
+                self.frames_sent += 1
+            if not self.loop:
+                break
+        self.finished.set()
+
+    def rest_answer(self, method: str, path: str, query) -> Optional[RestEntry]:
+        sym = next((query[k] for k in _SYMBOL_PARAMS if k in query), "")
+        lst = self.data.rest.get((method, path, sym))
+        if not lst:
+            return None
+        if self.position_t is None:
+            return lst[0]
+        best = lst[0]
+        for e in lst:
+            if e.t <= self.position_t:
+                best = e
+            else:
+                break
+        return best
