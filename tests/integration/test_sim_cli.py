@@ -142,3 +142,27 @@ def test_extension_hook_routes_ws_handlers_and_publish_change():
             assert seen == [("spot@private.orders.v3.api.pb", "good"), ("spot@private.orders.v3.api.pb", "bad")]
 
     asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_sim_component_publishes_urls_in_the_node_context(tmp_path):
+    from types import SimpleNamespace
+
+    from cexnode.sim.component import SimComponent
+    path = tmp_path / "sim.yaml"
+    path.write_text(CFG)
+    node = SimpleNamespace(cfg=load_config(str(path)), context={})
+
+    async def main():
+        comp = SimComponent(node)
+        assert node.context["sim"] is comp.sim and "sim_urls" not in node.context     # no I/O at build
+        await comp.start()
+        try:
+            urls = node.context["sim_urls"]
+            assert set(urls) == {"mexc_spot", "gateio_futures"}
+            async with aiohttp.ClientSession() as s:
+                async with s.get(urls["gateio_futures"].rest + "/api/v4/futures/usdt/contracts") as r:
+                    assert [c["name"] for c in await r.json()] == ["BTC_USDT"]
+        finally:
+            await comp.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 10))

@@ -1,0 +1,44 @@
+"""The embedded simulator as a node component (``sim.enabled: true``, e.g. ``configs/demo.yaml``).
+
+Integration (node side, ``cexnode/node.py`` ``build_components``): after metrics and before the
+venues, ``if cfg.sim.enabled: comps.append(SimComponent(node))``. Building does no network I/O;
+``start()`` binds the servers and publishes where they listen in ``node.context``:
+
+* ``context["sim"]`` — the :class:`~cexnode.sim.server.ExchangeSimulator` (set at build time);
+* ``context["sim_urls"]`` — ``{venue: VenueUrls(ws, rest)}`` (set by ``start()``).
+
+Adapters whose ``ws_url``/``rest_url`` are empty read ``context["sim_urls"][venue]`` when they
+start (they start after this component), instead of the production URLs.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from cexnode.node import Component
+
+from .server import ExchangeSimulator
+
+__all__ = ["SimComponent"]
+
+log = logging.getLogger("cexnode.sim")
+
+
+class SimComponent(Component):
+    """Starts/stops the embedded :class:`ExchangeSimulator` built from the node's config."""
+
+    name = "sim"
+
+    def __init__(self, node: Any):
+        self.context = node.context
+        self.sim = ExchangeSimulator(node.cfg)
+        self.context["sim"] = self.sim
+
+    async def start(self) -> None:
+        await self.sim.start()
+        self.context["sim_urls"] = self.sim.urls
+        for line in self.sim.describe():
+            log.info("%s", line)
+
+    async def stop(self) -> None:
+        await self.sim.stop()
