@@ -302,3 +302,303 @@ def test_generated_streams_reach_every_outcome():
             got_reasons.update(ref.calls)
         assert got_results == results
         assert reasons <= got_reasons
+
+
+# --------------------------------------------------------------------------------------------------
+# per-venue tests from the real samples (tests/resources/core, provenance in SOURCES.md)
+
+def _load(rel):
+    return json.loads((RES / rel).read_text())
+
+
+@pytest.fixture(scope="module")
+def registry():
+    """Scales from instrument info: Gate futures from the contract sample (quanto 0.0001), the spot
+    BTC pairs given explicitly (the instrument samples are other pairs)."""
+    r = SymbolRegistry()
+    r.add_gateio_futures_contracts([_load("gateio_futures/rest_contract.doc.json")])
+    r.add_instrument({"venue": "mexc_spot", "symbol": "BTC/USDT", "venue_symbol": "BTCUSDT",
+                      "tick": "0.01", "qty_step": "0.000001"})
+    r.add_instrument({"venue": "mexc_spot", "symbol": "BTC/USDC", "venue_symbol": "BTCUSDC",
+                      "tick": "0.01", "qty_step": "0.000001"})
+    r.add_instrument({"venue": "gateio_spot", "symbol": "BTC/USDT", "venue_symbol": "BTC_USDT",
+                      "tick": "0.1", "qty_step": "0.000001"})
+    return r.freeze()
+
+
+class Venue:
+    """Converts one venue's sample levels to mantissas with the instrument's scales (the _core
+    parser path: fixedpoint.parse at venue_qty_scale, × qty_mult) and checks them against Decimal."""
+
+    def __init__(self, registry, venue, venue_symbol):
+        ins = registry.map(venue).instrument(venue_symbol)
+        self.ps, self.vqs, self.mult, self.qs = ins["price_scale"], ins["venue_qty_scale"], ins["qty_mult"], ins["qty_scale"]
+        self.symbol_id = registry.map(venue).id_of(venue_symbol)
+
+    def levels(self, rows):
+        # Gate spot/obu: [p, s]; Gate futures order_book_update: {p, s}; MEXC: {price, quantity}
+        rows = [tuple(r) if isinstance(r, list) else (r["p"], r["s"]) if "p" in r else (r["price"], r["quantity"])
+                for r in rows]
+        out = [(parse(str(p), self.ps), parse(str(q), self.vqs) * self.mult) for p, q in rows]
+        # the same numbers through Decimal (base quantity = venue size × quanto for futures)
+        want = decimal_levels([(p, str(Decimal(str(q)) * Decimal(self.mult).scaleb(self.vqs - self.qs)))
+                               for p, q in rows], self.ps, self.qs)
+        assert out == want
+        return out
+
+    def sync(self, rule=B.SYNC_SNAPSHOT_DIFF, buffer_limit=1024, depth=400):
+        calls = []
+        s = BookSync(Book(self.symbol_id, 0, depth), rule, buffer_limit, lambda s, r: calls.append(r))
+        return s, calls
+
+
+def _expected(*updates):
+    """Book contents after applying (bids, asks, full) in order, by the Decimal-free oracle book."""
+    ref = RefBook(400)
+    for bids, asks, full in updates:
+        ref.apply(bids, asks, full=full)
+    return ref.top()
+
+
+def test_gate_spot_order_book_update_from_samples(registry):
+    v = Venue(registry, "gateio_spot", "BTC_USDT")
+    push = _load("gateio_spot/ws_order_book_update.json")["result"]          # REAL, U == u
+    rest = _load("gateio_spot/rest_order_book.json")                         # mock snapshot, with_id
+    U, u = push["U"], push["u"]
+    bids, asks = v.levels(push["b"]), v.levels(push["a"])
+    assert (U, u) == (13934528633, 13934528633) and bids == [(2929140, 51240000)] and asks == []
+    # the REST mock is another pair (0.2986, 6 decimals): at BTC_USDT's scale it is an error, never
+    # truncated. The snapshot levels come from the REAL BTC_USDT obu full push instead (2025 prices,
+    # above the 2023 push: its bid becomes the 4th bid level, nothing crosses).
+    with pytest.raises(ValueError, match="too precise"):
+        v.levels(rest["bids"])
+    obu = _load("gateio_spot/ws_obu_full.json")["result"]
+    snap_bids, snap_asks = v.levels(obu["b"]), v.levels(obu["a"])
+
+    # 1. pre-snapshot buffering and replay: diffs before the snapshot, one stale, then bridging
+    s, calls = v.sync()
+    assert s.py_update(U, u, bids, asks, exch_ts_ms=push["t"]) == B.APPLY_BUFFERED
+    nxt = [(u + 1, u + 3, [(2929140, 0), (2929100, 7)], [])]
+    assert s.py_update(*nxt[0]) == B.APPLY_BUFFERED
+    assert s.py_update(U, u, bids, asks) == B.APPLY_STALE                  # duplicate while waiting
+    assert s.buffered_ids() == [(U, u), (u + 1, u + 3)] and not s.book.in_sync
+    # snapshot id = U - 1: drop u < id+1 (none), first applied has U <= id+1 <= u
+    assert s.py_snapshot(U - 1, snap_bids, snap_asks) == B.APPLY_OK
+    assert s.book.in_sync and s.book.last_id == u + 3 and s.buffered == 0 and calls == []
+    assert s.book.top() == _expected((snap_bids, snap_asks, True), (bids, asks, False), (nxt[0][2], [], False))
+    assert s.book.exch_ts_ms == 0                                          # of the last applied diff
+    # 2. stale and duplicate diffs after the sync: dropped, book untouched
+    top, version = s.book.top(), s.book.version
+    assert s.py_update(U, u, bids, asks) == B.APPLY_STALE
+    assert s.py_update(*nxt[0]) == B.APPLY_STALE
+    assert s.book.top() == top and s.book.version == version and s.stale_dropped == 3
+    # 3. gap: U > prev_u + 1 -> resync, one request, book cleared; later diffs are buffered again
+    assert s.py_update(u + 5, u + 5, bids, []) == B.APPLY_RESYNC
+    assert calls == [B.RESYNC_GAP] and s.resyncs == 1 and not s.book.in_sync and s.book.counts() == (0, 0)
+    assert s.py_update(u + 6, u + 6, [(2929000, 1)], []) == B.APPLY_BUFFERED
+    assert s.py_update(u + 8, u + 8, [], []) == B.APPLY_BUFFERED              # a hole inside the buffer
+    assert calls == [B.RESYNC_GAP] and s.buffered_ids() == [(u + 8, u + 8)]
+    # a snapshot older than the buffer cannot bridge it -> a new request
+    assert s.py_snapshot(u + 3, snap_bids, snap_asks) == B.APPLY_RESYNC
+    assert calls == [B.RESYNC_GAP, B.RESYNC_SNAPSHOT_STALE]
+    assert s.py_snapshot(u + 7, snap_bids, snap_asks) == B.APPLY_OK
+    assert s.book.last_id == u + 8 and s.book.in_sync and s.book.top() == _expected((snap_bids, snap_asks, True))
+    # 4. a snapshot newer than the first buffered diffs: they are dropped as stale on replay
+    s2, calls2 = v.sync()
+    for i in range(5):
+        assert s2.py_update(U + i, u + i, [(2929140 - i, 1 + i)], []) == B.APPLY_BUFFERED
+    assert s2.py_snapshot(U + 2, snap_bids, snap_asks) == B.APPLY_OK
+    assert s2.stale_dropped == 3 and s2.book.last_id == u + 4 and calls2 == []
+    assert s2.book.top() == _expected((snap_bids, snap_asks, True), ([(2929137, 4)], [], False),
+                                      ([(2929136, 5)], [], False))
+
+
+def test_gate_spot_full_true_resets_the_book(registry):
+    v = Venue(registry, "gateio_spot", "BTC_USDT")
+    full = _load("gateio_spot/ws_order_book_update_full.doc.json")["result"]    # DOC, full:true
+    assert full["full"] is True
+    fb, fa = v.levels(full["b"]), v.levels(full["a"])
+    assert fb == [(1913774, 10000), (1908837, 0)]            # "0" in a full push is simply absent
+    s, calls = v.sync()
+    # a full push before any snapshot: replaces the book, id = u, buffered diffs before it dropped
+    assert s.py_update(full["U"] - 3, full["U"] - 2, [(1900000, 5)], []) == B.APPLY_BUFFERED
+    assert s.py_update(full["U"], full["u"], fb, fa, full=True) == B.APPLY_OK
+    assert s.book.in_sync and s.book.last_id == full["u"] and s.buffered == 0
+    assert s.book.top() == ([(1913774, 10000)], [(1913775, 61350000)])
+    # then U == prev_u + 1 strictly
+    assert s.py_update(full["u"] + 1, full["u"] + 2, [(1913770, 3)], []) == B.APPLY_OK
+    assert s.py_update(full["u"] + 2, full["u"] + 3, [], []) == B.APPLY_RESYNC   # overlap after bridging
+    assert calls == [B.RESYNC_GAP]
+    # full push in the middle of a resync episode ends it: book replaced, in sync, no new request
+    assert s.py_update(full["u"] + 10, full["u"] + 20, fb, fa, full=True) == B.APPLY_OK
+    assert s.book.in_sync and s.book.last_id == full["u"] + 20 and calls == [B.RESYNC_GAP]
+    # an older full push is stale
+    assert s.py_update(full["U"], full["u"], fb, fa, full=True) == B.APPLY_STALE
+
+
+def test_gate_spot_obu_from_real_pushes(registry):
+    v = Venue(registry, "gateio_spot", "BTC_USDT")
+    full = _load("gateio_spot/ws_obu_full.json")["result"]       # REAL 2025-08-01, full:true, u only
+    upd = _load("gateio_spot/ws_obu_update.json")["result"]      # REAL, 60 s later: U/u, no full key
+    assert full["full"] is True and "U" not in full and "full" not in upd
+    fb, fa = v.levels(full["b"]), v.levels(full["a"])
+    ub, ua = v.levels(upd["b"]), v.levels(upd["a"])
+    s, calls = v.sync(B.SYNC_STREAM_FULL)
+    # diffs before the first full push are ignored (no REST snapshot on obu)
+    assert s.py_update(upd["U"], upd["u"], ub, ua) == B.APPLY_IGNORED and s.ignored == 1
+    assert s.py_update(full["u"], full["u"], fb, fa, full=True, exch_ts_ms=full["t"]) == B.APPLY_OK
+    assert s.book.in_sync and s.book.top() == (fb, fa) and s.book.exch_ts_ms == full["t"]
+    # the two real captures are 16,895 ids apart: a gap (U != local + 1) -> unsubscribe/resubscribe
+    assert upd["U"] != full["u"] + 1
+    assert s.py_update(upd["U"], upd["u"], ub, ua) == B.APPLY_RESYNC
+    assert calls == [B.RESYNC_GAP] and not s.book.in_sync and s.buffered == 0
+    assert s.py_update(upd["u"] + 1, upd["u"] + 1, ub, ua) == B.APPLY_IGNORED   # waits for a full push
+    assert calls == [B.RESYNC_GAP]
+    # the market moved 60 s later: the update's best ask (115731.3) is below the full push's best
+    # bid (115765.1), so on top of it the book would cross
+    assert ua[0][0] < fb[0][0]
+    # resubscribed: a full push (the real one moved 100.00 down to the update's prices), then the
+    # real update with ids continuing from it
+    fb2, fa2 = [(px - 10000, q) for px, q in fb], [(px - 10000, q) for px, q in fa]
+    assert s.py_update(upd["U"] - 1, upd["U"] - 1, fb2, fa2, full=True) == B.APPLY_OK
+    assert s.py_update(upd["U"], upd["u"], ub, ua, exch_ts_ms=upd["t"]) == B.APPLY_OK
+    assert s.book.last_id == upd["u"] and s.book.exch_ts_ms == upd["t"]
+    assert s.book.top() == _expected((fb2, fa2, True), (ub, ua, False))
+    # the real full push itself now arrives again (stale id) and is dropped
+    assert s.py_update(full["u"], full["u"], fb, fa, full=True) == B.APPLY_STALE
+    assert s.py_update(upd["U"], upd["u"], ub, ua) == B.APPLY_STALE           # duplicate
+    assert calls == [B.RESYNC_GAP] and s.resyncs == 1
+
+
+def test_gate_futures_order_book_update_from_samples(registry):
+    v = Venue(registry, "gateio_futures", "BTC_USDT")
+    assert (v.vqs, v.mult) == (0, 10 ** (v.qs - 4))               # contracts × quanto 0.0001
+    push = _load("gateio_futures/ws_order_book_update.json")["result"]      # REAL 2024-12-11, {p,s}
+    rest = _load("gateio_futures/rest_order_book.doc.json")                 # DOC snapshot, {p,s}
+    doc = _load("gateio_futures/ws_order_book_update.doc.json")["result"]   # DOC, U..u spans 13 ids
+    U, u = push["U"], push["u"]
+    bids, asks = v.levels(push["b"]), v.levels(push["a"])
+    assert bids[0] == (9618690, 10500 * v.mult) and bids[2][1] == 0 and asks == []
+    s, calls = v.sync()
+    # the DOC REST snapshot (prices ~1.5) under the REAL push (bids ~96k): the bid crosses its
+    # asks -> the book is never left crossed: resync requested, the crossing diff kept to bridge
+    rb, ra = v.levels(rest["bids"]), v.levels(rest["asks"])
+    assert s.py_update(U, u, bids, asks) == B.APPLY_BUFFERED
+    assert s.py_snapshot(U - 1, rb, ra) == B.APPLY_RESYNC
+    assert calls == [B.RESYNC_CROSSED] and not s.book.in_sync and s.buffered_ids() == [(U, u)]
+    # a consistent snapshot (asks above the push) bridges the kept diff
+    snap_asks = [(px + 9800000, q) for px, q in ra]
+    assert s.py_snapshot(U - 1, rb, snap_asks) == B.APPLY_OK
+    assert s.book.top() == _expected((rb, snap_asks, True), (bids, asks, False)) and s.book.last_id == u
+    # "update the book id even when a/b are empty": an empty push advances id and time, not version
+    ver = s.book.version
+    assert s.py_update(u + 1, u + 1, [], [], exch_ts_ms=push["t"]) == B.APPLY_OK
+    assert s.book.last_id == u + 1 and s.book.version == ver and s.book.exch_ts_ms == push["t"]
+    # a multi-id push (the doc's U..u spans 13 ids) continues the sequence
+    span = doc["u"] - doc["U"]
+    assert span == 12
+    db = [(px, q) for px, q in v.levels(doc["b"]) if px < 9618690]
+    assert s.py_update(u + 2, u + 2 + span, db, []) == B.APPLY_OK and s.book.last_id == u + 2 + span
+    # duplicate, stale, then a gap
+    assert s.py_update(u + 2, u + 2 + span, db, []) == B.APPLY_STALE
+    assert s.py_update(u, u, bids, asks) == B.APPLY_STALE
+    assert s.py_update(u + 4 + span, u + 4 + span, bids, []) == B.APPLY_RESYNC
+    assert calls == [B.RESYNC_CROSSED, B.RESYNC_GAP] and s.resyncs == 2
+
+
+def test_gate_futures_obu_doc_pushes(registry):
+    v = Venue(registry, "gateio_futures", "BTC_USDT")
+    full = _load("gateio_futures/ws_obu_full.doc.json")["result"]
+    upd = _load("gateio_futures/ws_obu_update.doc.json")["result"]
+    assert upd["U"] == full["u"] + 1                      # the doc pair is contiguous
+    fb, fa = v.levels(full["b"]), v.levels(full["a"])
+    ub = v.levels(upd["b"])
+    s, calls = v.sync(B.SYNC_STREAM_FULL)
+    assert s.py_update(full["u"], full["u"], fb, fa, full=True) == B.APPLY_OK
+    assert s.py_update(upd["U"], upd["u"], ub, []) == B.APPLY_OK
+    assert s.book.top() == _expected((fb, fa, True), (ub, [], False)) and s.book.last_id == upd["u"]
+    assert s.book.top()[0][0] == (8370590, 30166 * v.mult)
+    assert s.py_update(upd["U"], upd["u"], ub, []) == B.APPLY_STALE and calls == []
+
+
+def test_mexc_aggre_depth_from_samples(registry):
+    v = Venue(registry, "mexc_spot", "BTCUSDC")
+    push = _load("mexc/ws_push_aggre_depth_100ms.decoded.json")["publicAggreDepths"]   # 8 versions
+    frm, to = int(push["fromVersion"]), int(push["toVersion"])
+    assert to - frm == 7
+    bids, asks = v.levels(push["bids"]), v.levels(push["asks"])
+    snap = ([(11483000, 200000000)], [(11520000, 100000000)])
+    # lastUpdateId anywhere in [fromVersion-1, toVersion-1] bridges (fromVersion <= id+1 <= toVersion)
+    for sid in (frm - 1, frm + 3, to - 1):
+        s, calls = v.sync()
+        assert s.py_update(frm, to, bids, asks) == B.APPLY_BUFFERED
+        assert s.py_snapshot(sid, *snap) == B.APPLY_OK and s.book.last_id == to and calls == []
+        assert s.book.top() == _expected((snap[0], snap[1], True), (bids, asks, False))
+        assert s.py_update(to + 1, to + 1, [(11483000, 0)], []) == B.APPLY_OK   # fromVersion == prev+1
+        assert s.book.top()[0] == [(11483884, 10100)]
+    # toVersion <= lastUpdateId: dropped
+    s, calls = v.sync()
+    assert s.py_update(frm, to, bids, asks) == B.APPLY_BUFFERED
+    assert s.py_snapshot(to, *snap) == B.APPLY_OK and s.stale_dropped == 1 and s.book.top() == snap
+    # fromVersion > lastUpdateId + 1: the snapshot is older than the stream -> resync
+    s, calls = v.sync()
+    assert s.py_update(frm, to, bids, asks) == B.APPLY_BUFFERED
+    assert s.py_snapshot(frm - 2, *snap) == B.APPLY_RESYNC and calls == [B.RESYNC_SNAPSHOT_STALE]
+    assert s.buffered_ids() == [(frm, to)]                  # kept for the next snapshot
+    assert s.py_snapshot(frm, *snap) == B.APPLY_OK and s.book.last_id == to and calls == [B.RESYNC_SNAPSHOT_STALE]
+
+
+def test_mexc_buffer_overflow_and_crossed_doc_snapshot(registry):
+    v = Venue(registry, "mexc_spot", "BTCUSDT")
+    push = _load("mexc/ws_push_aggre_depth.decoded.json")["publicAggreDepths"]   # REAL, from == to
+    ver = int(push["fromVersion"])
+    assert ver == int(push["toVersion"]) and push["asks"] == []
+    bids = v.levels(push["bids"])
+    assert bids == [(6175973, 17780)]                         # 0.0001778 BTC at qty scale 8
+    # buffer overflow while waiting for the snapshot: the oldest are dropped, one request, the
+    # newest kept so that a snapshot requested now can bridge them
+    s, calls = v.sync(buffer_limit=3)
+    res = [s.py_update(ver + i, ver + i, [(bids[0][0] - i, bids[0][1])], []) for i in range(6)]
+    assert res == [B.APPLY_BUFFERED] * 3 + [B.APPLY_RESYNC] + [B.APPLY_BUFFERED] * 2
+    assert calls == [B.RESYNC_BUFFER_OVERFLOW] and s.buffer_dropped == 3 and s.resyncs == 1
+    assert s.buffered_ids() == [(ver + 3, ver + 3), (ver + 4, ver + 4), (ver + 5, ver + 5)]
+    ccxt = _load("mexc/rest_depth.ccxt_static.json")         # BTCUSDT 2024: ask 45995.48 < push bid
+    sb, sa = v.levels(ccxt["bids"]), v.levels(ccxt["asks"])
+    sa_up = [(px + 2000000, q) for px, q in sa]               # moved above the 2026 push prices
+    assert s.py_snapshot(ver + 2, sb, sa_up) == B.APPLY_OK
+    assert s.book.last_id == ver + 5 and s.book.in_sync and calls == [B.RESYNC_BUFFER_OVERFLOW]
+    # the DOC depth example is itself crossed (bid 15 > ask 14): never in sync, one request
+    doc = _load("mexc/rest_depth.json")
+    db, da = v.levels(doc["bids"]), v.levels(doc["asks"])
+    s, calls = v.sync()
+    assert s.py_snapshot(doc["lastUpdateId"], db, da) == B.APPLY_RESYNC
+    assert calls == [B.RESYNC_CROSSED] and not s.book.in_sync and s.book.counts() == (0, 0)
+    # request_resync (e.g. after a reconnect) while already reported: no second request
+    s.request_resync()
+    assert calls == [B.RESYNC_CROSSED]
+    # ... but on a synced book it is a new episode
+    assert s.py_snapshot(int(ccxt["lastUpdateId"]), sb, sa) == B.APPLY_OK
+    s.request_resync()
+    assert calls == [B.RESYNC_CROSSED, B.RESYNC_REQUESTED] and not s.book.in_sync
+
+
+def test_resync_callback_exception_propagates_and_counts():
+    def boom(sync, reason):
+        raise RuntimeError("adapter failed")
+    s = BookSync(Book(), B.SYNC_SNAPSHOT_DIFF, 4, boom)
+    assert s.py_snapshot(10, [(1, 1)], [(2, 1)]) == B.APPLY_OK
+    with pytest.raises(RuntimeError, match="adapter failed"):
+        s.py_update(12, 12, [(1, 2)], [])
+    assert s.resyncs == 1 and not s.book.in_sync and s.buffered_ids() == [(12, 12)]
+    assert s.py_update(13, 13) == B.APPLY_BUFFERED            # episode already reported
+
+
+def test_constructor_errors():
+    with pytest.raises(ValueError):
+        BookSync(Book(), 7)
+    with pytest.raises(ValueError):
+        BookSync(Book(), B.SYNC_SNAPSHOT_DIFF, 0)
+    with pytest.raises(TypeError):
+        BookSync(Book(), B.SYNC_SNAPSHOT_DIFF, 4, on_resync=5)
+    with pytest.raises(TypeError):
+        BookSync(None)
