@@ -104,6 +104,33 @@ class GateFuturesClient(VenueClient):
         return Diff(b["id"], b["id"], lv(b["bids"]), lv(b["asks"]))
 
 
+class GateSpot20Client(GateSpotClient):
+    """The 20ms channel is a 20-level book: snapshot with limit=20 (venue rule)."""
+
+    def subscribe_msg(self):
+        return orjson.dumps({"time": 1, "channel": "spot.order_book_update", "event": "subscribe",
+                             "payload": [self.vsym, "20ms"]}).decode()
+
+    async def snapshot(self):
+        async with self.session.get(self.urls.rest + "/api/v4/spot/order_book",
+                                    params={"currency_pair": self.vsym, "limit": "20", "with_id": "true"}) as r:
+            b = await r.json()
+        return Diff(b["id"], b["id"], _pairs(b["bids"]), _pairs(b["asks"]))
+
+
+class GateFutures20Client(GateFuturesClient):
+    def subscribe_msg(self):
+        return orjson.dumps({"time": 1, "channel": "futures.order_book_update", "event": "subscribe",
+                             "payload": [self.vsym, "20ms", "20"]}).decode()
+
+    async def snapshot(self):
+        async with self.session.get(self.urls.rest + "/api/v4/futures/usdt/order_book",
+                                    params={"contract": self.vsym, "limit": "20", "with_id": "true"}) as r:
+            b = await r.json()
+        lv = lambda side: [(D(x["p"]), D(str(x["s"]))) for x in side]  # noqa: E731
+        return Diff(b["id"], b["id"], lv(b["bids"]), lv(b["asks"]))
+
+
 class GateObuClient(GateSpotClient):
     rule = STREAM_FULL
 
@@ -178,8 +205,8 @@ class Follower:
                                  % (target_id, self.sync.book.last_id, self.sync.in_sync,
                                     self.sync.buffered_ids(), self.sync.resyncs)) from None
 
-    def assert_equal(self, venue, symbol):
-        bids, asks, last = venue.true_book(symbol)
+    def assert_equal(self, venue, symbol, depth=None):
+        bids, asks, last = venue.true_book(symbol, depth)
         b, a = self.sync.book.top()
         assert self.sync.book.last_id == last
         assert b == bids and a == asks, "book differs from the true book at id %d" % last
@@ -326,6 +353,39 @@ def test_futures_decimal_sizes_with_header():
                 plain = await r.json()
             assert all(isinstance(x["s"], int) for x in plain["bids"] + plain["asks"])
             assert "id" not in plain                        # only with with_id=true
+            await client.ws.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("venue,cls", [("gateio_spot", GateSpot20Client), ("gateio_futures", GateFutures20Client)])
+def test_gate_20_level_stream_is_the_top_20_view(venue, cls):
+    """A 50-level book on a 20-level channel: the client holds exactly the true top 20, levels
+    entering the view included, through a gap and a full reset."""
+    symbol, vsym, _ = CLIENTS[venue]
+
+    async def main():
+        sim = ExchangeSimulator(SimConfig(seed=13, book_levels=50), venues={venue: [symbol]}, clock="manual",
+                                trading=False)
+        async with sim, aiohttp.ClientSession() as session:
+            v = sim.venue(venue)
+            client = cls(sim, venue, vsym, session)
+            await client.connect()
+            await client.ws.receive(timeout=TIMEOUT)
+            f = Follower(client)
+            sim.tick(2)
+            await f.resync()
+            for step in range(1, 151):
+                if step == 45:
+                    v.faults.gap_next(vsym)
+                elif step == 95:
+                    v.faults.full_reset(vsym)
+                sim.tick()
+                if step % 10 == 0:
+                    await f.catch_up(v.book(vsym).last_id)
+                    f.assert_equal(v, vsym, 20)
+                    assert len(f.sync.book.bids) == 20 and len(f.sync.book.asks) == 20
+            assert f.sync.resyncs == 1 and f.fulls == 1
             await client.ws.close()
 
     asyncio.run(main())

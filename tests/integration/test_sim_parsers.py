@@ -11,8 +11,8 @@ from cexnode.config import SimConfig
 from cexnode.sim import ExchangeSimulator
 
 CHANNELS = {
-    "gateio_spot": [("book", None), ("obu", "400"), ("ticker", None), ("trades", None)],
-    "gateio_futures": [("book", ("100", False)), ("book", ("100", True)), ("obu", ("50", True)),
+    "gateio_spot": [("book", "100"), ("book", "20"), ("obu", "400"), ("obu", "50"), ("ticker", None), ("trades", None)],
+    "gateio_futures": [("book", ("100", False)), ("book", ("100", True)), ("book", ("20", True)), ("obu", ("50", True)),
                        ("ticker", False), ("ticker", True), ("trades", False), ("trades", True)],
     "mexc_spot": [("book", "10ms"), ("limit", 5), ("ticker", "100ms"), ("trades", "10ms")],
 }
@@ -40,14 +40,19 @@ def test_parsers_read_every_sim_frame_with_its_values():
                     # futures without X-Gate-Size-Decimal: sizes truncated toward zero (venue rule)
                     trunc = st.venue == "gateio_futures" and not (variant[1] if isinstance(variant, tuple) else variant)
                     size = (lambda q: inst.size(q).to_integral_value(rounding="ROUND_DOWN")) if trunc else inst.size
+                    if kind in ("book", "obu") and st.venue != "mexc_spot":    # Gate: top-N view changes
+                        want_b, want_a = v.view_changes(kind, diff, v.level_of(variant))
+                    else:
+                        want_b, want_a = diff.bids, diff.asks
                     for e in events:
                         seen[(st.venue, kind, e["type"])] += 1
                         if kind in ("book", "obu"):
                             assert (e["first"], e["last"]) == ((diff.last if diff.full and kind == "obu" else diff.first), diff.last)
                             assert e["type"] == ("book_snapshot" if diff.full else "book_delta")
-                            assert [(_num(p), _num(q)) for p, q in e["bids"]] == [(inst.price(p), size(q)) for p, q in diff.bids]
-                            assert [(_num(p), _num(q)) for p, q in e["asks"]] == [(inst.price(p), size(q)) for p, q in diff.asks]
+                            assert [(_num(p), _num(q)) for p, q in e["bids"]] == [(inst.price(p), size(q)) for p, q in want_b]
+                            assert [(_num(p), _num(q)) for p, q in e["asks"]] == [(inst.price(p), size(q)) for p, q in want_a]
     for venue, channels in CHANNELS.items():
         for kind, _ in channels:
             assert any(k[:2] == (venue, kind) for k in seen), (venue, kind)
-    assert seen[("gateio_spot", "book", "book_snapshot")] == len(sim.venue("gateio_spot").instruments)  # one reset per book
+    # one reset per book, seen on both book channels (20 and 100 levels)
+    assert seen[("gateio_spot", "book", "book_snapshot")] == 2 * len(sim.venue("gateio_spot").instruments)

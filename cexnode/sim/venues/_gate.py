@@ -43,6 +43,56 @@ class GateVenue(SimVenue):
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         self._trace = 0
+        # top-N views of the N-level streams: (kind, vsym, N) -> [bids, asks, memo key, memo changes]
+        self._views: dict[tuple, list] = {}
+
+    # ---------------------------------------------------------------- N-level views
+    @staticmethod
+    def level_of(variant: Any) -> int:
+        """Book depth of a subscription variant: ``"100"`` or ``("100", decimal_sizes)``."""
+        return int(variant[0] if isinstance(variant, tuple) else variant)
+
+    def subscribe(self, conn: SimConnection, kind: str, vsym: str, variant: Any = None) -> bool:
+        if kind in self.BOOK_KINDS:
+            level = self.level_of(variant)
+            others = self.subs.get((kind, vsym), {})
+            if not any(self.level_of(v) == level for c, v in others.items() if c is not conn):
+                # a new view chain starts here: the next push is relative to the book now
+                b, a = self.books[vsym].top(level)
+                self._views[(kind, vsym, level)] = [dict(b), dict(a), None, None]
+        return super().subscribe(conn, kind, vsym, variant)
+
+    def view_changes(self, kind: str, diff: BookDiff, level: int) -> tuple[list, list]:
+        """Changes of the top-``level`` view that ``diff`` causes (Gate's 20/50/100/400-level
+        streams push what changed inside their depth, and levels entering it), best first.
+
+        Each publish advances the view once (memoised per diff for all variants of one depth), so
+        a REST snapshot with ``limit = level`` at id S equals the view after the push with ``u = S``.
+        A ``full`` diff returns the whole top-``level`` book and restarts the chain.
+        """
+        key = (kind, diff.symbol, level)
+        b, a = self.books[diff.symbol].top(level)
+        if diff.full:
+            self._views[key] = [dict(b), dict(a), None, None]
+            return b, a
+        view = self._views.get(key)
+        memo = (diff.symbol, diff.first, diff.last)
+        if view is not None and view[2] == memo:
+            return view[3]
+        nb, na = dict(b), dict(a)
+        if view is None:            # no chain (cannot happen for subscribed views): send the view
+            changes = (b, a)
+        else:
+            ob, oa = view[0], view[1]
+            cb = [(p, q) for p, q in b if ob.get(p) != q]
+            cb += [(p, 0) for p in ob if p not in nb]
+            ca = [(p, q) for p, q in a if oa.get(p) != q]
+            ca += [(p, 0) for p in oa if p not in na]
+            cb.sort(key=lambda x: -x[0])
+            ca.sort(key=lambda x: x[0])
+            changes = (cb, ca)
+        self._views[key] = [nb, na, memo, changes]
+        return changes
 
     # ---------------------------------------------------------------- envelopes
     def _envelope(self, conn: SimConnection, msg: dict) -> dict:
@@ -131,9 +181,9 @@ class GateVenue(SimVenue):
             conn.subscriptions.add((channel, vsym))
         self.gate_ack(conn, msg)
         for kind, vsym, variant in subs:
-            if kind == "obu":       # the first obu push is always the full book
+            if kind == "obu":       # the first obu push is always the full book (its top N)
                 b = self.books[vsym]
-                full = BookDiff(vsym, b.last_id, b.last_id, *b.top(), ts_ms=b.ts_ms, full=True)
+                full = BookDiff(vsym, b.last_id, b.last_id, *b.top(self.level_of(variant)), ts_ms=b.ts_ms, full=True)
                 for data, binary in self._frames_for("obu", full, variant):
                     conn.send_frame(data, binary)
 

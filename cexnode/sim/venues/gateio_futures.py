@@ -3,7 +3,8 @@
 Channels (exchange-payloads README, "gateio_futures/"):
 
 * ``futures.order_book_update`` ``[contract, "20ms"|"100ms", "20"|"50"|"100"]`` (20ms only with level
-  20): levels are ``{"p": price, "s": size}`` objects, sizes absolute contracts, 0 deletes;
+  20): changes of the top ``level`` levels as ``{"p": price, "s": size}`` objects, sizes absolute
+  contracts, 0 deletes; the REST ``limit`` must equal the level (venue rule);
   ``full: true`` pushes on resets. Synced with ``GET /api/v4/futures/usdt/order_book?with_id=true``.
 * ``futures.obu`` ``["ob.<contract>.400"|".50"]`` — levels are ``[price, size]`` string arrays.
 * ``futures.book_ticker`` (``B``/``A`` integers), ``futures.trades`` (a list; ``size`` sign = taker side,
@@ -71,13 +72,14 @@ class GateFuturesVenue(GateVenue):
         now = time.time()
         if kind == "book":
             level, dec = variant
+            bids, asks = self.view_changes(kind, diff, int(level))
             r: dict = {"t": diff.ts_ms}
             if diff.full:
                 r["full"] = True
                 r["l"] = level
             r.update({"s": diff.symbol, "U": diff.first, "u": diff.last,
-                      "b": [{"p": inst.price_str(p), "s": self._size(inst, q, dec)} for p, q in diff.bids],
-                      "a": [{"p": inst.price_str(p), "s": self._size(inst, q, dec)} for p, q in diff.asks]})
+                      "b": [{"p": inst.price_str(p), "s": self._size(inst, q, dec)} for p, q in bids],
+                      "a": [{"p": inst.price_str(p), "s": self._size(inst, q, dec)} for p, q in asks]})
             return [(orjson.dumps({"time": int(now), "time_ms": int(now * 1000), "channel": "futures.order_book_update",
                                    "event": "update", "result": r}), False)]
         if kind == "obu":
@@ -85,8 +87,9 @@ class GateFuturesVenue(GateVenue):
             s = "ob.%s.%s" % (diff.symbol, level)
             r = {"t": diff.ts_ms, "full": True, "s": s, "u": diff.last} if diff.full else \
                 {"t": diff.ts_ms, "s": s, "U": diff.first, "u": diff.last}
-            r["b"] = [[inst.price_str(p), str(self._size(inst, q, dec))] for p, q in diff.bids]
-            r["a"] = [[inst.price_str(p), str(self._size(inst, q, dec))] for p, q in diff.asks]
+            bids, asks = self.view_changes(kind, diff, int(level))
+            r["b"] = [[inst.price_str(p), str(self._size(inst, q, dec))] for p, q in bids]
+            r["a"] = [[inst.price_str(p), str(self._size(inst, q, dec))] for p, q in asks]
             return [(orjson.dumps({"channel": "futures.obu", "result": r, "time_ms": int(now * 1000)}), False)]
         if kind == "ticker":
             dec = variant

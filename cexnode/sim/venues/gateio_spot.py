@@ -2,9 +2,10 @@
 
 Channels (exchange-payloads README, "gateio_spot/"):
 
-* ``spot.order_book_update`` ``[pair, "20ms"|"100ms"]`` — diffs with ``U``/``u`` (one push may span
-  several ids), ``full: true`` pushes on resets; synced with ``GET /api/v4/spot/order_book?with_id=true``.
-  The simulator pushes every diff of the book (at ``sim.update_interval_ms``) for either interval.
+* ``spot.order_book_update`` ``[pair, "20ms"|"100ms"]`` — diffs of the top 20 / top 100 levels with
+  ``U``/``u`` (one push may span several ids; a push whose changes are all deeper keeps the ids
+  contiguous with empty sides), ``full: true`` pushes on resets; synced with
+  ``GET /api/v4/spot/order_book?limit=<20|100>&with_id=true``. Pushed every ``sim.update_interval_ms``.
 * ``spot.obu`` ``["ob.<pair>.400"|"ob.<pair>.50"]`` — first push full (``u`` only), then ``U``/``u``;
   a duplicate subscription is error code 2 ``Alert sub ob.<pair>.<level>``.
 * ``spot.book_ticker`` ``[pairs]``, ``spot.trades`` ``[pairs]`` (taker side; ``create_time_ms`` is a
@@ -37,7 +38,8 @@ class GateSpotVenue(GateVenue):
             # one pair per request; 1000ms was removed on 2024-11-28
             if len(payload) != 2 or payload[1] not in ("20ms", "100ms"):
                 raise SubError(2, "invalid argument: payload must be [currency_pair, \"20ms\"|\"100ms\"]")
-            return [("book", self._pair(payload[0]), None)]
+            # 20ms pushes a 20-level book, 100ms a 100-level book (venue rule)
+            return [("book", self._pair(payload[0]), "20" if payload[1] == "20ms" else "100")]
         if channel == "spot.obu":
             return self._obu(payload, lambda level: level)
         if channel in ("spot.book_ticker", "spot.trades"):
@@ -55,12 +57,13 @@ class GateSpotVenue(GateVenue):
         inst = self.instruments[diff.symbol]
         now = time.time()
         if kind == "book":
+            bids, asks = self.view_changes(kind, diff, int(variant))
             r: dict = {"t": diff.ts_ms}
             if diff.full:
                 r["full"] = True
-                r["l"] = "100"
+                r["l"] = variant
             r.update({"e": "depthUpdate", "E": diff.ts_ms // 1000, "s": diff.symbol, "U": diff.first, "u": diff.last,
-                      "b": self._levels(inst, diff.bids), "a": self._levels(inst, diff.asks)})
+                      "b": self._levels(inst, bids), "a": self._levels(inst, asks)})
             return [(orjson.dumps({"time": int(now), "time_ms": int(now * 1000), "channel": "spot.order_book_update",
                                    "event": "update", "result": r}), False)]
         if kind == "obu":
@@ -69,8 +72,9 @@ class GateSpotVenue(GateVenue):
                 r = {"t": diff.ts_ms, "full": True, "s": s, "u": diff.last}
             else:
                 r = {"t": diff.ts_ms, "s": s, "u": diff.last, "U": diff.first}
-            r["b"] = self._levels(inst, diff.bids)
-            r["a"] = self._levels(inst, diff.asks)
+            bids, asks = self.view_changes(kind, diff, int(variant))
+            r["b"] = self._levels(inst, bids)
+            r["a"] = self._levels(inst, asks)
             return [(orjson.dumps({"channel": "spot.obu", "result": r, "time_ms": int(now * 1000),
                                    "event": "update"}), False)]
         if kind == "ticker":
