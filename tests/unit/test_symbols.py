@@ -205,3 +205,22 @@ def test_hash_map_agrees_with_dict(bases, probe):
     assert (n, hits) == (2 * (len(ref) + 1), 2 * len(ref))
     n, total = m.bench_venue_name([s.id for s in syms] + [-1], 1)
     assert total == sum(len(k) for k in ref)
+
+
+def test_hash_every_length_and_byte_position():
+    # venue_name_hash reads words (8-byte, overlapping tail, 4+4 or bytewise for short names):
+    # every length 1..40 and a change at every byte position must be told apart exactly
+    names = ["Q" * k for k in range(1, 41)]
+    names += ["Q" * i + "R" + "Q" * (k - i - 1) for k in (1, 3, 4, 7, 8, 9, 15, 16, 17, 33) for i in range(k)]
+    syms = [S.get_symbol("HX%d/USDX" % i) for i in range(len(names))]
+    spec = dict(price_scale=2, qty_scale=2, venue_qty_scale=2, qty_mult=1, tick=1, step=1, min_qty=0,
+                min_notional=0, tradable=True)
+    m = S.SymbolMap("mexc_spot", list(zip(names, syms, [spec] * len(names))))
+    for name, s in zip(names, syms):
+        assert m.id_of(name) == s.id and m.name_of(s.id) == name
+    for probe in ("", "S", "Q" * 41, "QQQQQQQRR", "R" * 8, "Q" * 7 + "\x00"):
+        assert probe not in m
+    for k in (5, 8, 12, 20):
+        for i in range(k):
+            probe = "Q" * i + "S" + "Q" * (k - i - 1)
+            assert probe not in m and m.get(probe.encode()) is None
