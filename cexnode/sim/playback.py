@@ -136,17 +136,22 @@ class Player:
         self.started.set()
         frames = self.data.ws
         while frames:
-            t0, w0 = frames[0][0], time.monotonic()
-            for i, (t, payload, binary) in enumerate(frames):
-                if self.speed > 0:
+            if self.speed <= 0:                 # as fast as possible: one socket write per batch
+                for i in range(0, len(frames), self.batch):
+                    chunk = frames[i:i + self.batch]
+                    self.position_t = chunk[-1][0]
+                    self.venue.send_raw_batch([(p, b) for _, p, b in chunk])
+                    self.frames_sent += len(chunk)
+                    await asyncio.sleep(0)
+            else:
+                t0, w0 = frames[0][0], time.monotonic()
+                for t, payload, binary in frames:
                     delay = (t - t0) / 1e9 / self.speed - (time.monotonic() - w0)
                     if delay > 0:
                         await asyncio.sleep(delay)
-                elif i % self.batch == 0 and i:
-                    await asyncio.sleep(0)
-                self.position_t = t
-                self.venue.send_raw(payload, binary)
-                self.frames_sent += 1
+                    self.position_t = t
+                    self.venue.send_raw(payload, binary)
+                    self.frames_sent += 1
             if not self.loop:
                 break
         self.finished.set()

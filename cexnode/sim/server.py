@@ -72,6 +72,17 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def ws_frame_bytes(payload: bytes, binary: bool) -> bytes:
+    """One unfragmented, unmasked server-to-client WebSocket frame (RFC 6455 §5.2)."""
+    n = len(payload)
+    op = 0x82 if binary else 0x81
+    if n < 126:
+        return bytes((op, n)) + payload
+    if n < 65536:
+        return bytes((op, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((op, 127)) + n.to_bytes(8, "big") + payload
+
+
 # ------------------------------------------------------------------------------------------
 # connections
 
@@ -353,6 +364,7 @@ class SimVenue:
 
     # ---------------------------------------------------------------- publishing
     BOOK_KINDS: tuple[str, ...] = ("book",)
+    DEFAULT_BOOK_VARIANT: Any = None      # the "book" channel variant render_frames uses by default
 
     def _frames_for(self, kind: str, diff: BookDiff, variant: Any) -> list[tuple[bytes, bool]]:  # pragma: no cover
         """Frames ``[(payload, is_binary)]`` of ``diff`` on channel ``kind`` for one subscription variant."""
@@ -413,13 +425,31 @@ class SimVenue:
 
     def send_raw(self, payload: bytes, binary: bool) -> None:
         """Send one ready frame to every connection with a subscription (capture playback, benchmarks)."""
-        self._deliver([(c, payload, binary) for c in self.connections if c.subscriptions])
+        self.send_raw_batch(((payload, binary),))
+
+    def send_raw_batch(self, frames) -> int:
+        """Send ready frames ``[(payload, is_binary)]`` to every subscribed connection; stalls apply.
+        Returns the number of frames written (the fast path of loopback replays)."""
+        if self.faults.stall_until:
+            self._deliver([(c, p, b) for p, b in frames for c in self.connections if c.subscriptions])
+            return 0
+        targets = [c for c in self.connections if c.subscriptions and c.open]
+        if not targets:
+            return 0
+        # one write of ready-made server frames (unmasked, RFC 6455 §5.2) instead of one per frame
+        blob = b"".join(ws_frame_bytes(p, b) for p, b in frames)
+        for c in targets:
+            c.transport.underlying_transport.write(blob)
+            c.frames_sent += len(frames)
+        return len(frames) * len(targets)
 
     def render_frames(self, symbol: str, n: int, kind: str = "book", variant: Any = None) -> list[tuple[bytes, bool]]:
         """Advance one book ``n`` generator steps without publishing; return the frames of channel
         ``kind`` those steps would have produced (e.g. a loopback replay source for benchmarks).
         Take the REST snapshot / ``true_book`` *before* calling this to sync a client to the frames."""
         st = self.sim.generator.states[(self.name, self.venue_symbol(symbol))]
+        if variant is None:
+            variant = self.DEFAULT_BOOK_VARIANT
         out = []
         for _ in range(n):
             d = self.sim.generator.step_book(st, now_ms())

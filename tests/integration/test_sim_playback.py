@@ -88,3 +88,22 @@ def test_bad_capture_is_a_clear_error(tmp_path):
     p.write_text('{"t": 1, "venue": "gateio_spot", "kind": "ws", "op": "text", "data": "{}"}\n{"t": 2}\n')
     with pytest.raises(ValueError, match="bad.jsonl:2"):
         load_capture(str(p))
+
+
+def test_send_raw_batch_frames_of_every_length_class():
+    """Ready-made frames (one socket write per batch) arrive intact: 7-bit, 16-bit and 64-bit lengths."""
+    async def main():
+        sim = ExchangeSimulator(SimConfig(seed=1), venues={"gateio_spot": ["BTC/USDT"]}, clock="manual", trading=False)
+        async with sim, aiohttp.ClientSession() as s:
+            v = sim.venue("gateio_spot")
+            async with s.ws_connect(sim.urls["gateio_spot"].ws, max_msg_size=0) as ws:
+                await ws.send_str('{"time":1,"channel":"spot.trades","event":"subscribe","payload":["BTC_USDT"]}')
+                await ws.receive(timeout=T)
+                frames = [(b"x" * 125, False), (b"y" * 126, True), (b"z" * 65535, False), (b"w" * 70000, True)]
+                assert v.send_raw_batch(frames) == 4
+                for payload, binary in frames:
+                    msg = await ws.receive(timeout=T)
+                    assert msg.type == (aiohttp.WSMsgType.BINARY if binary else aiohttp.WSMsgType.TEXT)
+                    assert (msg.data if binary else msg.data.encode()) == payload
+
+    asyncio.run(asyncio.wait_for(main(), 10))

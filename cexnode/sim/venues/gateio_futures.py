@@ -35,6 +35,7 @@ def _decimal_mode(headers) -> bool:
 
 class GateFuturesVenue(GateVenue):
     name = "gateio_futures"
+    DEFAULT_BOOK_VARIANT = ("100", False)
     ws_paths = ("/v4/ws/usdt",)
     prefix = "futures"
 

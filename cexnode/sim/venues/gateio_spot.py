@@ -30,6 +30,7 @@ __all__ = ["GateSpotVenue"]
 
 class GateSpotVenue(GateVenue):
     name = "gateio_spot"
+    DEFAULT_BOOK_VARIANT = "100"
     ws_paths = ("/ws/v4/", "/ws/v4")
     prefix = "spot"
 

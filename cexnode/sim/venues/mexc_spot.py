@@ -43,6 +43,7 @@ _KINDS = {_DEPTH: "book", _TICKER: "ticker", _DEALS: "trades"}
 
 class MexcSpotVenue(SimVenue):
     name = "mexc_spot"
+    DEFAULT_BOOK_VARIANT = "10ms"
     ws_paths = ("/ws",)
     supports_full = False
     max_connections = 10_000
