@@ -95,6 +95,7 @@ cdef struct _GRes:            # the result object of a depth or book_ticker push
     JStr A
 
 cdef struct _GTop:
+    int ch                    # GateChannel of the (last) channel value
     JStr channel
     JStr event
     JStr result

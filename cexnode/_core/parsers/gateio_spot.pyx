@@ -19,8 +19,8 @@ from cexnode._core.fixedpoint cimport (parse_decimal, DecimalError, DEC_OK, DEC_
                                        DEC_TOO_PRECISE, DEC_OVERFLOW, MAX_SCALE)
 from cexnode._core.parsers.json cimport (
     JStr, JsonCursor, JK_NONE, JK_STRING, JK_NUMBER, JK_TRUE, JK_FALSE, JK_NULL, JK_OBJECT, JK_ARRAY,
-    JE_OK, jc_init, jc_ws, jc_value, jc_skip, jc_obj_first, jc_obj_next, jc_arr_first, jc_arr_next, jc_end,
-    jc_eq, jc_int64, jc_unescape, jc_offset, jc_fail, jc_to_py, jc_error_text, jc_str, JE_SYNTAX)
+    JE_OK, jc_init, jc_ws, jc_string, jc_value, jc_skip, jc_obj_first, jc_obj_next, jc_arr_first, jc_arr_next, jc_end,
+    jc_eq, jc_int64, jc_is_int64_or_uint64, jc_unescape, jc_offset, jc_fail, jc_to_py, jc_error_text, jc_str, JE_SYNTAX)
 
 from time import perf_counter_ns as _perf_counter_ns
 
@@ -28,6 +28,11 @@ cdef extern from "cexnode_debug.h":
     void CEXNODE_ASSERT(bint) nogil
 
 cdef int64_t _I64_MAX = 9223372036854775807
+cdef int64_t _POW10[19]
+cdef int _k
+_POW10[0] = 1
+for _k in range(1, 19):
+    _POW10[_k] = _POW10[_k - 1] * 10
 
 _DEC_TEXT = {
     DEC_EMPTY: "empty",
@@ -87,12 +92,8 @@ cdef inline int _natural_scale(const JStr* s) noexcept nogil:
 
 
 cdef inline bint _is_size(const JStr* s) noexcept nogil:
-    # a size: a string, or an integer JSON number
-    return s.kind == JK_STRING or (s.kind == JK_NUMBER and s.is_int)
-
-
-cdef inline bint _is_intlike(const JStr* s) noexcept nogil:
-    return s.kind == JK_STRING or (s.kind == JK_NUMBER and s.is_int)
+    # a size: a string, or an integer JSON number that orjson keeps as an int (|v| < 2**64)
+    return s.kind == JK_STRING or jc_is_int64_or_uint64(s)
 
 
 cdef int _uint(GateParserBase self, JStr* s, int64_t* out, const char* why) noexcept:
@@ -137,12 +138,56 @@ cdef int _ms(GateParserBase self, JStr* s, int64_t* out) noexcept:
     return _R_OK
 
 
-cdef int _dec(GateParserBase self, JStr* s, int scale, int64_t* out, const char* why) noexcept:
+cdef inline bint _fast_dec(const char* p, Py_ssize_t n, int scale, int64_t* out) noexcept nogil:
+    # The common case of fixedpoint.parse_decimal, inline: unsigned, at most 17 characters, at most
+    # `scale` fraction digits, and a result below 10**18 (no overflow possible). Anything else
+    # (sign, too precise, trailing zeros beyond the scale, syntax, large values) returns False and
+    # goes to parse_decimal, which decides; when this returns True the value is parse_decimal's.
+    cdef Py_ssize_t i = 0, start
+    cdef uint64_t v = 0
+    cdef int frac = 0, nd
+    cdef char ch
+    if n == 0 or n > 17 or scale < 0 or scale > 18:
+        return False
+    while i < n:
+        ch = p[i]
+        if ch < c'0' or ch > c'9':
+            break
+        v = v * 10 + <uint64_t>(ch - c'0')
+        i += 1
+    if i == 0:
+        return False
+    nd = <int>i
+    if i < n:
+        if p[i] != c'.':
+            return False
+        i += 1
+        start = i
+        while i < n and frac < scale:
+            ch = p[i]
+            if ch < c'0' or ch > c'9':
+                return False
+            v = v * 10 + <uint64_t>(ch - c'0')
+            frac += 1
+            i += 1
+        if i == start or i < n:
+            return False
+        nd += frac
+    if nd + (scale - frac) > 18:
+        return False
+    out[0] = <int64_t>(v * <uint64_t>_POW10[scale - frac])
+    return True
+
+
+cdef inline int _dec(GateParserBase self, JStr* s, int scale, int64_t* out, const char* why) noexcept:
     # A decimal string or integer token at `scale` (< 0: raw mode, its own decimals).
     cdef DecimalError e
-    self._plain(s)
+    if s.esc:
+        self._plain(s)
     if scale < 0:
         scale = _natural_scale(s)
+    if _fast_dec(s.p, s.n, scale, out):
+        return _R_OK
     e = parse_decimal(s.p, s.n, scale, out)
     if e != DEC_OK:
         self._why = why
@@ -152,7 +197,7 @@ cdef int _dec(GateParserBase self, JStr* s, int scale, int64_t* out, const char*
     return _R_OK
 
 
-cdef int _size(GateParserBase self, JStr* s, const Instrument* ins, int64_t* out, const char* why) noexcept:
+cdef inline int _size(GateParserBase self, JStr* s, const Instrument* ins, int64_t* out, const char* why) noexcept:
     # venue size -> base quantity mantissa (sign kept): parsed at venue_qty_scale, x qty_mult.
     cdef int r
     cdef int64_t q = 0
@@ -170,7 +215,7 @@ cdef int _size(GateParserBase self, JStr* s, const Instrument* ins, int64_t* out
     return _R_OK
 
 
-cdef int _level(GateParserBase self, _GLevel* r, const Instrument* ins, Level* out, bint bid) noexcept:
+cdef inline int _level(GateParserBase self, _GLevel* r, const Instrument* ins, Level* out, bint bid) noexcept:
     cdef int rc
     cdef int64_t px = 0, q = 0
     rc = _dec(self, &r.px, ins.price_scale if ins != NULL else -1, &px, "bid price" if bid else "ask price")
@@ -432,6 +477,7 @@ cdef class GateParserBase(FeedParser):
         _clear(&t.result)
         _clear(&t.error)
         _clear(&t.header)
+        t.ch = GC_NONE
         self._parsed_as = GC_NONE
         jc_init(c, buf, n)
         jc_ws(c)
@@ -467,6 +513,7 @@ cdef class GateParserBase(FeedParser):
                 if jc_value(c, &t.channel) < 0:
                     return _R_JSON
                 ch_now = self._channel_id(&t.channel)
+                t.ch = ch_now
             elif jc_eq(&key, "event", 5):
                 if jc_value(c, &t.event) < 0:
                     return _R_JSON
@@ -590,11 +637,11 @@ cdef class GateParserBase(FeedParser):
             if c.p[0] == c'[':
                 if jc_arr_first(c) != 1:
                     return _R_JSON if c.err != JE_OK else _bad(self, "level: expected [price, size]", NULL)
-                if jc_value(c, &lv.px) < 0:
+                if (jc_string(c, &lv.px) if c.p[0] == c'"' else jc_value(c, &lv.px)) < 0:
                     return _R_JSON
                 if jc_arr_next(c) != 1:
                     return _R_JSON if c.err != JE_OK else _bad(self, "level: expected [price, size]", NULL)
-                if jc_value(c, &lv.qty) < 0:
+                if (jc_string(c, &lv.qty) if c.p[0] == c'"' else jc_value(c, &lv.qty)) < 0:
                     return _R_JSON
                 rr = jc_arr_next(c)
                 if rr < 0:
@@ -772,7 +819,7 @@ cdef class GateParserBase(FeedParser):
             raise MemoryError()
         if r != _R_OK:
             return self._fail_why(buf, n)
-        ch = self._channel_id(&t.channel)
+        ch = t.ch
         if t.event.kind == JK_NONE:
             ev = _EV_NONE
         elif t.event.kind == JK_STRING and jc_eq(&t.event, "update", 6):
@@ -1036,6 +1083,7 @@ cdef class GateParserBase(FeedParser):
                     return _bad(self, "trade: create_time out of range", &d.ctime)
         if self.symbols is None and not self._decoding:
             return FRAME_IGNORED
+        pending = [] if self._decoding else None
         if self._grow(<void**>&self._trades, &self._cap_trades, m, sizeof(Trade)) != 0:
             return _R_NOMEM
         for i in range(m):
@@ -1079,7 +1127,7 @@ cdef class GateParserBase(FeedParser):
             t.recv_ns = recv_ns
             k += 1
             if self._decoding:
-                self._out.append({
+                pending.append({
                     "venue": _VENUE_NAMES[self.venue], "symbol": self._symbol_name(ins, &d.sym), "type": "trade",
                     "ts": ts, "price": _pys(&d.px), "qty": _size_text(&d.size, self._futures),
                     "side": "buy" if side > 0 else "sell",
@@ -1088,6 +1136,7 @@ cdef class GateParserBase(FeedParser):
         if k == 0:
             return FRAME_IGNORED
         if self._decoding:
+            self._out.extend(pending)               # only once every trade of the frame converted
             return FRAME_TRADE
         for i in range(k):
             if self.sink.on_trade(self.venue, &self._trades[i]) < 0:

@@ -47,6 +47,24 @@ cdef enum:
     JSON_MAX_DEPTH = 512
 
 
+# Byte classes for the string scanner: 0 = plain ASCII byte copied as is; 1 = '"', '\\', a control
+# character < 0x20 or a byte >= 0x80 (each needs a closer look). One table load per byte.
+cdef extern from *:
+    """
+    static const unsigned char cexnode_json_special[256] = {
+        1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+        0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+        0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,
+        0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+        1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+        1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+        1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+        1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1
+    };
+    """
+    const unsigned char* cexnode_json_special
+
+
 cdef struct JStr:
     const char* p
     Py_ssize_t n
@@ -153,7 +171,24 @@ cdef inline Py_ssize_t _jc_utf8_len(const unsigned char* p, const unsigned char*
 
 
 cdef inline int jc_string(JsonCursor* c, JStr* out) noexcept nogil:
-    # At '"'. Validates the string; out = the raw bytes between the quotes.
+    # At '"'. Validates the string; out = the raw bytes between the quotes. Small enough to inline:
+    # plain ASCII without escapes is the whole story on the wire; anything else takes the full path.
+    cdef const char* p = c.p + 1
+    cdef const char* end = c.end
+    while p < end and not cexnode_json_special[<unsigned char>p[0]]:
+        p += 1
+    if p < end and p[0] == c'"':
+        out.p = c.p + 1
+        out.n = p - out.p
+        out.kind = JK_STRING
+        out.esc = False
+        out.is_int = False
+        c.p = p + 1
+        return 0
+    return _jc_string_full(c, out)
+
+
+cdef inline int _jc_string_full(JsonCursor* c, JStr* out) noexcept nogil:
     cdef const char* p = c.p + 1
     cdef const char* end = c.end
     cdef unsigned char ch
@@ -164,6 +199,9 @@ cdef inline int jc_string(JsonCursor* c, JStr* out) noexcept nogil:
     out.is_int = False
     while p < end:
         ch = <unsigned char>p[0]
+        if not cexnode_json_special[ch]:
+            p += 1
+            continue
         if ch == c'"':
             out.p = c.p + 1
             out.n = p - out.p
@@ -280,6 +318,12 @@ cdef inline int _jc_lit(JsonCursor* c, const char* lit, Py_ssize_t n) noexcept n
 # Reads one scalar (string, number, literal) into out; an object/array is skipped (validated) and
 # out covers its whole text with kind JK_OBJECT/JK_ARRAY. At a value (whitespace already skipped).
 cdef inline int jc_value(JsonCursor* c, JStr* out) noexcept nogil:
+    if c.p < c.end and c.p[0] == c'"':
+        return jc_string(c, out)
+    return _jc_value_full(c, out)
+
+
+cdef inline int _jc_value_full(JsonCursor* c, JStr* out) noexcept nogil:
     cdef char ch
     cdef const char* s
     if c.p >= c.end:
@@ -509,11 +553,16 @@ cdef inline Py_ssize_t jc_unescape(const char* p, Py_ssize_t n, char* out) noexc
 
 
 # Key / short string comparison with a literal, decoding escapes when present (a key may be escaped).
+# The fast path is small enough to inline (memcmp of a constant length becomes a few compares).
 cdef inline bint jc_eq(const JStr* s, const char* lit, Py_ssize_t n) noexcept nogil:
-    cdef char buf[400]
-    cdef Py_ssize_t m
     if not s.esc:
         return s.n == n and memcmp(s.p, lit, <size_t>n) == 0
+    return _jc_eq_esc(s, lit, n)
+
+
+cdef inline bint _jc_eq_esc(const JStr* s, const char* lit, Py_ssize_t n) noexcept nogil:
+    cdef char buf[400]
+    cdef Py_ssize_t m
     if s.n > 6 * n or s.n > 400:          # each decoded byte takes at most 6 raw bytes (\u0041)
         return False
     m = jc_unescape(s.p, s.n, buf)
@@ -525,6 +574,14 @@ cdef inline int jc_int64(const char* p, Py_ssize_t n, int64_t* out) noexcept nog
     cdef Py_ssize_t i = 0
     cdef bint neg = False
     cdef uint64_t mag = 0, limit, d
+    if 0 < n <= 18 and p[0] != c'-':              # cannot overflow: no checks per digit
+        while i < n:
+            if p[i] < c'0' or p[i] > c'9':
+                return -1
+            mag = mag * 10 + <uint64_t>(p[i] - c'0')
+            i += 1
+        out[0] = <int64_t>mag
+        return 0
     if n > 0 and p[0] == c'-':
         neg = True
         i = 1
@@ -541,6 +598,27 @@ cdef inline int jc_int64(const char* p, Py_ssize_t n, int64_t* out) noexcept nog
         i += 1
     out[0] = <int64_t>(0 - mag) if neg else <int64_t>mag
     return 0
+
+
+# An integer token that orjson (and Python's json into a 64-bit slot) keeps as an integer:
+# -2**63 <= v < 2**64. Larger integer tokens become doubles there, so callers that mirror orjson's
+# types treat them as non-integers.
+cdef inline bint jc_is_int64_or_uint64(const JStr* s) noexcept nogil:
+    cdef Py_ssize_t i = 0, nd
+    cdef const char* lim
+    if s.kind != JK_NUMBER or not s.is_int:
+        return False
+    if s.n > 0 and s.p[0] == c'-':
+        i = 1
+        lim = "9223372036854775808"
+    else:
+        lim = "18446744073709551615"
+    nd = s.n - i
+    if nd < 19 or (i == 1 and nd == 19 and memcmp(s.p + 1, lim, 19) <= 0):
+        return True
+    if i == 0 and (nd == 19 or (nd == 20 and memcmp(s.p, lim, 20) <= 0)):
+        return True
+    return False
 
 
 # Python objects for the control path (cold): the value at the cursor as dict/list/str/int/float/
