@@ -226,3 +226,46 @@ def test_encoder_roundtrips_through_json(msg, fields):
     assert rec["msg"] == msg
     for k, v in fields.items():
         assert rec[k] == lr.redact(v)
+
+
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), min_size=1, max_size=12))
+def test_drop_episodes_counted_exactly_and_reported_once_each(rounds):
+    """Pushes and partial drains interleaved: every accepted record comes out once, in order; each
+    overflow episode is reported by exactly one warning carrying its exact drop count, emitted when
+    there is room again; dropped == attempts - accepted at every point."""
+    r = lr.LogRing(16)
+    i = attempts = taken = fails = 0
+    expected = []                     # drop count of each episode, by our own bookkeeping
+    out = []
+
+    def drain(n):
+        nonlocal fails
+        batch = lines(r.drain(n))
+        if fails and r.pending_drops == 0:         # room again: the episode was reported
+            expected.append(fails)
+            fails = 0
+        assert r.pending_drops == fails
+        return batch
+
+    for n_push, n_drain in rounds:
+        for _ in range(n_push):
+            attempts += 1
+            ok = bool(r.push_log(lr.INFO, 0, "m", {"i": i}))
+            taken += ok
+            fails += not ok
+            i += 1
+        assert taken + r.dropped == attempts            # every refused record is counted
+        assert r.pending_drops == fails
+        out += drain(n_drain)
+    out += drain(0)
+    out += drain(0)                   # a report appended by the previous drain, if any
+    assert len(r) == 0 and r.pending_drops == 0
+    got = [rec["i"] for rec in out if "i" in rec]
+    reports = [rec for rec in out if rec["msg"] == lr.DROPS_MSG]
+    assert len(got) == taken == r.accepted - len(reports)   # reports are ring records too
+    assert got == sorted(set(got))                         # once each, in order
+    assert sum(rec["dropped"] for rec in reports) == r.dropped == attempts - len(got)
+    assert all(rec["dropped"] > 0 and rec["level"] == "warning" for rec in reports)
+    assert [rec["dropped_total"] for rec in reports] == \
+        [sum(x["dropped"] for x in reports[:k + 1]) for k in range(len(reports))]
+    assert [rec["dropped"] for rec in reports] == expected    # one warning per episode, exact count

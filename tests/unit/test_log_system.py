@@ -137,7 +137,9 @@ def test_secrets_redacted_in_every_backend(tmp_path):
         lg.info("login", api_key="LEAKED", pin="LEAKED", cred=_Secret(), body={"signature": "LEAKED"})
         lg.audit("order_new", {"api_secret": "LEAKED", "key": _Secret(), "id": 1})
         lg.metric("secret_gauge", 1.0, {"who": _Secret()})
+        lg.counter("secret_counter", 2, {"api_key": "LEAKED"})
         logging.getLogger("cexnode.bridged").warning("bridged %s", _Secret())
+        logging.getLogger("cexnode.bridged").error("kw", extra={"api_secret": "LEAKED"})
         await ls.stop()
         return ls
 
@@ -146,7 +148,14 @@ def test_secrets_redacted_in_every_backend(tmp_path):
     for p in (cfg.file.path, cfg.audit.path):
         raw = open(p, "rb").read()
         assert b"LEAKED" not in raw and b"***" in raw, p
-    assert b"LEAKED" not in generate_latest(reg)
+    prom = generate_latest(reg)
+    assert b"LEAKED" not in prom
+    # the records reached every backend (redacted, not dropped)
+    assert b'cexnode_secret_gauge{who="***"} 1.0' in prom
+    assert b'cexnode_secret_counter_total{api_key="***"} 2.0' in prom
+    for text in (out.getvalue(), open(cfg.file.path).read()):
+        assert "login" in text and "bridged ***" in text
+    assert b'"order_new"' in open(cfg.audit.path, "rb").read()
 
 
 def test_audit_is_written_before_audit_returns(tmp_path):
