@@ -14,6 +14,7 @@ the true book always advances, so a client that loses a diff must resync from RE
 ``drop_connections()``              every connection is cut without a close frame (TCP reset)
 ``stall(seconds, drop=True)``       no pushes for ``seconds``; dropped (gap afterwards) or queued
 ``reject_subscriptions(on)``        subscribe requests are refused with the venue's error frame
+``reject_connections(n, status)``   the next ``n`` WebSocket handshakes fail with HTTP ``status``
 ``rest_429(n, retry_after)``        the next ``n`` REST requests get 429 with ``Retry-After``
 ``rest_5xx(n, status)``             the next ``n`` REST requests get ``status`` (default 503)
 ``rest_delay(seconds, n=None)``     REST responses are delayed (all, or the next ``n``)
@@ -45,6 +46,8 @@ class Faults:
         self.stall_until = 0.0
         self.stall_drop = True
         self.rejecting = False
+        self.handshake_fail_left = 0
+        self.handshake_fail_status = 503
         self.rest_429_left = 0
         self.rest_retry_after = 1
         self.rest_5xx_left = 0
@@ -92,6 +95,11 @@ class Faults:
 
     def reject_subscriptions(self, on: bool = True) -> None:
         self.rejecting = on
+
+    def reject_connections(self, n: int = 1, status: int = 503) -> None:
+        if status < 400:
+            raise ValueError("status must be an HTTP error (>= 400)")
+        self.handshake_fail_left, self.handshake_fail_status = n, status
 
     # -- REST
     def rest_429(self, n: int = 1, retry_after: int = 1) -> None:

@@ -311,6 +311,11 @@ class SimVenue:
         path = urlsplit(request.path.decode("latin-1")).path
         if path not in self.ws_paths:
             return None                                     # picows answers 404
+        f = self.faults
+        if f.handshake_fail_left > 0:
+            f.handshake_fail_left -= 1
+            return WSUpgradeResponseWithListener(
+                WSUpgradeResponse.create_error_response(f.handshake_fail_status, b"simulated handshake failure"), None)
         if len(self.connections) >= self.max_connections:
             return WSUpgradeResponseWithListener(
                 WSUpgradeResponse.create_error_response(429, b"too many connections"), None)
@@ -614,6 +619,8 @@ class ExchangeSimulator:
         for (vname, vsym), st in self.generator.states.items():
             self.venues[vname].books[vsym] = st.book
         self._task: Optional[asyncio.Task] = None
+        self._running = asyncio.Event()
+        self._running.set()
         self.capture = None
         if sc.capture:
             from .playback import Player, load_capture
@@ -667,11 +674,25 @@ class ExchangeSimulator:
         self.diffs_published += count
         return count
 
+    def pause(self) -> None:
+        """Stop the auto clock after the current step (books stay still: compare them at leisure)."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
     async def _run_clock(self) -> None:
         interval = self.params.step_ms / 1000.0
         loop = asyncio.get_running_loop()
         nxt = loop.time()
         while True:
+            if not self._running.is_set():
+                await self._running.wait()
+                nxt = loop.time()
             self.tick()
             nxt += interval
             delay = nxt - loop.time()

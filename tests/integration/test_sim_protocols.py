@@ -401,3 +401,30 @@ def test_rest_rate_limits_and_mexc_message_rate():
                 assert kinds[:100] == [aiohttp.WSMsgType.TEXT] * 100 and kinds[100] == aiohttp.WSMsgType.CLOSE
 
     run(main())
+
+
+def test_rejected_handshakes_and_paused_clock():
+    async def main():
+        sim = ExchangeSimulator(SimConfig(seed=5, update_interval_ms=2), venues={"gateio_spot": ["BTC/USDT"]},
+                                trading=False)
+        async with sim, aiohttp.ClientSession() as s:
+            v = sim.venue("gateio_spot")
+            url = sim.urls["gateio_spot"].ws
+            v.faults.reject_connections(2, status=503)
+            for _ in range(2):
+                with pytest.raises(aiohttp.WSServerHandshakeError) as ei:
+                    await s.ws_connect(url)
+                assert ei.value.status == 503
+            async with s.ws_connect(url):
+                pass
+            await asyncio.sleep(0.05)
+            sim.pause()
+            await asyncio.sleep(0.01)
+            frozen = v.book("BTC_USDT").last_id
+            await asyncio.sleep(0.1)
+            assert v.book("BTC_USDT").last_id == frozen and sim.paused      # auto clock stopped
+            sim.resume()
+            await asyncio.sleep(0.1)
+            assert v.book("BTC_USDT").last_id > frozen
+
+    run(main())
