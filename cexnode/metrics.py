@@ -16,6 +16,9 @@ Plugging a source (later venue code)::
     metrics.add_source("cexnode_ws_frames", lambda: [((l.venue_name,), l.frames) for l in listeners])
     metrics.histogram("cexnode_order_roundtrip_microseconds", "mexc_spot").observe(812)
     server.readiness.add_check("books", lambda: (all_in_sync(), {"stale": [...]}))
+
+Ready-made for the engine: :func:`add_book_sources` (book updates, resyncs, age from BookSync C
+fields), :func:`books_readiness` (every book in sync and fresh) and :func:`venues_readiness`.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ from prometheus_client.utils import floatToGoString
 from cexnode._core import logring as _lr
 
 __all__ = ["SeriesDef", "SERIES", "LATENCY_BUCKETS_US", "NodeMetrics", "LoopMonitor", "ReadinessRegistry",
-           "MetricsServer"]
+           "MetricsServer", "add_book_sources", "books_readiness", "venues_readiness"]
 
 # μs bucket bounds: sub-μs parsing up to multi-second order round trips.
 LATENCY_BUCKETS_US = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000,
@@ -345,6 +348,70 @@ class ReadinessRegistry:
             ok_all = ok_all and bool(ok)
             details[name] = {"ok": bool(ok), **(det or {})}
         return ok_all, details
+
+
+# A book entry for the helpers below: (venue name, unified symbol name, BookSync).
+BookEntry = tuple
+
+
+def add_book_sources(metrics: NodeMetrics, books: Callable[[], Iterable[BookEntry]],
+                     clock_ns: Callable[[], int] = time.time_ns) -> None:
+    """Export the C counters of every :class:`~cexnode._core.book.BookSync` at scrape time.
+
+    ``books()`` returns ``(venue, symbol, sync)`` entries (called at every scrape, so books added
+    later are seen). Series: ``cexnode_book_updates_total`` (``sync.applied``),
+    ``cexnode_book_resyncs_total`` (``sync.resyncs``) and ``cexnode_book_age_seconds`` (now minus
+    the local receive time of the last applied update; only books that received one).
+    """
+    def updates():
+        return [((v, s), sync.applied) for v, s, sync in books()]
+
+    def resyncs():
+        return [((v, s), sync.resyncs) for v, s, sync in books()]
+
+    def age():
+        now = clock_ns()
+        return [((v, s), (now - sync.book.recv_ns) / 1e9) for v, s, sync in books() if sync.book.recv_ns]
+
+    metrics.add_source("cexnode_book_updates", updates)
+    metrics.add_source("cexnode_book_resyncs", resyncs)
+    metrics.add_source("cexnode_book_age_seconds", age)
+
+
+def books_readiness(books: Callable[[], Iterable[BookEntry]], max_book_age_ms: int = 5000,
+                    clock_ns: Callable[[], int] = time.time_ns) -> Callable[[], tuple]:
+    """A readiness check (for :meth:`ReadinessRegistry.add_check`): every book in sync and fresh.
+
+    Fresh as in DESIGN §4 step 1: the local receive time of the last applied update, and its
+    exchange timestamp when the venue sends one, are within ``max_book_age_ms`` of now. No books
+    at all is not ready. Details list the books that are out of sync or stale.
+    """
+    max_ns = int(max_book_age_ms) * 1_000_000
+
+    def check():
+        now = clock_ns()
+        entries = list(books())
+        out_of_sync, stale = [], []
+        for v, s, sync in entries:
+            b = sync.book
+            name = "%s %s" % (v, s)
+            if not b.in_sync:
+                out_of_sync.append(name)
+            elif now - b.recv_ns > max_ns or (b.exch_ts_ms and now - b.exch_ts_ms * 1_000_000 > max_ns):
+                stale.append(name)
+        ok = bool(entries) and not out_of_sync and not stale
+        return ok, {"books": len(entries), "out_of_sync": out_of_sync, "stale": stale}
+    return check
+
+
+def venues_readiness(connected: Callable[[], Iterable[tuple]]) -> Callable[[], tuple]:
+    """A readiness check: every configured venue connected. ``connected()`` returns
+    ``(venue, is_connected)`` pairs; no venues at all is not ready."""
+    def check():
+        pairs = list(connected())
+        down = [v for v, up in pairs if not up]
+        return bool(pairs) and not down, {"connected": [v for v, up in pairs if up], "disconnected": down}
+    return check
 
 
 class MetricsServer:

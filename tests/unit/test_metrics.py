@@ -10,7 +10,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cexnode._core import logring as lr
-from cexnode.metrics import SERIES, MetricsServer, NodeMetrics
+from cexnode._core.book import SYNC_SNAPSHOT_DIFF, Book, BookSync
+from cexnode.metrics import (SERIES, MetricsServer, NodeMetrics, add_book_sources, books_readiness,
+                              venues_readiness)
 
 
 @dataclass(frozen=True)
@@ -185,3 +187,62 @@ def test_label_arity_checked_and_broken_source_counted():
     m.add_source("cexnode_parse_errors", lambda: 1 / 0)
     list(m.collect())
     assert m.source_errors == 1
+
+
+def test_readyz_and_book_series_from_real_books():
+    """/readyz follows real BookSync objects (in sync and fresh by receive and exchange time) and
+    venue connectivity; book updates/resyncs/age are read from the C counters at scrape time."""
+    now = {"ns": 1_800_000_000_000_000_000}
+    clock = lambda: now["ns"]                                          # noqa: E731
+    syncs = [("mexc_spot", "BTC/USDT", BookSync(Book(0, 0), SYNC_SNAPSHOT_DIFF, 8)),
+             ("gateio_spot", "BTC/USDT", BookSync(Book(0, 1), SYNC_SNAPSHOT_DIFF, 8))]
+    up = {"mexc_spot": True, "gateio_spot": False}
+
+    async def main():
+        m = NodeMetrics(node_name="books")
+        add_book_sources(m, lambda: syncs, clock)
+        srv = MetricsServer(MetricsCfg(), m, lag_interval_s=0.02)
+        srv.readiness.add_check("books", books_readiness(lambda: syncs, 5000, clock))
+        srv.readiness.add_check("venues", venues_readiness(lambda: list(up.items())))
+        await srv.start()
+        try:
+            st, _, body = await get(srv, "/readyz")
+            d = json.loads(body)["details"]
+            assert st == 503 and d["books"]["out_of_sync"] == ["mexc_spot BTC/USDT", "gateio_spot BTC/USDT"]
+            t_ms = now["ns"] // 1_000_000
+            for _, _, s in syncs:
+                assert s.py_snapshot(100, [(10, 1)], [(11, 1)], exch_ts_ms=t_ms, recv_ns=now["ns"]) == 0
+                assert s.py_update(101, 101, [(9, 2)], [], exch_ts_ms=t_ms, recv_ns=now["ns"]) == 0
+            st, _, body = await get(srv, "/readyz")
+            d = json.loads(body)["details"]
+            assert st == 503 and d["books"]["ok"] and d["venues"]["disconnected"] == ["gateio_spot"]
+            up["gateio_spot"] = True
+            assert (await get(srv, "/readyz"))[0] == 200
+            now["ns"] += 2_500_000_000
+            s = samples((await get(srv, "/metrics"))[2])
+            lab = (("symbol", "BTC/USDT"), ("venue", "mexc_spot"))
+            assert s[("cexnode_book_updates_total", lab)] == 2
+            assert s[("cexnode_book_resyncs_total", lab)] == 0
+            assert s[("cexnode_book_age_seconds", lab)] == 2.5
+            # a gap: out of sync, resync counted, not ready
+            assert syncs[0][2].py_update(105, 105, [(9, 3)], [], recv_ns=now["ns"]) == 3
+            st, _, body = await get(srv, "/readyz")
+            assert st == 503 and json.loads(body)["details"]["books"]["out_of_sync"] == ["mexc_spot BTC/USDT"]
+            assert samples((await get(srv, "/metrics"))[2])[("cexnode_book_resyncs_total", lab)] == 1
+            assert syncs[0][2].py_snapshot(105, [(10, 1)], [(11, 1)], exch_ts_ms=now["ns"] // 1_000_000,
+                                           recv_ns=now["ns"]) == 0
+            # the other book has not updated for 2.5 s: still fresh at 5 s, stale after
+            assert (await get(srv, "/readyz"))[0] == 200
+            now["ns"] += 3_000_000_000
+            st, _, body = await get(srv, "/readyz")
+            assert st == 503 and json.loads(body)["details"]["books"]["stale"] == ["gateio_spot BTC/USDT"]
+            # fresh locally but an old exchange timestamp is stale too (DESIGN §4 step 1)
+            g = syncs[1][2]
+            assert g.py_update(102, 102, [(9, 5)], [], exch_ts_ms=(now["ns"] - 6_000_000_000) // 1_000_000,
+                               recv_ns=now["ns"]) == 0
+            st, _, body = await get(srv, "/readyz")
+            assert st == 503 and json.loads(body)["details"]["books"]["stale"] == ["gateio_spot BTC/USDT"]
+        finally:
+            await srv.stop()
+
+    asyncio.run(main())
