@@ -14,7 +14,6 @@ import pytest
 from cexnode.config import SimConfig
 from cexnode.sim import ExchangeSimulator
 from cexnode.sim.playback import load_capture
-from reference.sync_ref import RESYNC, Diff, RefSync
 from test_sim_books import CLIENTS, Follower
 
 T = 3.0
