@@ -381,6 +381,8 @@ def _trades(res, venue, futures, instruments, recv_ns):
         if futures:
             if q == 0:
                 raise RefError("trade size 0")
+            if q == I64_MIN:
+                raise RefError("trade size overflows int64")
             side = 1 if q > 0 else -1
             q = abs(q)
         else:

@@ -5,6 +5,7 @@ import pathlib
 
 import orjson
 import pytest
+from hypothesis import given, strategies as st
 
 from cexnode._core import feed as F
 from cexnode._core import symbols as S
@@ -384,3 +385,42 @@ def test_booksync_obu_stream_full():
     assert book.in_sync and book.top() == ([(837059, 301_660_000)], [(837060, 42_080_000)])
     p.feed_bytes(upd)
     assert book.last_id == 79072179694 and book.top(1)[0] == [(837059, 301_660_000)] and sync.resyncs == 0
+
+
+# ---- decimal conversion == fixedpoint.parse_decimal (the inline fast path included) -------------------
+
+def _scales_registry():
+    r = S.SymbolRegistry(qty_headroom=0)
+    for k in range(0, 10):
+        tick = "1" if k == 0 else "0." + "0" * (k - 1) + "1"
+        r.add_instrument({"venue": "gateio_spot", "symbol": "S%d/USDT" % k, "venue_symbol": "S%d_USDT" % k,
+                          "tick": tick, "qty_step": "1"})
+    return r.freeze().map("gateio_spot")
+
+
+SCALES = _scales_registry()
+
+
+@given(st.text("0123456789.-", max_size=24) | st.from_regex(r"\A-?[0-9]{1,20}(\.[0-9]{1,20})?\Z"),
+       st.integers(0, 9))
+def test_price_conversion_equals_fixedpoint(text, k):
+    from cexnode._core import fixedpoint as FP
+
+    vs = "S%d_USDT" % k
+    scale = SCALES.instrument(vs)["price_scale"]
+    assert scale == k
+    frame = orjson.dumps({"channel": "spot.book_ticker", "event": "update",
+                          "result": {"s": vs, "u": 1, "b": text, "B": "1" if text else "", "a": "", "A": "0"}})
+    sink = RecordingSink()
+    p = GateSpotParser(SCALES, sink)
+    r = p.feed_bytes(frame)
+    try:
+        want = FP.parse(text, scale)
+    except ValueError:
+        want = None
+    if text == "":
+        assert r == F.FRAME_BBO and sink.events[0][3] == 0          # empty side
+    elif want is None or want <= 0:
+        assert r == F.FRAME_ERROR, (text, scale, sink.events)
+    else:
+        assert r == F.FRAME_BBO and sink.events[0][3] == want, (text, scale)

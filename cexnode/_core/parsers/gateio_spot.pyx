@@ -105,7 +105,8 @@ cdef int _uint(GateParserBase self, JStr* s, int64_t* out, const char* why) noex
         return _R_OK
     if s.kind != JK_STRING:
         return _bad(self, why, s)
-    self._plain(s)
+    if s.esc:
+        self._plain(s)
     if s.n == 0:
         return _bad(self, why, s)
     for i in range(s.n):
@@ -434,7 +435,8 @@ cdef class GateParserBase(FeedParser):
         cdef Py_ssize_t n, k
         if ch.kind != JK_STRING:
             return GC_NONE
-        self._plain(ch)
+        if ch.esc:
+            self._plain(ch)
         p = ch.p
         n = ch.n
         if self._futures:
@@ -627,11 +629,11 @@ cdef class GateParserBase(FeedParser):
         r = jc_arr_first(c)
         while r == 1:
             if bids:
-                if self._grow(<void**>&self._rb, &self._cap_b, m + 1, sizeof(_GLevel)) != 0:
+                if m >= self._cap_b and self._grow(<void**>&self._rb, &self._cap_b, m + 1, sizeof(_GLevel)) != 0:
                     return _R_NOMEM
                 lv = &self._rb[m]
             else:
-                if self._grow(<void**>&self._ra, &self._cap_a, m + 1, sizeof(_GLevel)) != 0:
+                if m >= self._cap_a and self._grow(<void**>&self._ra, &self._cap_a, m + 1, sizeof(_GLevel)) != 0:
                     return _R_NOMEM
                 lv = &self._ra[m]
             if c.p[0] == c'[':
@@ -927,7 +929,7 @@ cdef class GateParserBase(FeedParser):
         elif not self._decoding:
             return FRAME_IGNORED
         # numbers
-        if self._grow(<void**>&self._lv, &self._cap_lv, nb + na, sizeof(Level)) != 0:
+        if nb + na > self._cap_lv and self._grow(<void**>&self._lv, &self._cap_lv, nb + na, sizeof(Level)) != 0:
             return _R_NOMEM
         for i in range(nb):
             r = _level(self, &self._rb[i], ins, &self._lv[i], True)
@@ -1105,6 +1107,8 @@ cdef class GateParserBase(FeedParser):
             if self._futures:
                 if q == 0:
                     return _bad(self, "trade size must not be 0", &d.size)
+                if q == -_I64_MAX - 1:
+                    return _bad(self, "trade size overflows int64", &d.size)
                 side = 1 if q > 0 else -1
                 q = q if q > 0 else -q
             else:

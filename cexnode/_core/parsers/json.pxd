@@ -596,7 +596,10 @@ cdef inline int jc_int64(const char* p, Py_ssize_t n, int64_t* out) noexcept nog
             return -1
         mag = mag * 10 + d
         i += 1
-    out[0] = <int64_t>(0 - mag) if neg else <int64_t>mag
+    if neg:
+        out[0] = (-<int64_t>(mag - 1) - 1) if mag > 0 else 0     # no unsigned wrap (debug builds check)
+    else:
+        out[0] = <int64_t>mag
     return 0
 
 
