@@ -207,7 +207,7 @@ def test_mexc_connection_timers():
                 await _recv_json(busy)
                 t0 = time.monotonic()
                 msg = await idle.receive(timeout=T)                 # no subscription: closed after 0.2 s
-                assert msg.type == aiohttp.WSMsgType.CLOSE and time.monotonic() - t0 < 0.5
+                assert msg.type == aiohttp.WSMsgType.CLOSE and time.monotonic() - t0 < 2.0   # bounded, with headroom
                 while True:                                          # subscribed: lives until its max age
                     msg = await busy.receive(timeout=T)
                     if msg.type != aiohttp.WSMsgType.BINARY:
