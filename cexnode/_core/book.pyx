@@ -215,7 +215,7 @@ cdef class Book:
                 d += 1                        # drop the worst level; it is forgotten
                 n -= 1
                 i -= 1
-            start = <int>(d - mem)
+            start = <int>((<size_t>d - <size_t>mem) // sizeof(Level))   # offset; d >= mem (no checked ptr diff)
             if i >= n - i:                    # shift the touch side up
                 if start + n >= cap:
                     start = (cap - n) // 2

@@ -97,8 +97,8 @@ cdef DecimalError parse_decimal(const char* p, Py_ssize_t n, int scale, int64_t*
         if mag > limit // d:
             return DEC_OVERFLOW
         mag *= d
-    if neg:
-        out[0] = <int64_t>(0 - mag)             # two's complement; exact for mag == 2**63
+    if neg and mag:
+        out[0] = -<int64_t>(mag - 1) - 1        # exact for mag == 2**63; no unsigned wrap
     else:
         out[0] = <int64_t>mag
     return DEC_OK
@@ -118,7 +118,7 @@ cdef Py_ssize_t format_decimal(int64_t mantissa, int scale, char* buf) noexcept 
     elif scale > MAX_SCALE:
         scale = MAX_SCALE
     if mantissa < 0:
-        mag = <uint64_t>0 - <uint64_t>mantissa
+        mag = <uint64_t>(-(mantissa + 1)) + 1  # |INT64_MIN| without a wrapping negation
         buf[k] = c'-'
         k += 1
     else:

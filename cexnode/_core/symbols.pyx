@@ -10,8 +10,8 @@ import decimal
 import json
 
 cimport cython
-from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
-from libc.string cimport memcmp, memcpy, memset
+from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.string cimport memcmp, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
@@ -122,49 +122,48 @@ def symbol_count():
 # --------------------------------------------------------------------------------------------------
 # SymbolMap: venue string <-> instrument, C hash table
 
-cdef inline uint64_t _mix(uint64_t h) noexcept nogil:
-    h ^= h >> 31
-    h *= 0xbf58476d1ce4e5b9ULL
-    h ^= h >> 29
-    return h
-
-
-cdef inline uint64_t _load64(const char* p) noexcept nogil:
-    cdef uint64_t w
-    memcpy(&w, p, 8)                  # unaligned load; compiled to one mov
-    return w
-
-
-cdef inline uint64_t _load32(const char* p) noexcept nogil:
-    cdef uint32_t w
-    memcpy(&w, p, 4)
-    return w
+# The hash is modular (wrapping) 64-bit arithmetic by design, written in C so that the debug
+# build's overflow checks do not flag the intended wraparound.
+# Word-at-a-time (wyhash-style loads): full 8-byte words, then the last 8 bytes (overlapping) or
+# two overlapping 4-byte loads for short strings; multiply-xorshift per word, splitmix64 finaliser.
+# Venue strings are short (BTCUSDT, BTC_USDT): one or two multiplies, no per-byte dependency chain.
+# The value depends on the host's byte order; it is only ever compared within one process.
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    static inline uint64_t cexnode_venue_hash(const char* p, Py_ssize_t n) {
+        uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n, w;
+        uint32_t lo, hi;
+        Py_ssize_t i = 0;
+        if (n >= 8) {
+            for (; i + 8 < n; i += 8) {
+                memcpy(&w, p + i, 8);
+                h = (h ^ w) * 0x94d049bb133111ebULL;
+                h ^= h >> 32;
+            }
+            memcpy(&w, p + n - 8, 8);
+        } else if (n >= 4) {
+            memcpy(&lo, p, 4);
+            memcpy(&hi, p + n - 4, 4);
+            w = (uint64_t)lo | ((uint64_t)hi << 32);
+        } else {
+            w = 0;
+            for (; i < n; i++) w = (w << 8) | (unsigned char)p[i];
+        }
+        h = (h ^ w) * 0x94d049bb133111ebULL;
+        h ^= h >> 32;
+        h ^= h >> 31;
+        h *= 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 29;
+        return h;
+    }
+    """
+    uint64_t cexnode_venue_hash(const char* p, Py_ssize_t n) noexcept nogil
 
 
 cdef uint64_t venue_name_hash(const char* p, Py_ssize_t n) noexcept nogil:
-    # Word-at-a-time (wyhash-style loads): full 8-byte words, then the last 8 bytes (overlapping)
-    # or two overlapping 4-byte loads for short strings; multiply-xorshift per word, splitmix64
-    # finaliser. Venue strings are short (BTCUSDT, BTC_USDT): one or two multiplies, no per-byte
-    # dependency chain. The value depends on the host's byte order; it is only compared in-process.
-    cdef uint64_t h = 0x9e3779b97f4a7c15ULL ^ <uint64_t>n
-    cdef uint64_t w
-    cdef Py_ssize_t i = 0
-    if n >= 8:
-        while i + 8 < n:
-            h = (h ^ _load64(p + i)) * 0x94d049bb133111ebULL
-            h ^= h >> 32
-            i += 8
-        w = _load64(p + n - 8)
-    elif n >= 4:
-        w = _load32(p) | (_load32(p + n - 4) << 32)
-    else:
-        w = 0
-        while i < n:
-            w = (w << 8) | <unsigned char>p[i]
-            i += 1
-    h = (h ^ w) * 0x94d049bb133111ebULL
-    h ^= h >> 32
-    return _mix(h)
+    return cexnode_venue_hash(p, n)
 
 
 cdef inline const char* _key_chars(object key, Py_ssize_t* n) except? NULL:
