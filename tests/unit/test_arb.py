@@ -398,7 +398,7 @@ def _ladder(rng, best, side, n, qmax, gap):
     return out
 
 
-STATS = {"pairs": 0, "emitted": 0}
+STATS = {"pairs": 0, "emitted": 0, "books": 0, "streams": 0}
 
 
 def _scenario(rng):
@@ -468,11 +468,14 @@ def test_differential_against_reference(seed, n_updates):
     now = NOW
     for venue, sid in keys:
         _reload(h, rng, venue, sid, mid, qmax, now)
+    STATS["books"] += 3
+    STATS["streams"] += 1
     for _ in range(n_updates):
         venue, sid = rng.choice(keys)
         r = rng.random()
         if r < 0.8:
             _reload(h, rng, venue, sid, mid, qmax, now)
+            STATS["books"] += 1
         elif r < 0.9 and rng.random() < 0.5:
             for v2, a2 in ((rng.choice(keys)[0], rng.choice(["BTC", "USDT"])),):
                 h.set_balance(v2, a2, rng.choice([None, str(_dec(rng, 1000, 6))]))
@@ -490,4 +493,5 @@ def test_differential_volume():
         pytest.skip("differential test not run in this session")
     print("arb differential:", STATS)
     assert STATS["pairs"] >= 10_000, STATS
+    assert STATS["books"] >= 10_000, STATS        # issue 3: >= 10,000 generated books vs the oracle
     assert STATS["emitted"] >= STATS["pairs"] // 25, STATS
