@@ -20,7 +20,7 @@ from cexnode._core.fixedpoint cimport (parse_decimal, DecimalError, DEC_OK, DEC_
 from cexnode._core.parsers.json cimport (
     JStr, JsonCursor, JK_NONE, JK_STRING, JK_NUMBER, JK_TRUE, JK_FALSE, JK_NULL, JK_OBJECT, JK_ARRAY,
     JE_OK, jc_init, jc_ws, jc_string, jc_value, jc_skip, jc_obj_first, jc_obj_next, jc_arr_first, jc_arr_next, jc_end,
-    jc_eq, jc_int64, jc_is_int64_or_uint64, jc_unescape, jc_offset, jc_fail, jc_to_py, jc_error_text, jc_str, JE_SYNTAX)
+    jc_diff, jc_eq, jc_int64, jc_is_int64_or_uint64, jc_unescape, jc_offset, jc_fail, jc_to_py, jc_error_text, jc_str, JE_SYNTAX)
 
 from time import perf_counter_ns as _perf_counter_ns
 
@@ -496,7 +496,7 @@ cdef class GateParserBase(FeedParser):
                     if rr == _R_OK:
                         self._parsed_as = ch_now
                         t.result.p = start
-                        t.result.n = c.p - start
+                        t.result.n = jc_diff(c.p, start)
                         t.result.kind = JK_OBJECT if start[0] == c'{' else JK_ARRAY
                     elif rr == _R_NOMEM:
                         return _R_NOMEM

@@ -81,6 +81,11 @@ cdef struct JsonCursor:
     const char* err_at
 
 
+cdef inline Py_ssize_t jc_diff(const void* a, const void* b) noexcept nogil:
+    # a - b for a >= b in one buffer; through size_t so debug builds (overflowcheck) stay clean
+    return <Py_ssize_t>(<size_t>a - <size_t>b)
+
+
 cdef inline void jc_init(JsonCursor* c, const char* p, Py_ssize_t n) noexcept nogil:
     c.p = p
     c.end = p + n
@@ -107,7 +112,7 @@ cdef inline void jc_ws(JsonCursor* c) noexcept nogil:
 
 
 cdef inline Py_ssize_t jc_offset(const JsonCursor* c) noexcept nogil:
-    return <Py_ssize_t>(c.err_at - c.start)
+    return jc_diff(c.err_at, c.start)
 
 
 cdef inline int _jc_hex(char ch) noexcept nogil:
@@ -131,7 +136,7 @@ cdef inline int _jc_u4(const char* p) noexcept nogil:
 cdef inline Py_ssize_t _jc_utf8_len(const unsigned char* p, const unsigned char* end) noexcept nogil:
     # Length of the strict UTF-8 sequence starting with a byte >= 0x80 at p, 0 when invalid.
     cdef unsigned char b0 = p[0], b1, b2, b3
-    cdef Py_ssize_t left = end - p
+    cdef Py_ssize_t left = jc_diff(end, p)
     if b0 < 0xC2 or b0 > 0xF4:
         return 0
     if left < 2:
@@ -179,7 +184,7 @@ cdef inline int jc_string(JsonCursor* c, JStr* out) noexcept nogil:
         p += 1
     if p < end and p[0] == c'"':
         out.p = c.p + 1
-        out.n = p - out.p
+        out.n = jc_diff(p, out.p)
         out.kind = JK_STRING
         out.esc = False
         out.is_int = False
@@ -204,7 +209,7 @@ cdef inline int _jc_string_full(JsonCursor* c, JStr* out) noexcept nogil:
             continue
         if ch == c'"':
             out.p = c.p + 1
-            out.n = p - out.p
+            out.n = jc_diff(p, out.p)
             c.p = p + 1
             return 0
         if ch == c'\\':
@@ -214,7 +219,7 @@ cdef inline int _jc_string_full(JsonCursor* c, JStr* out) noexcept nogil:
                 return jc_fail(c, JE_EOF)
             ch = <unsigned char>p[1]
             if ch == c'u':
-                if end - p < 6:
+                if jc_diff(end, p) < 6:
                     c.p = p
                     return jc_fail(c, JE_EOF)
                 u = _jc_u4(p + 2)
@@ -225,7 +230,7 @@ cdef inline int _jc_string_full(JsonCursor* c, JStr* out) noexcept nogil:
                     c.p = p
                     return jc_fail(c, JE_UTF8)
                 if 0xD800 <= u <= 0xDBFF:
-                    if end - p < 12 or p[6] != c'\\' or p[7] != c'u':
+                    if jc_diff(end, p) < 12 or p[6] != c'\\' or p[7] != c'u':
                         c.p = p
                         return jc_fail(c, JE_UTF8)
                     v = _jc_u4(p + 8)
@@ -299,14 +304,14 @@ cdef inline int jc_number(JsonCursor* c, JStr* out) noexcept nogil:
             c.p = p
             return jc_fail(c, JE_NUMBER if p < end else JE_EOF)
     out.p = c.p
-    out.n = p - c.p
+    out.n = jc_diff(p, c.p)
     c.p = p
     return 0
 
 
 cdef inline int _jc_lit(JsonCursor* c, const char* lit, Py_ssize_t n) noexcept nogil:
-    if c.end - c.p < n:
-        if memcmp(c.p, lit, <size_t>(c.end - c.p)) == 0:
+    if jc_diff(c.end, c.p) < n:
+        if memcmp(c.p, lit, <size_t>jc_diff(c.end, c.p)) == 0:
             return jc_fail(c, JE_EOF)
         return jc_fail(c, JE_SYNTAX)
     if memcmp(c.p, lit, <size_t>n) != 0:
@@ -338,7 +343,7 @@ cdef inline int _jc_value_full(JsonCursor* c, JStr* out) noexcept nogil:
         if jc_skip(c, 0) < 0:
             return -1
         out.p = s
-        out.n = c.p - s
+        out.n = jc_diff(c.p, s)
         out.kind = JK_OBJECT if ch == c'{' else JK_ARRAY
         return 0
     out.p = c.p
