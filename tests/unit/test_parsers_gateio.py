@@ -145,6 +145,9 @@ def test_futures_values_contracts_to_base():
     r, ev, _ = live("gateio_futures", sample("gateio_futures", "ws_order_book_update.json"))
     assert ev == [("depth", 2, sid(FUT, "BTC_USDT"), 562559265, 562559265, 1733899016364, 7, False,
                    [(961869, 105_000_000), (974787, 220_000), (830800, 0)], [])]
+    # decode keeps venue units (contracts), exactly as sent
+    assert GateFuturesParser(FUT).decode(sample("gateio_futures", "ws_order_book_update.json"))[0]["bids"] == [
+        ["96186.9", "10500"], ["97478.7", "22"], ["83080", "0"]]
     r, ev, _ = live("gateio_futures", sample("gateio_futures", "ws_book_ticker.json"))
     assert ev == [("bbo", 2, sid(FUT, "BTC_USDT"), 1011140, 33_570_000, 1011141, 258_050_000, 562921416,
                    1733972741772, 7)]
