@@ -413,7 +413,7 @@ cdef inline int jc_skip(JsonCursor* c, int depth) noexcept nogil:
 
 
 # Objects: jc_obj_first at '{' (whitespace before it skipped) -> 1 with the first key read and the
-# cursor at its value (':' and whitespace consumed), 0 for '{}' (consumed), -1 error.
+# cursor at its value (':' and whitespace consumed; c.p < c.end), 0 for '{}' (consumed), -1 error.
 # jc_obj_next after a value -> 1 next key as above, 0 at '}' (consumed), -1 error.
 cdef inline int _jc_key(JsonCursor* c, JStr* key) noexcept nogil:
     if c.p >= c.end:
@@ -429,6 +429,8 @@ cdef inline int _jc_key(JsonCursor* c, JStr* key) noexcept nogil:
         return jc_fail(c, JE_SYNTAX)
     c.p += 1
     jc_ws(c)
+    if c.p >= c.end:                        # 1 always leaves the cursor on a byte of the value
+        return jc_fail(c, JE_EOF)
     return 1
 
 
@@ -460,7 +462,8 @@ cdef inline int jc_obj_next(JsonCursor* c, JStr* key) noexcept nogil:
 
 
 # Arrays: jc_arr_first at '[' -> 1 with the cursor at the first element, 0 for '[]', -1 error;
-# jc_arr_next after an element -> 1 at the next element, 0 at ']' (consumed), -1 error.
+# jc_arr_next after an element -> 1 at the next element, 0 at ']' (consumed), -1 error. A 1 always
+# leaves c.p < c.end (callers may peek at c.p[0]).
 cdef inline int jc_arr_first(JsonCursor* c) noexcept nogil:
     if c.p >= c.end:
         return jc_fail(c, JE_EOF)
@@ -483,6 +486,8 @@ cdef inline int jc_arr_next(JsonCursor* c) noexcept nogil:
     if c.p[0] == c',':
         c.p += 1
         jc_ws(c)
+        if c.p >= c.end:                    # 1 always leaves the cursor on a byte of the element
+            return jc_fail(c, JE_EOF)
         return 1
     if c.p[0] == c']':
         c.p += 1
