@@ -1,0 +1,83 @@
+# cexnode._core.router — the parsers' sink: BookSync → Book → ArbEngine. THE CONTRACT; review first.
+#
+# One BookRouter per node (and per replay). Every venue parser has it as its FeedSink; it holds one
+# BookSync + Book per (venue, symbol id), registered up front with add_book() (the sync rule is the
+# venue channel's: SYNC_SNAPSHOT_DIFF for Gate order_book_update and MEXC aggre depth,
+# SYNC_STREAM_FULL for Gate obu), and one ArbEngine (set_arb()).
+#
+# Hot path (on_depth, no Python object unless an opportunity exists):
+#   key = venue * _n_sym + symbol_id → BookSync (unknown key: counted in `unrouted`, dropped)
+#   → BookSync.on_update(u) → when it returned APPLY_OK, the book is in sync and its version moved:
+#   ArbEngine.on_book_update(book, now) → when it returned a list: on_opportunities(list) is called
+#   right there (never on a timer). Every evaluation records tick-to-decision = clock − u.recv_ns
+#   (live clock only) in the histogram and `last_tick_to_decision_ns`.
+#   A snapshot or a buffered replay that brings a book (back) into sync is evaluated the same way.
+#
+# `now` for freshness and Opportunity.t: CLOCK_REALTIME ns, unless the clock is fixed with
+# set_now(ns) (replay: the frame's capture time), which also stops the latency recording.
+#
+# Python callbacks (attributes, None = not called; an exception propagates to the caller, i.e. the
+# listener, which logs it and carries on):
+#   on_opportunities(list[Opportunity])
+#   on_resync(venue:int, symbol_id:int, reason:int)   book left sync; the adapter fetches a snapshot and
+#                                                      calls snapshot(); per-venue handlers set with
+#                                                      set_resync_handler(venue, fn(symbol_id, reason))
+#                                                      are called instead of on_resync for that venue
+#   message_handler(venue:int, kind:int, msg)         acks, pongs, errors, private updates (feed.MessageKind);
+#                                                      per-venue: set_message_handler(venue, fn(kind, msg))
+#   parse_error_handler(venue:int, reason:str)        after the per-venue error counter was bumped
+cimport cython
+from libc.stdint cimport int32_t, int64_t, uint64_t
+from cexnode._core.arb cimport ArbEngine
+from cexnode._core.book cimport Book, BookSync, DepthUpdate, Level
+from cexnode._core.feed cimport Bbo, FeedSink, Trade
+from cexnode._core.logring cimport HotHistogram
+from cexnode._core.symbols cimport N_VENUES
+
+
+cdef enum:
+    LAT_RING = 4096            # recent tick-to-decision samples kept for quantiles (power of two)
+
+
+@cython.final
+cdef class BookRouter(FeedSink):
+    cdef:
+        list _syncs                     # BookSync or None by key = venue * _n_sym + symbol_id
+        int _n_sym                      # symbol id capacity per venue (grows in add_book)
+        readonly ArbEngine arb          # may be None: books only
+        # clock
+        bint _fixed_clock
+        int64_t _now_fixed
+        # counters (C fields, read by metrics)
+        uint64_t _frames_depth[N_VENUES]        # depth updates per venue
+        uint64_t _bbo[N_VENUES]
+        uint64_t _trades[N_VENUES]
+        uint64_t _messages[N_VENUES]
+        uint64_t _parse_errors[N_VENUES]
+        uint64_t _resyncs[N_VENUES]
+        readonly uint64_t depth_updates
+        readonly uint64_t unrouted              # depth updates for a (venue, symbol) with no book
+        readonly uint64_t evaluations           # ArbEngine.on_book_update calls
+        readonly uint64_t opportunities         # Opportunity objects emitted
+        readonly uint64_t resyncs
+        readonly int64_t last_tick_to_decision_ns
+        readonly HotHistogram tick_to_decision_hist   # in ns
+        int64_t _lat[LAT_RING]                  # ring of recent tick-to-decision ns
+        uint64_t _lat_n
+        # Python callbacks (see above)
+        public object on_opportunities
+        public object on_resync
+        public object message_handler
+        public object parse_error_handler
+        dict _resync_handlers                   # venue -> fn(symbol_id, reason)
+        dict _message_handlers                  # venue -> fn(kind, msg)
+
+    cdef inline int64_t now(self) noexcept
+    cdef BookSync _sync(self, int venue, int32_t symbol_id)         # borrowed lookup, None when absent
+    # After a BookSync call that may have changed the book: evaluate and dispatch (see above).
+    cdef int _after_apply(self, BookSync s, int r, int64_t recv_ns) except -1
+    cdef int _evaluate(self, Book book, int64_t recv_ns) except -1
+    # FeedSink's on_depth/on_bbo/on_trade/on_message/on_parse_error are overridden in router.pyx
+    # (not redeclared here: Cython forbids redeclaring them on a final subclass).
+    # C-level snapshot entry (adapters in Cython): ApplyResult, or -1 with an exception set.
+    cdef int snapshot_c(self, int venue, const DepthUpdate* snap) except -1
