@@ -323,8 +323,13 @@ cdef inline int _jc_lit(JsonCursor* c, const char* lit, Py_ssize_t n) noexcept n
 # Reads one scalar (string, number, literal) into out; an object/array is skipped (validated) and
 # out covers its whole text with kind JK_OBJECT/JK_ARRAY. At a value (whitespace already skipped).
 cdef inline int jc_value(JsonCursor* c, JStr* out) noexcept nogil:
-    if c.p < c.end and c.p[0] == c'"':
-        return jc_string(c, out)
+    cdef char ch
+    if c.p < c.end:
+        ch = c.p[0]
+        if ch == c'"':
+            return jc_string(c, out)
+        if ch == c'-' or (c'0' <= ch <= c'9'):
+            return jc_number(c, out)
     return _jc_value_full(c, out)
 
 
@@ -372,6 +377,10 @@ cdef inline int jc_skip(JsonCursor* c, int depth) noexcept nogil:
     if c.p >= c.end:
         return jc_fail(c, JE_EOF)
     ch = c.p[0]
+    if ch == c'"':
+        return jc_string(c, &tmp)
+    if ch == c'-' or (c'0' <= ch <= c'9'):
+        return jc_number(c, &tmp)
     if ch == c'{' or ch == c'[':
         if depth >= JSON_MAX_DEPTH:
             return jc_fail(c, JE_DEPTH)
