@@ -88,3 +88,39 @@ def test_bench_helper_counts_and_checks():
     assert n == 30 and checksum == 10 * (150 + 225 - 300)
     with pytest.raises(ValueError):
         fp.bench_parse_fields(b"1.5 x", 2, 1)
+
+
+def _sample_strings():
+    """Every decimal string in the venue samples (tests/resources/core): prices, sizes, fees, ..."""
+    import json
+    import pathlib
+    import re
+
+    out = set()
+
+    def walk(x):
+        if isinstance(x, dict):
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+        elif isinstance(x, str) and re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", x):
+            out.add(x)
+        elif isinstance(x, (int, float)) and not isinstance(x, bool):
+            out.add(repr(x))
+    for p in (pathlib.Path(__file__).resolve().parents[1] / "resources" / "core").rglob("*.json"):
+        walk(json.loads(p.read_text()))
+    return sorted(out)
+
+
+def test_real_sample_strings_match_decimal_at_every_scale():
+    strings = _sample_strings()
+    assert len(strings) > 100 and "0.0001778" in strings and "115765.1" in strings
+    for s in strings:
+        for scale in range(0, 19):
+            check(s, scale)
+            check(s.encode(), scale)
+            code, val = parse_ref(s, scale)
+            if code == DEC_OK:
+                assert fp.format(val, scale) == format_ref(val, scale)
