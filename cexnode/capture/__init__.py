@@ -1,0 +1,12 @@
+"""Capture tools (DESIGN §3): the capture file format, ``record``, ``decode`` and ``replay``.
+
+* :mod:`cexnode.capture.format` — read/write capture entries (JSON Lines, optionally gzip);
+  :class:`~cexnode.capture.format.CaptureWriter` is the recording hook the WebSocket listener
+  and the REST client call.
+* :mod:`cexnode.capture.decode` — raw frames → normalized events (``python -m cexnode decode``).
+* :mod:`cexnode.capture.replay` — the real Cython pipeline run offline, deterministically.
+* :mod:`cexnode.capture.record` — ``python -m cexnode record``.
+"""
+from cexnode.capture.format import CaptureEntry, CaptureFormatError, CaptureWriter, read_capture
+
+__all__ = ["CaptureEntry", "CaptureFormatError", "CaptureWriter", "read_capture"]
