@@ -489,7 +489,10 @@ cdef class GateParserBase(FeedParser):
             return _bad(self, "frame is not a JSON object", NULL)
         r = jc_obj_first(c, &key)
         while r == 1:
-            if jc_eq(&key, "result", 6):
+            if not key.esc and (key.n < 5 or key.n > 7):      # time, time_ms (7) ... fast skip
+                if jc_skip(c, 1) < 0:
+                    return _R_JSON
+            elif jc_eq(&key, "result", 6):
                 start = c.p
                 if GC_BOOK_UPDATE <= ch_now <= GC_TRADES:
                     rr = self._parse_result(ch_now, c)

@@ -25,3 +25,5 @@ cdef class BookSyncSink(FeedSink):
     cdef public object results
     cdef public list events
     cdef public bint record
+    cdef object _last_sync        # BookSync of _last_id (one dict lookup saved per update of a symbol)
+    cdef int _last_id

@@ -46,12 +46,20 @@ cdef class BookSyncSink(FeedSink):
         self.results = None
         self.events = []
         self.record = record
+        self._last_sync = None
+        self._last_id = -1
 
     cdef int on_depth(self, int venue, const DepthUpdate* u) except -1:
-        cdef BookSync s = <BookSync>self.syncs.get(u.symbol_id)
+        cdef BookSync s
         cdef int r
-        if s is None:
-            return 0
+        if u.symbol_id == self._last_id and self._last_sync is not None:
+            s = <BookSync>self._last_sync
+        else:
+            s = <BookSync>self.syncs.get(u.symbol_id)
+            if s is None:
+                return 0
+            self._last_sync = s
+            self._last_id = u.symbol_id
         r = s.on_update(u)
         if self.results is not None:
             self.results.append(r)
