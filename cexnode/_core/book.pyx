@@ -466,8 +466,10 @@ cdef class BookSync:
         self._buf_clear()
         self._leave_sync(reason)
         if self.rule == SYNC_SNAPSHOT_DIFF:
-            self._buffer(u)
-            self.resync_reason = <ResyncReason>reason
+            if <Py_ssize_t>u.n_bids + u.n_asks <= self.buffer_level_limit:
+                self._buffer(u)             # the buffer is empty: this cannot overflow
+            else:
+                self.buffer_dropped += 1    # too big to keep; the request still names `reason`
         return self._report()
 
     cdef int _apply_full(self, const DepthUpdate* u, bint from_stream) except -1:

@@ -81,8 +81,10 @@ class RefSync:
         self.buf = []
         self._leave(reason)
         if self.rule == SNAPSHOT_DIFF:
-            self._buffer(d)
-            self.resync_reason = reason
+            if d.n_levels <= self.buffer_level_limit:
+                self._buffer(d)
+            else:
+                self.buffer_dropped += 1
         return self._report()
 
     def _apply(self, d: Diff, full=False):

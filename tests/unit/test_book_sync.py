@@ -615,3 +615,13 @@ def test_constructor_errors():
         BookSync(Book(), B.SYNC_SNAPSHOT_DIFF, 4, on_resync=5)
     with pytest.raises(TypeError):
         BookSync(None)
+
+
+def test_gap_revealed_by_a_diff_too_big_to_buffer_reports_the_gap():
+    calls = []
+    s = BookSync(Book(), B.SYNC_SNAPSHOT_DIFF, 4, lambda s, r: calls.append(r), 3)
+    assert s.py_snapshot(10, [(1, 1)], [(5, 1)]) == B.APPLY_OK
+    assert s.py_update(13, 13, [(1, 2), (2, 2)], [(5, 2), (6, 2)]) == B.APPLY_RESYNC   # 4 levels > 3
+    assert calls == [B.RESYNC_GAP] and s.resync_reason == B.RESYNC_GAP
+    assert s.buffer_dropped == 1 and s.buffered == 0
+    assert s.py_update(14, 14, [(1, 3)], []) == B.APPLY_BUFFERED and calls == [B.RESYNC_GAP]
