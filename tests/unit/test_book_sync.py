@@ -625,3 +625,73 @@ def test_gap_revealed_by_a_diff_too_big_to_buffer_reports_the_gap():
     assert calls == [B.RESYNC_GAP] and s.resync_reason == B.RESYNC_GAP
     assert s.buffer_dropped == 1 and s.buffered == 0
     assert s.py_update(14, 14, [(1, 3)], []) == B.APPLY_BUFFERED and calls == [B.RESYNC_GAP]
+
+
+# every scenario of the issue on every venue's diff channel, from that venue's real push
+_CHANNELS = {
+    # venue, venue symbol, sample, levels keys, ids, full pushes exist on the channel
+    "gateio_spot": ("gateio_spot", "BTC_USDT", "gateio_spot/ws_order_book_update.json", "b", "a", True),
+    "gateio_futures": ("gateio_futures", "BTC_USDT", "gateio_futures/ws_order_book_update.json", "b", "a", True),
+    "mexc_spot": ("mexc_spot", "BTCUSDT", "mexc/ws_push_aggre_depth.decoded.json", "bids", "asks", False),
+}
+
+
+def _push(name):
+    venue, vs, path, kb, ka, has_full = _CHANNELS[name]
+    raw = _load(path)
+    body = raw.get("result") or raw["publicAggreDepths"]
+    first = int(body.get("U", body.get("fromVersion")))
+    last = int(body.get("u", body.get("toVersion")))
+    return venue, vs, body[kb], body[ka], first, last, has_full
+
+
+@pytest.mark.parametrize("name", sorted(_CHANNELS))
+def test_every_sync_scenario_per_venue(registry, name):
+    venue, vs, rb, ra, U, u, has_full = _push(name)
+    v = Venue(registry, venue, vs)
+    bids, asks = v.levels(rb), v.levels(ra)
+    top_bid = max(px for px, q in bids if q) if any(q for _, q in bids) else 0
+    # a snapshot consistent with the push: bids at/below it, asks above it (real levels, moved)
+    snap = ([(top_bid - 100, 5), (top_bid - 200, 7)], [(top_bid + 1000, 3), (top_bid + 1100, 4)])
+
+    def step_bids(k):       # the real push's bid levels, moved k ticks down for the k-th follower
+        return [(px - k, q) for px, q in bids]
+
+    s, calls = v.sync(buffer_limit=3)
+    span = u - U
+    # pre-snapshot buffering: the real push and two followers
+    ids = [(U, u), (u + 1, u + 1 + span), (u + 2 + span, u + 2 + 2 * span)]
+    for k, (f, l) in enumerate(ids):
+        assert s.py_update(f, l, step_bids(k), asks) == B.APPLY_BUFFERED
+    # duplicate and stale while waiting
+    assert s.py_update(U, u, bids, asks) == B.APPLY_STALE
+    assert s.buffered_ids() == ids
+    # replay on a snapshot inside the first push's range
+    assert s.py_snapshot(U - 1, *snap) == B.APPLY_OK
+    assert s.book.last_id == ids[-1][1] and s.book.in_sync and calls == []
+    assert s.book.top() == _expected((snap[0], snap[1], True), *[(step_bids(k), asks, False) for k in range(3)])
+    head = s.book.last_id
+    # duplicates and stale diffs after the sync
+    assert s.py_update(*ids[-1], step_bids(2), asks) == B.APPLY_STALE
+    assert s.py_update(U, u, bids, asks) == B.APPLY_STALE
+    assert s.book.last_id == head and s.stale_dropped == 3
+    # a gap: one request, book cleared, later diffs buffered; overflow inside the same episode
+    # does not raise a second request
+    assert s.py_update(head + 2, head + 2, bids, asks) == B.APPLY_RESYNC
+    assert calls == [B.RESYNC_GAP] and s.book.counts() == (0, 0) and not s.book.in_sync
+    for k in range(3, 8):
+        assert s.py_update(head + k, head + k, bids, asks) == B.APPLY_BUFFERED
+    assert calls == [B.RESYNC_GAP] and s.buffered == 3 and s.buffer_dropped == 3
+    assert s.py_snapshot(head + 4, *snap) == B.APPLY_OK and s.book.last_id == head + 7
+    # buffer overflow before any snapshot: a fresh sync, one request naming the overflow
+    s2, calls2 = v.sync(buffer_limit=3)
+    res = [s2.py_update(U + k, U + k, bids, asks) for k in range(5)]
+    assert res == [B.APPLY_BUFFERED] * 3 + [B.APPLY_RESYNC, B.APPLY_BUFFERED]
+    assert calls2 == [B.RESYNC_BUFFER_OVERFLOW] and s2.buffered_ids()[0] == (U + 2, U + 2)
+    # full reset (Gate full:true on order_book_update; MEXC aggre depth has no full push: a
+    # resync there always goes through a REST snapshot, as above)
+    if has_full:
+        assert s.py_update(head + 20, head + 30, snap[0], snap[1], full=True) == B.APPLY_OK
+        assert s.book.top() == (sorted(snap[0], reverse=True), snap[1]) and s.book.last_id == head + 30
+        assert s.py_update(head + 31, head + 31, bids, asks) == B.APPLY_OK
+        assert calls == [B.RESYNC_GAP]
