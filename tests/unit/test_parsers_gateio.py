@@ -427,3 +427,21 @@ def test_price_conversion_equals_fixedpoint(text, k):
         assert r == F.FRAME_ERROR, (text, scale, sink.events)
     else:
         assert r == F.FRAME_BBO and sink.events[0][3] == want, (text, scale)
+
+
+def test_booksync_sink_two_symbols_alternating():
+    syncs = {}
+    for vs in ("BTC_USDT", "ETH_USDT"):
+        book = Book(sid(SPOT, vs), S.VENUE_GATEIO_SPOT)
+        syncs[book.symbol_id] = BookSync(book, SYNC_SNAPSHOT_DIFF)
+        syncs[book.symbol_id].py_snapshot(10, [], [])
+    p = GateSpotParser(SPOT, BookSyncSink(syncs))
+    for k in range(11, 15):
+        p.feed_bytes(_push(k, k, [("%d.5" % (100 + k), "1")], s="BTC_USDT"))
+        p.feed_bytes(_push(k, k, [("%d.25" % (200 + k), "2")], s="ETH_USDT"))
+        p.feed_bytes(_push(99, 99, [("1", "1")], s="DOGE_USDT"))          # not listed: ignored
+    btc, eth = syncs[sid(SPOT, "BTC_USDT")].book, syncs[sid(SPOT, "ETH_USDT")].book
+    assert p.errors == 0 and p.ignored == 4
+    assert btc.last_id == eth.last_id == 14 and btc.counts() == (4, 0) and eth.counts() == (4, 0)
+    assert btc.best_bid() == (1145, 100_000_000)          # BTC/USDT price_scale 1, qty_scale 8
+    assert eth.best_bid() == (21425, 2_000_000)           # ETH/USDT price_scale 2, qty_scale 6
