@@ -37,7 +37,7 @@ import orjson
 
 from cexnode.capture.format import VENUES, CaptureEntry, CaptureFormatError, read_capture
 
-__all__ = ["replay_main", "Replay", "ReplayInputError"]
+__all__ = ["replay_main", "Replay", "ReplayInputError", "add_instrument_info", "parse_snapshot"]
 
 EXIT_OK, EXIT_RUNTIME, EXIT_BAD_INPUT = 0, 1, 2
 VENUE_IDS = {name: i for i, name in enumerate(VENUES)}
@@ -76,6 +76,52 @@ def _parser(venue: str, smap: Any, sink: Any) -> Any:
         return GateFuturesParser(smap, sink)
     from cexnode._core.parsers.mexc_spot import MexcSpotParser
     return MexcSpotParser(smap, sink)
+
+
+def add_instrument_info(registry: Any, venue: str, bodies: list, wanted: list) -> int:
+    """Add ``wanted`` unified symbols of ``venue`` from instrument-info answers (parsed JSON bodies:
+    MEXC exchangeInfo objects, Gate currency pair / contract objects or lists); returns how many."""
+    found: dict[str, Any] = {}
+    for body in bodies:
+        if venue == "mexc_spot":
+            for s in (body.get("symbols") or []) if isinstance(body, dict) else []:
+                if isinstance(s, dict):
+                    found.setdefault(str(s.get("symbol")), s)
+        else:
+            for item in body if isinstance(body, list) else [body]:
+                if isinstance(item, dict):
+                    found.setdefault(str(item.get("id") or item.get("name")), item)
+    items = list(found.values())
+    if not items:
+        return 0
+    only = set(wanted)
+    if venue == "mexc_spot":
+        return registry.add_mexc_exchange_info({"symbols": items}, only=only)
+    if venue == "gateio_spot":
+        return registry.add_gateio_spot_pairs(items, only=only)
+    return registry.add_gateio_futures_contracts(items, settle="USDT", only=only)
+
+
+def parse_snapshot(venue: str, body: str, inst: dict) -> tuple[int, list, list]:
+    """(last_id, bids, asks) of an order-book REST answer, levels as (price, BASE qty) mantissas at the
+    instrument's scales (Gate futures sizes are contracts × multiplier). ValueError/KeyError when malformed."""
+    from cexnode._core.fixedpoint import parse
+
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise ValueError("snapshot is not JSON: %s" % e) from None
+    last_id = int(obj["lastUpdateId"] if venue == "mexc_spot" else obj["id"])
+    ps, vqs, mult = inst["price_scale"], inst["venue_qty_scale"], inst["qty_mult"]
+
+    def levels(side: Any) -> list:
+        out = []
+        for lv in side or ():
+            p, q = (lv["p"], lv["s"]) if isinstance(lv, dict) else (lv[0], lv[1])
+            out.append((parse(str(p), ps), parse(str(q), vqs) * mult))
+        return out
+
+    return last_id, levels(obj.get("bids")), levels(obj.get("asks"))
 
 
 def _dumps(obj: dict) -> str:
@@ -176,29 +222,15 @@ class Replay:
             self.registry.add_instruments(specs)
             return
         prefix = INSTRUMENT_PATHS[name]
-        only = set(wanted)
-        found: dict[str, Any] = {}
+        bodies = []
         for e in self.entries:
             if e.kind != "rest" or e.venue != name or e.status != 200 or not e.path.startswith(prefix):
                 continue
             try:
-                body = orjson.loads(e.body)
+                bodies.append(orjson.loads(e.body))
             except orjson.JSONDecodeError:
                 raise ReplayInputError("capture line %d: instrument info of %s is not JSON" % (e.lineno, name)) from None
-            if name == "mexc_spot":
-                for s in (body.get("symbols") or []) if isinstance(body, dict) else []:
-                    found.setdefault(str(s.get("symbol")), s)
-            else:
-                for item in body if isinstance(body, list) else [body]:
-                    if isinstance(item, dict):
-                        found.setdefault(str(item.get("id") or item.get("name")), item)
-        items = list(found.values())
-        if name == "mexc_spot":
-            n = self.registry.add_mexc_exchange_info({"symbols": items}, only=only) if items else 0
-        elif name == "gateio_spot":
-            n = self.registry.add_gateio_spot_pairs(items, only=only) if items else 0
-        else:
-            n = self.registry.add_gateio_futures_contracts(items, settle="USDT", only=only) if items else 0
+        n = add_instrument_info(self.registry, name, bodies, wanted)
         if n < len(wanted):
             raise ReplayInputError(
                 "no instrument info for %s %s: the capture holds no usable %s answer for them; give "
@@ -238,30 +270,13 @@ class Replay:
         return VENUE_IDS[e.venue], sid
 
     def _apply_snapshot(self, key: tuple[int, int], e: CaptureEntry) -> bool:
-        from cexnode._core.fixedpoint import parse
-
         vid, sid = key
         if e.status != 200:
             self.snapshot_failures += 1
             return False
         try:
-            body = orjson.loads(e.body)
-            if e.venue == "mexc_spot":
-                last_id = int(body["lastUpdateId"])
-            else:
-                last_id = int(body["id"])
-            inst = self.maps[e.venue].instrument(sid)
-            ps, vqs, mult = inst["price_scale"], inst["venue_qty_scale"], inst["qty_mult"]
-
-            def levels(side: Any) -> list:
-                out = []
-                for lv in side or ():
-                    p, q = (lv["p"], lv["s"]) if isinstance(lv, dict) else (lv[0], lv[1])
-                    out.append((parse(str(p), ps), parse(str(q), vqs) * mult))
-                return out
-
-            bids, asks = levels(body.get("bids")), levels(body.get("asks"))
-        except (KeyError, TypeError, ValueError, IndexError, orjson.JSONDecodeError):
+            last_id, bids, asks = parse_snapshot(e.venue, e.body, self.maps[e.venue].instrument(sid))
+        except (KeyError, TypeError, ValueError, IndexError):
             self.snapshot_failures += 1
             return False
         self.router.set_now(e.t)
