@@ -42,6 +42,7 @@ def venue_id(venue):
 
 cdef dict _SYMBOLS = {}          # name -> Symbol
 cdef list _SYMBOLS_BY_ID = []    # id -> Symbol
+cdef list _ID_OBJS = []          # id -> its Python int, made once: id_of() returns it without allocating
 cdef object _TOKEN = object()
 
 
@@ -99,6 +100,7 @@ def get_symbol(str name):
     sym = Symbol(_TOKEN, len(_SYMBOLS_BY_ID), name, base, quote, settle if sep else None)
     _SYMBOLS[name] = sym
     _SYMBOLS_BY_ID.append(sym)
+    _ID_OBJS.append(sym.id)
     return sym
 
 
@@ -321,7 +323,7 @@ cdef class SymbolMap:
         cdef const Instrument* ins = self.find(p, n)
         if ins == NULL:
             raise KeyError(name)
-        return ins.symbol_id
+        return _ID_OBJS[ins.symbol_id]         # cached int (ids above 256 would allocate otherwise)
 
     def name_of(self, int32_t symbol_id):
         """Symbol id -> venue string; KeyError when the venue does not list it."""
