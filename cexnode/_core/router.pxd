@@ -62,6 +62,7 @@ cdef class BookRouter(FeedSink):
         readonly uint64_t resyncs
         readonly int64_t last_tick_to_decision_ns
         readonly HotHistogram tick_to_decision_hist   # in ns
+        HotHistogram _us_hist                   # optional extra histogram observed in μs (Prometheus series)
         int64_t _lat[LAT_RING]                  # ring of recent tick-to-decision ns
         uint64_t _lat_n
         # Python callbacks (see above)

@@ -226,6 +226,8 @@ cdef class BookRouter(FeedSink):
             if lat >= 0:
                 self.last_tick_to_decision_ns = lat
                 self.tick_to_decision_hist.observe_c(lat)
+                if self._us_hist is not None:
+                    self._us_hist.observe_c(lat // 1000)
                 self._lat[self._lat_n & (LAT_RING - 1)] = lat
                 self._lat_n += 1
         if opps is not None:
@@ -361,22 +363,29 @@ cdef class BookRouter(FeedSink):
         """Number of tick-to-decision samples recorded since creation."""
         return self._lat_n
 
-    def register_metrics(self, metrics):
-        """Add the router's counters to a cexnode.metrics registry when it supports collectors."""
-        add = getattr(metrics, "add_collector", None)
-        if add is not None:
-            add(self._collect)
+    def set_latency_histogram_us(self, HotHistogram hist):
+        """Also observe every tick-to-decision sample, in μs, into ``hist`` (None stops)."""
+        self._us_hist = hist
 
-    def _collect(self):
+    def register_metrics(self, metrics):
+        """Feed a cexnode.metrics.NodeMetrics: the tick-to-decision histogram (μs) and the router's
+        per-venue counters as ``cexnode_router_*`` series (book updates/resyncs per book come from
+        the metrics' BookSync sources, parse errors from the parsers)."""
         from cexnode._core.symbols import VENUES
-        out = []
-        for v in range(N_VENUES):
-            c = self.counters(v)
-            for k, val in c.items():
-                out.append(("cexnode_router_%s_total" % k, {"venue": VENUES[v]}, val))
-        out.append(("cexnode_router_opportunities_total", {}, self.opportunities))
-        out.append(("cexnode_router_evaluations_total", {}, self.evaluations))
-        return out
+        self.set_latency_histogram_us(metrics.tick_to_decision())
+        for key, name, help_ in (("depth", "cexnode_router_depth_updates", "Depth updates routed to a book."),
+                                 ("bbo", "cexnode_router_bbo", "Best bid/offer pushes received."),
+                                 ("trades", "cexnode_router_trades", "Public trades received."),
+                                 ("messages", "cexnode_router_messages", "Control/private messages routed."),
+                                 ("resyncs", "cexnode_router_resyncs", "Books that left sync (resync requests).")):
+            metrics.register_counter_source(name, help_, ("venue",),
+                                            lambda key=key: [((VENUES[v],), self.counters(v)[key]) for v in range(N_VENUES)])
+        metrics.register_counter_source("cexnode_router_evaluations", "Arbitrage evaluations after a book change.", (),
+                                        lambda: [((), self.evaluations)])
+        metrics.register_counter_source("cexnode_router_opportunities", "Opportunities emitted by the arbitrage engine.", (),
+                                        lambda: [((), self.opportunities)])
+        metrics.register_counter_source("cexnode_router_unrouted", "Depth updates for a (venue, symbol) without a book.", (),
+                                        lambda: [((), self.unrouted)])
 
     # -- benchmark -------------------------------------------------------------------------------------
     def bench_frames(self, parser, list frames, bint binary, Py_ssize_t repeats):

@@ -203,3 +203,22 @@ def test_real_gate_parser_into_router():
     assert r.depth_updates == 1
     parser.feed_bytes(b'{"channel":"spot.order_book_update","event":"update","result":{', False, 10**18)
     assert r.counters(GATE)["parse_errors"] == 1 and b.last_id == 102
+
+
+def test_register_metrics_series_and_latency_histogram():
+    from prometheus_client import generate_latest
+
+    from cexnode.metrics import NodeMetrics
+
+    m = NodeMetrics(node_name="t")
+    r, arb, bm, bg, opps, _ = make()
+    r.register_metrics(m)
+    now = time.time_ns()
+    r.snapshot(MEXC, SID, 5, [(px("99"), qy("1"))], [(px("100"), qy("1"))], recv_ns=now)
+    r.py_depth(MEXC, SID, 6, 6, [(px("98"), qy("1"))], [], recv_ns=time.time_ns())
+    r.py_message(GATE, MSG_ACK, {})
+    text = generate_latest(m.registry).decode()
+    assert 'cexnode_router_depth_updates_total{venue="mexc_spot"} 1.0' in text
+    assert 'cexnode_router_messages_total{venue="gateio_spot"} 1.0' in text
+    assert "cexnode_router_evaluations_total 2.0" in text
+    assert m.tick_to_decision().count == 2
