@@ -49,7 +49,7 @@ class Recorder:
     """One recording session (module docstring). ``await run(duration)``; counters for tests."""
 
     def __init__(self, cfg: Any, writer: CaptureWriter, *, urls: Optional[dict] = None,
-                 clock: Any = time.time_ns) -> None:
+                 clock: Any = time.time_ns, arbitrage: bool = True) -> None:
         self.cfg = cfg
         self.writer = writer
         self.clock = clock
@@ -60,6 +60,8 @@ class Recorder:
         self.snapshots = 0
         self.resyncs = 0
         self.errors: list[str] = []
+        self.arbitrage = arbitrage
+        self.opportunities: list[dict] = []       # json_fields() of every opportunity seen live
         self.router: Any = None
         self.parsers: dict[str, Any] = {}
         self.maps: dict[str, Any] = {}
@@ -113,16 +115,24 @@ class Recorder:
     def _build(self, registry: Any) -> None:
         from cexnode._core.book import SYNC_SNAPSHOT_DIFF
         from cexnode._core.router import BookRouter
-        from cexnode.capture.replay import _parser
+        from cexnode.capture.replay import _parser, add_routes, make_arb_engine
 
         self.router = BookRouter()
         self.router.on_resync = self._on_resync
+        books = {}
         for venue, vcfg in self.venues:
             smap = registry.map(venue)
             self.maps[venue] = smap
             for sym in smap.symbols():
-                self.router.add_book(VENUE_IDS[venue], sym.id, SYNC_SNAPSHOT_DIFF, int(vcfg.book_depth))
+                books[(venue, sym.name)] = self.router.add_book(VENUE_IDS[venue], sym.id, SYNC_SNAPSHOT_DIFF,
+                                                                int(vcfg.book_depth))
             self.parsers[venue] = _parser(venue, smap, self.router)
+        if self.arbitrage and self.cfg.arbitrage.routes:
+            # the live pipeline's decisions, for comparison with a replay of this capture
+            arb = make_arb_engine(self.cfg)
+            add_routes(arb, self.cfg, registry, self.maps, books)
+            self.router.set_arb(arb)
+            self.router.on_opportunities = lambda opps: self.opportunities.extend(o.json_fields() for o in opps)
 
     def _on_resync(self, venue: int, symbol_id: int, reason: int) -> None:
         self.resyncs += 1
@@ -278,6 +288,7 @@ def record_main(cfg: Any, out: str, duration: Optional[float] = None) -> int:
     except Exception as e:
         sys.stderr.write("cexnode: record failed: %s\n" % (str(e) or repr(e)))
         return EXIT_RUNTIME
-    sys.stderr.write("cexnode: recorded %d frames, %d REST answers (%d snapshots, %d resyncs) to %s\n"
-                     % (rec.frames, rec.rest_calls, rec.snapshots, rec.resyncs, out))
+    sys.stderr.write("cexnode: recorded %d frames, %d REST answers (%d snapshots, %d resyncs; %d opportunities "
+                     "seen live) to %s\n" % (rec.frames, rec.rest_calls, rec.snapshots, rec.resyncs,
+                                              len(rec.opportunities), out))
     return EXIT_OK

@@ -37,7 +37,8 @@ import orjson
 
 from cexnode.capture.format import VENUES, CaptureEntry, CaptureFormatError, read_capture
 
-__all__ = ["replay_main", "Replay", "ReplayInputError", "add_instrument_info", "parse_snapshot"]
+__all__ = ["replay_main", "Replay", "ReplayInputError", "add_instrument_info", "parse_snapshot", "add_routes",
+           "make_arb_engine"]
 
 EXIT_OK, EXIT_RUNTIME, EXIT_BAD_INPUT = 0, 1, 2
 VENUE_IDS = {name: i for i, name in enumerate(VENUES)}
@@ -76,6 +77,37 @@ def _parser(venue: str, smap: Any, sink: Any) -> Any:
         return GateFuturesParser(smap, sink)
     from cexnode._core.parsers.mexc_spot import MexcSpotParser
     return MexcSpotParser(smap, sink)
+
+
+def make_arb_engine(cfg: Any) -> Any:
+    """An ArbEngine with the thresholds of ``cfg.arbitrage``."""
+    from cexnode._core.arb import ArbEngine
+
+    a = cfg.arbitrage
+    return ArbEngine(min_profit=a.min_profit, min_bps=a.min_bps, max_notional=a.max_notional,
+                     max_book_age_ms=a.max_book_age_ms, slippage_bps=a.slippage_bps)
+
+
+def add_routes(arb: Any, cfg: Any, registry: Any, maps: dict, books: dict) -> int:
+    """Add ``cfg.arbitrage.routes`` to ``arb`` (legs as the engine builds them: instrument spec, book,
+    the venue's taker fee); a route with fewer than two available venues is skipped. Returns the count."""
+    n = 0
+    for r in cfg.arbitrage.routes:
+        legs = []
+        for venue in r.venues:
+            vcfg = getattr(cfg.venues, venue, None)
+            if venue not in maps or vcfg is None:
+                continue
+            sym = route_symbol_on(venue, r.symbol)
+            book = books.get((venue, sym))
+            if book is None:
+                continue
+            legs.append(dict(maps[venue].instrument(sym), venue=venue, book=book, taker_fee=vcfg.taker_fee))
+        if len(legs) >= 2:
+            p, q = registry.scales(r.symbol)
+            arb.add_route(r.name or "%s %s" % (r.symbol, "/".join(r.venues)), r.symbol, p, q, legs)
+            n += 1
+    return n
 
 
 def add_instrument_info(registry: Any, venue: str, bodies: list, wanted: list) -> int:
@@ -132,7 +164,6 @@ class Replay:
     """One replay run (module docstring). Build with the config and the capture's entries, then :meth:`run`."""
 
     def __init__(self, cfg: Any, entries: list[CaptureEntry], *, dump_books: bool = False) -> None:
-        from cexnode._core.arb import ArbEngine
         from cexnode._core.book import SYNC_SNAPSHOT_DIFF, SYNC_STREAM_FULL
         from cexnode._core.router import BookRouter
         from cexnode._core.symbols import SymbolRegistry
@@ -148,9 +179,7 @@ class Replay:
             self._load_instruments(name, vcfg)
         self.registry.freeze()
 
-        a = cfg.arbitrage
-        self.arb = ArbEngine(min_profit=a.min_profit, min_bps=a.min_bps, max_notional=a.max_notional,
-                             max_book_age_ms=a.max_book_age_ms, slippage_bps=a.slippage_bps)
+        self.arb = make_arb_engine(cfg)
         self.router = BookRouter(self.arb)
         self.router.set_now(entries[0].t if entries else 0)
         self.parsers: dict[str, Any] = {}
@@ -167,21 +196,7 @@ class Replay:
                 self.books[(name, sym.name)] = self.router.add_book(vid, sym.id, rule, int(vcfg.book_depth))
                 self.rules[(vid, sym.id)] = rule
             self.parsers[name] = _parser(name, smap, self.router)
-        for r in a.routes:
-            legs = []
-            for venue in r.venues:
-                vcfg = getattr(cfg.venues, venue, None)
-                if venue not in self.maps or vcfg is None:
-                    continue
-                sym = route_symbol_on(venue, r.symbol)
-                book = self.books.get((venue, sym))
-                if book is None:
-                    continue
-                inst = self.maps[venue].instrument(sym)
-                legs.append(dict(inst, venue=venue, book=book, taker_fee=vcfg.taker_fee))
-            if len(legs) >= 2:
-                p, q = self.registry.scales(r.symbol)
-                self.arb.add_route(r.name or "%s %s" % (r.symbol, "/".join(r.venues)), r.symbol, p, q, legs)
+        add_routes(self.arb, cfg, self.registry, self.maps, self.books)
 
         self._snap_rule = SYNC_SNAPSHOT_DIFF
         self.lines: list[str] = []
@@ -361,6 +376,10 @@ def replay_main(cfg: Any, capture: str, dump_books: bool = False, out: IO[str] =
     except (ReplayInputError, ValueError, KeyError) as e:
         sys.stderr.write("cexnode: cannot replay %s: %s\n" % (capture, e))
         return EXIT_BAD_INPUT
-    rp.run(out)
+    try:
+        rp.run(out)
+    except Exception as e:       # a bug, not bad input: exit 1 with the reason, never a traceback
+        sys.stderr.write("cexnode: replay of %s failed: %r\n" % (capture, e))
+        return EXIT_RUNTIME
     out.flush()
     return EXIT_OK

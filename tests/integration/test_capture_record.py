@@ -108,6 +108,11 @@ def test_record_from_sim_then_replay_rebuilds_the_same_books(tmp_path):
         assert d["bids"] == [[format_mantissa(p, ps), format_mantissa(q, qs)] for p, q in bids] and bids
         assert d["asks"] == [[format_mantissa(p, ps), format_mantissa(q, qs)] for p, q in asks] and asks
 
+    # the same opportunities as the pipeline saw live while recording (t: live clock vs capture time)
+    live = [{k: v for k, v in o.items() if k != "t"} for o in rec.opportunities]
+    replayed = [{k: v for k, v in x.items() if k not in ("t", "type")} for x in lines if x["type"] == "opportunity"]
+    assert replayed == live and len(live) > 0
+
     # deterministic, also through the CLI
     r = subprocess.run([sys.executable, "-m", "cexnode", "replay", "--config", str(cfg_path), "--capture", cap,
                         "--dump-books"], cwd=ROOT, capture_output=True, timeout=60)
