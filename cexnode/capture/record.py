@@ -115,7 +115,7 @@ class Recorder:
     def _build(self, registry: Any) -> None:
         from cexnode._core.book import SYNC_SNAPSHOT_DIFF
         from cexnode._core.router import BookRouter
-        from cexnode.capture.replay import _parser, add_routes, make_arb_engine
+        from cexnode.capture.replay import _parser, add_routes, book_depth, make_arb_engine
 
         self.router = BookRouter()
         self.router.on_resync = self._on_resync
@@ -125,7 +125,7 @@ class Recorder:
             self.maps[venue] = smap
             for sym in smap.symbols():
                 books[(venue, sym.name)] = self.router.add_book(VENUE_IDS[venue], sym.id, SYNC_SNAPSHOT_DIFF,
-                                                                int(vcfg.book_depth))
+                                                                book_depth(venue, vcfg))
             self.parsers[venue] = _parser(venue, smap, self.router)
         if self.arbitrage and self.cfg.arbitrage.routes:
             # the live pipeline's decisions, for comparison with a replay of this capture
@@ -141,23 +141,29 @@ class Recorder:
     def _schedule_snapshot(self, venue: int, symbol_id: int) -> None:
         t = self._sync_tasks.get((venue, symbol_id))
         if t is None or t.done():
-            self._sync_tasks[(venue, symbol_id)] = asyncio.get_running_loop().create_task(
-                self._snapshot(venue, symbol_id))
+            t = asyncio.get_running_loop().create_task(self._snapshot(venue, symbol_id))
+            t.add_done_callback(self._task_done)
+            self._sync_tasks[(venue, symbol_id)] = t
+
+    def _task_done(self, t: asyncio.Task) -> None:
+        # a snapshot task that died is reported, never lost silently
+        if not t.cancelled() and t.exception() is not None:
+            self.errors.append("snapshot task failed: %r" % (t.exception(),))
 
     async def _snapshot(self, venue_id: int, symbol_id: int) -> None:
-        from cexnode.capture.replay import SNAPSHOT_PATHS, parse_snapshot
+        from cexnode.capture.replay import SNAPSHOT_PATHS, book_depth, parse_snapshot
 
         venue = next(n for n, i in VENUE_IDS.items() if i == venue_id)
         vcfg = getattr(self.cfg.venues, venue)
         smap = self.maps[venue]
         vs = smap.name_of(symbol_id)
         path, param = SNAPSHOT_PATHS[venue]
-        depth = int(vcfg.book_depth)
+        depth = book_depth(venue, vcfg)
         params = {param: vs}
         if venue == "mexc_spot":
             params["limit"] = str(min(max(depth, 5), 5000))
         else:
-            params["limit"] = str(20 if depth <= 20 else (50 if depth <= 50 and venue == "gateio_futures" else 100))
+            params["limit"] = str(depth)
             params["with_id"] = "true"
         delay = 0.05
         while not self._stop.is_set():

@@ -79,6 +79,19 @@ def _parser(venue: str, smap: Any, sink: Any) -> Any:
     return MexcSpotParser(smap, sink)
 
 
+def book_depth(venue: str, vcfg: Any) -> int:
+    """Levels kept per side, as the venue adapters size their books: Gate streams push the top 20 or
+    100 levels (spot ``20ms``/``100ms``; futures levels 20/50/100), MEXC the configured depth."""
+    depth = int(vcfg.book_depth)
+    if venue == "gateio_spot":
+        from cexnode.adapters.gateio_spot import subscriptions
+        return subscriptions.snapshot_limit(depth)
+    if venue == "gateio_futures":
+        from cexnode.adapters.gateio_futures import subscriptions
+        return subscriptions.book_level(depth)
+    return depth
+
+
 def make_arb_engine(cfg: Any) -> Any:
     """An ArbEngine with the thresholds of ``cfg.arbitrage``."""
     from cexnode._core.arb import ArbEngine
@@ -193,7 +206,7 @@ class Replay:
             vid = VENUE_IDS[name]
             rule = SYNC_STREAM_FULL if name in obu else SYNC_SNAPSHOT_DIFF
             for sym in smap.symbols():
-                self.books[(name, sym.name)] = self.router.add_book(vid, sym.id, rule, int(vcfg.book_depth))
+                self.books[(name, sym.name)] = self.router.add_book(vid, sym.id, rule, book_depth(name, vcfg))
                 self.rules[(vid, sym.id)] = rule
             self.parsers[name] = _parser(name, smap, self.router)
         add_routes(self.arb, cfg, self.registry, self.maps, self.books)

@@ -49,13 +49,14 @@ async def _record(cfg, path):
         urls = {n: (u.ws, u.rest.rstrip("/")) for n, u in sim.urls.items()}
         with CaptureWriter(path) as w:
             rec = Recorder(cfg, w, urls=urls)
-            task = asyncio.get_running_loop().create_task(rec.run(6.0))
+            task = asyncio.get_running_loop().create_task(rec.run(20.0))
 
-            async def until(cond, timeout=5.0):
+            async def until(cond, timeout=10.0):
                 loop = asyncio.get_running_loop()
                 end = loop.time() + timeout
                 while not cond():
-                    assert loop.time() < end, "timed out"
+                    assert loop.time() < end, ("timed out", rec.frames, rec.resyncs, rec.snapshots, rec.errors,
+                                               rec.router and [(k, b.in_sync) for k, b in rec.router.books()])
                     await asyncio.sleep(0.01)
 
             await until(lambda: rec.router is not None and rec.router.all_in_sync())

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from cexnode._core.arb import ArbEngine
-from cexnode._core.book import (APPLY_BUFFERED, APPLY_OK, APPLY_RESYNC, APPLY_STALE, RESYNC_GAP,
+from cexnode._core.book import (APPLY_OK, RESYNC_GAP,
                                 RESYNC_REQUESTED, SYNC_SNAPSHOT_DIFF, SYNC_STREAM_FULL)
 from cexnode._core.feed import MSG_ACK
 from cexnode._core.router import BookRouter
