@@ -96,8 +96,13 @@ def _run_ours(n: int, edge: bool, venue: str):
     from cexnode._core.parsers.mexc_spot import MexcSpotParser
 
     reg, router, arb, sid, top_bid = _pipeline(edge)
-    got = []
-    router.on_opportunities = got.extend
+    got = [0, None]
+
+    def on_opportunities(opps):      # like the engine: count, hand over, keep nothing
+        got[0] += len(opps)
+        got[1] = opps[-1]
+
+    router.on_opportunities = on_opportunities
     if venue == "gateio_spot":
         parser = GateSpotParser(reg.map("gateio_spot"), router)
         frames, binary = _gate_frames(n, top_bid), False
@@ -115,7 +120,7 @@ def _run_ours(n: int, edge: bool, venue: str):
     assert parser.errors == 0, parser.last_error
     assert router.all_in_sync(), "stream fell out of sync"
     warm = min(2000, n // 10)
-    return summarize(samples[warm:]), len(got), router.evaluations, frames
+    return summarize(samples[warm:]), got[0], router.evaluations, frames
 
 
 def _peer_python(frames, top_bid: int):
