@@ -307,8 +307,11 @@ class Replay:
         except (KeyError, TypeError, ValueError, IndexError):
             self.snapshot_failures += 1
             return False
-        self.router.set_now(e.t)
-        self.router.snapshot(vid, sid, last_id, bids, asks, recv_ns=e.t)
+        # applied when the answer was received, or now when the request came after it (an answer
+        # captured before the request that uses it: never the case in a live recording)
+        t = max(e.t, self.now)
+        self.router.set_now(t)
+        self.router.snapshot(vid, sid, last_id, bids, asks, recv_ns=t)
         self.snapshots += 1
         return True
 

@@ -197,7 +197,7 @@ def _oracle(cfg_path, cap_path):
     pending = deque(k for k, s in syncs.items() if s.rule == sync_ref.SNAPSHOT_DIFF)
     answers = {}
 
-    def serve():
+    def serve(now):
         for _ in range(len(pending)):
             key = pending.popleft()
             q = answers.get(key)
@@ -210,8 +210,9 @@ def _oracle(cfg_path, cap_path):
                 last = int(body["lastUpdateId"] if e.venue == "mexc_spot" else body["id"])
                 lv = lambda side: [((Decimal(str(x["p"])), Decimal(str(x["s"])) * mult[key]) if isinstance(x, dict)  # noqa: E731
                                     else (Decimal(x[0]), Decimal(x[1]) * mult[key])) for x in side or ()]
-                d = sync_ref.Diff(last, last, lv(body.get("bids")), lv(body.get("asks")), True, 0, e.t)
-                apply(key, lambda: syncs[key].snapshot(d), e.t)
+                t = max(e.t, now)
+                d = sync_ref.Diff(last, last, lv(body.get("bids")), lv(body.get("asks")), True, 0, t)
+                apply(key, lambda: syncs[key].snapshot(d), t)
                 done = True
             if not done:
                 pending.append(key)
@@ -239,7 +240,7 @@ def _oracle(cfg_path, cap_path):
                                   [(Decimal(p), Decimal(q) * m) for p, q in ev["asks"]],
                                   ev["type"] == "book_snapshot", ev["ts"], e.t)
                 apply(key, lambda: syncs[key].update(d), e.t)
-        serve()
+        serve(e.t)
     return [dict(type="opportunity", **o) for o in out], resyncs
 
 
@@ -255,3 +256,88 @@ def test_replay_equals_pure_python_oracle(case):
     want_opps, want_resyncs = _oracle(*case)
     assert [x for x in lines if x["type"] == "opportunity"] == want_opps and want_opps
     assert [(x["venue"], x["t"]) for x in lines if x["type"] == "resync"] == want_resyncs
+
+
+def _random_capture(path, seed):
+    """A random two-venue stream (Gate spot diffs + MEXC protobuf diffs) around one mid price with
+    random gaps, duplicates, `full` resets, malformed frames, late/failed snapshot answers."""
+    import importlib.util
+    import random
+
+    spec = importlib.util.spec_from_file_location("make_captures", os.path.join(CAPS, "make_captures.py"))
+    mc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mc)
+    rng = random.Random(seed)
+    c = mc.Cap()
+    c.rest("gateio_spot", "/api/v4/spot/currency_pairs/BTC_USDT", "", mc.GATE_PAIR)
+    c.rest("mexc_spot", "/api/v3/exchangeInfo", "", mc.MEXC_INFO)
+    ids = {"g": 100, "m": 5000}
+    mids = {"g": 30000.0, "m": 30000.0}
+
+    def levels(mid, tick, n):
+        bids = [["%.*f" % (tick, mid - 0.5 - k * rng.choice((0.5, 1, 2))), "%.4f" % rng.uniform(0, 0.3)] for k in range(n)]
+        asks = [["%.*f" % (tick, mid + 0.5 + k * rng.choice((0.5, 1, 2))), "%.4f" % rng.uniform(0, 0.3)] for k in range(n)]
+        for lv in bids + asks:
+            if rng.random() < 0.2:
+                lv[1] = "0"
+        return bids, asks
+
+    def snap(v):
+        b, a = levels(mids[v], 1 if v == "g" else 2, 8)
+        b = [x for x in b if x[1] != "0"]
+        a = [x for x in a if x[1] != "0"]
+        if v == "g":
+            c.rest("gateio_spot", "/api/v4/spot/order_book", "currency_pair=BTC_USDT&limit=100&with_id=true",
+                   {"id": ids["g"], "current": 1, "update": 1, "bids": b, "asks": a},
+                   status=200 if rng.random() > 0.1 else 503)
+        else:
+            c.rest("mexc_spot", "/api/v3/depth", "symbol=BTCUSDT&limit=1000",
+                   {"lastUpdateId": ids["m"], "bids": b, "asks": a})
+
+    snap("g")
+    snap("m")
+    for _ in range(300):
+        v = rng.choice("gm")
+        mids[v] += rng.uniform(-40, 40) if rng.random() < 0.1 else rng.uniform(-2, 2)
+        r = rng.random()
+        first = ids[v] + 1
+        if r < 0.04:
+            first += rng.randint(2, 5)                      # gap
+        elif r < 0.07:
+            first = ids[v]                                  # duplicate / overlap
+        last = first + rng.randint(0, 2)
+        b, a = levels(mids[v], 1 if v == "g" else 2, rng.randint(1, 4))
+        if v == "g":
+            if rng.random() < 0.03:
+                mc.gate_diff(c, last, last, [x for x in b if x[1] != "0"], [x for x in a if x[1] != "0"], full=True)
+            elif rng.random() < 0.02:
+                c.text("gateio_spot", '{"channel":"spot.order_book_update","event":"update","result":{"s":')
+            else:
+                mc.gate_diff(c, first, last, b, a)
+        else:
+            if rng.random() < 0.02:
+                c.binary("mexc_spot", b"\x0a\x03ab")
+            else:
+                mc.mexc_diff(c, first, last, [[p, q.rstrip("0").rstrip(".") or "0"] for p, q in b],
+                             [[p, q.rstrip("0").rstrip(".") or "0"] for p, q in a])
+        ids[v] = max(ids[v], last)
+        if r < 0.06 or rng.random() < 0.02:
+            snap(v)                                         # a (possibly late or early) snapshot answer
+    c.lines.sort(key=lambda x: x["t"])
+    data = b"".join(orjson.dumps(x) + b"\n" for x in c.lines)
+    with open(path, "wb") as fh:
+        fh.write(data)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_replay_random_captures_equal_oracle(tmp_path, seed):
+    cap = str(tmp_path / ("r%d.jsonl" % seed))
+    _random_capture(cap, seed)
+    rc, text = _replay(SPOT[0], cap)
+    assert rc == 0
+    lines = _lines(text)
+    want_opps, want_resyncs = _oracle(SPOT[0], cap)
+    assert [x for x in lines if x["type"] == "opportunity"] == want_opps
+    assert [(x["venue"], x["t"]) for x in lines if x["type"] == "resync"] == want_resyncs
+    assert lines[-1]["frames"] > 250 and lines[-1]["resyncs"] > 0 and lines[-1]["snapshots"] > 0
+    assert _replay(SPOT[0], cap)[1] == text
