@@ -1,34 +1,233 @@
-"""Shared adapter plumbing: the lifecycle every venue adapter has."""
+"""What every venue adapter does, with the venue specifics left to the venue packages.
+
+Lifecycle, driven by :class:`cexnode.engine.Engine`:
+
+1. ``await load_instruments(registry)`` — instrument info (REST, or ``instruments`` in the config)
+   for the configured symbols into the shared :class:`SymbolRegistry` (before it is frozen);
+2. ``attach(symbol_map, router)`` — the venue's Cython parser with the router as its sink, and one
+   book per configured symbol (sync rule and depth per the venue's rules);
+3. ``await start()`` — the public WebSocket feed (``cexnode.net``), subscriptions, then REST
+   snapshots for every book (diffs that arrive first are buffered by BookSync and replayed);
+   a resync request from a book (gap, crossed, overflow) or a reconnect fetches a new snapshot;
+4. ``await stop()``.
+
+A venue package subclasses :class:`VenueAdapter` and fills in the ``venue_*`` hooks: URLs, how
+instrument info and snapshots are requested and read, and the subscription messages.
+"""
 from __future__ import annotations
 
-import logging
+import asyncio
+import random
+from typing import Any, Optional
 
+from cexnode.log import get_exchange_logger
 from cexnode.node import Component
 
+__all__ = ["VenueAdapter", "SnapshotError"]
 
-class BaseVenueAdapter(Component):
-    """Lifecycle and status common to the venue adapters.
 
-    The market-data and order-entry parts (instrument loading, REST snapshots, WebSocket feeds,
-    private streams) are added per venue package; until a venue package provides them, the
-    adapter starts, reports ``connected: False`` and warns once, so that the node still boots.
-    """
+class SnapshotError(Exception):
+    """A REST snapshot could not be fetched or read."""
 
-    venue = ""
 
-    def __init__(self, name: str, venue_config, context: dict):
+class VenueAdapter(Component):
+    """Market data of one venue (module docstring). Order entry: ``gateway`` (live mode)."""
+
+    venue = ""                 # venue name (symbols.VENUES)
+    venue_id = -1              # symbols.VenueId
+    production_ws_url = ""
+    production_rest_url = ""
+    ws_headers: dict = {}
+
+    def __init__(self, name: str, venue_config: Any, context: dict) -> None:
         self.name = name
         self.config = venue_config
         self.context = context
-        self.log = logging.getLogger("cexnode.adapters." + name)
+        self.log = get_exchange_logger(name, "adapter")
         self.connected = False
+        self.symbol_map: Any = None
+        self.router: Any = None
+        self.parser: Any = None
+        self.feed: Any = None
+        self.rest: Any = None
+        self.gateway: Any = None
+        self.books: dict[int, Any] = {}              # symbol id -> Book
+        self._venue_symbols: dict[int, str] = {}     # symbol id -> venue string
+        self._resyncing: dict[int, asyncio.Task] = {}
+        self._stopping = False
+        self.snapshots = 0
+        self.snapshot_errors = 0
+        self.resync_requests = 0
+        self.message_errors = 0
+        self.acks = 0
 
+    # -- URLs ----------------------------------------------------------------------------------------
+    def urls(self) -> tuple[str, str]:
+        """(ws, rest): the config's, else the embedded simulator's, else production."""
+        ws, rest = self.config.ws_url, self.config.rest_url
+        sim = (self.context.get("sim_urls") or {}).get(self.name)
+        if sim is not None:
+            ws, rest = ws or sim.ws, rest or sim.rest
+        return ws or self.production_ws_url, (rest or self.production_rest_url).rstrip("/")
+
+    def _rest_client(self) -> Any:
+        if self.rest is None:
+            from cexnode.net.rest import RestClient
+
+            self.rest = RestClient(self.urls()[1], venue=self.name, headers=dict(self.ws_headers) or None)
+        return self.rest
+
+    async def rest_get_json(self, path: str, params: Optional[dict] = None, *, weight: int = 1) -> Any:
+        resp = await self._rest_client().request("GET", path, params=params, weight=weight)
+        return resp.json()
+
+    # -- phase 1 -------------------------------------------------------------------------------------
+    async def load_instruments(self, registry: Any) -> int:
+        """Add this venue's configured symbols to ``registry``; returns how many were added."""
+        wanted = list(self.config.symbols)
+        if self.config.instruments:
+            specs = []
+            for ic in self.config.instruments:
+                spec = {"venue": self.name, "symbol": ic.symbol, "venue_symbol": ic.venue_symbol,
+                        "tick": str(ic.tick), "qty_step": str(ic.step), "min_qty": str(ic.min_qty),
+                        "min_notional": str(ic.min_notional)}
+                if self.name == "gateio_futures":
+                    spec["quanto_multiplier"] = str(ic.multiplier)
+                specs.append(spec)
+            registry.add_instruments(specs)
+            n = len(specs)
+        else:
+            n = await self.venue_load_instruments(registry, wanted)
+        if n < len(wanted):
+            raise ValueError("%s lists %d of the %d configured symbols (%s); check venues.%s.symbols"
+                             % (self.name, n, len(wanted), ", ".join(wanted), self.name))
+        return n
+
+    async def venue_load_instruments(self, registry: Any, symbols: list[str]) -> int:
+        raise NotImplementedError
+
+    # -- phase 2 -------------------------------------------------------------------------------------
+    def attach(self, symbol_map: Any, router: Any) -> None:
+        from cexnode._core.book import SYNC_SNAPSHOT_DIFF
+
+        self.symbol_map = symbol_map
+        self.router = router
+        self.parser = self.make_parser(symbol_map, router)
+        router.set_resync_handler(self.venue_id, self.on_resync)
+        router.set_message_handler(self.venue_id, self.on_message)
+        for sym in symbol_map.symbols():
+            sid = sym.id
+            self.books[sid] = router.add_book(self.venue_id, sid, SYNC_SNAPSHOT_DIFF, self.book_depth())
+            self._venue_symbols[sid] = symbol_map.venue_symbol(sid)
+
+    def make_parser(self, symbol_map: Any, sink: Any) -> Any:
+        raise NotImplementedError
+
+    def on_message(self, kind: int, msg: Any) -> None:
+        """Acks, pongs, venue errors and private updates of the public connection (feed.MessageKind)."""
+        from cexnode._core import feed
+
+        if kind == feed.MSG_ERROR:
+            self.message_errors += 1
+            self.log.error("venue reported an error", venue=self.name, msg=str(msg)[:300])
+        elif kind == feed.MSG_ACK:
+            self.acks += 1
+
+    def book_depth(self) -> int:
+        return int(self.config.book_depth)
+
+    # -- phase 3 -------------------------------------------------------------------------------------
     async def start(self) -> None:
-        self.log.warning("%s: live market data is not implemented yet (networking/adapters issue); "
-                         "the venue stays disconnected", self.name)
+        from cexnode.net.ws import WsFeed
+
+        ws_url, _ = self.urls()
+        self.feed = WsFeed(ws_url, self.parser, self.subscription_messages(list(self._venue_symbols.values())),
+                           venue=self.name, headers=dict(self.ws_headers) or None,
+                           max_subscriptions=self.max_subscriptions_per_connection(),
+                           ping_message=self.ping_message, ping_interval_s=self.ping_interval_s(),
+                           on_reconnected=self._on_reconnected)
+        await self.feed.start()
+        self.connected = True
+        await asyncio.gather(*(self._sync_book(sid) for sid in self.books))
+
+    def on_resync(self, symbol_id: int, reason: int) -> None:
+        """From the router: the book left sync (gap, crossed, overflow). Fetch a new snapshot."""
+        self.resync_requests += 1
+        if self._stopping or symbol_id not in self.books:
+            return
+        t = self._resyncing.get(symbol_id)
+        if t is None or t.done():
+            self._resyncing[symbol_id] = asyncio.get_running_loop().create_task(self._sync_book(symbol_id))
+
+    def _on_reconnected(self, *args: Any) -> None:
+        self.log.warning("feed reconnected: resyncing every book", venue=self.name)
+        self.router.request_resync_venue(self.venue_id)
+        for sid in self.books:
+            self.on_resync(sid, 5)
+
+    async def _sync_book(self, symbol_id: int) -> None:
+        vs = self._venue_symbols[symbol_id]
+        delay = 0.05
+        while not self._stopping:
+            try:
+                last_id, bids, asks = await self.fetch_snapshot(vs)
+                self.router.snapshot(self.venue_id, symbol_id, last_id, bids, asks)
+                self.snapshots += 1
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.snapshot_errors += 1
+                self.log.warning("snapshot failed; retrying", venue=self.name, symbol=vs, error=repr(e)[:200],
+                                 retry_in_s=round(delay, 3))
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 5.0)
+
+    async def fetch_snapshot(self, venue_symbol: str) -> tuple[int, list, list]:
+        """(last_id, bids, asks) with levels as (price mantissa, BASE qty mantissa) at the book's scales."""
+        inst = self.symbol_map.instrument(venue_symbol)
+        last_id, bids, asks = await self.venue_fetch_snapshot(venue_symbol)
+        return last_id, self._scale_levels(inst, bids), self._scale_levels(inst, asks)
+
+    def _scale_levels(self, inst: dict, levels: list) -> list:
+        from cexnode._core.fixedpoint import parse
+
+        ps, vqs, mult = inst["price_scale"], inst["venue_qty_scale"], inst["qty_mult"]
+        return [(parse(str(p), ps), parse(str(q), vqs) * mult) for p, q in levels]
+
+    async def venue_fetch_snapshot(self, venue_symbol: str) -> tuple[int, list, list]:
+        raise NotImplementedError
+
+    def subscription_messages(self, venue_symbols: list[str]) -> list[bytes]:
+        raise NotImplementedError
+
+    def ping_message(self) -> bytes:
+        raise NotImplementedError
+
+    def ping_interval_s(self) -> float:
+        return 10.0
+
+    def max_subscriptions_per_connection(self) -> int:
+        return 0
 
     async def stop(self) -> None:
+        self._stopping = True
+        for t in self._resyncing.values():
+            t.cancel()
+        if self.feed is not None:
+            await self.feed.stop()
+        if self.rest is not None:
+            await self.rest.close()
         self.connected = False
 
     def status(self) -> dict:
-        return {"venue": self.name, "connected": self.connected, "symbols": list(self.config.symbols)}
+        feed = self.feed.status() if self.feed is not None else {}
+        n = sum(1 for b in self.books.values() if b.in_sync)
+        return {"venue": self.name, "connected": self.connected, "symbols": list(self.config.symbols),
+                "books_in_sync": n, "books": len(self.books), "frames": feed.get("frames", 0),
+                "snapshots": self.snapshots, "snapshot_errors": self.snapshot_errors,
+                "resync_requests": self.resync_requests, "feed": feed}
+
+
+# Kept for the placeholder import path of earlier revisions.
+BaseVenueAdapter = VenueAdapter

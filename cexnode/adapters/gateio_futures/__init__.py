@@ -1,12 +1,10 @@
-"""gateio_futures adapter package (urls, subscriptions, signing, REST client, private streams, order entry)."""
+"""gateio_futures adapter package: urls, subscriptions, signing, market data (adapter.py), order entry."""
 from __future__ import annotations
 
-from cexnode.adapters.base import BaseVenueAdapter
+from cexnode.adapters.gateio_futures.adapter import GateFuturesAdapter
 
-
-class Adapter(BaseVenueAdapter):
-    venue = "gateio_futures"
+Adapter = GateFuturesAdapter
 
 
 def create_adapter(name, venue_config, context):
-    return Adapter(name, venue_config, context)
+    return GateFuturesAdapter(name, venue_config, context)

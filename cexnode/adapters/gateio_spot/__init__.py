@@ -1,12 +1,10 @@
-"""gateio_spot adapter package (urls, subscriptions, signing, REST client, private streams, order entry)."""
+"""gateio_spot adapter package: urls, subscriptions, signing, market data (adapter.py), order entry."""
 from __future__ import annotations
 
-from cexnode.adapters.base import BaseVenueAdapter
+from cexnode.adapters.gateio_spot.adapter import GateSpotAdapter
 
-
-class Adapter(BaseVenueAdapter):
-    venue = "gateio_spot"
+Adapter = GateSpotAdapter
 
 
 def create_adapter(name, venue_config, context):
-    return Adapter(name, venue_config, context)
+    return GateSpotAdapter(name, venue_config, context)

@@ -1,12 +1,10 @@
-"""mexc_spot adapter package (urls, subscriptions, signing, REST client, private streams, order entry)."""
+"""mexc_spot adapter package: urls, subscriptions, signing, market data (adapter.py), order entry."""
 from __future__ import annotations
 
-from cexnode.adapters.base import BaseVenueAdapter
+from cexnode.adapters.mexc_spot.adapter import MexcSpotAdapter
 
-
-class Adapter(BaseVenueAdapter):
-    venue = "mexc_spot"
+Adapter = MexcSpotAdapter
 
 
 def create_adapter(name, venue_config, context):
-    return Adapter(name, venue_config, context)
+    return MexcSpotAdapter(name, venue_config, context)

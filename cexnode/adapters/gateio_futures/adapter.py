@@ -1,0 +1,47 @@
+"""Gate.io USDT futures v4 market data: contracts (quanto_multiplier), ``order_book?with_id=true``
+snapshots with ``limit`` equal to the WS level, and ``futures.order_book_update`` ({p,s} levels in
+contracts; the parser and the snapshot reader convert to base quantity)."""
+from __future__ import annotations
+
+from typing import Any
+
+from cexnode.adapters.base import VenueAdapter
+from cexnode.adapters.gateio_futures import subscriptions, urls
+
+
+class GateFuturesAdapter(VenueAdapter):
+    venue = "gateio_futures"
+    venue_id = 2
+    production_ws_url = urls.WS_URL
+    production_rest_url = urls.REST_URL
+
+    async def venue_load_instruments(self, registry: Any, symbols: list[str]) -> int:
+        contracts = await self.rest_get_json(urls.CONTRACTS)
+        return registry.add_gateio_futures_contracts(contracts, settle="USDT", only=set(symbols))
+
+    def make_parser(self, symbol_map: Any, sink: Any) -> Any:
+        from cexnode._core.parsers.gateio_futures import GateFuturesParser
+
+        return GateFuturesParser(symbol_map, sink)
+
+    def book_depth(self) -> int:
+        return subscriptions.book_level(int(self.config.book_depth))
+
+    async def venue_fetch_snapshot(self, venue_symbol: str) -> tuple[int, list, list]:
+        body = await self.rest_get_json(urls.ORDER_BOOK, {"contract": venue_symbol, "with_id": "true",
+                                                          "limit": str(self.book_depth())})
+
+        def levels(side: Any) -> list:
+            return [(lv["p"], lv["s"]) if isinstance(lv, dict) else (lv[0], lv[1]) for lv in side or ()]
+
+        return int(body["id"]), levels(body.get("bids")), levels(body.get("asks"))
+
+    def subscription_messages(self, venue_symbols: list[str]) -> list[bytes]:
+        return [subscriptions.book_subscription(vs, self.book_depth(), req_id=i + 1)
+                for i, vs in enumerate(venue_symbols)]
+
+    def ping_message(self) -> bytes:
+        return subscriptions.ping_message()
+
+    def ping_interval_s(self) -> float:
+        return subscriptions.PING_INTERVAL_S

@@ -1,0 +1,42 @@
+"""Gate.io spot v4 market data: currency pairs, ``order_book?with_id=true`` snapshots and the
+``spot.order_book_update`` stream (U/u rule, ``full: true`` resets; exchange-payloads README)."""
+from __future__ import annotations
+
+from typing import Any
+
+from cexnode.adapters.base import VenueAdapter
+from cexnode.adapters.gateio_spot import subscriptions, urls
+
+
+class GateSpotAdapter(VenueAdapter):
+    venue = "gateio_spot"
+    venue_id = 1
+    production_ws_url = urls.WS_URL
+    production_rest_url = urls.REST_URL
+
+    async def venue_load_instruments(self, registry: Any, symbols: list[str]) -> int:
+        pairs = await self.rest_get_json(urls.CURRENCY_PAIRS)
+        return registry.add_gateio_spot_pairs(pairs, only=set(symbols))
+
+    def make_parser(self, symbol_map: Any, sink: Any) -> Any:
+        from cexnode._core.parsers.gateio_spot import GateSpotParser
+
+        return GateSpotParser(symbol_map, sink)
+
+    def book_depth(self) -> int:
+        return subscriptions.snapshot_limit(int(self.config.book_depth))
+
+    async def venue_fetch_snapshot(self, venue_symbol: str) -> tuple[int, list, list]:
+        body = await self.rest_get_json(urls.ORDER_BOOK, {"currency_pair": venue_symbol, "with_id": "true",
+                                                          "limit": str(self.book_depth())})
+        return int(body["id"]), body.get("bids") or [], body.get("asks") or []
+
+    def subscription_messages(self, venue_symbols: list[str]) -> list[bytes]:
+        return [subscriptions.book_subscription(vs, self.book_depth(), req_id=i + 1)
+                for i, vs in enumerate(venue_symbols)]
+
+    def ping_message(self) -> bytes:
+        return subscriptions.ping_message()
+
+    def ping_interval_s(self) -> float:
+        return subscriptions.PING_INTERVAL_S

@@ -1,0 +1,43 @@
+"""MEXC spot v3 market data: exchangeInfo, ``/api/v3/depth`` snapshots (lastUpdateId) and the
+protobuf ``publicAggreDepths`` stream (fromVersion/toVersion rule; exchange-payloads README)."""
+from __future__ import annotations
+
+from typing import Any
+
+from cexnode.adapters.base import VenueAdapter
+from cexnode.adapters.mexc_spot import subscriptions, urls
+
+
+class MexcSpotAdapter(VenueAdapter):
+    venue = "mexc_spot"
+    venue_id = 0
+    production_ws_url = urls.WS_URL
+    production_rest_url = urls.REST_URL
+
+    async def venue_load_instruments(self, registry: Any, symbols: list[str]) -> int:
+        info = await self.rest_get_json(urls.EXCHANGE_INFO)
+        return registry.add_mexc_exchange_info(info, only=set(symbols))
+
+    def make_parser(self, symbol_map: Any, sink: Any) -> Any:
+        from cexnode._core.parsers.mexc_spot import MexcSpotParser
+
+        return MexcSpotParser(symbol_map, sink)
+
+    async def venue_fetch_snapshot(self, venue_symbol: str) -> tuple[int, list, list]:
+        limit = min(max(int(self.config.book_depth), 5), 5000)
+        body = await self.rest_get_json(urls.DEPTH, {"symbol": venue_symbol, "limit": str(limit)})
+        return int(body["lastUpdateId"]), body.get("bids") or [], body.get("asks") or []
+
+    def subscription_messages(self, venue_symbols: list[str]) -> list[bytes]:
+        # one topic per request so that the per-connection limit (30) can split them
+        return [subscriptions.subscribe_message([subscriptions.depth_topic(vs)], req_id=i + 1)
+                for i, vs in enumerate(venue_symbols)]
+
+    def ping_message(self) -> bytes:
+        return subscriptions.ping_message()
+
+    def ping_interval_s(self) -> float:
+        return subscriptions.PING_INTERVAL_S
+
+    def max_subscriptions_per_connection(self) -> int:
+        return subscriptions.MAX_SUBSCRIPTIONS_PER_CONNECTION
