@@ -146,6 +146,7 @@ class ConsoleLogConfig:
     enabled: bool = opt(True, doc="Human-readable log lines on stderr.")
     level: Literal["debug", "info", "warning", "error"] = opt("info", doc="Minimum level for this backend.", reload=True)
     color: Literal["auto", "always", "never"] = opt("auto", doc="ANSI colours (auto: only on a TTY).")
+    audit: bool = opt(True, doc="Also show audit events (every order event) below warning level; they are always in the audit file.", reload=True)
 
 
 @_frozen

@@ -47,6 +47,7 @@ class ConsoleBackend:
 
     def __init__(self, level: int = _lr.INFO, color: str = "auto", stream: Optional[TextIO] = None):
         self.level = level
+        self.audit = True          # show audit records below WARNING (log.console.audit)
         self.stream = stream
         self.color_mode = color
         self.errors = 0
@@ -84,7 +85,8 @@ class ConsoleBackend:
         colour = self._colour(stream)
         lines = []
         for i in range(batch.n):
-            if batch.kind(i) in _TEXT_KINDS and batch.level(i) >= self.level:
+            if batch.kind(i) in _TEXT_KINDS and batch.level(i) >= self.level and (
+                    self.audit or batch.kind(i) != _lr.KIND_AUDIT or batch.level(i) >= _lr.WARNING):
                 lines.append(self.format(batch.record(i), colour))
         if lines:
             stream.write("\n".join(lines) + "\n")

@@ -44,6 +44,7 @@ class LogSystem:
         self.console: Optional[ConsoleBackend] = None
         if cfg.console.enabled:
             self.console = ConsoleBackend(_lr.level_value(cfg.console.level), cfg.console.color, console_stream)
+            self.console.audit = bool(getattr(cfg.console, "audit", True))
         self.file: Optional[JsonlFileBackend] = None
         if cfg.file.enabled:
             self.file = JsonlFileBackend(cfg.file.path, _lr.level_value(cfg.file.level), cfg.file.max_bytes,
@@ -76,6 +77,7 @@ class LogSystem:
         self._apply_levels(cfg)
         if self.console is not None:
             self.console.level = _lr.level_value(cfg.console.level)
+            self.console.audit = bool(getattr(cfg.console, "audit", True))
         if self.file is not None:
             self.file.level = _lr.level_value(cfg.file.level)
         self._interval = max(int(cfg.flush_interval_ms), 1) / 1000.0
