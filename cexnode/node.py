@@ -276,7 +276,6 @@ def build_components(node: "Node") -> list[Component]:
     when ``sim.enabled``, then the venues (from
     the adapter registry by name, ``cexnode.adapters.VENUE_PACKAGES``).
     """
-    from cexnode.adapters import create_adapter
     from cexnode.metrics import NodeMetrics
 
     cfg = node.cfg
@@ -286,8 +285,10 @@ def build_components(node: "Node") -> list[Component]:
         from cexnode.sim.component import SimComponent   # before the venues: they take its URLs
 
         comps.append(SimComponent(node))
-    for name, venue_cfg in cfg.venues.enabled():
-        comps.append(create_adapter(name, venue_cfg, node.context))
+    if cfg.venues.enabled():
+        from cexnode.engine import Engine   # venues (from the registry by name), books, arb, executor
+
+        comps.append(Engine(node))
     return comps
 
 

@@ -17,6 +17,7 @@ node:
   cpu_affinity: {cpus}
   gc: {{warmup_s: 0.1}}
 metrics: {{enabled: false}}
+sim: {{enabled: true, update_interval_ms: 20, mid_prices: {{BTC/USDT: 65000}}}}   # loopback venues only
 venues:
   gateio_spot:
     symbols: [BTC/USDT]

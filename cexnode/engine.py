@@ -1,0 +1,324 @@
+"""Engine: wires venues, books, arbitrage routes and the executor (DESIGN §1).
+
+Start-up is phased because the Cython structures need every instrument before they exist:
+
+1. **instruments** — every venue adapter loads its instrument info concurrently (REST, or the
+   config's ``instruments``) into one :class:`SymbolRegistry`; the registry is frozen, which
+   fixes the shared price/quantity scales of each economic instrument;
+2. **pipeline** — one :class:`BookRouter` (the parsers' sink: BookSync → Book → ArbEngine), one
+   book per (venue, symbol), the arbitrage routes of ``arbitrage.routes``, and the executor with
+   a gateway per venue (paper: :class:`PaperGateway` on our own books; live: the adapters');
+3. **feeds** — the adapters connect, subscribe and sync their books concurrently, each within its
+   ``start_timeout_s``; ``node.on_venue_failure`` decides whether a failed venue stops the node.
+
+An opportunity reaches the executor from inside the book-update call (never on a timer).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+from typing import Any, Optional
+
+from cexnode.adapters import create_adapter
+from cexnode.log import get_logger
+from cexnode.node import Component
+
+__all__ = ["Engine", "route_legs", "format_summary"]
+
+VENUE_IDS = {"mexc_spot": 0, "gateio_spot": 1, "gateio_futures": 2}
+
+
+def route_symbol_on(venue: str, symbol: str) -> str:
+    """A route's spot symbol as listed on ``venue``: the USDT-settled perpetual on futures."""
+    if venue == "gateio_futures" and ":" not in symbol:
+        return "%s:%s" % (symbol, symbol.split("/")[1])
+    return symbol
+
+
+class Engine(Component):
+    """Everything between the venues' sockets and the executor (module docstring)."""
+
+    name = "engine"
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self.cfg = node.cfg
+        self.context = node.context
+        self.log = get_logger("engine", ["engine"])
+        self.adapters = {name: create_adapter(name, vcfg, node.context) for name, vcfg in self.cfg.venues.enabled()}
+        self.registry: Any = None
+        self.router: Any = None
+        self.arb: Any = None
+        self.executor: Any = None
+        self.risk: Any = None
+        self.positions: Any = None
+        self.books: dict[tuple[str, str], Any] = {}       # (venue, unified symbol) -> Book
+        self.failed: dict[str, str] = {}
+        self.started_at = 0.0
+        self.opportunities = 0
+        self.last_opportunity: Any = None
+        self._status_task: Optional[asyncio.Task] = None
+        self._last_status = (0.0, 0)
+        self.context["engine"] = self
+
+    # -- phases ------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        from cexnode._core.symbols import SymbolRegistry
+
+        self.started_at = time.monotonic()
+        self.registry = SymbolRegistry()
+        await self._each_venue("load instruments", lambda a: a.load_instruments(self.registry))
+        self.registry.freeze()
+        self._build_pipeline()
+        await self._each_venue("start", lambda a: a.start())
+        self._register_readiness()
+        self._register_metrics()
+        if self.executor is not None:
+            self.executor.start()
+            try:
+                await asyncio.wait_for(self.executor.refresh_balances(), self.cfg.node.start_timeout_s)
+            except Exception as e:
+                self.log.warning("initial balance refresh failed; trades will refresh first", error=repr(e)[:200])
+        interval = self.cfg.node.status_interval_s
+        if interval > 0:
+            self._status_task = asyncio.get_running_loop().create_task(self._status_loop(interval))
+
+    async def _each_venue(self, what: str, fn) -> None:
+        names = [n for n in self.adapters if n not in self.failed]
+
+        async def one(name: str) -> None:
+            timeout = self.adapters[name].config.start_timeout_s
+            await asyncio.wait_for(fn(self.adapters[name]), timeout)
+
+        results = await asyncio.gather(*(one(n) for n in names), return_exceptions=True)
+        for name, r in zip(names, results):
+            if isinstance(r, BaseException):
+                reason = "timed out" if isinstance(r, asyncio.TimeoutError) else "%s: %s" % (type(r).__name__, r)
+                self.failed[name] = "%s: %s" % (what, reason)
+                self.log.error("venue failed", venue=name, phase=what, reason=reason[:300])
+        if self.failed and self.cfg.node.on_venue_failure == "stop":
+            raise RuntimeError("venue(s) failed: " + "; ".join("%s (%s)" % kv for kv in sorted(self.failed.items())))
+
+    def _build_pipeline(self) -> None:
+        from cexnode._core.arb import ArbEngine
+        from cexnode._core.router import BookRouter
+
+        cfg = self.cfg
+        a = cfg.arbitrage
+        self.router = BookRouter()
+        self.arb = ArbEngine(min_profit=a.min_profit, min_bps=a.min_bps, max_notional=a.max_notional,
+                             max_book_age_ms=a.max_book_age_ms, slippage_bps=a.slippage_bps)
+        live = [n for n in self.adapters if n not in self.failed]
+        for name in live:
+            smap = self.registry.map(name)
+            self.adapters[name].attach(smap, self.router)
+            for sym in smap.symbols():
+                self.books[(name, sym.name)] = self.router.book(VENUE_IDS[name], sym.id)
+        rules = {}
+        for i, r in enumerate(a.routes):
+            legs, leg_rules = route_legs(r, self.registry, self.books, cfg.venues, skip=self.failed)
+            if len(legs) < 2:
+                self.log.warning("route disabled: fewer than two venues available", route=r.name or r.symbol)
+                continue
+            p, q = self.registry.scales(r.symbol)
+            self.arb.add_route(r.name or "%s %s" % (r.symbol, "/".join(r.venues)), r.symbol, p, q, legs)
+            rules.update(leg_rules)
+        self.router.set_arb(self.arb)
+        self.router.on_opportunities = self._on_opportunities
+        self._build_executor(rules)
+
+    def _build_executor(self, rules: dict) -> None:
+        from cexnode.execution import Executor, PositionBook, RiskManager, book_ages, build_paper_gateways
+
+        cfg = self.cfg
+        self.positions = PositionBook()
+        self.risk = RiskManager(cfg.risk, self.positions, book_ages_ms=book_ages(self.books))
+        if cfg.trading.mode == "paper":
+            by_venue: dict[str, dict[str, Any]] = {}
+            for (venue, sym), book in self.books.items():
+                by_venue.setdefault(venue, {})[sym] = book
+            gateways = {v: g for v, g in build_paper_gateways(cfg, by_venue).items() if v not in self.failed}
+        else:
+            gateways = {}
+            for name, ad in self.adapters.items():
+                gw = getattr(ad, "gateway", None)
+                if name not in self.failed:
+                    if gw is None:
+                        raise RuntimeError("%s: live order entry is not available in this adapter" % name)
+                    gateways[name] = gw
+        self.executor = Executor(gateways=gateways, risk=self.risk, positions=self.positions,
+                                 trading=cfg.trading, rules=rules)
+
+    # -- the hot callback ----------------------------------------------------------------------------
+    def _on_opportunities(self, opps: list) -> None:
+        self.opportunities += len(opps)
+        self.last_opportunity = opps[-1]
+        ex = self.executor
+        if ex is None:
+            return
+        for o in opps:
+            ex.submit(o)
+
+    # -- readiness, metrics, status --------------------------------------------------------------------
+    def books_in_sync(self) -> tuple[int, int]:
+        n = sum(1 for b in self.books.values() if b.in_sync)
+        return n, len(self.books)
+
+    def book_entries(self) -> list[tuple[str, str, Any]]:
+        """``(venue, unified symbol, BookSync)`` of every book (readiness and metrics)."""
+        out = []
+        for (venue, sym), book in self.books.items():
+            sync = self.router.book_sync(book.venue, book.symbol_id)
+            if sync is not None:
+                out.append((venue, sym, sync))
+        return out
+
+    def _register_readiness(self) -> None:
+        from cexnode.metrics import books_readiness, venues_readiness
+
+        readiness = self.context.get("readiness")
+        if readiness is None:
+            return
+        readiness.add_check("books", books_readiness(self.book_entries, self.cfg.arbitrage.max_book_age_ms))
+        readiness.add_check("venues", venues_readiness(
+            lambda: [(n, bool(a.status().get("connected")) and n not in self.failed) for n, a in self.adapters.items()]))
+
+    def _register_metrics(self) -> None:
+        m = self.context.get("metrics")
+        if m is None:
+            return
+        if self.executor is not None:
+            self.executor.register_metrics(m)
+        from cexnode.metrics import add_book_sources
+
+        add_book_sources(m, self.book_entries)
+        register = getattr(self.router, "register_metrics", None)
+        if register is not None:
+            register(m)
+        for a in self.adapters.values():
+            reg = getattr(a, "register_metrics", None)
+            if reg is not None:
+                reg(m)
+
+    def status_line(self) -> str:
+        n, total = self.books_in_sync()
+        frames = self.frames()
+        now = time.monotonic()
+        t0, f0 = self._last_status
+        rate = (frames - f0) / (now - t0) if t0 else 0.0
+        self._last_status = (now, frames)
+        ex = self.executor
+        trades = sum(n for (_, st), n in ex.trades_by_status.items() if st != "rejected") if ex is not None else 0
+        pnl = self.positions.realised() if self.positions is not None else Decimal(0)
+        p50, p99 = self.tick_to_decision_us()
+        risk = self.risk.state if self.risk is not None else "-"
+        return ("books %d/%d in sync | %.0f msg/s | opportunities %d | trades %d | P&L %s | "
+                "tick-to-decision p50 %s p99 %s μs | risk %s"
+                % (n, total, rate, self.opportunities, trades, _fmt_money(pnl), p50, p99, risk))
+
+    def frames(self) -> int:
+        total = 0
+        for a in self.adapters.values():
+            st = a.status()
+            total += int(st.get("frames", 0) or 0)
+        return total
+
+    def tick_to_decision_us(self) -> tuple[str, str]:
+        h = getattr(self.router, "tick_to_decision", None) if self.router is not None else None
+        if h is None or not hasattr(h, "quantile"):
+            return "-", "-"
+        try:
+            q50, q99 = h.quantile(0.5), h.quantile(0.99)
+        except Exception:
+            return "-", "-"
+        if q50 is None:
+            return "-", "-"
+        return "%.1f" % (q50 / 1000.0), "%.1f" % (q99 / 1000.0)
+
+    async def _status_loop(self, interval: float) -> None:
+        self._last_status = (time.monotonic(), self.frames())
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.log.info(self.status_line())
+            except Exception as e:   # status must never take the node down
+                self.log.error("status line failed", error=repr(e)[:200])
+
+    async def stop(self) -> None:
+        if self._status_task is not None:
+            self._status_task.cancel()
+            self._status_task = None
+        if self.executor is not None:
+            await self.executor.stop(timeout_s=max(1.0, self.cfg.node.stop_timeout_s / 2))
+        await asyncio.gather(*(a.stop() for a in self.adapters.values()), return_exceptions=True)
+        if self.executor is not None or self.router is not None:
+            for line in format_summary(self):
+                self.log.info(line)
+
+    def apply_reload(self, cfg: Any) -> None:
+        self.cfg = cfg
+        a = cfg.arbitrage
+        if self.arb is not None:
+            self.arb.set_params(min_profit=a.min_profit, min_bps=a.min_bps, max_notional=a.max_notional,
+                                max_book_age_ms=a.max_book_age_ms, slippage_bps=a.slippage_bps)
+        if self.risk is not None:
+            self.risk.reconfigure(cfg.risk)
+        if self.executor is not None:
+            self.executor.reconfigure(cfg.trading)
+
+
+def route_legs(route: Any, registry: Any, books: dict, venues_cfg: Any, skip: Any = ()) -> tuple[list, dict]:
+    """ArbEngine leg dicts and executor LegRules of one configured route (venues in ``skip`` left out)."""
+    from cexnode.execution import LegRules
+
+    legs, rules = [], {}
+    for venue in route.venues:
+        if venue in skip:
+            continue
+        sym = route_symbol_on(venue, route.symbol)
+        book = books.get((venue, sym))
+        if book is None:
+            continue
+        inst = registry.map(venue).instrument(sym)
+        fee = getattr(venues_cfg, venue).taker_fee
+        legs.append(dict(inst, venue=venue, book=book, taker_fee=fee))
+        rules[(venue, sym)] = LegRules.from_instrument(inst, fee)
+    return legs, rules
+
+
+def _fmt_money(d: Decimal) -> str:
+    return "%.2f" % d
+
+
+def format_summary(engine: Engine) -> list[str]:
+    """The closing summary table: books, opportunities, trades and P&L per route and asset."""
+    lines = []
+    elapsed = time.monotonic() - engine.started_at if engine.started_at else 0.0
+    n, total = engine.books_in_sync()
+    lines.append("summary: ran %.1f s, books %d/%d in sync, frames %d, opportunities %d"
+                 % (elapsed, n, total, engine.frames(), engine.opportunities))
+    ex = engine.executor
+    if ex is None:
+        return lines
+    rows = ex.summary_rows()
+    header = "%-36s %-6s %14s %12s %10s %7s %8s" % ("route", "asset", "position", "realised", "fees", "trades", "rejected")
+    lines.append(header)
+    lines.append("-" * len(header))
+    for r in rows:
+        lines.append("%-36s %-6s %14s %12s %10s %7s %8s" % (
+            r["route"][:36], r.get("asset", ""), _short(r.get("position", "0")), _short(r.get("realised_pnl", "0"), 2),
+            _short(r.get("fees", "0"), 4), r.get("trades", 0), r.get("rejected", 0)))
+    if not rows:
+        lines.append("(no trades)")
+    lines.append("realised P&L total %s; risk %s; unreconciled orders %d"
+                 % (_fmt_money(engine.positions.realised()), engine.risk.state, len(ex.unreconciled)))
+    return lines
+
+
+def _short(s: Any, places: int = 8) -> str:
+    d = Decimal(str(s))
+    if d == 0:
+        return "0"
+    q = d.quantize(Decimal(1).scaleb(-places)) if d.as_tuple().exponent < -places else d
+    return "{:f}".format(q.normalize()) if places > 2 else "{:f}".format(q)
