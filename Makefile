@@ -11,7 +11,7 @@ JOBS   ?= 2
 PYTEST_ARGS ?=
 DEMO_DURATION ?= 30
 
-.PHONY: all venv build build-debug demo test test-debug bench clean distclean
+.PHONY: all venv build build-debug demo test test-debug bench bench-peers clean distclean
 
 all: build
 
@@ -51,10 +51,23 @@ test-debug: build-debug
 bench: build
 	$(PY) perf/run.py
 
+# The parser benchmarks against nautilus_trader's OrderBook and cryptofeed's `order_book` C extension,
+# in a separate virtualenv (their pins conflict with ours; never needed by `make test`). Our in-place
+# extensions are imported from the source tree.
+PEERS := .venv-peers
+$(PEERS)/.deps-stamp: constraints-peers.txt
+	@test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS) || python3 -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install -q --disable-pip-version-check -c constraints-peers.txt \
+		nautilus_trader order_book orjson protobuf PyYAML
+	@touch $@
+
+bench-peers: build $(PEERS)/.deps-stamp
+	PYTHONPATH=$(CURDIR) $(PEERS)/bin/python perf/run.py --only gate_spot_parse_apply
+
 clean:
 	rm -rf build .pytest_cache .hypothesis
 	find cexnode -name '*.so' -delete
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) $(PEERS) *.egg-info
