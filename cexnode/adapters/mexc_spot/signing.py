@@ -1,0 +1,74 @@
+"""MEXC spot v3 request signing (exchange-payloads README "MEXC / Signing"; rest_signing_example.txt).
+
+* ``totalParams`` = the query string concatenated with the request body, **without** a ``&``
+  between them; the signature is the lowercase hex HMAC-SHA256 of ``totalParams`` with the secret,
+  sent as the last parameter ``signature``. The API key goes in the ``X-MEXC-APIKEY`` header.
+* ``timestamp`` is in ms (server time: see :class:`cexnode.adapters.timesync.ServerClock`);
+  ``recvWindow`` (default 5000, at most 60000): the venue accepts a request only if
+  ``timestamp < serverTime + 1000`` and ``serverTime - timestamp <= recvWindow``.
+
+Secrets are :class:`cexnode.config.Secret`: their value is read only inside :meth:`MexcSigner.sign`
+and never stored elsewhere, logged or put into an exception.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any, Iterable, Optional
+from urllib.parse import urlencode
+
+__all__ = ["API_KEY_HEADER", "MAX_RECV_WINDOW_MS", "signature", "total_params", "MexcSigner"]
+
+API_KEY_HEADER = "X-MEXC-APIKEY"
+MAX_RECV_WINDOW_MS = 60000
+
+
+def _secret_value(secret: Any) -> str:
+    return secret.get() if hasattr(secret, "get") else str(secret)
+
+
+def total_params(query: str = "", body: str = "") -> str:
+    """The string MEXC signs: query + body, concatenated as is (no separator)."""
+    return query + body
+
+
+def signature(secret: Any, total: str) -> str:
+    """Lowercase hex HMAC-SHA256 of ``total`` keyed with ``secret`` (a Secret or a str)."""
+    return hmac.new(_secret_value(secret).encode(), total.encode(), hashlib.sha256).hexdigest()
+
+
+class MexcSigner:
+    """Signs MEXC requests with one key pair.
+
+    Parameters
+    ----------
+    api_key, api_secret
+        :class:`cexnode.config.Secret` values (plain strings are accepted for tests).
+    recv_window_ms
+        ``recvWindow`` sent with every signed request (1..60000).
+    """
+
+    __slots__ = ("_key", "_secret", "recv_window_ms")
+
+    def __init__(self, api_key: Any, api_secret: Any, recv_window_ms: int = 5000) -> None:
+        if not 0 < int(recv_window_ms) <= MAX_RECV_WINDOW_MS:
+            raise ValueError("MEXC recvWindow must be 1..%d ms" % MAX_RECV_WINDOW_MS)
+        self._key = api_key
+        self._secret = api_secret
+        self.recv_window_ms = int(recv_window_ms)
+
+    def __repr__(self) -> str:
+        return "MexcSigner(recv_window_ms=%d)" % self.recv_window_ms
+
+    def headers(self) -> dict[str, str]:
+        return {API_KEY_HEADER: _secret_value(self._key)}
+
+    def signed_query(self, params: Optional[Iterable[tuple[str, Any]]], timestamp_ms: int,
+                     body: str = "") -> str:
+        """``params`` url-encoded in order, then ``recvWindow``, ``timestamp`` and ``signature``
+        (computed over this query + ``body``). The returned string is sent exactly as is."""
+        items = [(k, v if isinstance(v, str) else str(v)) for k, v in (params or ())]
+        items.append(("recvWindow", str(self.recv_window_ms)))
+        items.append(("timestamp", str(int(timestamp_ms))))
+        q = urlencode(items)
+        return q + "&signature=" + signature(self._secret, total_params(q, body))
