@@ -81,7 +81,7 @@ cdef class BookRouter(FeedSink):
         self._resync_handlers = {}
         self._message_handlers = {}
         cdef int v
-        for v in range(N_VENUES):
+        for v in range(<int>N_VENUES):
             self._frames_depth[v] = 0
             self._bbo[v] = 0
             self._trades[v] = 0
@@ -108,13 +108,13 @@ cdef class BookRouter(FeedSink):
             raise ValueError("unknown sync rule %d" % rule)
         s = self._sync(venue, symbol_id)
         if s is not None:
-            if s.rule != rule:
+            if <int>s.rule != rule:
                 raise ValueError("book (%d, %d) already registered with sync rule %d" % (venue, symbol_id, s.rule))
             return s.book
         if symbol_id >= self._n_sym:
             n = max(symbol_id + 1, 2 * self._n_sym, 8)
             grown = [None] * (N_VENUES * n)
-            for v in range(N_VENUES):
+            for v in range(<int>N_VENUES):
                 grown[v * n:v * n + self._n_sym] = self._syncs[v * self._n_sym:(v + 1) * self._n_sym]
             self._syncs = grown
             self._n_sym = n
