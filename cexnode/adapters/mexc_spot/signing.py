@@ -3,7 +3,7 @@
 * ``totalParams`` = the query string concatenated with the request body, **without** a ``&``
   between them; the signature is the lowercase hex HMAC-SHA256 of ``totalParams`` with the secret,
   sent as the last parameter ``signature``. The API key goes in the ``X-MEXC-APIKEY`` header.
-* ``timestamp`` is in ms (server time: see :class:`cexnode.adapters.timesync.ServerClock`);
+* ``timestamp`` is in ms (server time: see :class:`cexnode.adapters.live.ServerClock`);
   ``recvWindow`` (default 5000, at most 60000): the venue accepts a request only if
   ``timestamp < serverTime + 1000`` and ``serverTime - timestamp <= recvWindow``.
 

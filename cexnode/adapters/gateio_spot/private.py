@@ -1,0 +1,226 @@
+"""One authenticated Gate WebSocket connection per gateway: the WebSocket order API and the private
+channels (Gate spot / futures WebSocket v4 docs; exchange-payloads README "Gate spot").
+
+On every (re)connect: ``<prefix>.login`` (event ``api``, signature over
+``api\\n<channel>\\n\\n<timestamp>``; the answer names the user id), then each private channel
+subscribed with its ``auth`` object (``channel=..&event=..&time=..``), then the REST balance re-read
+(the cache the pushes update must be current), then ``ready``. ``<prefix>.ping`` every 10 s.
+
+:meth:`GateWsSession.request` sends one WebSocket API request (``<prefix>.order_place`` ...) and
+returns the final answer (the ``ack: true`` echo is skipped). It raises :class:`NotSent` when the
+connection is not logged in or the frame could not be written (the caller falls back to REST),
+and ``GatewayError(ambiguous=True)`` when the request left but no answer came (timeout,
+disconnect): the order may exist.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from typing import Any, Optional
+
+import orjson
+
+from cexnode.adapters.live import NotSent
+from cexnode.execution.gateway import GatewayError
+
+__all__ = ["GateWsSession"]
+
+PING_INTERVAL_S = 10.0
+
+
+class GateWsSession:
+    def __init__(self, gateway: Any) -> None:
+        self.gw = gateway
+        self.log = gateway.log
+        self.prefix = gateway.channel_prefix
+        self.ready = asyncio.Event()
+        self.logged_in = False
+        self.uid: Optional[str] = None
+        self._ws: Any = None
+        self._task: Optional[asyncio.Task] = None
+        self._pending: dict[str, asyncio.Future] = {}
+        self._ids = itertools.count(1)
+        self._stopping = False
+        self.connects = 0
+        self.frames = 0
+        self.errors = 0
+        self.api_requests = 0
+        self.api_lost = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self, timeout_s: float) -> None:
+        self._stopping = False
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        try:
+            await asyncio.wait_for(self.ready.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            self.log.error("Gate private connection not ready yet; retrying in the background (orders go over "
+                           "REST meanwhile)", venue=self.gw.venue)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._ws is not None:
+            await self._ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+
+    def drop(self) -> None:
+        """Close the connection now (tests; the run loop reconnects)."""
+        if self._ws is not None:
+            asyncio.get_running_loop().create_task(self._ws.close())
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._stopping:
+            try:
+                await self._session()
+                attempt = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.errors += 1
+                self.log.warning("Gate private connection failed; reconnecting", venue=self.gw.venue,
+                                 error=type(e).__name__, detail=str(e)[:200])
+            self._lost()
+            if self._stopping:
+                break
+            self.gw.stream_reconnects += 1
+            await asyncio.sleep(self.gw.backoff(attempt))
+            attempt += 1
+
+    def _lost(self) -> None:
+        self.ready.clear()
+        self.logged_in = False
+        self._ws = None
+        pend, self._pending = self._pending, {}
+        for fut in pend.values():
+            if not fut.done():
+                self.api_lost += 1
+                fut.set_exception(GatewayError("%s: WebSocket API connection lost before the answer" % self.gw.venue,
+                                               ambiguous=True, code="disconnected"))
+
+    async def _session(self) -> None:
+        ws = await self.gw._http().ws_connect(self.gw.ws_url, autoping=True, heartbeat=None,
+                                              headers=self.gw.ws_headers() or None, timeout=self.gw.request_timeout_s)
+        self._ws = ws
+        reader = asyncio.get_running_loop().create_task(self._read(ws))
+        pinger: Optional[asyncio.Task] = None
+        try:
+            await self._login()
+            for channel, payload in self.gw.private_channels(self.uid):
+                t = self.gw.server_clock.now_s()
+                await ws.send_bytes(self.gw.signer.channel_request(channel, "subscribe", payload, t,
+                                                                   req_id=next(self._ids)))
+            try:
+                await self.gw.balances()
+            except Exception as e:
+                self.log.warning("balances after (re)connect failed", venue=self.gw.venue, error=str(e)[:200])
+            self.connects += 1
+            self.ready.set()
+            pinger = asyncio.get_running_loop().create_task(self._ping(ws))
+            await reader
+        finally:
+            if pinger is not None:
+                pinger.cancel()
+            reader.cancel()
+            self.ready.clear()
+            await ws.close()
+
+    async def _login(self) -> None:
+        channel = self.prefix + ".login"
+        req_id = "login-%d" % next(self._ids)
+        fut = asyncio.get_running_loop().create_future()
+        self._pending[req_id] = fut
+        await self._ws.send_bytes(self.gw.signer.login_request(channel, self.gw.server_clock.now_s(), req_id))
+        resp = await asyncio.wait_for(fut, self.gw.request_timeout_s)
+        if str(resp.get("header", {}).get("status")) != "200":
+            errs = (resp.get("data") or {}).get("errs") or {}
+            raise RuntimeError("%s refused: %s %s" % (channel, errs.get("label"), str(errs.get("message"))[:100]))
+        result = (resp.get("data") or {}).get("result") or {}
+        uid = result.get("uid") if isinstance(result, dict) else None
+        self.uid = str(uid) if uid not in (None, "") else (self.gw.user_id or None)
+        self.logged_in = True
+
+    async def _ping(self, ws: Any) -> None:
+        while True:
+            await asyncio.sleep(PING_INTERVAL_S)
+            await ws.send_bytes(orjson.dumps({"time": int(time.time()), "channel": self.prefix + ".ping"}))
+
+    async def _read(self, ws: Any) -> None:
+        async for m in ws:
+            data = m.data
+            if not isinstance(data, (str, bytes, bytearray)):
+                break
+            self.frames += 1
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                self.errors += 1
+                self.log.warning("Gate private frame is not JSON", venue=self.gw.venue)
+                continue
+            if not isinstance(obj, dict):
+                continue
+            try:
+                self._dispatch(obj)
+            except Exception as e:         # one bad push must not end the connection
+                self.errors += 1
+                self.log.error("Gate private frame not handled", venue=self.gw.venue, error=repr(e)[:200])
+
+    def _dispatch(self, obj: dict) -> None:
+        if isinstance(obj.get("header"), dict):
+            if obj.get("ack") is True:
+                return                                    # the request echo; the answer follows
+            fut = self._pending.pop(str(obj.get("request_id")), None)
+            if fut is not None and not fut.done():
+                fut.set_result(obj)
+            return
+        channel = obj.get("channel") or ""
+        event = obj.get("event")
+        err = obj.get("error")
+        if event in ("subscribe", "unsubscribe"):
+            if err is not None:
+                self.errors += 1
+                self.log.error("Gate private subscription refused", venue=self.gw.venue, channel=channel,
+                               error=str(err)[:200])
+            return
+        if event == "update":
+            res = obj.get("result")
+            items = res if isinstance(res, list) else [res]
+            self.gw.on_push(channel, items, obj.get("time_ms"))
+
+    # -- WebSocket API -----------------------------------------------------------------------------
+    @property
+    def api_ready(self) -> bool:
+        return self.logged_in and self._ws is not None and not self._ws.closed
+
+    async def request(self, channel: str, req_param: Any, timeout_s: float) -> dict:
+        if not self.api_ready:
+            raise NotSent("%s: WebSocket API not connected" % self.gw.venue)
+        req_id = "%d-%d" % (time.time_ns() // 1_000_000, next(self._ids))
+        msg = orjson.dumps({"time": self.gw.server_clock.now_s(), "channel": channel, "event": "api",
+                            "payload": {"req_id": req_id, "req_param": req_param}})
+        fut = asyncio.get_running_loop().create_future()
+        self._pending[req_id] = fut
+        try:
+            await self._ws.send_bytes(msg)
+        except Exception as e:
+            self._pending.pop(req_id, None)
+            raise NotSent("%s: WebSocket API send failed (%s)" % (self.gw.venue, type(e).__name__)) from None
+        self.api_requests += 1
+        try:
+            return await asyncio.wait_for(fut, timeout_s)
+        except asyncio.TimeoutError:
+            self._pending.pop(req_id, None)
+            raise GatewayError("%s %s: no answer in %.3f s" % (self.gw.venue, channel, timeout_s), ambiguous=True,
+                               code="timeout") from None
+
+    def status(self) -> dict:
+        return {"ready": self.ready.is_set(), "logged_in": self.logged_in, "connects": self.connects,
+                "frames": self.frames, "errors": self.errors, "api_requests": self.api_requests,
+                "api_lost": self.api_lost, "uid": self.uid}

@@ -1,0 +1,365 @@
+"""What the live venue gateways share: server-time sync, signed HTTP with the outcome rules of
+:mod:`cexnode.execution.gateway`, instruments, callbacks and the balance cache.
+
+Outcome rules (the contract's "Mapping venue states"): an HTTP answer < 500 is the venue's word
+(DEFINITIVE); a 5xx, a timeout, or a connection lost after the request may have been written is
+AMBIGUOUS; a failure to connect at all (nothing was written) is DEFINITIVE REJECTED.
+
+Secrets (:class:`cexnode.config.Secret`) only reach the signers; nothing here logs headers,
+query strings with signatures, or request bodies.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Awaitable, Callable, Mapping, Optional
+
+from cexnode.execution.gateway import (Balance, GatewayError, OrderAck, OrderRequest, OrderState, OrderStatus,
+                                       Outcome)
+from cexnode.log import get_exchange_logger
+
+__all__ = ["ServerClock", "VenueInstrument", "HttpAnswer", "NotSent", "LiveGateway", "instruments_from_symbol_map",
+           "dec", "fmt_decimal"]
+
+_ZERO = Decimal(0)
+
+
+def _with(st: OrderState, **kw: Any) -> OrderState:
+    import dataclasses
+
+    return dataclasses.replace(st, **kw)
+
+
+def dec(v: Any, default: Optional[Decimal] = None) -> Optional[Decimal]:
+    """Exact Decimal of a venue number (string or JSON int; a JSON float via its repr)."""
+    if v is None or v == "":
+        return default
+    if isinstance(v, Decimal):
+        return v
+    if isinstance(v, float):
+        return Decimal(repr(v))
+    return Decimal(str(v))
+
+
+def fmt_decimal(d: Decimal) -> str:
+    """Plain decimal text without exponent or trailing zeros ("0.001", "65000")."""
+    s = format(d, "f")
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return s or "0"
+
+
+# -- server time -------------------------------------------------------------------------------------
+
+class ServerClock:
+    """Offset between the venue's clock and ours, for signed-request timestamps.
+
+    ``sync()`` asks ``fetch`` (the venue's time endpoint, returning server ms) ``samples`` times and
+    keeps the estimate of the fastest round trip: ``offset = server - (t_sent + t_received) / 2``.
+    ``start()`` syncs once (failures are logged; the offset stays 0) and then every ``interval_s``.
+    """
+
+    def __init__(self, fetch: Callable[[], Awaitable[int]], *, interval_s: float = 60.0, samples: int = 3,
+                 clock_ns: Callable[[], int] = time.time_ns, log: Any = None) -> None:
+        self._fetch = fetch
+        self.interval_s = float(interval_s)
+        self.samples = max(1, int(samples))
+        self._clock = clock_ns
+        self.log = log
+        self.offset_ms = 0
+        self.rtt_ms: Optional[float] = None
+        self.synced = False
+        self.syncs = 0
+        self.failures = 0
+        self._task: Optional[asyncio.Task] = None
+
+    def now_ms(self) -> int:
+        return self._clock() // 1_000_000 + self.offset_ms
+
+    def now_s(self) -> int:
+        return self.now_ms() // 1000
+
+    async def sync(self) -> int:
+        best: Optional[tuple[float, int]] = None
+        for _ in range(self.samples):
+            t0 = self._clock()
+            server_ms = int(await self._fetch())
+            t1 = self._clock()
+            rtt = (t1 - t0) / 1e6
+            off = server_ms - (t0 + t1) // 2_000_000
+            if best is None or rtt < best[0]:
+                best = (rtt, off)
+        assert best is not None
+        self.rtt_ms, self.offset_ms = best
+        self.synced = True
+        self.syncs += 1
+        return self.offset_ms
+
+    async def _sync_logged(self) -> None:
+        try:
+            await self.sync()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            self.failures += 1
+            if self.log is not None:
+                self.log.warning("server time sync failed", error=type(e).__name__, detail=str(e)[:200])
+
+    async def start(self) -> None:
+        await self._sync_logged()
+        if self.interval_s > 0 and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            await self._sync_logged()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+
+
+# -- instruments -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class VenueInstrument:
+    """A unified symbol on one venue: its venue string and, on futures, base units per contract."""
+
+    symbol: str
+    venue_symbol: str
+    multiplier: Decimal = Decimal(1)
+
+    @property
+    def base(self) -> str:
+        return self.symbol.partition("/")[0]
+
+    @property
+    def quote(self) -> str:
+        return self.symbol.partition("/")[2].partition(":")[0]
+
+
+def instruments_from_symbol_map(symbol_map: Any) -> dict[str, VenueInstrument]:
+    """``{unified symbol: VenueInstrument}`` from a venue's frozen SymbolMap (multiplier exact:
+    ``qty_mult × 10^(venue_qty_scale − qty_scale)``)."""
+    out = {}
+    for sym in symbol_map.symbols():
+        vs = symbol_map.venue_symbol(sym)
+        ins = symbol_map.instrument(vs)
+        mult = Decimal(int(ins["qty_mult"])).scaleb(int(ins["venue_qty_scale"]) - int(ins["qty_scale"]))
+        out[sym.name] = VenueInstrument(symbol=sym.name, venue_symbol=vs, multiplier=mult.normalize())
+    return out
+
+
+# -- HTTP ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    status: int
+    body: bytes
+    headers: Any
+
+    def json(self) -> Any:
+        import orjson
+
+        return orjson.loads(self.body) if self.body else None
+
+
+class NotSent(Exception):
+    """The request certainly did not leave (connection refused / DNS / no session)."""
+
+
+class LiveGateway:
+    """Base of the live venue gateways (see the module docstring). Subclasses implement the
+    :class:`~cexnode.execution.gateway.OrderGateway` methods and ``_start_private``/``_stop_private``."""
+
+    venue = ""
+
+    def __init__(self, *, rest_url: str, ws_url: str, request_timeout_s: float = 5.0,
+                 time_sync_interval_s: float = 60.0, clock_ns: Callable[[], int] = time.time_ns,
+                 instruments: Optional[Mapping[str, VenueInstrument]] = None) -> None:
+        self.rest_url = rest_url.rstrip("/")
+        self.ws_url = ws_url
+        self.request_timeout_s = float(request_timeout_s)
+        self._clock = clock_ns
+        self.log = get_exchange_logger(self.venue, "gateway")
+        self.server_clock = ServerClock(self._fetch_server_time, interval_s=time_sync_interval_s,
+                                        clock_ns=clock_ns, log=self.log)
+        self._instruments: dict[str, VenueInstrument] = {}
+        self._by_venue_symbol: dict[str, VenueInstrument] = {}
+        if instruments:
+            self.set_instruments(instruments)
+        self._session: Any = None
+        self._order_cbs: list = []
+        self._balance_cbs: list = []
+        self._balances: dict[str, Balance] = {}
+        self._orders: dict[str, OrderState] = {}          # client id -> newest state we know
+        self._order_ids: dict[str, str] = {}              # venue order id -> client id
+        self._req_ids = itertools.count(1)
+        self.started = False
+        self._stopping = False
+        self.placed = 0
+        self.ambiguous = 0
+        self.rejected = 0
+        self.stream_updates = 0
+        self.stream_reconnects = 0
+
+    # -- instruments -------------------------------------------------------------------------------
+    def set_instruments(self, instruments: Mapping[str, VenueInstrument]) -> None:
+        self._instruments = dict(instruments)
+        self._by_venue_symbol = {i.venue_symbol: i for i in self._instruments.values()}
+
+    def bind_symbol_map(self, symbol_map: Any) -> None:
+        self.set_instruments(instruments_from_symbol_map(symbol_map))
+
+    def instrument(self, symbol: str) -> Optional[VenueInstrument]:
+        return self._instruments.get(symbol)
+
+    def by_venue_symbol(self, venue_symbol: Optional[str]) -> Optional[VenueInstrument]:
+        return self._by_venue_symbol.get(venue_symbol or "")
+
+    # -- HTTP --------------------------------------------------------------------------------------
+    def _http(self) -> Any:
+        import aiohttp
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16, keepalive_timeout=60))
+        return self._session
+
+    async def _send(self, method: str, path: str, query: str = "", body: bytes = b"",
+                    headers: Optional[dict] = None, timeout_s: Optional[float] = None) -> HttpAnswer:
+        """One HTTP exchange, never retried. Raises :class:`NotSent` when nothing was written,
+        ``GatewayError(ambiguous=True)`` on a timeout or a connection lost after writing."""
+        import aiohttp
+        from yarl import URL
+
+        url = URL(self.rest_url + path + ("?" + query if query else ""), encoded=True)
+        try:
+            async with self._http().request(method, url, data=body or None, headers=headers,
+                                            timeout=aiohttp.ClientTimeout(total=timeout_s or self.request_timeout_s)) as r:
+                return HttpAnswer(r.status, await r.read(), r.headers)
+        except aiohttp.ClientConnectorError as e:
+            raise NotSent("%s: cannot connect (%s)" % (self.venue, type(e).__name__)) from None
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as e:
+            raise GatewayError("%s %s %s: %s" % (self.venue, method, path, type(e).__name__), ambiguous=True,
+                               code="transport") from None
+
+    async def _fetch_server_time(self) -> int:
+        raise NotImplementedError
+
+    # -- acks --------------------------------------------------------------------------------------
+    def _ack(self, order: OrderRequest, outcome: Outcome, t0: int, state: Optional[OrderState] = None,
+             reason: str = "", code: str = "") -> OrderAck:
+        if outcome is Outcome.AMBIGUOUS:
+            self.ambiguous += 1
+        elif state is not None and state.status is OrderStatus.REJECTED:
+            self.rejected += 1
+        return OrderAck(client_id=order.client_id, venue=self.venue, outcome=outcome, state=state,
+                        order_id=state.order_id if state is not None else "", reason=reason, error_code=code,
+                        latency_ns=time.monotonic_ns() - t0)
+
+    def _rejected(self, order: OrderRequest, t0: int, reason: str, code: str = "") -> OrderAck:
+        st = OrderState(client_id=order.client_id, venue=self.venue, symbol=order.symbol, side=order.side,
+                        status=OrderStatus.REJECTED, qty=order.qty, reason=reason, ts_ns=self._clock())
+        return self._ack(order, Outcome.DEFINITIVE, t0, st, reason=reason, code=code or reason)
+
+    def _ambiguous(self, order: OrderRequest, t0: int, reason: str) -> OrderAck:
+        st = OrderState(client_id=order.client_id, venue=self.venue, symbol=order.symbol, side=order.side,
+                        status=OrderStatus.UNKNOWN, qty=order.qty, reason=reason, ts_ns=self._clock())
+        self.log.warning("order outcome ambiguous: reconcile with query", venue=self.venue,
+                         client_id=order.client_id, reason=reason)
+        return self._ack(order, Outcome.AMBIGUOUS, t0, st, reason=reason, code="ambiguous")
+
+    # -- order updates -----------------------------------------------------------------------------
+    def _remember(self, st: OrderState) -> OrderState:
+        """Keep the newest state per client id (fills never go backwards, final is sticky) and
+        return the state to report."""
+        old = self._orders.get(st.client_id)
+        if st.order_id:
+            self._order_ids[st.order_id] = st.client_id
+        if old is not None:
+            if st.filled_qty < old.filled_qty or (old.is_final and not st.is_final):
+                return old
+            if not st.order_id and old.order_id:
+                st = _with(st, order_id=old.order_id)
+        self._orders[st.client_id] = st
+        return st
+
+    def _emit_order(self, st: OrderState) -> None:
+        self.stream_updates += 1
+        for cb in list(self._order_cbs):
+            try:
+                cb(st)
+            except Exception as e:   # a subscriber's bug must not kill the private stream
+                self.log.error("order callback failed", venue=self.venue, error=repr(e)[:200])
+
+    def subscribe_orders(self, callback: Callable[[OrderState], None]) -> Callable[[], None]:
+        self._order_cbs.append(callback)
+        return lambda: self._order_cbs.remove(callback) if callback in self._order_cbs else None
+
+    # -- balances ----------------------------------------------------------------------------------
+    def _set_balances(self, balances: Mapping[str, Balance]) -> dict[str, Balance]:
+        self._balances = dict(balances)
+        return dict(self._balances)
+
+    def _push_balances(self, updates: Mapping[str, Balance], ts_ns: int) -> None:
+        """A private-stream balance push: merge it into the cache (seeded by REST when the stream
+        connected) and hand every callback the whole cache observed at ``ts_ns`` — the stream has
+        been connected since the seed, so unchanged assets are current too."""
+        merged = {}
+        for a, b in self._balances.items():
+            merged[a] = Balance(asset=a, free=b.free, locked=b.locked, ts_ns=ts_ns)
+        merged.update(updates)
+        self._balances = merged
+        snap = dict(merged)
+        for cb in list(self._balance_cbs):
+            try:
+                cb(self.venue, snap)
+            except Exception as e:
+                self.log.error("balance callback failed", venue=self.venue, error=repr(e)[:200])
+
+    def subscribe_balances(self, callback: Callable[[str, Mapping[str, Balance]], None]) -> Callable[[], None]:
+        self._balance_cbs.append(callback)
+        return lambda: self._balance_cbs.remove(callback) if callback in self._balance_cbs else None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Time sync, then the private stream (subclasses)."""
+        self._stopping = False
+        await self.server_clock.start()
+        await self._start_private()
+        self.started = True
+
+    async def stop(self) -> None:
+        self._stopping = True
+        await self._stop_private()
+        await self.server_clock.stop()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        self.started = False
+
+    async def _start_private(self) -> None:
+        pass
+
+    async def _stop_private(self) -> None:
+        pass
+
+    @staticmethod
+    def backoff(attempt: int, base: float = 0.05, cap: float = 5.0) -> float:
+        """Bounded exponential backoff with jitter (0.5..1.5 × base × 2^attempt, at most cap)."""
+        return min(cap, base * (2 ** min(attempt, 16))) * (0.5 + random.random())
+
+    def status(self) -> dict:
+        return {"venue": self.venue, "placed": self.placed, "ambiguous": self.ambiguous, "rejected": self.rejected,
+                "stream_updates": self.stream_updates, "stream_reconnects": self.stream_reconnects,
+                "time_offset_ms": self.server_clock.offset_ms, "time_synced": self.server_clock.synced}

@@ -1,0 +1,275 @@
+"""MEXC spot v3 order entry (REST, signed) and the private stream (listenKey), implementing
+:class:`cexnode.execution.gateway.OrderGateway`.
+
+* ``POST /api/v3/order`` with ``newClientOrderId`` = the executor's client id (MEXC needs no
+  prefix), ``type=IMMEDIATE_OR_CANCEL`` for IOC (``LIMIT`` for GTC). The answer is an ack without
+  status (exchange-payloads ``rest_order_new_response.json``): DEFINITIVE with state NEW; the final
+  state comes from the private stream or :meth:`query`.
+* ``GET``/``DELETE /api/v3/order`` by ``origClientOrderId``; ``-2013``/``-2011`` mean the order is
+  unknown (:class:`OrderNotFound`). ``GET /api/v3/account`` for balances.
+* Every signed request carries ``recvWindow`` and a ``timestamp`` from the server clock
+  (``/api/v3/time``, synced at start and every ``time_sync_interval_s``).
+* Private stream: :class:`cexnode.adapters.mexc_spot.private.MexcUserStream`.
+"""
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any, Callable, Mapping, Optional
+
+from cexnode.adapters.live import GatewayError, LiveGateway, NotSent, VenueInstrument, dec, fmt_decimal
+from cexnode.adapters.mexc_spot import urls
+from cexnode.adapters.mexc_spot.signing import MexcSigner
+from cexnode.execution.gateway import (Balance, OrderAck, OrderNotFound, OrderRequest, OrderState, OrderStatus,
+                                       Outcome, Side, TimeInForce)
+
+__all__ = ["MexcSpotGateway", "NOT_FOUND_CODES", "order_status"]
+
+NOT_FOUND_CODES = frozenset({-2013, -2011})     # "Order does not exist" / "Unknown order sent"
+_ZERO = Decimal(0)
+# REST status strings and the private stream's (parser-normalized) names -> OrderStatus; the
+# contract: 4 canceled and 5 partially canceled -> CANCELLED (filled_qty says how much filled).
+_STATUS = {"NEW": OrderStatus.NEW, "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED, "FILLED": OrderStatus.FILLED,
+           "CANCELED": OrderStatus.CANCELLED, "PARTIALLY_CANCELED": OrderStatus.CANCELLED,
+           "CANCELLED": OrderStatus.CANCELLED,
+           "new": OrderStatus.NEW, "partially_filled": OrderStatus.PARTIALLY_FILLED, "filled": OrderStatus.FILLED,
+           "canceled": OrderStatus.CANCELLED, "partially_canceled": OrderStatus.CANCELLED}
+
+
+def order_status(s: Any) -> OrderStatus:
+    return _STATUS.get(str(s), OrderStatus.UNKNOWN)
+
+
+def _error(ans: Any) -> tuple[Optional[int], str]:
+    try:
+        body = ans.json()
+    except Exception:
+        return None, ans.body[:200].decode("utf-8", "replace")
+    if isinstance(body, dict):
+        code = body.get("code")
+        try:
+            code = int(code) if code is not None else None
+        except (TypeError, ValueError):
+            code = None
+        return code, str(body.get("msg") or "")
+    return None, ""
+
+
+class MexcSpotGateway(LiveGateway):
+    """Live order entry on MEXC spot.
+
+    Parameters
+    ----------
+    rest_url, ws_url
+        REST base URL and the public WebSocket URL (the private stream connects to
+        ``ws_url?listenKey=``).
+    api_key, api_secret
+        :class:`cexnode.config.Secret` credentials.
+    recv_window_ms
+        ``recvWindow`` of signed requests.
+    listen_key_keepalive_s
+        Period of the listenKey keep-alive ``PUT`` (venue: the key lives 60 min; every 30 min).
+    request_timeout_s
+        HTTP timeout per request (an order without an answer by then is AMBIGUOUS).
+    """
+
+    venue = "mexc_spot"
+
+    def __init__(self, *, rest_url: str, ws_url: str, api_key: Any, api_secret: Any, recv_window_ms: int = 5000,
+                 listen_key_keepalive_s: float = 1800.0, request_timeout_s: float = 5.0,
+                 time_sync_interval_s: float = 60.0, private_stream: bool = True,
+                 stream_start_timeout_s: float = 10.0, clock_ns: Callable[[], int] = time.time_ns,
+                 instruments: Optional[Mapping[str, VenueInstrument]] = None) -> None:
+        super().__init__(rest_url=rest_url, ws_url=ws_url, request_timeout_s=request_timeout_s,
+                         time_sync_interval_s=time_sync_interval_s, clock_ns=clock_ns, instruments=instruments)
+        self.signer = MexcSigner(api_key, api_secret, recv_window_ms)
+        self.listen_key_keepalive_s = float(listen_key_keepalive_s)
+        self.private_stream = private_stream
+        self.stream_start_timeout_s = float(stream_start_timeout_s)
+        self.stream: Any = None
+        self._fees: dict[str, tuple[Decimal, str]] = {}      # client id -> (cumulative fee, asset) from deals
+
+    # -- signed HTTP -------------------------------------------------------------------------------
+    async def signed(self, method: str, path: str, params: Optional[list] = None,
+                     timeout_s: Optional[float] = None) -> Any:
+        q = self.signer.signed_query(params, self.server_clock.now_ms())
+        return await self._send(method, path, q, headers=self.signer.headers(), timeout_s=timeout_s)
+
+    async def _fetch_server_time(self) -> int:
+        ans = await self._send("GET", urls.TIME, timeout_s=min(self.request_timeout_s, 5.0))
+        if ans.status != 200:
+            raise GatewayError("time: HTTP %d" % ans.status)
+        return int(ans.json()["serverTime"])
+
+    # -- states ------------------------------------------------------------------------------------
+    def _state_from_rest(self, symbol: str, body: dict, fallback_cid: str = "") -> OrderState:
+        cid = str(body.get("clientOrderId") or body.get("origClientOrderId") or fallback_cid)
+        qty = dec(body.get("origQty"), _ZERO)
+        filled = dec(body.get("executedQty"), _ZERO)
+        quote = dec(body.get("cummulativeQuoteQty"), _ZERO)
+        fee, fee_asset = self._fees.get(cid, (_ZERO, ""))
+        st = OrderState(client_id=cid, venue=self.venue, symbol=symbol,
+                        side=Side.BUY if str(body.get("side", "")).upper() == "BUY" else Side.SELL,
+                        status=order_status(body.get("status")), qty=qty, filled_qty=filled,
+                        avg_price=(quote / filled) if filled else None, fee=fee, fee_asset=fee_asset,
+                        order_id=str(body.get("orderId") or ""), ts_ns=self._clock())
+        return st
+
+    # -- OrderGateway --------------------------------------------------------------------------------
+    async def place(self, order: OrderRequest) -> OrderAck:
+        t0 = time.monotonic_ns()
+        self.placed += 1
+        inst = self.instrument(order.symbol)
+        if inst is None:
+            return self._rejected(order, t0, "unknown_symbol")
+        params = [("symbol", inst.venue_symbol), ("side", "BUY" if order.side is Side.BUY else "SELL"),
+                  ("type", "IMMEDIATE_OR_CANCEL" if order.tif is TimeInForce.IOC else "LIMIT"),
+                  ("quantity", fmt_decimal(order.qty)), ("price", fmt_decimal(order.price)),
+                  ("newClientOrderId", order.client_id)]
+        try:
+            ans = await self.signed("POST", urls.ORDER, params)
+        except NotSent as e:
+            return self._rejected(order, t0, "not_sent: %s" % e, "not_sent")
+        except GatewayError as e:
+            return self._ambiguous(order, t0, str(e))
+        if ans.status >= 500:
+            return self._ambiguous(order, t0, "HTTP %d" % ans.status)
+        if ans.status >= 400:
+            code, msg = _error(ans)
+            self.log.warning("order rejected", venue=self.venue, client_id=order.client_id, http=ans.status,
+                             code=code, msg=msg[:200])
+            return self._rejected(order, t0, msg or "HTTP %d" % ans.status, str(code if code is not None else ans.status))
+        try:
+            body = ans.json()
+            oid = str(body.get("orderId") or "")
+        except Exception:
+            return self._ambiguous(order, t0, "unreadable order answer")
+        st = OrderState(client_id=order.client_id, venue=self.venue, symbol=order.symbol, side=order.side,
+                        status=OrderStatus.NEW, qty=order.qty, order_id=oid, ts_ns=self._clock())
+        st = self._remember(st)          # the stream may already have said more
+        return self._ack(order, Outcome.DEFINITIVE, t0, st)
+
+    async def query(self, symbol: str, client_id: str) -> OrderState:
+        inst = self.instrument(symbol)
+        if inst is None:
+            raise GatewayError("unknown symbol %s" % symbol, ambiguous=False, code="unknown_symbol")
+        try:
+            ans = await self.signed("GET", urls.ORDER, [("symbol", inst.venue_symbol), ("origClientOrderId", client_id)])
+        except NotSent as e:
+            raise GatewayError(str(e), ambiguous=False, code="not_sent") from None
+        if ans.status >= 500:
+            raise GatewayError("query: HTTP %d" % ans.status, code=str(ans.status))
+        if ans.status >= 400:
+            code, msg = _error(ans)
+            if code in NOT_FOUND_CODES:
+                raise OrderNotFound(msg or "order not found", code=str(code))
+            raise GatewayError("query: HTTP %d %s %s" % (ans.status, code, msg[:100]), ambiguous=False,
+                               code=str(code if code is not None else ans.status))
+        return self._remember(self._state_from_rest(symbol, ans.json(), client_id))
+
+    async def cancel(self, symbol: str, client_id: str) -> OrderAck:
+        t0 = time.monotonic_ns()
+        inst = self.instrument(symbol)
+        if inst is None:
+            return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.DEFINITIVE, reason="unknown_symbol",
+                            error_code="unknown_symbol")
+        try:
+            ans = await self.signed("DELETE", urls.ORDER, [("symbol", inst.venue_symbol),
+                                                           ("origClientOrderId", client_id)])
+        except NotSent:
+            ans = None
+        except GatewayError as e:
+            return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.AMBIGUOUS, reason=str(e),
+                            error_code="ambiguous", latency_ns=time.monotonic_ns() - t0)
+        if ans is not None and ans.status < 400:
+            st = self._remember(self._state_from_rest(symbol, ans.json(), client_id))
+            return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.DEFINITIVE, state=st,
+                            order_id=st.order_id, latency_ns=time.monotonic_ns() - t0)
+        if ans is not None and ans.status >= 500:
+            return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.AMBIGUOUS,
+                            reason="HTTP %d" % ans.status, error_code="ambiguous", latency_ns=time.monotonic_ns() - t0)
+        # refused (already final, unknown) or not sent: the venue's current word decides
+        try:
+            st = await self.query(symbol, client_id)
+        except OrderNotFound as e:
+            return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.DEFINITIVE, reason="not_found",
+                            error_code=e.code, latency_ns=time.monotonic_ns() - t0)
+        except GatewayError as e:
+            return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.AMBIGUOUS, reason=str(e),
+                            error_code="ambiguous", latency_ns=time.monotonic_ns() - t0)
+        return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.DEFINITIVE, state=st,
+                        order_id=st.order_id, latency_ns=time.monotonic_ns() - t0)
+
+    async def balances(self) -> dict[str, Balance]:
+        try:
+            ans = await self.signed("GET", urls.ACCOUNT)
+        except NotSent as e:
+            raise GatewayError(str(e), ambiguous=False, code="not_sent") from None
+        if ans.status != 200:
+            code, msg = _error(ans)
+            raise GatewayError("account: HTTP %d %s %s" % (ans.status, code, msg[:100]), ambiguous=ans.status >= 500,
+                               code=str(code if code is not None else ans.status))
+        now = self._clock()
+        out = {}
+        for b in ans.json().get("balances") or ():
+            a = str(b.get("asset"))
+            out[a] = Balance(asset=a, free=dec(b.get("free"), _ZERO), locked=dec(b.get("locked"), _ZERO), ts_ns=now)
+        return self._set_balances(out)
+
+    # -- private stream ----------------------------------------------------------------------------
+    def on_private(self, kind: int, msg: dict) -> None:
+        """A private push decoded by the Cython MEXC parser (feed.MSG_ORDER / MSG_FILL / MSG_BALANCE)."""
+        from cexnode._core import feed
+
+        if kind == feed.MSG_ORDER:
+            st = self._state_from_push(msg)
+            if st is not None:
+                self._emit_order(self._remember(st))
+        elif kind == feed.MSG_FILL:
+            cid = msg.get("client_order_id") or self._order_ids.get(msg.get("order_id") or "")
+            fee = dec(msg.get("fee"))
+            if cid and fee is not None:
+                old, asset = self._fees.get(cid, (_ZERO, ""))
+                self._fees[cid] = (old + fee, msg.get("fee_currency") or asset)
+        elif kind == feed.MSG_BALANCE:
+            a = msg.get("asset")
+            if a:
+                ts = int(msg.get("time") or msg.get("ts") or 0) * 1_000_000 or self._clock()
+                self._push_balances({a: Balance(asset=a, free=dec(msg.get("free"), _ZERO),
+                                                locked=dec(msg.get("frozen"), _ZERO), ts_ns=ts)}, ts)
+
+    def _state_from_push(self, msg: dict) -> Optional[OrderState]:
+        cid = msg.get("client_order_id") or self._order_ids.get(msg.get("order_id") or "")
+        if not cid:
+            return None                        # not one of ours (placed elsewhere)
+        inst = self.by_venue_symbol(msg.get("venue_symbol"))
+        prev = self._orders.get(cid)
+        symbol = inst.symbol if inst is not None else (prev.symbol if prev is not None else str(msg.get("venue_symbol")))
+        filled = dec(msg.get("filled_qty"), _ZERO)
+        quote = dec(msg.get("filled_amount"), _ZERO)
+        avg = (quote / filled) if filled and quote else (dec(msg.get("avg_price")) if filled else None)
+        fee, fee_asset = self._fees.get(cid, (_ZERO, ""))
+        side = Side.BUY if msg.get("side") == "buy" else Side.SELL
+        return OrderState(client_id=cid, venue=self.venue, symbol=symbol, side=side,
+                          status=order_status(msg.get("status")), qty=dec(msg.get("qty"), _ZERO), filled_qty=filled,
+                          avg_price=avg, fee=fee, fee_asset=fee_asset, order_id=str(msg.get("order_id") or ""),
+                          ts_ns=int(msg.get("ts") or 0) * 1_000_000 or self._clock())
+
+    async def _start_private(self) -> None:
+        if not self.private_stream:
+            return
+        from cexnode.adapters.mexc_spot.private import MexcUserStream
+
+        self.stream = MexcUserStream(self)
+        await self.stream.start(self.stream_start_timeout_s)
+
+    async def _stop_private(self) -> None:
+        if self.stream is not None:
+            await self.stream.stop()
+            self.stream = None
+
+    def status(self) -> dict:
+        d = super().status()
+        if self.stream is not None:
+            d["stream"] = self.stream.status()
+        return d
