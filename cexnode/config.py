@@ -208,6 +208,12 @@ class VenueConfig:
     book_depth: int = opt(100, doc="Levels kept per side (Gate: 20/50/100; MEXC snapshot limit).", ge=1, le=5000)
     instruments: list[InstrumentConfig] = opt(factory=list, doc="Instrument specs given here instead of loaded from the venue (replay, offline).")
     start_timeout_s: float = opt(15.0, doc="Deadline for this venue to connect and sync.", gt=0, le=600)
+    recv_window_ms: int = opt(5000, doc="MEXC: recvWindow of signed requests (venue default 5000, at most 60000).", ge=1, le=60000)
+    listen_key_keepalive_s: float = opt(1800.0, doc="MEXC: period of the listenKey keep-alive PUT (a key lives 60 min; the venue says every 30 min). A failed keep-alive rotates to a new key.", gt=0, le=3600)
+    ws_order_api: bool = opt(True, doc="Gate: send orders through the WebSocket order API (after login); REST when that connection is down.")
+    user_id: str = opt("", doc="Gate futures: account user id for the futures.orders channel (empty: taken from the WebSocket login answer).")
+    size_decimal: bool = opt(False, doc="Gate futures: send X-Gate-Size-Decimal: 1 on order requests (fractional contract sizes as strings).")
+    time_sync_interval_s: float = opt(60.0, doc="Live mode: how often the venue's server time is re-read for signed-request timestamps (0: only at start).", ge=0, le=86400)
 
 
 @_frozen
