@@ -363,3 +363,45 @@ class LiveGateway:
         return {"venue": self.venue, "placed": self.placed, "ambiguous": self.ambiguous, "rejected": self.rejected,
                 "stream_updates": self.stream_updates, "stream_reconnects": self.stream_reconnects,
                 "time_offset_ms": self.server_clock.offset_ms, "time_synced": self.server_clock.synced}
+
+
+# -- adapter wiring --------------------------------------------------------------------------------------
+
+def live_config(adapter: Any) -> Any:
+    """The node config when it asks for live trading and this venue has credentials, else None.
+
+    The adapter finds the config in its context (``config``, or the engine's ``cfg``: the engine
+    attaches adapters after registering itself)."""
+    ctx = adapter.context or {}
+    cfg = ctx.get("config")
+    if cfg is None:
+        cfg = getattr(ctx.get("engine"), "cfg", None)
+    if cfg is None or getattr(cfg.trading, "mode", "paper") != "live":
+        return None
+    vc = adapter.config
+    if not vc.api_key or not vc.api_secret:
+        adapter.log.error("live mode but no api_key/api_secret for this venue: no order entry", venue=adapter.name)
+        return None
+    return cfg
+
+
+def gateway_kwargs(adapter: Any, cfg: Any) -> dict:
+    """Constructor arguments every live gateway takes, from the venue and trading config."""
+    ws, rest = adapter.urls()
+    vc = adapter.config
+    return dict(rest_url=rest, ws_url=ws, api_key=vc.api_key, api_secret=vc.api_secret,
+                request_timeout_s=cfg.trading.order_timeout_ms / 1000.0,
+                time_sync_interval_s=vc.time_sync_interval_s,
+                stream_start_timeout_s=max(1.0, min(10.0, vc.start_timeout_s / 2)))
+
+
+async def start_gateway(adapter: Any) -> None:
+    """Start ``adapter.gateway`` (URLs resolved now: the embedded simulator's are known at start)."""
+    gw = adapter.gateway
+    if gw is None:
+        return
+    ws, rest = adapter.urls()
+    gw.ws_url, gw.rest_url = ws, rest.rstrip("/")
+    if adapter.symbol_map is not None:
+        gw.bind_symbol_map(adapter.symbol_map)
+    await gw.start()

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from cexnode.adapters.base import VenueAdapter
+from cexnode.adapters.gateio_futures.execution import GateFuturesGateway
+from cexnode.adapters.live import gateway_kwargs, live_config, start_gateway
 from cexnode.adapters.gateio_futures import subscriptions, urls
 
 
@@ -45,3 +47,21 @@ class GateFuturesAdapter(VenueAdapter):
 
     def ping_interval_s(self) -> float:
         return subscriptions.PING_INTERVAL_S
+
+    # -- live order entry (cexnode.adapters.live) ---------------------------------------------------------
+    def attach(self, symbol_map: Any, router: Any) -> None:
+        super().attach(symbol_map, router)
+        cfg = live_config(self)
+        if cfg is not None and self.gateway is None:
+            self.gateway = GateFuturesGateway(ws_order_api=self.config.ws_order_api, user_id=self.config.user_id,
+                                              size_decimal=self.config.size_decimal, **gateway_kwargs(self, cfg))
+            self.gateway.bind_symbol_map(symbol_map)
+
+    async def start(self) -> None:
+        await super().start()
+        await start_gateway(self)
+
+    async def stop(self) -> None:
+        if self.gateway is not None:
+            await self.gateway.stop()
+        await super().stop()

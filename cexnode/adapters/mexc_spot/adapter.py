@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from cexnode.adapters.base import VenueAdapter
+from cexnode.adapters.mexc_spot.execution import MexcSpotGateway
+from cexnode.adapters.live import gateway_kwargs, live_config, start_gateway
 from cexnode.adapters.mexc_spot import subscriptions, urls
 
 
@@ -41,3 +43,22 @@ class MexcSpotAdapter(VenueAdapter):
 
     def max_subscriptions_per_connection(self) -> int:
         return subscriptions.MAX_SUBSCRIPTIONS_PER_CONNECTION
+
+    # -- live order entry (cexnode.adapters.live) ---------------------------------------------------------
+    def attach(self, symbol_map: Any, router: Any) -> None:
+        super().attach(symbol_map, router)
+        cfg = live_config(self)
+        if cfg is not None and self.gateway is None:
+            self.gateway = MexcSpotGateway(recv_window_ms=self.config.recv_window_ms,
+                                           listen_key_keepalive_s=self.config.listen_key_keepalive_s,
+                                           **gateway_kwargs(self, cfg))
+            self.gateway.bind_symbol_map(symbol_map)
+
+    async def start(self) -> None:
+        await super().start()
+        await start_gateway(self)
+
+    async def stop(self) -> None:
+        if self.gateway is not None:
+            await self.gateway.stop()
+        await super().stop()
