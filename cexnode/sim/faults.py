@@ -18,13 +18,30 @@ the true book always advances, so a client that loses a diff must resync from RE
 ``rest_429(n, retry_after)``        the next ``n`` REST requests get 429 with ``Retry-After``
 ``rest_5xx(n, status)``             the next ``n`` REST requests get ``status`` (default 503)
 ``rest_delay(seconds, n=None)``     REST responses are delayed (all, or the next ``n``)
+``reject_orders(n, code=None)``     the next ``n`` order placements are refused (venue error ``code``
+                                    or the venue's default: MEXC 30004, Gate ``BALANCE_NOT_ENOUGH``);
+                                    nothing is placed
+``partial_fill_next(fraction)``     the next order fills at most ``fraction`` of its size (rest: IOC
+                                    cancelled, GTC resting)
+``order_delay(seconds, n=1)``       the next ``n`` placements are executed at once, answered late
+``order_timeout(n=1, drop=False)``  the next ``n`` placements are executed but never answered (the
+                                    REST request hangs / the WS API sends nothing); ``drop``: the
+                                    connection is cut instead
+``order_5xx(n=1, status=503)``      the next ``n`` placements are executed, answered with HTTP 5xx
+                                    (WS API: header status 500): the client cannot tell
+``private_stream_stall(s, drop)``   private pushes (orders, fills, balances) held for ``s`` seconds
+                                    (queued and delivered after, or dropped with ``drop=True``)
 ``clear()``                         disarm everything
 ==================================  ====================================================================
+
+Order faults apply to order placement on REST (MEXC ``POST /api/v3/order``, Gate ``POST .../orders``)
+and on Gate's WebSocket order API (``*.order_place``), counted together per venue, in arrival order.
 """
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Optional
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import SimVenue
@@ -54,6 +71,18 @@ class Faults:
         self.rest_5xx_status = 503
         self.rest_delay_s = 0.0
         self.rest_delay_left: Optional[int] = None
+        # trading side (cexnode.sim.trading consumes these)
+        self.reject_left = 0
+        self.reject_code: Any = None
+        self.partial_fraction: Optional[Decimal] = None
+        self.order_delay_s = 0.0
+        self.order_delay_left = 0
+        self.order_timeout_left = 0
+        self.order_timeout_drop = False
+        self.order_5xx_left = 0
+        self.order_5xx_status = 503
+        self.private_stall_until = 0.0
+        self.private_stall_drop = False
 
     def _sym(self, symbol: str) -> str:
         return self._venue.venue_symbol(symbol)
@@ -112,6 +141,58 @@ class Faults:
 
     def rest_delay(self, seconds: float, n: Optional[int] = None) -> None:
         self.rest_delay_s, self.rest_delay_left = seconds, n
+
+    # -- trading
+    def reject_orders(self, n: int = 1, code: Any = None) -> None:
+        """Refuse the next ``n`` order placements with venue error ``code`` (default per venue)."""
+        self.reject_left, self.reject_code = n, code
+
+    def partial_fill_next(self, fraction) -> None:
+        """The next order fills at most ``fraction`` (0..1) of its size."""
+        f = Decimal(str(fraction))
+        if not 0 <= f <= 1:
+            raise ValueError("fraction must be within [0, 1]")
+        self.partial_fraction = f
+
+    def order_delay(self, seconds: float, n: int = 1) -> None:
+        """Answer the next ``n`` order placements ``seconds`` late (the order executes at once)."""
+        self.order_delay_s, self.order_delay_left = seconds, n
+
+    def order_timeout(self, n: int = 1, drop: bool = False) -> None:
+        """Execute the next ``n`` placements but never answer them (``drop``: cut the connection)."""
+        self.order_timeout_left, self.order_timeout_drop = n, drop
+
+    def order_5xx(self, n: int = 1, status: int = 503) -> None:
+        """Execute the next ``n`` placements and answer with HTTP ``status`` (ambiguous to the client)."""
+        if not 500 <= status <= 599:
+            raise ValueError("status must be 5xx")
+        self.order_5xx_left, self.order_5xx_status = n, status
+
+    def private_stream_stall(self, seconds: float, drop: bool = False) -> None:
+        """Hold every private push for ``seconds``: queued and delivered afterwards, or dropped."""
+        self.private_stall_until = time.monotonic() + seconds
+        self.private_stall_drop = drop
+
+    @property
+    def private_stalled(self) -> bool:
+        return self.private_stall_until > 0 and time.monotonic() < self.private_stall_until
+
+    def take_order_fault(self) -> Optional[tuple]:
+        """Consume the armed order fault for one placement: ``("reject", code)``, ``("timeout", drop)``,
+        ``("5xx", status)``, ``("delay", seconds)`` or None. Partial fills are taken by the engine."""
+        if self.reject_left > 0:
+            self.reject_left -= 1
+            return ("reject", self.reject_code)
+        if self.order_timeout_left > 0:
+            self.order_timeout_left -= 1
+            return ("timeout", self.order_timeout_drop)
+        if self.order_5xx_left > 0:
+            self.order_5xx_left -= 1
+            return ("5xx", self.order_5xx_status)
+        if self.order_delay_left > 0:
+            self.order_delay_left -= 1
+            return ("delay", self.order_delay_s)
+        return None
 
     def clear(self) -> None:
         self.__init__(self._venue)

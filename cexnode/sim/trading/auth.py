@@ -1,0 +1,208 @@
+"""Request authentication exactly as the simulated venues do it (written from the venue specs).
+
+MEXC spot v3 (exchange-payloads README "mexc/ Signing", mexcdevelop/apidocs "SIGNED Endpoint Examples")
+    ``totalParams`` = the query string followed directly (no ``&``) by the request body, each without
+    its ``signature=...`` parameter; ``signature`` = lowercase hex HMAC-SHA256(secret, totalParams);
+    the key travels in the ``X-MEXC-APIKEY`` header. ``timestamp`` (ms) is required, ``recvWindow``
+    defaults to 5000 and may not exceed 60000; accepted when ``timestamp < server_time + 1000`` and
+    ``server_time - timestamp <= recvWindow``. Errors ``{"code", "msg"}`` with HTTP 400:
+    700001 key invalid, 700002 bad signature, 700003 timestamp outside recvWindow, 700004 a mandatory
+    parameter (``signature``, ``timestamp``) missing, 700005 recvWindow too large.
+
+Gate APIv4 REST (Gate docs "Authentication"; vectors in gateio_spot/rest_signing_example.txt)
+    headers ``KEY``, ``Timestamp`` (unix seconds), ``SIGN`` = hex HMAC-SHA512(secret,
+    ``METHOD\\nPATH\\nQUERY\\nhex(SHA512(body))\\nTIMESTAMP``), PATH with the ``/api/v4`` prefix, QUERY
+    the raw query string ("" when none). Errors ``{"label", "message"}``: 401 ``INVALID_KEY`` /
+    ``INVALID_SIGNATURE`` / ``MISSING_REQUIRED_HEADER``, 403 ``REQUEST_EXPIRED`` (``|now - Timestamp| > 60``).
+
+Gate WebSocket channel auth (Gate spot WebSocket v4 docs "Authentication")
+    request ``auth: {"method": "api_key", "KEY", "SIGN"}``, SIGN = hex HMAC-SHA512(secret,
+    ``channel=<channel>&event=<event>&time=<time>``); request ``time`` within 60 s of server time.
+
+Gate WebSocket API login (Gate spot WebSocket v4 docs "Websocket API / Login", verified in
+rosssaunders/coincise docs/gateio/spot/websocket_api.md: ``key = f"api\\n{channel}\\n{request_param}\\n{ts}"``
+with ``request_param`` always "" for ``spot.login`` / ``futures.login``)
+    payload ``{"api_key", "signature", "timestamp", "req_id"}``, signature = hex HMAC-SHA512(secret,
+    ``"api\\n<channel>\\n<req_param>\\n<timestamp>"``).
+
+Every verifier returns None on success or an :class:`AuthError` (never raises for bad input) and
+never includes a secret in its message.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Callable, Mapping, Optional
+from urllib.parse import unquote
+
+__all__ = [
+    "AuthError", "mexc_sign", "mexc_total_params", "verify_mexc", "gate_rest_sign_string", "gate_rest_sign",
+    "verify_gate_rest", "gate_ws_sign", "verify_gate_ws_auth", "gate_api_sign", "verify_gate_api_login",
+    "MEXC_DEFAULT_RECV_WINDOW", "MEXC_MAX_RECV_WINDOW", "GATE_MAX_SKEW_S",
+]
+
+MEXC_DEFAULT_RECV_WINDOW = 5000
+MEXC_MAX_RECV_WINDOW = 60000
+GATE_MAX_SKEW_S = 60
+_EMPTY_SHA512 = hashlib.sha512(b"").hexdigest()
+
+
+@dataclass(frozen=True)
+class AuthError:
+    """Why a request was refused: venue ``code`` (int for MEXC, label for Gate), ``message`` and the
+    HTTP ``status`` the venue answers with."""
+
+    code: object
+    message: str
+    status: int
+
+
+# ------------------------------------------------------------------------------------------------ MEXC
+
+def mexc_sign(secret: str, total_params: str) -> str:
+    """Lowercase hex HMAC-SHA256 of ``total_params``."""
+    return hmac.new(secret.encode(), total_params.encode(), hashlib.sha256).hexdigest()
+
+
+def _split_signature(raw: str) -> tuple[str, Optional[str]]:
+    """``raw`` without its ``signature=`` parameter, and that parameter's value (None when absent)."""
+    if not raw:
+        return "", None
+    kept, sig = [], None
+    for part in raw.split("&"):
+        if part.startswith("signature="):
+            sig = part[len("signature="):]
+        else:
+            kept.append(part)
+    return "&".join(kept), sig
+
+
+def mexc_total_params(raw_query: str, raw_body: str) -> tuple[str, Optional[str]]:
+    """``(totalParams, signature)`` of a request: query then body, each without ``signature``."""
+    q, sig_q = _split_signature(raw_query)
+    b, sig_b = _split_signature(raw_body)
+    return q + b, sig_q if sig_q is not None else sig_b
+
+
+def verify_mexc(api_key: Optional[str], raw_query: str, raw_body: str, params: Mapping[str, str],
+                secret_of: Callable[[str], Optional[str]], now_ms: int) -> Optional[AuthError]:
+    """Check a signed MEXC request. ``params``: the merged, decoded query + body parameters."""
+    if not api_key:
+        return AuthError(700001, "API key info invalid", 400)
+    secret = secret_of(api_key)
+    if secret is None:
+        return AuthError(700001, "API key info invalid", 400)
+    total, sig = mexc_total_params(raw_query, raw_body)
+    if not sig:
+        return AuthError(700004, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.", 400)
+    ts_raw = params.get("timestamp")
+    if not ts_raw:
+        return AuthError(700004, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.", 400)
+    try:
+        ts = int(ts_raw)
+        rw = int(params.get("recvWindow") or MEXC_DEFAULT_RECV_WINDOW)
+    except ValueError:
+        return AuthError(700004, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.", 400)
+    if rw > MEXC_MAX_RECV_WINDOW or rw <= 0:
+        return AuthError(700005, "recvWindow must less than 60000", 400)
+    if not hmac.compare_digest(mexc_sign(secret, total), sig):
+        return AuthError(700002, "Signature for this request is not valid.", 400)
+    # venue rule: timestamp < serverTime + 1000 and serverTime - timestamp <= recvWindow
+    if not (ts < now_ms + 1000 and now_ms - ts <= rw):
+        return AuthError(700003, "Timestamp for this request is outside of the recvWindow.", 400)
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ Gate REST
+
+def gate_rest_sign_string(method: str, path: str, query: str, body: bytes, timestamp: str) -> str:
+    """``METHOD\\nPATH\\nQUERY\\nhex(SHA512(body))\\nTIMESTAMP``."""
+    digest = hashlib.sha512(body).hexdigest() if body else _EMPTY_SHA512
+    return "%s\n%s\n%s\n%s\n%s" % (method.upper(), path, query, digest, timestamp)
+
+
+def gate_rest_sign(secret: str, method: str, path: str, query: str, body: bytes, timestamp: str) -> str:
+    return hmac.new(secret.encode(), gate_rest_sign_string(method, path, query, body, timestamp).encode(),
+                    hashlib.sha512).hexdigest()
+
+
+def verify_gate_rest(headers: Mapping[str, str], method: str, path: str, query: str, body: bytes,
+                     secret_of: Callable[[str], Optional[str]], now_s: float) -> Optional[AuthError]:
+    """Check Gate's ``KEY`` / ``Timestamp`` / ``SIGN`` headers of one REST request."""
+    key, ts, sign = headers.get("KEY"), headers.get("Timestamp"), headers.get("SIGN")
+    if not key or not ts or not sign:
+        missing = "KEY" if not key else "Timestamp" if not ts else "SIGN"
+        return AuthError("MISSING_REQUIRED_HEADER", "Missing required header: %s" % missing, 401)
+    secret = secret_of(key)
+    if secret is None:
+        return AuthError("INVALID_KEY", "Invalid key provided", 401)
+    try:
+        ts_val = float(ts)
+    except ValueError:
+        return AuthError("INVALID_SIGNATURE", "Signature mismatch", 401)
+    expected = gate_rest_sign(secret, method, path, query, body, ts)
+    if not hmac.compare_digest(expected, sign):
+        # the docs: "query string without URL encode"; accept the decoded form as well as the raw one
+        plain = unquote(query)
+        if plain == query or not hmac.compare_digest(gate_rest_sign(secret, method, path, plain, body, ts), sign):
+            return AuthError("INVALID_SIGNATURE", "Signature mismatch", 401)
+    if abs(now_s - ts_val) > GATE_MAX_SKEW_S:
+        return AuthError("REQUEST_EXPIRED", "gap between request Timestamp and server time exceeds 60", 403)
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ Gate WS
+
+def gate_ws_sign(secret: str, channel: str, event: str, time_s: int) -> str:
+    """SIGN of a private channel request: HMAC-SHA512 of ``channel=..&event=..&time=..``."""
+    msg = "channel=%s&event=%s&time=%d" % (channel, event, time_s)
+    return hmac.new(secret.encode(), msg.encode(), hashlib.sha512).hexdigest()
+
+
+def verify_gate_ws_auth(msg: Mapping, secret_of: Callable[[str], Optional[str]], now_s: float
+                        ) -> tuple[Optional[str], Optional[str]]:
+    """``(api_key, None)`` when the request's ``auth`` is valid, else ``(None, reason)``."""
+    auth = msg.get("auth")
+    if not isinstance(auth, Mapping) or auth.get("method") != "api_key":
+        return None, "auth required"
+    key, sign = auth.get("KEY"), auth.get("SIGN")
+    t = msg.get("time")
+    if not isinstance(key, str) or not isinstance(sign, str) or not isinstance(t, int) or isinstance(t, bool):
+        return None, "invalid auth"
+    secret = secret_of(key)
+    if secret is None:
+        return None, "invalid key"
+    if not hmac.compare_digest(gate_ws_sign(secret, str(msg.get("channel", "")), str(msg.get("event", "")), t), sign):
+        return None, "signature mismatch"
+    if abs(now_s - t) > GATE_MAX_SKEW_S:
+        return None, "request time expired"
+    return key, None
+
+
+def gate_api_sign(secret: str, channel: str, req_param: str, timestamp: str, event: str = "api") -> str:
+    """WebSocket API signature: HMAC-SHA512 of ``"<event>\\n<channel>\\n<req_param>\\n<timestamp>"``."""
+    msg = "%s\n%s\n%s\n%s" % (event, channel, req_param, timestamp)
+    return hmac.new(secret.encode(), msg.encode(), hashlib.sha512).hexdigest()
+
+
+def verify_gate_api_login(channel: str, payload: Mapping, secret_of: Callable[[str], Optional[str]],
+                          now_s: float) -> tuple[Optional[str], Optional[AuthError]]:
+    """``(api_key, None)`` for a valid ``spot.login``/``futures.login`` payload, else ``(None, error)``."""
+    key, sig, ts = payload.get("api_key"), payload.get("signature"), payload.get("timestamp")
+    if not isinstance(key, str) or not key or not isinstance(sig, str) or not isinstance(ts, (str, int)):
+        return None, AuthError("MISSING_REQUIRED_HEADER", "api_key, signature and timestamp are required", 401)
+    secret = secret_of(key)
+    if secret is None:
+        return None, AuthError("INVALID_KEY", "Invalid key provided", 401)
+    ts = str(ts)
+    # req_param is always "" for login (venue docs)
+    if not hmac.compare_digest(gate_api_sign(secret, channel, "", ts), sig):
+        return None, AuthError("INVALID_SIGNATURE", "Signature mismatch", 401)
+    try:
+        skew = abs(now_s - float(ts))
+    except ValueError:
+        return None, AuthError("INVALID_SIGNATURE", "Signature mismatch", 401)
+    if skew > GATE_MAX_SKEW_S:
+        return None, AuthError("REQUEST_EXPIRED", "gap between request Timestamp and server time exceeds 60", 403)
+    return key, None

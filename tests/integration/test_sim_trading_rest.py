@@ -1,0 +1,226 @@
+"""Simulator order/account REST endpoints of the three venues, over loopback with a plain aiohttp
+client and a tiny signing helper (written here from the venue rules, not the client adapters)."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from decimal import Decimal
+from urllib.parse import urlencode
+
+import aiohttp
+import orjson
+
+from cexnode.config import SimConfig
+from cexnode.sim import ExchangeSimulator
+
+KEY, SECRET = "test-key", "test-secret"
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 20))
+
+
+def make_sim(**bal):
+    sim = ExchangeSimulator(SimConfig(seed=21, book_levels=10), clock="manual",
+                            venues={"mexc_spot": ["BTC/USDT"], "gateio_spot": ["BTC/USDT"],
+                                    "gateio_futures": ["BTC/USDT:USDT"]})
+    sim.trading.add_account("mexc_spot", KEY, SECRET, bal.get("mexc", {"USDT": "100000", "BTC": "2"}))
+    sim.trading.add_account("gateio_spot", KEY, SECRET, bal.get("gate", {"USDT": "100000", "BTC": "2"}))
+    sim.trading.add_account("gateio_futures", KEY, SECRET, bal.get("fut", {"USDT": "100000"}))
+    return sim
+
+
+class Mexc:
+    def __init__(self, s, base):
+        self.s, self.base = s, base
+
+    async def call(self, method, path, **params):
+        params["timestamp"] = int(time.time() * 1000)
+        q = urlencode(params)
+        q += "&signature=" + hmac.new(SECRET.encode(), q.encode(), hashlib.sha256).hexdigest()
+        async with self.s.request(method, self.base + path + "?" + q, headers={"X-MEXC-APIKEY": KEY}) as r:
+            return r.status, await r.json()
+
+
+class Gate:
+    def __init__(self, s, base, prefix):
+        self.s, self.base, self.prefix = s, base, prefix
+
+    async def call(self, method, path, query="", body=None, headers=None):
+        raw = orjson.dumps(body) if body is not None else b""
+        path = self.prefix + path
+        ts = str(int(time.time()))
+        msg = "\n".join([method, path, query, hashlib.sha512(raw).hexdigest(), ts])
+        hdr = {"KEY": KEY, "Timestamp": ts, "SIGN": hmac.new(SECRET.encode(), msg.encode(), hashlib.sha512).hexdigest(),
+               "Content-Type": "application/json", **(headers or {})}
+        async with self.s.request(method, self.base + path + ("?" + query if query else ""), data=raw, headers=hdr) as r:
+            return r.status, await r.json()
+
+
+def test_mexc_order_endpoints():
+    async def main():
+        sim = make_sim()
+        async with sim, aiohttp.ClientSession() as s:
+            mx = Mexc(s, sim.urls["mexc_spot"].rest)
+            v = sim.venue("mexc_spot")
+            inst = v.instrument("BTCUSDT")
+            book = v.book("BTCUSDT")
+            ask_px, ask_q = book.best_ask()
+            # IOC buy at the best ask, for less than the level: complete fill
+            st, ack = await mx.call("POST", "/api/v3/order", symbol="BTCUSDT", side="BUY", type="IMMEDIATE_OR_CANCEL",
+                                    quantity=inst.size_str(1000), price=inst.price_str(ask_px), newClientOrderId="c1")
+            assert st == 200 and set(ack) == {"symbol", "orderId", "orderListId", "price", "origQty", "type", "side",
+                                               "transactTime"}
+            st, o = await mx.call("GET", "/api/v3/order", symbol="BTCUSDT", origClientOrderId="c1")
+            assert st == 200 and o["status"] == "FILLED" and o["executedQty"] == inst.size_str(1000)
+            assert o["orderId"] == ack["orderId"] and o["clientOrderId"] == "c1" and o["timeInForce"] == "IOC"
+            assert Decimal(o["cummulativeQuoteQty"]) == inst.size(1000) * inst.price(ask_px)
+            st, o2 = await mx.call("GET", "/api/v3/order", symbol="BTCUSDT", orderId=ack["orderId"])
+            assert o2 == o
+            # a resting limit far below the market, listed in openOrders, then cancelled
+            st, ack = await mx.call("POST", "/api/v3/order", symbol="BTCUSDT", side="BUY", type="LIMIT",
+                                    quantity="0.01", price="100.00", newClientOrderId="c2")
+            assert st == 200
+            st, oo = await mx.call("GET", "/api/v3/openOrders", symbol="BTCUSDT")
+            assert [x["clientOrderId"] for x in oo] == ["c2"] and oo[0]["status"] == "NEW"
+            st, acc = await mx.call("GET", "/api/v3/account")
+            usdt = next(b for b in acc["balances"] if b["asset"] == "USDT")
+            assert usdt["locked"] == "1" and acc["accountType"] == "SPOT" and acc["canTrade"] is True
+            st, c = await mx.call("DELETE", "/api/v3/order", symbol="BTCUSDT", origClientOrderId="c2")
+            assert st == 200 and c["status"] == "CANCELED" and c["origClientOrderId"] == "c2"
+            st, e = await mx.call("DELETE", "/api/v3/order", symbol="BTCUSDT", origClientOrderId="c2")
+            assert (st, e["code"]) == (400, -2011)
+            st, e = await mx.call("GET", "/api/v3/order", symbol="BTCUSDT", origClientOrderId="nope")
+            assert (st, e["code"]) == (400, -2013)
+            st, e = await mx.call("GET", "/api/v3/order", symbol="BTCUSDT")
+            assert e["code"] == 700004
+            # validation: precision, minimum notional, balance, symbol
+            for params, code in [(dict(quantity="0.0000001", price="100.00"), 400),
+                                 (dict(quantity="0.001", price="100.001"), 400),
+                                 (dict(quantity="0.001", price="100.00"), 30002),         # 0.1 USDT < 1
+                                 (dict(quantity="100", price="65000.00"), 30004)]:
+                st, e = await mx.call("POST", "/api/v3/order", symbol="BTCUSDT", side="BUY", type="LIMIT", **params)
+                assert (st, e["code"]) == (400, code), e
+            st, e = await mx.call("POST", "/api/v3/order", symbol="XYZUSDT", side="BUY", type="LIMIT",
+                                  quantity="1", price="1")
+            assert e["code"] == 10007
+            # userDataStream: create / keepalive / list / delete
+            st, lk = await mx.call("POST", "/api/v3/userDataStream")
+            assert st == 200 and len(lk["listenKey"]) == 64
+            st, k2 = await mx.call("PUT", "/api/v3/userDataStream", listenKey=lk["listenKey"])
+            assert k2 == lk
+            st, ls = await mx.call("GET", "/api/v3/userDataStream")
+            assert ls == {"listenKey": [lk["listenKey"]]}
+            st, d = await mx.call("DELETE", "/api/v3/userDataStream", listenKey=lk["listenKey"])
+            assert d == lk
+            st, e = await mx.call("PUT", "/api/v3/userDataStream", listenKey=lk["listenKey"])
+            assert st == 400 and e["code"] == -1125
+            # REST faults apply to these routes too
+            v.faults.rest_429(1, retry_after=2)
+            st, e = await mx.call("GET", "/api/v3/account")
+            assert st == 429
+            v.faults.rest_5xx(1)
+            st, _ = await mx.call("GET", "/api/v3/openOrders", symbol="BTCUSDT")
+            assert st == 503
+    run(main())
+
+
+def test_gate_spot_order_endpoints():
+    async def main():
+        sim = make_sim()
+        async with sim, aiohttp.ClientSession() as s:
+            g = Gate(s, sim.urls["gateio_spot"].rest, "/api/v4/spot")
+            v = sim.venue("gateio_spot")
+            inst = v.instrument("BTC_USDT")
+            bid_px, bid_q = v.book("BTC_USDT").best_bid()
+            st, o = await g.call("POST", "/orders", body={"text": "t-abc1", "currency_pair": "BTC_USDT", "type": "limit",
+                                                          "account": "spot", "side": "sell", "amount": inst.size_str(500),
+                                                          "price": inst.price_str(bid_px), "time_in_force": "ioc"})
+            assert st == 201 and o["status"] == "closed" and o["finish_as"] == "filled" and o["left"] == "0"
+            assert o["text"] == "t-abc1" and o["fee_currency"] == "USDT"
+            expect_quote = inst.size(500) * inst.price(bid_px)
+            assert Decimal(o["filled_total"]) == expect_quote and Decimal(o["fee"]) == expect_quote * v.taker_fee
+            for oid in (o["id"], "t-abc1"):
+                st, q = await g.call("GET", "/orders/" + oid, "currency_pair=BTC_USDT")
+                assert st == 200 and q["id"] == o["id"] and q["finish_as"] == "filled"
+            st, acc = await g.call("GET", "/accounts")
+            bal = {a["currency"]: a for a in acc}
+            assert Decimal(bal["BTC"]["available"]) == Decimal(2) - inst.size(500)
+            assert Decimal(bal["USDT"]["available"]) == Decimal(100000) + expect_quote * (1 - v.taker_fee)
+            # resting, cancelled; cancelling again says it is already cancelled
+            st, o = await g.call("POST", "/orders", body={"text": "t-rest", "currency_pair": "BTC_USDT", "side": "buy",
+                                                          "amount": "0.01", "price": "1000"})
+            assert st == 201 and o["status"] == "open" and o["finish_as"] == "open"
+            st, oo = await g.call("GET", "/open_orders")
+            assert oo[0]["currency_pair"] == "BTC_USDT" and [x["text"] for x in oo[0]["orders"]] == ["t-rest"]
+            st, c = await g.call("DELETE", "/orders/t-rest", "currency_pair=BTC_USDT")
+            assert st == 200 and c["status"] == "cancelled" and c["finish_as"] == "cancelled"
+            st, e = await g.call("DELETE", "/orders/t-rest", "currency_pair=BTC_USDT")
+            assert (st, e["label"]) == (400, "ORDER_CANCELLED")
+            st, e = await g.call("GET", "/orders/123", "currency_pair=BTC_USDT")
+            assert (st, e["label"]) == (404, "ORDER_NOT_FOUND")
+            for body, label in [({"currency_pair": "BTC_USDT", "side": "buy", "amount": "0.0000001", "price": "1000"},
+                                 "INVALID_PRECISION"),
+                                ({"currency_pair": "BTC_USDT", "side": "buy", "amount": "0.001", "price": "1000"},
+                                 "AMOUNT_TOO_LITTLE"),
+                                ({"currency_pair": "BTC_USDT", "side": "buy", "amount": "10", "price": "60000"},
+                                 "BALANCE_NOT_ENOUGH"),
+                                ({"currency_pair": "NOPE_USDT", "side": "buy", "amount": "1", "price": "1"},
+                                 "INVALID_CURRENCY_PAIR"),
+                                ({"text": "abc", "currency_pair": "BTC_USDT", "side": "buy", "amount": "1", "price": "1"},
+                                 "INVALID_PARAM_VALUE")]:
+                st, e = await g.call("POST", "/orders", body=body)
+                assert (st, e["label"]) == (400, label), e
+    run(main())
+
+
+def test_gate_futures_order_endpoints():
+    async def main():
+        sim = make_sim()
+        async with sim, aiohttp.ClientSession() as s:
+            g = Gate(s, sim.urls["gateio_futures"].rest, "/api/v4/futures/usdt")
+            v = sim.venue("gateio_futures")
+            inst = v.instrument("BTC_USDT")
+            bid_px, bid_q = v.book("BTC_USDT").best_bid()
+            n = min(bid_q, 5)
+            st, o = await g.call("POST", "/orders", body={"contract": "BTC_USDT", "size": -n,
+                                                          "price": inst.price_str(bid_px), "tif": "ioc", "text": "t-f1"})
+            assert st == 201 and o["status"] == "finished" and o["finish_as"] == "filled" and o["size"] == -n
+            assert o["left"] == 0 and o["fill_price"] == inst.price_str(bid_px) and o["id"] > 2 ** 53
+            st, pos = await g.call("GET", "/positions/BTC_USDT")
+            assert st == 200 and pos["size"] == -n and Decimal(pos["entry_price"]) == inst.price(bid_px)
+            st, acc = await g.call("GET", "/accounts")
+            notional = inst.base_qty(n) * inst.price(bid_px)
+            assert Decimal(acc["total"]) == Decimal(100000) - notional * v.taker_fee
+            assert Decimal(acc["position_margin"]) == notional / 10
+            assert Decimal(acc["available"]) == Decimal(acc["total"]) - Decimal(acc["position_margin"])
+            st, q = await g.call("GET", "/orders/t-f1")
+            assert q["id"] == o["id"]
+            # decimal sizes header: sizes become strings
+            st, q = await g.call("GET", "/orders/%d" % o["id"], headers={"X-Gate-Size-Decimal": "1"})
+            assert q["size"] == "-%d" % n
+            # resting order, open list, cancel
+            st, r = await g.call("POST", "/orders", body={"contract": "BTC_USDT", "size": 3, "price": "1000", "tif": "gtc"})
+            assert st == 201 and r["status"] == "open" and r["left"] == 3
+            st, lst = await g.call("GET", "/orders", "contract=BTC_USDT&status=open")
+            assert [x["id"] for x in lst] == [r["id"]]
+            st, acc = await g.call("GET", "/accounts")
+            assert Decimal(acc["order_margin"]) == inst.base_qty(3) * Decimal(1000) / 10
+            st, c = await g.call("DELETE", "/orders/%d" % r["id"])
+            assert c["finish_as"] == "cancelled" and c["status"] == "finished"
+            st, e = await g.call("DELETE", "/orders/%d" % r["id"])
+            assert (st, e["label"]) == (400, "ORDER_FINISHED")
+            st, e = await g.call("POST", "/orders", body={"contract": "BTC_USDT", "size": 10 ** 9, "price": "60000",
+                                                          "tif": "gtc"})
+            assert (st, e["label"]) == (400, "INSUFFICIENT_AVAILABLE")
+            st, e = await g.call("POST", "/orders", body={"contract": "NOPE_USDT", "size": 1, "price": "1"})
+            assert e["label"] == "CONTRACT_NOT_FOUND"
+            # close the position with close=true, size 0, market ioc
+            st, o = await g.call("POST", "/orders", body={"contract": "BTC_USDT", "size": 0, "close": True, "price": "0",
+                                                          "tif": "ioc"})
+            assert st == 201 and o["size"] == n and o["is_close"] is True
+            st, pos = await g.call("GET", "/positions")
+            assert pos[0]["size"] == 0
+    run(main())
