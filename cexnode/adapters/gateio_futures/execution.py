@@ -22,7 +22,7 @@ from typing import Any, Iterable, Optional
 from cexnode.adapters.gateio_futures import urls
 from cexnode.adapters.gateio_spot.execution import TEXT_PREFIX, GateGatewayBase, _client_id, finish_status
 from cexnode.adapters.gateio_spot import urls as spot_urls
-from cexnode.adapters.live import VenueInstrument, dec, fmt_decimal
+from cexnode.adapters.live import GatewayError, VenueInstrument, dec, fmt_decimal
 from cexnode.execution.gateway import Balance, OrderRequest, OrderState, Side, TimeInForce
 
 __all__ = ["GateFuturesGateway"]
@@ -118,6 +118,22 @@ class GateFuturesGateway(GateGatewayBase):
 
     def on_balance_items(self, items: Iterable[Any], ts_ms: Any) -> None:
         pass           # futures.balances carries the total only, not what is free: use balances()
+
+    async def _fetch_server_time(self) -> int:
+        """``/api/v4/spot/time`` (one host serves both markets on the venue); where that path is not
+        served (a futures-only endpoint, e.g. the simulator), the futures order book's ``current``
+        (server time, float seconds) of a configured contract."""
+        ans = await self._send("GET", self.time_path, timeout_s=min(self.request_timeout_s, 5.0))
+        if ans.status == 200:
+            return int(ans.json()["server_time"])
+        if ans.status != 404 or not self._instruments:
+            raise GatewayError("time: HTTP %d" % ans.status)
+        contract = next(iter(self._instruments.values())).venue_symbol
+        ans = await self._send("GET", urls.ORDER_BOOK, "contract=%s&limit=1" % contract,
+                               timeout_s=min(self.request_timeout_s, 5.0))
+        if ans.status != 200:
+            raise GatewayError("time (order book): HTTP %d" % ans.status)
+        return int(dec(ans.json()["current"]) * 1000)
 
     # -- balances ------------------------------------------------------------------------------------
     async def balances(self) -> dict[str, Balance]:

@@ -107,7 +107,7 @@ class GateWsSession:
 
     async def _session(self) -> None:
         ws = await self.gw._http().ws_connect(self.gw.ws_url, autoping=True, heartbeat=None,
-                                              headers=self.gw.ws_headers() or None, timeout=self.gw.request_timeout_s)
+                                              headers=self.gw.ws_headers() or None)
         self._ws = ws
         reader = asyncio.get_running_loop().create_task(self._read(ws))
         pinger: Optional[asyncio.Task] = None
@@ -115,8 +115,8 @@ class GateWsSession:
             await self._login()
             for channel, payload in self.gw.private_channels(self.uid):
                 t = self.gw.server_clock.now_s()
-                await ws.send_bytes(self.gw.signer.channel_request(channel, "subscribe", payload, t,
-                                                                   req_id=next(self._ids)))
+                await ws.send_str(self.gw.signer.channel_request(channel, "subscribe", payload, t,
+                                                                 req_id=next(self._ids)).decode())
             try:
                 await self.gw.balances()
             except Exception as e:
@@ -137,7 +137,7 @@ class GateWsSession:
         req_id = "login-%d" % next(self._ids)
         fut = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
-        await self._ws.send_bytes(self.gw.signer.login_request(channel, self.gw.server_clock.now_s(), req_id))
+        await self._ws.send_str(self.gw.signer.login_request(channel, self.gw.server_clock.now_s(), req_id).decode())
         resp = await asyncio.wait_for(fut, self.gw.request_timeout_s)
         if str(resp.get("header", {}).get("status")) != "200":
             errs = (resp.get("data") or {}).get("errs") or {}
@@ -150,7 +150,7 @@ class GateWsSession:
     async def _ping(self, ws: Any) -> None:
         while True:
             await asyncio.sleep(PING_INTERVAL_S)
-            await ws.send_bytes(orjson.dumps({"time": int(time.time()), "channel": self.prefix + ".ping"}))
+            await ws.send_str(orjson.dumps({"time": int(time.time()), "channel": self.prefix + ".ping"}).decode())
 
     async def _read(self, ws: Any) -> None:
         async for m in ws:
@@ -208,7 +208,7 @@ class GateWsSession:
         fut = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
         try:
-            await self._ws.send_bytes(msg)
+            await self._ws.send_str(msg.decode())
         except Exception as e:
             self._pending.pop(req_id, None)
             raise NotSent("%s: WebSocket API send failed (%s)" % (self.gw.venue, type(e).__name__)) from None

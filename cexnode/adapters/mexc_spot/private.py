@@ -134,12 +134,11 @@ class MexcUserStream:
         url = "%s%slistenKey=%s" % (self.gw.ws_url, sep, self.listen_key)
         sink = RecordingSink()
         parser = MexcSpotParser(None, sink)
-        ws = await self.gw._http().ws_connect(url, autoping=True, heartbeat=None,
-                                              timeout=self.gw.request_timeout_s)
+        ws = await self.gw._http().ws_connect(url, autoping=True, heartbeat=None)
         self._ws = ws
         pinger: Optional[asyncio.Task] = None
         try:
-            await ws.send_bytes(subscriptions.subscribe_message(list(subscriptions.PRIVATE_TOPICS), req_id=1))
+            await ws.send_str(subscriptions.subscribe_message(list(subscriptions.PRIVATE_TOPICS), req_id=1).decode())
             pinger = asyncio.get_running_loop().create_task(self._ping(ws))
             async for m in ws:
                 data = m.data
@@ -191,7 +190,7 @@ class MexcUserStream:
             now = time.monotonic()
             if now - last_ping >= subscriptions.PING_INTERVAL_S:
                 last_ping = now
-                await ws.send_bytes(subscriptions.ping_message())
+                await ws.send_str(subscriptions.ping_message().decode())
             if now - self._last_keepalive >= self.gw.listen_key_keepalive_s:
                 if not await self.keepalive():
                     self.rotate()

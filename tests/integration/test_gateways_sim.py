@@ -1,0 +1,374 @@
+"""Live gateways (MEXC spot, Gate spot, Gate futures) against the simulator's trading side over
+127.0.0.1: signatures verified by the simulator, IOC fills / partial fills / rejections, cancel and
+query, private-stream updates that agree with REST, balances, ambiguous outcomes reconciled with
+query, Gate's WebSocket order API with REST fallback, MEXC listenKey keep-alive and rotation."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+from decimal import Decimal
+
+import aiohttp
+import pytest
+
+from cexnode.adapters.gateio_futures.execution import GateFuturesGateway
+from cexnode.adapters.gateio_spot.execution import GateSpotGateway
+from cexnode.adapters.live import VenueInstrument, instruments_from_symbol_map
+from cexnode.adapters.mexc_spot.execution import MexcSpotGateway
+from cexnode.config import Secret, SimConfig
+from cexnode.execution.gateway import (OrderGateway, OrderNotFound, OrderRequest, OrderStatus, Outcome, Side,
+                                       TimeInForce)
+from cexnode.sim import ExchangeSimulator
+
+VENUES = ["mexc_spot", "gateio_spot", "gateio_futures"]
+SYMBOL = {"mexc_spot": "BTC/USDT", "gateio_spot": "BTC/USDT", "gateio_futures": "BTC/USDT:USDT"}
+KEY, SECRET = "test-key-1", "test-secret-1"
+_ids = itertools.count(1)
+
+
+def run(coro, timeout: float = 20.0):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def cid() -> str:
+    return "t%d" % next(_ids)
+
+
+def make_sim(venue: str) -> ExchangeSimulator:
+    return ExchangeSimulator(SimConfig(seed=11, book_levels=10), venues={venue: [SYMBOL[venue]]}, clock="manual")
+
+
+async def instruments(sim: ExchangeSimulator, venue: str) -> dict[str, VenueInstrument]:
+    """The gateway's instruments as the adapter builds them: the venue's instrument REST endpoint
+    -> SymbolRegistry -> SymbolMap (futures multiplier from quanto_multiplier)."""
+    from cexnode._core.symbols import SymbolRegistry
+
+    reg = SymbolRegistry()
+    rest = sim.urls[venue].rest
+    async with aiohttp.ClientSession() as s:
+        if venue == "mexc_spot":
+            async with s.get(rest + "/api/v3/exchangeInfo") as r:
+                reg.add_mexc_exchange_info(await r.json(), only={SYMBOL[venue]})
+        elif venue == "gateio_spot":
+            async with s.get(rest + "/api/v4/spot/currency_pairs") as r:
+                reg.add_gateio_spot_pairs(await r.json(), only={SYMBOL[venue]})
+        else:
+            async with s.get(rest + "/api/v4/futures/usdt/contracts") as r:
+                reg.add_gateio_futures_contracts(await r.json(), settle="USDT", only={SYMBOL[venue]})
+    reg.freeze()
+    return instruments_from_symbol_map(reg.map(venue))
+
+
+def make_gateway(sim: ExchangeSimulator, venue: str, inst: dict, *, secret: str = SECRET, **kw):
+    urls = sim.urls[venue]
+    common = dict(rest_url=urls.rest, ws_url=urls.ws, api_key=Secret(KEY), api_secret=Secret(secret),
+                  request_timeout_s=kw.pop("request_timeout_s", 2.0), time_sync_interval_s=0,
+                  stream_start_timeout_s=kw.pop("stream_start_timeout_s", 3.0), instruments=inst)
+    common.update(kw)
+    cls = {"mexc_spot": MexcSpotGateway, "gateio_spot": GateSpotGateway, "gateio_futures": GateFuturesGateway}[venue]
+    return cls(**common)
+
+
+def order_at_touch(sim, venue: str, side: Side, *, levels_away: int = 0, fraction: Decimal = Decimal("0.5"),
+                   tif: TimeInForce = TimeInForce.IOC, client_id: str = "") -> OrderRequest:
+    """An order priced at the touch of the opposite side (or ``levels_away`` ticks off it, not
+    crossing), sized ``fraction`` of the touch level in whole venue steps, at least one step."""
+    v = sim.venue(venue)
+    si = v.instrument(SYMBOL[venue])
+    book = v.book(SYMBOL[venue])
+    px_t, sz_t = book.best_ask() if side is Side.BUY else book.best_bid()
+    if levels_away:
+        bb, ba = book.best_bid(), book.best_ask()
+        px_t = (bb[0] - levels_away) if side is Side.BUY else (ba[0] + levels_away)
+    steps = max(1, int(sz_t * fraction))
+    qty = si.base_qty(steps)            # base units (futures: contracts x multiplier)
+    price = si.price(px_t)
+    qs = max(0, -qty.as_tuple().exponent)
+    ps = max(0, -price.as_tuple().exponent)
+    return OrderRequest(client_id=client_id or cid(), venue=venue, symbol=SYMBOL[venue], side=side,
+                        qty_m=int(qty.scaleb(qs)), price_m=int(price.scaleb(ps)), qty_scale=qs, price_scale=ps, tif=tif)
+
+
+async def wait_for(pred, timeout: float = 5.0, what: str = "condition"):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not pred():
+        if loop.time() > end:
+            raise AssertionError("timed out waiting for " + what)
+        await asyncio.sleep(0.01)
+
+
+class Session:
+    """A simulator with one registered account and a started gateway; collects stream updates."""
+
+    def __init__(self, venue: str, *, secret: str = SECRET, balances=None, **gw_kw):
+        self.venue = venue
+        self.secret = secret
+        self.balances_init = balances
+        self.gw_kw = gw_kw
+        self.updates: list = []
+        self.balance_pushes: list = []
+
+    async def __aenter__(self):
+        self.sim = make_sim(self.venue)
+        await self.sim.__aenter__()
+        self.sim.trading.add_account(self.venue, KEY, SECRET, self.balances_init)
+        self.inst = await instruments(self.sim, self.venue)
+        self.gw = make_gateway(self.sim, self.venue, self.inst, secret=self.secret, **self.gw_kw)
+        assert isinstance(self.gw, OrderGateway)
+        self.gw.subscribe_orders(self.updates.append)
+        self.gw.subscribe_balances(lambda v, b: self.balance_pushes.append((v, b)))
+        await self.gw.start()
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.gw.stop()
+        await self.sim.__aexit__(*exc)
+
+    def final_update(self, client_id: str):
+        for st in reversed(self.updates):
+            if st.client_id == client_id and st.is_final:
+                return st
+        return None
+
+    async def stream_final(self, client_id: str, timeout: float = 5.0):
+        await wait_for(lambda: self.final_update(client_id) is not None, timeout, "final stream update of " + client_id)
+        return self.final_update(client_id)
+
+
+# -- signatures ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_signed_ioc_fills_and_the_stream_agrees_with_rest(venue):
+    async def main():
+        async with Session(venue) as s:
+            gw = s.gw
+            assert gw.server_clock.synced
+            if venue != "mexc_spot":
+                assert gw.session.ready.is_set() and gw.session.logged_in
+            before = await gw.balances()
+            o = order_at_touch(s.sim, venue, Side.BUY)
+            ack = await gw.place(o)
+            assert ack.outcome is Outcome.DEFINITIVE, ack
+            assert ack.state is not None and ack.state.status is not OrderStatus.REJECTED, ack
+            assert ack.order_id
+            streamed = await s.stream_final(o.client_id)
+            assert streamed.status is OrderStatus.FILLED
+            assert streamed.filled_qty == o.qty and streamed.side is Side.BUY and streamed.symbol == o.symbol
+            q = await gw.query(o.symbol, o.client_id)
+            assert q.status is OrderStatus.FILLED and q.client_id == o.client_id
+            assert q.filled_qty == streamed.filled_qty == o.qty
+            assert q.avg_price == streamed.avg_price and q.avg_price <= o.price
+            assert q.order_id == ack.order_id
+            after = await gw.balances()
+            quote = "USDT"
+            if venue == "gateio_futures":
+                pos0 = before["BTC"].free if "BTC" in before else 0
+                assert after["BTC"].free - pos0 == o.qty          # the long position, in base units
+            else:
+                assert after["BTC"].total - before["BTC"].total == o.qty - (q.fee if q.fee_asset == "BTC" else 0)
+                spent = before[quote].total - after[quote].total
+                assert spent == q.filled_qty * q.avg_price + (q.fee if q.fee_asset == quote else 0)
+            # a sell at the bid: the IOC fills too, the update stream keeps venue order
+            o2 = order_at_touch(s.sim, venue, Side.SELL)
+            ack2 = await gw.place(o2)
+            assert ack2.definitive
+            st2 = await s.stream_final(o2.client_id)
+            assert st2.status is OrderStatus.FILLED and st2.side is Side.SELL
+            assert (await gw.query(o2.symbol, o2.client_id)).filled_qty == o2.qty
+
+    run(main())
+
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_wrong_secret_is_a_definitive_rejection(venue):
+    async def main():
+        async with Session(venue, secret="not-the-secret", stream_start_timeout_s=0.5) as s:
+            o = order_at_touch(s.sim, venue, Side.BUY)
+            ack = await s.gw.place(o)
+            assert ack.outcome is Outcome.DEFINITIVE
+            assert ack.state.status is OrderStatus.REJECTED
+            assert ack.error_code in ("700002", "INVALID_SIGNATURE"), ack
+            assert not s.sim.trading.engine(venue).orders       # nothing was placed
+            assert "not-the-secret" not in repr(ack) and "not-the-secret" not in str(s.gw.status())
+
+    run(main())
+
+
+# -- fills, rejections, cancel, query ---------------------------------------------------------------
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_partial_fill_rejection_cancel_and_query(venue):
+    async def main():
+        async with Session(venue) as s:
+            gw, sim = s.gw, s.sim
+            faults = sim.venue(venue).faults
+            # partial: IOC remainder cancelled, filled amount kept
+            faults.partial_fill_next(Decimal("0.5"))
+            o = order_at_touch(sim, venue, Side.BUY, fraction=Decimal(1))
+            ack = await gw.place(o)
+            assert ack.definitive
+            st = await s.stream_final(o.client_id)
+            q = await gw.query(o.symbol, o.client_id)
+            assert st.status is q.status is OrderStatus.CANCELLED
+            assert 0 < q.filled_qty < o.qty and q.filled_qty == st.filled_qty
+            # rejection by the venue: definitive, reason carries the venue's code / label
+            faults.reject_orders(1)
+            o = order_at_touch(sim, venue, Side.BUY)
+            ack = await gw.place(o)
+            assert ack.definitive and ack.state.status is OrderStatus.REJECTED and ack.reason
+            with pytest.raises(OrderNotFound):
+                await gw.query(o.symbol, o.client_id)
+            # a resting GTC order away from the touch: NEW, cancel -> CANCELLED, cancel again -> the final state
+            o = order_at_touch(sim, venue, Side.BUY, levels_away=50, tif=TimeInForce.GTC)
+            ack = await gw.place(o)
+            assert ack.definitive and ack.state.status is OrderStatus.NEW, ack
+            assert (await gw.query(o.symbol, o.client_id)).status is OrderStatus.NEW
+            c = await gw.cancel(o.symbol, o.client_id)
+            assert c.definitive and c.state.status is OrderStatus.CANCELLED and c.state.filled_qty == 0
+            assert (await gw.query(o.symbol, o.client_id)).status is OrderStatus.CANCELLED
+            c2 = await gw.cancel(o.symbol, o.client_id)
+            assert c2.definitive and c2.state is not None and c2.state.status is OrderStatus.CANCELLED
+            st = await s.stream_final(o.client_id)
+            assert st.status is OrderStatus.CANCELLED
+            # unknown client id
+            with pytest.raises(OrderNotFound):
+                await gw.query(o.symbol, "nosuchorder1")
+            c3 = await gw.cancel(o.symbol, "nosuchorder2")
+            assert c3.definitive and c3.state is None and c3.reason == "not_found"
+
+    run(main())
+
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_ambiguous_outcomes_are_reconciled_with_query(venue):
+    async def main():
+        async with Session(venue, request_timeout_s=0.5) as s:
+            gw, sim = s.gw, s.sim
+            faults = sim.venue(venue).faults
+            faults.order_5xx(1)
+            o = order_at_touch(sim, venue, Side.BUY)
+            ack = await gw.place(o)
+            assert ack.outcome is Outcome.AMBIGUOUS, ack
+            q = await gw.query(o.symbol, o.client_id)          # it was executed after all
+            assert q.status is OrderStatus.FILLED and q.filled_qty == o.qty
+            faults.order_timeout(1)
+            o = order_at_touch(sim, venue, Side.SELL)
+            ack = await gw.place(o)
+            assert ack.outcome is Outcome.AMBIGUOUS, ack
+            q = await gw.query(o.symbol, o.client_id)
+            assert q.status is OrderStatus.FILLED and q.filled_qty == o.qty
+            assert gw.ambiguous == 2
+
+    run(main())
+
+
+# -- balances ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("venue", ["mexc_spot", "gateio_spot"])
+def test_balance_pushes_follow_fills(venue):
+    async def main():
+        async with Session(venue, balances={"USDT": "100000", "BTC": "1"}) as s:
+            gw = s.gw
+            b0 = await gw.balances()
+            assert b0["USDT"].free == Decimal(100000) and b0["BTC"].free == Decimal(1)
+            assert all(b.ts_ns > 0 for b in b0.values())
+            s.balance_pushes.clear()
+            o = order_at_touch(s.sim, venue, Side.BUY)
+            assert (await gw.place(o)).definitive
+            await s.stream_final(o.client_id)
+            await wait_for(lambda: any(b["BTC"].free > 1 for _, b in s.balance_pushes if "BTC" in b), 5,
+                           "a balance push with the bought BTC")
+            venue_, pushed = s.balance_pushes[-1]
+            assert venue_ == venue and set(pushed) >= {"USDT", "BTC"}
+            rest = await gw.balances()
+            await wait_for(lambda: s.balance_pushes[-1][1]["USDT"].free == rest["USDT"].free, 3, "pushes settle")
+            assert s.balance_pushes[-1][1]["BTC"].free == rest["BTC"].free
+
+    run(main())
+
+
+# -- Gate WebSocket order API and REST fallback -----------------------------------------------------------
+
+@pytest.mark.parametrize("venue", ["gateio_spot", "gateio_futures"])
+def test_gate_ws_order_api_with_rest_fallback(venue):
+    async def main():
+        async with Session(venue) as s:
+            gw = s.gw
+            o = order_at_touch(s.sim, venue, Side.BUY)
+            ack = await gw.place(o)
+            assert ack.definitive and gw.ws_orders == 1 and gw.rest_orders == 0
+            assert ack.state.status is OrderStatus.FILLED            # the WS API answers with the order
+            # the WS API connection goes down: the next order goes over REST
+            s.sim.venue(venue).faults.drop_connections()
+            await wait_for(lambda: not gw.session.api_ready, 3, "the WS API connection to drop")
+            o2 = order_at_touch(s.sim, venue, Side.SELL)
+            ack2 = await gw.place(o2)
+            assert ack2.definitive and ack2.state.status is OrderStatus.FILLED, ack2
+            assert gw.rest_orders == 1 and gw.rest_fallbacks >= 1
+            # reconnected and logged in again: back on the WS API; the stream reports the order
+            await wait_for(lambda: gw.session.api_ready and gw.session.ready.is_set(), 5, "reconnect + login")
+            o3 = order_at_touch(s.sim, venue, Side.BUY)
+            assert (await gw.place(o3)).definitive and gw.ws_orders == 2
+            st = await s.stream_final(o3.client_id)
+            assert st.status is OrderStatus.FILLED and st.filled_qty == o3.qty
+
+    run(main())
+
+
+@pytest.mark.parametrize("venue", ["gateio_spot", "gateio_futures"])
+def test_gate_rest_only_mode(venue):
+    async def main():
+        async with Session(venue, ws_order_api=False) as s:
+            o = order_at_touch(s.sim, venue, Side.BUY)
+            ack = await s.gw.place(o)
+            assert ack.definitive and ack.state.status is OrderStatus.FILLED
+            assert s.gw.rest_orders == 1 and s.gw.ws_orders == 0
+            st = await s.stream_final(o.client_id)       # the private channels still report it
+            assert st.filled_qty == o.qty
+
+    run(main())
+
+
+def test_futures_sizes_are_contracts():
+    async def main():
+        async with Session("gateio_futures") as s:
+            inst = s.inst["BTC/USDT:USDT"]
+            si = s.sim.venue("gateio_futures").instrument("BTC/USDT:USDT")
+            assert inst.multiplier == si.multiplier and inst.venue_symbol == si.venue_symbol
+            o = order_at_touch(s.sim, "gateio_futures", Side.SELL)
+            ack = await s.gw.place(o)
+            assert ack.definitive and ack.state.side is Side.SELL and ack.state.qty == o.qty
+            orders = s.sim.trading.engine("gateio_futures").orders
+            placed = next(x for x in orders.values() if x.client_id.endswith(o.client_id))
+            assert placed.side == "sell" and si.base_qty(placed.qty) == o.qty
+            # a quantity that is not a whole number of contracts is refused before sending
+            bad = OrderRequest(client_id=cid(), venue="gateio_futures", symbol="BTC/USDT:USDT", side=Side.BUY,
+                               qty_m=int((inst.multiplier / 2).scaleb(10)), qty_scale=10, price_m=o.price_m,
+                               price_scale=o.price_scale)
+            ack = await s.gw.place(bad)
+            assert ack.definitive and ack.state.status is OrderStatus.REJECTED and ack.reason == "qty_not_whole_contracts"
+            assert len(orders) == 1
+
+    run(main())
+
+
+# -- MEXC listenKey ------------------------------------------------------------------------------------
+
+def test_mexc_listen_key_keepalive_and_rotation():
+    async def main():
+        async with Session("mexc_spot", listen_key_keepalive_s=0.2) as s:
+            stream = s.gw.stream
+            key = stream.listen_key
+            assert key and stream.connected.is_set()
+            await wait_for(lambda: stream.keepalives >= 2, 3, "keep-alives")
+            # the venue forgets the key: the keep-alive fails, a new key is made and subscribed
+            vt = s.sim.trading.venue("mexc_spot")
+            vt.protocol._expire(key)
+            await wait_for(lambda: stream.listen_key not in (None, key) and stream.connected.is_set(), 5, "rotation")
+            o = order_at_touch(s.sim, "mexc_spot", Side.BUY)
+            assert (await s.gw.place(o)).definitive
+            st = await s.stream_final(o.client_id)
+            assert st.status is OrderStatus.FILLED
+
+    run(main())
