@@ -207,6 +207,7 @@ class LiveGateway:
         self._req_ids = itertools.count(1)
         self.started = False
         self._stopping = False
+        self._closed = False
         self.placed = 0
         self.ambiguous = 0
         self.rejected = 0
@@ -232,6 +233,10 @@ class LiveGateway:
         import aiohttp
 
         if self._session is None:
+            if self._closed:
+                # stopped: a late caller (a background reconciliation) must not leave a new,
+                # never-closed session behind; nothing is sent
+                raise NotSent("%s: gateway stopped" % self.venue)
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16, keepalive_timeout=60))
         return self._session
 
@@ -335,6 +340,7 @@ class LiveGateway:
     async def start(self) -> None:
         """Time sync, then the private stream (subclasses)."""
         self._stopping = False
+        self._closed = False
         await self.server_clock.start()
         await self._start_private()
         self.started = True
@@ -343,6 +349,7 @@ class LiveGateway:
         self._stopping = True
         await self._stop_private()
         await self.server_clock.stop()
+        self._closed = True
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -372,3 +372,87 @@ def test_mexc_listen_key_keepalive_and_rotation():
             assert st.status is OrderStatus.FILLED
 
     run(main())
+
+
+# -- the node in live mode -------------------------------------------------------------------------------
+
+LIVE_YAML = """
+node: {name: live, status_interval_s: 0, start_timeout_s: 20}
+log:
+  console: {enabled: false}
+  audit: {path: "%(audit)s", fsync: never}
+metrics: {port: 0}
+sim:
+  enabled: true
+  seed: 11
+  update_interval_ms: 5
+  dislocation_probability: 0.05
+  dislocation_bps: 60
+  mid_prices: {BTC/USDT: 65000}
+  balances:
+    mexc_spot: {USDT: 100000, BTC: 2}
+    gateio_spot: {USDT: 100000, BTC: 2}
+    gateio_futures: {USDT: 100000}
+venues:
+  mexc_spot: {taker_fee: 0.0005, symbols: [BTC/USDT], api_key: "${CX_GW_KEY}", api_secret: "${CX_GW_SECRET}", time_sync_interval_s: 0.5}
+  gateio_spot: {taker_fee: 0.001, symbols: [BTC/USDT], api_key: "${CX_GW_KEY}", api_secret: "${CX_GW_SECRET}"}
+  gateio_futures: {taker_fee: 0.0005, symbols: [BTC/USDT:USDT], api_key: "${CX_GW_KEY}", api_secret: "${CX_GW_SECRET}"}
+arbitrage:
+  min_profit: 0.01
+  max_notional: 2000
+  routes:
+    - {symbol: BTC/USDT, venues: [mexc_spot, gateio_spot], name: btc-ss}
+    - {symbol: BTC/USDT, venues: [gateio_spot, gateio_futures], name: btc-sp}
+risk:
+  max_position: {BTC: 10}
+  max_notional_per_trade: 5000
+  max_open_exposure: 100000
+  daily_loss_limit: 100000
+  route_cooldown_ms: 0
+trading:
+  mode: live
+"""
+
+
+def test_node_in_live_mode_trades_through_the_gateways(tmp_path, monkeypatch):
+    from cexnode.config import load_config_text
+    from cexnode.node import Node
+
+    monkeypatch.setenv("CX_GW_KEY", "node-key")
+    monkeypatch.setenv("CX_GW_SECRET", "node-secret-value")
+    cfg = load_config_text(LIVE_YAML % {"audit": tmp_path / "audit.jsonl"})
+    node = Node(cfg, duration=None)
+
+    async def main():
+        runner = asyncio.get_running_loop().create_task(node.run())
+        try:
+            await wait_for(lambda: "engine" in node.context and node.context["engine"].executor is not None
+                           and node.context["engine"].books_in_sync() == (3, 3)
+                           and all(a.gateway is not None and a.gateway.started
+                                   for a in node.context["engine"].adapters.values()), 30,
+                           "engine up, books in sync, gateways started")
+            engine = node.context["engine"]
+            sim = node.context["sim"]
+            gws = {n: a.gateway for n, a in engine.adapters.items()}
+            assert {n: type(g).__name__ for n, g in gws.items()} == {
+                "mexc_spot": "MexcSpotGateway", "gateio_spot": "GateSpotGateway", "gateio_futures": "GateFuturesGateway"}
+            assert all(g.started and g.server_clock.synced for g in gws.values())
+            assert engine.executor.gateways == gws
+            await wait_for(lambda: sum(engine.executor.trades_by_status.values()) >= 2, 30,
+                           "trades through the live gateways")
+            placed = sum(g.placed for g in gws.values())
+            assert placed >= 2
+            sim_orders = sum(len(sim.trading.engine(v).orders) for v in gws)
+            assert sim_orders >= 1                   # they reached the venues, signatures verified
+            await wait_for(lambda: engine.executor.inflight == 0, 10, "trades settle")
+            return engine, gws
+        finally:
+            node.request_stop()
+            await asyncio.wait_for(runner, 20)
+
+    engine, gws = asyncio.run(asyncio.wait_for(main(), 90))
+    assert node.exit_code == 0
+    assert not engine.executor.unreconciled
+    assert all(not g.started for g in gws.values())           # stopped with the adapters
+    audit = (tmp_path / "audit.jsonl").read_text()
+    assert "node-secret-value" not in audit and "node-key" not in audit
