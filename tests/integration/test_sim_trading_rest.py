@@ -224,3 +224,30 @@ def test_gate_futures_order_endpoints():
             st, pos = await g.call("GET", "/positions")
             assert pos[0]["size"] == 0
     run(main())
+
+
+def test_accounts_from_config(monkeypatch):
+    """venues.<v>.api_key/api_secret (Secrets from ${ENV}) + sim.balances register the sim accounts."""
+    from cexnode.config import load_config_text
+    monkeypatch.setenv("SIMT_KEY", "cfg-key")
+    monkeypatch.setenv("SIMT_SECRET", "cfg-secret")
+    cfg = load_config_text("""
+venues:
+  gateio_spot:
+    symbols: [BTC/USDT]
+    api_key: ${SIMT_KEY}
+    api_secret: ${SIMT_SECRET}
+  mexc_spot:
+    symbols: [BTC/USDT]
+    api_key: ${SIMT_KEY}
+    api_secret: ${SIMT_SECRET}
+sim:
+  balances:
+    gateio_spot: {USDT: 500, BTC: 0.1}
+""")
+    sim = ExchangeSimulator(cfg, clock="manual")
+    a = sim.trading.account("gateio_spot", "cfg-key")
+    assert a.secret == "cfg-secret"
+    assert {k: b.available for k, b in a.balances.items()} == {"USDT": Decimal(500), "BTC": Decimal("0.1")}
+    m = sim.trading.account("mexc_spot", "cfg-key")               # no sim.balances entry: the defaults
+    assert m.balances["USDT"].available == Decimal(100000) and m.balances["BTC"].available > 0
