@@ -155,7 +155,7 @@ class Engine(Component):
         self.opportunities += len(opps)
         self.last_opportunity = opps[-1]
         ex = self.executor
-        if ex is None:
+        if ex is None or not ex.started:     # not before the gateways (live: private streams, time sync) are up
             return
         for o in opps:
             ex.submit(o)
