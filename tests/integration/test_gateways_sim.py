@@ -456,3 +456,119 @@ def test_node_in_live_mode_trades_through_the_gateways(tmp_path, monkeypatch):
     assert all(not g.started for g in gws.values())           # stopped with the adapters
     audit = (tmp_path / "audit.jsonl").read_text()
     assert "node-secret-value" not in audit and "node-key" not in audit
+
+
+# -- server time -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_server_time_sync_makes_a_skewed_clock_sign_valid_requests(venue):
+    import time as _time
+
+    skew_ns = 120 * 10**9              # our clock 2 minutes ahead: outside MEXC's recvWindow and Gate's 60 s
+
+    async def main():
+        sim = make_sim(venue)
+        async with sim:
+            sim.trading.add_account(venue, KEY, SECRET)
+            inst = await instruments(sim, venue)
+            gw = make_gateway(sim, venue, inst, ws_order_api=False) if venue != "mexc_spot" else \
+                make_gateway(sim, venue, inst)
+            gw._clock = gw.server_clock._clock = lambda: _time.time_ns() + skew_ns
+            try:
+                o = order_at_touch(sim, venue, Side.BUY)
+                ack = await gw.place(o)           # not synced yet: the venue refuses the timestamp
+                assert ack.definitive and ack.state.status is OrderStatus.REJECTED
+                assert ack.error_code in ("700003", "REQUEST_EXPIRED"), ack
+                await gw.server_clock.sync()
+                assert abs(gw.server_clock.offset_ms + skew_ns // 10**6) < 500
+                ack = await gw.place(order_at_touch(sim, venue, Side.BUY))
+                assert ack.definitive and ack.state.status is not OrderStatus.REJECTED, ack
+            finally:
+                await gw.stop()
+
+    run(main())
+
+
+def test_server_clock_keeps_the_fastest_sample_and_resyncs():
+    from cexnode.adapters.live import ServerClock
+
+    now = [1_000_000_000_000]              # ns
+    answers = iter([(5_000, 2_000), (1_000, 2_000), (9_000, 2_000)] * 10)   # (rtt µs, server offset ms)
+
+    async def fetch():
+        rtt_us, off_ms = next(answers)
+        t_mid = now[0] + rtt_us * 500
+        now[0] += rtt_us * 1000
+        return t_mid // 1_000_000 + off_ms
+
+    async def main():
+        c = ServerClock(fetch, interval_s=0.05, samples=3, clock_ns=lambda: now[0])
+        await c.start()
+        assert c.synced and c.offset_ms == 2000 and c.rtt_ms == 1.0
+        assert c.now_ms() == now[0] // 1_000_000 + 2000
+        await asyncio.sleep(0.2)
+        assert c.syncs >= 3                 # periodic re-sync
+        await c.stop()
+
+    run(main())
+
+
+# -- venue payloads -> OrderState (reference samples) ---------------------------------------------------------
+
+def test_reference_payloads_map_to_states():
+    import orjson
+    from pathlib import Path
+
+    ref = Path("/work/shared/reference/exchange-payloads")
+    spot = GateSpotGateway(rest_url="http://127.0.0.1:1", ws_url="ws://127.0.0.1:1/", api_key="k", api_secret="s",
+                           instruments={"BTC/USDT": VenueInstrument(symbol="BTC/USDT", venue_symbol="BTC_USDT")})
+    body = orjson.loads((ref / "gateio_spot" / "rest_order_create_response.doc.json").read_bytes())
+    st = spot.state_from_order(body, spot.instrument("BTC/USDT"))
+    assert st.client_id == "abc123" and st.status is OrderStatus.FILLED and st.filled_qty == Decimal("0.001")
+    assert st.avg_price == Decimal("63469.3") and st.fee == Decimal("0.00000022") and st.fee_asset == "BTC"
+    push = orjson.loads((ref / "gateio_spot" / "ws_orders.doc.json").read_bytes())["result"][0]
+    st = spot.state_from_order(push, spot.instrument("BTC/USDT"))
+    assert st.client_id == "testtext" and st.status is OrderStatus.NEW and st.side is Side.SELL
+    assert spot.state_from_order(dict(push, text="apiv4"), None) is None        # not ours
+    fut = GateFuturesGateway(rest_url="http://127.0.0.1:1", ws_url="ws://127.0.0.1:1/", api_key="k", api_secret="s",
+                             instruments={"BTC/USDT:USDT": VenueInstrument(symbol="BTC/USDT:USDT", venue_symbol="BTC_USDT",
+                                                                           multiplier=Decimal("0.0001"))})
+    item = orjson.loads((ref / "gateio_futures" / "ws_orders.json").read_bytes())["result"][0]
+    st = fut.state_from_order(dict(item, text="t-f1"), fut.instrument("BTC/USDT:USDT"))
+    assert st.order_id == "58828270140012048"                # > 2**53, exact
+    assert st.status is OrderStatus.NEW and st.qty == Decimal("0.0001") and st.side is Side.BUY
+    done = dict(item, text="t-f2", size=-3, left=-1, status="finished", finish_as="ioc", fill_price="93000.5")
+    st = fut.state_from_order(done, fut.instrument("BTC/USDT:USDT"))
+    assert st.side is Side.SELL and st.status is OrderStatus.CANCELLED
+    assert st.qty == Decimal("0.0003") and st.filled_qty == Decimal("0.0002") and st.avg_price == Decimal("93000.5")
+    assert st.fee == Decimal("0.0002") * Decimal("93000.5") * Decimal("0.0005")
+    filled = dict(done, text="t-f3", left=0, finish_as="filled")
+    assert fut.state_from_order(filled, fut.instrument("BTC/USDT:USDT")).status is OrderStatus.FILLED
+    # MEXC REST order and cancel answers
+    mx = MexcSpotGateway(rest_url="http://127.0.0.1:1", ws_url="ws://127.0.0.1:1/ws", api_key="k", api_secret="s")
+    cancel = orjson.loads((ref / "mexc" / "rest_order_cancel_response.json").read_bytes())
+    st = mx._state_from_rest("LTC/BTC", cancel)
+    assert st.status is OrderStatus.CANCELLED and st.client_id == "cancelMyOrder1" and st.filled_qty == 0
+    assert st.avg_price is None
+    st = mx._state_from_rest("X/Y", {"clientOrderId": "c1", "origQty": "2", "executedQty": "1",
+                                     "cummulativeQuoteQty": "3.5", "status": "PARTIALLY_CANCELED", "side": "SELL"})
+    assert st.status is OrderStatus.CANCELLED and st.avg_price == Decimal("3.5") and st.side is Side.SELL
+
+
+# -- more ambiguity: REST path and a connection cut under a WS API request -----------------------------------
+
+@pytest.mark.parametrize("venue", ["gateio_spot", "gateio_futures"])
+@pytest.mark.parametrize("ws_api", [False, True])
+def test_gate_order_lost_with_the_connection_is_ambiguous(venue, ws_api):
+    async def main():
+        async with Session(venue, ws_order_api=ws_api, request_timeout_s=1.0) as s:
+            s.sim.venue(venue).faults.order_timeout(1, drop=True)
+            o = order_at_touch(s.sim, venue, Side.BUY)
+            ack = await s.gw.place(o)
+            assert ack.outcome is Outcome.AMBIGUOUS, ack
+            if ws_api:
+                assert s.gw.session.api_lost == 1 or "no answer" in ack.reason
+            q = await s.gw.query(o.symbol, o.client_id)      # REST while the WS API reconnects
+            assert q.status is OrderStatus.FILLED and q.filled_qty == o.qty
+
+    run(main())

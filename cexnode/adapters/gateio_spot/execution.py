@@ -110,10 +110,9 @@ class GateGatewayBase(LiveGateway):
         if not cid:
             return None
         qty = dec(item.get("amount"), _ZERO)
-        left = dec(item.get("left"), _ZERO)
-        filled = dec(item.get("filled_amount"))
-        if filled is None:
-            filled = max(qty - left, _ZERO)
+        left = dec(item.get("left"))
+        # the contract: what filled is amount - left (``filled_amount`` only when left is absent)
+        filled = max(qty - left, _ZERO) if left is not None else dec(item.get("filled_amount"), _ZERO)
         total = dec(item.get("filled_total"), _ZERO)
         if filled > 0:
             avg = total / filled if total > 0 else dec(item.get("avg_deal_price"))
