@@ -201,3 +201,21 @@ def test_partial_fill_fault_caps_the_next_order():
     ap, aq = book.best_ask()
     o = eng.place(a, "BTC_USDT", "buy", min(aq, 100), ap, tif="ioc")
     assert o.filled == min(aq, 100)                           # the fault was used once
+
+
+def test_futures_closing_order_needs_no_new_margin():
+    sim = make()
+    v = sim.venue("gateio_futures")
+    eng = sim.trading.engine("gateio_futures")
+    inst, book = v.instrument("BTC_USDT"), v.book("BTC_USDT")
+    bp, bq = book.best_bid()
+    n = min(bq, 5)
+    # just enough for the short's margin and fee
+    need = inst.base_qty(n) * inst.price(bp) / 10 + inst.base_qty(n) * inst.price(bp) * v.taker_fee
+    a = sim.trading.add_account("gateio_futures", "f", "s", {"USDT": str(need)})
+    eng.place(a, "BTC_USDT", "sell", n, bp, tif="ioc")
+    assert a.positions["BTC_USDT"].size == -n and eng.futures_available(a, "USDT") == 0
+    with pytest.raises(Reject):                                   # opening more: no margin left
+        eng.place(a, "BTC_USDT", "sell", 1, bp, tif="gtc")
+    o = eng.place(a, "BTC_USDT", "buy", n, book.best_ask()[0] + 100, tif="gtc")   # closing: accepted
+    assert o.filled > 0

@@ -280,8 +280,11 @@ class MatchingEngine:
                     raise Reject("position", "reduce-only order would increase the position")
                 return
             px = inst.price(order.price) if order.price is not None else self._market_ref(inst, order)
-            need = inst.base_qty(order.qty) * px / acct.leverage
-            if self.futures_available(acct, inst.quote) < need:
+            # only the part that opens (beyond the opposite position) needs margin
+            pos = acct.position(order.symbol).size
+            opposite = abs(pos) if (pos < 0) == order.is_buy and pos != 0 else 0
+            need = inst.base_qty(max(0, order.qty - opposite)) * px / acct.leverage
+            if need and self.futures_available(acct, inst.quote) < need:
                 raise Reject("balance", "insufficient available margin")
             order.reserved = need
             return
