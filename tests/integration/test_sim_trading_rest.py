@@ -202,12 +202,14 @@ def test_gate_futures_order_endpoints():
             st, q = await g.call("GET", "/orders/%d" % o["id"], headers={"X-Gate-Size-Decimal": "1"})
             assert q["size"] == "-%d" % n
             # resting order, open list, cancel
-            st, r = await g.call("POST", "/orders", body={"contract": "BTC_USDT", "size": 3, "price": "1000", "tif": "gtc"})
-            assert st == 201 and r["status"] == "open" and r["left"] == 3
+            st, r = await g.call("POST", "/orders", body={"contract": "BTC_USDT", "size": -3, "price": "100000",
+                                                          "tif": "gtc"})
+            assert st == 201 and r["status"] == "open" and r["left"] == -3
             st, lst = await g.call("GET", "/orders", "contract=BTC_USDT&status=open")
             assert [x["id"] for x in lst] == [r["id"]]
             st, acc = await g.call("GET", "/accounts")
-            assert Decimal(acc["order_margin"]) == inst.base_qty(3) * Decimal(1000) / 10
+            # adding to the short: margin for the whole order
+            assert Decimal(acc["order_margin"]) == inst.base_qty(3) * Decimal(100000) / 10
             st, c = await g.call("DELETE", "/orders/%d" % r["id"])
             assert c["finish_as"] == "cancelled" and c["status"] == "finished"
             st, e = await g.call("DELETE", "/orders/%d" % r["id"])
@@ -251,3 +253,58 @@ sim:
     assert {k: b.available for k, b in a.balances.items()} == {"USDT": Decimal(500), "BTC": Decimal("0.1")}
     m = sim.trading.account("mexc_spot", "cfg-key")               # no sim.balances entry: the defaults
     assert m.balances["USDT"].available == Decimal(100000) and m.balances["BTC"].available > 0
+
+
+def test_fills_are_public_diffs_and_my_trades():
+    """An IOC that eats book levels is published as an ordinary diff (+ public trades) that continues
+    the id sequence, the REST snapshot agrees, and the fills are listed by the my-trades endpoints."""
+    async def main():
+        sim = make_sim()
+        async with sim, aiohttp.ClientSession() as s:
+            v = sim.venue("gateio_spot")
+            inst, book = v.instrument("BTC_USDT"), v.book("BTC_USDT")
+            g = Gate(s, v.urls.rest, "/api/v4/spot")
+            async with s.ws_connect(v.urls.ws) as ws:
+                for ch, pl in (("spot.order_book_update", ["BTC_USDT", "100ms"]), ("spot.trades", ["BTC_USDT"])):
+                    await ws.send_str(orjson.dumps({"time": int(time.time()), "channel": ch, "event": "subscribe",
+                                                    "payload": pl}).decode())
+                    assert orjson.loads((await ws.receive(timeout=3)).data)["result"]["status"] == "success"
+                async with s.get(v.urls.rest + "/api/v4/spot/order_book?currency_pair=BTC_USDT&limit=100&with_id=true") as r:
+                    snap = await r.json()
+                (p0, q0), (p1, q1) = book.top()[1][:2]
+                st, o = await g.call("POST", "/orders", body={"text": "t-pub", "currency_pair": "BTC_USDT", "side": "buy",
+                                                              "amount": inst.size_str(q0 + 1), "price": inst.price_str(p1),
+                                                              "time_in_force": "ioc"})
+                assert st == 201 and o["finish_as"] == "filled"
+                got = {}
+                while len(got) < 2:
+                    m = orjson.loads((await ws.receive(timeout=3)).data)
+                    got.setdefault(m["channel"], []).append(m["result"])
+                upd = got["spot.order_book_update"][0]
+                assert upd["U"] == snap["id"] + 1
+                assert upd["a"] == [[inst.price_str(p0), "0"], [inst.price_str(p1), inst.size_str(q1 - 1)]]
+                trades = [t for t in got["spot.trades"]]
+                assert trades[0]["side"] == "buy" and trades[0]["price"] == inst.price_str(p0)
+                async with s.get(v.urls.rest + "/api/v4/spot/order_book?currency_pair=BTC_USDT&limit=100&with_id=true") as r:
+                    snap2 = await r.json()
+                assert snap2["id"] == upd["u"] and snap2["asks"][0] == [inst.price_str(p1), inst.size_str(q1 - 1)]
+            st, mt = await g.call("GET", "/my_trades", "currency_pair=BTC_USDT")
+            assert [(t["amount"], t["role"], t["order_id"]) for t in mt] == \
+                [(inst.size_str(q0), "taker", o["id"]), (inst.size_str(1), "taker", o["id"])]
+            mx = Mexc(s, sim.urls["mexc_spot"].rest)
+            mv = sim.venue("mexc_spot")
+            mi = mv.instrument("BTCUSDT")
+            bp, bq = mv.book("BTCUSDT").best_bid()
+            st, ack = await mx.call("POST", "/api/v3/order", symbol="BTCUSDT", side="SELL", type="IMMEDIATE_OR_CANCEL",
+                                    quantity=mi.size_str(min(bq, 500)), price=mi.price_str(bp))
+            st, mt = await mx.call("GET", "/api/v3/myTrades", symbol="BTCUSDT", orderId=ack["orderId"])
+            assert st == 200 and len(mt) == 1 and mt[0]["isBuyer"] is False and mt[0]["commissionAsset"] == "USDT"
+            assert mt[0]["qty"] == mi.size_str(min(bq, 500)) and mt[0]["orderId"] == ack["orderId"]
+            f = Gate(s, sim.urls["gateio_futures"].rest, "/api/v4/futures/usdt")
+            fv = sim.venue("gateio_futures")
+            fp, fq = fv.book("BTC_USDT").best_bid()
+            st, fo = await f.call("POST", "/orders", body={"contract": "BTC_USDT", "size": -min(fq, 3),
+                                                           "price": fv.instrument("BTC_USDT").price_str(fp), "tif": "ioc"})
+            st, mt = await f.call("GET", "/my_trades", "contract=BTC_USDT&order=%d" % fo["id"])
+            assert [t["size"] for t in mt] == [-min(fq, 3)] and mt[0]["order_id"] == str(fo["id"])
+    run(main())

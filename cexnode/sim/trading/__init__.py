@@ -4,11 +4,11 @@
 :class:`SimTrading`) and adds to every venue its REST order/account routes and WebSocket handlers:
 
 * ``mexc_spot`` (:mod:`.mexc`): ``/api/v3/order`` (POST/GET/DELETE), ``/api/v3/openOrders``,
-  ``/api/v3/account``, ``/api/v3/userDataStream`` (POST/PUT/DELETE/GET); private protobuf pushes
+  ``/api/v3/account``, ``/api/v3/myTrades``, ``/api/v3/userDataStream`` (POST/PUT/DELETE/GET); private protobuf pushes
   ``spot@private.{orders,deals,account}.v3.api.pb`` on ``/ws?listenKey=``.
 * ``gateio_spot`` / ``gateio_futures`` (:mod:`.gate`): ``/api/v4/spot/orders[/{id}]``,
-  ``/api/v4/spot/open_orders``, ``/api/v4/spot/accounts``; ``/api/v4/futures/usdt/orders[/{id}]``,
-  ``/accounts``, ``/positions``; private channels ``spot.orders/usertrades/balances``,
+  ``/api/v4/spot/open_orders``, ``/api/v4/spot/accounts``, ``/my_trades``;
+  ``/api/v4/futures/usdt/orders[/{id}]``, ``/accounts``, ``/positions``, ``/my_trades``; private channels ``spot.orders/usertrades/balances``,
   ``futures.orders/usertrades/balances/positions``; WebSocket API ``*.login``, ``*.order_place``,
   ``*.order_cancel``, ``*.order_status``.
 

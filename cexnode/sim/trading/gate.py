@@ -77,6 +77,7 @@ class GateTrading:
         r.add_get(base + "/orders/{order_id}", self.rest_get)
         r.add_delete(base + "/orders/{order_id}", self.rest_cancel)
         r.add_get(base + "/accounts", self.rest_accounts)
+        r.add_get(base + "/my_trades", self.rest_my_trades)
         if self.futures:
             r.add_get(base + "/positions", self.rest_positions)
             r.add_get(base + "/positions/{contract}", self.rest_position)
@@ -328,6 +329,39 @@ class GateTrading:
             by_pair.setdefault(o.symbol, []).append(self.order_json(o))
         return self.venue.json_response([{"currency_pair": k, "total": len(v), "orders": v}
                                          for k, v in sorted(by_pair.items())])
+
+    async def rest_my_trades(self, request: web.Request) -> web.Response:
+        acct, err, _ = await self._auth(request)
+        if acct is None:
+            return err
+        q = request.query
+        sym = q.get("contract" if self.futures else "currency_pair")
+        if sym is not None and sym not in self.venue.instruments:
+            return self.error(400, "CONTRACT_NOT_FOUND" if self.futures else "INVALID_CURRENCY_PAIR",
+                              "unknown %s" % sym)
+        oid = q.get("order" if self.futures else "order_id")
+        order = None
+        if oid:
+            order = self._lookup(acct, oid, None)
+            if order is None:
+                return self.venue.json_response([])
+        dec = self._dec(request)
+        out = []
+        for f in self.engine.fills_of(acct, sym, order):
+            o = f.order
+            inst = self.venue.instruments[o.symbol]
+            if self.futures:
+                out.append({"id": f.id, "create_time": f.ts_ms / 1000, "contract": o.symbol, "order_id": str(o.id),
+                            "size": self._size_val(inst, f.qty if o.is_buy else -f.qty, dec),
+                            "price": inst.price_str(f.price), "role": f.role, "text": o.client_id,
+                            "fee": dec_str(f.fee), "point_fee": "0"})
+            else:
+                out.append({"id": str(f.id), "create_time": str(f.ts_ms // 1000), "create_time_ms": "%d.000" % f.ts_ms,
+                            "currency_pair": o.symbol, "side": o.side, "role": f.role, "amount": inst.size_str(f.qty),
+                            "price": inst.price_str(f.price), "order_id": str(o.id), "fee": dec_str(f.fee),
+                            "fee_currency": f.fee_asset, "point_fee": "0", "gt_fee": "0", "amend_text": "-",
+                            "sequence_id": str(f.id), "text": o.client_id})
+        return self.venue.json_response(out)
 
     def futures_account_json(self, acct) -> dict:
         settle = "USDT"

@@ -223,6 +223,12 @@ class MatchingEngine:
         return [o for o in self.orders.values() if o.account is account and o.is_open
                 and (symbol is None or o.symbol == symbol)]
 
+    def fills_of(self, account: Account, symbol: Optional[str] = None, order: Optional[SimOrder] = None) -> list:
+        """The account's fills (oldest first), optionally of one symbol or one order."""
+        orders = [order] if order is not None else [o for o in self.orders.values() if o.account is account
+                                                    and (symbol is None or o.symbol == symbol)]
+        return sorted((f for o in orders for f in o.fills), key=lambda f: f.id)
+
     # ------------------------------------------------------------------ placing
     def validate(self, inst, side: str, qty: int, price: Optional[int]) -> None:
         if qty <= 0:

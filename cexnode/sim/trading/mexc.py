@@ -81,6 +81,7 @@ class MexcTrading:
         r.add_delete("/api/v3/order", self.cancel_order)
         r.add_get("/api/v3/openOrders", self.open_orders)
         r.add_get("/api/v3/account", self.account)
+        r.add_get("/api/v3/myTrades", self.my_trades)
         r.add_post("/api/v3/userDataStream", self.create_listen_key)
         r.add_put("/api/v3/userDataStream", self.keepalive_listen_key)
         r.add_delete("/api/v3/userDataStream", self.delete_listen_key)
@@ -240,6 +241,28 @@ class MexcTrading:
             "makerCommission": None, "takerCommission": None, "buyerCommission": None, "sellerCommission": None,
             "canTrade": True, "canWithdraw": True, "canDeposit": True, "updateTime": None, "accountType": "SPOT",
             "balances": bals, "permissions": ["SPOT"]})
+
+    async def my_trades(self, request: web.Request) -> web.Response:
+        acct, p = await self._signed(request)
+        if acct is None:
+            return p
+        sym = p.get("symbol", "")
+        if sym not in self.venue.instruments:
+            return self.error(10007, "symbol not support api")
+        order = None
+        if p.get("orderId"):
+            order, _ = self._find(acct, {"orderId": p["orderId"], "symbol": sym})
+            if order is None:
+                return self.venue.json_response([])
+        inst = self.venue.instruments[sym]
+        limit = min(int(p.get("limit") or 100), 100)
+        fills = self.engine.fills_of(acct, sym, order)[-limit:]
+        return self.venue.json_response([
+            {"symbol": sym, "id": "%dX%d" % (f.order.id, f.id), "orderId": self._order_id(f.order), "orderListId": -1,
+             "price": inst.price_str(f.price), "qty": inst.size_str(f.qty), "quoteQty": dec_str(f.quote),
+             "commission": dec_str(f.fee), "commissionAsset": f.fee_asset, "time": f.ts_ms,
+             "isBuyer": f.order.is_buy, "isMaker": f.role == "maker", "isBestMatch": True, "isSelfTrade": False,
+             "clientOrderId": f.order.client_id} for f in fills])
 
     # ------------------------------------------------------------------ listenKeys
     def _key_valid(self, key: Optional[str]) -> Optional[str]:
