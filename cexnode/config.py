@@ -185,6 +185,21 @@ class MetricsConfig:
 
 
 @_frozen
+class RestConfig:
+    timeout_s: float = opt(10.0, doc="Whole-request timeout of a REST call (connect, send, answer).", gt=0, le=300)
+    max_attempts: int = opt(4, doc="Attempts of an idempotent REST request (GET) on 429, 5xx and timeouts; orders are never sent twice.", ge=1, le=20)
+    backoff_base_s: float = opt(0.05, doc="First retry delay; doubles per attempt, with jitter (x0.5..1.5).", gt=0, le=60)
+    backoff_max_s: float = opt(2.0, doc="Cap of the retry delay.", gt=0, le=600)
+    max_retry_wait_s: float = opt(30.0, doc="Longest venue pause (Retry-After, rate-limit reset) a request waits for; longer fails at once and is retried later.", ge=0, le=3600)
+    breaker_failures: int = opt(5, doc="Consecutive failures (5xx, timeouts, transport errors) of one endpoint that open its circuit breaker.", ge=1, le=1000)
+    breaker_cooldown_s: float = opt(2.0, doc="Open breaker: seconds before one probe request is let through (doubles while probes fail).", gt=0, le=600)
+    breaker_cooldown_max_s: float = opt(30.0, doc="Cap of the breaker cool-down.", gt=0, le=3600)
+    limit_headroom: float = opt(0.9, doc="Fraction of the venue's published REST rate limits used (clock skew against the venue's windows).", gt=0, le=1)
+    pool_size: int = opt(32, doc="Pooled keep-alive HTTP connections per venue.", ge=1, le=1000)
+    keepalive_s: float = opt(60.0, doc="Seconds an idle pooled connection is kept open.", gt=0, le=3600)
+
+
+@_frozen
 class InstrumentConfig:
     symbol: str = opt(doc="Unified symbol, e.g. BTC/USDT or BTC/USDT:USDT.")
     venue_symbol: str = opt(doc="The venue's name for it, e.g. BTCUSDT or BTC_USDT.")
@@ -214,6 +229,7 @@ class VenueConfig:
     user_id: str = opt("", doc="Gate futures: account user id for the futures.orders channel (empty: taken from the WebSocket login answer).")
     size_decimal: bool = opt(False, doc="Gate futures: send X-Gate-Size-Decimal: 1 on order requests (fractional contract sizes as strings).")
     time_sync_interval_s: float = opt(60.0, doc="Live mode: how often the venue's server time is re-read for signed-request timestamps (0: only at start).", ge=0, le=86400)
+    rest: RestConfig = opt(factory=RestConfig, doc="REST manager: timeouts, retries, rate-limit headroom, circuit breaker, connection pool.")
 
 
 @_frozen
