@@ -36,6 +36,10 @@ class MexcUserStream:
         self.errors = 0
         self._last_keepalive = 0.0
 
+    def _redact(self, text: str) -> str:
+        # aiohttp errors quote the URL, whose query holds the listenKey (it grants the private stream)
+        return text.replace(self.listen_key, "***") if self.listen_key else text
+
     # -- listenKey REST --------------------------------------------------------------------------------
     async def create_key(self) -> str:
         ans = await self.gw.signed("POST", urls.USER_DATA_STREAM)
@@ -115,7 +119,7 @@ class MexcUserStream:
             except Exception as e:
                 self.errors += 1
                 self.log.warning("MEXC private stream failed; reconnecting", venue=self.gw.venue,
-                                 error=type(e).__name__, detail=str(e)[:200])
+                                 error=type(e).__name__, detail=self._redact(str(e))[:200])
                 if attempt >= 2:
                     self.listen_key = None          # the key may be gone: rotate
                     self.rotations += 1
