@@ -35,7 +35,7 @@ from prometheus_client.utils import floatToGoString
 from cexnode._core import logring as _lr
 
 __all__ = ["SeriesDef", "SERIES", "LATENCY_BUCKETS_US", "NodeMetrics", "LoopMonitor", "ReadinessRegistry",
-           "MetricsServer", "add_book_sources", "books_readiness", "venues_readiness"]
+           "MetricsServer", "add_book_sources", "add_rest_sources", "books_readiness", "venues_readiness"]
 
 # μs bucket bounds: sub-μs parsing up to multi-second order round trips.
 LATENCY_BUCKETS_US = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000,
@@ -76,6 +76,28 @@ SERIES: tuple = (
     SeriesDef("cexnode_event_loop_lag_max_seconds", "Event-loop lag: maximum in the recent window.", "gauge", ()),
     SeriesDef("cexnode_info", "Node identity (value 1).", "gauge", ("node",)),
     SeriesDef("cexnode_metrics_source_errors", "Metric sources that raised during a scrape.", "counter", ()),
+    # REST manager (cexnode.net.rest; add_rest_sources)
+    SeriesDef("cexnode_rest_requests", "REST requests sent, by answer (HTTP status, timeout, connect_error, "
+              "transport_error).", "counter", ("venue", "endpoint", "status")),
+    SeriesDef("cexnode_rest_retries", "REST requests sent again (429 after Retry-After, 5xx, timeouts; idempotent only).",
+              "counter", ("venue", "endpoint")),
+    SeriesDef("cexnode_rest_rate_limited", "REST answers 429 (rate limited) or 418 (banned).", "counter",
+              ("venue", "endpoint", "status")),
+    SeriesDef("cexnode_rest_rate_limit_waits", "REST requests delayed by a rate limit or a venue pause.", "counter",
+              ("venue", "endpoint")),
+    SeriesDef("cexnode_rest_rate_limit_wait_seconds", "Seconds REST requests spent waiting for rate limits and pauses.",
+              "counter", ("venue", "endpoint")),
+    SeriesDef("cexnode_rest_refused", "REST requests not sent: circuit open, or paused longer than the caller waits.",
+              "counter", ("venue", "endpoint", "reason")),
+    SeriesDef("cexnode_rest_breaker_state", "Circuit breaker per endpoint: 0 closed, 1 half-open, 2 open.", "gauge",
+              ("venue", "endpoint")),
+    SeriesDef("cexnode_rest_breaker_opens", "Times an endpoint's circuit breaker opened.", "counter",
+              ("venue", "endpoint")),
+    SeriesDef("cexnode_rest_connections_created", "New HTTP connections opened by the REST pool.", "counter", ("venue",)),
+    SeriesDef("cexnode_rest_connection_reuse_ratio", "Share of REST requests sent on a reused keep-alive connection.",
+              "gauge", ("venue",)),
+    SeriesDef("cexnode_rest_request_microseconds", "REST request round trip, send to complete answer (μs).",
+              "histogram", ("venue", "endpoint")),
 )
 
 Source = Callable[[], Iterable[tuple]]
@@ -376,6 +398,41 @@ def add_book_sources(metrics: NodeMetrics, books: Callable[[], Iterable[BookEntr
     metrics.add_source("cexnode_book_updates", updates)
     metrics.add_source("cexnode_book_resyncs", resyncs)
     metrics.add_source("cexnode_book_age_seconds", age)
+
+
+def add_rest_sources(metrics: NodeMetrics, managers: Callable[[], Iterable[Any]]) -> None:
+    """Export the counters of :class:`cexnode.net.rest.RestManager` objects at scrape time.
+
+    ``managers()`` returns the managers (called at every scrape, so ones created later are seen);
+    each contributes the ``cexnode_rest_*`` series labelled with its ``venue``."""
+    def each(fn):
+        def src():
+            out = []
+            for m in managers():
+                if m is not None:
+                    out.extend(fn(m))
+            return out
+        return src
+
+    metrics.add_source("cexnode_rest_requests", each(
+        lambda m: [((m.venue, ep, st), n) for (ep, st), n in m.by_status.items()]))
+    metrics.add_source("cexnode_rest_retries", each(lambda m: [((m.venue, ep), n) for ep, n in m.retries_by.items()]))
+    metrics.add_source("cexnode_rest_rate_limited", each(
+        lambda m: [((m.venue, ep, st), n) for (ep, st), n in m.rate_limited.items()]))
+    metrics.add_source("cexnode_rest_rate_limit_waits", each(lambda m: [((m.venue, ep), n) for ep, n in m.waits.items()]))
+    metrics.add_source("cexnode_rest_rate_limit_wait_seconds", each(
+        lambda m: [((m.venue, ep), s) for ep, s in m.wait_s.items()]))
+    metrics.add_source("cexnode_rest_refused", each(
+        lambda m: [((m.venue, ep, why), n) for (ep, why), n in m.refused.items()]))
+    metrics.add_source("cexnode_rest_breaker_state", each(
+        lambda m: [((m.venue, ep), b.state) for ep, b in m.breakers().items()]))
+    metrics.add_source("cexnode_rest_breaker_opens", each(
+        lambda m: [((m.venue, ep), b.opens) for ep, b in m.breakers().items()]))
+    metrics.add_source("cexnode_rest_connections_created", each(lambda m: [((m.venue,), m.connections_created)]))
+    metrics.add_source("cexnode_rest_connection_reuse_ratio", each(
+        lambda m: [((m.venue,), m.reuse_rate)] if m.connections_created + m.connections_reused else []))
+    metrics.add_source("cexnode_rest_request_microseconds", each(
+        lambda m: [((m.venue, ep), h) for ep, h in m.latency.items()]))
 
 
 def books_readiness(books: Callable[[], Iterable[BookEntry]], max_book_age_ms: int = 5000,

@@ -33,6 +33,10 @@ class SnapshotError(Exception):
 class VenueAdapter(Component):
     """Market data of one venue (module docstring). Order entry: ``gateway`` (live mode)."""
 
+    SNAPSHOT_BACKOFF_BASE_S = 0.05
+    SNAPSHOT_BACKOFF_MAX_S = 5.0
+    SNAPSHOT_FAILURES_ERROR = 5    # consecutive snapshot failures logged as errors from then on
+
     venue = ""                 # venue name (symbols.VENUES)
     venue_id = -1              # symbols.VenueId
     production_ws_url = ""
@@ -57,6 +61,8 @@ class VenueAdapter(Component):
         self._stopping = False
         self.snapshots = 0
         self.snapshot_errors = 0
+        self.last_snapshot_error = ""
+        self._snapshot_ok: dict[int, bool] = {}          # symbol id -> last sync attempt succeeded
         self.resync_requests = 0
         self.message_errors = 0
         self.acks = 0
@@ -71,15 +77,26 @@ class VenueAdapter(Component):
         return ws or self.production_ws_url, (rest or self.production_rest_url).rstrip("/")
 
     def _rest_client(self) -> Any:
+        """This venue's :class:`~cexnode.net.rest.RestManager` (created on first use: the embedded
+        simulator's URL is known only once it has started)."""
         if self.rest is None:
-            from cexnode.net.rest import RestClient
+            from cexnode.net.rest import RestManager, RestPolicy
 
-            self.rest = RestClient(self.urls()[1], venue=self.name, headers=dict(self.ws_headers) or None)
+            rc = getattr(self.config, "rest", None)
+            policy = RestPolicy.from_config(rc) if rc is not None else RestPolicy()
+            self.rest = RestManager(self.urls()[1], venue=self.name, policy=policy,
+                                    headers=dict(self.ws_headers) or None, capture=self.context.get("capture"))
         return self.rest
 
     async def rest_get_json(self, path: str, params: Optional[dict] = None, *, weight: int = 1) -> Any:
         resp = await self._rest_client().request("GET", path, params=params, weight=weight)
         return resp.json()
+
+    def register_metrics(self, metrics: Any) -> None:
+        """REST manager series (``cexnode_rest_*``) of this venue, read at scrape time."""
+        from cexnode.metrics import add_rest_sources
+
+        add_rest_sources(metrics, lambda: [self.rest] if self.rest is not None else [])
 
     # -- phase 1 -------------------------------------------------------------------------------------
     async def load_instruments(self, registry: Any) -> int:
@@ -138,17 +155,58 @@ class VenueAdapter(Component):
 
     # -- phase 3 -------------------------------------------------------------------------------------
     async def start(self) -> None:
+        """Connect the feed, then sync every book from REST snapshots.
+
+        Returns once every book is in sync, or — when some snapshots keep failing — after
+        ``start_timeout_s / 2`` with at least one book in sync: the others stay out of sync (never
+        traded: the arbitrage engine needs both books in sync) and keep retrying in the background.
+        No book in sync by then raises :class:`SnapshotError` (the venue failed to start;
+        ``node.on_venue_failure`` decides). A failed or cancelled start leaves nothing running."""
         from cexnode.net.ws import WsFeed
 
         ws_url, _ = self.urls()
-        self.feed = WsFeed(ws_url, self.parser, self.subscription_messages(list(self._venue_symbols.values())),
-                           venue=self.name, headers=dict(self.ws_headers) or None,
-                           max_subscriptions=self.max_subscriptions_per_connection(),
-                           ping_message=self.ping_message, ping_interval_s=self.ping_interval_s(),
-                           on_reconnected=self._on_reconnected)
-        await self.feed.start()
-        self.connected = True
-        await asyncio.gather(*(self._sync_book(sid) for sid in self.books))
+        self._stopping = False
+        try:
+            self.feed = WsFeed(ws_url, self.parser, self.subscription_messages(list(self._venue_symbols.values())),
+                               venue=self.name, headers=dict(self.ws_headers) or None,
+                               max_subscriptions=self.max_subscriptions_per_connection(),
+                               ping_message=self.ping_message, ping_interval_s=self.ping_interval_s(),
+                               on_reconnected=self._on_reconnected)
+            await self.feed.start()
+            self.connected = True
+            loop = asyncio.get_running_loop()
+            for sid in self.books:
+                t = self._resyncing.get(sid)
+                if t is None or t.done():
+                    self._resyncing[sid] = loop.create_task(self._sync_book(sid))
+            tasks = [self._resyncing[sid] for sid in self.books]
+            if tasks:
+                wait_s = max(0.5, float(self.config.start_timeout_s) / 2)
+                await asyncio.wait(tasks, timeout=wait_s)
+                synced = [sid for sid in self.books if self._snapshot_ok.get(sid)]
+                if not synced:
+                    raise SnapshotError("%s: no order book snapshot within %.1f s (%d failures; last: %s)"
+                                        % (self.name, wait_s, self.snapshot_errors, self.last_snapshot_error))
+                pending = [self._venue_symbols[sid] for sid in self.books if not self._snapshot_ok.get(sid)]
+                if pending:
+                    self.log.warning("books without a snapshot yet: not traded, still retrying", venue=self.name,
+                                     symbols=",".join(pending), last_error=self.last_snapshot_error)
+        except BaseException:
+            self._abort()
+            raise
+
+    def _abort(self) -> None:
+        """Start failed or was cancelled: stop the snapshot tasks and the feed without awaiting."""
+        self._stopping = True
+        for t in self._resyncing.values():
+            t.cancel()
+        self.connected = False
+        feed = self.feed
+        if feed is not None:
+            try:
+                asyncio.get_running_loop().create_task(feed.stop())
+            except RuntimeError:
+                pass
 
     def on_resync(self, symbol_id: int, reason: int) -> None:
         """From the router: the book left sync (gap, crossed, overflow). Fetch a new snapshot."""
@@ -166,22 +224,38 @@ class VenueAdapter(Component):
             self.on_resync(sid, 5)
 
     async def _sync_book(self, symbol_id: int) -> None:
+        """Fetch a snapshot until one is applied. Each fetch already retries inside the REST manager
+        (429 / 5xx / timeouts); between fetches: exponential backoff with jitter (at most
+        ``SNAPSHOT_BACKOFF_MAX_S``), or as long as the breaker / the venue's pause says."""
+        from cexnode.net.rest import CircuitOpenError, RateLimitedError
+
         vs = self._venue_symbols[symbol_id]
-        delay = 0.05
+        self._snapshot_ok[symbol_id] = False
+        delay = self.SNAPSHOT_BACKOFF_BASE_S
+        failures = 0
         while not self._stopping:
             try:
                 last_id, bids, asks = await self.fetch_snapshot(vs)
                 self.router.snapshot(self.venue_id, symbol_id, last_id, bids, asks)
                 self.snapshots += 1
+                self._snapshot_ok[symbol_id] = True
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as e:
                 self.snapshot_errors += 1
-                self.log.warning("snapshot failed; retrying", venue=self.name, symbol=vs, error=repr(e)[:200],
-                                 retry_in_s=round(delay, 3))
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 5.0)
+                failures += 1
+                self.last_snapshot_error = "%s: %s" % (type(e).__name__, str(e)[:160])
+                wait = delay * (0.5 + random.random())
+                if isinstance(e, (CircuitOpenError, RateLimitedError)):
+                    wait = max(wait, e.retry_in_s)
+                # the first failures are routine (a 5xx, a timeout); many in a row is a venue problem
+                log = self.log.warning if failures < self.SNAPSHOT_FAILURES_ERROR else self.log.error
+                if failures <= self.SNAPSHOT_FAILURES_ERROR or failures % 10 == 0:
+                    log("snapshot failed; book stays out of sync, retrying", venue=self.name, symbol=vs,
+                        error=self.last_snapshot_error, failures=failures, retry_in_s=round(wait, 3))
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, self.SNAPSHOT_BACKOFF_MAX_S)
 
     async def fetch_snapshot(self, venue_symbol: str) -> tuple[int, list, list]:
         """(last_id, bids, asks) with levels as (price mantissa, BASE qty mantissa) at the book's scales."""
@@ -226,7 +300,8 @@ class VenueAdapter(Component):
         return {"venue": self.name, "connected": self.connected, "symbols": list(self.config.symbols),
                 "books_in_sync": n, "books": len(self.books), "frames": feed.get("frames", 0),
                 "snapshots": self.snapshots, "snapshot_errors": self.snapshot_errors,
-                "resync_requests": self.resync_requests, "feed": feed}
+                "resync_requests": self.resync_requests, "feed": feed,
+                "rest": self.rest.stats() if self.rest is not None else {}}
 
 
 # Kept for the placeholder import path of earlier revisions.

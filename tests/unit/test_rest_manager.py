@@ -1,0 +1,349 @@
+"""REST manager (cexnode.net.rest) against a real aiohttp server on 127.0.0.1: keep-alive reuse,
+rolling-window rate limits, Retry-After / 418 / Gate quota-header pauses, bounded retries, no
+retry of 4xx or of non-idempotent requests (ambiguous instead), circuit breaker, timeouts,
+signing per attempt, Prometheus export."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from aiohttp import web
+from prometheus_client import generate_latest
+
+from cexnode.metrics import NodeMetrics, add_rest_sources
+from cexnode.net.rest import (BREAKER_CLOSED, BREAKER_HALF_OPEN, BREAKER_OPEN, AmbiguousRequestError,
+                              CircuitBreaker, CircuitOpenError, LimitRule, NotSentError, RateLimitedError, RestError,
+                              RestManager, RestPolicy, RestTimeoutError, RollingWindow, venue_limits)
+
+
+class Server:
+    """A scriptable server: ``script[path]`` is a list of (status, headers, delay_s) answers, consumed
+    in order (the last one repeats); every request is logged with its arrival time."""
+
+    def __init__(self) -> None:
+        self.script: dict[str, list] = {}
+        self.log: list[tuple[float, str, str, dict]] = []
+        self.runner = None
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.log.append((time.monotonic(), request.method, request.path_qs, dict(request.headers)))
+        answers = self.script.get(request.path) or [(200, {}, 0.0)]
+        status, headers, delay = answers.pop(0) if len(answers) > 1 else answers[0]
+        if delay:
+            await asyncio.sleep(delay)
+        return web.json_response({"ok": status < 400, "path": request.path}, status=status, headers=headers)
+
+    async def __aenter__(self) -> "Server":
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        self.url = "http://127.0.0.1:%d" % port
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.runner.cleanup()
+
+    def hits(self, path: str) -> int:
+        return sum(1 for _, _, pq, _ in self.log if pq.split("?")[0] == path)
+
+
+def run(coro, timeout: float = 20.0):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+FAST = RestPolicy(timeout_s=2.0, max_attempts=3, backoff_base_s=0.01, backoff_max_s=0.05, breaker_failures=50)
+
+
+def test_keep_alive_reuses_one_connection():
+    async def main():
+        async with Server() as srv:
+            m = RestManager(srv.url, venue="gateio_spot", policy=FAST)
+            for i in range(60):
+                r = await m.request("GET", "/api/v4/spot/time", params={"i": i})
+                assert r.status == 200 and r.json()["ok"]
+            await m.close()
+            return m
+    m = run(main())
+    assert m.requests == 60
+    assert m.connections_created == 1
+    assert m.reuse_rate >= 0.95 and m.stats()["reuse_rate"] >= 0.95
+
+
+def test_rolling_window_never_exceeds_the_limit_in_any_window():
+    w = RollingWindow(5, 1.0)
+    t, booked = 0.0, []
+    for i in range(40):
+        t = w.earliest(t + (0.01 if i % 7 else 0.3))
+        w.book(t)
+        booked.append(t)
+    assert booked == sorted(booked)
+    for i, a in enumerate(booked):
+        assert sum(1 for b in booked if a <= b < a + 1.0) <= 5
+    # throughput is not thrown away: 40 requests at 5/s take about 8 s, not more
+    assert booked[-1] - booked[0] < 8.5
+
+
+def test_rate_limit_delays_never_drops_and_server_sees_the_limit():
+    async def main():
+        async with Server() as srv:
+            rule = LimitRule(name="endpoint", limit=3, window_s=0.3)
+            m = RestManager(srv.url, venue="x", policy=RestPolicy(limit_headroom=1.0), limits=[rule])
+            t0 = time.monotonic()
+            rs = await asyncio.gather(*(m.request("GET", "/a") for _ in range(10)))
+            el = time.monotonic() - t0
+            # another endpoint has its own window: not delayed
+            t1 = time.monotonic()
+            await m.request("GET", "/b")
+            el_b = time.monotonic() - t1
+            await m.close()
+            return srv.log, rs, el, el_b, m
+    log, rs, el, el_b, m = run(main())
+    assert all(r.status == 200 for r in rs) and len(rs) == 10
+    times = [t for t, _, pq, _ in log if pq == "/a"]
+    assert len(times) == 10
+    for a in times:                       # tolerance: arrival jitter on the server side
+        assert sum(1 for b in times if a <= b < a + 0.28) <= 3
+    assert el >= 0.85                     # 10 at 3 per 0.3 s: the 10th waits 3 windows
+    assert el_b < 0.25
+    assert m.waits["/a"] >= 6 and m.wait_s["/a"] > 0
+
+
+def test_published_venue_limits():
+    mexc = venue_limits("mexc_spot")
+    assert any(r.limit == 500 and r.window_s == 10 and r.per == "endpoint" for r in mexc)
+    assert any(r.limit == 2 and r.window_s == 1 and r.matches("GET", "/api/v3/account") for r in mexc)
+    gate = venue_limits("gateio_spot")
+    assert any(r.limit == 200 and r.window_s == 10 for r in gate)
+    place = [r for r in gate if r.matches("POST", "/api/v4/spot/orders") and r.per == "market"]
+    assert place and place[0].limit == 10 and place[0].window_s == 1
+    cancel = [r for r in gate if r.matches("DELETE", "/api/v4/spot/orders/123")]
+    assert cancel and cancel[0].limit == 200
+
+
+def test_429_retry_after_is_honoured_then_retried():
+    async def main():
+        async with Server() as srv:
+            srv.script["/depth"] = [(429, {"Retry-After": "1"}, 0), (429, {"Retry-After": "1"}, 0), (200, {}, 0)]
+            m = RestManager(srv.url, venue="mexc_spot", policy=FAST)
+            t0 = time.monotonic()
+            r = await m.request("GET", "/depth")
+            el = time.monotonic() - t0
+            await m.close()
+            return srv, r, el, m
+    srv, r, el, m = run(main())
+    assert r.status == 200
+    assert el >= 1.95                     # two Retry-After: 1 waits
+    times = [t for t, _, pq, _ in srv.log if pq == "/depth"]
+    assert len(times) == 3 and times[1] - times[0] >= 0.95 and times[2] - times[1] >= 0.95
+    assert m.rate_limited[("/depth", "429")] == 2 and m.retries == 2
+    assert m.breaker("/depth").state == BREAKER_CLOSED
+
+
+def test_429_pause_applies_to_concurrent_requests_and_long_pause_fails_fast():
+    async def main():
+        async with Server() as srv:
+            srv.script["/p"] = [(429, {"Retry-After": "60"}, 0), (200, {}, 0)]
+            m = RestManager(srv.url, venue="mexc_spot", policy=RestPolicy(max_retry_wait_s=5, max_attempts=3))
+            with pytest.raises(RateLimitedError) as ei:
+                await m.request("GET", "/p")
+            assert ei.value.retry_in_s > 50
+            with pytest.raises(RateLimitedError):
+                await m.request("GET", "/p")          # nothing sent while paused
+            r = await m.request("GET", "/other")    # other endpoints go on
+            await m.close()
+            return srv, m, r
+    srv, m, r = run(main())
+    assert srv.hits("/p") == 1 and r.status == 200
+    assert m.refused[("/p", "rate_limited")] == 2
+
+
+def test_418_pauses_the_whole_venue():
+    async def main():
+        async with Server() as srv:
+            srv.script["/x"] = [(418, {"Retry-After": "1"}, 0), (200, {}, 0)]
+            m = RestManager(srv.url, venue="mexc_spot", policy=FAST)
+            with pytest.raises(RestError):
+                await m.request("POST", "/x")        # not idempotent: not retried
+            t0 = time.monotonic()
+            await m.request("GET", "/y")
+            return time.monotonic() - t0, m
+    el, m = run(main())
+    assert el >= 0.9
+    assert m.rate_limited[("/x", "418")] == 1
+
+
+def test_gate_quota_headers_pause_until_reset():
+    async def main():
+        async with Server() as srv:
+            reset_ms = int(time.time() * 1000) + 700
+            srv.script["/api/v4/spot/order_book"] = [
+                (200, {"X-Gate-RateLimit-Requests-Remain": "0", "X-Gate-RateLimit-Limit": "200",
+                       "X-Gate-RateLimit-Reset-Timestamp": str(reset_ms)}, 0), (200, {}, 0)]
+            m = RestManager(srv.url, venue="gateio_spot", policy=FAST)
+            await m.request("GET", "/api/v4/spot/order_book")
+            t0 = time.monotonic()
+            await m.request("GET", "/api/v4/spot/order_book")
+            await m.close()
+            return time.monotonic() - t0, m
+    el, m = run(main())
+    assert el >= 0.5
+    assert m.gate_remaining["/api/v4/spot/order_book"] == 0
+    assert m.waits["/api/v4/spot/order_book"] == 1
+
+
+def test_5xx_retries_are_bounded_and_4xx_never_retried():
+    async def main():
+        async with Server() as srv:
+            srv.script["/bad"] = [(503, {}, 0)]
+            srv.script["/client"] = [(400, {}, 0)]
+            srv.script["/flaky"] = [(502, {}, 0), (500, {}, 0), (200, {}, 0)]
+            m = RestManager(srv.url, venue="x", policy=FAST)
+            with pytest.raises(RestError) as e5:
+                await m.request("GET", "/bad")
+            with pytest.raises(RestError) as e4:
+                await m.request("GET", "/client")
+            r = await m.request("GET", "/flaky")
+            await m.close()
+            return srv, m, e5.value, e4.value, r
+    srv, m, e5, e4, r = run(main())
+    assert e5.status == 503 and srv.hits("/bad") == 3          # max_attempts
+    assert e4.status == 400 and srv.hits("/client") == 1
+    assert r.status == 200 and srv.hits("/flaky") == 3
+    assert m.by_status[("/bad", "503")] == 3 and m.retries_by["/bad"] == 2
+
+
+def test_post_is_never_retried_blindly():
+    async def main():
+        async with Server() as srv:
+            srv.script["/api/v3/order"] = [(503, {}, 0)]
+            srv.script["/slow"] = [(200, {}, 1.0)]
+            m = RestManager(srv.url, venue="mexc_spot", policy=RestPolicy(timeout_s=0.3, max_attempts=4))
+            with pytest.raises(AmbiguousRequestError) as a5:
+                await m.request("POST", "/api/v3/order", body={"x": 1})
+            with pytest.raises(AmbiguousRequestError) as at:
+                await m.request("POST", "/slow")
+            with pytest.raises(RestError):
+                srv.script["/api/v3/order"] = [(400, {}, 0)]
+                await m.request("POST", "/api/v3/order")
+            await m.close()
+            dead = RestManager("http://127.0.0.1:1", venue="x", policy=RestPolicy(timeout_s=1))
+            with pytest.raises(NotSentError):
+                await dead.request("POST", "/api/v3/order")
+            await dead.close()
+            return srv, a5.value, at.value
+    srv, a5, at = run(main())
+    assert srv.hits("/api/v3/order") == 2 and srv.hits("/slow") == 1
+    assert a5.status == 503 and at.status == 0
+
+
+def test_get_timeouts_are_retried_then_succeed_or_raise():
+    async def main():
+        async with Server() as srv:
+            srv.script["/t"] = [(200, {}, 0.5), (200, {}, 0.5), (200, {}, 0)]
+            srv.script["/never"] = [(200, {}, 0.5)]
+            m = RestManager(srv.url, venue="x", policy=RestPolicy(timeout_s=0.15, max_attempts=3, backoff_base_s=0.01,
+                                                                  breaker_failures=50))
+            r = await m.request("GET", "/t")
+            with pytest.raises(RestTimeoutError):
+                await m.request("GET", "/never")
+            with pytest.raises(asyncio.TimeoutError):    # RestTimeoutError is a TimeoutError too
+                await m.request("GET", "/never")
+            await m.close()
+            return m, r
+    m, r = run(main())
+    assert r.status == 200 and m.by_status[("/t", "timeout")] == 2
+    assert m.by_status[("/never", "timeout")] == 6
+
+
+def test_circuit_breaker_opens_fails_fast_then_half_open_probe_closes():
+    async def main():
+        async with Server() as srv:
+            srv.script["/e"] = [(503, {}, 0)]
+            pol = RestPolicy(max_attempts=1, breaker_failures=3, breaker_cooldown_s=0.3, breaker_cooldown_max_s=1.0)
+            m = RestManager(srv.url, venue="x", policy=pol)
+            for _ in range(3):
+                with pytest.raises(RestError):
+                    await m.request("GET", "/e")
+            b = m.breaker("/e")
+            assert b.state == BREAKER_OPEN and b.opens == 1
+            with pytest.raises(CircuitOpenError) as co:
+                await m.request("GET", "/e")
+            assert 0 < co.value.retry_in_s <= 0.3
+            assert srv.hits("/e") == 3                       # fail fast: nothing sent
+            await asyncio.sleep(0.35)
+            with pytest.raises(RestError):                  # the probe fails: open again, longer
+                await m.request("GET", "/e")
+            assert b.state == BREAKER_OPEN and b.opens == 2 and b.cooldown == pytest.approx(0.6)
+            srv.script["/e"] = [(200, {}, 0)]
+            await asyncio.sleep(0.65)
+            r = await m.request("GET", "/e")
+            assert b.state == BREAKER_CLOSED and r.status == 200
+            await m.close()
+            return srv, m
+    srv, m = run(main())
+    assert srv.hits("/e") == 5 and m.refused[("/e", "circuit_open")] == 1
+
+
+def test_breaker_half_open_lets_one_probe_at_a_time():
+    now = [0.0]
+    b = CircuitBreaker(failures=1, cooldown_s=1.0, clock=lambda: now[0])
+    b.failure()
+    assert b.state == BREAKER_OPEN and not b.allow()
+    now[0] = 1.0
+    assert b.allow() and b.state == BREAKER_HALF_OPEN
+    assert not b.allow()            # a second caller waits for the probe
+    b.release()                     # probe cancelled
+    assert b.allow()
+    b.success()
+    assert b.state == BREAKER_CLOSED and b.allow() and b.allow()
+
+
+def test_signing_hook_runs_per_attempt_with_the_exact_query():
+    calls = []
+
+    def sign(method, path, query, body):
+        calls.append((method, path, query, body))
+        return query + "&signature=s%d" % len(calls), {"X-KEY": "k"}
+
+    async def main():
+        async with Server() as srv:
+            srv.script["/api/v3/openOrders"] = [(500, {}, 0), (200, {}, 0)]
+            m = RestManager(srv.url, venue="mexc_spot", policy=FAST, signer=sign)
+            m.server_time_offset_ms = 1500
+            assert abs(m.server_now_ms() - (time.time_ns() // 1_000_000 + 1500)) < 100
+            await m.request("GET", "/api/v3/openOrders", params={"symbol": "BTCUSDT", "a": "x y"}, signed=True)
+            await m.close()
+            return srv
+    srv = run(main())
+    assert [c[2] for c in calls] == ["symbol=BTCUSDT&a=x+y"] * 2
+    assert [pq for _, _, pq, _ in srv.log] == ["/api/v3/openOrders?symbol=BTCUSDT&a=x+y&signature=s1",
+                                               "/api/v3/openOrders?symbol=BTCUSDT&a=x+y&signature=s2"]
+    assert all(h.get("X-KEY") == "k" for _, _, _, h in srv.log)
+
+
+def test_metrics_exported():
+    async def main():
+        async with Server() as srv:
+            srv.script["/api/v3/depth"] = [(429, {"Retry-After": "0"}, 0), (503, {}, 0), (200, {}, 0)]
+            m = RestManager(srv.url, venue="mexc_spot", policy=FAST)
+            await m.request("GET", "/api/v3/depth")
+            await m.close()
+            return m
+    m = run(main())
+    nm = NodeMetrics()
+    add_rest_sources(nm, lambda: [m])
+    text = generate_latest(nm.registry).decode()
+    assert 'cexnode_rest_requests_total{endpoint="/api/v3/depth",status="429",venue="mexc_spot"} 1.0' in text
+    assert 'cexnode_rest_requests_total{endpoint="/api/v3/depth",status="503",venue="mexc_spot"} 1.0' in text
+    assert 'cexnode_rest_requests_total{endpoint="/api/v3/depth",status="200",venue="mexc_spot"} 1.0' in text
+    assert 'cexnode_rest_retries_total{endpoint="/api/v3/depth",venue="mexc_spot"} 2.0' in text
+    assert 'cexnode_rest_rate_limited_total{endpoint="/api/v3/depth",status="429",venue="mexc_spot"} 1.0' in text
+    assert 'cexnode_rest_breaker_state{endpoint="/api/v3/depth",venue="mexc_spot"} 0.0' in text
+    assert 'cexnode_rest_connection_reuse_ratio{venue="mexc_spot"}' in text
+    assert 'cexnode_rest_request_microseconds_count{endpoint="/api/v3/depth",venue="mexc_spot"} 3.0' in text
