@@ -579,3 +579,34 @@ def test_gate_order_lost_with_the_connection_is_ambiguous(venue, ws_api):
             assert q.status is OrderStatus.FILLED and q.filled_qty == o.qty
 
     run(main())
+
+
+# -- private streams through disconnects and stalls ------------------------------------------------------
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_private_stream_reconnects_and_stalled_pushes_arrive_late(venue):
+    async def main():
+        async with Session(venue) as s:
+            gw = s.gw
+            conn = gw.stream if venue == "mexc_spot" else gw.session
+            ready = conn.connected if venue == "mexc_spot" else conn.ready
+            assert conn.connects == 1
+            s.sim.venue(venue).faults.drop_connections()
+            await wait_for(lambda: conn.connects == 2 and ready.is_set(), 5, "private stream reconnect")
+            assert gw.stream_reconnects >= 1
+            o = order_at_touch(s.sim, venue, Side.BUY)
+            assert (await gw.place(o)).definitive
+            st = await s.stream_final(o.client_id)
+            assert st.status is OrderStatus.FILLED
+            # pushes held by the venue: REST knows first, the stream catches up later, in order
+            s.sim.venue(venue).faults.private_stream_stall(1.0)
+            o2 = order_at_touch(s.sim, venue, Side.SELL)
+            assert (await gw.place(o2)).definitive
+            assert (await gw.query(o2.symbol, o2.client_id)).status is OrderStatus.FILLED
+            assert s.final_update(o2.client_id) is None          # still held by the venue
+            st2 = await s.stream_final(o2.client_id, timeout=3)
+            assert st2.filled_qty == o2.qty
+            fills = [u.filled_qty for u in s.updates if u.client_id == o2.client_id]
+            assert fills == sorted(fills)                       # cumulative, never backwards
+
+    run(main())
