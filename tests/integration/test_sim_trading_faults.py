@@ -240,3 +240,25 @@ def test_private_stream_stall_queue_and_drop():
                 m = orjson.loads((await ws.receive(timeout=T)).data)
                 assert m["result"][0]["text"] == "t-q3"
     run(main())
+
+
+def test_held_request_does_not_block_stop():
+    """A request held by order_timeout is cut when the simulator stops (no shutdown wait)."""
+    async def main():
+        sim = make_sim()
+        await sim.start()
+        async with aiohttp.ClientSession() as s:
+            sim.venue("mexc_spot").faults.order_timeout(1)
+            url, h = mexc_req(sim.urls["mexc_spot"].rest, **far_order(1))
+            task = asyncio.ensure_future(s.post(url, headers=h))
+            for _ in range(100):
+                if sim.trading.venue("mexc_spot").held:
+                    break
+                await asyncio.sleep(0.02)
+            assert sim.trading.venue("mexc_spot").held
+            t0 = time.monotonic()
+            await sim.stop()
+            assert time.monotonic() - t0 < 2.0
+            with pytest.raises(aiohttp.ClientError):
+                await asyncio.wait_for(task, T)
+    run(main())

@@ -67,6 +67,7 @@ class VenueTrading:
         self.engine = MatchingEngine(venue, id_start=_ID_START.get(venue.name, 1))
         self.listen_key_ttl_s = 3600.0       # MEXC: a listenKey lives 60 minutes, PUT extends it
         self.protocol: Any = None
+        self.held: set = set()               # transports of never-answered requests (order_timeout)
         self._uid = 10000000 + 1000 * (list(trading.sim.venues).index(venue.name) + 1)
 
     def secret_of(self, api_key: str) -> Optional[str]:
@@ -150,8 +151,22 @@ def install(sim) -> SimTrading:
         else:
             vt.protocol = gate.GateTrading(vt)
         _hook_public_diffs(vt)
+        _hook_stop(vt)
     _config_accounts(sim, trading)
     return trading
+
+
+def _hook_stop(vt: VenueTrading) -> None:
+    """A request held by ``order_timeout`` must not keep the venue's REST server from stopping."""
+    from .common import release_held
+    venue = vt.venue
+    stop = venue.stop
+
+    async def stop_and_release():
+        release_held(vt.held)
+        await stop()
+
+    venue.stop = stop_and_release
 
 
 def _hook_public_diffs(vt: VenueTrading) -> None:

@@ -66,14 +66,30 @@ class PrivateOut:
             self.sent += 1
 
 
-async def hold_unanswered(request, drop: bool, max_s: float = 3600.0) -> None:
+async def hold_unanswered(request, drop: bool, held: Optional[set] = None, max_s: float = 3600.0) -> None:
     """``order_timeout``: never answer a REST request (until the client gives up or the server stops),
-    or cut its connection at once (``drop``)."""
+    or cut its connection at once (``drop``). ``held``: the venue's set of held transports, which
+    :func:`release_held` aborts when the venue stops (a held request must not block shutdown)."""
     transport = request.transport
     if drop:
         if transport is not None:
             transport.abort()
         return
-    deadline = time.monotonic() + max_s
-    while transport is not None and not transport.is_closing() and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    if transport is None:
+        return
+    if held is not None:
+        held.add(transport)
+    try:
+        deadline = time.monotonic() + max_s
+        while not transport.is_closing() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        if held is not None:
+            held.discard(transport)
+
+
+def release_held(held: set) -> None:
+    """Abort every held (never answered) request's connection."""
+    for t in list(held):
+        t.abort()
+    held.clear()

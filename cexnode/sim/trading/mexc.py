@@ -178,7 +178,7 @@ class MexcTrading:
         if fault is not None:
             kind, arg = fault
             if kind == "timeout":
-                await hold_unanswered(request, arg)
+                await hold_unanswered(request, arg, self.vt.held)
                 return web.Response(status=504)
             if kind == "5xx":
                 return self.venue.rest_error(arg, "Service Unavailable")
