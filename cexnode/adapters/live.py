@@ -26,6 +26,7 @@ __all__ = ["ServerClock", "VenueInstrument", "HttpAnswer", "NotSent", "LiveGatew
            "dec", "fmt_decimal"]
 
 _ZERO = Decimal(0)
+_KEEP_ORDERS = 20000
 
 
 def _with(st: OrderState, **kw: Any) -> OrderState:
@@ -297,7 +298,21 @@ class LiveGateway:
             if not st.order_id and old.order_id:
                 st = _with(st, order_id=old.order_id)
         self._orders[st.client_id] = st
+        if len(self._orders) > _KEEP_ORDERS:
+            self._prune()
         return st
+
+    def _prune(self) -> None:
+        """Forget the oldest half of the orders we track (a long-running node must not grow
+        without bound; the executor settles an order within its reconcile timeout)."""
+        drop = list(itertools.islice(self._orders, len(self._orders) // 2))
+        for cid in drop:
+            st = self._orders.pop(cid)
+            self._order_ids.pop(st.order_id, None)
+            self._forget(cid)
+
+    def _forget(self, client_id: str) -> None:
+        pass
 
     def _emit_order(self, st: OrderState) -> None:
         self.stream_updates += 1

@@ -216,6 +216,9 @@ class MexcSpotGateway(LiveGateway):
             out[a] = Balance(asset=a, free=dec(b.get("free"), _ZERO), locked=dec(b.get("locked"), _ZERO), ts_ns=now)
         return self._set_balances(out)
 
+    def _forget(self, client_id: str) -> None:
+        self._fees.pop(client_id, None)
+
     # -- private stream ----------------------------------------------------------------------------
     def on_private(self, kind: int, msg: dict) -> None:
         """A private push decoded by the Cython MEXC parser (feed.MSG_ORDER / MSG_FILL / MSG_BALANCE)."""
