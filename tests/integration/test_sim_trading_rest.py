@@ -153,6 +153,10 @@ def test_gate_spot_order_endpoints():
             st, o = await g.call("POST", "/orders", body={"text": "t-rest", "currency_pair": "BTC_USDT", "side": "buy",
                                                           "amount": "0.01", "price": "1000"})
             assert st == 201 and o["status"] == "open" and o["finish_as"] == "open"
+            st, lst = await g.call("GET", "/orders", "currency_pair=BTC_USDT&status=open")
+            assert st == 200 and [x["text"] for x in lst] == ["t-rest"]
+            st, fin = await g.call("GET", "/orders", "currency_pair=BTC_USDT&status=finished")
+            assert [x["text"] for x in fin] == ["t-abc1"]
             st, oo = await g.call("GET", "/open_orders")
             assert oo[0]["currency_pair"] == "BTC_USDT" and [x["text"] for x in oo[0]["orders"]] == ["t-rest"]
             st, c = await g.call("DELETE", "/orders/t-rest", "currency_pair=BTC_USDT")
