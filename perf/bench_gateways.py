@@ -11,7 +11,6 @@ simulator, order matched, answer parsed into an OrderState).
 """
 from __future__ import annotations
 
-import asyncio
 import itertools
 import time
 from decimal import Decimal
