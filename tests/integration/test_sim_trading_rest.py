@@ -312,3 +312,35 @@ def test_fills_are_public_diffs_and_my_trades():
             st, mt = await f.call("GET", "/my_trades", "contract=BTC_USDT&order=%d" % fo["id"])
             assert [t["size"] for t in mt] == [-min(fq, 3)] and mt[0]["order_id"] == str(fo["id"])
     run(main())
+
+
+def test_cancel_all_endpoints():
+    async def main():
+        sim = make_sim()
+        async with sim, aiohttp.ClientSession() as s:
+            mx = Mexc(s, sim.urls["mexc_spot"].rest)
+            for i in range(3):
+                st, _ = await mx.call("POST", "/api/v3/order", symbol="BTCUSDT", side="BUY", type="LIMIT",
+                                      quantity="0.01", price="100%d.00" % i, newClientOrderId="ca%d" % i)
+                assert st == 200
+            st, out = await mx.call("DELETE", "/api/v3/openOrders", symbol="BTCUSDT")
+            assert st == 200 and sorted(o["clientOrderId"] for o in out) == ["ca0", "ca1", "ca2"]
+            assert all(o["status"] == "CANCELED" for o in out)
+            st, oo = await mx.call("GET", "/api/v3/openOrders", symbol="BTCUSDT")
+            assert oo == []
+            g = Gate(s, sim.urls["gateio_spot"].rest, "/api/v4/spot")
+            for side, px in (("buy", "1000"), ("sell", "900000")):
+                st, _ = await g.call("POST", "/orders", body={"currency_pair": "BTC_USDT", "side": side,
+                                                              "amount": "0.01", "price": px})
+                assert st == 201
+            st, out = await g.call("DELETE", "/orders", "currency_pair=BTC_USDT&side=buy")
+            assert [o["side"] for o in out] == ["buy"] and out[0]["status"] == "cancelled"
+            st, out = await g.call("DELETE", "/orders", "currency_pair=BTC_USDT")
+            assert [o["side"] for o in out] == ["sell"]
+            f = Gate(s, sim.urls["gateio_futures"].rest, "/api/v4/futures/usdt")
+            st, _ = await f.call("POST", "/orders", body={"contract": "BTC_USDT", "size": 2, "price": "1000", "tif": "gtc"})
+            st, out = await f.call("DELETE", "/orders", "contract=BTC_USDT")
+            assert st == 200 and [o["finish_as"] for o in out] == ["cancelled"]
+            st, e = await f.call("DELETE", "/orders")
+            assert (st, e["label"]) == (400, "MISSING_REQUIRED_PARAM")
+    run(main())

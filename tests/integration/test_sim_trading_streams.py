@@ -185,6 +185,21 @@ def test_mexc_listen_key_expiry_and_keepalive():
                 assert m.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
             st, e = await mexc_call(s, base, "PUT", "/api/v3/userDataStream", listenKey=key)
             assert (st, e["code"]) == (400, -1125)
+            # at most 5 connections per listenKey
+            sim.trading.venue("mexc_spot").listen_key_ttl_s = 60
+            st, lk = await mexc_call(s, base, "POST", "/api/v3/userDataStream")
+            url = sim.urls["mexc_spot"].ws + "?listenKey=" + lk["listenKey"]
+            conns = []
+            try:
+                for i in range(6):
+                    ws = await s.ws_connect(url)
+                    conns.append(ws)
+                    await ws.send_str('{"method":"SUBSCRIPTION","params":["spot@private.deals.v3.api.pb"]}')
+                    msg = orjson.loads((await ws.receive(timeout=T)).data)["msg"]
+                    assert ("Blocked" in msg) == (i == 5), (i, msg)
+            finally:
+                for ws in conns:
+                    await ws.close()
     run(main())
 
 
@@ -389,4 +404,11 @@ def test_gate_ws_order_api_spot_and_futures():
                     assert (await recv())["ack"] is True
                     e = await recv()
                     assert e["status"] == "400" and e["error"]["label"] in ("INVALID_PRECISION", "CONTRACT_NOT_FOUND")
+                    # x-gate-exptime in the past: refused, nothing placed
+                    n_orders = len(sim.trading.engine(venue).orders)
+                    req = orjson.loads(_api(prefix + ".order_place", dict(place, text="t-exp"), "r8"))
+                    req["payload"]["req_header"] = {"x-gate-exptime": str(int(time.time() * 1000) - 1000)}
+                    await ws.send_str(orjson.dumps(req).decode())
+                    e = await recv()
+                    assert e["error"]["label"] == "REQUEST_EXPIRED" and len(sim.trading.engine(venue).orders) == n_orders
     run(main())

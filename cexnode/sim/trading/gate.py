@@ -5,11 +5,13 @@ REST (signed: ``KEY``, ``Timestamp``, ``SIGN`` headers, :func:`cexnode.sim.tradi
 * spot — ``POST /api/v4/spot/orders`` (JSON ``text, currency_pair, type=limit, side, amount, price,
   time_in_force gtc|ioc|poc|fok``; 201 with the order), ``GET|DELETE /api/v4/spot/orders/{order_id}
   ?currency_pair=`` (``order_id``: the id or the ``t-...`` text), ``GET /api/v4/spot/open_orders``,
-  ``GET /api/v4/spot/orders?currency_pair=&status=open``, ``GET /api/v4/spot/accounts[?currency=]``.
+  ``GET /api/v4/spot/orders?currency_pair=&status=open|finished`` (``DELETE`` cancels all of a pair),
+  ``GET /api/v4/spot/accounts[?currency=]``, ``GET /api/v4/spot/my_trades``.
 * futures — ``POST /api/v4/futures/usdt/orders`` (``contract, size`` signed contracts, ``price``
   string, ``"0"`` + ``tif: ioc`` = market, ``tif, text, reduce_only, close``), ``GET|DELETE
-  /api/v4/futures/usdt/orders/{order_id}``, ``GET /api/v4/futures/usdt/orders?contract=&status=open``,
-  ``GET /api/v4/futures/usdt/accounts``, ``GET /api/v4/futures/usdt/positions[/{contract}]``. Sizes
+  /api/v4/futures/usdt/orders/{order_id}``, ``GET|DELETE /api/v4/futures/usdt/orders?contract=``,
+  ``GET /api/v4/futures/usdt/accounts``, ``GET /api/v4/futures/usdt/positions[/{contract}]``,
+  ``GET /api/v4/futures/usdt/my_trades``. Sizes
   are integers, or strings with ``X-Gate-Size-Decimal: 1`` (venue rule).
 
 Errors ``{"label","message"}`` (Gate docs "Error labels"): spot ``INVALID_CURRENCY_PAIR``,
@@ -27,7 +29,9 @@ when it fails): ``spot.orders`` / ``spot.usertrades`` ``[pairs | "!all"]``, ``sp
 WebSocket API (``event: "api"``): ``spot.login`` / ``futures.login`` (signature of
 ``"api\\n<channel>\\n\\n<timestamp>"``), then ``*.order_place`` (an ``"ack": true`` frame echoing the
 request, then the response with the order), ``*.order_cancel``, ``*.order_status``; responses
-``{"request_id","header":{"status",...},"data":{"result"|"errs"}}``.
+``{"request_id","header":{"status",...},"data":{"result"|"errs"}}``; ``req_header.x-gate-exptime``
+(ms) in the past → ``REQUEST_EXPIRED``. Not modelled: batch placement (a list ``req_param``) and
+per-request signatures without a login.
 """
 from __future__ import annotations
 
@@ -74,6 +78,7 @@ class GateTrading:
         r = self.venue.app.router
         r.add_post(base + "/orders", self.rest_place)
         r.add_get(base + "/orders", self.rest_list)
+        r.add_delete(base + "/orders", self.rest_cancel_all)
         r.add_get(base + "/orders/{order_id}", self.rest_get)
         r.add_delete(base + "/orders/{order_id}", self.rest_cancel)
         r.add_get(base + "/accounts", self.rest_accounts)
@@ -319,6 +324,27 @@ class GateTrading:
             orders = [o for o in self.engine.orders.values() if o.account is acct and not o.is_open
                       and (sym is None or o.symbol == sym)]
         return self.venue.json_response([self.order_json(o, self._dec(request)) for o in orders])
+
+    async def rest_cancel_all(self, request: web.Request) -> web.Response:
+        """``DELETE .../orders?currency_pair=`` (spot; ``side`` optional) / ``?contract=`` (futures):
+        cancel the account's open orders; answers the cancelled orders."""
+        acct, err, _ = await self._auth(request)
+        if acct is None:
+            return err
+        key = "contract" if self.futures else "currency_pair"
+        sym = request.query.get(key)
+        if not sym:
+            return self.error(400, "MISSING_REQUIRED_PARAM", "Missing required parameter: %s" % key)
+        if sym not in self.venue.instruments:
+            return self.error(400, "CONTRACT_NOT_FOUND" if self.futures else "INVALID_CURRENCY_PAIR", "unknown %s" % sym)
+        side = request.query.get("side")
+        out = []
+        for o in self.engine.open_orders(acct, sym):
+            if side in ("buy", "sell") and o.side != side:
+                continue
+            self.engine.cancel(o)
+            out.append(self.order_json(o, self._dec(request)))
+        return self.venue.json_response(out)
 
     async def rest_open_orders(self, request: web.Request) -> web.Response:
         acct, err, _ = await self._auth(request)
@@ -611,6 +637,17 @@ class GateTrading:
             return
         op = msg.get("channel", "").split(".", 1)[1]
         param = payload.get("req_param")
+        hdr = payload.get("req_header")
+        exp = hdr.get("x-gate-exptime") if isinstance(hdr, dict) else None
+        if exp is not None:
+            try:
+                expired = int(exp) < self.vt.trading.now_ms()
+            except (TypeError, ValueError):
+                self.api_error(conn, msg, 400, "INVALID_PARAM_VALUE", "invalid x-gate-exptime")
+                return
+            if expired:     # venue docs: a request received after x-gate-exptime is rejected
+                self.api_error(conn, msg, 400, "REQUEST_EXPIRED", "request expired (x-gate-exptime)")
+                return
         dec = conn.headers.get("X-Gate-Size-Decimal", "") == "1"
         if op == "order_place":
             fault = self.venue.faults.take_order_fault()

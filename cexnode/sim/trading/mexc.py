@@ -10,7 +10,8 @@ and/or a form body; :func:`cexnode.sim.trading.auth.verify_mexc`):
   ``origClientOrderId``: the order object / the cancel answer (``rest_order_cancel_response.json``);
   unknown: ``-2013 Order does not exist.`` (GET) / ``-2011 Unknown order sent.`` (DELETE, also for an
   order that is already final).
-* ``GET /api/v3/openOrders?symbol=``, ``GET /api/v3/account`` (``rest_account.json``).
+* ``GET /api/v3/openOrders?symbol=`` (``DELETE`` cancels them all), ``GET /api/v3/account``
+  (``rest_account.json``), ``GET /api/v3/myTrades?symbol=[&orderId=]``.
 * ``POST/PUT/DELETE/GET /api/v3/userDataStream`` — listenKeys (60 min, PUT extends; 60 per account).
 
 Order statuses: NEW, PARTIALLY_FILLED, FILLED, CANCELED, PARTIALLY_CANCELED. Error codes: 10007 bad
@@ -21,7 +22,8 @@ symbol, 400 ``price scale is invalid`` / ``quantity scale is invalid`` (venue te
 Private pushes on ``/ws?listenKey=<key>`` (binary ``PushDataV3ApiWrapper``, the official runtime):
 ``spot@private.orders.v3.api.pb`` (privateOrders 304), ``spot@private.deals.v3.api.pb`` (privateDeals
 306), ``spot@private.account.v3.api.pb`` (privateAccount 307). A subscription with an unknown or
-expired listenKey is refused ("Blocked!"); when a key expires its connections are closed.
+expired listenKey, or from a 6th connection of one key, is refused ("Blocked!"); when a key expires
+its connections are closed.
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ _ORDER_TYPE_NO = {"LIMIT": 1, "LIMIT_MAKER": 2, "IMMEDIATE_OR_CANCEL": 3, "FILL_
 _TIF = {"gtc": "GTC", "ioc": "IOC", "fok": "FOK", "poc": "GTC"}
 _ID_PREFIX = "C02__"
 MAX_LISTEN_KEYS = 60
+MAX_CONNECTIONS_PER_KEY = 5          # venue: at most 5 connections per listenKey
 
 
 def order_status(o: SimOrder) -> str:
@@ -80,6 +83,7 @@ class MexcTrading:
         r.add_get("/api/v3/order", self.query_order)
         r.add_delete("/api/v3/order", self.cancel_order)
         r.add_get("/api/v3/openOrders", self.open_orders)
+        r.add_delete("/api/v3/openOrders", self.cancel_open_orders)
         r.add_get("/api/v3/account", self.account)
         r.add_get("/api/v3/myTrades", self.my_trades)
         r.add_post("/api/v3/userDataStream", self.create_listen_key)
@@ -231,6 +235,20 @@ class MexcTrading:
             return self.error(10007, "symbol not support api")
         return self.venue.json_response([self.order_json(o) for o in self.engine.open_orders(acct, sym or None)])
 
+    async def cancel_open_orders(self, request: web.Request) -> web.Response:
+        """``DELETE /api/v3/openOrders?symbol=``: cancel every open order of the symbol."""
+        acct, p = await self._signed(request)
+        if acct is None:
+            return p
+        sym = p.get("symbol", "")
+        if sym not in self.venue.instruments:
+            return self.error(10007, "symbol not support api")
+        out = []
+        for o in self.engine.open_orders(acct, sym):
+            self.engine.cancel(o)
+            out.append(self.order_json(o))
+        return self.venue.json_response(out)
+
     async def account(self, request: web.Request) -> web.Response:
         acct, p = await self._signed(request)
         if acct is None:
@@ -346,9 +364,15 @@ class MexcTrading:
 
     # ------------------------------------------------------------------ private streams
     def subscribe(self, conn, topic: str) -> bool:
-        api_key = self._key_valid(conn.query.get("listenKey"))
+        key = conn.query.get("listenKey")
+        api_key = self._key_valid(key)
         if api_key is None:
             return False
+        if "mexc_api_key" not in conn.user_data:
+            using = sum(1 for c in self.venue.connections
+                        if c is not conn and c.query.get("listenKey") == key and "mexc_api_key" in c.user_data)
+            if using >= MAX_CONNECTIONS_PER_KEY:
+                return False
         conn.user_data["mexc_api_key"] = api_key
         if topic == ACCOUNT_TOPIC:       # changes are reported relative to the balances seen now
             for asset, b in self.vt.accounts[api_key].balances.items():
