@@ -113,7 +113,7 @@ class GateTrading:
                 "create_time_ms": o.create_ms, "size": self._size_val(inst, sign * o.qty, dec), "iceberg": 0,
                 "left": self._size_val(inst, sign * (o.left if o.is_open or o.finish_as != "filled" else 0), dec),
                 "price": inst.price_str(o.price) if o.price is not None else "0",
-                "fill_price": dec_str(avg.quantize(inst.tick)) if avg is not None else "0",
+                "fill_price": dec_str(avg) if avg is not None else "0",        # exact average
                 "mkfr": str(self.venue.maker_fee), "tkfr": str(self.venue.taker_fee), "tif": o.tif, "refu": 0,
                 "is_reduce_only": o.reduce_only, "is_close": bool(o.extra.get("close")), "is_liq": False,
                 "text": o.client_id, "status": "open" if o.is_open else "finished",
