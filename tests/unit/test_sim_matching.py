@@ -219,3 +219,64 @@ def test_futures_closing_order_needs_no_new_margin():
         eng.place(a, "BTC_USDT", "sell", 1, bp, tif="gtc")
     o = eng.place(a, "BTC_USDT", "buy", n, book.best_ask()[0] + 100, tif="gtc")   # closing: accepted
     assert o.filled > 0
+
+
+# ---- property: random order flow keeps every account's books exact ---------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_OPS = st.lists(st.one_of(
+    st.tuples(st.just("place"), st.integers(0, 2), st.sampled_from(["buy", "sell"]), st.integers(1, 40000),
+              st.integers(-30, 30), st.sampled_from(["gtc", "ioc", "fok", "poc"])),
+    st.tuples(st.just("cancel"), st.integers(0, 50)),
+    st.tuples(st.just("tick"), st.integers(1, 5)),
+), min_size=1, max_size=40)
+
+
+@settings(max_examples=40)
+@given(ops=_OPS)
+def test_random_order_flow_invariants(ops):
+    sim = make({"gateio_spot": ["BTC/USDT"]})
+    v = sim.venue("gateio_spot")
+    eng = sim.trading.engine("gateio_spot")
+    inst, book = v.instrument("BTC_USDT"), v.book("BTC_USDT")
+    start = {"USDT": Decimal(50000), "BTC": Decimal(1)}
+    accts = [sim.trading.add_account("gateio_spot", "a%d" % i, "s", start) for i in range(3)]
+    for op in ops:
+        if op[0] == "place":
+            _, ai, side, qty, off, tif = op
+            ref = book.best_ask()[0] if side == "buy" else book.best_bid()[0]
+            try:
+                eng.place(accts[ai], "BTC_USDT", side, qty, max(1, ref + off), tif=tif)
+            except Reject as e:
+                assert e.kind in ("balance", "min_notional", "min_qty")
+        elif op[0] == "cancel":
+            opens = [o for o in eng.orders.values() if o.is_open]
+            if opens:
+                eng.cancel(opens[op[1] % len(opens)])
+        else:
+            sim.tick(op[1])
+        assert not book.crossed
+        for a in accts:
+            opens = [o for o in eng.orders.values() if o.account is a and o.is_open]
+            assert a.balances["USDT"].locked == sum((o.reserved for o in opens if o.is_buy), Decimal(0))
+            assert a.balances["BTC"].locked == sum((o.reserved for o in opens if not o.is_buy), Decimal(0))
+            # every balance is the start plus the account's own fills, exactly
+            usdt, btc = start["USDT"], start["BTC"]
+            for o in eng.orders.values():
+                if o.account is not a:
+                    continue
+                assert 0 <= o.filled <= o.qty and (o.status != "closed" or o.filled == o.qty)
+                for f in o.fills:
+                    if o.is_buy:
+                        usdt -= f.quote
+                        btc += inst.size(f.qty) - f.fee
+                    else:
+                        usdt += f.quote - f.fee
+                        btc -= inst.size(f.qty)
+            assert a.balances["USDT"].total == usdt and a.balances["BTC"].total == btc
+            assert a.balances["USDT"].available >= 0 and a.balances["BTC"].available >= 0
+        # resting orders never stay crossed with the true book
+        for o in eng.orders.values():
+            if o.is_open:
+                assert (o.price < book.best_ask()[0]) if o.is_buy else (o.price > book.best_bid()[0])
