@@ -280,3 +280,46 @@ def test_random_order_flow_invariants(ops):
         for o in eng.orders.values():
             if o.is_open:
                 assert (o.price < book.best_ask()[0]) if o.is_buy else (o.price > book.best_bid()[0])
+
+
+@settings(max_examples=30)
+@given(ops=st.lists(st.one_of(
+    st.tuples(st.just("place"), st.integers(0, 1), st.sampled_from(["buy", "sell"]), st.integers(1, 60),
+              st.integers(-20, 20), st.sampled_from(["gtc", "ioc"]), st.booleans()),
+    st.tuples(st.just("cancel"), st.integers(0, 50)),
+    st.tuples(st.just("tick"), st.integers(1, 5)),
+), min_size=1, max_size=40))
+def test_random_futures_flow_invariants(ops):
+    sim = make({"gateio_futures": ["BTC/USDT:USDT"]})
+    v = sim.venue("gateio_futures")
+    eng = sim.trading.engine("gateio_futures")
+    inst, book = v.instrument("BTC_USDT"), v.book("BTC_USDT")
+    accts = [sim.trading.add_account("gateio_futures", "f%d" % i, "s", {"USDT": "3000"}) for i in range(2)]
+    for op in ops:
+        if op[0] == "place":
+            _, ai, side, qty, off, tif, reduce = op
+            ref = book.best_ask()[0] if side == "buy" else book.best_bid()[0]
+            try:
+                eng.place(accts[ai], "BTC_USDT", side, qty, max(1, ref + off), tif=tif, reduce_only=reduce)
+            except Reject as e:
+                assert e.kind in ("balance", "position")
+        elif op[0] == "cancel":
+            opens = [o for o in eng.orders.values() if o.is_open]
+            if opens:
+                eng.cancel(opens[op[1] % len(opens)])
+        else:
+            sim.tick(op[1])
+        for a in accts:
+            pos = a.position("BTC_USDT")
+            signed = sum((f.qty if o.is_buy else -f.qty) for o in eng.orders.values() if o.account is a for f in o.fills)
+            assert pos.size == signed
+            # wallet = start + realised PnL - fees, exactly
+            assert a.balances["USDT"].available == Decimal(3000) + pos.realised_pnl
+            fees = sum((f.fee for o in eng.orders.values() if o.account is a for f in o.fills), Decimal(0))
+            assert all(f.fee == f.quote * (v.taker_fee if f.role == "taker" else v.maker_fee)
+                       for o in eng.orders.values() if o.account is a for f in o.fills)
+            assert fees >= 0
+            pm, om = eng.futures_margins(a, "USDT")
+            assert om == sum((o.reserved for o in eng.orders.values() if o.account is a and o.is_open), Decimal(0))
+            assert pm == inst.base_qty(abs(pos.size)) * pos.entry_price / a.leverage
+            assert (pos.size == 0) == (pos.entry_price == 0)
