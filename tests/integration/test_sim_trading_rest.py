@@ -344,3 +344,21 @@ def test_cancel_all_endpoints():
             st, e = await f.call("DELETE", "/orders")
             assert (st, e["label"]) == (400, "MISSING_REQUIRED_PARAM")
     run(main())
+
+
+def test_futures_decimal_contract_sizes():
+    """With sim.futures_decimal_sizes, fractional contracts need X-Gate-Size-Decimal: 1 (venue rule)."""
+    async def main():
+        sim = ExchangeSimulator(SimConfig(seed=5, book_levels=10, futures_decimal_sizes=True), clock="manual",
+                                venues={"gateio_futures": ["BTC/USDT:USDT"]})
+        sim.trading.add_account("gateio_futures", KEY, SECRET, {"USDT": "100000"})
+        async with sim, aiohttp.ClientSession() as s:
+            g = Gate(s, sim.urls["gateio_futures"].rest, "/api/v4/futures/usdt")
+            body = {"contract": "BTC_USDT", "size": "1.5", "price": "1000", "tif": "gtc"}
+            st, e = await g.call("POST", "/orders", body=body)
+            assert (st, e["label"]) == (400, "INVALID_PARAM_VALUE")
+            st, o = await g.call("POST", "/orders", body=body, headers={"X-Gate-Size-Decimal": "1"})
+            assert st == 201 and o["size"] == "1.5" and o["left"] == "1.5"
+            st, o2 = await g.call("GET", "/orders/%d" % o["id"])
+            assert o2["size"] == 1                       # integers without the header: truncated toward zero
+    run(main())
