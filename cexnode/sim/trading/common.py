@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from decimal import Decimal
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 __all__ = ["dec_str", "PrivateOut"]
 
