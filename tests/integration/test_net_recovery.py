@@ -30,6 +30,7 @@ sim:
   seed: 3
   update_interval_ms: 2
   mid_prices: {BTC/USDT: 65000, ETH/USDT: 3200}
+  enforce_rate_limits: %(enforce)s
 venues:
   mexc_spot:
     symbols: [BTC/USDT, ETH/USDT]
@@ -87,6 +88,11 @@ class Harness:
             await r.read()
             return r.status
 
+    async def readyz(self) -> tuple:
+        async with self.session.get(self.metrics_url + "/readyz") as r:
+            body = await r.json()
+            return r.status == 200, body["details"]
+
     def book(self, venue: str, symbol: str) -> Any:
         return self.engine.books[(venue, symbol)]
 
@@ -119,10 +125,11 @@ def val(m: dict, name: str, **labels) -> float:
 
 def run_scenario(tmp_path, scenario: Callable[[Harness], Awaitable[Any]], *, on_failure: str = "stop",
                  start_timeout: float = 15, mexc_extra: str = "", before_start: Callable[[Node], None] = None,
-                 expect_exit: int = 0, wait_books: int = 5) -> Any:
+                 expect_exit: int = 0, wait_books: int = 5, enforce_rate_limits: bool = False) -> Any:
     logf = tmp_path / "node.jsonl"
     cfg = load_config_text(BASE % {"audit": tmp_path / "audit.jsonl", "log": logf, "on_failure": on_failure,
-                                   "start_timeout": start_timeout, "mexc_extra": mexc_extra})
+                                   "start_timeout": start_timeout, "mexc_extra": mexc_extra,
+                                   "enforce": "true" if enforce_rate_limits else "false"})
     node = Node(cfg, duration=None)
     if before_start is not None:
         before_start(node)
@@ -314,9 +321,13 @@ def test_degrade_runs_without_the_failed_venue_and_a_failing_book_is_retried(tmp
         # still retrying (backoff doubles: the next attempt comes within a few seconds), still out of sync
         assert await _wait(lambda: eng.adapters["gateio_spot"].snapshot_errors > errors0, 6)
         assert not eth.in_sync
-        assert await h.ready() == 503
+        ready, details = await h.readyz()
+        assert not ready and "gateio_spot ETH/USDT" in details["books"]["out_of_sync"]
+        assert "mexc_spot" in details["venues"]["disconnected"]
         block["ETH_USDT"] = False
         assert await _wait(lambda: eth.in_sync, 8)
+        ready, details = await h.readyz()
+        assert "gateio_spot ETH/USDT" not in details["books"]["out_of_sync"]
         # the failed venue's books never come into the comparison; the others equal the sim
         books = {k: v for k, v in eng.books.items() if k[0] != "mexc_spot"}
         return len(books), sorted(eng.failed)
@@ -324,3 +335,43 @@ def test_degrade_runs_without_the_failed_venue_and_a_failing_book_is_retried(tmp
     (nbooks, failed), _ = run_scenario(tmp_path, scenario, on_failure="degrade", start_timeout=2,
                                        mexc_extra=MEXC_OFFLINE, before_start=before_start, wait_books=2)
     assert failed == ["mexc_spot"] and nbooks == 3
+
+
+def test_venue_start_timeout_stops_the_node(tmp_path):
+    def before_start(node: Node) -> None:
+        node.context["sim"].venue("mexc_spot").faults.rest_delay(2.5)     # instrument info never in time
+
+    t0 = time.monotonic()
+    _, records = run_scenario(tmp_path, None, on_failure="stop", start_timeout=1, before_start=before_start,
+                              expect_exit=1, wait_books=0)
+    assert time.monotonic() - t0 < 15
+    failed = [r for r in records if r.get("msg") == "venue failed"]
+    assert failed and "mexc_spot" in orjson.dumps(failed[0]).decode()
+    assert "timed out" in orjson.dumps(failed[0]).decode()
+
+
+def test_gate_quota_headers_pause_before_the_venue_says_429(tmp_path):
+    """The simulator enforces a tiny per-endpoint quota (5 per 2 s) and reports it in Gate's
+    X-Gate-RateLimit-* headers; a burst of resyncs must wait for the reset instead of getting 429s."""
+    async def scenario(h: Harness):
+        gate = h.sim.venue("gateio_spot")
+        gate.rest_rate_limit = (5, 2.0)
+        await asyncio.sleep(2.1)                       # a fresh window
+        before = gate.rest_requests[GATE_BOOK]
+        t0 = time.monotonic()
+        for i in range(8):
+            gate.faults.gap_next("BTC_USDT" if i % 2 else "ETH_USDT")
+            await asyncio.sleep(0.03)
+            assert await _wait(lambda: h.engine.books_in_sync() == (5, 5), 8), i
+        took = time.monotonic() - t0
+        m1 = await h.scrape()
+        assert await h.compare_all() == 5
+        return took, gate.rest_requests[GATE_BOOK] - before, m1
+
+    (took, sent, m1), _ = run_scenario(tmp_path, scenario, enforce_rate_limits=True)
+    lbl = dict(venue="gateio_spot", endpoint=GATE_BOOK)
+    assert sent == 8
+    assert val(m1, "cexnode_rest_rate_limited_total", status="429", **lbl) == 0
+    assert val(m1, "cexnode_rest_requests_total", status="429", **lbl) == 0
+    assert val(m1, "cexnode_rest_rate_limit_waits_total", **lbl) >= 1
+    assert took >= 1.5                                   # the 6th request waited for the window's reset
