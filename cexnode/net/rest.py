@@ -381,6 +381,8 @@ class RestManager:
         Monotonic seconds (tests).
     """
 
+    GATE_RESET_MARGIN_S = 0.05
+
     def __init__(self, base_url: str, *, venue: str = "", policy: Optional[RestPolicy] = None,
                  timeout_s: Optional[float] = None, max_attempts: Optional[int] = None,
                  headers: Optional[dict] = None, limits: Optional[Sequence[LimitRule]] = None,
@@ -589,7 +591,8 @@ class RestManager:
                 reset_ms = int(reset)
             except (TypeError, ValueError):
                 return
-            wait = (reset_ms - self.server_now_ms()) / 1000.0
+            # + a margin: the reset is the venue's clock (ms, truncated), ours is only estimated
+            wait = (reset_ms - self.server_now_ms()) / 1000.0 + self.GATE_RESET_MARGIN_S
             if wait > 0:
                 self.pause(endpoint, min(wait, 60.0))
 

@@ -370,8 +370,8 @@ def test_gate_quota_headers_pause_before_the_venue_says_429(tmp_path):
 
     (took, sent, m1), _ = run_scenario(tmp_path, scenario, enforce_rate_limits=True)
     lbl = dict(venue="gateio_spot", endpoint=GATE_BOOK)
-    assert sent == 8
     assert val(m1, "cexnode_rest_rate_limited_total", status="429", **lbl) == 0
+    assert sent == 8
     assert val(m1, "cexnode_rest_requests_total", status="429", **lbl) == 0
     assert val(m1, "cexnode_rest_rate_limit_waits_total", **lbl) >= 1
     assert took >= 1.5                                   # the 6th request waited for the window's reset

@@ -108,7 +108,7 @@ def test_rate_limit_delays_never_drops_and_server_sees_the_limit():
     times = [t for t, _, pq, _ in log if pq == "/a"]
     assert len(times) == 10
     for a in times:                       # tolerance: arrival jitter on the server side
-        assert sum(1 for b in times if a <= b < a + 0.28) <= 3
+        assert sum(1 for b in times if a <= b < a + 0.2) <= 3
     assert el >= 0.85                     # 10 at 3 per 0.3 s: the 10th waits 3 windows
     assert el_b < 0.25
     assert m.waits["/a"] >= 6 and m.wait_s["/a"] > 0
