@@ -18,7 +18,10 @@ Plugging a source (later venue code)::
     server.readiness.add_check("books", lambda: (all_in_sync(), {"stale": [...]}))
 
 Ready-made for the engine: :func:`add_book_sources` (book updates, resyncs, age from BookSync C
-fields), :func:`books_readiness` (every book in sync and fresh) and :func:`venues_readiness`.
+fields), :func:`add_rest_sources` (``cexnode_rest_*``: requests by status, retries, 429/418,
+rate-limit waits, breaker state, connection reuse, round-trip histogram of each venue's
+:class:`~cexnode.net.rest.RestManager`), :func:`books_readiness` (every book in sync and fresh)
+and :func:`venues_readiness`.
 """
 from __future__ import annotations
 
