@@ -347,3 +347,33 @@ def test_metrics_exported():
     assert 'cexnode_rest_breaker_state{endpoint="/api/v3/depth",venue="mexc_spot"} 0.0' in text
     assert 'cexnode_rest_connection_reuse_ratio{venue="mexc_spot"}' in text
     assert 'cexnode_rest_request_microseconds_count{endpoint="/api/v3/depth",venue="mexc_spot"} 3.0' in text
+
+
+def test_capture_hook_sees_every_answer_and_server_time_sync():
+    seen = []
+
+    class Cap:
+        def rest(self, venue, method, path, query, status, body):
+            seen.append((venue, method, path, query, status, orjson_loads(body)["path"]))
+
+    async def main():
+        async with Server() as srv:
+            srv.script["/api/v4/spot/order_book"] = [(503, {}, 0), (200, {}, 0)]
+            m = RestManager(srv.url, venue="gateio_spot", policy=FAST, capture=Cap())
+            await m.request("GET", "/api/v4/spot/order_book", params={"currency_pair": "BTC_USDT", "limit": 100})
+            # a venue clock 5 s ahead of ours
+            off = await m.sync_server_time("/api/v4/spot/time", lambda _j: time.time_ns() // 1_000_000 + 5000)
+            await m.close()
+            return off, m
+    off, m = run(main())
+    assert seen[:2] == [("gateio_spot", "GET", "/api/v4/spot/order_book", "currency_pair=BTC_USDT&limit=100", 503,
+                         "/api/v4/spot/order_book"),
+                        ("gateio_spot", "GET", "/api/v4/spot/order_book", "currency_pair=BTC_USDT&limit=100", 200,
+                         "/api/v4/spot/order_book")]
+    assert len(seen) == 5                       # + 3 time samples
+    assert 4900 <= off <= 5100 and m.server_time_offset_ms == off
+
+
+def orjson_loads(b):
+    import orjson
+    return orjson.loads(b)
