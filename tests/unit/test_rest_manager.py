@@ -172,7 +172,9 @@ def test_418_pauses_the_whole_venue():
                 await m.request("POST", "/x")        # not idempotent: not retried
             t0 = time.monotonic()
             await m.request("GET", "/y")
-            return time.monotonic() - t0, m
+            el = time.monotonic() - t0
+            await m.close()
+            return el, m
     el, m = run(main())
     assert el >= 0.9
     assert m.rate_limited[("/x", "418")] == 1
@@ -377,3 +379,19 @@ def test_capture_hook_sees_every_answer_and_server_time_sync():
 def orjson_loads(b):
     import orjson
     return orjson.loads(b)
+
+
+def test_new_connections_are_counted_when_the_server_closes_them():
+    async def main():
+        async with Server() as srv:
+            srv.script["/c"] = [(200, {"Connection": "close"}, 0)]
+            m = RestManager(srv.url, venue="x", policy=FAST)
+            for _ in range(5):
+                await m.request("GET", "/c")
+            for _ in range(5):
+                await m.request("GET", "/k")         # keep-alive again
+            await m.close()
+            return m
+    m = run(main())
+    assert m.connections_created == 6
+    assert m.connections_reused == 4 and m.reuse_rate == 0.4
