@@ -18,7 +18,6 @@ from _timing import summarize
 
 
 def rest_roundtrip(quick: bool) -> dict:
-    import asyncio
 
     import aiohttp
     import uvloop
