@@ -187,8 +187,10 @@ class LiveGateway:
 
     def __init__(self, *, rest_url: str, ws_url: str, request_timeout_s: float = 5.0,
                  time_sync_interval_s: float = 60.0, clock_ns: Callable[[], int] = time.time_ns,
-                 instruments: Optional[Mapping[str, VenueInstrument]] = None) -> None:
+                 instruments: Optional[Mapping[str, VenueInstrument]] = None, rest: Any = None) -> None:
         self.rest_url = rest_url.rstrip("/")
+        self._rest: Any = rest                      # a shared RestManager (the adapter's), else ours
+        self._own_rest = False
         self.ws_url = ws_url
         self.request_timeout_s = float(request_timeout_s)
         self._clock = clock_ns
@@ -231,6 +233,7 @@ class LiveGateway:
 
     # -- HTTP --------------------------------------------------------------------------------------
     def _http(self) -> Any:
+        """The aiohttp session of the private WebSockets."""
         import aiohttp
 
         if self._session is None:
@@ -238,26 +241,51 @@ class LiveGateway:
                 # stopped: a late caller (a background reconciliation) must not leave a new,
                 # never-closed session behind; nothing is sent
                 raise NotSent("%s: gateway stopped" % self.venue)
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16, keepalive_timeout=60))
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8, keepalive_timeout=60))
         return self._session
 
-    async def _send(self, method: str, path: str, query: str = "", body: bytes = b"",
-                    headers: Optional[dict] = None, timeout_s: Optional[float] = None) -> HttpAnswer:
-        """One HTTP exchange, never retried. Raises :class:`NotSent` when nothing was written,
-        ``GatewayError(ambiguous=True)`` on a timeout or a connection lost after writing."""
-        import aiohttp
-        from yarl import URL
+    def _manager(self) -> Any:
+        """The venue's :class:`~cexnode.net.rest.RestManager` (the adapter's, shared with market
+        data: the venue counts its limits per IP/UID; or our own when standalone)."""
+        if self._rest is None:
+            if self._closed:
+                raise NotSent("%s: gateway stopped" % self.venue)
+            from cexnode.net.rest import RestManager
 
-        url = URL(self.rest_url + path + ("?" + query if query else ""), encoded=True)
+            self._rest = RestManager(self.rest_url, venue=self.venue, timeout_s=self.request_timeout_s)
+            self._own_rest = True
+        if self._rest.server_clock is None:
+            self._rest.server_clock = self.server_clock
+        return self._rest
+
+    async def _send(self, method: str, path: str, params: Optional[dict] = None, body: bytes = b"", *,
+                    sign: Optional[Callable] = None, endpoint: Optional[str] = None, market: Optional[str] = None,
+                    timeout_s: Optional[float] = None) -> HttpAnswer:
+        """One exchange through the REST manager (rate limits, breaker; an order is never retried,
+        a GET may be). Any HTTP answer is returned as is (the caller classifies it). Raises
+        :class:`NotSent` when nothing was written (cannot connect, circuit open, paused by the venue),
+        ``GatewayError(ambiguous=True)`` when the request may have been acted on without an answer
+        (5xx on an order, timeout, connection lost after writing)."""
+        from cexnode.net import rest as R
+
+        if self._closed:
+            raise NotSent("%s: gateway stopped" % self.venue)
         try:
-            async with self._http().request(method, url, data=body or None, headers=headers,
-                                            timeout=aiohttp.ClientTimeout(total=timeout_s or self.request_timeout_s)) as r:
-                return HttpAnswer(r.status, await r.read(), r.headers)
-        except aiohttp.ClientConnectorError as e:
-            raise NotSent("%s: cannot connect (%s)" % (self.venue, type(e).__name__)) from None
-        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as e:
-            raise GatewayError("%s %s %s: %s" % (self.venue, method, path, type(e).__name__), ambiguous=True,
-                               code="transport") from None
+            r = await self._manager().request(method, path, params=params, body=body or None, sign=sign,
+                                              endpoint=endpoint, market=market,
+                                              timeout_s=timeout_s or self.request_timeout_s)
+            return HttpAnswer(r.status, r.body, r.headers)
+        except R.RestError as e:
+            return HttpAnswer(e.status, e.body, e.headers)
+        except (R.NotSentError, R.CircuitOpenError, R.RateLimitedError) as e:
+            raise NotSent("%s %s %s: %s" % (self.venue, method, endpoint or path, type(e).__name__)) from None
+        except R.AmbiguousRequestError as e:
+            raise GatewayError("%s %s %s: %s" % (self.venue, method, endpoint or path,
+                                                 "HTTP %d" % e.status if e.status else "no answer"),
+                               ambiguous=True, code=str(e.status or "transport")) from None
+        except (R.RestFailure, asyncio.TimeoutError) as e:
+            raise GatewayError("%s %s %s: %s" % (self.venue, method, endpoint or path, type(e).__name__),
+                               ambiguous=True, code="transport") from None
 
     async def _fetch_server_time(self) -> int:
         raise NotImplementedError
@@ -368,6 +396,10 @@ class LiveGateway:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._own_rest and self._rest is not None:
+            await self._rest.close()
+            self._rest = None
+            self._own_rest = False
         self.started = False
 
     async def _start_private(self) -> None:
@@ -411,7 +443,7 @@ def gateway_kwargs(adapter: Any, cfg: Any) -> dict:
     """Constructor arguments every live gateway takes, from the venue and trading config."""
     ws, rest = adapter.urls()
     vc = adapter.config
-    return dict(rest_url=rest, ws_url=ws, api_key=vc.api_key, api_secret=vc.api_secret,
+    return dict(rest_url=rest, ws_url=ws, api_key=vc.api_key, api_secret=vc.api_secret, rest=adapter._rest_client(),
                 request_timeout_s=cfg.trading.order_timeout_ms / 1000.0,
                 time_sync_interval_s=vc.time_sync_interval_s,
                 stream_start_timeout_s=max(1.0, min(10.0, vc.start_timeout_s / 2)))

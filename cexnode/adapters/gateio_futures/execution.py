@@ -81,8 +81,8 @@ class GateFuturesGateway(GateGatewayBase):
     def order_ref_params(self, inst: VenueInstrument, client_id: str) -> dict:
         return {"order_id": TEXT_PREFIX + client_id}
 
-    def order_ref_query(self, inst: VenueInstrument) -> str:
-        return ""
+    def order_ref_query(self, inst: VenueInstrument) -> Optional[dict]:
+        return None
 
     def instrument_of_item(self, item: dict) -> Optional[VenueInstrument]:
         return self.by_venue_symbol(item.get("contract"))
@@ -129,7 +129,7 @@ class GateFuturesGateway(GateGatewayBase):
         if ans.status != 404 or not self._instruments:
             raise GatewayError("time: HTTP %d" % ans.status)
         contract = next(iter(self._instruments.values())).venue_symbol
-        ans = await self._send("GET", urls.ORDER_BOOK, "contract=%s&limit=1" % contract,
+        ans = await self._send("GET", urls.ORDER_BOOK, {"contract": contract, "limit": "1"},
                                timeout_s=min(self.request_timeout_s, 5.0))
         if ans.status != 200:
             raise GatewayError("time (order book): HTTP %d" % ans.status)

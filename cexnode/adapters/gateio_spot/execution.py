@@ -70,9 +70,10 @@ class GateGatewayBase(LiveGateway):
                  private_stream: bool = True, user_id: str = "", request_timeout_s: float = 5.0,
                  time_sync_interval_s: float = 60.0, stream_start_timeout_s: float = 10.0,
                  clock_ns: Callable[[], int] = time.time_ns,
-                 instruments: Optional[Mapping[str, VenueInstrument]] = None) -> None:
+                 instruments: Optional[Mapping[str, VenueInstrument]] = None, rest: Any = None) -> None:
         super().__init__(rest_url=rest_url, ws_url=ws_url, request_timeout_s=request_timeout_s,
-                         time_sync_interval_s=time_sync_interval_s, clock_ns=clock_ns, instruments=instruments)
+                         time_sync_interval_s=time_sync_interval_s, clock_ns=clock_ns, instruments=instruments,
+                         rest=rest)
         self.signer = GateSigner(api_key, api_secret)
         self.ws_order_api = bool(ws_order_api)
         self.private_stream = bool(private_stream)
@@ -102,8 +103,8 @@ class GateGatewayBase(LiveGateway):
         """WebSocket API ``req_param`` naming one order (cancel / status)."""
         return {"order_id": TEXT_PREFIX + client_id, "currency_pair": inst.venue_symbol}
 
-    def order_ref_query(self, inst: VenueInstrument) -> str:
-        return "currency_pair=" + inst.venue_symbol
+    def order_ref_query(self, inst: VenueInstrument) -> Optional[dict]:
+        return {"currency_pair": inst.venue_symbol}
 
     def state_from_order(self, item: dict, inst: Optional[VenueInstrument], fallback_cid: str = "") -> Optional[OrderState]:
         cid = _client_id(item.get("text")) or fallback_cid
@@ -153,15 +154,20 @@ class GateGatewayBase(LiveGateway):
                                 ts_ns)
 
     # -- REST ----------------------------------------------------------------------------------------
-    async def rest(self, method: str, path: str, query: str = "", body: Optional[dict] = None,
+    async def rest(self, method: str, path: str, params: Optional[dict] = None, body: Optional[dict] = None, *,
+                   endpoint: Optional[str] = None, market: Optional[str] = None,
                    timeout_s: Optional[float] = None) -> HttpAnswer:
+        """A signed REST request through the REST manager (the body is sent as the exact bytes signed)."""
         raw = orjson.dumps(body) if body is not None else b""
-        headers = self.signer.rest_headers(method, path, query, raw, self.server_clock.now_s())
-        headers["Accept"] = "application/json"
-        if raw:
-            headers["Content-Type"] = "application/json"
-        headers.update(self.rest_extra_headers())
-        return await self._send(method, path, query, raw, headers=headers, timeout_s=timeout_s)
+
+        def sign(m: str, p: str, q: str, b: bytes) -> tuple:
+            h = self.signer.rest_headers(m, p, q, b, self.server_clock.now_s())
+            h["Accept"] = "application/json"
+            h.update(self.rest_extra_headers())
+            return q, h
+
+        return await self._send(method, path, params, raw, sign=sign, endpoint=endpoint, market=market,
+                                timeout_s=timeout_s)
 
     async def _fetch_server_time(self) -> int:
         ans = await self._send("GET", self.time_path, timeout_s=min(self.request_timeout_s, 5.0))
@@ -170,17 +176,23 @@ class GateGatewayBase(LiveGateway):
         return int(ans.json()["server_time"])
 
     # -- transport choice ----------------------------------------------------------------------------
-    async def _call(self, ws_channel: str, req_param: Any, method: str, path: str, query: str = "",
-                    body: Optional[dict] = None) -> tuple[int, Any, str]:
+    async def _call(self, ws_channel: str, req_param: Any, method: str, path: str, params: Optional[dict] = None,
+                    body: Optional[dict] = None, endpoint: Optional[str] = None,
+                    market: Optional[str] = None) -> tuple[int, Any, str]:
         """One request over the WebSocket API (when on and logged in) else REST.
 
         Returns ``(status, result or error object, transport)``. Raises :class:`NotSent` when
         nothing left on either path, ``GatewayError(ambiguous=True)`` when the request left and no
         answer came."""
+        placing = method == "POST"
         if self.ws_order_api and self.session is not None and self.session.api_ready:
             try:
+                if placing:
+                    self.ws_orders += 1          # sent on the WS API (answered or not)
                 resp = await self.session.request(ws_channel, req_param, self.request_timeout_s)
             except NotSent:
+                if placing:
+                    self.ws_orders -= 1
                 self.rest_fallbacks += 1
             else:
                 status = int(str((resp.get("header") or {}).get("status") or 0) or 0)
@@ -191,7 +203,9 @@ class GateGatewayBase(LiveGateway):
                 return status, data.get("result"), "ws"
         elif self.ws_order_api:
             self.rest_fallbacks += 1
-        ans = await self.rest(method, path, query, body)
+        if placing:
+            self.rest_orders += 1
+        ans = await self.rest(method, path, params, body, endpoint=endpoint, market=market)
         try:
             obj = ans.json()
         except Exception:
@@ -214,15 +228,11 @@ class GateGatewayBase(LiveGateway):
         body = self.order_body(order, inst)
         try:
             status, obj, via = await self._call(self.channel_prefix + ".order_place", body, "POST", self.orders_path,
-                                                body=body)
+                                                body=body, market=inst.venue_symbol)
         except NotSent as e:
             return self._rejected(order, t0, "not_sent: %s" % e, "not_sent")
         except GatewayError as e:
             return self._ambiguous(order, t0, str(e))
-        if via == "ws":
-            self.ws_orders += 1
-        else:
-            self.rest_orders += 1
         if status >= 500 or status == 0:
             return self._ambiguous(order, t0, "status %d via %s" % (status, via))
         if status >= 400:
@@ -244,7 +254,7 @@ class GateGatewayBase(LiveGateway):
             status, obj, via = await self._call(self.channel_prefix + ".order_status",
                                                 self.order_ref_params(inst, client_id), "GET",
                                                 "%s/%s%s" % (self.orders_path, TEXT_PREFIX, client_id),
-                                                self.order_ref_query(inst))
+                                                self.order_ref_query(inst), endpoint=self.orders_path + "/{id}")
         except NotSent as e:
             raise GatewayError(str(e), ambiguous=False, code="not_sent") from None
         if status >= 500 or status == 0:
@@ -270,7 +280,7 @@ class GateGatewayBase(LiveGateway):
             status, obj, _via = await self._call(self.channel_prefix + ".order_cancel",
                                                  self.order_ref_params(inst, client_id), "DELETE",
                                                  "%s/%s%s" % (self.orders_path, TEXT_PREFIX, client_id),
-                                                 self.order_ref_query(inst))
+                                                 self.order_ref_query(inst), endpoint=self.orders_path + "/{id}")
         except NotSent:
             status = -1
         except GatewayError as e:
@@ -297,9 +307,9 @@ class GateGatewayBase(LiveGateway):
         return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.DEFINITIVE, state=st,
                         order_id=st.order_id, latency_ns=time.monotonic_ns() - t0)
 
-    async def _get_json(self, path: str, query: str = "") -> Any:
+    async def _get_json(self, path: str, params: Optional[dict] = None) -> Any:
         try:
-            ans = await self.rest("GET", path, query)
+            ans = await self.rest("GET", path, params)
         except NotSent as e:
             raise GatewayError(str(e), ambiguous=False, code="not_sent") from None
         if ans.status != 200:

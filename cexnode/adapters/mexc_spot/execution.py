@@ -79,9 +79,10 @@ class MexcSpotGateway(LiveGateway):
                  listen_key_keepalive_s: float = 1800.0, request_timeout_s: float = 5.0,
                  time_sync_interval_s: float = 60.0, private_stream: bool = True,
                  stream_start_timeout_s: float = 10.0, clock_ns: Callable[[], int] = time.time_ns,
-                 instruments: Optional[Mapping[str, VenueInstrument]] = None) -> None:
+                 instruments: Optional[Mapping[str, VenueInstrument]] = None, rest: Any = None) -> None:
         super().__init__(rest_url=rest_url, ws_url=ws_url, request_timeout_s=request_timeout_s,
-                         time_sync_interval_s=time_sync_interval_s, clock_ns=clock_ns, instruments=instruments)
+                         time_sync_interval_s=time_sync_interval_s, clock_ns=clock_ns, instruments=instruments,
+                         rest=rest)
         self.signer = MexcSigner(api_key, api_secret, recv_window_ms)
         self.listen_key_keepalive_s = float(listen_key_keepalive_s)
         self.private_stream = private_stream
@@ -92,8 +93,16 @@ class MexcSpotGateway(LiveGateway):
     # -- signed HTTP -------------------------------------------------------------------------------
     async def signed(self, method: str, path: str, params: Optional[list] = None,
                      timeout_s: Optional[float] = None) -> Any:
-        q = self.signer.signed_query(params, self.server_clock.now_ms())
-        return await self._send(method, path, q, headers=self.signer.headers(), timeout_s=timeout_s)
+        """A signed request through the REST manager (never retried when not idempotent)."""
+        return await self._send(method, path, dict(params or ()), sign=self._sign, timeout_s=timeout_s)
+
+    def _sign(self, method: str, path: str, query: str, body: bytes) -> tuple:
+        # called by the REST manager right before sending: the timestamp is fresh per attempt
+        from urllib.parse import parse_qsl
+
+        q = self.signer.signed_query(parse_qsl(query, keep_blank_values=True), self.server_clock.now_ms(),
+                                     body.decode() if body else "")
+        return q, self.signer.headers()
 
     async def _fetch_server_time(self) -> int:
         ans = await self._send("GET", urls.TIME, timeout_s=min(self.request_timeout_s, 5.0))
