@@ -413,6 +413,32 @@ class LiveGateway:
         """Bounded exponential backoff with jitter (0.5..1.5 × base × 2^attempt, at most cap)."""
         return min(cap, base * (2 ** min(attempt, 16))) * (0.5 + random.random())
 
+    # -- metrics ---------------------------------------------------------------------------------------
+    def transport_counts(self) -> dict[str, int]:
+        """Orders sent per transport (``rest`` / ``ws_api``)."""
+        return {"rest": self.placed}
+
+    def stream_connected(self) -> bool:
+        return False
+
+    def register_metrics(self, metrics: Any) -> None:
+        """``cexnode_gateway_*`` series of this venue, read at scrape time."""
+        v = self.venue
+        metrics.register_counter_source("cexnode_gateway_orders", "Orders sent by the live gateway, by transport.",
+                                        ("venue", "transport"),
+                                        lambda: [((v, t), n) for t, n in self.transport_counts().items()])
+        metrics.register_counter_source("cexnode_gateway_order_outcomes",
+                                        "Order placements that were ambiguous or rejected.", ("venue", "outcome"),
+                                        lambda: [((v, "ambiguous"), self.ambiguous), ((v, "rejected"), self.rejected)])
+        metrics.register_counter_source("cexnode_gateway_stream_updates", "Order updates from the private stream.",
+                                        ("venue",), lambda: [((v,), self.stream_updates)])
+        metrics.register_counter_source("cexnode_gateway_stream_reconnects", "Private stream reconnects.",
+                                        ("venue",), lambda: [((v,), self.stream_reconnects)])
+        metrics.register_gauge_source("cexnode_gateway_stream_connected", "1 while the private stream is up.",
+                                      ("venue",), lambda: [((v,), 1 if self.stream_connected() else 0)])
+        metrics.register_gauge_source("cexnode_gateway_time_offset_ms", "Venue clock minus ours (signed requests).",
+                                      ("venue",), lambda: [((v,), self.server_clock.offset_ms)])
+
     def status(self) -> dict:
         return {"venue": self.venue, "placed": self.placed, "ambiguous": self.ambiguous, "rejected": self.rejected,
                 "stream_updates": self.stream_updates, "stream_reconnects": self.stream_reconnects,

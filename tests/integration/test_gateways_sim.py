@@ -457,6 +457,13 @@ def test_node_in_live_mode_trades_through_the_gateways(tmp_path, monkeypatch):
             sim_orders = sum(len(sim.trading.engine(v).orders) for v in gws)
             assert sim_orders >= 1                   # they reached the venues, signatures verified
             await wait_for(lambda: engine.executor.inflight == 0, 10, "trades settle")
+            url = next(c.server.url for c in node.components if c.name == "metrics")
+            async with aiohttp.ClientSession() as http:
+                async with http.get(url + "/metrics") as r:
+                    text = await r.text()
+            assert 'cexnode_gateway_orders_total{transport="ws_api",venue="gateio_spot"}' in text or \
+                'cexnode_gateway_orders_total{venue="gateio_spot",transport="ws_api"}' in text, text[:2000]
+            assert 'cexnode_gateway_stream_connected{venue="mexc_spot"} 1.0' in text
             return engine, gws
         finally:
             node.request_stop()

@@ -65,3 +65,8 @@ class GateFuturesAdapter(VenueAdapter):
         if self.gateway is not None:
             await self.gateway.stop()
         await super().stop()
+
+    def register_metrics(self, metrics: Any) -> None:
+        super().register_metrics(metrics)
+        if self.gateway is not None:
+            self.gateway.register_metrics(metrics)

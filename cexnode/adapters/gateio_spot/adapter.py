@@ -59,3 +59,8 @@ class GateSpotAdapter(VenueAdapter):
         if self.gateway is not None:
             await self.gateway.stop()
         await super().stop()
+
+    def register_metrics(self, metrics: Any) -> None:
+        super().register_metrics(metrics)
+        if self.gateway is not None:
+            self.gateway.register_metrics(metrics)

@@ -343,6 +343,12 @@ class GateGatewayBase(LiveGateway):
             await self.session.stop()
             self.session = None
 
+    def transport_counts(self) -> dict[str, int]:
+        return {"ws_api": self.ws_orders, "rest": self.rest_orders}
+
+    def stream_connected(self) -> bool:
+        return self.session is not None and self.session.ready.is_set()
+
     def status(self) -> dict:
         d = super().status()
         d.update(ws_orders=self.ws_orders, rest_orders=self.rest_orders, rest_fallbacks=self.rest_fallbacks)

@@ -280,6 +280,9 @@ class MexcSpotGateway(LiveGateway):
             await self.stream.stop()
             self.stream = None
 
+    def stream_connected(self) -> bool:
+        return self.stream is not None and self.stream.connected.is_set()
+
     def status(self) -> dict:
         d = super().status()
         if self.stream is not None:
