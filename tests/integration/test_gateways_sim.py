@@ -622,3 +622,37 @@ def test_private_stream_reconnects_and_stalled_pushes_arrive_late(venue):
             assert fills == sorted(fills)                       # cumulative, never backwards
 
     run(main())
+
+
+# -- state rules -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status,finish_as,filled,want", [
+    ("open", "open", "0", OrderStatus.NEW), ("open", "open", "0.5", OrderStatus.PARTIALLY_FILLED),
+    ("open", "_new", "0", OrderStatus.NEW), ("open", "_update", "0.3", OrderStatus.PARTIALLY_FILLED),
+    ("closed", "filled", "1", OrderStatus.FILLED), ("finished", "filled", "1", OrderStatus.FILLED),
+    ("cancelled", "cancelled", "0", OrderStatus.CANCELLED), ("closed", "ioc", "0.4", OrderStatus.CANCELLED),
+    ("finished", "ioc", "0", OrderStatus.CANCELLED), ("closed", "stp", "0", OrderStatus.CANCELLED),
+    ("closed", "poc", "0", OrderStatus.CANCELLED), ("closed", "fok", "0", OrderStatus.CANCELLED),
+    ("finished", "reduce_only", "0", OrderStatus.CANCELLED),
+])
+def test_gate_finish_as_mapping(status, finish_as, filled, want):
+    from cexnode.adapters.gateio_spot.execution import finish_status
+
+    assert finish_status(status, finish_as, Decimal(filled), Decimal(1)) is want
+
+
+def test_order_states_never_go_backwards_and_final_is_sticky():
+    from cexnode.execution.gateway import OrderState
+
+    gw = MexcSpotGateway(rest_url="http://127.0.0.1:1", ws_url="ws://127.0.0.1:1/ws", api_key="k", api_secret="s")
+
+    def st(status, filled, oid=""):
+        return OrderState(client_id="c1", venue="mexc_spot", symbol="BTC/USDT", side=Side.BUY, status=status,
+                          qty=Decimal(1), filled_qty=Decimal(filled), order_id=oid)
+
+    assert gw._remember(st(OrderStatus.NEW, 0, "o1")).status is OrderStatus.NEW
+    assert gw._remember(st(OrderStatus.PARTIALLY_FILLED, "0.5")).order_id == "o1"     # id kept
+    assert gw._remember(st(OrderStatus.NEW, 0)).filled_qty == Decimal("0.5")         # late, older: ignored
+    assert gw._remember(st(OrderStatus.FILLED, 1)).status is OrderStatus.FILLED
+    assert gw._remember(st(OrderStatus.PARTIALLY_FILLED, 1)).status is OrderStatus.FILLED   # final sticks
+    assert gw._order_ids == {"o1": "c1"}

@@ -113,7 +113,7 @@ class GateWsSession:
         pinger: Optional[asyncio.Task] = None
         try:
             await self._login()
-            for channel, payload in self.gw.private_channels(self.uid):
+            for channel, payload in (self.gw.private_channels(self.uid) if self.gw.private_stream else ()):
                 t = self.gw.server_clock.now_s()
                 await ws.send_str(self.gw.signer.channel_request(channel, "subscribe", payload, t,
                                                                  req_id=next(self._ids)).decode())
