@@ -228,6 +228,7 @@ class VenueConfig:
     ws_order_api: bool = opt(True, doc="Gate: send orders through the WebSocket order API (after login); REST when that connection is down.")
     user_id: str = opt("", doc="Gate futures: account user id for the futures.orders channel (empty: taken from the WebSocket login answer).")
     size_decimal: bool = opt(False, doc="Gate futures: send X-Gate-Size-Decimal: 1 on order requests (fractional contract sizes as strings).")
+    account: Literal["spot", "unified", "margin", "cross_margin"] = opt("spot", doc="Gate spot: the account type orders are placed in (unified accounts: unified).")
     time_sync_interval_s: float = opt(60.0, doc="Live mode: how often the venue's server time is re-read for signed-request timestamps (0: only at start).", ge=0, le=86400)
     rest: RestConfig = opt(factory=RestConfig, doc="REST manager: timeouts, retries, rate-limit headroom, circuit breaker, connection pool.")
 

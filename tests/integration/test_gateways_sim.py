@@ -325,12 +325,17 @@ def test_gate_ws_order_api_with_rest_fallback(venue):
 
 @pytest.mark.parametrize("venue", ["gateio_spot", "gateio_futures"])
 def test_gate_rest_only_mode(venue):
+    kw = {"account": "unified"} if venue == "gateio_spot" else {}
+
     async def main():
-        async with Session(venue, ws_order_api=False) as s:
+        async with Session(venue, ws_order_api=False, **kw) as s:
             o = order_at_touch(s.sim, venue, Side.BUY)
             ack = await s.gw.place(o)
             assert ack.definitive and ack.state.status is OrderStatus.FILLED
             assert s.gw.rest_orders == 1 and s.gw.ws_orders == 0
+            if venue == "gateio_spot":       # the configured account type reaches the venue
+                placed = next(x for x in s.sim.trading.engine(venue).orders.values() if x.client_id.endswith(o.client_id))
+                assert placed.extra["account"] == "unified"
             st = await s.stream_final(o.client_id)       # the private channels still report it
             assert st.filled_qty == o.qty
 

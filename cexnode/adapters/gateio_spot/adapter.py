@@ -48,7 +48,8 @@ class GateSpotAdapter(VenueAdapter):
         super().attach(symbol_map, router)
         cfg = live_config(self)
         if cfg is not None and self.gateway is None:
-            self.gateway = GateSpotGateway(ws_order_api=self.config.ws_order_api, **gateway_kwargs(self, cfg))
+            self.gateway = GateSpotGateway(ws_order_api=self.config.ws_order_api, account=self.config.account,
+                                           **gateway_kwargs(self, cfg))
             self.gateway.bind_symbol_map(symbol_map)
 
     async def start(self) -> None:

@@ -358,9 +358,19 @@ class GateGatewayBase(LiveGateway):
 
 
 class GateSpotGateway(GateGatewayBase):
-    """Live order entry on Gate.io spot (module docstring)."""
+    """Live order entry on Gate.io spot (module docstring). ``account``: the order's account type
+    (``spot``, or ``unified`` for unified accounts)."""
 
     venue = "gateio_spot"
+
+    def __init__(self, *, account: str = "spot", **kw: Any) -> None:
+        super().__init__(**kw)
+        self.account = account
+
+    def order_body(self, order: OrderRequest, inst: VenueInstrument) -> dict:
+        body = super().order_body(order, inst)
+        body["account"] = self.account
+        return body
 
     async def balances(self) -> dict[str, Balance]:
         rows = await self._get_json(urls.ACCOUNTS)
