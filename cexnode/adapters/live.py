@@ -187,8 +187,11 @@ class LiveGateway:
 
     def __init__(self, *, rest_url: str, ws_url: str, request_timeout_s: float = 5.0,
                  time_sync_interval_s: float = 60.0, clock_ns: Callable[[], int] = time.time_ns,
-                 instruments: Optional[Mapping[str, VenueInstrument]] = None, rest: Any = None) -> None:
+                 instruments: Optional[Mapping[str, VenueInstrument]] = None, rest: Any = None,
+                 balance_poll_s: float = 0.0) -> None:
         self.rest_url = rest_url.rstrip("/")
+        self.balance_poll_s = float(balance_poll_s)
+        self._poll_task: Optional[asyncio.Task] = None
         self._rest: Any = rest                      # a shared RestManager (the adapter's), else ours
         self._own_rest = False
         self.ws_url = ws_url
@@ -359,6 +362,31 @@ class LiveGateway:
         self._balances = dict(balances)
         return dict(self._balances)
 
+    def _publish_balances(self, snap: Mapping[str, Balance]) -> None:
+        for cb in list(self._balance_cbs):
+            try:
+                cb(self.venue, dict(snap))
+            except Exception as e:
+                self.log.error("balance callback failed", venue=self.venue, error=repr(e)[:200])
+
+    async def _balance_poll(self) -> None:
+        """``balance_poll_s`` > 0: re-read the balances over REST that often and hand them to the
+        balance subscribers, stamped with the time the request was SENT (conservative: an order sent
+        after that is not assumed to be in them). For venues whose private stream pushes changes
+        only, this keeps a quiet account's balances fresh without a REST round trip per trade."""
+        while True:
+            await asyncio.sleep(self.balance_poll_s)
+            t_sent = self._clock()
+            try:
+                bal = await self.balances()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.log.warning("balance poll failed", venue=self.venue, error=str(e)[:200])
+                continue
+            self._publish_balances({a: Balance(asset=a, free=b.free, locked=b.locked, ts_ns=t_sent)
+                                    for a, b in bal.items()})
+
     def _push_balances(self, updates: Mapping[str, Balance], ts_ns: int) -> None:
         """A private-stream balance push: merge it into the cache (seeded by REST when the stream
         connected) and hand every callback the whole cache observed at ``ts_ns`` — the stream has
@@ -368,12 +396,7 @@ class LiveGateway:
             merged[a] = Balance(asset=a, free=b.free, locked=b.locked, ts_ns=ts_ns)
         merged.update(updates)
         self._balances = merged
-        snap = dict(merged)
-        for cb in list(self._balance_cbs):
-            try:
-                cb(self.venue, snap)
-            except Exception as e:
-                self.log.error("balance callback failed", venue=self.venue, error=repr(e)[:200])
+        self._publish_balances(merged)
 
     def subscribe_balances(self, callback: Callable[[str, Mapping[str, Balance]], None]) -> Callable[[], None]:
         self._balance_cbs.append(callback)
@@ -386,10 +409,19 @@ class LiveGateway:
         self._closed = False
         await self.server_clock.start()
         await self._start_private()
+        if self.balance_poll_s > 0 and self._poll_task is None:
+            self._poll_task = asyncio.get_running_loop().create_task(self._balance_poll())
         self.started = True
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+            try:
+                await self._poll_task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._poll_task = None
         await self._stop_private()
         await self.server_clock.stop()
         self._closed = True
@@ -472,7 +504,8 @@ def gateway_kwargs(adapter: Any, cfg: Any) -> dict:
     return dict(rest_url=rest, ws_url=ws, api_key=vc.api_key, api_secret=vc.api_secret, rest=adapter._rest_client(),
                 request_timeout_s=cfg.trading.order_timeout_ms / 1000.0,
                 time_sync_interval_s=vc.time_sync_interval_s,
-                stream_start_timeout_s=max(1.0, min(10.0, vc.start_timeout_s / 2)))
+                stream_start_timeout_s=max(1.0, min(10.0, vc.start_timeout_s / 2)),
+                balance_poll_s=vc.balance_poll_s)
 
 
 async def start_gateway(adapter: Any) -> None:

@@ -423,8 +423,8 @@ risk:
   route_cooldown_ms: 0
 trading:
   mode: live
-  # MEXC allows 2 GET /api/v3/account per second (the REST manager enforces it): balances come from
-  # the private streams' pushes and a REST refresh at most every few seconds
+  # MEXC allows 2 GET /api/v3/account per second (the REST manager uses 90 percent of it: 1/s), and its private
+  # stream pushes changes only: a REST refresh per trade would queue behind that limit
   max_balance_age_ms: 5000
 """
 
@@ -661,3 +661,15 @@ def test_order_states_never_go_backwards_and_final_is_sticky():
     assert gw._remember(st(OrderStatus.FILLED, 1)).status is OrderStatus.FILLED
     assert gw._remember(st(OrderStatus.PARTIALLY_FILLED, 1)).status is OrderStatus.FILLED   # final sticks
     assert gw._order_ids == {"o1": "c1"}
+
+
+def test_balance_poll_publishes_fresh_rest_balances():
+    async def main():
+        async with Session("gateio_spot", balance_poll_s=0.1, balances={"USDT": "5000", "BTC": "1"}) as s:
+            await wait_for(lambda: len(s.balance_pushes) >= 3, 3, "three polls")
+            stamps = [b["USDT"].ts_ns for _, b in s.balance_pushes[-3:]]
+            assert stamps == sorted(stamps) and len(set(stamps)) == 3
+            assert s.balance_pushes[-1][1]["USDT"].free == Decimal(5000)
+        assert s.gw._poll_task is None                      # stopped with the gateway
+
+    run(main())

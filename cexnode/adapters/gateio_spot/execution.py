@@ -70,10 +70,11 @@ class GateGatewayBase(LiveGateway):
                  private_stream: bool = True, user_id: str = "", request_timeout_s: float = 5.0,
                  time_sync_interval_s: float = 60.0, stream_start_timeout_s: float = 10.0,
                  clock_ns: Callable[[], int] = time.time_ns,
-                 instruments: Optional[Mapping[str, VenueInstrument]] = None, rest: Any = None) -> None:
+                 instruments: Optional[Mapping[str, VenueInstrument]] = None, rest: Any = None,
+                 balance_poll_s: float = 0.0) -> None:
         super().__init__(rest_url=rest_url, ws_url=ws_url, request_timeout_s=request_timeout_s,
                          time_sync_interval_s=time_sync_interval_s, clock_ns=clock_ns, instruments=instruments,
-                         rest=rest)
+                         rest=rest, balance_poll_s=balance_poll_s)
         self.signer = GateSigner(api_key, api_secret)
         self.ws_order_api = bool(ws_order_api)
         self.private_stream = bool(private_stream)

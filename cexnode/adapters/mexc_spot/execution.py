@@ -79,10 +79,11 @@ class MexcSpotGateway(LiveGateway):
                  listen_key_keepalive_s: float = 1800.0, request_timeout_s: float = 5.0,
                  time_sync_interval_s: float = 60.0, private_stream: bool = True,
                  stream_start_timeout_s: float = 10.0, clock_ns: Callable[[], int] = time.time_ns,
-                 instruments: Optional[Mapping[str, VenueInstrument]] = None, rest: Any = None) -> None:
+                 instruments: Optional[Mapping[str, VenueInstrument]] = None, rest: Any = None,
+                 balance_poll_s: float = 0.0) -> None:
         super().__init__(rest_url=rest_url, ws_url=ws_url, request_timeout_s=request_timeout_s,
                          time_sync_interval_s=time_sync_interval_s, clock_ns=clock_ns, instruments=instruments,
-                         rest=rest)
+                         rest=rest, balance_poll_s=balance_poll_s)
         self.signer = MexcSigner(api_key, api_secret, recv_window_ms)
         self.listen_key_keepalive_s = float(listen_key_keepalive_s)
         self.private_stream = private_stream
