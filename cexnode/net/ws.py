@@ -1,7 +1,30 @@
-"""Public WebSocket feeds: connect, subscribe, app pings, watchdog, reconnect with backoff.
+"""Public WebSocket feeds on picows: connect, subscribe, pings, watchdog, reconnect, rotation.
 
-Every frame goes straight to the venue's Cython parser (``FeedParser.feed_bytes``) with its local
-receive time. Interim transport: aiohttp (see package docstring).
+Every data frame goes zero-copy from picows to the venue's Cython parser through
+:class:`cexnode._core.listener.FeedListener` (``FeedParser.feed(ptr, n, binary, recv_ns)``, the
+receive time read from a C clock): no Python code runs per market-data frame. This module only
+does the cold work around the connections:
+
+* subscribe on every (re)connect, one connection per group of ``max_subscriptions`` messages
+  (MEXC: 30 subscriptions per connection);
+* application pings per venue (MEXC ``{"method":"PING"}`` every 20 s — MEXC reportedly does not
+  answer protocol pings, so protocol pings are off for MEXC; Gate ``spot.ping`` / ``futures.ping``)
+  plus protocol pings through picows' auto-ping (a missing pong disconnects);
+* a watchdog: a connection with no frame for ``watchdog_s`` is closed and reconnected;
+* reconnect with exponential backoff and jitter (``backoff_initial_s`` doubling up to
+  ``backoff_max_s``; reset once a connection stayed up ``healthy_reset_s``), then resubscribe and
+  ``on_reconnected(index)`` so the owner resyncs every book;
+* rotation before a venue's connection age limit (MEXC: 24 h; ``max_connection_age_s``): the
+  replacement connection is opened and subscribed, and once its first data frame arrived the old one
+  is closed. During the overlap both feed the same parser: every diff arrives twice and the book
+  sync drops the second copy (``APPLY_STALE``), so there is no gap and no resync;
+* rejected subscriptions (a venue error ack: Gate ``error`` on ``subscribe``, MEXC ``Blocked!`` /
+  ``Maximum subscriptions exceeded!``): the adapter hands venue errors to :meth:`WsFeed.on_venue_error`,
+  which counts them (``subscription_rejects``), logs, and re-sends that connection's subscriptions
+  with backoff (same schedule as reconnects) until accepted. The books of the rejected symbols get
+  no diffs meanwhile: their first diff after the subscription is accepted does not follow their
+  snapshot, so BookSync flags a gap and the adapter resyncs them from REST; until then the arb
+  engine's freshness rule (``max_book_age_ms``) keeps them out of trading.
 """
 from __future__ import annotations
 
@@ -14,21 +37,54 @@ from cexnode.log import get_logger
 
 __all__ = ["WsFeed"]
 
+# Why protocol pings are off for MEXC: the venue reportedly does not answer them (adapters.mexc_spot
+# .subscriptions); its keep-alive is the application PING.
+_NO_PROTOCOL_PING = ("mexc_spot",)
+
+
+class _Conn:
+    """One live connection of a group (cold bookkeeping around the C listener)."""
+
+    __slots__ = ("listener", "transport", "index", "generation", "opened_at", "first_data", "subscribed_at")
+
+    def __init__(self, listener: Any, transport: Any, index: int, generation: int) -> None:
+        self.listener = listener
+        self.transport = transport
+        self.index = index
+        self.generation = generation
+        self.opened_at = time.monotonic()
+        self.first_data = asyncio.Event()
+        self.subscribed_at = 0.0
+
 
 class WsFeed:
-    """One venue's public stream over one or more connections.
+    """One venue's public stream over one or more picows connections.
 
     Parameters
     ----------
     url, parser
-        Where to connect and the venue's FeedParser (frames are fed to it).
+        Where to connect and the venue's FeedParser (frames are fed to it from C).
     subscriptions
         Subscription messages sent on every (re)connect; split across connections when
         ``max_subscriptions`` (per connection, 0 = unlimited) requires it (MEXC: 30).
+    venue
+        Venue name (logs; MEXC turns protocol pings off).
+    headers
+        Extra handshake headers (Gate futures ``X-Gate-Size-Decimal: 1``).
     ping_message, ping_interval_s
-        Application-level keep-alive (MEXC ``PING``, Gate ``spot.ping``).
+        Application-level keep-alive (MEXC ``PING``, Gate ``spot.ping``), sent on every connection.
+    protocol_ping_s
+        Protocol ping after this long without incoming data (picows auto-ping; no pong within the
+        same time disconnects). None: 15 s, except 0 (off) for MEXC.
     watchdog_s
-        A connection silent this long is closed and reconnected.
+        A connection without any frame this long is closed and reconnected.
+    backoff_initial_s, backoff_max_s, healthy_reset_s
+        Reconnect delay: doubles from ``backoff_initial_s`` up to ``backoff_max_s``, jittered
+        ×[0.5, 1.5); back to the initial delay after a connection stayed up ``healthy_reset_s``.
+    connect_timeout_s
+        Handshake timeout of each connect, and how long :meth:`start` waits for every group.
+    max_connection_age_s
+        Rotate a connection older than this (0 = never): replacement first, then close (MEXC 24 h).
     on_reconnected
         Called with the connection index after a reconnect: the owner resyncs its books.
     """
@@ -36,128 +92,346 @@ class WsFeed:
     def __init__(self, url: str, parser: Any, subscriptions: list[bytes], *, venue: str = "",
                  headers: Optional[dict] = None, max_subscriptions: int = 0,
                  ping_message: Optional[Callable[[], bytes]] = None, ping_interval_s: float = 10.0,
+                 protocol_ping_s: Optional[float] = None,
                  watchdog_s: float = 30.0, backoff_initial_s: float = 0.05, backoff_max_s: float = 5.0,
-                 connect_timeout_s: float = 10.0, on_reconnected: Optional[Callable[[int], Any]] = None) -> None:
+                 healthy_reset_s: float = 30.0, connect_timeout_s: float = 10.0,
+                 max_connection_age_s: float = 0.0,
+                 on_reconnected: Optional[Callable[[int], Any]] = None) -> None:
         self.url = url
         self.parser = parser
         self.venue = venue
-        self.headers = headers
+        self.headers = dict(headers) if headers else None
         self.ping_message = ping_message
         self.ping_interval_s = ping_interval_s
+        if protocol_ping_s is None:
+            protocol_ping_s = 0.0 if venue in _NO_PROTOCOL_PING else 15.0
+        self.protocol_ping_s = float(protocol_ping_s)
         self.watchdog_s = watchdog_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
+        self.healthy_reset_s = healthy_reset_s
         self.connect_timeout_s = connect_timeout_s
+        self.max_connection_age_s = float(max_connection_age_s or 0.0)
         self.on_reconnected = on_reconnected
         n = max_subscriptions if max_subscriptions > 0 else max(len(subscriptions), 1)
         self.groups = [subscriptions[i:i + n] for i in range(0, len(subscriptions), n)] or [[]]
         self.log = get_logger("net.ws." + venue, [venue, "public", "ws"])
-        self._session: Any = None
         self._tasks: list[asyncio.Task] = []
-        self._up = [False] * len(self.groups)
+        self._conns: list[Optional[_Conn]] = [None] * len(self.groups)
+        self._extra: set = set()                     # listeners of connections being replaced / opened
         self._ready: list[asyncio.Event] = []
+        self._resub: list[Optional[asyncio.Task]] = [None] * len(self.groups)
+        self._resub_delay = [backoff_initial_s] * len(self.groups)
+        self._gen = 0
         self._stopping = False
+        # counters (status(), metrics)
         self.connects = 0
         self.reconnects = 0
-        self.frames = 0
-        self.bytes = 0
+        self.disconnects = 0
         self.watchdog_trips = 0
-        self.errors = 0
+        self.errors = 0                  # failed connects + sink exceptions
+        self.frame_errors = 0
+        self.app_pings = 0
+        self.rotations = 0
+        self.rotation_failures = 0
+        self.subscription_rejects = 0
+        self.resubscribes = 0
+        self._dead_frames = 0            # frames/bytes of listeners already gone
+        self._dead_bytes = 0
+        self._dead_pongs = 0
 
+    # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Connect every group and subscribe; returns once all are connected (raises on timeout)."""
-        import aiohttp
-
-        self._session = aiohttp.ClientSession(headers=self.headers)
+        self._stopping = False
         self._ready = [asyncio.Event() for _ in self.groups]
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._run(i)) for i in range(len(self.groups))]
-        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in self._ready)), self.connect_timeout_s)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in self._ready)), self.connect_timeout_s)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Close every connection and end every task (idempotent)."""
+        self._stopping = True
+        for t in self._resub:
+            if t is not None:
+                t.cancel()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, *(t for t in self._resub if t is not None), return_exceptions=True)
+        self._tasks = []
+        self._resub = [None] * len(self.groups)
+        listeners = [c.listener for c in self._conns if c is not None] + list(self._extra)
+        for lst in listeners:
+            self._close_listener(lst)
+        for lst in listeners:
+            tr = lst.transport
+            if tr is not None:
+                try:
+                    await asyncio.wait_for(tr.wait_disconnected(), 2.0)
+                except (asyncio.TimeoutError, Exception):
+                    pass
+        self._conns = [None] * len(self.groups)
+        self._extra.clear()
 
     @property
     def connected(self) -> bool:
-        return all(self._up)
+        return all(c is not None and c.listener.connected for c in self._conns)
+
+    # ------------------------------------------------------------------ listener callbacks (cold)
+    def _on_ws_connected(self, listener: Any) -> None:
+        pass
+
+    def _on_ws_first_data(self, listener: Any) -> None:
+        for c in list(self._conns):
+            if c is not None and c.listener is listener:
+                c.first_data.set()
+
+    def _on_ws_disconnected(self, listener: Any) -> None:
+        self.disconnects += 1
+
+    def _on_ws_frame_error(self, listener: Any, exc: BaseException) -> None:
+        self.frame_errors += 1
+        self.errors += 1
+        self.log.error("frame handling failed", venue=self.venue, conn=listener.index, error=repr(exc)[:200])
+
+    # ------------------------------------------------------------------ connections
+    async def _connect(self, i: int) -> _Conn:
+        """Open one connection for group ``i`` and send its subscriptions."""
+        from picows import WSMsgType, ws_connect
+
+        from cexnode._core.listener import FeedListener
+
+        self._gen += 1
+        gen = self._gen
+        pp = self.protocol_ping_s
+        kw: dict = {}
+        if self.headers:
+            kw["extra_headers"] = self.headers
+        transport, listener = await asyncio.wait_for(
+            ws_connect(lambda: FeedListener(self.parser, self, i, gen), self.url,
+                       websocket_handshake_timeout=self.connect_timeout_s,
+                       enable_auto_ping=pp > 0, auto_ping_idle_timeout=pp if pp > 0 else 10,
+                       auto_ping_reply_timeout=pp if pp > 0 else 10, enable_auto_pong=True,
+                       max_frame_size=64 * 1024 * 1024, logger_name="ws." + (self.venue or "feed"), **kw),
+            self.connect_timeout_s)
+        conn = _Conn(listener, transport, i, gen)
+        listener.notify_data_frames = 1
+        for m in self.groups[i]:
+            transport.send(WSMsgType.TEXT, m)
+        conn.subscribed_at = time.monotonic()
+        self.connects += 1
+        return conn
+
+    def _close_listener(self, listener: Any, code: int = 1000) -> None:
+        tr = listener.transport
+        if tr is None or tr.is_disconnected:
+            return
+        from picows import WSCloseCode
+
+        try:
+            if not tr.is_close_frame_sent:
+                tr.send_close(WSCloseCode(code))
+            tr.disconnect(graceful=True)
+        except Exception:
+            tr.disconnect(graceful=False)
+
+    def _retire(self, listener: Any) -> None:
+        self._dead_frames += listener.data_frames
+        self._dead_bytes += listener.bytes_in
+        self._dead_pongs += listener.pongs
 
     async def _run(self, i: int) -> None:
-        import aiohttp
-
+        """Supervisor of group ``i``: connect, keep alive, reconnect with backoff, rotate."""
         delay = self.backoff_initial_s
         first = True
         while not self._stopping:
-            t_conn = time.monotonic()
+            conn: Optional[_Conn] = None
             try:
-                async with self._session.ws_connect(self.url, autoping=True, max_msg_size=0,
-                                                    timeout=aiohttp.ClientWSTimeout(ws_close=1.0)) as ws:
-                    for m in self.groups[i]:
-                        await ws.send_str(m.decode())
-                    self.connects += 1
-                    self._up[i] = True
-                    self._ready[i].set()
-                    if not first:
-                        self.reconnects += 1
-                        if self.on_reconnected is not None:
-                            self.on_reconnected(i)
-                    first = False
-                    await self._pump(ws)
+                conn = await self._connect(i)
+                self._conns[i] = conn
+                self._ready[i].set()
+                if not first:
+                    self.reconnects += 1
+                    self.log.warning("reconnected: resubscribed", venue=self.venue, conn=i)
+                    if self.on_reconnected is not None:
+                        self.on_reconnected(i)
+                first = False
+                conn = await self._keep(i, conn)        # returns the connection that went down
             except asyncio.CancelledError:
                 raise
             except Exception as e:
                 self.errors += 1
-                self.log.warning("connection failed", venue=self.venue, error=repr(e)[:200])
-            self._up[i] = False
+                self.log.warning("connection failed", venue=self.venue, conn=i, error=repr(e)[:200])
+            finally:
+                c = self._conns[i]
+                if c is not None and not self._stopping:     # stop() closes what is left itself
+                    self._close_listener(c.listener)
+                    self._retire(c.listener)
+                    self._conns[i] = None
             if self._stopping:
                 break
-            if time.monotonic() - t_conn > 30.0:
+            up_for = time.monotonic() - conn.opened_at if conn is not None else 0.0
+            if up_for >= self.healthy_reset_s:
                 delay = self.backoff_initial_s          # healthy for a while: reset the backoff
-            self.log.warning("disconnected; reconnecting", venue=self.venue, conn=i, in_s=round(delay, 3))
-            await asyncio.sleep(delay * (0.5 + random.random()))
+            wait = delay * (0.5 + random.random())
+            self.log.warning("disconnected; reconnecting", venue=self.venue, conn=i, in_s=round(wait, 3))
+            await asyncio.sleep(wait)
             delay = min(delay * 2, self.backoff_max_s)
 
-    async def _pump(self, ws: Any) -> None:
-        import aiohttp
-
-        feed = self.parser.feed_bytes
+    async def _keep(self, i: int, conn: _Conn) -> _Conn:
+        """Pings, watchdog and rotation of group ``i`` until its connection goes down."""
         loop = asyncio.get_running_loop()
         next_ping = loop.time() + self.ping_interval_s
         while True:
-            timeout = min(self.watchdog_s, max(next_ping - loop.time(), 0.001)) if self.ping_message else self.watchdog_s
+            lst = conn.listener
+            if lst.transport is None or lst.transport.is_disconnected or not lst.connected:
+                return conn
+            now = loop.time()
+            wd = self.watchdog_s
+            step = min(max(wd / 4, 0.01), 1.0)
+            if self.ping_message is not None:
+                step = min(step, max(next_ping - now, 0.001))
+            age_limit = self.max_connection_age_s
+            if age_limit > 0:
+                step = min(step, max(conn.opened_at + age_limit - time.monotonic(), 0.001))
             try:
-                msg = await ws.receive(timeout=timeout)
+                await asyncio.wait_for(asyncio.shield(lst.transport.wait_disconnected()), step)
+                return conn
             except asyncio.TimeoutError:
-                if self.ping_message is not None and loop.time() >= next_ping:
-                    await ws.send_str(self.ping_message().decode())
-                    next_ping = loop.time() + self.ping_interval_s
-                    continue
-                self.watchdog_trips += 1
-                self.log.warning("stream silent: closing", venue=self.venue, silent_s=self.watchdog_s)
-                return
-            t = time.time_ns()
-            if msg.type == aiohttp.WSMsgType.BINARY:
-                data, binary = msg.data, True
-            elif msg.type == aiohttp.WSMsgType.TEXT:
-                data, binary = msg.data.encode(), False
-            else:
-                return
-            self.frames += 1
-            self.bytes += len(data)
-            try:
-                feed(data, binary, t)
-            except Exception as e:    # a sink callback failed: log, keep the stream
-                self.errors += 1
-                self.log.error("frame handling failed", venue=self.venue, error=repr(e)[:200])
+                pass
             if self.ping_message is not None and loop.time() >= next_ping:
-                await ws.send_str(self.ping_message().decode())
+                try:
+                    lst.transport.send(_text(), self.ping_message())
+                    self.app_pings += 1
+                except Exception as e:
+                    self.log.warning("ping failed", venue=self.venue, conn=i, error=repr(e)[:200])
                 next_ping = loop.time() + self.ping_interval_s
+            silent_s = (time.time_ns() - lst.last_frame_ns) / 1e9
+            if silent_s > wd:
+                self.watchdog_trips += 1
+                self.log.warning("stream silent: closing", venue=self.venue, conn=i, silent_s=round(silent_s, 3))
+                self._close_listener(lst, 1001)
+                return conn
+            if age_limit > 0 and time.monotonic() - conn.opened_at >= age_limit:
+                conn = await self._rotate(i, conn)
 
-    async def stop(self) -> None:
-        self._stopping = True
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
+    async def _rotate(self, i: int, old: _Conn) -> _Conn:
+        """Open and subscribe the replacement, wait for its first data frame, then close ``old``."""
+        self.log.info("rotating connection (age limit)", venue=self.venue, conn=i,
+                      age_s=round(time.monotonic() - old.opened_at, 3))
+        new: Optional[_Conn] = None
+        try:
+            new = await self._connect(i)
+            self._extra.add(new.listener)
+            ok = new.listener.data_frames > 0
+            if not ok:
+                deadline = time.monotonic() + max(self.watchdog_s, 1.0)
+                while time.monotonic() < deadline and not self._stopping:
+                    if new.listener.data_frames > 0:
+                        ok = True
+                        break
+                    if old.listener.transport is None or old.listener.transport.is_disconnected:
+                        ok = new.listener.connected     # old one died meanwhile: take the new one
+                        break
+                    await asyncio.sleep(0.002)
+            if not ok:
+                raise TimeoutError("replacement connection sent no data")
+        except asyncio.CancelledError:
+            if new is not None:
+                self._extra.discard(new.listener)
+                self._close_listener(new.listener)
+            raise
+        except Exception as e:
+            self.rotation_failures += 1
+            self.log.warning("rotation failed; keeping the old connection", venue=self.venue, conn=i,
+                             error=repr(e)[:200])
+            if new is not None:
+                self._extra.discard(new.listener)
+                self._close_listener(new.listener)
+                self._retire(new.listener)
+            old.opened_at = time.monotonic() - max(self.max_connection_age_s - min(60.0, self.max_connection_age_s / 10), 0)
+            return old
+        self._extra.discard(new.listener)
+        self._conns[i] = new
+        self._close_listener(old.listener, 1000)
+        self._retire(old.listener)
+        self.rotations += 1
+        self.log.info("rotated connection", venue=self.venue, conn=i)
+        return new
+
+    # ------------------------------------------------------------------ venue errors
+    def on_venue_error(self, msg: Any) -> bool:
+        """A venue error frame reached the adapter (called from inside the parser, i.e. during the
+        frame of the connection it came on). A subscription rejection is counted, logged and that
+        connection's subscriptions are re-sent with backoff. Returns True when it was one."""
+        from cexnode._core.listener import current_listener
+
+        if not _is_subscription_reject(msg):
+            return False
+        self.subscription_rejects += 1
+        lst = current_listener()
+        idx = lst.index if lst is not None else -1
+        self.log.error("subscription rejected; retrying with backoff", venue=self.venue, conn=idx,
+                       msg=str(msg)[:300])
+        targets = [idx] if 0 <= idx < len(self.groups) else list(range(len(self.groups)))
+        loop = asyncio.get_running_loop()
+        for i in targets:
+            t = self._resub[i]
+            if (t is None or t.done()) and not self._stopping:
+                self._resub[i] = loop.create_task(self._resubscribe(i))
+        return True
+
+    async def _resubscribe(self, i: int) -> None:
+        delay = self._resub_delay[i]
+        await asyncio.sleep(delay * (0.5 + random.random()))
+        self._resub_delay[i] = min(delay * 2, self.backoff_max_s)
+        c = self._conns[i]
+        if c is None or self._stopping or not c.listener.connected:
+            return                                   # a reconnect subscribes anyway
+        for m in self.groups[i]:
+            c.transport.send(_text(), m)
+        self.resubscribes += 1
+
+    # ------------------------------------------------------------------ status
+    def listeners(self) -> list:
+        """The current connections' listeners (per group; None while reconnecting)."""
+        return [c.listener if c is not None else None for c in self._conns]
+
+    @property
+    def frames(self) -> int:
+        return self._dead_frames + sum(c.listener.data_frames for c in self._conns if c is not None) \
+            + sum(lst.data_frames for lst in self._extra)
+
+    @property
+    def bytes(self) -> int:
+        return self._dead_bytes + sum(c.listener.bytes_in for c in self._conns if c is not None) \
+            + sum(lst.bytes_in for lst in self._extra)
 
     def status(self) -> dict:
         return {"connected": self.connected, "connections": len(self.groups), "connects": self.connects,
-                "reconnects": self.reconnects, "frames": self.frames, "bytes": self.bytes,
-                "watchdog_trips": self.watchdog_trips, "errors": self.errors}
+                "reconnects": self.reconnects, "disconnects": self.disconnects, "frames": self.frames,
+                "bytes": self.bytes, "watchdog_trips": self.watchdog_trips, "errors": self.errors,
+                "frame_errors": self.frame_errors, "app_pings": self.app_pings, "rotations": self.rotations,
+                "rotation_failures": self.rotation_failures, "subscription_rejects": self.subscription_rejects,
+                "resubscribes": self.resubscribes}
+
+
+def _text() -> Any:
+    from picows import WSMsgType
+
+    return WSMsgType.TEXT
+
+
+def _is_subscription_reject(msg: Any) -> bool:
+    """Gate: ``{"event": "subscribe", "error": {...}}``; MEXC: ``msg`` containing ``Blocked`` or
+    ``Maximum subscriptions`` (MEXC answers rejections with code 0: detect by the text)."""
+    if isinstance(msg, dict):
+        if msg.get("event") == "subscribe" and msg.get("error"):
+            return True
+        text = str(msg.get("msg") or msg.get("reason") or "")
+        return "Blocked" in text or "Maximum subscriptions" in text or "subscri" in text.lower()
+    return "Blocked" in str(msg)
