@@ -231,6 +231,7 @@ class VenueConfig:
     account: Literal["spot", "unified", "margin", "cross_margin"] = opt("spot", doc="Gate spot: the account type orders are placed in (unified accounts: unified).")
     balance_poll_s: float = opt(0.0, doc="Live mode: re-read balances over REST this often and hand them to the executor (0: off). Keeps a quiet account fresh where the private stream pushes changes only; MEXC allows 2 account requests/s.", ge=0, le=3600)
     time_sync_interval_s: float = opt(60.0, doc="Live mode: how often the venue's server time is re-read for signed-request timestamps (0: only at start).", ge=0, le=86400)
+    max_connection_age_s: float = opt(0.0, doc="Public WebSocket: rotate a connection this old (seconds): the replacement is opened, subscribed and receiving before the old one closes, so no diff is missed (0: the venue's default; MEXC 84600 = 23.5 h, under its 24 h connection limit; Gate: never).", ge=0, le=86400)
     rest: RestConfig = opt(factory=RestConfig, doc="REST manager: timeouts, retries, rate-limit headroom, circuit breaker, connection pool.")
 
 

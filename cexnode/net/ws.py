@@ -40,6 +40,8 @@ __all__ = ["WsFeed"]
 # Why protocol pings are off for MEXC: the venue reportedly does not answer them (adapters.mexc_spot
 # .subscriptions); its keep-alive is the application PING.
 _NO_PROTOCOL_PING = ("mexc_spot",)
+# MEXC closes a connection after 24 h: rotate half an hour before (config venues.<v>.max_connection_age_s).
+_DEFAULT_MAX_AGE_S = {"mexc_spot": 23.5 * 3600}
 
 
 class _Conn:
@@ -84,7 +86,8 @@ class WsFeed:
     connect_timeout_s
         Handshake timeout of each connect, and how long :meth:`start` waits for every group.
     max_connection_age_s
-        Rotate a connection older than this (0 = never): replacement first, then close (MEXC 24 h).
+        Rotate a connection older than this: replacement first, then close. None or 0: the venue's
+        default (MEXC 84600 s = 23.5 h, under its 24 h limit; others never).
     on_reconnected
         Called with the connection index after a reconnect: the owner resyncs its books.
     """
@@ -95,7 +98,7 @@ class WsFeed:
                  protocol_ping_s: Optional[float] = None,
                  watchdog_s: float = 30.0, backoff_initial_s: float = 0.05, backoff_max_s: float = 5.0,
                  healthy_reset_s: float = 30.0, connect_timeout_s: float = 10.0,
-                 max_connection_age_s: float = 0.0,
+                 max_connection_age_s: Optional[float] = None,
                  on_reconnected: Optional[Callable[[int], Any]] = None) -> None:
         self.url = url
         self.parser = parser
@@ -111,7 +114,9 @@ class WsFeed:
         self.backoff_max_s = backoff_max_s
         self.healthy_reset_s = healthy_reset_s
         self.connect_timeout_s = connect_timeout_s
-        self.max_connection_age_s = float(max_connection_age_s or 0.0)
+        if not max_connection_age_s:
+            max_connection_age_s = _DEFAULT_MAX_AGE_S.get(venue, 0.0)
+        self.max_connection_age_s = float(max_connection_age_s)
         self.on_reconnected = on_reconnected
         n = max_subscriptions if max_subscriptions > 0 else max(len(subscriptions), 1)
         self.groups = [subscriptions[i:i + n] for i in range(0, len(subscriptions), n)] or [[]]
@@ -285,16 +290,17 @@ class WsFeed:
     async def _keep(self, i: int, conn: _Conn) -> _Conn:
         """Pings, watchdog and rotation of group ``i`` until its connection goes down."""
         loop = asyncio.get_running_loop()
-        next_ping = loop.time() + self.ping_interval_s
+        last_ping = loop.time()
         while True:
             lst = conn.listener
             if lst.transport is None or lst.transport.is_disconnected or not lst.connected:
                 return conn
             now = loop.time()
             wd = self.watchdog_s
-            step = min(max(wd / 4, 0.01), 1.0)
+            # short steps: settings are read live, and a silent stream is seen within wd / 4
+            step = min(max(wd / 4, 0.01), 0.25)
             if self.ping_message is not None:
-                step = min(step, max(next_ping - now, 0.001))
+                step = min(step, max(last_ping + self.ping_interval_s - now, 0.001))
             age_limit = self.max_connection_age_s
             if age_limit > 0:
                 step = min(step, max(conn.opened_at + age_limit - time.monotonic(), 0.001))
@@ -303,13 +309,13 @@ class WsFeed:
                 return conn
             except asyncio.TimeoutError:
                 pass
-            if self.ping_message is not None and loop.time() >= next_ping:
+            if self.ping_message is not None and loop.time() >= last_ping + self.ping_interval_s:
                 try:
                     lst.transport.send(_text(), self.ping_message())
                     self.app_pings += 1
                 except Exception as e:
                     self.log.warning("ping failed", venue=self.venue, conn=i, error=repr(e)[:200])
-                next_ping = loop.time() + self.ping_interval_s
+                last_ping = loop.time()
             silent_s = (time.time_ns() - lst.last_frame_ns) / 1e9
             if silent_s > wd:
                 self.watchdog_trips += 1

@@ -1,0 +1,270 @@
+"""WebSocket manager (cexnode.net.ws.WsFeed on picows + _core FeedListener) against the embedded
+simulator over real sockets on 127.0.0.1: frames reach the parsers and books equal the simulator's
+true books; >30 MEXC symbols open two connections; app and protocol pings; watchdog on a stalled
+stream; reconnect with backoff after closes and drops; rotation without a gap (no resync);
+rejected subscriptions retried with backoff; a clean stop. Every wait is bounded."""
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+from typing import Any, Awaitable, Callable
+
+from cexnode.config import load_config_text
+from cexnode.node import Node
+
+BASE = """
+node: {name: ws, status_interval_s: 0, start_timeout_s: 20}
+log:
+  console: {enabled: false}
+  audit: {path: "%(audit)s", fsync: never}
+metrics: {port: 0}
+sim:
+  enabled: true
+  seed: 5
+  update_interval_ms: 2
+  mid_prices: {%(mids)s}
+venues:
+%(venues)s
+"""
+
+VENUES3 = """  mexc_spot: {symbols: [BTC/USDT, ETH/USDT], book_depth: 100%(mexc_extra)s}
+  gateio_spot: {symbols: [BTC/USDT, ETH/USDT], book_depth: 100}
+  gateio_futures: {symbols: [BTC/USDT:USDT], book_depth: 100}"""
+
+
+async def _wait(pred: Callable[[], Any], timeout: float, step: float = 0.005) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        await asyncio.sleep(step)
+    return bool(pred())
+
+
+class H:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.engine = node.context["engine"]
+        self.sim = node.context["sim"]
+
+    def adapter(self, venue: str) -> Any:
+        return self.engine.adapters[venue]
+
+    def feed(self, venue: str) -> Any:
+        return self.adapter(venue).feed
+
+    async def compare_all(self) -> int:
+        """Pause the sim, wait until every book caught up, compare top 20 with the true book."""
+        sim, engine = self.sim, self.engine
+        sim.pause()
+        try:
+            n = 0
+            for (venue, sym), book in engine.books.items():
+                v = sim.venue(venue)
+                ok = await _wait(lambda: book.in_sync and book.last_id == v.book(sym).last_id, 10)
+                assert ok, (venue, sym, book.in_sync, book.last_id, v.book(sym).last_id)
+                inst = engine.registry.map(venue).instrument(sym)
+                bids, asks, _ = v.true_book(sym, 20)
+                ps, vqs, mult = inst["price_scale"], inst["venue_qty_scale"], inst["qty_mult"]
+
+                def conv(side):
+                    return [(int(Decimal(p).scaleb(ps)), int(Decimal(q).scaleb(vqs)) * mult) for p, q in side]
+                assert book.top(20) == (conv(bids), conv(asks)), (venue, sym)
+                n += 1
+            return n
+        finally:
+            sim.resume()
+
+
+def run(tmp_path, scenario: Callable[[H], Awaitable[Any]], *, venues: str = "", mids: str = "",
+        mexc_extra: str = "") -> Any:
+    venues = venues or VENUES3 % {"mexc_extra": mexc_extra}
+    mids = mids or "BTC/USDT: 65000, ETH/USDT: 3200"
+    cfg = load_config_text(BASE % {"audit": tmp_path / "audit.jsonl", "venues": venues, "mids": mids})
+    node = Node(cfg, duration=None)
+    unhandled: list = []
+    out: dict = {}
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _l, ctx: unhandled.append(ctx))
+        runner = loop.create_task(node.run())
+        try:
+            ok = await _wait(lambda: runner.done() or (
+                node.context.get("engine") is not None and node.context["engine"].router is not None
+                and any(c.name == "engine" for c in node.started)
+                and all(b.in_sync for b in node.context["engine"].books.values())), 15)
+            assert ok and not runner.done(), "node did not start"
+            h = H(node)
+            out["feeds"] = [a.feed for a in h.engine.adapters.values()]
+            return await scenario(h)
+        finally:
+            node.request_stop()
+            await asyncio.wait_for(runner, 20)
+            # clean stop: nothing of the feeds left running
+            for f in out.get("feeds", []):
+                assert f._tasks == [] and not any(f._resub), f.venue
+                assert f.listeners() == [None] * len(f.groups)
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()
+                       and t.get_coro().__name__ != "wait_for"]      # the asyncio.run(wait_for(main())) wrapper
+            assert not pending, pending
+
+    result = asyncio.run(asyncio.wait_for(main(), 60))
+    assert node.exit_code == 0
+    assert not unhandled, unhandled
+    return result
+
+
+def test_frames_reach_books_pings_and_clean_stop(tmp_path):
+    from cexnode._core import feed as feedmod
+
+    async def scenario(h: H):
+        assert await h.compare_all() == 5
+        pongs = {v: 0 for v in h.engine.adapters}
+        for name, a in h.engine.adapters.items():
+            def handler(kind, msg, a=a, name=name):
+                if kind == feedmod.MSG_PONG:
+                    pongs[name] += 1
+                a.on_message(kind, msg)
+            h.engine.router.set_message_handler(a.venue_id, handler)
+        for name in h.engine.adapters:
+            f = h.feed(name)
+            assert len(f.groups) == 1 and f.connected
+            lst = f.listeners()[0]
+            assert lst.data_frames > 0 and lst.bytes_in > 0 and lst.errors == 0
+            assert f.status()["frames"] == f.frames >= lst.data_frames
+            assert abs(time.time_ns() - lst.last_frame_ns) < 2_000_000_000
+            f.ping_interval_s = 0.05            # read live by the keep-alive loop
+        # application pings: sent by every feed and answered by every venue (MEXC PONG, Gate spot.pong/futures.pong)
+        assert await _wait(lambda: all(h.feed(n).app_pings >= 3 and pongs[n] >= 3 for n in pongs), 5), \
+            ({n: h.feed(n).app_pings for n in pongs}, pongs)
+        # protocol pings: Gate only (MEXC does not answer them); picows sends them when the stream is idle
+        assert h.feed("mexc_spot").protocol_ping_s == 0 and h.feed("gateio_spot").protocol_ping_s > 0
+        assert all(h.feed(n).reconnects == 0 and h.feed(n).errors == 0 for n in pongs)
+        assert await h.compare_all() == 5
+
+    run(tmp_path, scenario)
+
+
+def test_mexc_more_than_30_symbols_open_two_connections(tmp_path):
+    syms = ["C%02d/USDT" % i for i in range(32)]
+    mids = ", ".join("%s: %d" % (s, 10 + i) for i, s in enumerate(syms))
+    venues = "  mexc_spot: {symbols: [%s], book_depth: 100}" % ", ".join(syms)
+
+    async def scenario(h: H):
+        f = h.feed("mexc_spot")
+        assert [len(g) for g in f.groups] == [30, 2]
+        assert len(h.sim.venue("mexc_spot").connections) == 2
+        assert all(len(c.subscriptions) <= 30 for c in h.sim.venue("mexc_spot").connections)
+        assert all(lst.data_frames > 0 for lst in f.listeners())
+        assert await h.compare_all() == 32
+
+    run(tmp_path, scenario, venues=venues, mids=mids)
+
+
+def test_watchdog_on_stall_reconnects_and_resyncs(tmp_path):
+    async def scenario(h: H):
+        f = h.feed("gateio_spot")
+        f.watchdog_s = 0.3
+        r0 = h.adapter("gateio_spot").snapshots
+        h.sim.venue("gateio_spot").faults.stall(3.0, drop=True)
+        assert await _wait(lambda: f.watchdog_trips >= 1, 3)
+        assert await _wait(lambda: f.reconnects >= 1 and f.connected, 8)
+        # reconnect -> on_reconnected -> every book of the venue resynced from REST
+        assert await _wait(lambda: h.adapter("gateio_spot").snapshots >= r0 + 2, 5)
+        assert await h.compare_all() == 5
+        assert f.status()["watchdog_trips"] >= 1 and f.disconnects >= 1
+
+    run(tmp_path, scenario)
+
+
+def test_close_and_drop_reconnect_with_backoff(tmp_path):
+    async def scenario(h: H):
+        f = h.feed("mexc_spot")
+        v = h.sim.venue("mexc_spot")
+        c0 = v.connections_total
+        assert v.faults.close_connections(1012) >= 1
+        assert await _wait(lambda: f.reconnects == 1 and f.connected, 5)
+        assert await h.compare_all() == 5
+        assert f.listeners()[0].close_code in (-1, 1012)
+        assert v.faults.drop_connections() >= 1             # TCP cut, no close frame
+        assert await _wait(lambda: f.reconnects == 2 and f.connected, 5)
+        assert v.connections_total == c0 + 2
+        assert f.disconnects >= 2 and f.connects == 3
+        # refused connections: the backoff keeps trying until the venue accepts again
+        v.faults.reject_connections(3, 503)
+        v.faults.close_connections(1012)
+        assert await _wait(lambda: f.reconnects == 3 and f.connected, 10)
+        assert f.errors >= 3
+        assert await h.compare_all() == 5
+
+    run(tmp_path, scenario)
+
+
+def test_rotation_without_gap_or_resync(tmp_path):
+    async def scenario(h: H):
+        f = h.feed("mexc_spot")
+        assert f.max_connection_age_s == 0.4
+        router = h.engine.router
+        a = h.adapter("mexc_spot")
+        res0, req0, snaps0 = router.resyncs, a.resync_requests, a.snapshots
+        v = h.sim.venue("mexc_spot")
+        c0 = v.connections_total
+        assert await _wait(lambda: f.rotations >= 3, 10), f.status()
+        assert v.connections_total >= c0 + 3
+        assert f.reconnects == 0 and f.rotation_failures == 0
+        assert await h.compare_all() == 5
+        # the overlap's duplicate diffs were dropped by BookSync (stale), never a gap
+        assert router.resyncs == res0 and a.resync_requests == req0 and a.snapshots == snaps0
+        f.max_connection_age_s = 0                 # read live: no rotation from now on
+        assert await _wait(lambda: len(v.connections) == 1, 5)
+
+    run(tmp_path, scenario, mexc_extra=", max_connection_age_s: 0.4")
+
+
+def test_rejected_subscription_retried_with_backoff(tmp_path):
+    async def scenario(h: H):
+        for name in ("mexc_spot", "gateio_spot"):
+            f = h.feed(name)
+            v = h.sim.venue(name)
+            v.faults.reject_subscriptions(True)
+            v.faults.close_connections(1012)
+            assert await _wait(lambda: f.subscription_rejects >= 2 and f.resubscribes >= 1, 5), (name, f.status())
+            assert f.connected
+            v.faults.reject_subscriptions(False)
+            n = f.resubscribes
+            assert await _wait(lambda: f.resubscribes > n, 8)
+            # the accepted subscription's first diff does not follow the book's snapshot: BookSync
+            # flags the gap and the adapter resyncs; the books then move with the venue again
+            books = {s: b for (vn, s), b in h.engine.books.items() if vn == name}
+            marks = {s: v.book(s).last_id for s in books}
+            assert await _wait(lambda: all(b.in_sync and b.last_id > marks[s] for s, b in books.items()), 8), name
+        assert await h.compare_all() == 5
+
+    run(tmp_path, scenario)
+
+
+def test_handshake_headers_and_direct_feed(tmp_path):
+    """WsFeed on its own (no adapter): headers reach the venue, frames reach the parser's sink."""
+    from cexnode.adapters.gateio_futures import subscriptions as fs
+    from cexnode.net.ws import WsFeed
+
+    async def scenario(h: H):
+        v = h.sim.venue("gateio_futures")
+        parser = h.adapter("gateio_futures").parser
+        f = WsFeed(h.sim.urls["gateio_futures"].ws, parser, [fs.book_subscription("BTC_USDT", 100, req_id=9)],
+                   venue="gateio_futures", headers={"X-Gate-Size-Decimal": "1"}, watchdog_s=5)
+        before = set(v.connections)
+        await f.start()
+        try:
+            new = [c for c in v.connections if c not in before]
+            assert len(new) == 1
+            assert new[0].headers.get("X-Gate-Size-Decimal") == "1"
+            assert await _wait(lambda: f.frames >= 3, 5)
+        finally:
+            await f.stop()
+        assert await _wait(lambda: not any(c in v.connections for c in new), 2)
+        assert f.listeners() == [None] and f._tasks == []
+
+    run(tmp_path, scenario)
