@@ -146,6 +146,9 @@ class VenueAdapter(Component):
 
         if kind == feed.MSG_ERROR:
             self.message_errors += 1
+            hook = getattr(self.feed, "on_venue_error", None)
+            if hook is not None and hook(msg):
+                return          # a rejected subscription: counted, logged and retried by the feed
             self.log.error("venue reported an error", venue=self.name, msg=str(msg)[:300])
         elif kind == feed.MSG_ACK:
             self.acks += 1
@@ -171,6 +174,7 @@ class VenueAdapter(Component):
                                venue=self.name, headers=dict(self.ws_headers) or None,
                                max_subscriptions=self.max_subscriptions_per_connection(),
                                ping_message=self.ping_message, ping_interval_s=self.ping_interval_s(),
+                               max_connection_age_s=getattr(self.config, "max_connection_age_s", 0.0) or None,
                                on_reconnected=self._on_reconnected)
             await self.feed.start()
             self.connected = True
