@@ -258,6 +258,7 @@ class WsFeed:
             try:
                 conn = await self._connect(i)
                 self._conns[i] = conn
+                self._resub_delay[i] = self.backoff_initial_s     # a fresh connection subscribes afresh
                 self._ready[i].set()
                 if not first:
                     self.reconnects += 1
