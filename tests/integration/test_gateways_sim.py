@@ -423,7 +423,7 @@ risk:
   route_cooldown_ms: 0
 trading:
   mode: live
-  # MEXC allows 2 GET /api/v3/account per second (the REST manager uses 90 percent of it: 1/s), and its private
+  # MEXC allows 2 GET /api/v3/account per second (the REST manager uses 90 percent of it: 1 per 0.56 s), and its private
   # stream pushes changes only: a REST refresh per trade would queue behind that limit
   max_balance_age_ms: 5000
 """

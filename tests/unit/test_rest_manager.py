@@ -114,6 +114,26 @@ def test_rate_limit_delays_never_drops_and_server_sees_the_limit():
     assert m.waits["/a"] >= 6 and m.wait_s["/a"] > 0
 
 
+@pytest.mark.parametrize("limit,window_s", [(2, 1.0), (1, 1.0), (10, 1.0), (500, 10.0), (3, 0.3)])
+def test_headroom_keeps_the_rate_and_never_exceeds_the_published_limit(limit, window_s):
+    """0.9 of a published limit is 0.9 of its rate (MEXC's 2 account requests/s: 1.8/s, not 1/s
+    from truncation), and no published window ever sees more than ``limit``."""
+    from cexnode.net.rest import _with_headroom
+
+    lim, win = _with_headroom(limit, window_s, 0.9)
+    assert lim / win == pytest.approx(0.9 * limit / window_s)
+    w = RollingWindow(lim, win)
+    t, booked = 0.0, []
+    for _ in range(3 * limit + 5):        # as fast as allowed
+        t = w.earliest(t)
+        w.book(t)
+        booked.append(t)
+    for a in booked:
+        assert sum(1 for b in booked if a <= b < a + window_s - 1e-9) <= limit
+    in_3_windows = sum(1 for b in booked if b < 3 * window_s - 1e-9)
+    assert 0.85 * 3 * limit <= in_3_windows <= 3 * limit
+
+
 def test_published_venue_limits():
     mexc = venue_limits("mexc_spot")
     assert any(r.limit == 500 and r.window_s == 10 and r.per == "endpoint" for r in mexc)
