@@ -290,14 +290,18 @@ class Executor:
     def submit(self, opp: Any) -> Optional[asyncio.Task]:
         """Hand over an opportunity (synchronous; from the engine's book-update callback).
 
-        Returns the task executing it, or None when skipped (a trade already runs on the route, or
-        ``max_inflight_trades`` are running)."""
+        Returns the task executing it, or None when skipped (a trade already runs on the route,
+        ``max_inflight_trades`` are running, the route is in its cooldown, or risk is not active).
+        Skips are counted in ``skipped[reason]``, not audited: no order is involved."""
         self.opportunities += 1
         if opp.route in self._inflight_routes:
             self.skipped["route_busy"] = self.skipped.get("route_busy", 0) + 1
             return None
         if self.inflight >= self.trading.max_inflight_trades:
             self.skipped["inflight_limit"] = self.skipped.get("inflight_limit", 0) + 1
+            return None
+        if self.risk.in_cooldown(opp.route):    # the same dislocation seen again on the next update
+            self.skipped["cooldown"] = self.skipped.get("cooldown", 0) + 1
             return None
         if self.risk.state != ACTIVE and self.risk.refresh() != ACTIVE:   # execute() re-checks everything
             self.skipped["risk_" + self.risk.state] = self.skipped.get("risk_" + self.risk.state, 0) + 1

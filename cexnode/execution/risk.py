@@ -290,6 +290,15 @@ class RiskManager:
                 return self._reject("balance", "%s %s: need %s, have %s" % (sell_venue, asset_s, need_s, have_s))
         return _OK
 
+    def in_cooldown(self, route: str, now_ns: Optional[int] = None) -> bool:
+        """``route`` traded less than ``route_cooldown_ms`` ago (the executor's cheap pre-filter:
+        an opportunity that persists over many book updates is skipped, not rejected and audited)."""
+        last = self._last_trade_ns.get(route)
+        if last is None:
+            return False
+        now = self._clock() if now_ns is None else now_ns
+        return now - last < self.cfg.route_cooldown_ms * 1_000_000
+
     def note_trade(self, route: str, now_ns: Optional[int] = None) -> None:
         """A trade went out on ``route`` (starts its cooldown)."""
         self._last_trade_ns[route] = self._clock() if now_ns is None else now_ns

@@ -465,6 +465,27 @@ def test_route_cooldown(tmp_path):
     assert [x.status for x in r] == ["done", "rejected", "done"] and r[1].reason == "cooldown"
 
 
+def test_submit_skips_a_route_in_cooldown_without_auditing(tmp_path):
+    """An opportunity seen again on the next book updates during the cooldown is skipped and
+    counted; no task, no trade_rejected record (no order is involved); after it, trades again."""
+    h = H(tmp_path, a_asks=(("100", "5"),), b_bids=(("101", "5"),), risk=risk_cfg(route_cooldown_ms=150))
+
+    async def main():
+        async with running(h):
+            r1 = await h.ex.submit(opp(qty="0.1"))
+            skipped = [h.ex.submit(opp(qty="0.1")) for _ in range(50)]
+            other = await h.ex.submit(opp(qty="0.1", route="other route"))
+            await asyncio.sleep(0.2)
+            r2 = await h.ex.submit(opp(qty="0.1"))
+            return r1, skipped, other, r2
+
+    r1, skipped, other, r2 = run(main())
+    assert (r1.status, other.status, r2.status) == ("done", "done", "done"), r2.reason
+    assert skipped == [None] * 50 and h.ex.skipped == {"cooldown": 50} and h.ex.opportunities == 53
+    events = [e["event"] for e in audit_events(h.audit_path)]
+    assert "trade_rejected" not in events and events.count("trade_done") == 3
+
+
 def test_pre_trade_limits(tmp_path):
     h = H(tmp_path, risk=risk_cfg(max_position={"BTC": D("0.4")}, max_notional_per_trade=D("1000"),
                                   max_open_exposure=D("30")))
