@@ -60,6 +60,7 @@ class Engine(Component):
         self.last_opportunity: Any = None
         self._status_task: Optional[asyncio.Task] = None
         self._last_status = (0.0, 0)
+        self.summary: list[str] = []           # the closing summary table, once stopped
         self.context["engine"] = self
 
     # -- phases ------------------------------------------------------------------------------------
@@ -251,9 +252,10 @@ class Engine(Component):
             self._status_task = None
         if self.executor is not None:
             await self.executor.stop(timeout_s=max(1.0, self.cfg.node.stop_timeout_s / 2))
+        summary = self.summary = format_summary(self) if self.executor is not None or self.router is not None else []
         await asyncio.gather(*(a.stop() for a in self.adapters.values()), return_exceptions=True)
-        if self.executor is not None or self.router is not None:
-            for line in format_summary(self):
+        if summary:                # taken before the adapters stop: their feeds' counters go with them
+            for line in summary:
                 self.log.info(line)
 
     def apply_reload(self, cfg: Any) -> None:
