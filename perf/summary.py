@@ -1,7 +1,9 @@
-"""Markdown table of the committed benchmark results: ``python perf/summary.py``.
+"""Markdown table of the committed benchmark results: ``python perf/summary.py [--readme]``.
 
-One row per ``perf/results/<name>.json``: median, p99, target, met, and the side-by-side ratios
-measured in the same run (every key starting with ``ratio_vs_`` or ``speedup_vs_``).
+One row per ``perf/results/<name>.json``: median, p99, target, met, the rate for throughput
+benchmarks, and the side-by-side ratios measured in the same run (every key starting with
+``ratio_vs_`` or ``speedup_vs_``). ``--readme`` writes the table into README.md between the
+``benchmarks:begin`` / ``benchmarks:end`` markers.
 """
 from __future__ import annotations
 
@@ -30,10 +32,26 @@ def rows() -> list[str]:
         ratios = ", ".join("%s %.1f×" % (k.replace("ratio_vs_", "vs ").replace("speedup_vs_", "vs "), v)
                            for k, v in sorted(d.items())
                            if (k.startswith("ratio_vs_") or k.startswith("speedup_vs_")) and isinstance(v, (int, float)))
-        out.append("| `%s` | %s | %s | %s | %s | %s |" % (d.get("name", path.stem), _ns(d.get("median_ns")), _ns(d.get("p99_ns")),
+        rate = next((d[k] for k in ("frames_per_s", "records_per_s_median") if isinstance(d.get(k), (int, float))), None)
+        median = _ns(d.get("median_ns")) + (" (%s/s)" % _rate(rate) if rate else "")
+        out.append("| `%s` | %s | %s | %s | %s | %s |" % (d.get("name", path.stem), median, _ns(d.get("p99_ns")),
                                                          _ns(d.get("target_ns")), "yes" if d.get("met") else "**no**", ratios))
     return out
 
 
+def _rate(v: float) -> str:
+    return "%.2f M" % (v / 1e6) if v >= 1e6 else "%.0f k" % (v / 1e3)
+
+
+def write_readme(path: pathlib.Path = RESULTS.parent.parent / "README.md") -> None:
+    text = path.read_text()
+    begin, end = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"
+    i, j = text.index(begin) + len(begin), text.index(end)
+    path.write_text(text[:i] + "\n" + "\n".join(rows()) + "\n" + text[j:])
+
+
 if __name__ == "__main__":
-    sys.stdout.write("\n".join(rows()) + "\n")
+    if "--readme" in sys.argv[1:]:
+        write_readme()
+    else:
+        sys.stdout.write("\n".join(rows()) + "\n")
