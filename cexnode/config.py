@@ -161,7 +161,7 @@ class FileLogConfig:
 @_frozen
 class AuditLogConfig:
     path: str = opt("logs/audit.jsonl", doc="Audit trail of every order event (JSON Lines).")
-    fsync: Literal["always", "batch", "never"] = opt("always", doc="always: fsync before an audit call returns (survives kill -9 and power loss of the OS cache); batch: fsync by the flusher; never: OS decides.")
+    fsync: Literal["always", "batch", "never"] = opt("always", doc="Every record is written with one write(2) before the call returns (survives kill -9). always: also fdatasync'd before it returns (power loss), except a trade's pre-send record, synced off the loop while its orders are in flight and before any answer to them is recorded; batch: fdatasync per flush, off the loop; never: the OS decides.")
 
 
 @_frozen

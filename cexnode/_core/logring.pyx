@@ -63,7 +63,7 @@ cdef list _logger_prefix = []         # id -> bytes: "logger":"...","tags":[...]
 cdef dict _loggers = {}               # (name, tags) -> base Logger
 cdef dict _event_names = {}           # msg str -> (i0 name, i1 name, d0 name), each str or None
 cdef dict _key_class = {}             # field name -> 0 plain, 1 secret, 2 reserved (renamed "_"+key)
-cdef object _audit_sink = None        # callable(logger, event, data) -> seq; set by cexnode.log
+cdef object _audit_sink = None        # callable(logger, event, data[, sync]) -> seq; set by cexnode.log
 cdef uint8_t _ESC[256]
 
 BUILTIN_REDACT_KEYS = frozenset((
@@ -300,7 +300,7 @@ def _json_default(o):
 
 
 def set_audit_sink(sink):
-    """Install the synchronous audit writer (``sink(logger, event, data) -> seq``) or None."""
+    """Install the synchronous audit writer (``sink(logger, event, data[, sync]) -> seq``) or None."""
     global _audit_sink
     _audit_sink = sink
 
@@ -957,13 +957,19 @@ cdef class Logger:
         _active.push(LVL_INFO, REC_COUNTER, self.id, name, <PyObject*>tags if tags else NULL, NULL,
                      n, 0, 0.0)
 
-    def audit(self, event, data=None):
-        """Write an audit event to the audit file NOW (write + fsync per config) and return its
-        sequence number; raises if it could not be written. Also logged through the ring."""
+    def audit(self, event, data=None, sync=True):
+        """Write an audit event to the audit file NOW and return its sequence number; raises if it
+        could not be written. Also logged through the ring.
+
+        The line is in the kernel (one write(2)) before this returns, so it survives kill -9.
+        ``sync=True``: made durable per ``log.audit.fsync`` before returning. ``sync="behind"``:
+        the fdatasync is started off the event loop and this returns at once (for the record
+        written just before orders leave: the sync runs while they are in flight, and the next
+        ``sync=True`` record cannot return before it, as fdatasync covers the whole file)."""
         sink = _audit_sink
         if sink is None:
             raise RuntimeError("audit log is not open: start the cexnode.log LogSystem first")
-        seq = sink(self, event, data)
+        seq = sink(self, event, data) if sync is True else sink(self, event, data, sync)
         _active.push(LVL_INFO, REC_AUDIT, self.id, event,
                      <PyObject*>data if isinstance(data, dict) and data else NULL, self._ctx, 0, 0, 0.0)
         return seq

@@ -29,7 +29,9 @@ Audit: every order event is written with ``Logger.audit`` (synchronous, durable 
 ``log.audit.fsync``) *before* the executor acts on it; if the audit log cannot be written, risk
 halts (``audit``) and nothing new is sent. Events (``data`` carries ``client_id`` where it is
 about one order): ``executor_start``; ``trade_rejected`` (reason, detail); ``trade_start`` (the
-opportunity and BOTH entry order requests in one record: one write/fsync before they leave);
+opportunity and BOTH entry order requests in one record, written before they leave; with
+``fsync: always`` its fdatasync runs off the loop while they are in flight — ``sync="behind"`` —
+and every later record is synced before it is acted on, which makes this one durable too);
 ``order_request`` (hedge/unwind orders); ``order_ack`` (outcome definitive/ambiguous, the venue's
 state, round trip); ``order_update`` (private stream; ``known`` false for orders no longer
 tracked); ``order_fill`` (filled quantity grew); ``reconcile_query`` / ``reconcile_result``;
@@ -332,9 +334,9 @@ class Executor:
             self.inflight -= 1
 
     # -- audit -------------------------------------------------------------------------------------
-    def _audit(self, event: str, data: dict) -> int:
+    def _audit(self, event: str, data: dict, sync: Any = True) -> int:
         try:
-            seq = self.log.audit(event, data)
+            seq = self.log.audit(event, data) if sync is True else self.log.audit(event, data, sync)
         except Exception as e:  # the audit trail is a precondition of trading
             self.audit_errors += 1
             self.risk.set_condition("audit", True, repr(e)[:200])
@@ -517,9 +519,12 @@ class Executor:
                                 opp.buy_price_m, Q, P, ctx.route, "entry", ctx.base, ctx.quote)
         ctx.sell = self._new_leg(ctx.trade_id, "cx%ss" % tag, opp.sell_venue, ctx.ssym, Side.SELL, opp.qty_m,
                                  opp.sell_price_m, Q, P, ctx.route, "entry", ctx.base, ctx.quote)
-        # One audit record (one write, one fsync) carries both order requests, before anything leaves.
+        # One audit record carries both order requests, written (write(2): survives kill -9) before
+        # anything leaves; its fdatasync runs off the loop while the orders are in flight, and the
+        # acks' records (synced before they are acted on) cannot be durable without it.
         self._audit("trade_start", dict(ctx.fields(), tif="ioc", orders=[ctx.buy.req.audit_brief(),
-                                                                         ctx.sell.req.audit_brief()]))
+                                                                         ctx.sell.req.audit_brief()]),
+                    sync="behind")
         ctx.tasks = (self._start_send(ctx.buy), self._start_send(ctx.sell))
         if ctx.opp_t:
             self.opp_to_send_us.observe(max(0, (ctx.buy.sent_wall_ns - ctx.opp_t) // 1000))

@@ -198,8 +198,13 @@ class AuditBackend:
     ``write_event`` runs on the caller's path (``Logger.audit``): the line is written with one
     ``write(2)`` on an O_APPEND descriptor — in the kernel before the call returns, so it survives
     ``kill -9`` — and, with ``fsync: always``, made durable with ``fdatasync`` before returning
-    (power loss). ``batch``: the flusher syncs once per flush; ``never``: the OS decides.
-    Records of loggers tagged ``trading`` are appended by the flusher as well."""
+    (power loss). ``batch``: synced once per flush; ``never``: the OS decides.
+    Records of loggers tagged ``trading`` are appended by the flusher as well.
+
+    Syncs that need not block the caller — ``batch`` flushes and records written with
+    ``sync="behind"`` (the executor's pre-send record: its orders leave while it is being synced)
+    — run on one syncer thread (fdatasync releases the GIL), never on the event loop.
+    ``syncs`` / ``syncs_behind`` count them; ``close()`` waits for a pending one."""
 
     name = "audit"
 
@@ -216,21 +221,61 @@ class AuditBackend:
         self._dirty = False
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        self.syncs = 0                  # fdatasync calls made
+        self.syncs_behind = 0           # of which on the syncer thread
+        self._want_sync = threading.Condition(threading.Lock())
+        self._sync_requested = False
+        self._syncer: Optional[threading.Thread] = None
+        self._stopping = False
 
     def open(self) -> None:
         d = os.path.dirname(self.path)
         if d:
             os.makedirs(d, exist_ok=True)
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._stopping = False
+        if self.fsync != "never":
+            self._syncer = threading.Thread(target=self._sync_loop, name="cexnode-audit-sync", daemon=True)
+            self._syncer.start()
 
-    def _sync(self) -> None:
+    def _sync(self, fd: Optional[int] = None) -> None:
+        fd = self.fd if fd is None else fd
         if hasattr(os, "fdatasync"):
-            os.fdatasync(self.fd)
+            os.fdatasync(fd)
         else:  # pragma: no cover - non-Linux
-            os.fsync(self.fd)
+            os.fsync(fd)
+        self.syncs += 1
 
-    def write_event(self, logger: Any, event: str, data: Any) -> int:
-        """Write one audit event synchronously; returns its sequence number (1, 2, ...)."""
+    def request_sync(self) -> None:
+        """Have the syncer thread fdatasync the file soon; returns at once."""
+        with self._want_sync:
+            self._sync_requested = True
+            self._want_sync.notify()
+
+    def _sync_loop(self) -> None:
+        while True:
+            with self._want_sync:
+                while not self._sync_requested and not self._stopping:
+                    self._want_sync.wait()
+                if not self._sync_requested:
+                    return                       # stopping, nothing pending
+                self._sync_requested = False
+            fd = self.fd
+            if fd < 0:
+                return
+            try:
+                self._sync(fd)
+                self.syncs_behind += 1
+            except OSError as e:                  # reported; the next synchronous sync raises to its caller
+                self.errors += 1
+                try:
+                    sys.__stderr__.write("cexnode.log: audit fdatasync failed: %s\n" % e)
+                except Exception:
+                    pass
+
+    def write_event(self, logger: Any, event: str, data: Any, sync: Any = True) -> int:
+        """Write one audit event; returns its sequence number (1, 2, ...). ``sync="behind"``: the
+        fdatasync (``fsync: always``) runs on the syncer thread instead of before returning."""
         with self._lock:
             if self.fd < 0:
                 raise RuntimeError("audit log is closed")
@@ -242,13 +287,15 @@ class AuditBackend:
             rec["data"] = _lr.redact(data) if data is not None else None
             line = orjson.dumps(rec, default=_lr_json_default, option=orjson.OPT_NON_STR_KEYS) + b"\n"
             _write_all(self.fd, line)
-            if self.fsync == "always":
+            if self.fsync == "always" and sync is True:
                 self._sync()
             else:
                 self._dirty = True
             self.seq = seq
             self.written += 1
-            return seq
+        if sync == "behind" and self.fsync == "always":
+            self.request_sync()
+        return seq
 
     def handle(self, batch: Any, max_level: int) -> None:
         data = batch.jsonl(self.level, True)
@@ -262,11 +309,17 @@ class AuditBackend:
 
     def after_flush(self) -> None:
         if self.fsync == "batch" and self._dirty and self.fd >= 0:
-            with self._lock:
-                self._sync()
-                self._dirty = False
+            self._dirty = False
+            self.request_sync()             # off the event loop
 
     def close(self) -> None:
+        t = self._syncer
+        if t is not None:
+            with self._want_sync:
+                self._stopping = True
+                self._want_sync.notify()
+            t.join()                        # a pending sync finishes first
+            self._syncer = None
         with self._lock:
             if self.fd >= 0:
                 if self.fsync != "never":

@@ -17,7 +17,8 @@ CHILD = textwrap.dedent("""
     import asyncio, sys, types
     from cexnode import log as clog
 
-    audit_path, fsync = sys.argv[1], sys.argv[2]
+    audit_path, fsync, sync = sys.argv[1], sys.argv[2], sys.argv[3]
+    sync = True if sync == "now" else sync
     ns = types.SimpleNamespace
     cfg = ns(level="info", ring_capacity=4096, flush_interval_ms=5, batch_size=1024, loggers={}, redact_keys=[],
              console=ns(enabled=False, level="info", color="never"),
@@ -31,7 +32,7 @@ CHILD = textwrap.dedent("""
         i = 0
         while True:
             i += 1
-            seq = lg.audit("order_ack", {"order_id": "o%d" % i, "i": i, "api_key": "LEAKED"})
+            seq = lg.audit("order_ack", {"order_id": "o%d" % i, "i": i, "api_key": "LEAKED"}, sync)
             lg.info("order acked", i=i)            # ring traffic alongside (trading tag -> audit too)
             sys.stdout.write("%d %d\\n" % (seq, i))
             sys.stdout.flush()
@@ -42,13 +43,13 @@ CHILD = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("fsync", ["always", "never"])
-def test_reported_audit_events_survive_sigkill(tmp_path, fsync):
+@pytest.mark.parametrize("fsync,sync", [("always", "now"), ("never", "now"), ("always", "behind"), ("batch", "now")])
+def test_reported_audit_events_survive_sigkill(tmp_path, fsync, sync):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     audit = tmp_path / "audit" / "audit.jsonl"
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, str(script), str(audit), fsync], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, str(script), str(audit), fsync, sync], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env, cwd=str(tmp_path))
     reported = []
     deadline = time.monotonic() + 30

@@ -176,6 +176,50 @@ def test_audit_is_written_before_audit_returns(tmp_path):
     assert on_disk[-1]["seq"] == 1
 
 
+def test_audit_sync_now_behind_and_batch(tmp_path):
+    """fsync always: sync=True fdatasyncs before returning (on the caller's thread); sync="behind"
+    returns with the line already in the file and the sync done by the syncer thread; batch:
+    flushes request the sync, never run it on the loop; close() waits for a pending sync."""
+    import threading
+    from cexnode.log.backends import AuditBackend
+
+    for fsync in ("always", "batch"):
+        b = AuditBackend(str(tmp_path / ("a-%s.jsonl" % fsync)), fsync)
+        b.open()
+        callers = []
+        real = os.fdatasync
+
+        def spy(fd, _real=real):
+            callers.append(threading.current_thread().name)
+            return _real(fd)
+
+        os.fdatasync = spy
+        try:
+            lg = clog.get_logger("t.sync")
+            b.write_event(lg, "now", {"i": 1})
+            after_now = list(callers)
+            b.write_event(lg, "behind", {"i": 2}, "behind")
+            lines = read_jsonl(b.path)                       # in the file before anything syncs
+            assert [x["event"] for x in lines] == ["now", "behind"]
+            if fsync == "batch":
+                b.after_flush()
+            deadline = time.monotonic() + 5
+            while b.syncs_behind < 1 and time.monotonic() < deadline:
+                time.sleep(0.001)
+            b.request_sync()
+            b.close()                                        # joins the syncer; final sync here
+        finally:
+            os.fdatasync = real
+        if fsync == "always":
+            assert after_now == [threading.current_thread().name]    # before write_event returned
+        else:
+            assert after_now == []                                   # batch: never on the caller's path
+        assert b.syncs_behind >= 1
+        assert "cexnode-audit-sync" in callers and callers[-1] == threading.current_thread().name
+        assert b.syncs == len(callers)
+        assert b._syncer is None and b.fd == -1
+
+
 def test_audit_without_system_raises():
     lr.set_audit_sink(None)
     with pytest.raises(RuntimeError):
