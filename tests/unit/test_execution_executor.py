@@ -17,6 +17,7 @@ import pytest
 from cexnode import log as clog
 from cexnode.execution import Executor, LegRules, PositionBook, RiskManager
 from cexnode.execution.gateway import OrderStatus, Side
+from audit_check import check_audit
 from test_execution_venue import Opp, ScriptedVenue, audit_events, log_cfg, risk_cfg, trading_cfg
 
 D = Decimal
@@ -68,35 +69,10 @@ def run(coro):
 
 def assert_audit_complete(h: H, *, allow_unreconciled=()):
     """Every order request has an answer (ack) and a final state recorded, in that order, and every
-    order sent to a venue appears as a request."""
+    order sent to a venue appears as a request (tests/audit_check.py, shared with the live tests)."""
     ev = h.events()
-    names = [e["event"] for e in ev]
-    reqs = {}                                    # client id -> seq of the audit record requesting it
-    for e in ev:
-        if e["event"] == "order_request":
-            reqs[e["data"]["client_id"]] = e["seq"]
-        elif e["event"] == "trade_start":
-            for o in e["data"]["orders"]:
-                reqs[o["client_id"]] = e["seq"]
     sent = {r.client_id for r in h.a.placed} | {r.client_id for r in h.b.placed}
-    assert sent == set(reqs)
-    final = {"filled", "cancelled", "rejected"}
-    for cid, req_seq in reqs.items():
-        mine = [e for e in ev if e["data"] and e["data"].get("client_id") == cid and e["seq"] != req_seq]
-        assert mine and mine[0]["seq"] > req_seq, (cid, [e["event"] for e in mine])
-        assert any(e["event"] == "order_ack" for e in mine), cid
-        if cid in allow_unreconciled:
-            continue
-        fin = [e for e in mine if e["event"] == "order_final"]
-        assert len(fin) == 1 and fin[0]["data"]["status"] in final, (cid, [e["event"] for e in mine])
-        assert fin[0]["seq"] > [e for e in mine if e["event"] == "order_ack"][0]["seq"]
-        if D(fin[0]["data"]["filled_qty"]) != 0:
-            booked = [e for e in mine if e["event"] == "fill_booked"]
-            assert len(booked) == 1 and booked[0]["data"]["qty"] == fin[0]["data"]["filled_qty"]
-            assert booked[0]["seq"] > fin[0]["seq"]
-    assert names.count("trade_start") == names.count("trade_done")
-    seqs = [e["seq"] for e in ev]
-    assert seqs == sorted(seqs)
+    check_audit(ev, sent=sent, allow_unreconciled=allow_unreconciled)
     return ev
 
 
