@@ -61,6 +61,7 @@ class Engine(Component):
         self._status_task: Optional[asyncio.Task] = None
         self._last_status = (0.0, 0)
         self.summary: list[str] = []           # the closing summary table, once stopped
+        self._kill_signal_installed = False
         self.context["engine"] = self
 
     # -- phases ------------------------------------------------------------------------------------
@@ -77,6 +78,11 @@ class Engine(Component):
         self._register_metrics()
         if self.executor is not None:
             self.executor.start()
+            try:                           # SIGUSR1 toggles the kill switch (as does risk.kill_switch_file)
+                self.risk.install_signal_handler(asyncio.get_running_loop())
+                self._kill_signal_installed = True
+            except (RuntimeError, ValueError, NotImplementedError) as e:     # not the main thread
+                self.log.warning("SIGUSR1 kill switch not installed", error=repr(e)[:200])
             try:
                 await asyncio.wait_for(self.executor.refresh_balances(), self.cfg.node.start_timeout_s)
             except Exception as e:
@@ -250,6 +256,9 @@ class Engine(Component):
         if self._status_task is not None:
             self._status_task.cancel()
             self._status_task = None
+        if self._kill_signal_installed:
+            self._kill_signal_installed = False
+            self.risk.remove_signal_handler(asyncio.get_running_loop())
         if self.executor is not None:
             await self.executor.stop(timeout_s=max(1.0, self.cfg.node.stop_timeout_s / 2))
         summary = self.summary = format_summary(self) if self.executor is not None or self.router is not None else []

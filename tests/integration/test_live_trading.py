@@ -1,0 +1,510 @@
+"""Live trading end to end: the node in ``trading.mode: live`` (built from YAML, as ``python -m
+cexnode`` builds it) against the embedded simulator over 127.0.0.1 — signed orders, the venues'
+matching engines, private-stream fills — with dislocations injected deterministically and each
+failure mode of issue 7 exercised: one leg rejected, one leg partly filled, a venue timing out
+during a trade, balance too low, the kill switch (file and SIGUSR1), the error-rate breaker, a
+stale book during a trade.
+
+After every scenario (the node stopped cleanly): every order the executor sent is in the
+simulator's order records with the same final status and filled quantity, nothing is left
+unreconciled, the audit log is complete (request -> ack -> exactly one final -> fill booked), no
+credential is in it, positions are within ``risk.max_position``, and realised P&L of fully filled
+trades equals the opportunity's within fees and rounding.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from audit_check import audit_events, check_audit, requested
+from cexnode.config import load_config_text
+from cexnode.node import Node
+
+KEY, SECRET = "live-test-key", "live-test-secret-value"
+SYM = "BTC/USDT"
+VENUES = ("mexc_spot", "gateio_spot")
+MAX_POS = Decimal("0.5")
+
+YAML = """
+node: {name: live, status_interval_s: 0, start_timeout_s: 20}
+log:
+  console: {enabled: false}
+  audit: {path: "%(audit)s", fsync: always}
+metrics: {port: 0}
+sim:
+  enabled: true
+  seed: 3
+  update_interval_ms: 5
+  dislocation_probability: 0
+  mid_prices: {BTC/USDT: 65000}
+  balances:
+    mexc_spot: {USDT: %(mexc_usdt)s, BTC: 2}
+    gateio_spot: {USDT: 100000, BTC: 2}
+venues:
+  mexc_spot: {taker_fee: 0.0005, symbols: [BTC/USDT], api_key: "${CX_LT_KEY}", api_secret: "${CX_LT_SECRET}"}
+  gateio_spot: {taker_fee: 0.001, symbols: [BTC/USDT], api_key: "${CX_LT_KEY}", api_secret: "${CX_LT_SECRET}"}
+arbitrage:
+  min_profit: 0.01
+  max_notional: 2000
+  max_book_age_ms: 600000
+  routes:
+    - {symbol: BTC/USDT, venues: [mexc_spot, gateio_spot], name: btc}
+risk:
+  max_position: {BTC: %(max_pos)s}
+  max_notional_per_trade: 5000
+  max_open_exposure: 100000
+  daily_loss_limit: 1000
+  route_cooldown_ms: 0
+  stale_data_halt_ms: %(stale_ms)s
+  error_rate_threshold: 0.01
+  min_orders_for_breaker: %(min_orders)s
+  kill_switch_file: "%(kill)s"
+trading:
+  mode: live
+  order_timeout_ms: 1500
+  leg_deadline_ms: 2000
+  not_found_grace_ms: 300
+  poll_interval_ms: 50
+  max_balance_age_ms: 5000
+  hedge_loss_cap: 50
+"""
+
+
+async def wait_for(pred, timeout: float, what: str, step: float = 0.005) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        await asyncio.sleep(step)
+
+
+class Live:
+    """One node in live mode against its embedded simulator, the generator paused after the books
+    synced (only the test moves the market)."""
+
+    def __init__(self, tmp_path, monkeypatch, **kw):
+        monkeypatch.setenv("CX_LT_KEY", KEY)
+        monkeypatch.setenv("CX_LT_SECRET", SECRET)
+        self.audit_path = tmp_path / "audit.jsonl"
+        self.kill_path = tmp_path / "KILL"
+        params = dict(audit=self.audit_path, kill=self.kill_path, mexc_usdt=100000, max_pos=MAX_POS,
+                      stale_ms=600000, min_orders=20)
+        params.update(kw)
+        self.node = Node(load_config_text(YAML % params), duration=None)
+
+    async def __aenter__(self) -> "Live":
+        self.runner = asyncio.get_running_loop().create_task(self.node.run())
+        ctx = self.node.context
+        await wait_for(lambda: "engine" in ctx and ctx["engine"].executor is not None
+                       and ctx["engine"].executor.started and ctx["engine"].books_in_sync() == (2, 2)
+                       and all(a.gateway is not None and a.gateway.started for a in ctx["engine"].adapters.values()),
+                       30, "the live node")
+        self.engine, self.sim = ctx["engine"], ctx["sim"]
+        self.ex, self.risk = self.engine.executor, self.engine.risk
+        self.sim.pause()
+        await self.synced()
+        await self.ex.refresh_balances()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.node.request_stop()
+        await asyncio.wait_for(self.runner, 30)
+
+    async def synced(self) -> None:
+        books = {v: self.engine.books[(v, SYM)] for v in VENUES}
+        await wait_for(lambda: all(books[v].in_sync and books[v].last_id == self.sim.venue(v).book(SYM).last_id
+                                   for v in VENUES), 10, "books in step with the simulator")
+
+    def dislocate(self, cheap: str, bps: int = 40, size: str = "0.01") -> tuple:
+        """One published diff on ``cheap``: an ask ``bps`` below the other venue's best bid (its own
+        bids at or above it removed). Returns what :meth:`restore` needs."""
+        rich = VENUES[1 - VENUES.index(cheap)]
+        cv, rv = self.sim.venue(cheap), self.sim.venue(rich)
+        inst, rinst = cv.instrument(SYM), rv.instrument(SYM)
+        best_bid, best_size = rv.true_book(SYM)[0][0]
+        ask = (best_bid * (1 - Decimal(bps) / 10000)).quantize(inst.tick, rounding=ROUND_DOWN)
+        removed = [(p, s) for p, s in cv.true_book(SYM)[0] if p >= ask]
+        cv.publish_change(SYM, bids=[(inst.ticks_of(p), 0) for p, _ in removed],
+                          asks=[(inst.ticks_of(ask), inst.steps_of(Decimal(size)))])
+        return cv, inst, removed, ask, rv, rinst, best_bid, best_size
+
+    async def restore(self, undo: tuple) -> None:
+        cv, inst, removed, ask, rv, rinst, best_bid, best_size = undo
+        left = [(inst.ticks_of(ask), 0)] if any(p == ask for p, _ in cv.true_book(SYM)[1]) else []
+        cv.publish_change(SYM, bids=[(inst.ticks_of(p), inst.steps_of(s)) for p, s in removed], asks=left)
+        rv.publish_change(SYM, bids=[(rinst.ticks_of(best_bid), rinst.steps_of(best_size))])
+        await self.synced()
+
+    async def trade(self, cheap: str, **kw):
+        """Dislocate, wait for the trade it causes to finish, restore; the TradeResult."""
+        await self.ex.refresh_balances()       # fresh (MEXC: 1 account request per 0.56 s) before the quotes move
+        n0 = len(self.ex.results)
+        undo = self.dislocate(cheap, **kw)
+        await wait_for(lambda: len(self.ex.results) > n0 and self.ex.inflight == 0, 15, "the trade to finish")
+        await self.restore(undo)
+        return self.ex.results[n0]
+
+    async def scrape(self) -> str:
+        url = next(c.server.url for c in self.node.components if c.name == "metrics")
+        async with aiohttp.ClientSession() as s:
+            async with s.get(url + "/metrics") as r:
+                return await r.text()
+
+    def sim_orders(self) -> dict:
+        """client id -> (venue, SimOrder) of every order the simulator accepted from our account."""
+        out = {}
+        for v in VENUES:
+            for (key, cid), o in self.sim.trading.engine(v).by_client.items():
+                if key == KEY:                 # Gate keeps the order's text: "t-" + our client id
+                    out[cid[2:] if v.startswith("gateio") and cid.startswith("t-") else cid] = (v, o)
+        return out
+
+
+def check_end(lv: Live) -> list[dict]:
+    """The invariants every scenario ends with (after the node stopped): clean exit, nothing
+    unreconciled, no credential in the audit log, the audit complete (tests/audit_check.py), every
+    order at the venue requested in the audit and its final state there == the audited one, every
+    audited order the venue does not know refused, positions within ``risk.max_position``."""
+    assert lv.node.exit_code == 0
+    assert not lv.ex.unreconciled
+    raw = lv.audit_path.read_bytes()
+    assert SECRET.encode() not in raw and KEY.encode() not in raw
+    ev = audit_events(lv.audit_path)
+    finals = check_audit(ev)
+    reqs = requested(ev)
+    venue_of = {o["client_id"]: o["venue"] for e in ev if e["event"] == "trade_start" for o in e["data"]["orders"]}
+    venue_of.update({e["data"]["client_id"]: e["data"]["venue"] for e in ev if e["event"] == "order_request"})
+    sim_orders = lv.sim_orders()
+    assert set(sim_orders) <= set(reqs), "orders at the venue the audit never requested"
+    for cid, f in finals.items():
+        filled = Decimal(f["filled_qty"])
+        if cid in sim_orders:
+            v, o = sim_orders[cid]
+            inst = lv.sim.venue(v).instrument(o.symbol)
+            assert v == venue_of[cid] == f["venue"] and inst.size(o.filled) == filled, (cid, f, o)
+            assert not o.is_open
+            assert f["status"] == ("filled" if o.filled == o.qty else "cancelled"), (cid, f["status"], o)
+        else:                                   # refused by the venue: nothing was placed
+            assert f["status"] == "rejected" and filled == 0, (cid, f)
+    for asset, pos in lv.engine.positions.positions().items():
+        assert abs(pos) <= MAX_POS, (asset, pos)
+    return ev
+
+
+def pnl_check(res, lv: Live) -> Decimal:
+    """Realised vs expected P&L of a trade whose two legs both filled completely, from the fills.
+
+    The expectation (DESIGN §4) is ``Σ sell × (1 − fee_B) − Σ buy × (1 + fee_A)`` with the fee
+    rates in quote. The venues charge a spot fee in the asset received: the buy leg's fee ``f``
+    is base leaving the account, so the trade ends ``f`` short (booked at the sell price) and
+    realised = expected − f × (sell avg − buy avg) exactly, up to rounding: what each fee differs
+    from its rate × notional (valued in quote) and each average price from its exact value (the
+    venue may round it to the price tick: qty × tick). Returns the base-fee correction ``f``."""
+    by_side = {o.side.value: o for o in res.orders}
+    buy, sell = by_side["buy"], by_side["sell"]
+    assert buy.filled_qty == sell.filled_qty == res.buy_filled
+    base = res.symbol.split("/")[0]
+    f_base = sum((o.fee for o in (buy, sell) if o.fee_asset == base), Decimal(0))
+    tol = Decimal(0)
+    for o in (buy, sell):
+        rate = lv.ex.rules[(o.venue, o.symbol)].taker_fee
+        fee_quote = o.fee * o.avg_price if o.fee_asset == base else o.fee
+        tol += abs(fee_quote - rate * o.filled_qty * o.avg_price)
+        tol += o.filled_qty * lv.sim.venue(o.venue).instrument(SYM).tick
+    explained = res.realised_pnl + f_base * (sell.avg_price - buy.avg_price)
+    assert abs(explained - res.expected_pnl) <= tol, (res.realised_pnl, res.expected_pnl, f_base, tol, buy, sell)
+    return f_base
+
+
+def run(coro, timeout: float = 60):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+# -- scenarios ---------------------------------------------------------------------------------------------
+
+def test_dislocations_trade_and_pnl_matches_the_opportunity(tmp_path, monkeypatch):
+    async def main():
+        async with Live(tmp_path, monkeypatch) as lv:
+            out = [await lv.trade(cheap) for cheap in ("mexc_spot", "gateio_spot", "mexc_spot")]
+            return lv, out
+    lv, results = run(main())
+    check_end(lv)
+    short = Decimal(0)
+    for res in results:
+        assert res.status == "done" and res.residual == 0, res
+        assert res.buy_filled == res.sell_filled == Decimal("0.01")
+        short += pnl_check(res, lv)
+    assert sum(r.realised_pnl for r in results) > 0
+    # all that is left open is the base the venues took as fees
+    assert lv.engine.positions.positions() == {"BTC": -short}
+    assert short > 0
+
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_one_leg_rejected_is_hedged_or_unwound(tmp_path, monkeypatch, venue):
+    """One entry order is refused by the venue (insufficient balance there), the other fills:
+    the residual is closed with IOC orders (hedge on the other venue first, else unwind) within
+    ``hedge_loss_cap``; one failed order of three is under ``min_orders_for_breaker``: still active."""
+    async def main():
+        async with Live(tmp_path, monkeypatch) as lv:
+            lv.sim.venue(venue).faults.reject_orders(1)
+            res = await lv.trade("mexc_spot")
+            return lv, res
+    lv, res = run(main())
+    ev = check_end(lv)
+    assert res.status in ("hedged", "unwound") and res.residual == 0, res
+    entry = {o["venue"]: o["client_id"] for e in ev if e["event"] == "trade_start" for o in e["data"]["orders"]}
+    finals = {e["data"]["client_id"]: e["data"] for e in ev if e["event"] == "order_final"}
+    assert finals[entry[venue]]["status"] == "rejected" and finals[entry[venue]]["ambiguous"] is False
+    other = entry[next(v for v in VENUES if v != venue)]
+    assert finals[other]["status"] == "filled"
+    plans = [e["data"] for e in ev if e["event"] == "hedge_plan"]
+    closing = [c for c, f in finals.items() if f["purpose"] in ("hedge", "unwind")]
+    assert plans and len(closing) == len(plans) and all(finals[c]["filled_qty"] != "0" for c in closing[-1:])
+    assert res.realised_pnl >= -lv.node.cfg.trading.hedge_loss_cap
+    assert lv.risk.state == "active" and lv.ex.orders_by_result[(venue, "rejected")] == 1
+    assert lv.engine.positions.positions()["BTC"] <= 0 and abs(lv.engine.positions.positions()["BTC"]) < Decimal("0.0001")
+
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_one_leg_partly_filled_closes_the_rest(tmp_path, monkeypatch, venue):
+    """One entry order fills only half (the IOC rest is cancelled by the venue): the other leg's
+    extra half is hedged or unwound; the partial order's audited final state is the venue's."""
+    async def main():
+        async with Live(tmp_path, monkeypatch) as lv:
+            lv.sim.venue(venue).faults.partial_fill_next(Decimal("0.5"))
+            res = await lv.trade("mexc_spot")
+            return lv, res
+    lv, res = run(main())
+    ev = check_end(lv)
+    assert res.status in ("hedged", "unwound") and res.residual == 0, res
+    entry = {o["venue"]: o["client_id"] for e in ev if e["event"] == "trade_start" for o in e["data"]["orders"]}
+    finals = {e["data"]["client_id"]: e["data"] for e in ev if e["event"] == "order_final"}
+    part = finals[entry[venue]]
+    assert part["status"] == "cancelled" and part["result"] == "partial"
+    assert Decimal(part["filled_qty"]) * 2 == Decimal(part["qty"]) == Decimal("0.01")
+    assert finals[entry[next(v for v in VENUES if v != venue)]]["status"] == "filled"
+    closing = [f for f in finals.values() if f["purpose"] in ("hedge", "unwind")]
+    assert sum(Decimal(f["filled_qty"]) for f in closing) == Decimal("0.005")
+    assert res.realised_pnl >= -lv.node.cfg.trading.hedge_loss_cap
+    assert lv.risk.state == "active"
+
+
+@pytest.mark.parametrize("venue,stream", [("mexc_spot", "live"), ("mexc_spot", "stalled"), ("gateio_spot", "stalled")])
+def test_venue_timing_out_during_a_trade_is_reconciled(tmp_path, monkeypatch, venue, stream):
+    """The venue executes the order but never answers (MEXC: the REST request hangs; Gate: the
+    WebSocket order API sends nothing): after ``order_timeout_ms`` the leg is ambiguous. With the
+    private stream up its fill arrives there; with the stream stalled (pushes dropped) the
+    executor queries the venue at once and takes its state — filled — from the answer. Either
+    way nothing is assumed and the trade completes."""
+    async def main():
+        async with Live(tmp_path, monkeypatch) as lv:
+            v = lv.sim.venue(venue)
+            v.faults.order_timeout(1)
+            if stream == "stalled":
+                v.faults.private_stream_stall(10, drop=True)
+            res = await lv.trade("mexc_spot")
+            return lv, res
+    lv, res = run(main())
+    ev = check_end(lv)
+    cid = next(o["client_id"] for e in ev if e["event"] == "trade_start" for o in e["data"]["orders"] if o["venue"] == venue)
+    mine = [e for e in ev if (e["data"] or {}).get("client_id") == cid]
+    ack = [e["data"] for e in mine if e["event"] == "order_ack"]
+    assert len(ack) == 1 and ack[0]["outcome"] == "ambiguous", ack
+    assert ack[0]["rt_us"] >= 1_500_000                         # trading.order_timeout_ms
+    final = [e["data"] for e in mine if e["event"] == "order_final"][0]
+    assert final["ambiguous"] is True and final["status"] == "filled", final
+    answers = [e["data"] for e in mine if e["event"] == "reconcile_result"]
+    if stream == "stalled":
+        assert not [e for e in mine if e["event"] == "order_update"]         # the stream said nothing
+        assert answers and answers[0]["result"] == "state" and answers[0]["status"] == "filled", answers
+        assert [e["event"] for e in mine].index("reconcile_result") < [e["event"] for e in mine].index("order_final")
+    else:
+        assert any(e["event"] == "order_fill" and e["data"]["source"] == "stream" for e in mine)
+    assert res.status == "done" and res.residual == 0, res
+    pnl_check(res, lv)
+    assert lv.ex.orders_by_result[(venue, "ambiguous")] == 1
+
+
+def test_balance_too_low_sends_nothing(tmp_path, monkeypatch):
+    async def main():
+        async with Live(tmp_path, monkeypatch, mexc_usdt=50) as lv:
+            res = await lv.trade("mexc_spot")
+            return lv, res
+    lv, res = run(main())
+    ev = check_end(lv)
+    assert res.status == "rejected" and res.reason == "balance", res
+    assert not lv.sim_orders()
+    rej = [e["data"] for e in ev if e["event"] == "trade_rejected"]
+    assert rej and rej[0]["reason"] == "balance" and "mexc_spot USDT" in rej[0]["detail"]
+
+
+def test_kill_switch_by_file_and_by_signal(tmp_path, monkeypatch):
+    async def main():
+        async with Live(tmp_path, monkeypatch) as lv:
+            states = []
+            lv.kill_path.write_text("stop")
+            lv.risk.refresh()
+            states.append(lv.risk.state)
+            n_sim = len(lv.sim_orders())
+            undo = lv.dislocate("mexc_spot")
+            await asyncio.sleep(0.3)
+            blocked_file = (lv.ex.skipped.get("risk_halted", 0), len(lv.sim_orders()) - n_sim)
+            await lv.restore(undo)
+            lv.kill_path.unlink()
+            lv.risk.refresh()
+            states.append(lv.risk.state)
+            os.kill(os.getpid(), signal.SIGUSR1)          # the node's handler engages the switch
+            await wait_for(lambda: lv.risk.state == "halted", 5, "SIGUSR1 to halt")
+            states.append(lv.risk.state)
+            text = await lv.scrape()
+            undo = lv.dislocate("gateio_spot")
+            await asyncio.sleep(0.3)
+            blocked_sig = len(lv.sim_orders()) - n_sim
+            await lv.restore(undo)
+            os.kill(os.getpid(), signal.SIGUSR1)          # and releases it
+            await wait_for(lambda: lv.risk.state == "active", 5, "second SIGUSR1 to release")
+            res = await lv.trade("mexc_spot")
+            return lv, states, blocked_file, blocked_sig, text, res
+    lv, states, blocked_file, blocked_sig, text, res = run(main())
+    ev = check_end(lv)
+    assert states == ["halted", "active", "halted"]
+    assert blocked_file[0] >= 1 and blocked_file[1] == 0 and blocked_sig == 0
+    assert "cexnode_risk_state 2.0" in text and 'cexnode_risk_condition{reason="kill_switch"} 1.0' in text
+    assert res.status == "done"
+    cond = [e for e in ev if e["event"] == "risk_condition" and e["data"]["reason"] == "kill_switch"]
+    assert [c["data"]["raised"] for c in cond] == [True, False, True, False]
+    assert [c["data"]["detail"] for c in cond if c["data"]["raised"]] == ["file", "signal"]
+    starts = [e["seq"] for e in ev if e["event"] == "trade_start"]
+    for on, off in ((cond[0], cond[1]), (cond[2], cond[3])):
+        assert not [s for s in starts if on["seq"] < s < off["seq"]]       # nothing traded while engaged
+    assert len(starts) == 1 and starts[0] > cond[3]["seq"]
+
+
+def test_error_rate_breaker_halts_trading(tmp_path, monkeypatch):
+    """Rejected orders above 1 % of the window (at least min_orders_for_breaker orders) halt
+    trading: the next dislocation is not traded, the state is in the metrics."""
+    async def main():
+        async with Live(tmp_path, monkeypatch, min_orders=4) as lv:
+            results = []
+            for cheap in ("mexc_spot", "gateio_spot"):
+                results.append(await lv.trade(cheap))
+            lv.sim.venue("gateio_spot").faults.reject_orders(1)
+            results.append(await lv.trade("mexc_spot"))
+            await wait_for(lambda: lv.risk.state == "halted", 5, "the breaker")
+            text = await lv.scrape()
+            n_sim = len(lv.sim_orders())
+            undo = lv.dislocate("gateio_spot")
+            await asyncio.sleep(0.3)
+            after = len(lv.sim_orders()) - n_sim
+            await lv.restore(undo)
+            return lv, results, text, after
+    lv, results, text, after = run(main())
+    ev = check_end(lv)
+    assert [r.status for r in results[:2]] == ["done", "done"]
+    assert "error_rate" in lv.risk.reasons and lv.risk.window_failures >= 1
+    assert lv.risk.window_failures > Decimal("0.01") * lv.risk.window_orders
+    assert after == 0
+    assert 'cexnode_risk_condition{reason="error_rate"} 1.0' in text and "cexnode_risk_state 2.0" in text
+    cond = [e for e in ev if e["event"] == "risk_condition" and e["data"]["reason"] == "error_rate"]
+    assert cond and cond[0]["data"]["raised"] is True
+    assert not [e for e in ev if e["event"] == "trade_start" and e["seq"] > cond[0]["seq"]]
+
+
+def test_stale_book_during_a_trade(tmp_path, monkeypatch):
+    """While a trade is in flight (Gate answers 0.5 s late) the MEXC book loses a diff and stays
+    out of sync (its REST snapshot answers 1 s late): risk halts on stale_data, the trade in flight
+    still ends with every order reconciled, and trading resumes once the book is back in sync."""
+    async def main():
+        async with Live(tmp_path, monkeypatch, stale_ms=60000) as lv:
+            gate, mexc = lv.sim.venue("gateio_spot"), lv.sim.venue("mexc_spot")
+            gate.faults.order_delay(0.5)
+            await lv.ex.refresh_balances()
+            n0 = len(lv.ex.results)
+            undo = lv.dislocate("mexc_spot")
+            await wait_for(lambda: len(lv.sim_orders()) == 2, 5, "both orders at the venues")
+            mexc.faults.rest_delay(1.0)                 # the resync snapshot (and any REST) comes late
+            mexc.faults.gap_next(SYM)
+            inst = mexc.instrument(SYM)
+            far = mexc.true_book(SYM)[1][-1][0] + inst.tick * 100
+            mexc.publish_change(SYM, asks=[(inst.ticks_of(far), 1)])              # lost on the way
+            mexc.publish_change(SYM, asks=[(inst.ticks_of(far + inst.tick), 1)])  # -> the gap is seen
+            await wait_for(lambda: lv.risk.refresh() == "halted", 5, "the stale-data halt")
+            halted = (set(lv.risk.reasons), lv.ex.inflight)
+            await wait_for(lambda: len(lv.ex.results) > n0 and lv.ex.inflight == 0, 15, "the trade to finish")
+            res = lv.ex.results[n0]
+            mexc.faults.rest_delay(0)
+            await lv.restore(undo)
+            await wait_for(lambda: lv.risk.refresh() == "active", 10, "books back in sync")
+            after = await lv.trade("gateio_spot")
+            return lv, halted, res, after
+    lv, halted, res, after = run(main())
+    ev = check_end(lv)
+    assert halted == ({"stale_data"}, 1)                # halted while the trade was still in flight
+    assert res.status == "done" and res.residual == 0, res
+    pnl_check(res, lv)
+    cond = [e for e in ev if e["event"] == "risk_condition" and e["data"]["reason"] == "stale_data"]
+    assert [c["data"]["raised"] for c in cond] == [True, False]
+    done = [e for e in ev if e["event"] == "trade_done"]
+    assert cond[0]["seq"] < done[0]["seq"] < cond[1]["seq"]
+    starts = [e["seq"] for e in ev if e["event"] == "trade_start"]
+    assert not [s for s in starts if cond[0]["seq"] < s < cond[1]["seq"]]    # nothing new while halted
+    assert after.status == "done"
+
+
+# -- the demo, as a user runs it ----------------------------------------------------------------------------
+
+def test_demo_config_runs_live_against_the_simulator(tmp_path):
+    """``python -m cexnode --config configs/demo.yaml --duration 8`` as a user runs it (the copy
+    only writes its audit log under tmp_path): status lines, trades, the closing summary, exit 0,
+    and the simulator-only credential fallbacks never printed nor audited."""
+    import re
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = yaml.safe_load((root / "configs" / "demo.yaml").read_text())
+    assert cfg["trading"]["mode"] == "live" and cfg["sim"]["enabled"] is True
+    audit = tmp_path / "audit.jsonl"
+    cfg["log"]["audit"] = dict(cfg["log"].get("audit") or {}, path=str(audit))
+    path = tmp_path / "demo.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CEXNODE_DEMO_")}
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "cexnode", "--config", str(path), "--duration", "8"], cwd=str(root),
+                       capture_output=True, timeout=60, env=env)
+    out = r.stdout.decode() + r.stderr.decode()
+    assert r.returncode == 0, out[-3000:]
+    assert time.monotonic() - t0 < 30
+    assert "Traceback" not in out and "sim-demo-" not in out, out[-3000:]
+    status = [ln for ln in out.splitlines() if "engine: books" in ln]
+    assert len(status) >= 2, out[-3000:]                      # every node.status_interval_s (2 s)
+    pat = re.compile(r"books (\d+)/(\d+) in sync \| (\d+) msg/s \| opportunities (\d+) \| trades (\d+) \| "
+                     r"P&L (-?[\d.]+) \| tick-to-decision p50 ([\d.]+) p99 ([\d.]+) μs \| risk (\w+)")
+    m = pat.search(status[-1])
+    assert m, status[-1]
+    books, synced, rate, opps, trades = (int(m.group(i)) for i in range(1, 6))
+    assert books == synced == 5 and rate > 100 and opps >= trades >= 1
+    assert 0 < float(m.group(7)) <= float(m.group(8))
+    lines = out.splitlines()
+    head = next(i for i, ln in enumerate(lines) if "engine: summary: ran" in ln)
+    table = lines[head + 1:]
+    assert re.search(r"route\s+asset\s+position\s+realised\s+fees\s+trades\s+rejected", table[0]), table[:3]
+    rows = [ln for ln in table[2:] if "/USDT " in ln]
+    assert rows and sum(int(ln.split()[-2]) for ln in rows) >= trades
+    total = next(ln for ln in table if "realised P&L total" in ln)
+    assert "unreconciled orders 0" in total
+    raw = audit.read_bytes()
+    assert b"sim-demo-" not in raw
+    ev = audit_events(audit)
+    finals = check_audit(ev)
+    assert finals and any(e["event"] == "fill_booked" for e in ev)
