@@ -270,6 +270,40 @@ def test_ambiguous_outcomes_are_reconciled_with_query(venue, ws_api):
     run(main())
 
 
+@pytest.mark.parametrize("venue", VENUES)
+def test_fees_of_orders_reconciled_without_the_private_stream(venue):
+    """With no private stream (down, stalled, or off) the fee of a filled order must still reach
+    the executor: query (IOC filled) and cancel (GTC partly filled) states carry the venue's fee.
+    MEXC's order answers have no commission: the gateway takes it from myTrades."""
+    kw = {"private_stream": False}
+
+    async def main():
+        async with Session(venue, **kw) as s:
+            gw, sim = s.gw, s.sim
+            eng = sim.trading.engine(venue)
+
+            def sim_order(cid_):
+                return next(o for (k, c), o in eng.by_client.items() if c.endswith(cid_))
+
+            o = order_at_touch(sim, venue, Side.BUY)
+            ack = await gw.place(o)
+            assert ack.definitive, ack
+            q = await gw.query(o.symbol, o.client_id)
+            so = sim_order(o.client_id)
+            assert q.status is OrderStatus.FILLED and q.filled_qty == o.qty
+            assert so.fee > 0 and (q.fee, q.fee_asset) == (so.fee, so.fee_asset), (q, so.fee, so.fee_asset)
+            g = order_at_touch(sim, venue, Side.SELL, fraction=Decimal(3), tif=TimeInForce.GTC)
+            ack = await gw.place(g)
+            assert ack.definitive and ack.state.status is not OrderStatus.REJECTED, ack
+            c = await gw.cancel(g.symbol, g.client_id)
+            so = sim_order(g.client_id)
+            assert c.definitive and c.state.status is OrderStatus.CANCELLED, c
+            assert 0 < c.state.filled_qty < g.qty
+            assert so.fee > 0 and (c.state.fee, c.state.fee_asset) == (so.fee, so.fee_asset), (c.state, so.fee)
+
+    run(main())
+
+
 # -- balances ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("venue", ["mexc_spot", "gateio_spot"])

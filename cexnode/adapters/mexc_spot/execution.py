@@ -7,6 +7,9 @@
   state comes from the private stream or :meth:`query`.
 * ``GET``/``DELETE /api/v3/order`` by ``origClientOrderId``; ``-2013``/``-2011`` mean the order is
   unknown (:class:`OrderNotFound`). ``GET /api/v3/account`` for balances.
+* Fees: the order answers carry none; they come from the private stream's deals, and a final
+  state with fills from :meth:`query` takes them from ``GET /api/v3/myTrades?orderId=`` (the
+  stream may have been down: an order reconciled by query must not be booked without its fee).
 * Every signed request carries ``recvWindow`` and a ``timestamp`` from the server clock
   (``/api/v3/time``, synced at start and every ``time_sync_interval_s``).
 * Private stream: :class:`cexnode.adapters.mexc_spot.private.MexcUserStream`.
@@ -175,7 +178,34 @@ class MexcSpotGateway(LiveGateway):
                 raise OrderNotFound(msg or "order not found", code=str(code))
             raise GatewayError("query: HTTP %d %s %s" % (ans.status, code, msg[:100]), ambiguous=False,
                                code=str(code if code is not None else ans.status))
-        return self._remember(self._state_from_rest(symbol, ans.json(), client_id))
+        body = ans.json()
+        st = self._state_from_rest(symbol, body, client_id)
+        if st.filled_qty > 0 and st.is_final and await self._fees_from_trades(inst, st):
+            st = self._state_from_rest(symbol, body, client_id)
+        return self._remember(st)
+
+    async def _fees_from_trades(self, inst: VenueInstrument, st: OrderState) -> bool:
+        """Set the order's fee from its fills (``GET /api/v3/myTrades``) when they add up to its
+        filled quantity; False (fees as the stream reported them) when they cannot be had."""
+        if not st.order_id:
+            return False
+        try:
+            ans = await self.signed("GET", urls.MY_TRADES, [("symbol", inst.venue_symbol), ("orderId", st.order_id)])
+            trades = ans.json() if ans.status == 200 else None
+        except Exception as e:  # NotSent, transport, unreadable: keep what the stream said
+            self.log.warning("order fees unavailable", venue=self.venue, client_id=st.client_id, error=repr(e)[:200])
+            return False
+        if not isinstance(trades, list):
+            self.log.warning("order fees unavailable", venue=self.venue, client_id=st.client_id, http=ans.status)
+            return False
+        mine = [t for t in trades if str(t.get("orderId")) == st.order_id]
+        if sum((dec(t.get("qty"), _ZERO) for t in mine), _ZERO) != st.filled_qty:
+            return False                     # not all fills listed yet
+        assets = {str(t.get("commissionAsset") or "") for t in mine}
+        if len(assets) != 1:
+            return False
+        self._fees[st.client_id] = (sum((dec(t.get("commission"), _ZERO) for t in mine), _ZERO), assets.pop())
+        return True
 
     async def cancel(self, symbol: str, client_id: str) -> OrderAck:
         t0 = time.monotonic_ns()
@@ -192,7 +222,11 @@ class MexcSpotGateway(LiveGateway):
             return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.AMBIGUOUS, reason=str(e),
                             error_code="ambiguous", latency_ns=time.monotonic_ns() - t0)
         if ans is not None and ans.status < 400:
-            st = self._remember(self._state_from_rest(symbol, ans.json(), client_id))
+            body = ans.json()
+            st = self._state_from_rest(symbol, body, client_id)
+            if st.filled_qty > 0 and st.is_final and await self._fees_from_trades(inst, st):
+                st = self._state_from_rest(symbol, body, client_id)
+            st = self._remember(st)
             return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.DEFINITIVE, state=st,
                             order_id=st.order_id, latency_ns=time.monotonic_ns() - t0)
         if ans is not None and ans.status >= 500:

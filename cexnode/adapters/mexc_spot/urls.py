@@ -8,4 +8,5 @@ EXCHANGE_INFO = "/api/v3/exchangeInfo"
 DEPTH = "/api/v3/depth"                    # ?symbol=&limit= (max 5000) -> lastUpdateId
 ORDER = "/api/v3/order"                    # POST new, DELETE cancel, GET query (signed)
 ACCOUNT = "/api/v3/account"                # signed; 2 requests/s
+MY_TRADES = "/api/v3/myTrades"             # ?symbol=&orderId= (signed): fills with commission
 USER_DATA_STREAM = "/api/v3/userDataStream"  # POST create / PUT keep-alive / DELETE close (signed)
