@@ -100,6 +100,8 @@ class Live:
                       stale_ms=600000, min_orders=20)
         params.update(kw)
         self.node = Node(load_config_text(YAML % params), duration=None)
+        self.initial = {("mexc_spot", "USDT"): Decimal(params["mexc_usdt"]), ("mexc_spot", "BTC"): Decimal(2),
+                        ("gateio_spot", "USDT"): Decimal(100000), ("gateio_spot", "BTC"): Decimal(2)}
 
     async def __aenter__(self) -> "Live":
         self.runner = asyncio.get_running_loop().create_task(self.node.run())
@@ -197,31 +199,56 @@ def check_end(lv: Live) -> list[dict]:
             assert f["status"] == "rejected" and filled == 0, (cid, f)
     for asset, pos in lv.engine.positions.positions().items():
         assert abs(pos) <= MAX_POS, (asset, pos)
+    # what the executor booked is what the venues did to the accounts, to the last unit
+    deltas = lv.engine.positions.venue_deltas
+    for (venue, asset), start in lv.initial.items():
+        bal = lv.sim.trading.account(venue, KEY).balances[asset]
+        assert bal.locked == 0 and bal.available == start + deltas.get((venue, asset), 0), (venue, asset, bal)
+    assert sum(lv.engine.adapters[v].gateway.placed for v in VENUES) == len(finals)
     return ev
 
 
 def pnl_check(res, lv: Live) -> Decimal:
-    """Realised vs expected P&L of a trade whose two legs both filled completely, from the fills.
+    """Realised vs expected P&L of a trade whose buys and sells (entry, hedge, unwind) filled the
+    same quantity, from the fills the venues reported.
 
     The expectation (DESIGN §4) is ``Σ sell × (1 − fee_B) − Σ buy × (1 + fee_A)`` with the fee
-    rates in quote. The venues charge a spot fee in the asset received: the buy leg's fee ``f``
-    is base leaving the account, so the trade ends ``f`` short (booked at the sell price) and
-    realised = expected − f × (sell avg − buy avg) exactly, up to rounding: what each fee differs
-    from its rate × notional (valued in quote) and each average price from its exact value (the
-    venue may round it to the price tick: qty × tick). Returns the base-fee correction ``f``."""
-    by_side = {o.side.value: o for o in res.orders}
-    buy, sell = by_side["buy"], by_side["sell"]
-    assert buy.filled_qty == sell.filled_qty == res.buy_filled
+    rates in quote. The tolerance is the rounding: what each fee differs from its rate × notional
+    (valued in quote) plus qty × tick per order (an average price the venue may round to the tick).
+
+    * Cash P&L of the fills (a base-asset fee valued at its fill's price) == expected.
+    * Realised P&L: spot venues charge the buy's fee in base, which leaves the account: the trade
+      ends ``f`` base short, an open lot the PositionBook does not realise. Two filled orders,
+      the buy booked first: realised == expected − f × (sell avg − buy avg); the sell first:
+      realised == expected + f × buy avg (the fee's lot opened at 0), up to the rounding;
+      otherwise it differs from the cash P&L by at most the value of ``f``.
+    Returns ``f``."""
     base = res.symbol.split("/")[0]
-    f_base = sum((o.fee for o in (buy, sell) if o.fee_asset == base), Decimal(0))
+    fills = [o for o in res.orders if o.filled_qty > 0]
+    buys, sells = [o for o in fills if o.side.value == "buy"], [o for o in fills if o.side.value == "sell"]
+    qty = sum(o.filled_qty for o in buys)
+    assert qty == sum(o.filled_qty for o in sells) > 0, res
+    cost, proceeds = sum(o.filled_qty * o.avg_price for o in buys), sum(o.filled_qty * o.avg_price for o in sells)
+    f_base = sum((o.fee for o in fills if o.fee_asset == base), Decimal(0))
+    fees_quote = sum((o.fee * o.avg_price if o.fee_asset == base else o.fee for o in fills), Decimal(0))
     tol = Decimal(0)
-    for o in (buy, sell):
+    for o in fills:
+        assert o.fee_asset in (base, "USDT") and o.fee > 0, o          # every fill carries its fee
         rate = lv.ex.rules[(o.venue, o.symbol)].taker_fee
         fee_quote = o.fee * o.avg_price if o.fee_asset == base else o.fee
         tol += abs(fee_quote - rate * o.filled_qty * o.avg_price)
         tol += o.filled_qty * lv.sim.venue(o.venue).instrument(SYM).tick
-    explained = res.realised_pnl + f_base * (sell.avg_price - buy.avg_price)
-    assert abs(explained - res.expected_pnl) <= tol, (res.realised_pnl, res.expected_pnl, f_base, tol, buy, sell)
+    cash = proceeds - cost - fees_quote
+    assert abs(cash - res.expected_pnl) <= tol, (cash, res.expected_pnl, tol, fills)
+    b_avg, s_avg = cost / qty, proceeds / qty
+    if len(fills) == 2:
+        if fills[0] in buys:      # the fee's base left a long lot: the sell realised f less of it (f short at s)
+            explained = res.realised_pnl + f_base * (s_avg - b_avg)
+        else:                     # the buy closed the short and the fee opened one at 0: not yet realised
+            explained = res.realised_pnl - f_base * b_avg
+        assert abs(explained - res.expected_pnl) <= tol, (res.realised_pnl, res.expected_pnl, f_base, tol, fills)
+    else:
+        assert abs(res.realised_pnl - cash) <= f_base * max(s_avg, b_avg) + tol, (res.realised_pnl, cash, f_base)
     return f_base
 
 
@@ -261,7 +288,9 @@ def test_one_leg_rejected_is_hedged_or_unwound(tmp_path, monkeypatch, venue):
             return lv, res
     lv, res = run(main())
     ev = check_end(lv)
-    assert res.status in ("hedged", "unwound") and res.residual == 0, res
+    # the other venue still quotes the opportunity's price: the hedge completes the arbitrage there
+    assert res.status == "hedged" and res.residual == 0, res
+    pnl_check(res, lv)
     entry = {o["venue"]: o["client_id"] for e in ev if e["event"] == "trade_start" for o in e["data"]["orders"]}
     finals = {e["data"]["client_id"]: e["data"] for e in ev if e["event"] == "order_final"}
     assert finals[entry[venue]]["status"] == "rejected" and finals[entry[venue]]["ambiguous"] is False
@@ -286,7 +315,8 @@ def test_one_leg_partly_filled_closes_the_rest(tmp_path, monkeypatch, venue):
             return lv, res
     lv, res = run(main())
     ev = check_end(lv)
-    assert res.status in ("hedged", "unwound") and res.residual == 0, res
+    assert res.status == "hedged" and res.residual == 0, res
+    pnl_check(res, lv)
     entry = {o["venue"]: o["client_id"] for e in ev if e["event"] == "trade_start" for o in e["data"]["orders"]}
     finals = {e["data"]["client_id"]: e["data"] for e in ev if e["event"] == "order_final"}
     part = finals[entry[venue]]
@@ -349,74 +379,90 @@ def test_balance_too_low_sends_nothing(tmp_path, monkeypatch):
 
 
 def test_kill_switch_by_file_and_by_signal(tmp_path, monkeypatch):
+    """The kill file appears and a dislocation follows at once: the trade is refused before any
+    order (``trade_rejected``, state halted); the file gone, SIGUSR1 to the process engages the
+    switch (the node's handler), the next dislocation is skipped; a second SIGUSR1 releases it and
+    the next one trades. Nothing is sent while the switch is engaged; metrics show it."""
     async def main():
         async with Live(tmp_path, monkeypatch) as lv:
-            states = []
-            lv.kill_path.write_text("stop")
-            lv.risk.refresh()
-            states.append(lv.risk.state)
-            n_sim = len(lv.sim_orders())
+            await lv.ex.refresh_balances()
+            lv.kill_path.write_text("stop")                 # no refresh by the test: the node sees the file
+            skipped = lv.ex.skipped.get("risk_halted", 0)
             undo = lv.dislocate("mexc_spot")
-            await asyncio.sleep(0.3)
-            blocked_file = (lv.ex.skipped.get("risk_halted", 0), len(lv.sim_orders()) - n_sim)
+            # refused in the pre-trade check (or, if the executor's 0.5 s risk tick saw the file
+            # first, skipped at submit): either way no order
+            await wait_for(lambda: lv.ex.results or lv.ex.skipped.get("risk_halted", 0) > skipped, 5,
+                           "the opportunity refused")
+            by_file = lv.ex.results[0] if lv.ex.results else None
+            state_file = lv.risk.state
             await lv.restore(undo)
             lv.kill_path.unlink()
-            lv.risk.refresh()
-            states.append(lv.risk.state)
-            os.kill(os.getpid(), signal.SIGUSR1)          # the node's handler engages the switch
+            await wait_for(lambda: lv.risk.state == "active", 5, "the node to see the file gone")
+            os.kill(os.getpid(), signal.SIGUSR1)              # the node's handler engages the switch
             await wait_for(lambda: lv.risk.state == "halted", 5, "SIGUSR1 to halt")
-            states.append(lv.risk.state)
             text = await lv.scrape()
+            skipped = lv.ex.skipped.get("risk_halted", 0)
             undo = lv.dislocate("gateio_spot")
-            await asyncio.sleep(0.3)
-            blocked_sig = len(lv.sim_orders()) - n_sim
+            await wait_for(lambda: lv.ex.skipped.get("risk_halted", 0) > skipped, 5, "the opportunity skipped")
             await lv.restore(undo)
-            os.kill(os.getpid(), signal.SIGUSR1)          # and releases it
+            n_results = len(lv.ex.results) - (by_file is not None)
+            os.kill(os.getpid(), signal.SIGUSR1)              # and releases it
             await wait_for(lambda: lv.risk.state == "active", 5, "second SIGUSR1 to release")
             res = await lv.trade("mexc_spot")
-            return lv, states, blocked_file, blocked_sig, text, res
-    lv, states, blocked_file, blocked_sig, text, res = run(main())
+            return lv, by_file, state_file, text, n_results, res
+    lv, by_file, state_file, text, n_results, res = run(main())
     ev = check_end(lv)
-    assert states == ["halted", "active", "halted"]
-    assert blocked_file[0] >= 1 and blocked_file[1] == 0 and blocked_sig == 0
+    assert state_file == "halted"
+    rej = [e["data"] for e in ev if e["event"] == "trade_rejected"]
+    if by_file is not None:
+        assert by_file.status == "rejected" and by_file.reason == "state_halted", by_file
+        assert len(rej) == 1 and rej[0]["detail"] == "kill_switch"
+    else:
+        assert not rej
+    assert n_results == 0                                   # the skipped one never became a trade
     assert "cexnode_risk_state 2.0" in text and 'cexnode_risk_condition{reason="kill_switch"} 1.0' in text
     assert res.status == "done"
+    pnl_check(res, lv)
     cond = [e for e in ev if e["event"] == "risk_condition" and e["data"]["reason"] == "kill_switch"]
     assert [c["data"]["raised"] for c in cond] == [True, False, True, False]
     assert [c["data"]["detail"] for c in cond if c["data"]["raised"]] == ["file", "signal"]
     starts = [e["seq"] for e in ev if e["event"] == "trade_start"]
-    for on, off in ((cond[0], cond[1]), (cond[2], cond[3])):
-        assert not [s for s in starts if on["seq"] < s < off["seq"]]       # nothing traded while engaged
-    assert len(starts) == 1 and starts[0] > cond[3]["seq"]
+    assert len(starts) == 1 and starts[0] > cond[3]["seq"]  # nothing sent while the switch was engaged
+    assert len(lv.sim_orders()) == 2
 
 
 def test_error_rate_breaker_halts_trading(tmp_path, monkeypatch):
-    """Rejected orders above 1 % of the window (at least min_orders_for_breaker orders) halt
-    trading: the next dislocation is not traded, the state is in the metrics."""
+    """Failed orders above 1 % of the rolling window (once it holds ``min_orders_for_breaker``
+    orders) halt trading: after two clean trades (4 orders) one refused order trips it; the next
+    dislocation is skipped, the halt is audited and in the metrics."""
     async def main():
         async with Live(tmp_path, monkeypatch, min_orders=4) as lv:
             results = []
             for cheap in ("mexc_spot", "gateio_spot"):
                 results.append(await lv.trade(cheap))
+            state_before = lv.risk.state
             lv.sim.venue("gateio_spot").faults.reject_orders(1)
             results.append(await lv.trade("mexc_spot"))
             await wait_for(lambda: lv.risk.state == "halted", 5, "the breaker")
             text = await lv.scrape()
-            n_sim = len(lv.sim_orders())
+            n_sim, skipped = len(lv.sim_orders()), lv.ex.skipped.get("risk_halted", 0)
             undo = lv.dislocate("gateio_spot")
-            await asyncio.sleep(0.3)
+            await wait_for(lambda: lv.ex.skipped.get("risk_halted", 0) > skipped, 5, "the opportunity skipped")
             after = len(lv.sim_orders()) - n_sim
             await lv.restore(undo)
-            return lv, results, text, after
-    lv, results, text, after = run(main())
+            return lv, results, state_before, text, after
+    lv, results, state_before, text, after = run(main())
     ev = check_end(lv)
-    assert [r.status for r in results[:2]] == ["done", "done"]
-    assert "error_rate" in lv.risk.reasons and lv.risk.window_failures >= 1
-    assert lv.risk.window_failures > Decimal("0.01") * lv.risk.window_orders
-    assert after == 0
+    assert [r.status for r in results[:2]] == ["done", "done"] and state_before == "active"
+    assert results[2].status == "hedged"
+    for r in results:
+        pnl_check(r, lv)
+    assert lv.risk.reasons == {"error_rate"} and lv.risk.window_failures == 1
+    assert lv.risk.window_orders >= 5 and lv.risk.window_failures > Decimal("0.01") * lv.risk.window_orders
+    assert after == 0 and len(lv.ex.results) == 3
     assert 'cexnode_risk_condition{reason="error_rate"} 1.0' in text and "cexnode_risk_state 2.0" in text
     cond = [e for e in ev if e["event"] == "risk_condition" and e["data"]["reason"] == "error_rate"]
-    assert cond and cond[0]["data"]["raised"] is True
+    assert len(cond) == 1 and cond[0]["data"]["raised"] is True
     assert not [e for e in ev if e["event"] == "trade_start" and e["seq"] > cond[0]["seq"]]
 
 
