@@ -112,6 +112,9 @@ class Live:
                        30, "the live node")
         self.engine, self.sim = ctx["engine"], ctx["sim"]
         self.ex, self.risk = self.engine.executor, self.engine.risk
+        for v, a in self.engine.adapters.items():            # every connection stays on the loopback
+            assert a.gateway.rest_url.startswith("http://127.0.0.1:") and a.gateway.ws_url.startswith("ws://127.0.0.1:"), v
+        assert self.metrics_url().startswith("http://127.0.0.1:")
         self.sim.pause()
         await self.synced()
         await self.ex.refresh_balances()
@@ -155,10 +158,13 @@ class Live:
         await self.restore(undo)
         return self.ex.results[n0]
 
+    def metrics_url(self) -> str:
+        return next(c.server.url for c in self.node.components if c.name == "metrics")
+
     async def scrape(self) -> str:
-        url = next(c.server.url for c in self.node.components if c.name == "metrics")
         async with aiohttp.ClientSession() as s:
-            async with s.get(url + "/metrics") as r:
+            async with s.get(self.metrics_url() + "/metrics") as r:
+                assert r.status == 200
                 return await r.text()
 
     def sim_orders(self) -> dict:
