@@ -187,9 +187,13 @@ class Engine(Component):
         readiness = self.context.get("readiness")
         if readiness is None:
             return
-        readiness.add_check("books", books_readiness(self.book_entries, self.cfg.arbitrage.max_book_age_ms))
+        # degraded mode (node.on_venue_failure: degrade): a venue that failed to start is not waited
+        # for — its books are left out of the book check and it is listed under "failed"
+        readiness.add_check("books", books_readiness(
+            lambda: [e for e in self.book_entries() if e[0] not in self.failed], self.cfg.arbitrage.max_book_age_ms))
         readiness.add_check("venues", venues_readiness(
-            lambda: [(n, bool(a.status().get("connected")) and n not in self.failed) for n, a in self.adapters.items()]))
+            lambda: [(n, bool(a.status().get("connected"))) for n, a in self.adapters.items() if n not in self.failed],
+            failed=lambda: dict(self.failed)))
 
     def _register_metrics(self) -> None:
         m = self.context.get("metrics")

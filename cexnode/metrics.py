@@ -464,13 +464,19 @@ def books_readiness(books: Callable[[], Iterable[BookEntry]], max_book_age_ms: i
     return check
 
 
-def venues_readiness(connected: Callable[[], Iterable[tuple]]) -> Callable[[], tuple]:
-    """A readiness check: every configured venue connected. ``connected()`` returns
-    ``(venue, is_connected)`` pairs; no venues at all is not ready."""
+def venues_readiness(connected: Callable[[], Iterable[tuple]],
+                     failed: Optional[Callable[[], dict]] = None) -> Callable[[], tuple]:
+    """A readiness check: every venue the node runs on connected. ``connected()`` returns
+    ``(venue, is_connected)`` pairs of those venues; no venues at all is not ready. ``failed()``
+    (degraded mode) returns ``{venue: reason}`` of venues that failed to start: they are not
+    waited for, only listed under ``failed``."""
     def check():
         pairs = list(connected())
         down = [v for v, up in pairs if not up]
-        return bool(pairs) and not down, {"connected": [v for v, up in pairs if up], "disconnected": down}
+        det = {"connected": [v for v, up in pairs if up], "disconnected": down}
+        if failed is not None:
+            det["failed"] = dict(failed())
+        return bool(pairs) and not down, det
     return check
 
 

@@ -63,6 +63,20 @@ async def _wait(pred, timeout: float, step: float = 0.01) -> bool:
     return bool(pred())
 
 
+async def _wait_async(pred, timeout: float, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await pred():
+            return True
+        await asyncio.sleep(step)
+    return bool(await pred())
+
+
+async def _ready_into(h: "Harness", seen: list) -> bool:
+    seen.append(await h.readyz())
+    return seen[-1][0]
+
+
 class Harness:
     """The node running on its loop, with handles for the scenario."""
 
@@ -322,12 +336,21 @@ def test_degrade_runs_without_the_failed_venue_and_a_failing_book_is_retried(tmp
         assert await _wait(lambda: eng.adapters["gateio_spot"].snapshot_errors > errors0, 6)
         assert not eth.in_sync
         ready, details = await h.readyz()
-        assert not ready and "gateio_spot ETH/USDT" in details["books"]["out_of_sync"]
-        assert "mexc_spot" in details["venues"]["disconnected"]
+        assert not ready and details["books"]["out_of_sync"] == ["gateio_spot ETH/USDT"]
+        # the failed venue is listed as failed, its books are not waited for
+        assert "SnapshotError" in details["venues"]["failed"]["mexc_spot"]
+        assert "mexc_spot" not in details["venues"]["disconnected"] and details["books"]["books"] == 3
+        assert details["venues"]["ok"] is True
         block["ETH_USDT"] = False
         assert await _wait(lambda: eth.in_sync, 8)
-        ready, details = await h.readyz()
-        assert "gateio_spot ETH/USDT" not in details["books"]["out_of_sync"]
+        # ready once the remaining venues' books are in sync (degraded, not down)
+        seen: list = []
+        assert await _wait_async(lambda: _ready_into(h, seen), 5), seen[-1:]
+        ready, details = seen[-1]
+        assert details["books"]["out_of_sync"] == [] and details["books"]["stale"] == []
+        assert list(details["venues"]["failed"]) == ["mexc_spot"]
+        assert sorted(details["venues"]["connected"]) == ["gateio_futures", "gateio_spot"]
+        assert not h.book("mexc_spot", "BTC/USDT").in_sync         # still failed, still not counted
         # the failed venue's books never come into the comparison; the others equal the sim
         books = {k: v for k, v in eng.books.items() if k[0] != "mexc_spot"}
         return len(books), sorted(eng.failed)
