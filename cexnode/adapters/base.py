@@ -9,6 +9,8 @@ Lifecycle, driven by :class:`cexnode.engine.Engine`:
 3. ``await start()`` — the public WebSocket feed (``cexnode.net``), subscriptions, then REST
    snapshots for every book (diffs that arrive first are buffered by BookSync and replayed);
    a resync request from a book (gap, crossed, overflow) or a reconnect fetches a new snapshot;
+   a book whose subscription the venue rejected is taken out of sync at once and gets its
+   snapshot only once the venue acknowledges the (re-sent) subscription;
 4. ``await stop()``.
 
 A venue package subclasses :class:`VenueAdapter` and fills in the ``venue_*`` hooks: URLs, how
@@ -66,6 +68,9 @@ class VenueAdapter(Component):
         self.resync_requests = 0
         self.message_errors = 0
         self.acks = 0
+        # symbol id -> set while its book subscription stands (cleared by a rejection, set by the ack)
+        self._subscribed: dict[int, asyncio.Event] = {}
+        self.subscriptions_rejected = 0     # books taken out of sync by a rejected subscription
 
     # -- URLs ----------------------------------------------------------------------------------------
     def urls(self) -> tuple[str, str]:
@@ -136,6 +141,8 @@ class VenueAdapter(Component):
             sid = sym.id
             self.books[sid] = router.add_book(self.venue_id, sid, SYNC_SNAPSHOT_DIFF, self.book_depth())
             self._venue_symbols[sid] = symbol_map.venue_symbol(sid)
+            ev = self._subscribed[sid] = asyncio.Event()
+            ev.set()                  # until the venue says otherwise
 
     def make_parser(self, symbol_map: Any, sink: Any) -> Any:
         raise NotImplementedError
@@ -148,10 +155,64 @@ class VenueAdapter(Component):
             self.message_errors += 1
             hook = getattr(self.feed, "on_venue_error", None)
             if hook is not None and hook(msg):
-                return          # a rejected subscription: counted, logged and retried by the feed
+                # a rejected subscription: counted, logged and re-sent by the feed; its books get no
+                # diffs until it is accepted, so they leave sync now (not traded, not ready)
+                self._on_subscription_rejected(msg)
+                return
             self.log.error("venue reported an error", venue=self.name, msg=str(msg)[:300])
         elif kind == feed.MSG_ACK:
             self.acks += 1
+            self._on_subscription_accepted(msg)
+
+    # -- subscription state of each book ---------------------------------------------------------------
+    def subscription_symbols(self, msg: Any) -> list[str]:
+        """Venue symbols of the book subscriptions a subscribe ack / rejection ``msg`` is about.
+
+        Default: the request id (``subscription_messages`` numbers its requests 1.. in symbol
+        order, and the venues echo the id). Venue packages override this to read the echoed
+        topics / payload first."""
+        vs = list(self._venue_symbols.values())
+        rid = msg.get("id") if isinstance(msg, dict) else None
+        if isinstance(rid, int) and 1 <= rid <= len(vs):
+            return [vs[rid - 1]]
+        return []
+
+    def _subscription_sids(self, msg: Any) -> list[int]:
+        by_vs = {vs: sid for sid, vs in self._venue_symbols.items()}
+        try:
+            named = self.subscription_symbols(msg)
+        except Exception:           # an unexpected shape: fall back to the request id
+            named = []
+        out = [by_vs[v] for v in named if v in by_vs]
+        if not out:
+            out = [by_vs[v] for v in VenueAdapter.subscription_symbols(self, msg) if v in by_vs]
+        return out
+
+    def _on_subscription_rejected(self, msg: Any) -> None:
+        sids = self._subscription_sids(msg) or list(self.books)     # not attributable: every book
+        for sid in sids:
+            ev = self._subscribed.get(sid)
+            if ev is None:
+                continue
+            if ev.is_set():
+                ev.clear()
+                self.subscriptions_rejected += 1
+            if self.router is not None and self.books[sid].in_sync:
+                # out of sync now; the resync callback starts a sync task that waits for the ack
+                self.router.request_resync(self.venue_id, sid, 5)
+
+    def _on_subscription_accepted(self, msg: Any) -> None:
+        for sid in self._subscription_sids(msg):
+            ev = self._subscribed.get(sid)
+            if ev is not None and not ev.is_set():
+                ev.set()
+                self.log.info("subscription accepted: syncing the book", venue=self.name,
+                              symbol=self._venue_symbols[sid])
+                self.on_resync(sid, 5)      # no-op when a sync task is already waiting
+
+    def unsubscribed_books(self) -> list[str]:
+        """Venue symbols whose subscription was rejected and not yet accepted."""
+        return [self._venue_symbols[sid] for sid, ev in self._subscribed.items() if not ev.is_set()]
 
     def book_depth(self) -> int:
         return int(self.config.book_depth)
@@ -235,11 +296,17 @@ class VenueAdapter(Component):
 
         vs = self._venue_symbols[symbol_id]
         self._snapshot_ok[symbol_id] = False
+        subscribed = self._subscribed[symbol_id]
         delay = self.SNAPSHOT_BACKOFF_BASE_S
         failures = 0
         while not self._stopping:
             try:
+                # a book without its subscription would be "in sync" with no diffs coming: the
+                # snapshot waits for the venue's ack (its diffs are buffered from then on)
+                await subscribed.wait()
                 last_id, bids, asks = await self.fetch_snapshot(vs)
+                if not subscribed.is_set():
+                    continue            # rejected meanwhile
                 self.router.snapshot(self.venue_id, symbol_id, last_id, bids, asks)
                 self.snapshots += 1
                 self._snapshot_ok[symbol_id] = True
@@ -304,7 +371,8 @@ class VenueAdapter(Component):
         return {"venue": self.name, "connected": self.connected, "symbols": list(self.config.symbols),
                 "books_in_sync": n, "books": len(self.books), "frames": feed.get("frames", 0),
                 "snapshots": self.snapshots, "snapshot_errors": self.snapshot_errors,
-                "resync_requests": self.resync_requests, "feed": feed,
+                "resync_requests": self.resync_requests, "unsubscribed": self.unsubscribed_books(),
+                "subscriptions_rejected": self.subscriptions_rejected, "feed": feed,
                 "rest": self.rest.stats() if self.rest is not None else {}}
 
 

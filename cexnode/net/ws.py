@@ -22,9 +22,8 @@ does the cold work around the connections:
   ``Maximum subscriptions exceeded!``): the adapter hands venue errors to :meth:`WsFeed.on_venue_error`,
   which counts them (``subscription_rejects``), logs, and re-sends that connection's subscriptions
   with backoff (same schedule as reconnects) until accepted. The books of the rejected symbols get
-  no diffs meanwhile: their first diff after the subscription is accepted does not follow their
-  snapshot, so BookSync flags a gap and the adapter resyncs them from REST; until then the arb
-  engine's freshness rule (``max_book_age_ms``) keeps them out of trading.
+  no diffs meanwhile: the adapter (``adapters.base``) takes them out of sync at once (not ready,
+  never traded) and fetches their snapshots only once the venue acknowledges the subscription.
 """
 from __future__ import annotations
 

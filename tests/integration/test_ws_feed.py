@@ -235,8 +235,7 @@ def test_rejected_subscription_retried_with_backoff(tmp_path):
             v.faults.reject_subscriptions(False)
             n = f.resubscribes
             assert await _wait(lambda: f.resubscribes > n, 8)
-            # the accepted subscription's first diff does not follow the book's snapshot: BookSync
-            # flags the gap and the adapter resyncs; the books then move with the venue again
+            # the accepted subscription's ack starts the books' snapshots; they move with the venue again
             books = {s: b for (vn, s), b in h.engine.books.items() if vn == name}
             marks = {s: v.book(s).last_id for s in books}
             assert await _wait(lambda: all(b.in_sync and b.last_id > marks[s] for s, b in books.items()), 8), name
@@ -268,3 +267,73 @@ def test_handshake_headers_and_direct_feed(tmp_path):
         assert f.listeners() == [None] and f._tasks == []
 
     run(tmp_path, scenario)
+
+
+ROUTES = """
+arbitrage:
+  min_profit: 0.01
+  routes:
+    - {symbol: BTC/USDT, venues: [mexc_spot, gateio_spot], name: btc-ss}
+    - {symbol: ETH/USDT, venues: [mexc_spot, gateio_spot], name: eth-ss}
+    - {symbol: BTC/USDT, venues: [gateio_spot, gateio_futures], name: btc-sp}"""
+
+
+def test_rejected_subscription_keeps_its_books_out_of_sync_until_accepted(tmp_path):
+    """A venue that rejects the subscriptions of a fresh connection: the reconnect's snapshots must
+    not put those books back in sync (no diffs would follow them) — not ready, not traded — until
+    the venue accepts the re-sent subscription; then they sync and equal the venue's books."""
+    import aiohttp
+
+    async def scenario(h: H):
+        url = next(c.server.url for c in h.node.components if c.name == "metrics")
+        opps: list = []
+        router = h.engine.router
+        orig = router.on_opportunities
+
+        def record(batch):
+            opps.extend((o.buy_venue, o.sell_venue, time.monotonic()) for o in batch)
+            orig(batch)
+        router.on_opportunities = record
+        async with aiohttp.ClientSession() as session:
+            async def readyz():
+                async with session.get(url + "/readyz") as r:
+                    return r.status, (await r.json())["details"]
+
+            for name in ("mexc_spot", "gateio_spot", "gateio_futures"):
+                f, ad, v = h.feed(name), h.adapter(name), h.sim.venue(name)
+                books = {s: b for (vn, s), b in h.engine.books.items() if vn == name}
+                vsyms = sorted(v.venue_symbol(s) for s in books)
+                assert await _wait(lambda: all(b.in_sync for b in books.values()), 10), name
+                assert (await readyz())[0] == 200, name
+                n0, snaps0 = f.subscription_rejects, ad.snapshots
+                v.faults.reject_subscriptions(True)
+                v.faults.close_connections(1012)
+                assert await _wait(lambda: f.subscription_rejects > n0, 5), (name, f.status())
+                t_rejected = time.monotonic()
+                # the reconnect asked for snapshots; however long we look, none puts a book back in sync
+                states = []
+                while time.monotonic() < t_rejected + 1.0:
+                    states.append(tuple(b.in_sync for b in books.values()))
+                    await asyncio.sleep(0.01)
+                assert not any(any(s) for s in states), (name, [i for i, s in enumerate(states) if any(s)][:5])
+                assert f.subscription_rejects >= n0 + 2 and f.connected          # still rejected, re-sent
+                assert sorted(ad.status()["unsubscribed"]) == vsyms
+                assert ad.snapshots == snaps0              # no snapshot applied without a subscription
+                st, det = await readyz()
+                assert st == 503 and sorted(det["books"]["out_of_sync"]) == sorted("%s %s" % (name, s) for s in books)
+                t_end = time.monotonic()
+                used = [o for o in opps if name in o[:2] and t_rejected <= o[2] <= t_end]
+                assert not used, (name, used[:3])
+                # accepted: snapshot, in sync, moving with the venue again
+                v.faults.reject_subscriptions(False)
+                marks = {s: v.book(s).last_id for s in books}
+                assert await _wait(lambda: all(b.in_sync and b.last_id > marks[s] for s, b in books.items()), 8), name
+                assert ad.status()["unsubscribed"] == [] and ad.snapshots > snaps0
+                assert await _wait(lambda: f.resubscribes >= 1, 1)
+            assert await h.compare_all() == 5
+            st, det = await readyz()
+            assert st == 200, det
+        return len(opps)
+
+    n = run(tmp_path, scenario, venues=VENUES3 % {"mexc_extra": ""} + ROUTES)
+    assert n > 0            # the routes were evaluated and traded on the venues that were in sync

@@ -37,6 +37,13 @@ class GateSpotAdapter(VenueAdapter):
         return [subscriptions.book_subscription(vs, self.book_depth(), req_id=i + 1)
                 for i, vs in enumerate(venue_symbols)]
 
+    def subscription_symbols(self, msg: Any) -> list[str]:
+        # Gate echoes the request's payload: [pair, interval]
+        payload = msg.get("payload") if isinstance(msg, dict) else None
+        if msg.get("channel") == subscriptions.CHANNEL_BOOK and isinstance(payload, list) and payload:
+            return [str(payload[0])]
+        return []
+
     def ping_message(self) -> bytes:
         return subscriptions.ping_message()
 

@@ -35,6 +35,12 @@ class MexcSpotAdapter(VenueAdapter):
         return [subscriptions.subscribe_message([subscriptions.depth_topic(vs)], req_id=i + 1)
                 for i, vs in enumerate(venue_symbols)]
 
+    def subscription_symbols(self, msg: Any) -> list[str]:
+        # MEXC names the topics in both the ack and the rejection ("... [t1,t2].  Reason: Blocked!")
+        topics = msg.get("topics") if isinstance(msg, dict) else None
+        prefix = subscriptions.depth_topic("")
+        return [t[len(prefix):] for t in topics or () if isinstance(t, str) and t.startswith(prefix)]
+
     def ping_message(self) -> bytes:
         return subscriptions.ping_message()
 
