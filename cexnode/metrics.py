@@ -13,15 +13,18 @@
 
 Plugging a source (later venue code)::
 
-    metrics.add_source("cexnode_ws_frames", lambda: [((l.venue_name,), l.frames) for l in listeners])
+    metrics.add_source("cexnode_ws_frames", lambda: [((l.venue_name, str(l.index)), l.data_frames) for l in listeners])
     metrics.histogram("cexnode_order_roundtrip_microseconds", "mexc_spot").observe(812)
     server.readiness.add_check("books", lambda: (all_in_sync(), {"stale": [...]}))
 
 Ready-made for the engine: :func:`add_book_sources` (book updates, resyncs, age from BookSync C
 fields), :func:`add_rest_sources` (``cexnode_rest_*``: requests by status, retries, 429/418,
 rate-limit waits, breaker state, connection reuse, round-trip histogram of each venue's
-:class:`~cexnode.net.rest.RestManager`), :func:`books_readiness` (every book in sync and fresh)
-and :func:`venues_readiness`.
+:class:`~cexnode.net.rest.RestManager`), :func:`add_ws_sources` (``cexnode_ws_*``: frames, bytes,
+pings/pongs, connection state and age per connection; connects, reconnects, watchdog trips,
+rotations, subscription rejects per venue, from each venue's :class:`~cexnode.net.ws.WsFeed` and
+its FeedListeners), :func:`books_readiness` (every book in sync and fresh) and
+:func:`venues_readiness`.
 """
 from __future__ import annotations
 
@@ -38,7 +41,8 @@ from prometheus_client.utils import floatToGoString
 from cexnode._core import logring as _lr
 
 __all__ = ["SeriesDef", "SERIES", "LATENCY_BUCKETS_US", "NodeMetrics", "LoopMonitor", "ReadinessRegistry",
-           "MetricsServer", "add_book_sources", "add_rest_sources", "books_readiness", "venues_readiness"]
+           "MetricsServer", "add_book_sources", "add_rest_sources", "add_ws_sources", "books_readiness",
+           "venues_readiness"]
 
 # μs bucket bounds: sub-μs parsing up to multi-second order round trips.
 LATENCY_BUCKETS_US = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000,
@@ -55,8 +59,10 @@ class SeriesDef:
 
 
 SERIES: tuple = (
-    SeriesDef("cexnode_ws_frames", "WebSocket frames received.", "counter", ("venue",)),
-    SeriesDef("cexnode_ws_received_bytes", "WebSocket payload bytes received.", "counter", ("venue",)),
+    SeriesDef("cexnode_ws_frames", "WebSocket data frames (messages) received, per connection index.", "counter",
+              ("venue", "connection")),
+    SeriesDef("cexnode_ws_received_bytes", "WebSocket payload bytes received, per connection index.", "counter",
+              ("venue", "connection")),
     SeriesDef("cexnode_parse_errors", "Frames that could not be parsed.", "counter", ("venue",)),
     SeriesDef("cexnode_book_updates", "Book updates applied.", "counter", ("venue", "symbol")),
     SeriesDef("cexnode_book_resyncs", "Book resyncs (gap, crossed, overflow, requested).", "counter",
@@ -64,6 +70,34 @@ SERIES: tuple = (
     SeriesDef("cexnode_book_age_seconds", "Seconds since the book's last applied update.", "gauge",
               ("venue", "symbol")),
     SeriesDef("cexnode_ws_reconnects", "WebSocket reconnects.", "counter", ("venue",)),
+    # public WebSocket feeds (cexnode.net.ws; add_ws_sources)
+    SeriesDef("cexnode_ws_pings_received", "WebSocket protocol pings received (answered by picows).", "counter",
+              ("venue", "connection")),
+    SeriesDef("cexnode_ws_pongs_received", "WebSocket protocol pongs received.", "counter", ("venue", "connection")),
+    SeriesDef("cexnode_ws_connected", "1 while the connection is open.", "gauge", ("venue", "connection")),
+    SeriesDef("cexnode_ws_connection_age_seconds", "Seconds since the current connection opened.", "gauge",
+              ("venue", "connection")),
+    SeriesDef("cexnode_ws_last_frame_age_seconds", "Seconds since the connection's last frame (watchdog input).",
+              "gauge", ("venue", "connection")),
+    SeriesDef("cexnode_ws_connections", "Connections the feed keeps (one per subscription group).", "gauge",
+              ("venue",)),
+    SeriesDef("cexnode_ws_connects", "WebSocket connections opened (first connects, reconnects, rotations).",
+              "counter", ("venue",)),
+    SeriesDef("cexnode_ws_disconnects", "WebSocket connections that went down.", "counter", ("venue",)),
+    SeriesDef("cexnode_ws_watchdog_trips", "Connections closed by the watchdog (no frame for watchdog_s).", "counter",
+              ("venue",)),
+    SeriesDef("cexnode_ws_errors", "Failed connects and frame-handling exceptions.", "counter", ("venue",)),
+    SeriesDef("cexnode_ws_frame_errors", "Frames whose handling raised (parser or sink exception).", "counter",
+              ("venue",)),
+    SeriesDef("cexnode_ws_app_pings", "Application-level pings sent (MEXC PING, Gate spot.ping/futures.ping).",
+              "counter", ("venue",)),
+    SeriesDef("cexnode_ws_rotations", "Connections replaced before the venue's age limit.", "counter", ("venue",)),
+    SeriesDef("cexnode_ws_rotation_failures", "Rotations that failed (the old connection was kept).", "counter",
+              ("venue",)),
+    SeriesDef("cexnode_ws_subscription_rejects", "Subscription requests the venue rejected.", "counter", ("venue",)),
+    SeriesDef("cexnode_ws_resubscribes", "Subscriptions re-sent after a rejection.", "counter", ("venue",)),
+    SeriesDef("cexnode_ws_unsubscribed_books", "Books whose subscription was rejected and not yet accepted.", "gauge",
+              ("venue",)),
     SeriesDef("cexnode_opportunities", "Arbitrage opportunities emitted.", "counter",
               ("symbol", "buy_venue", "sell_venue")),
     SeriesDef("cexnode_orders", "Orders by result (filled, partial, rejected, error, ...).", "counter",
@@ -436,6 +470,45 @@ def add_rest_sources(metrics: NodeMetrics, managers: Callable[[], Iterable[Any]]
         lambda m: [((m.venue,), m.reuse_rate)] if m.connections_created + m.connections_reused else []))
     metrics.add_source("cexnode_rest_request_microseconds", each(
         lambda m: [((m.venue, ep), h) for ep, h in m.latency.items()]))
+
+
+def add_ws_sources(metrics: NodeMetrics, feeds: Callable[[], Iterable[Any]]) -> None:
+    """Export the counters of :class:`cexnode.net.ws.WsFeed` objects (and their FeedListeners' C
+    counters) at scrape time.
+
+    ``feeds()`` returns the feeds (called at every scrape: a feed created at start is seen); each
+    contributes the ``cexnode_ws_*`` series labelled with its ``venue``, and per connection index
+    (``connection``: the subscription group, stable across reconnects and rotations) for frames,
+    bytes, pings/pongs and the connection's state."""
+    def each(fn):
+        def src():
+            out = []
+            for f in feeds():
+                if f is not None:
+                    out.extend(fn(f))
+            return out
+        return src
+
+    def per_conn(key, conv=lambda v: v):
+        return each(lambda f: [((f.venue, str(c["connection"])), conv(c[key])) for c in f.connection_stats()
+                               if c[key] is not None])
+
+    metrics.add_source("cexnode_ws_frames", per_conn("frames"))
+    metrics.add_source("cexnode_ws_received_bytes", per_conn("bytes"))
+    metrics.add_source("cexnode_ws_pings_received", per_conn("pings"))
+    metrics.add_source("cexnode_ws_pongs_received", per_conn("pongs"))
+    metrics.add_source("cexnode_ws_connected", per_conn("connected", int))
+    metrics.add_source("cexnode_ws_connection_age_seconds", per_conn("age_s"))
+    metrics.add_source("cexnode_ws_last_frame_age_seconds", per_conn("last_frame_age_s"))
+    metrics.add_source("cexnode_ws_connections", each(lambda f: [((f.venue,), len(f.groups))]))
+    for series, attr in (("cexnode_ws_connects", "connects"), ("cexnode_ws_reconnects", "reconnects"),
+                         ("cexnode_ws_disconnects", "disconnects"), ("cexnode_ws_watchdog_trips", "watchdog_trips"),
+                         ("cexnode_ws_errors", "errors"), ("cexnode_ws_frame_errors", "frame_errors"),
+                         ("cexnode_ws_app_pings", "app_pings"), ("cexnode_ws_rotations", "rotations"),
+                         ("cexnode_ws_rotation_failures", "rotation_failures"),
+                         ("cexnode_ws_subscription_rejects", "subscription_rejects"),
+                         ("cexnode_ws_resubscribes", "resubscribes")):
+        metrics.add_source(series, each(lambda f, attr=attr: [((f.venue,), getattr(f, attr))]))
 
 
 def books_readiness(books: Callable[[], Iterable[BookEntry]], max_book_age_ms: int = 5000,

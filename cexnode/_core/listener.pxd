@@ -10,8 +10,10 @@
 # parser call, and one integer compare for the optional first-data notification.
 #
 # Control frames:
-#   * PING: picows answers it (ws_connect enable_auto_pong=True, the default); counted in `pings`.
-#   * PONG: counted in `pongs` (picows' own auto-ping bookkeeping sees it first).
+#   * PING: counted in `pings` and answered here with a PONG (WsFeed connects with
+#     enable_auto_pong=False: picows' auto-pong would swallow the frame before on_ws_frame).
+#   * PONG: counted in `pongs`, both through on_ws_frame and through is_user_specific_pong (which
+#     picows asks instead while its auto-ping waits for a pong).
 #   * CLOSE: the close code/reason are kept (close_code, close_reason), the close is answered and the
 #     transport disconnected; on_ws_disconnected follows.
 #   * Fragmented messages (fin=0 / CONTINUATION; venues do not send them): reassembled in a Python

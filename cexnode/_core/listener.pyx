@@ -100,16 +100,29 @@ cdef class FeedListener(WSListener):
                 self._feed(data, len(data), self._binary_frag, now)
             return
         if mt == WSMsgType.PING:
-            self.pings += 1                     # answered by picows (enable_auto_pong)
+            # answered here: with picows' enable_auto_pong the listener would never see (or count) it
+            self.pings += 1
+            if transport is not None:
+                transport.send_pong(frame.get_payload_as_bytes())
             return
         if mt == WSMsgType.PONG:
-            self.pongs += 1
+            self.pongs += 1                     # a pong picows' auto-ping did not wait for
             return
         if mt == WSMsgType.CLOSE:
             self.close_code = <int>frame.get_close_code()
             self.close_reason = frame.get_close_reason()
             transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()
+
+    cpdef is_user_specific_pong(self, WSFrame frame):
+        # picows asks this (instead of calling on_ws_frame) for every frame while its auto-ping
+        # waits for a pong: count that pong too, and as a frame for the watchdog
+        if frame.msg_type == WSMsgType.PONG:
+            self.frames += 1
+            self.pongs += 1
+            self.last_frame_ns = now_ns()
+            return True
+        return False
 
     def status(self) -> dict:
         return {"index": self.index, "generation": self.generation, "connected": self.connected,

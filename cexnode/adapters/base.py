@@ -98,10 +98,16 @@ class VenueAdapter(Component):
         return resp.json()
 
     def register_metrics(self, metrics: Any) -> None:
-        """REST manager series (``cexnode_rest_*``) of this venue, read at scrape time."""
-        from cexnode.metrics import add_rest_sources
+        """Series of this venue read at scrape time: REST manager (``cexnode_rest_*``), public feed
+        (``cexnode_ws_*``), parse errors of its parser and books waiting for their subscription."""
+        from cexnode.metrics import add_rest_sources, add_ws_sources
 
         add_rest_sources(metrics, lambda: [self.rest] if self.rest is not None else [])
+        add_ws_sources(metrics, lambda: [self.feed] if self.feed is not None else [])
+        metrics.add_source("cexnode_parse_errors",
+                           lambda: [((self.name,), self.parser.errors)] if self.parser is not None else [])
+        metrics.add_source("cexnode_ws_unsubscribed_books",
+                           lambda: [((self.name,), len(self.unsubscribed_books()))] if self.books else [])
 
     # -- phase 1 -------------------------------------------------------------------------------------
     async def load_instruments(self, registry: Any) -> int:

@@ -140,9 +140,8 @@ class WsFeed:
         self.rotation_failures = 0
         self.subscription_rejects = 0
         self.resubscribes = 0
-        self._dead_frames = 0            # frames/bytes of listeners already gone
-        self._dead_bytes = 0
-        self._dead_pongs = 0
+        # per connection index: data frames, bytes, pings, pongs of its listeners already gone
+        self._dead = [[0, 0, 0, 0] for _ in self.groups]
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -171,6 +170,7 @@ class WsFeed:
         listeners = [c.listener for c in self._conns if c is not None] + list(self._extra)
         for lst in listeners:
             self._close_listener(lst)
+            self._retire(lst)               # counters stay monotonic after a stop
         for lst in listeners:
             tr = lst.transport
             if tr is not None:
@@ -219,7 +219,8 @@ class WsFeed:
             ws_connect(lambda: FeedListener(self.parser, self, i, gen), self.url,
                        websocket_handshake_timeout=self.connect_timeout_s,
                        enable_auto_ping=pp > 0, auto_ping_idle_timeout=pp if pp > 0 else 10,
-                       auto_ping_reply_timeout=pp if pp > 0 else 10, enable_auto_pong=True,
+                       auto_ping_reply_timeout=pp if pp > 0 else 10,
+                       enable_auto_pong=False,       # the FeedListener answers pings (and counts them)
                        max_frame_size=64 * 1024 * 1024, logger_name="ws." + (self.venue or "feed"), **kw),
             self.connect_timeout_s)
         conn = _Conn(listener, transport, i, gen)
@@ -244,9 +245,11 @@ class WsFeed:
             tr.disconnect(graceful=False)
 
     def _retire(self, listener: Any) -> None:
-        self._dead_frames += listener.data_frames
-        self._dead_bytes += listener.bytes_in
-        self._dead_pongs += listener.pongs
+        d = self._dead[listener.index]
+        d[0] += listener.data_frames
+        d[1] += listener.bytes_in
+        d[2] += listener.pings
+        d[3] += listener.pongs
 
     async def _run(self, i: int) -> None:
         """Supervisor of group ``i``: connect, keep alive, reconnect with backoff, rotate."""
@@ -407,20 +410,48 @@ class WsFeed:
         """The current connections' listeners (per group; None while reconnecting)."""
         return [c.listener if c is not None else None for c in self._conns]
 
+    def _live_listeners(self, i: int) -> list:
+        c = self._conns[i]
+        return ([c.listener] if c is not None else []) + [lst for lst in self._extra if lst.index == i]
+
+    def connection_stats(self) -> list[dict]:
+        """Per connection index (one per subscription group): counters over every connection that
+        served it (data ``frames``, ``bytes``, protocol ``pings``/``pongs`` received, monotonic
+        across reconnects and rotations) and the current connection's state (``connected``,
+        ``age_s`` since it opened, ``last_frame_age_s``; None while reconnecting)."""
+        out = []
+        now_ns = time.time_ns()
+        for i in range(len(self.groups)):
+            frames, nbytes, pings, pongs = self._dead[i]
+            for lst in self._live_listeners(i):
+                frames += lst.data_frames
+                nbytes += lst.bytes_in
+                pings += lst.pings
+                pongs += lst.pongs
+            c = self._conns[i]
+            up = c is not None and c.listener.connected
+            out.append({"connection": i, "frames": frames, "bytes": nbytes, "pings": pings, "pongs": pongs,
+                        "connected": up, "age_s": time.monotonic() - c.opened_at if up else None,
+                        "last_frame_age_s": (now_ns - c.listener.last_frame_ns) / 1e9
+                        if up and c.listener.last_frame_ns else None})
+        return out
+
     @property
     def frames(self) -> int:
-        return self._dead_frames + sum(c.listener.data_frames for c in self._conns if c is not None) \
+        return sum(d[0] for d in self._dead) + sum(c.listener.data_frames for c in self._conns if c is not None) \
             + sum(lst.data_frames for lst in self._extra)
 
     @property
     def bytes(self) -> int:
-        return self._dead_bytes + sum(c.listener.bytes_in for c in self._conns if c is not None) \
+        return sum(d[1] for d in self._dead) + sum(c.listener.bytes_in for c in self._conns if c is not None) \
             + sum(lst.bytes_in for lst in self._extra)
 
     def status(self) -> dict:
+        conns = self.connection_stats()
         return {"connected": self.connected, "connections": len(self.groups), "connects": self.connects,
                 "reconnects": self.reconnects, "disconnects": self.disconnects, "frames": self.frames,
-                "bytes": self.bytes, "watchdog_trips": self.watchdog_trips, "errors": self.errors,
+                "bytes": self.bytes, "pings": sum(c["pings"] for c in conns), "pongs": sum(c["pongs"] for c in conns),
+                "watchdog_trips": self.watchdog_trips, "errors": self.errors,
                 "frame_errors": self.frame_errors, "app_pings": self.app_pings, "rotations": self.rotations,
                 "rotation_failures": self.rotation_failures, "subscription_rejects": self.subscription_rejects,
                 "resubscribes": self.resubscribes}

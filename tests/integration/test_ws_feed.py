@@ -337,3 +337,140 @@ def test_rejected_subscription_keeps_its_books_out_of_sync_until_accepted(tmp_pa
 
     n = run(tmp_path, scenario, venues=VENUES3 % {"mexc_extra": ""} + ROUTES)
     assert n > 0            # the routes were evaluated and traded on the venues that were in sync
+
+
+def test_feed_counters_scraped_from_metrics(tmp_path):
+    """The feeds' counters as ``cexnode_ws_*`` series on /metrics of the running node: per venue and
+    connection (MEXC with 32 symbols: two), monotonic across reconnects and a watchdog trip, equal
+    to what the feeds and listeners count; protocol pings/pongs both ways; parse errors; a rejected
+    subscription seen as rejects, resubscribes and books waiting for their subscription."""
+    import aiohttp
+    from prometheus_client.parser import text_string_to_metric_families
+
+    syms = ["C%02d/USDT" % i for i in range(32)]
+    mids = ", ".join("%s: %d" % (s, 10 + i) for i, s in enumerate(syms))
+    venues = ("  mexc_spot: {symbols: [%s], book_depth: 100}\n" % ", ".join(syms)
+              + "  gateio_spot: {symbols: [C00/USDT, C01/USDT], book_depth: 100}\n"
+              + "  gateio_futures: {symbols: [C00/USDT:USDT], book_depth: 100}")
+
+    async def scenario(h: H):
+        url = next(c.server.url for c in h.node.components if c.name == "metrics")
+        feeds = {n: h.feed(n) for n in h.engine.adapters}
+        mexc, gate, fut = feeds["mexc_spot"], feeds["gateio_spot"], feeds["gateio_futures"]
+        async with aiohttp.ClientSession() as session:
+            async def scrape() -> dict:
+                async with session.get(url + "/metrics") as r:
+                    text = await r.text()
+                out = {}
+                for fam in text_string_to_metric_families(text):
+                    for s in fam.samples:
+                        out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+                return out
+
+            def v(m, name, venue, conn=None):
+                lab = (("connection", str(conn)), ("venue", venue)) if conn is not None else (("venue", venue),)
+                return m.get((name, lab))
+
+            before = {n: f.status() for n, f in feeds.items()}
+            m0 = await scrape()
+            after = {n: f.status() for n, f in feeds.items()}
+            for n, f in feeds.items():
+                assert v(m0, "cexnode_ws_connections", n) == len(f.groups) == (2 if n == "mexc_spot" else 1)
+                total = sum(v(m0, "cexnode_ws_frames_total", n, i) for i in range(len(f.groups)))
+                assert before[n]["frames"] <= total <= after[n]["frames"] and total > 0, n
+                nbytes = sum(v(m0, "cexnode_ws_received_bytes_total", n, i) for i in range(len(f.groups)))
+                assert before[n]["bytes"] <= nbytes <= after[n]["bytes"] and nbytes > total, n
+                for i in range(len(f.groups)):
+                    assert v(m0, "cexnode_ws_frames_total", n, i) > 0, (n, i)
+                    assert v(m0, "cexnode_ws_connected", n, i) == 1
+                    assert 0 < v(m0, "cexnode_ws_connection_age_seconds", n, i) < 30
+                    assert 0 <= v(m0, "cexnode_ws_last_frame_age_seconds", n, i) < 2
+                for series in ("reconnects", "watchdog_trips", "subscription_rejects", "resubscribes",
+                               "rotations", "frame_errors"):
+                    assert v(m0, "cexnode_ws_%s_total" % series, n) == 0, (n, series)
+                assert v(m0, "cexnode_ws_connects_total", n) == len(f.groups)
+                assert v(m0, "cexnode_parse_errors_total", n) == 0
+                assert v(m0, "cexnode_ws_unsubscribed_books", n) == 0
+
+            # protocol pings both ways on Gate spot: the venue pings us (picows answers), we ping it
+            sim_gate = h.sim.venue("gateio_spot")
+            for c in list(sim_gate.connections):
+                c.transport.send_ping(b"x")
+            gate.listeners()[0].transport.send_ping(b"y")
+            assert await _wait(lambda: gate.listeners()[0].pings == 1 and gate.listeners()[0].pongs == 1, 3), \
+                gate.listeners()[0].status()
+            # faults: a reconnect (Gate spot), a watchdog trip (futures), a malformed frame (MEXC)
+            t_close = time.monotonic()
+            sim_gate.faults.close_connections(1012)
+            assert await _wait(lambda: gate.reconnects == 1 and gate.connected, 5)
+            fut.watchdog_s = 0.3
+            h.sim.venue("gateio_futures").faults.stall(1.0, drop=True)
+            assert await _wait(lambda: fut.watchdog_trips == 1 and fut.reconnects == 1 and fut.connected, 6)
+            fut.watchdog_s = 30.0
+            mexc_ad = h.adapter("mexc_spot")
+            h.sim.venue("mexc_spot").faults.malformed_next("C05USDT")
+            assert await _wait(lambda: mexc_ad.parser.errors >= 1, 3)
+            # MEXC rejects the subscriptions of both fresh connections for a while
+            sim_mexc = h.sim.venue("mexc_spot")
+            sim_mexc.faults.reject_subscriptions(True)
+            sim_mexc.faults.close_connections(1012)
+            assert await _wait(lambda: mexc.subscription_rejects >= 4 and mexc.resubscribes >= 2, 5), mexc.status()
+            mid = await scrape()
+            assert v(mid, "cexnode_ws_unsubscribed_books", "mexc_spot") == 32
+            assert v(mid, "cexnode_ws_subscription_rejects_total", "mexc_spot") >= 4
+            sim_mexc.faults.reject_subscriptions(False)
+            assert await _wait(lambda: all(b.in_sync for b in h.engine.books.values()), 10)
+
+            st = {n: f.status() for n, f in feeds.items()}
+            m1 = await scrape()
+            for n, f in feeds.items():
+                for i in range(len(f.groups)):       # monotonic: counts of closed connections are kept
+                    assert v(m1, "cexnode_ws_frames_total", n, i) > v(m0, "cexnode_ws_frames_total", n, i), (n, i)
+                    assert v(m1, "cexnode_ws_received_bytes_total", n, i) > v(m0, "cexnode_ws_received_bytes_total", n, i)
+                    assert v(m1, "cexnode_ws_connected", n, i) == 1
+                for series in ("connects", "reconnects", "disconnects", "watchdog_trips", "subscription_rejects",
+                               "resubscribes", "rotations", "rotation_failures"):
+                    assert v(m1, "cexnode_ws_%s_total" % series, n) == st[n][series], (n, series)
+                assert v(m1, "cexnode_ws_unsubscribed_books", n) == 0
+                assert v(m1, "cexnode_ws_app_pings_total", n) >= st[n]["app_pings"]
+            assert v(m1, "cexnode_ws_reconnects_total", "gateio_spot") == 1
+            assert v(m1, "cexnode_ws_reconnects_total", "mexc_spot") == 2             # both connections
+            assert v(m1, "cexnode_ws_watchdog_trips_total", "gateio_futures") == 1
+            assert v(m1, "cexnode_ws_reconnects_total", "gateio_futures") == 1
+            # the age is the current connection's: Gate spot's opened after the close
+            assert 0 < v(m1, "cexnode_ws_connection_age_seconds", "gateio_spot", 0) < time.monotonic() - t_close
+            assert v(m1, "cexnode_ws_pings_received_total", "gateio_spot", 0) == 1       # on the closed connection
+            assert v(m1, "cexnode_ws_pongs_received_total", "gateio_spot", 0) == 1
+            assert v(m1, "cexnode_parse_errors_total", "mexc_spot") == mexc_ad.parser.errors >= 1
+            assert v(m1, "cexnode_parse_errors_total", "gateio_spot") == 0
+            return {n: f.frames for n, f in feeds.items()}, feeds
+
+    frames, feeds = run(tmp_path, scenario, venues=venues, mids=mids)
+    for n, f in feeds.items():           # after the stop too: the closed listeners' counts are kept
+        assert f.frames >= frames[n] > 0, n
+
+
+def test_protocol_pongs_of_picows_auto_ping_are_counted(tmp_path):
+    """An idle stream: picows' auto-ping pings, the venue answers; the pong is counted (picows hands
+    it to is_user_specific_pong, not on_ws_frame) and keeps the watchdog quiet."""
+    from cexnode.adapters.gateio_futures import subscriptions as fs
+    from cexnode.net.ws import WsFeed
+
+    async def scenario(h: H):
+        v = h.sim.venue("gateio_futures")
+        parser = h.adapter("gateio_futures").parser
+        f = WsFeed(h.sim.urls["gateio_futures"].ws, parser, [fs.book_subscription("BTC_USDT", 100, req_id=9)],
+                   venue="gateio_futures", protocol_ping_s=0.1, watchdog_s=0.8, ping_message=None)
+        await f.start()
+        try:
+            lst = f.listeners()[0]
+            assert await _wait(lambda: f.frames >= 2, 5)
+            v.faults.stall(1.5, drop=True)               # no data: only the pongs arrive
+            assert await _wait(lambda: lst.pongs >= 3, 3), lst.status()
+            await asyncio.sleep(1.0)                     # silent longer than watchdog_s but for the pongs
+            assert f.watchdog_trips == 0 and f.reconnects == 0 and lst.connected
+            assert f.connection_stats()[0]["pongs"] == lst.pongs and f.status()["pongs"] == lst.pongs
+        finally:
+            await f.stop()
+
+    run(tmp_path, scenario)

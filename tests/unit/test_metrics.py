@@ -53,8 +53,8 @@ def test_scrape_metrics_healthz_readyz():
     async def main():
         m = NodeMetrics(node_name="test-node")
         ls = [FakeListener("mexc_spot"), FakeListener("gateio_spot")]
-        m.add_source("cexnode_ws_frames", lambda: [((x.venue,), x.frames) for x in ls])
-        m.add_source("cexnode_ws_received_bytes", lambda: [((x.venue,), x.bytes) for x in ls])
+        m.add_source("cexnode_ws_frames", lambda: [((x.venue, "0"), x.frames) for x in ls])
+        m.add_source("cexnode_ws_received_bytes", lambda: [((x.venue, "0"), x.bytes) for x in ls])
         m.add_source("cexnode_book_age_seconds", lambda: [(("mexc_spot", "BTC/USDT"), 0.25)])
         m.register_counter_source("cexnode_custom_things", "Custom.", ("kind",), lambda: [(("a",), 4)])
         m.order_result("mexc_spot", "filled")
@@ -72,9 +72,10 @@ def test_scrape_metrics_healthz_readyz():
             st, ctype, body = await get(srv, "/metrics")
             assert st == 200 and ctype.startswith("text/plain")
             s = samples(body)
-            assert s[("cexnode_ws_frames_total", (("venue", "mexc_spot"),))] == 10
-            assert s[("cexnode_ws_frames_total", (("venue", "gateio_spot"),))] == 3
-            assert s[("cexnode_ws_received_bytes_total", (("venue", "mexc_spot"),))] == 2048
+            c0 = ("connection", "0")
+            assert s[("cexnode_ws_frames_total", (c0, ("venue", "mexc_spot")))] == 10
+            assert s[("cexnode_ws_frames_total", (c0, ("venue", "gateio_spot")))] == 3
+            assert s[("cexnode_ws_received_bytes_total", (c0, ("venue", "mexc_spot")))] == 2048
             assert s[("cexnode_orders_total", (("result", "filled"), ("venue", "mexc_spot")))] == 2
             assert s[("cexnode_orders_total", (("result", "rejected"), ("venue", "gateio_spot")))] == 1
             assert s[("cexnode_order_roundtrip_microseconds_count", (("venue", "mexc_spot"),))] == 2
@@ -92,7 +93,7 @@ def test_scrape_metrics_healthz_readyz():
             # a later scrape sees the C counters move
             ls[0].frames = 11
             s = samples((await get(srv, "/metrics"))[2])
-            assert s[("cexnode_ws_frames_total", (("venue", "mexc_spot"),))] == 11
+            assert s[("cexnode_ws_frames_total", (c0, ("venue", "mexc_spot")))] == 11
 
             st, _, body = await get(srv, "/healthz")
             h = json.loads(body)
