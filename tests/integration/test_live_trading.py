@@ -99,6 +99,7 @@ class Live:
         params = dict(audit=self.audit_path, kill=self.kill_path, mexc_usdt=100000, max_pos=MAX_POS,
                       stale_ms=600000, min_orders=20)
         params.update(kw)
+        self.max_pos = Decimal(str(params["max_pos"]))
         self.node = Node(load_config_text(YAML % params), duration=None)
         self.initial = {("mexc_spot", "USDT"): Decimal(params["mexc_usdt"]), ("mexc_spot", "BTC"): Decimal(2),
                         ("gateio_spot", "USDT"): Decimal(100000), ("gateio_spot", "BTC"): Decimal(2)}
@@ -204,7 +205,7 @@ def check_end(lv: Live) -> list[dict]:
         else:                                   # refused by the venue: nothing was placed
             assert f["status"] == "rejected" and filled == 0, (cid, f)
     for asset, pos in lv.engine.positions.positions().items():
-        assert abs(pos) <= MAX_POS, (asset, pos)
+        assert abs(pos) <= lv.max_pos, (asset, pos)
     # what the executor booked is what the venues did to the accounts, to the last unit
     deltas = lv.engine.positions.venue_deltas
     for (venue, asset), start in lv.initial.items():
@@ -219,8 +220,9 @@ def pnl_check(res, lv: Live) -> Decimal:
     same quantity, from the fills the venues reported.
 
     The expectation (DESIGN §4) is ``Σ sell × (1 − fee_B) − Σ buy × (1 + fee_A)`` with the fee
-    rates in quote. The tolerance is the rounding: what each fee differs from its rate × notional
-    (valued in quote) plus qty × tick per order (an average price the venue may round to the tick).
+    rates in quote. Each fill's fee is asserted to be its venue's configured taker rate × notional,
+    up to rate × qty × tick. The tolerance is the rounding: what each fee differs from rate ×
+    notional (valued in quote) plus qty × tick per order (an average price rounded to the tick).
 
     * Cash P&L of the fills (a base-asset fee valued at its fill's price) == expected.
     * Realised P&L: spot venues charge the buy's fee in base, which leaves the account: the trade
@@ -241,9 +243,13 @@ def pnl_check(res, lv: Live) -> Decimal:
     for o in fills:
         assert o.fee_asset in (base, "USDT") and o.fee > 0, o          # every fill carries its fee
         rate = lv.ex.rules[(o.venue, o.symbol)].taker_fee
+        tick = lv.sim.venue(o.venue).instrument(SYM).tick
         fee_quote = o.fee * o.avg_price if o.fee_asset == base else o.fee
-        tol += abs(fee_quote - rate * o.filled_qty * o.avg_price)
-        tol += o.filled_qty * lv.sim.venue(o.venue).instrument(SYM).tick
+        # the venue charged the configured taker rate on what it paid out (base on a buy, quote on
+        # a sell), up to the rounding of the average price the fee is valued at here
+        dev = abs(fee_quote - rate * o.filled_qty * o.avg_price)
+        assert dev <= rate * o.filled_qty * tick, (o, rate, dev)
+        tol += dev + o.filled_qty * tick
     cash = proceeds - cost - fees_quote
     assert abs(cash - res.expected_pnl) <= tol, (cash, res.expected_pnl, tol, fills)
     b_avg, s_avg = cost / qty, proceeds / qty
@@ -335,17 +341,24 @@ def test_one_leg_partly_filled_closes_the_rest(tmp_path, monkeypatch, venue):
     assert lv.risk.state == "active"
 
 
-@pytest.mark.parametrize("venue,stream", [("mexc_spot", "live"), ("mexc_spot", "stalled"), ("gateio_spot", "stalled")])
-def test_venue_timing_out_during_a_trade_is_reconciled(tmp_path, monkeypatch, venue, stream):
-    """The venue executes the order but never answers (MEXC: the REST request hangs; Gate: the
-    WebSocket order API sends nothing): after ``order_timeout_ms`` the leg is ambiguous. With the
-    private stream up its fill arrives there; with the stream stalled (pushes dropped) the
-    executor queries the venue at once and takes its state — filled — from the answer. Either
-    way nothing is assumed and the trade completes."""
+@pytest.mark.parametrize("venue,fault,stream", [
+    ("mexc_spot", "timeout", "live"), ("mexc_spot", "timeout", "stalled"), ("gateio_spot", "timeout", "stalled"),
+    ("gateio_spot", "drop", "live"), ("mexc_spot", "5xx", "stalled"), ("gateio_spot", "5xx", "live"),
+])
+def test_venue_timing_out_during_a_trade_is_reconciled(tmp_path, monkeypatch, venue, fault, stream):
+    """The venue executes the order but its answer is lost: ``timeout`` — never answered (MEXC:
+    the REST request hangs; Gate: the WebSocket order API sends nothing), ambiguous after
+    ``order_timeout_ms``; ``drop`` — the connection carrying it is cut; ``5xx`` — answered with a
+    server error. With the private stream up the fill arrives there; with the stream stalled
+    (pushes dropped) the executor queries the venue and takes its state — filled — from the
+    answer. Either way nothing is assumed and the trade completes."""
     async def main():
         async with Live(tmp_path, monkeypatch) as lv:
             v = lv.sim.venue(venue)
-            v.faults.order_timeout(1)
+            if fault == "5xx":
+                v.faults.order_5xx(1)
+            else:
+                v.faults.order_timeout(1, drop=fault == "drop")
             if stream == "stalled":
                 v.faults.private_stream_stall(10, drop=True)
             res = await lv.trade("mexc_spot")
@@ -356,7 +369,10 @@ def test_venue_timing_out_during_a_trade_is_reconciled(tmp_path, monkeypatch, ve
     mine = [e for e in ev if (e["data"] or {}).get("client_id") == cid]
     ack = [e["data"] for e in mine if e["event"] == "order_ack"]
     assert len(ack) == 1 and ack[0]["outcome"] == "ambiguous", ack
-    assert ack[0]["rt_us"] >= 1_500_000                         # trading.order_timeout_ms
+    if fault == "timeout":
+        assert ack[0]["rt_us"] >= 1_500_000                     # trading.order_timeout_ms
+    else:
+        assert ack[0]["rt_us"] < 1_500_000                      # told at once: no waiting for the timeout
     final = [e["data"] for e in mine if e["event"] == "order_final"][0]
     assert final["ambiguous"] is True and final["status"] == "filled", final
     answers = [e["data"] for e in mine if e["event"] == "reconcile_result"]
@@ -371,17 +387,26 @@ def test_venue_timing_out_during_a_trade_is_reconciled(tmp_path, monkeypatch, ve
     assert lv.ex.orders_by_result[(venue, "ambiguous")] == 1
 
 
-def test_balance_too_low_sends_nothing(tmp_path, monkeypatch):
+@pytest.mark.parametrize("reason,kw,detail", [
+    ("balance", dict(mexc_usdt=50), "mexc_spot USDT: need "),      # 0.01 BTC at ~65000 needs ~650 USDT
+    ("position_limit", dict(max_pos="0.005"), "BTC 0 ± 0.01"),  # one leg alone: 0.01 > 0.005
+], ids=["balance", "position_limit"])
+def test_trade_refused_before_any_order(tmp_path, monkeypatch, reason, kw, detail):
+    """Balance too low on the buy venue (fresh REST balances), or a leg alone would take the
+    position past ``risk.max_position``: the trade is refused before any order is sent, audited
+    as ``trade_rejected`` with the reason; the node stays active (nothing failed)."""
     async def main():
-        async with Live(tmp_path, monkeypatch, mexc_usdt=50) as lv:
+        async with Live(tmp_path, monkeypatch, **kw) as lv:
             res = await lv.trade("mexc_spot")
             return lv, res
     lv, res = run(main())
     ev = check_end(lv)
-    assert res.status == "rejected" and res.reason == "balance", res
-    assert not lv.sim_orders()
+    assert res.status == "rejected" and res.reason == reason, res
+    assert not lv.sim_orders() and not [e for e in ev if e["event"] in ("trade_start", "order_request")]
+    assert sum(lv.engine.adapters[v].gateway.placed for v in VENUES) == 0
     rej = [e["data"] for e in ev if e["event"] == "trade_rejected"]
-    assert rej and rej[0]["reason"] == "balance" and "mexc_spot USDT" in rej[0]["detail"]
+    assert len(rej) == 1 and rej[0]["reason"] == reason and detail in rej[0]["detail"], rej
+    assert lv.risk.state == "active" and not lv.engine.positions.positions().get("BTC")
 
 
 def test_kill_switch_by_file_and_by_signal(tmp_path, monkeypatch):
