@@ -8,7 +8,8 @@
 * stop: reverse order within ``node.stop_timeout_s`` in total; logs are drained last.
 
 Process policy applied before the loop starts: CPU pinning (``node.cpu_affinity``) and the GC
-policy (``gc.freeze()`` after warm-up, optional thresholds).
+policy (``gc.freeze()`` after warm-up, optional thresholds); once started, optionally a busy-polling
+loop (``node.busy_poll``: :class:`BusyPoll`).
 """
 from __future__ import annotations
 
@@ -110,6 +111,36 @@ def freeze_gc() -> None:
     log.info("gc frozen after warm-up (%d objects)", gc.get_freeze_count())
 
 
+class BusyPoll:
+    """Keeps the event loop from sleeping (``node.busy_poll``).
+
+    One callback that re-schedules itself with ``call_soon``: the loop always has a ready callback,
+    so each iteration polls its sockets with a zero timeout instead of blocking in epoll. A frame is
+    then read by a CPU that is already running, not one woken from idle (measured here: the first
+    system calls after a 10 ms sleep cost ~27 us each, ~2 us while spinning; see
+    ``perf/bench_execution.py``). The cost is one core at 100%: use it with ``cpu_affinity`` on an
+    isolated core. uvloop releases the GIL while it polls, so the audit syncer thread still runs.
+    """
+
+    __slots__ = ("loop", "spins", "_handle", "_on")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.spins = 0
+        self._on = True
+        self._handle = loop.call_soon(self._spin)
+        log.info("busy polling: the event loop never sleeps (one core at 100%%)")
+
+    def _spin(self) -> None:
+        if self._on:
+            self.spins += 1
+            self._handle = self.loop.call_soon(self._spin)
+
+    def stop(self) -> None:
+        self._on = False
+        self._handle.cancel()
+
+
 # ------------------------------------------------------------------------------------------
 
 
@@ -123,6 +154,7 @@ class Node:
         self.components: list[Component] = []
         self.started: list[Component] = []
         self._stop_event: asyncio.Event | None = None
+        self._busy_poll: BusyPoll | None = None
         self._signals = 0
         self.exit_code = EXIT_OK
         self.context: dict[str, Any] = {}
@@ -186,6 +218,8 @@ class Node:
                 return EXIT_RUNTIME
             if self.cfg.node.gc.freeze_after_warmup:
                 loop.call_later(self.cfg.node.gc.warmup_s, freeze_gc)
+            if self.cfg.node.busy_poll:
+                self._busy_poll = BusyPoll(loop)
             log.info("node %s running (%d components) in %.0f ms", self.cfg.node.name,
                      len(self.started), (time.monotonic() - t0) * 1e3)
             try:
@@ -193,6 +227,9 @@ class Node:
             except asyncio.TimeoutError:
                 log.info("duration of %.1f s reached: stopping", self.duration)
         finally:
+            if self._busy_poll is not None:
+                self._busy_poll.stop()
+                self._busy_poll = None
             await self._stop_all()
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)

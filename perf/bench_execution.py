@@ -16,16 +16,21 @@ is stubbed. Per sample:
    ``Executor.submit`` (risk checks, balances kept fresh by the private streams, one ``trade_start``
    audit record carrying both requests) -> both IOC orders: MEXC over REST (signed, keep-alive
    pool), Gate over its WebSocket order API (logged in).
-3. The simulator's matching engines take ``time.monotonic_ns()`` when each order reaches them (after
-   the venue's signature check and request parsing): t1, t2. ``tick_to_order = max(t1, t2) - t0``,
-   both ends on the simulator's clock.
+3. The simulator takes ``time.monotonic_ns()`` when each order request reaches its server: MEXC's
+   HTTP request bytes handed to the aiohttp server's connection (``data_received``, before the
+   simulator parses them), Gate's order frame handed to its WebSocket server's handler (picows
+   ``on_ws_frame``): t1, t2. ``tick_to_order = max(t1, t2) - t0``, both ends on the simulator's
+   clock. Also reported: the MEXC request once parsed and routed by aiohttp's server, and both
+   orders accepted by the matching engines (after the venues' signature checks).
 4. The trade settles (fills pushed on the private streams), the simulator restores the changed
    levels, and the next sample dislocates the other way (balances stay level).
 
 Samples are paced (``PACE_S``) well under the venues' order rate limits, so that the REST manager
 never holds an order back. Side by side in the same run: ``log.audit.fsync: always`` (the default:
-the pre-send record is fdatasync'd before the orders leave) and ``batch`` (written with write(2),
-which survives kill -9, and synced by the log flusher).
+the pre-send record is written before the orders leave and fdatasync'd while they are in flight),
+``batch`` (synced by the log flusher), and ``always`` with ``node.busy_poll: true`` (the loop never
+sleeps, so the frame is read by a running CPU rather than one woken from idle); and a plain
+two-process socket round trip, the floor of any figure here.
 """
 from __future__ import annotations
 
@@ -47,7 +52,7 @@ PACE_S = 0.02                         # between samples: under the venues' order
 TARGET_NS = 300_000
 
 YAML = """
-node: {name: bench, status_interval_s: 0, start_timeout_s: 20, gc: {freeze_after_warmup: false}}
+node: {name: bench, status_interval_s: 0, start_timeout_s: 20, gc: {freeze_after_warmup: false}, busy_poll: %(busy)s}
 log:
   level: warning
   console: {enabled: false}
@@ -91,7 +96,7 @@ SYM = "BTC/USDT"
 
 
 def _config_text(**kw) -> str:
-    d = dict(audit="/dev/null", fsync="always", sim="false", mexc_ws="", mexc_rest="", gate_ws="", gate_rest="")
+    d = dict(audit="/dev/null", fsync="always", busy="false", sim="false", mexc_ws="", mexc_rest="", gate_ws="", gate_rest="")
     d.update(kw)
     return YAML % d
 
@@ -105,6 +110,7 @@ class _SimSide:
         self.sim = sim
         self.arrivals: list = []
         self.received: list = []
+        self.parsed: list = []
         self.t0 = 0
         self.arm = False
         self.undo = None
@@ -121,12 +127,24 @@ class _SimSide:
 
             eng.place = place
             venue = sim.venue(v)
-            if v == "mexc_spot":                   # the order request, parsed by the HTTP server
+            if v == "mexc_spot":
+                # received: the request's bytes reach the HTTP server's connection (before aiohttp's
+                # server parses them); parsed: the request reaches the venue's handler chain
+                from aiohttp import web_protocol
+
+                data_received = web_protocol.RequestHandler.data_received
+
+                def rx_bytes(proto, data, _f=data_received, _v=v):
+                    if data.startswith(b"POST /api/v3/order"):
+                        self.received.append((_v, time.monotonic_ns()))
+                    return _f(proto, data)
+
+                web_protocol.RequestHandler.data_received = rx_bytes
                 faulted = venue._faulted
 
                 async def rx_rest(request, handler, _f=faulted, _v=v):
                     if request.method == "POST" and request.path == "/api/v3/order":
-                        self.received.append((_v, time.monotonic_ns()))
+                        self.parsed.append((_v, time.monotonic_ns()))
                     return await _f(request, handler)
 
                 venue._faulted = rx_rest
@@ -164,6 +182,7 @@ class _SimSide:
         self.undo = (cv, inst, removed, ask_px, rv, rinst, best_bid, best_size)
         self.arrivals = []
         self.received = []
+        self.parsed = []
         self.waiter = asyncio.get_running_loop().create_future()
         self.arm = True
         cv.publish_change(SYM, bids=[(inst.ticks_of(p), 0) for p, _ in removed],
@@ -172,7 +191,7 @@ class _SimSide:
             await asyncio.wait_for(self.waiter, 3.0)
         except asyncio.TimeoutError:
             pass
-        return {"t0": self.t0, "arrivals": self.arrivals[:2], "received": self.received[:2]}
+        return {"t0": self.t0, "arrivals": self.arrivals[:2], "received": self.received[:2], "parsed": self.parsed[:1]}
 
     def restore(self) -> dict:
         cv, inst, removed, ask_px, rv, rinst, best_bid, best_size = self.undo
@@ -262,7 +281,7 @@ async def _wait(pred, timeout: float, what: str, step: float = 0.0005) -> None:
         await asyncio.sleep(step)
 
 
-async def _run_node(fsync: str, n: int) -> dict:
+async def _run_node(fsync: str, n: int, busy: bool = False) -> dict:
     from cexnode.config import load_config_text
     from cexnode.node import Node
 
@@ -273,6 +292,7 @@ async def _run_node(fsync: str, n: int) -> dict:
         urls = (await simp.ask(timeout=30))["urls"]
         tmp = tempfile.mkdtemp(prefix="cexnode-bench-")
         cfg = load_config_text(_config_text(audit=os.path.join(tmp, "audit.jsonl"), fsync=fsync,
+                                            busy="true" if busy else "false",
                                             mexc_ws=urls["mexc_spot"][0], mexc_rest=urls["mexc_spot"][1],
                                             gate_ws=urls["gateio_spot"][0], gate_rest=urls["gateio_spot"][1]))
         node = Node(cfg, duration=None)
@@ -301,7 +321,7 @@ async def _samples(node, simp, n: int) -> dict:
 
     await _wait(synced, 5, "books to catch up with the paused simulator", 0.002)
     await ex.refresh_balances()
-    samples, first, matched, per_venue, waited, refreshed, statuses = [], [], [], {}, 0, 0, {}
+    samples, first, matched, parsed, per_venue, waited, refreshed, statuses = [], [], [], [], {}, 0, 0, {}
     for i in range(n):
         # balances: the private streams' pushes after the previous trade keep them fresh
         t_w = time.monotonic()
@@ -326,6 +346,7 @@ async def _samples(node, simp, n: int) -> dict:
         samples.append(max(t for _, t in rx) - r["t0"])
         first.append(min(t for _, t in rx) - r["t0"])
         matched.append(max(t for _, t in got) - r["t0"])
+        parsed.extend(t - r["t0"] for _, t in r["parsed"])
         for v, t in rx:
             per_venue.setdefault(v, []).append(t - r["t0"])
         await _wait(lambda: len(ex.results) > done_before and ex.inflight == 0, 5, "the trade to settle")
@@ -334,7 +355,8 @@ async def _samples(node, simp, n: int) -> dict:
         want = (await simp.ask({"op": "restore"}))["last_ids"]
         await _wait(synced, 5, "books to catch up after the restore", 0.002)
         await asyncio.sleep(PACE_S)
-    return {"samples": samples, "first": first, "matched": matched, "per_venue": per_venue, "waited": waited,
+    return {"samples": samples, "first": first, "matched": matched, "parsed": parsed, "per_venue": per_venue,
+            "waited": waited,
             "refreshed": refreshed, "statuses": statuses}
 
 
@@ -383,16 +405,19 @@ def tick_to_order(quick: bool) -> dict:
 
     n = 30 if quick else 200
     runs = {}
-    for fsync in ("always", "batch"):
-        runs[fsync] = uvloop.run(_run_node(fsync, n))
+    for name, fsync, busy in (("always", "always", False), ("batch", "batch", False), ("busy", "always", True)):
+        runs[name] = uvloop.run(_run_node(fsync, n, busy))
     floor = summarize(_transport_floor(n))
     a = runs["always"]
-    o, b = summarize(a["samples"]), summarize(runs["batch"]["samples"])
+    o, b, bp = summarize(a["samples"]), summarize(runs["batch"]["samples"]), summarize(runs["busy"]["samples"])
     res = {"name": "tick_to_order", "median_ns": o["median_ns"], "p99_ns": o["p99_ns"], "samples": o["samples"],
            "target_ns": TARGET_NS, "met": bool(o["median_ns"] <= TARGET_NS),
            "first_order_received_median_ns": summarize(a["first"])["median_ns"],
            "both_orders_matched_median_ns": summarize(a["matched"])["median_ns"],
+           "mexc_order_parsed_by_sim_median_ns": summarize(a["parsed"])["median_ns"],
            "audit_fsync_batch_median_ns": b["median_ns"], "audit_fsync_batch_p99_ns": b["p99_ns"],
+           "busy_poll_median_ns": bp["median_ns"], "busy_poll_p99_ns": bp["p99_ns"],
+           "busy_poll_first_order_received_median_ns": summarize(runs["busy"]["first"])["median_ns"],
            "transport_floor_rtt_median_ns": floor["median_ns"], "transport_floor_rtt_p99_ns": floor["p99_ns"],
            "trade_statuses": a["statuses"], "balance_waits": a["waited"], "balance_rest_refreshes": a["refreshed"],
            "pace_s": PACE_S, "dislocation_bps": float(DISLOCATION_BPS),
@@ -400,7 +425,8 @@ def tick_to_order(quick: bool) -> dict:
                     "ETH/USDT streaming on both venues meanwhile: frame written by the simulator -> picows -> parser -> "
                     "book -> ArbEngine -> Executor.submit (risk, balances, audit) -> MEXC REST order + Gate WebSocket "
                     "order API -> both order requests received by the simulator's servers (simulator clock at both "
-                    "ends); also to both accepted by its matching engines"}
+                    "ends); also: MEXC's request parsed by aiohttp's server, both accepted by the matching engines, "
+                    "fsync batch, busy polling"}
     for v, xs in a["per_venue"].items():
         res["%s_order_received_median_ns" % v] = summarize(xs)["median_ns"]
     return res

@@ -147,3 +147,44 @@ def test_node_trades_the_simulator_in_paper_mode(tmp_path):
     head = re.match(r"summary: ran [0-9.]+ s, books 5/5 in sync, frames (\d+), opportunities (\d+)$", engine.summary[0])
     assert head and int(head.group(1)) > 100 and int(head.group(2)) == engine.opportunities, engine.summary[:2]
     assert any(line.startswith("btc-ss ") for line in engine.summary), engine.summary
+
+
+def test_busy_poll_keeps_the_loop_spinning_and_everything_running(tmp_path):
+    """``node.busy_poll``: the loop never blocks in epoll (the spinner runs thousands of times per
+    second), yet books sync, timers fire on time, the audit syncer thread gets the GIL, trades
+    happen; the stop cancels the spinner."""
+    text = (YAML % {"audit": tmp_path / "audit.jsonl"}).replace(
+        "node: {name: t, status_interval_s: 0, start_timeout_s: 20}",
+        "node: {name: t, status_interval_s: 0, start_timeout_s: 20, busy_poll: true}").replace(
+        "fsync: never", "fsync: batch")
+    node = Node(load_config_text(text), duration=None)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        runner = loop.create_task(node.run())
+        try:
+            assert await _wait(lambda: "engine" in node.context and node.context["engine"].router is not None
+                               and node.context["engine"].books_in_sync() == (5, 5), 30)
+            bp = node._busy_poll
+            assert bp is not None
+            s0, t0 = bp.spins, time.monotonic()
+            fired = loop.create_future()
+            t_set = time.monotonic()
+            loop.call_later(0.05, lambda: fired.set_result(time.monotonic() - t_set))
+            late = await asyncio.wait_for(fired, 2)
+            assert 0.045 <= late < 0.5, late                 # libuv timers: ms granularity
+            engine = node.context["engine"]
+            assert await _wait(lambda: sum(engine.executor.trades_by_status.values()) > 0, 20)
+            rate = (bp.spins - s0) / (time.monotonic() - t0)
+            assert rate > 2000, rate                      # an idle loop would call it 0 times
+            # the audit syncer thread (fsync: batch) still gets the GIL while the loop spins
+            audit = next(c for c in node.components if c.name == "log").system.audit
+            assert await _wait(lambda: audit.syncs_behind >= 2, 5), (audit.written, audit.syncs_behind)
+            return bp
+        finally:
+            node.request_stop()
+            await asyncio.wait_for(runner, 20)
+
+    import uvloop
+    bp = uvloop.run(main())
+    assert node._busy_poll is None and not bp._on and bp._handle.cancelled()
