@@ -99,7 +99,8 @@ class VenueAdapter(Component):
 
     def register_metrics(self, metrics: Any) -> None:
         """Series of this venue read at scrape time: REST manager (``cexnode_rest_*``), public feed
-        (``cexnode_ws_*``), parse errors of its parser and books waiting for their subscription."""
+        (``cexnode_ws_*``), parse errors of its parser, books waiting for their subscription, and
+        the gateway's (live mode)."""
         from cexnode.metrics import add_rest_sources, add_ws_sources
 
         add_rest_sources(metrics, lambda: [self.rest] if self.rest is not None else [])
@@ -108,6 +109,8 @@ class VenueAdapter(Component):
                            lambda: [((self.name,), self.parser.errors)] if self.parser is not None else [])
         metrics.add_source("cexnode_ws_unsubscribed_books",
                            lambda: [((self.name,), len(self.unsubscribed_books()))] if self.books else [])
+        if self.gateway is not None:
+            self.gateway.register_metrics(metrics)
 
     # -- phase 1 -------------------------------------------------------------------------------------
     async def load_instruments(self, registry: Any) -> int:
@@ -149,9 +152,29 @@ class VenueAdapter(Component):
             self._venue_symbols[sid] = symbol_map.venue_symbol(sid)
             ev = self._subscribed[sid] = asyncio.Event()
             ev.set()                  # until the venue says otherwise
+        self._attach_gateway(symbol_map)
 
     def make_parser(self, symbol_map: Any, sink: Any) -> Any:
         raise NotImplementedError
+
+    # -- live order entry (cexnode.adapters.live) ------------------------------------------------------
+    def make_gateway(self, common: dict) -> Any:
+        """The venue's OrderGateway: ``common`` are the arguments every gateway takes
+        (:func:`~cexnode.adapters.live.gateway_kwargs`), the venue adds its own settings. None: the
+        venue has no order entry."""
+        return None
+
+    def _attach_gateway(self, symbol_map: Any) -> None:
+        """Live mode with credentials for this venue: build its gateway (started after the books)."""
+        from cexnode.adapters.live import gateway_kwargs, live_config
+
+        if self.gateway is not None:
+            return
+        cfg = live_config(self)
+        if cfg is not None:
+            self.gateway = self.make_gateway(gateway_kwargs(self, cfg))
+            if self.gateway is not None:
+                self.gateway.bind_symbol_map(symbol_map)
 
     def on_message(self, kind: int, msg: Any) -> None:
         """Acks, pongs, venue errors and private updates of the public connection (feed.MessageKind)."""
@@ -232,6 +255,7 @@ class VenueAdapter(Component):
         traded: the arbitrage engine needs both books in sync) and keep retrying in the background.
         No book in sync by then raises :class:`SnapshotError` (the venue failed to start;
         ``node.on_venue_failure`` decides). A failed or cancelled start leaves nothing running."""
+        from cexnode.adapters.live import start_gateway
         from cexnode.net.ws import WsFeed
 
         ws_url, _ = self.urls()
@@ -262,22 +286,23 @@ class VenueAdapter(Component):
                 if pending:
                     self.log.warning("books without a snapshot yet: not traded, still retrying", venue=self.name,
                                      symbols=",".join(pending), last_error=self.last_snapshot_error)
+            await start_gateway(self)           # order entry, private streams, balances (live mode)
         except BaseException:
             self._abort()
             raise
 
     def _abort(self) -> None:
-        """Start failed or was cancelled: stop the snapshot tasks and the feed without awaiting."""
+        """Start failed or was cancelled: stop the snapshot tasks, the gateway and the feed without awaiting."""
         self._stopping = True
         for t in self._resyncing.values():
             t.cancel()
         self.connected = False
-        feed = self.feed
-        if feed is not None:
-            try:
-                asyncio.get_running_loop().create_task(feed.stop())
-            except RuntimeError:
-                pass
+        for part in (self.gateway, self.feed):
+            if part is not None:
+                try:
+                    asyncio.get_running_loop().create_task(part.stop())
+                except RuntimeError:
+                    pass
 
     def on_resync(self, symbol_id: int, reason: int) -> None:
         """From the router: the book left sync (gap, crossed, overflow). Fetch a new snapshot."""
@@ -362,6 +387,8 @@ class VenueAdapter(Component):
         return 0
 
     async def stop(self) -> None:
+        if self.gateway is not None:
+            await self.gateway.stop()
         self._stopping = True
         for t in self._resyncing.values():
             t.cancel()

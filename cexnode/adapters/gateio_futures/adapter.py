@@ -7,7 +7,6 @@ from typing import Any
 
 from cexnode.adapters.base import VenueAdapter
 from cexnode.adapters.gateio_futures.execution import GateFuturesGateway
-from cexnode.adapters.live import gateway_kwargs, live_config, start_gateway
 from cexnode.adapters.gateio_futures import subscriptions, urls
 
 
@@ -56,24 +55,6 @@ class GateFuturesAdapter(VenueAdapter):
         return subscriptions.PING_INTERVAL_S
 
     # -- live order entry (cexnode.adapters.live) ---------------------------------------------------------
-    def attach(self, symbol_map: Any, router: Any) -> None:
-        super().attach(symbol_map, router)
-        cfg = live_config(self)
-        if cfg is not None and self.gateway is None:
-            self.gateway = GateFuturesGateway(ws_order_api=self.config.ws_order_api, user_id=self.config.user_id,
-                                              size_decimal=self.config.size_decimal, **gateway_kwargs(self, cfg))
-            self.gateway.bind_symbol_map(symbol_map)
-
-    async def start(self) -> None:
-        await super().start()
-        await start_gateway(self)
-
-    async def stop(self) -> None:
-        if self.gateway is not None:
-            await self.gateway.stop()
-        await super().stop()
-
-    def register_metrics(self, metrics: Any) -> None:
-        super().register_metrics(metrics)
-        if self.gateway is not None:
-            self.gateway.register_metrics(metrics)
+    def make_gateway(self, common: dict) -> Any:
+        return GateFuturesGateway(ws_order_api=self.config.ws_order_api, user_id=self.config.user_id,
+                                  size_decimal=self.config.size_decimal, **common)

@@ -6,7 +6,6 @@ from typing import Any
 
 from cexnode.adapters.base import VenueAdapter
 from cexnode.adapters.gateio_spot.execution import GateSpotGateway
-from cexnode.adapters.live import gateway_kwargs, live_config, start_gateway
 from cexnode.adapters.gateio_spot import subscriptions, urls
 
 
@@ -51,24 +50,5 @@ class GateSpotAdapter(VenueAdapter):
         return subscriptions.PING_INTERVAL_S
 
     # -- live order entry (cexnode.adapters.live) ---------------------------------------------------------
-    def attach(self, symbol_map: Any, router: Any) -> None:
-        super().attach(symbol_map, router)
-        cfg = live_config(self)
-        if cfg is not None and self.gateway is None:
-            self.gateway = GateSpotGateway(ws_order_api=self.config.ws_order_api, account=self.config.account,
-                                           **gateway_kwargs(self, cfg))
-            self.gateway.bind_symbol_map(symbol_map)
-
-    async def start(self) -> None:
-        await super().start()
-        await start_gateway(self)
-
-    async def stop(self) -> None:
-        if self.gateway is not None:
-            await self.gateway.stop()
-        await super().stop()
-
-    def register_metrics(self, metrics: Any) -> None:
-        super().register_metrics(metrics)
-        if self.gateway is not None:
-            self.gateway.register_metrics(metrics)
+    def make_gateway(self, common: dict) -> Any:
+        return GateSpotGateway(ws_order_api=self.config.ws_order_api, account=self.config.account, **common)

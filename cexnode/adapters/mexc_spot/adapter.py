@@ -6,7 +6,6 @@ from typing import Any
 
 from cexnode.adapters.base import VenueAdapter
 from cexnode.adapters.mexc_spot.execution import MexcSpotGateway
-from cexnode.adapters.live import gateway_kwargs, live_config, start_gateway
 from cexnode.adapters.mexc_spot import subscriptions, urls
 
 
@@ -51,25 +50,6 @@ class MexcSpotAdapter(VenueAdapter):
         return subscriptions.MAX_SUBSCRIPTIONS_PER_CONNECTION
 
     # -- live order entry (cexnode.adapters.live) ---------------------------------------------------------
-    def attach(self, symbol_map: Any, router: Any) -> None:
-        super().attach(symbol_map, router)
-        cfg = live_config(self)
-        if cfg is not None and self.gateway is None:
-            self.gateway = MexcSpotGateway(recv_window_ms=self.config.recv_window_ms,
-                                           listen_key_keepalive_s=self.config.listen_key_keepalive_s,
-                                           **gateway_kwargs(self, cfg))
-            self.gateway.bind_symbol_map(symbol_map)
-
-    async def start(self) -> None:
-        await super().start()
-        await start_gateway(self)
-
-    async def stop(self) -> None:
-        if self.gateway is not None:
-            await self.gateway.stop()
-        await super().stop()
-
-    def register_metrics(self, metrics: Any) -> None:
-        super().register_metrics(metrics)
-        if self.gateway is not None:
-            self.gateway.register_metrics(metrics)
+    def make_gateway(self, common: dict) -> Any:
+        return MexcSpotGateway(recv_window_ms=self.config.recv_window_ms,
+                               listen_key_keepalive_s=self.config.listen_key_keepalive_s, **common)
