@@ -5,9 +5,8 @@ Pipeline per frame: picows → FeedListener (payload pointer, C clock) → GateS
 → BookSync → Book → ArbEngine (bench_pipeline's route BTC/USDT mexc_spot + gateio_spot, both
 books synced, no edge: evaluated on every applied update). The frames are bench_pipeline's Gate
 ``spot.order_book_update`` diffs with consecutive ids moving the top of book, so every frame is
-applied (checked: in sync at the end, one evaluation per frame). Why not ``render_frames``: its
-Gate spot diffs drift from the sim's true book after ~50 steps here (a deleted bid is not sent;
-reported to the sim owner), which would turn the run into resyncs.
+applied (checked: in sync at the end, one evaluation per frame). Synthetic rather than
+``render_frames``: every frame moves the top of book, so none is a no-op for the book.
 
 * ``ws_frame_to_book``: one frame at a time; latency = (listener receive time + router
   tick-to-decision) − time just before ``SimVenue.send_raw`` (all CLOCK_REALTIME ns, one process):

@@ -389,3 +389,55 @@ def test_gate_20_level_stream_is_the_top_20_view(venue, cls):
             await client.ws.close()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("book_levels", [None, 200])
+def test_gate_render_frames_follow_the_true_book(book_levels):
+    """``render_frames`` (the benchmarks' loopback replay source): a client synced from
+    ``true_book`` taken just before, applying the rendered frames with our parser, equals the true
+    book after every frame. (The first frame used to carry the whole view with no deletions: the
+    client kept levels the venue no longer had and crossed within a few dozen frames.)"""
+    import time
+
+    from cexnode._core.fixedpoint import parse
+    from cexnode._core.parsers.gateio_spot import GateSpotParser
+    from cexnode._core.router import BookRouter
+    from cexnode._core.symbols import SymbolRegistry
+
+    async def main():
+        cfg = SimConfig(seed=1) if book_levels is None else SimConfig(seed=1, book_levels=book_levels)
+        sim = ExchangeSimulator(cfg, venues={"gateio_spot": ["BTC/USDT"]}, clock="manual", trading=False)
+        await sim.start()
+        try:
+            v = sim.venue("gateio_spot")
+            inst = v.instrument("BTC/USDT")
+            reg = SymbolRegistry()
+            reg.add_instruments([{"venue": "gateio_spot", "symbol": "BTC/USDT", "venue_symbol": "BTC_USDT",
+                                  "tick": str(inst.tick), "qty_step": str(D(1).scaleb(-inst.size_decimals)),
+                                  "min_qty": "0", "min_notional": "1"}])
+            reg.freeze()
+            m = reg.map("gateio_spot")
+            gi = m.instrument(0)
+            ps, vqs = gi["price_scale"], gi["venue_qty_scale"]
+            router = BookRouter(None)
+            book = router.add_book(1, 0, 0, 100)
+
+            def conv(side):
+                return [(parse(str(p), ps), parse(str(q), vqs)) for p, q in side]
+
+            bids, asks, last = v.true_book("BTC/USDT", 100)
+            router.snapshot(1, 0, last, conv(bids), conv(asks))
+            parser = GateSpotParser(m, router)
+            applied = 0
+            for step in range(300):
+                for frame, binary in v.render_frames("BTC/USDT", 1):
+                    parser.feed_bytes(frame, binary, time.time_ns())
+                    applied += 1
+                tb, ta, tl = v.true_book("BTC/USDT", 50)
+                assert book.in_sync and book.last_id == tl, step
+                assert book.top(50) == (conv(tb), conv(ta)), step
+            assert applied >= 250 and parser.errors == 0
+        finally:
+            await sim.stop()
+
+    asyncio.run(main())

@@ -62,6 +62,18 @@ class GateVenue(SimVenue):
                 self._views[(kind, vsym, level)] = [dict(b), dict(a), None, None]
         return super().subscribe(conn, kind, vsym, variant)
 
+    def render_frames(self, symbol: str, n: int, kind: str = "book", variant: Any = None) -> list:
+        # Like a new subscription, the frames' view chain starts from the book now (the state a
+        # client took with true_book / the REST snapshot just before): without it the first frame
+        # carried the whole view with no deletions, and a client kept levels the venue no longer had.
+        if kind in self.BOOK_KINDS:
+            vsym = self.venue_symbol(symbol)
+            level = self.level_of(variant if variant is not None else self.DEFAULT_BOOK_VARIANT)
+            if (kind, vsym, level) not in self._views:
+                b, a = self.books[vsym].top(level)
+                self._views[(kind, vsym, level)] = [dict(b), dict(a), None, None]
+        return super().render_frames(symbol, n, kind, variant)
+
     def view_changes(self, kind: str, diff: BookDiff, level: int) -> tuple[list, list]:
         """Changes of the top-``level`` view that ``diff`` causes (Gate's 20/50/100/400-level
         streams push what changed inside their depth, and levels entering it), best first.
