@@ -83,6 +83,9 @@ class Faults:
         self.order_5xx_status = 503
         self.private_stall_until = 0.0
         self.private_stall_drop = False
+        self.deals_late_s = 0.0
+        self.deals_late_left = 0
+        self.deals_drop_left = 0
 
     def _sym(self, symbol: str) -> str:
         return self._venue.venue_symbol(symbol)
@@ -172,6 +175,25 @@ class Faults:
         """Hold every private push for ``seconds``: queued and delivered afterwards, or dropped."""
         self.private_stall_until = time.monotonic() + seconds
         self.private_stall_drop = drop
+
+    def private_deals_late(self, seconds: float, n: int = 1) -> None:
+        """MEXC: the next ``n`` deals pushes are sent ``seconds`` late, after their order's pushes
+        (the orders and deals channels are not ordered with each other)."""
+        self.deals_late_s, self.deals_late_left = seconds, n
+
+    def private_deals_drop(self, n: int = 1) -> None:
+        """MEXC: the next ``n`` deals pushes are never sent (the order pushes are)."""
+        self.deals_drop_left = n
+
+    def take_deals_fault(self) -> Optional[tuple]:
+        """Consume the armed fault for one deals push: ``("drop",)``, ``("late", seconds)`` or None."""
+        if self.deals_drop_left > 0:
+            self.deals_drop_left -= 1
+            return ("drop",)
+        if self.deals_late_left > 0:
+            self.deals_late_left -= 1
+            return ("late", self.deals_late_s)
+        return None
 
     @property
     def private_stalled(self) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from decimal import Decimal
 
 import aiohttp
@@ -300,6 +301,46 @@ def test_fees_of_orders_reconciled_without_the_private_stream(venue):
             assert c.definitive and c.state.status is OrderStatus.CANCELLED, c
             assert 0 < c.state.filled_qty < g.qty
             assert so.fee > 0 and (c.state.fee, c.state.fee_asset) == (so.fee, so.fee_asset), (c.state, so.fee)
+
+    run(main())
+
+
+@pytest.mark.parametrize("fault", ["late", "dropped"])
+def test_mexc_final_push_before_its_deals_is_reported_with_its_fee(fault):
+    """MEXC's orders and deals channels are not ordered with each other. A final order push that
+    arrives before its deal (``late``) is held until the deal brings the fee; one whose deal never
+    comes (``dropped``) is completed from myTrades after ``fee_wait_s``. Either way the one final
+    update the executor sees carries the venue's fee, and no fee is counted twice."""
+    async def main():
+        async with Session("mexc_spot") as s:
+            gw, sim = s.gw, s.sim
+            eng = sim.trading.engine("mexc_spot")
+            faults = sim.venue("mexc_spot").faults
+            gw.fee_wait_s = 0.3
+            if fault == "late":
+                faults.private_deals_late(0.1)
+            else:
+                faults.private_deals_drop(1)
+            o = order_at_touch(sim, "mexc_spot", Side.BUY)
+            t0 = time.monotonic()
+            assert (await gw.place(o)).definitive
+            st = await s.stream_final(o.client_id)
+            waited = time.monotonic() - t0
+            so = next(x for (k, c), x in eng.by_client.items() if c.endswith(o.client_id))
+            assert st.status is OrderStatus.FILLED and st.filled_qty == o.qty
+            assert so.fee > 0 and (st.fee, st.fee_asset) == (so.fee, so.fee_asset), (st, so.fee)
+            finals = [u for u in s.updates if u.client_id == o.client_id and u.is_final]
+            assert len(finals) == 1 and finals[0].fee == so.fee
+            assert gw.fee_waits == 1 and gw.fee_lookups == (1 if fault == "dropped" else 0)
+            assert waited >= (0.3 if fault == "dropped" else 0.1)
+            # the next order's pushes come in the usual order: reported at once, nothing held
+            o2 = order_at_touch(sim, "mexc_spot", Side.SELL)
+            assert (await gw.place(o2)).definitive
+            st2 = await s.stream_final(o2.client_id)
+            so2 = next(x for (k, c), x in eng.by_client.items() if c.endswith(o2.client_id))
+            assert st2.fee == so2.fee > 0 and gw.fee_waits == 1 and gw.status()["held"] == 0
+            # a late deal after the fee came from myTrades is not added again
+            assert (await gw.query(o.symbol, o.client_id)).fee == so.fee
 
     run(main())
 

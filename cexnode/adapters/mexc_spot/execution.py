@@ -10,17 +10,21 @@
 * Fees: the order answers carry none; they come from the private stream's deals, and a final
   state with fills from :meth:`query` takes them from ``GET /api/v3/myTrades?orderId=`` (the
   stream may have been down: an order reconciled by query must not be booked without its fee).
+  The orders and deals channels are separate and not ordered with each other: a final order push
+  whose deals have not all arrived is held (never reported without its fees) until they do, or
+  for ``fee_wait_s`` at most, then completed from ``myTrades``.
 * Every signed request carries ``recvWindow`` and a ``timestamp`` from the server clock
   (``/api/v3/time``, synced at start and every ``time_sync_interval_s``).
 * Private stream: :class:`cexnode.adapters.mexc_spot.private.MexcUserStream`.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Optional
 
-from cexnode.adapters.live import GatewayError, LiveGateway, NotSent, VenueInstrument, dec, fmt_decimal
+from cexnode.adapters.live import GatewayError, LiveGateway, NotSent, VenueInstrument, _with, dec, fmt_decimal
 from cexnode.adapters.mexc_spot import urls
 from cexnode.adapters.mexc_spot.signing import MexcSigner
 from cexnode.execution.gateway import (Balance, OrderAck, OrderNotFound, OrderRequest, OrderState, OrderStatus,
@@ -93,6 +97,13 @@ class MexcSpotGateway(LiveGateway):
         self.stream_start_timeout_s = float(stream_start_timeout_s)
         self.stream: Any = None
         self._fees: dict[str, tuple[Decimal, str]] = {}      # client id -> (cumulative fee, asset) from deals
+        self._deal_qty: dict[str, Decimal] = {}               # client id -> quantity of the deals received
+        self._fees_final: set[str] = set()                     # fees taken from myTrades: complete
+        self._held: dict[str, tuple[OrderState, Any]] = {}     # final pushes waiting for their deals
+        self.fee_wait_s = 0.5
+        self.fee_waits = 0            # final pushes that arrived before their deals
+        self.fee_lookups = 0          # ... whose deals did not follow within fee_wait_s (myTrades asked)
+        self._bg: set = set()
 
     # -- signed HTTP -------------------------------------------------------------------------------
     async def signed(self, method: str, path: str, params: Optional[list] = None,
@@ -205,6 +216,7 @@ class MexcSpotGateway(LiveGateway):
         if len(assets) != 1:
             return False
         self._fees[st.client_id] = (sum((dec(t.get("commission"), _ZERO) for t in mine), _ZERO), assets.pop())
+        self._fees_final.add(st.client_id)
         return True
 
     async def cancel(self, symbol: str, client_id: str) -> OrderAck:
@@ -262,6 +274,11 @@ class MexcSpotGateway(LiveGateway):
 
     def _forget(self, client_id: str) -> None:
         self._fees.pop(client_id, None)
+        self._deal_qty.pop(client_id, None)
+        self._fees_final.discard(client_id)
+        held = self._held.pop(client_id, None)
+        if held is not None:
+            held[1].cancel()
 
     # -- private stream ----------------------------------------------------------------------------
     def on_private(self, kind: int, msg: dict) -> None:
@@ -270,20 +287,68 @@ class MexcSpotGateway(LiveGateway):
 
         if kind == feed.MSG_ORDER:
             st = self._state_from_push(msg)
-            if st is not None:
-                self._emit_order(self._remember(st))
+            if st is None:
+                return
+            if st.is_final and st.filled_qty > self._deal_qty.get(st.client_id, _ZERO) \
+                    and st.client_id not in self._fees_final:
+                self._hold(st)                 # its deals (fees) are still on their way
+                return
+            self._emit_order(self._remember(st))
         elif kind == feed.MSG_FILL:
             cid = msg.get("client_order_id") or self._order_ids.get(msg.get("order_id") or "")
+            if not cid:
+                return
+            self._deal_qty[cid] = self._deal_qty.get(cid, _ZERO) + dec(msg.get("qty"), _ZERO)
             fee = dec(msg.get("fee"))
-            if cid and fee is not None:
+            if fee is not None and cid not in self._fees_final:
                 old, asset = self._fees.get(cid, (_ZERO, ""))
                 self._fees[cid] = (old + fee, msg.get("fee_currency") or asset)
+            held = self._held.get(cid)
+            if held is not None and self._deal_qty[cid] >= held[0].filled_qty:
+                del self._held[cid]
+                held[1].cancel()
+                self._release(held[0])
         elif kind == feed.MSG_BALANCE:
             a = msg.get("asset")
             if a:
                 ts = int(msg.get("time") or msg.get("ts") or 0) * 1_000_000 or self._clock()
                 self._push_balances({a: Balance(asset=a, free=dec(msg.get("free"), _ZERO),
                                                 locked=dec(msg.get("frozen"), _ZERO), ts_ns=ts)}, ts)
+
+    def _hold(self, st: OrderState) -> None:
+        cid = st.client_id
+        old = self._held.pop(cid, None)
+        if old is not None:
+            old[1].cancel()
+        else:
+            self.fee_waits += 1
+        self._held[cid] = (st, asyncio.get_running_loop().call_later(self.fee_wait_s, self._fee_timeout, cid))
+
+    def _release(self, st: OrderState) -> None:
+        """Report a held final state with the fees known now."""
+        fee, fee_asset = self._fees.get(st.client_id, (_ZERO, ""))
+        self._emit_order(self._remember(_with(st, fee=fee, fee_asset=fee_asset)))
+
+    def _fee_timeout(self, cid: str) -> None:
+        held = self._held.pop(cid, None)
+        if held is not None:
+            self.fee_lookups += 1
+            task = asyncio.get_running_loop().create_task(self._complete_fees(held[0]))
+            self._bg.add(task)
+            task.add_done_callback(self._bg.discard)
+
+    async def _complete_fees(self, st: OrderState) -> None:
+        """The deals did not follow the final push in time: take the fees from myTrades."""
+        inst = self.instrument(st.symbol)
+        ok = False
+        try:
+            ok = inst is not None and await self._fees_from_trades(inst, st)
+        finally:
+            if not ok:
+                self.log.warning("final order push without all its deals; fees as received", venue=self.venue,
+                                 client_id=st.client_id, filled=str(st.filled_qty),
+                                 deals=str(self._deal_qty.get(st.client_id, _ZERO)))
+            self._release(st)
 
     def _state_from_push(self, msg: dict) -> Optional[OrderState]:
         cid = msg.get("client_order_id") or self._order_ids.get(msg.get("order_id") or "")
@@ -311,6 +376,11 @@ class MexcSpotGateway(LiveGateway):
         await self.stream.start(self.stream_start_timeout_s)
 
     async def _stop_private(self) -> None:
+        for _, timer in self._held.values():
+            timer.cancel()
+        self._held.clear()
+        for t in list(self._bg):
+            t.cancel()
         if self.stream is not None:
             await self.stream.stop()
             self.stream = None
@@ -320,6 +390,7 @@ class MexcSpotGateway(LiveGateway):
 
     def status(self) -> dict:
         d = super().status()
+        d.update(fee_waits=self.fee_waits, fee_lookups=self.fee_lookups, held=len(self._held))
         if self.stream is not None:
             d["stream"] = self.stream.status()
         return d

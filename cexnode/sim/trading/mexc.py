@@ -392,7 +392,11 @@ class MexcTrading:
         elif event == "fill":
             targets = self._targets(data.order.account.api_key, DEALS_TOPIC)
             if targets:
-                self._send(targets, self._deals_push(data))
+                fault = self.venue.faults.take_deals_fault()
+                if fault is None:
+                    self._send(targets, self._deals_push(data))
+                elif fault[0] == "late":         # after the order's pushes
+                    asyncio.get_running_loop().call_later(fault[1], self._send, targets, self._deals_push(data))
         elif event == "balance":
             acct, assets, change = data
             targets = self._targets(acct.api_key, ACCOUNT_TOPIC)
