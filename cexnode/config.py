@@ -228,7 +228,7 @@ class VenueConfig:
     listen_key_keepalive_s: float = opt(1800.0, doc="MEXC: period of the listenKey keep-alive PUT (a key lives 60 min; the venue says every 30 min). A failed keep-alive rotates to a new key.", gt=0, le=3600)
     ws_order_api: bool = opt(True, doc="Gate: send orders through the WebSocket order API (after login); REST when that connection is down.")
     user_id: str = opt("", doc="Gate futures: account user id for the futures.orders channel (empty: taken from the WebSocket login answer).")
-    size_decimal: bool = opt(False, doc="Gate futures: send X-Gate-Size-Decimal: 1 on order requests (fractional contract sizes as strings).")
+    size_decimal: bool = opt(False, doc="Gate futures: send X-Gate-Size-Decimal: 1 on market data (REST and WebSocket) and order requests: fractional contract sizes as decimal strings (without it Gate truncates them to integers). Needed for contracts with enable_decimal.")
     account: Literal["spot", "unified", "margin", "cross_margin"] = opt("spot", doc="Gate spot: the account type orders are placed in (unified accounts: unified).")
     balance_poll_s: float = opt(0.0, doc="Live mode: re-read balances over REST this often and hand them to the executor (0: off). Keeps a quiet account fresh where the private stream pushes changes only; MEXC allows 2 account requests/s.", ge=0, le=3600)
     time_sync_interval_s: float = opt(60.0, doc="Live mode: how often the venue's server time is re-read for signed-request timestamps (0: only at start).", ge=0, le=86400)

@@ -94,8 +94,13 @@ class VenueAdapter(Component):
         return self.rest
 
     async def rest_get_json(self, path: str, params: Optional[dict] = None, *, weight: int = 1) -> Any:
-        resp = await self._rest_client().request("GET", path, params=params, weight=weight)
+        resp = await self._rest_client().request("GET", path, params=params, weight=weight,
+                                                 headers=self.market_data_headers() or None)
         return resp.json()
+
+    def market_data_headers(self) -> dict:
+        """Headers of the public REST requests and the WebSocket handshake (venue options)."""
+        return dict(self.ws_headers)
 
     def register_metrics(self, metrics: Any) -> None:
         """Series of this venue read at scrape time: REST manager (``cexnode_rest_*``), public feed
@@ -262,7 +267,7 @@ class VenueAdapter(Component):
         self._stopping = False
         try:
             self.feed = WsFeed(ws_url, self.parser, self.subscription_messages(list(self._venue_symbols.values())),
-                               venue=self.name, headers=dict(self.ws_headers) or None,
+                               venue=self.name, headers=self.market_data_headers() or None,
                                max_subscriptions=self.max_subscriptions_per_connection(),
                                ping_message=self.ping_message, ping_interval_s=self.ping_interval_s(),
                                max_connection_age_s=getattr(self.config, "max_connection_age_s", 0.0) or None,

@@ -188,3 +188,35 @@ def test_busy_poll_keeps_the_loop_spinning_and_everything_running(tmp_path):
     import uvloop
     bp = uvloop.run(main())
     assert node._busy_poll is None and not bp._on and bp._handle.cancelled()
+
+
+def test_futures_decimal_sizes_books_match_with_the_header(tmp_path):
+    """A Gate futures contract with fractional sizes (``enable_decimal``): with
+    ``size_decimal: true`` the node asks for decimal sizes on the snapshot and the stream
+    (X-Gate-Size-Decimal: 1) and its books equal the venue's, fractions included (without the
+    header Gate truncates sizes to whole contracts)."""
+    text = (YAML % {"audit": tmp_path / "audit.jsonl"}).replace(
+        "  gateio_futures: {taker_fee: 0.0005, symbols: [BTC/USDT:USDT], book_depth: 100}",
+        "  gateio_futures: {taker_fee: 0.0005, symbols: [BTC/USDT:USDT], book_depth: 100, size_decimal: true}").replace(
+        "  dislocation_bps: 60\n", "  dislocation_bps: 60\n  futures_decimal_sizes: true\n")
+    node = Node(load_config_text(text), duration=None)
+
+    async def main():
+        runner = asyncio.get_running_loop().create_task(node.run())
+        try:
+            assert await _wait(lambda: "engine" in node.context and node.context["engine"].router is not None
+                               and node.context["engine"].books_in_sync() == (5, 5), 30)
+            engine, sim = node.context["engine"], node.context["sim"]
+            v = sim.venue("gateio_futures")
+            assert v.instrument("BTC_USDT").size_decimals > 0
+            for _ in range(3):
+                await asyncio.sleep(0.3)
+                assert await _checkpoint(engine, sim) == 5
+            bids, asks, _ = v.true_book("BTC_USDT", 100)
+            assert any(q != q.to_integral_value() for _, q in bids + asks)    # fractions are there to lose
+        finally:
+            node.request_stop()
+            await asyncio.wait_for(runner, 20)
+
+    import uvloop
+    uvloop.run(main())

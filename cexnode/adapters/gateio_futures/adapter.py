@@ -18,7 +18,8 @@ class GateFuturesAdapter(VenueAdapter):
 
     async def venue_load_instruments(self, registry: Any, symbols: list[str]) -> int:
         contracts = await self.rest_get_json(urls.CONTRACTS)
-        return registry.add_gateio_futures_contracts(contracts, settle="USDT", only=set(symbols))
+        return registry.add_gateio_futures_contracts(contracts, settle="USDT", size_decimal=bool(self.config.size_decimal),
+                                                     only=set(symbols))
 
     def make_parser(self, symbol_map: Any, sink: Any) -> Any:
         from cexnode._core.parsers.gateio_futures import GateFuturesParser
@@ -47,6 +48,10 @@ class GateFuturesAdapter(VenueAdapter):
         if msg.get("channel") == subscriptions.CHANNEL_BOOK and isinstance(payload, list) and payload:
             return [str(payload[0])]
         return []
+
+    def market_data_headers(self) -> dict:
+        # decimal sizes: without the header Gate sends contract sizes truncated to integers
+        return dict([urls.SIZE_DECIMAL_HEADER]) if self.config.size_decimal else {}
 
     def ping_message(self) -> bytes:
         return subscriptions.ping_message()
