@@ -1,8 +1,8 @@
 """Node: build → start → run → stop, on uvloop.
 
 * build: every component is constructed from the config without I/O (fast, deterministic);
-* start: components start in order, each within ``node.start_timeout_s``; a failure stops what
-  already started (reverse order) and exits 1;
+* start: components start in order, each within ``node.start_timeout_s``; a failure stops the
+  failed component (what it had started) and what already started (reverse order), and exits 1;
 * run: until SIGINT/SIGTERM or ``--duration``; SIGHUP reloads the non-critical settings;
   a second SIGINT/SIGTERM forces an immediate exit;
 * stop: reverse order within ``node.stop_timeout_s`` in total; logs are drained last.
@@ -243,13 +243,23 @@ class Node:
             except asyncio.TimeoutError:
                 log.error("component %s did not start within %.1f s (node.start_timeout_s)", comp.name, timeout)
                 self.exit_code = EXIT_RUNTIME
+                await self._stop_failed(comp)
                 return False
             except Exception as e:
                 log.error("component %s failed to start: %s: %s", comp.name, type(e).__name__, e)
                 self.exit_code = EXIT_RUNTIME
+                await self._stop_failed(comp)
                 return False
             self.started.append(comp)
         return True
+
+    async def _stop_failed(self, comp: Component) -> None:
+        """A component whose start failed may have started parts (connections, sessions, tasks):
+        its stop() releases them, bounded like any stop."""
+        try:
+            await asyncio.wait_for(comp.stop(), self.cfg.node.stop_timeout_s)
+        except Exception as e:
+            log.warning("component %s: stop after its failed start: %s: %s", comp.name, type(e).__name__, e)
 
     async def _stop_all(self) -> None:
         deadline = time.monotonic() + self.cfg.node.stop_timeout_s

@@ -220,3 +220,23 @@ def test_futures_decimal_sizes_books_match_with_the_header(tmp_path):
 
     import uvloop
     uvloop.run(main())
+
+
+def test_a_failed_start_closes_what_it_opened(tmp_path):
+    """A venue that fails to start with ``on_venue_failure: stop``: the node exits 1 and the engine
+    whose start failed is stopped too: no adapter keeps a REST session or a feed open (they were
+    left to the garbage collector: 'Unclosed client session')."""
+    text = (YAML % {"audit": tmp_path / "audit.jsonl"}).replace(
+        "  gateio_futures: {taker_fee: 0.0005, symbols: [BTC/USDT:USDT], book_depth: 100}",
+        "  gateio_futures: {taker_fee: 0.0005, symbols: [BTC/USDT:USDT], book_depth: 100, start_timeout_s: 3,"
+        " rest_url: 'http://127.0.0.1:9'}")          # nothing listens there: its instruments cannot load
+    node = Node(load_config_text(text), duration=5)
+
+    import uvloop
+    rc = uvloop.run(node.run())
+    engine = node.context["engine"]
+    assert rc == 1 and "gateio_futures" in engine.failed, engine.failed
+    opened = [n for n, a in engine.adapters.items() if a.rest is not None and a.rest._session is not None]
+    assert not opened
+    assert all(a.feed is None or not a.feed.connected for a in engine.adapters.values())
+    assert not node.started
