@@ -466,8 +466,8 @@ class Executor:
         if res.status != "rejected":
             self.log.info("trade finished", trade_id=trade_id, route=res.route, status=res.status,
                           buy_filled=str(res.buy_filled), sell_filled=str(res.sell_filled),
-                          residual=str(res.residual), realised=str(res.realised_pnl),
-                          expected=str(res.expected_pnl), duration_us=res.duration_ns // 1000)
+                          residual=str(res.residual), realised=_display(res.realised_pnl),
+                          expected=_display(res.expected_pnl), duration_us=res.duration_ns // 1000)
         key = (res.route, res.status)
         self.trades_by_status[key] = self.trades_by_status.get(key, 0) + 1
         self.results.append(res)
@@ -933,6 +933,21 @@ class Executor:
         metrics.add_source("cexnode_trades_inflight", lambda: [((), self.inflight)])
         metrics.add_source("cexnode_audit_events", lambda: [((), self.audit_events)])
         metrics.add_source("cexnode_opportunity_to_send_microseconds", lambda: [((), self.opp_to_send_us)])
+
+
+def _display(d: Any) -> str:
+    """A P&L for a log line: exact values carry up to 80 digits (lots at fractional unit prices);
+    shown to 1e-8 (the audit trail keeps them exact)."""
+    try:
+        if d.as_tuple().exponent >= -8:
+            return str(d)
+        q = d.quantize(_DISPLAY_Q, rounding=decimal.ROUND_HALF_EVEN)
+        return format(q.normalize(), "f") if q else "0"
+    except (AttributeError, TypeError, decimal.InvalidOperation):
+        return str(d)
+
+
+_DISPLAY_Q = Decimal("1e-8")
 
 
 def _b36(n: int) -> str:

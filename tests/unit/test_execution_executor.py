@@ -751,3 +751,16 @@ def test_reconfigure_applies_reloaded_sections(tmp_path):
     assert r1.status == "done" and r2.reason == "cooldown"
     assert r3.status == "residual" and r3.residual == D("0.5")
     assert [o.purpose for o in h.a.placed][-1] == "unwind" and h.a.placed[-1].price >= D("100.19")
+
+
+def test_trade_log_line_shows_pnl_to_1e8():
+    """Exact P&L can carry dozens of digits (FIFO lots at fractional unit prices): the 'trade
+    finished' log line shows it to 1e-8, plain notation; short values unchanged."""
+    from cexnode.execution.executor import _display
+
+    D = Decimal
+    assert _display(D("3.917857044500000000000000286")) == "3.91785704"
+    assert _display(D("-0.1004153846905537459283388887")) == "-0.10041538"
+    assert _display(D("100.000000001")) == "100"            # no 1E+2
+    assert _display(D("-0.000000000012")) == "0"            # no -0
+    assert _display(D("1.5")) == "1.5" and _display(D("0E-12")) == "0"
