@@ -130,6 +130,94 @@ class ServerClock:
             self._task = None
 
 
+# -- private connections ----------------------------------------------------------------------------
+
+class PrivateConnection:
+    """A gateway's private WebSocket connection, kept open by a supervisor task: run one session
+    (``_session``: connect, authenticate, read until the connection ends), then reconnect after the
+    gateway's backoff, until :meth:`stop`. ``start`` waits up to ``timeout_s`` for ``up`` (set by
+    the session once it is usable) and otherwise lets the supervisor keep trying in the background.
+
+    Subclasses give ``_session`` and, where needed: ``_prepare`` (before each session, e.g. a
+    listenKey), ``_failed(attempt)`` (after a failed session), ``_ended`` (after every session) and
+    ``_closed`` (after the stop); ``what`` and ``not_ready_hint`` name it in the logs."""
+
+    what = "private connection"
+    not_ready_hint = ""
+
+    def __init__(self, gateway: Any) -> None:
+        self.gw = gateway
+        self.log = gateway.log
+        self.up = asyncio.Event()
+        self._ws: Any = None
+        self._task: Optional[asyncio.Task] = None
+        self._stopping = False
+        self.connects = 0
+        self.frames = 0
+        self.errors = 0
+
+    async def start(self, timeout_s: float) -> None:
+        self._stopping = False
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        try:
+            await asyncio.wait_for(self.up.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            self.log.error("%s not ready yet; retrying in the background%s" % (self.what, self.not_ready_hint),
+                           venue=self.gw.venue)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._ws is not None:
+            await self._ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+        await self._closed()
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._stopping:
+            try:
+                await self._prepare()
+                await self._session()
+                attempt = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.errors += 1
+                self.log.warning("%s failed; reconnecting" % self.what, venue=self.gw.venue,
+                                 error=type(e).__name__, detail=self._redact(str(e))[:200])
+                self._failed(attempt)
+            self._ended()
+            if self._stopping:
+                break
+            self.gw.stream_reconnects += 1
+            await asyncio.sleep(self.gw.backoff(attempt))
+            attempt += 1
+
+    async def _session(self) -> None:
+        raise NotImplementedError
+
+    async def _prepare(self) -> None:
+        pass
+
+    def _failed(self, attempt: int) -> None:
+        pass
+
+    def _ended(self) -> None:
+        self.up.clear()
+
+    async def _closed(self) -> None:
+        pass
+
+    def _redact(self, text: str) -> str:
+        return text
+
+
 # -- instruments -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, kw_only=True, slots=True)

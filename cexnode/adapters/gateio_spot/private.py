@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import orjson
 
-from cexnode.adapters.live import NotSent
+from cexnode.adapters.live import NotSent, PrivateConnection
 from cexnode.execution.gateway import GatewayError
 
 __all__ = ["GateWsSession"]
@@ -29,72 +29,27 @@ __all__ = ["GateWsSession"]
 PING_INTERVAL_S = 10.0
 
 
-class GateWsSession:
+class GateWsSession(PrivateConnection):
+    what = "Gate private connection"
+    not_ready_hint = " (orders go over REST meanwhile)"
+
     def __init__(self, gateway: Any) -> None:
-        self.gw = gateway
-        self.log = gateway.log
+        super().__init__(gateway)
         self.prefix = gateway.channel_prefix
-        self.ready = asyncio.Event()
+        self.ready = self.up                # set once logged in and subscribed
         self.logged_in = False
         self.uid: Optional[str] = None
-        self._ws: Any = None
-        self._task: Optional[asyncio.Task] = None
         self._pending: dict[str, asyncio.Future] = {}
         self._ids = itertools.count(1)
-        self._stopping = False
-        self.connects = 0
-        self.frames = 0
-        self.errors = 0
         self.api_requests = 0
         self.api_lost = 0
-
-    # -- lifecycle ---------------------------------------------------------------------------------
-    async def start(self, timeout_s: float) -> None:
-        self._stopping = False
-        self._task = asyncio.get_running_loop().create_task(self._run())
-        try:
-            await asyncio.wait_for(self.ready.wait(), timeout_s)
-        except asyncio.TimeoutError:
-            self.log.error("Gate private connection not ready yet; retrying in the background (orders go over "
-                           "REST meanwhile)", venue=self.gw.venue)
-
-    async def stop(self) -> None:
-        self._stopping = True
-        if self._ws is not None:
-            await self._ws.close()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
 
     def drop(self) -> None:
         """Close the connection now (tests; the run loop reconnects)."""
         if self._ws is not None:
             asyncio.get_running_loop().create_task(self._ws.close())
 
-    async def _run(self) -> None:
-        attempt = 0
-        while not self._stopping:
-            try:
-                await self._session()
-                attempt = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                self.errors += 1
-                self.log.warning("Gate private connection failed; reconnecting", venue=self.gw.venue,
-                                 error=type(e).__name__, detail=str(e)[:200])
-            self._lost()
-            if self._stopping:
-                break
-            self.gw.stream_reconnects += 1
-            await asyncio.sleep(self.gw.backoff(attempt))
-            attempt += 1
-
-    def _lost(self) -> None:
+    def _ended(self) -> None:
         self.ready.clear()
         self.logged_in = False
         self._ws = None

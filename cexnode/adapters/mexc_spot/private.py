@@ -14,26 +14,23 @@ import asyncio
 import time
 from typing import Any, Optional
 
+from cexnode.adapters.live import PrivateConnection
 from cexnode.adapters.mexc_spot import subscriptions, urls
 
 __all__ = ["MexcUserStream"]
 
 
-class MexcUserStream:
+class MexcUserStream(PrivateConnection):
+    what = "MEXC private stream"
+    not_ready_hint = " (orders are reconciled over REST meanwhile)"
+
     def __init__(self, gateway: Any) -> None:
-        self.gw = gateway
-        self.log = gateway.log
+        super().__init__(gateway)
+        self.connected = self.up            # set once subscribed (the venue's ack)
         self.listen_key: Optional[str] = None
-        self.connected = asyncio.Event()
-        self._task: Optional[asyncio.Task] = None
-        self._ws: Any = None
-        self._stopping = False
-        self.connects = 0
         self.rotations = 0
         self.keepalives = 0
         self.keepalive_failures = 0
-        self.frames = 0
-        self.errors = 0
         self._last_keepalive = 0.0
 
     def _redact(self, text: str) -> str:
@@ -74,27 +71,8 @@ class MexcUserStream:
         except Exception:
             pass
 
-    # -- lifecycle ---------------------------------------------------------------------------------------
-    async def start(self, timeout_s: float) -> None:
-        self._stopping = False
-        self._task = asyncio.get_running_loop().create_task(self._run())
-        try:
-            await asyncio.wait_for(self.connected.wait(), timeout_s)
-        except asyncio.TimeoutError:
-            self.log.error("MEXC private stream not connected yet; retrying in the background (orders are "
-                           "reconciled over REST meanwhile)", venue=self.gw.venue)
-
-    async def stop(self) -> None:
-        self._stopping = True
-        if self._ws is not None:
-            await self._ws.close()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+    # -- lifecycle (PrivateConnection) ----------------------------------------------------------------
+    async def _closed(self) -> None:
         await self._close_key()
         self.listen_key = None
 
@@ -105,30 +83,15 @@ class MexcUserStream:
         if self._ws is not None:
             asyncio.get_running_loop().create_task(self._ws.close())
 
-    async def _run(self) -> None:
-        attempt = 0
-        while not self._stopping:
-            try:
-                if self.listen_key is None:
-                    self.listen_key = await self.create_key()
-                    self._last_keepalive = time.monotonic()
-                await self._session()
-                attempt = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                self.errors += 1
-                self.log.warning("MEXC private stream failed; reconnecting", venue=self.gw.venue,
-                                 error=type(e).__name__, detail=self._redact(str(e))[:200])
-                if attempt >= 2:
-                    self.listen_key = None          # the key may be gone: rotate
-                    self.rotations += 1
-            self.connected.clear()
-            if self._stopping:
-                break
-            self.gw.stream_reconnects += 1
-            await asyncio.sleep(self.gw.backoff(attempt))
-            attempt += 1
+    async def _prepare(self) -> None:
+        if self.listen_key is None:
+            self.listen_key = await self.create_key()
+            self._last_keepalive = time.monotonic()
+
+    def _failed(self, attempt: int) -> None:
+        if attempt >= 2:
+            self.listen_key = None          # the key may be gone: rotate
+            self.rotations += 1
 
     async def _session(self) -> None:
         from cexnode._core.parsers.mexc_spot import MexcSpotParser
