@@ -22,11 +22,21 @@ from cexnode.execution.gateway import (Balance, GatewayError, OrderAck, OrderReq
                                        Outcome)
 from cexnode.log import get_exchange_logger
 
-__all__ = ["ServerClock", "VenueInstrument", "HttpAnswer", "NotSent", "LiveGateway", "instruments_from_symbol_map",
-           "dec", "fmt_decimal"]
+__all__ = ["ServerClock", "VenueInstrument", "HttpAnswer", "NotSent", "LiveGateway", "PrivateConnection",
+           "cancel_task", "instruments_from_symbol_map", "dec", "fmt_decimal"]
 
 _ZERO = Decimal(0)
 _KEEP_ORDERS = 20000
+
+
+async def cancel_task(task: Optional[asyncio.Task]) -> None:
+    """Cancel a background task and wait for it to end (its exception, if any, is not ours)."""
+    if task is not None:
+        task.cancel()
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):
+            pass
 
 
 def _with(st: OrderState, **kw: Any) -> OrderState:
@@ -121,13 +131,8 @@ class ServerClock:
             await self._sync_logged()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
 
 
 # -- private connections ----------------------------------------------------------------------------
@@ -169,13 +174,8 @@ class PrivateConnection:
         self._stopping = True
         if self._ws is not None:
             await self._ws.close()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
         await self._closed()
 
     async def _run(self) -> None:
@@ -503,13 +503,8 @@ class LiveGateway:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._poll_task is not None:
-            self._poll_task.cancel()
-            try:
-                await self._poll_task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._poll_task = None
+        await cancel_task(self._poll_task)
+        self._poll_task = None
         await self._stop_private()
         await self.server_clock.stop()
         self._closed = True
