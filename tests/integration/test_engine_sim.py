@@ -142,10 +142,11 @@ def test_node_trades_the_simulator_in_paper_mode(tmp_path):
     engine = asyncio.run(asyncio.wait_for(main(), 90))
     assert node.exit_code == 0
     assert not engine.executor.unreconciled
-    # the closing summary counts what the feeds received (taken before they stop) and lists the routes
+    # the closing summary counts what the feeds received (taken before they stop: frames still arriving
+    # meanwhile add opportunities after it) and lists the routes
     import re
     head = re.match(r"summary: ran [0-9.]+ s, books 5/5 in sync, frames (\d+), opportunities (\d+)$", engine.summary[0])
-    assert head and int(head.group(1)) > 100 and int(head.group(2)) == engine.opportunities, engine.summary[:2]
+    assert head and int(head.group(1)) > 100 and 0 < int(head.group(2)) <= engine.opportunities, engine.summary[:2]
     assert any(line.startswith("btc-ss ") for line in engine.summary), engine.summary
 
 
