@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Awaitable, Callable, Mapping, Optional
 
-from cexnode.execution.gateway import (Balance, GatewayError, OrderAck, OrderRequest, OrderState, OrderStatus,
-                                       Outcome)
+from cexnode.execution.gateway import (Balance, GatewayError, OrderAck, OrderNotFound, OrderRequest, OrderState,
+                                       OrderStatus, Outcome)
 from cexnode.log import get_exchange_logger
 
 __all__ = ["ServerClock", "VenueInstrument", "HttpAnswer", "NotSent", "LiveGateway", "PrivateConnection",
@@ -391,6 +391,20 @@ class LiveGateway:
         return OrderAck(client_id=order.client_id, venue=self.venue, outcome=outcome, state=state,
                         order_id=state.order_id if state is not None else "", reason=reason, error_code=code,
                         latency_ns=time.monotonic_ns() - t0)
+
+    async def _cancel_answer_from_query(self, symbol: str, client_id: str, t0: int) -> OrderAck:
+        """A cancel the venue refused (already final, unknown) or that was not sent: the venue's
+        current word, from :meth:`query`, is the answer."""
+        try:
+            st = await self.query(symbol, client_id)
+        except OrderNotFound as e:
+            return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.DEFINITIVE, reason="not_found",
+                            error_code=e.code, latency_ns=time.monotonic_ns() - t0)
+        except GatewayError as e:
+            return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.AMBIGUOUS, reason=str(e),
+                            error_code="ambiguous", latency_ns=time.monotonic_ns() - t0)
+        return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.DEFINITIVE, state=st,
+                        order_id=st.order_id, latency_ns=time.monotonic_ns() - t0)
 
     def _rejected(self, order: OrderRequest, t0: int, reason: str, code: str = "") -> OrderAck:
         st = OrderState(client_id=order.client_id, venue=self.venue, symbol=order.symbol, side=order.side,

@@ -245,16 +245,7 @@ class MexcSpotGateway(LiveGateway):
             return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.AMBIGUOUS,
                             reason="HTTP %d" % ans.status, error_code="ambiguous", latency_ns=time.monotonic_ns() - t0)
         # refused (already final, unknown) or not sent: the venue's current word decides
-        try:
-            st = await self.query(symbol, client_id)
-        except OrderNotFound as e:
-            return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.DEFINITIVE, reason="not_found",
-                            error_code=e.code, latency_ns=time.monotonic_ns() - t0)
-        except GatewayError as e:
-            return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.AMBIGUOUS, reason=str(e),
-                            error_code="ambiguous", latency_ns=time.monotonic_ns() - t0)
-        return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.DEFINITIVE, state=st,
-                        order_id=st.order_id, latency_ns=time.monotonic_ns() - t0)
+        return await self._cancel_answer_from_query(symbol, client_id, t0)
 
     async def balances(self) -> dict[str, Balance]:
         try:
