@@ -525,7 +525,14 @@ class Executor:
         self._audit("trade_start", dict(ctx.fields(), tif="ioc", orders=[ctx.buy.req.audit_brief(),
                                                                          ctx.sell.req.audit_brief()]),
                     sync="behind")
-        ctx.tasks = (self._start_send(ctx.buy), self._start_send(ctx.sell))
+        # tasks run in the order they are made: a leg whose gateway writes its order in a few
+        # microseconds (a WebSocket order API) goes after one that first builds an HTTP request, so
+        # the later of the two orders reaches its venue sooner
+        if getattr(ctx.buy.gw, "fast_send", False) and not getattr(ctx.sell.gw, "fast_send", False):
+            t_sell = self._start_send(ctx.sell)
+            ctx.tasks = (self._start_send(ctx.buy), t_sell)
+        else:
+            ctx.tasks = (self._start_send(ctx.buy), self._start_send(ctx.sell))
         if ctx.opp_t:
             self.opp_to_send_us.observe(max(0, (ctx.buy.sent_wall_ns - ctx.opp_t) // 1000))
         return None

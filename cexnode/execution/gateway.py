@@ -20,6 +20,9 @@ Contract
   :meth:`OrderGateway.subscribe_orders`, in venue order, with ``filled_qty`` cumulative.
   Balance pushes (when the venue streams them) go to :meth:`OrderGateway.subscribe_balances`
   callbacks; ``Balance.ts_ns`` says when the venue's value was observed (DESIGN §5 freshness).
+* Optional attribute ``fast_send`` (default False): True while ``place`` writes its order at once
+  (a logged-in WebSocket order API) rather than building an HTTP request first; the executor then
+  starts the other leg first.
 * ``client_id`` is chosen by the executor, unique per order, at most 20 chars of ``[0-9a-z]``
   (Gate ``text`` is ``t-`` + at most 28 bytes; MEXC ``newClientOrderId``); adapters add the
   venue's prefix and strip it again in updates, so ``OrderState.client_id`` is the executor's.

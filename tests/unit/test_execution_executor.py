@@ -764,3 +764,34 @@ def test_trade_log_line_shows_pnl_to_1e8():
     assert _display(D("100.000000001")) == "100"            # no 1E+2
     assert _display(D("-0.000000000012")) == "0"            # no -0
     assert _display(D("1.5")) == "1.5" and _display(D("0E-12")) == "0"
+
+
+def test_a_leg_over_rest_leaves_before_a_websocket_leg(tmp_path):
+    """Both place() calls start in the same loop step, in the order their tasks were made. A gateway
+    that writes its order at once (``fast_send``: Gate's logged-in WebSocket API) goes after one
+    that builds an HTTP request first, so the later order reaches its venue sooner; otherwise the
+    buy leg goes first."""
+    h = H(tmp_path, a_asks=(("100", "5"),), b_bids=(("101", "5"),), b_bal={"USDT": "10000", "BTC": "5"})
+    order = []
+    for v in (h.a, h.b):
+        place = v.place
+
+        async def recorded(req, _place=place, _v=v):
+            order.append(_v.venue)
+            return await _place(req)
+
+        v.place = recorded
+
+    async def main():
+        async with running(h):
+            r1 = await h.ex.submit(opp())              # neither is fast: buy (A) first
+            h.a.fast_send = True                       # A's orders now go over a WebSocket API
+            r2 = await h.ex.submit(opp())
+            h.b.fast_send = True                       # both fast: buy first again
+            r3 = await h.ex.submit(opp())
+            return r1, r2, r3
+
+    rs = run(main())
+    assert [r.status for r in rs] == ["done"] * 3
+    assert order == ["mexc_spot", "gateio_spot", "gateio_spot", "mexc_spot", "mexc_spot", "gateio_spot"], order
+    assert_audit_complete(h)

@@ -213,6 +213,12 @@ class GateGatewayBase(LiveGateway):
             obj = None
         return ans.status, obj, "rest"
 
+    @property
+    def fast_send(self) -> bool:
+        """Orders go over the logged-in WebSocket API: written at once, no HTTP request to build
+        (the executor sends such a leg after one that goes over REST)."""
+        return bool(self.ws_order_api and self.session is not None and self.session.api_ready)
+
     # -- OrderGateway --------------------------------------------------------------------------------
     def _pre_check(self, order: OrderRequest, inst: VenueInstrument) -> Optional[str]:
         return None
