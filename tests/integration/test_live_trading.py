@@ -14,6 +14,7 @@ trades equals the opportunity's within fees and rounding.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -585,3 +586,33 @@ def test_demo_config_runs_live_against_the_simulator(tmp_path):
     ev = audit_events(audit)
     finals = check_audit(ev)
     assert finals and any(e["event"] == "fill_booked" for e in ev)
+
+
+@pytest.mark.parametrize("order_timeout_ms,warned", [(500, True), (1500, False)])
+def test_order_timeout_below_mexc_account_spacing_is_warned_at_start(tmp_path, monkeypatch, order_timeout_ms, warned):
+    """A REST balance refresh waits for MEXC's account-request spacing (2/s) within
+    ``trading.order_timeout_ms``: a shorter timeout is named in a warning when the node starts."""
+    monkeypatch.setenv("CX_LT_KEY", KEY)
+    monkeypatch.setenv("CX_LT_SECRET", SECRET)
+    log_path = tmp_path / "node.jsonl"
+    text = (YAML % dict(audit=tmp_path / "audit.jsonl", kill=tmp_path / "KILL", mexc_usdt=100000, max_pos=MAX_POS,
+                        stale_ms=600000, min_orders=20)).replace(
+        "  console: {enabled: false}\n", "  console: {enabled: false}\n  file: {enabled: true, path: \"%s\", level: info}\n"
+        % log_path).replace("  order_timeout_ms: 1500\n", "  order_timeout_ms: %d\n" % order_timeout_ms)
+    node = Node(load_config_text(text), duration=None)
+
+    async def main():
+        runner = asyncio.get_running_loop().create_task(node.run())
+        try:
+            await wait_for(lambda: "engine" in node.context and node.context["engine"].executor is not None
+                           and node.context["engine"].executor.started, 30, "the live node")
+        finally:
+            node.request_stop()
+            await asyncio.wait_for(runner, 30)
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+    lines = [json.loads(x) for x in log_path.read_text().splitlines()]
+    warn = [x for x in lines if "below MEXC's account request spacing" in str(x.get("msg") or x.get("message"))]
+    assert bool(warn) is warned, [x.get("msg") for x in lines if x.get("level") in ("warning", "WARNING")]
+    if warned:
+        assert "500" in json.dumps(warn[0])
