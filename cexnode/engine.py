@@ -27,9 +27,6 @@ from cexnode.node import Component
 __all__ = ["Engine", "route_legs", "format_summary"]
 
 VENUE_IDS = {"mexc_spot": 0, "gateio_spot": 1, "gateio_futures": 2}
-# a REST balance refresh waits for the venue's account-request spacing: MEXC allows 2 GET /api/v3/account
-# per s, one per ~556 ms at the REST manager's 0.9 headroom
-MEXC_ACCOUNT_SPACING_MS = 600
 
 
 def route_symbol_on(venue: str, symbol: str) -> str:
@@ -157,11 +154,18 @@ class Engine(Component):
                     if gw is None:
                         raise RuntimeError("%s: live order entry is not available in this adapter" % name)
                     gateways[name] = gw
-            if "mexc_spot" in gateways and cfg.trading.order_timeout_ms < MEXC_ACCOUNT_SPACING_MS:
-                self.log.warning("trading.order_timeout_ms is below MEXC's account request spacing: a balance "
-                                 "refresh right after another can time out (trade refused: balance_unavailable)",
-                                 order_timeout_ms=cfg.trading.order_timeout_ms,
-                                 spacing_ms=MEXC_ACCOUNT_SPACING_MS)
+            if "mexc_spot" in gateways:
+                # a REST balance refresh waits for the account-request spacing within the order timeout
+                from cexnode.adapters.mexc_spot import urls as mexc_urls
+                from cexnode.net.rest import min_interval_s
+
+                spacing_ms = 1000 * min_interval_s("mexc_spot", "GET", mexc_urls.ACCOUNT,
+                                                   cfg.venues.mexc_spot.rest.limit_headroom)
+                if cfg.trading.order_timeout_ms < spacing_ms:
+                    self.log.warning("trading.order_timeout_ms is below MEXC's account request spacing: a balance "
+                                     "refresh right after another can time out (trade refused: "
+                                     "balance_unavailable)", order_timeout_ms=cfg.trading.order_timeout_ms,
+                                     spacing_ms=round(spacing_ms))
         self.executor = Executor(gateways=gateways, risk=self.risk, positions=self.positions,
                                  trading=cfg.trading, rules=rules)
 

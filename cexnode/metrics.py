@@ -71,7 +71,7 @@ SERIES: tuple = (
               ("venue", "symbol")),
     SeriesDef("cexnode_ws_reconnects", "WebSocket reconnects.", "counter", ("venue",)),
     # public WebSocket feeds (cexnode.net.ws; add_ws_sources)
-    SeriesDef("cexnode_ws_pings_received", "WebSocket protocol pings received (answered by picows).", "counter",
+    SeriesDef("cexnode_ws_pings_received", "WebSocket protocol pings received (each answered with a pong).", "counter",
               ("venue", "connection")),
     SeriesDef("cexnode_ws_pongs_received", "WebSocket protocol pongs received.", "counter", ("venue", "connection")),
     SeriesDef("cexnode_ws_connected", "1 while the connection is open.", "gauge", ("venue", "connection")),

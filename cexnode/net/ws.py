@@ -171,6 +171,8 @@ class WsFeed:
         for lst in listeners:
             self._close_listener(lst)
             self._retire(lst)               # counters stay monotonic after a stop
+        self._conns = [None] * len(self.groups)   # retired: counted once, in _dead
+        self._extra.clear()
         for lst in listeners:
             tr = lst.transport
             if tr is not None:
@@ -178,8 +180,6 @@ class WsFeed:
                     await asyncio.wait_for(tr.wait_disconnected(), 2.0)
                 except (asyncio.TimeoutError, Exception):
                     pass
-        self._conns = [None] * len(self.groups)
-        self._extra.clear()
 
     @property
     def connected(self) -> bool:
@@ -438,19 +438,17 @@ class WsFeed:
 
     @property
     def frames(self) -> int:
-        return sum(d[0] for d in self._dead) + sum(c.listener.data_frames for c in self._conns if c is not None) \
-            + sum(lst.data_frames for lst in self._extra)
+        return sum(c["frames"] for c in self.connection_stats())
 
     @property
     def bytes(self) -> int:
-        return sum(d[1] for d in self._dead) + sum(c.listener.bytes_in for c in self._conns if c is not None) \
-            + sum(lst.bytes_in for lst in self._extra)
+        return sum(c["bytes"] for c in self.connection_stats())
 
     def status(self) -> dict:
         conns = self.connection_stats()
         return {"connected": self.connected, "connections": len(self.groups), "connects": self.connects,
-                "reconnects": self.reconnects, "disconnects": self.disconnects, "frames": self.frames,
-                "bytes": self.bytes, "pings": sum(c["pings"] for c in conns), "pongs": sum(c["pongs"] for c in conns),
+                "reconnects": self.reconnects, "disconnects": self.disconnects,
+                "frames": sum(c["frames"] for c in conns), "bytes": sum(c["bytes"] for c in conns), "pings": sum(c["pings"] for c in conns), "pongs": sum(c["pongs"] for c in conns),
                 "watchdog_trips": self.watchdog_trips, "errors": self.errors,
                 "frame_errors": self.frame_errors, "app_pings": self.app_pings, "rotations": self.rotations,
                 "rotation_failures": self.rotation_failures, "subscription_rejects": self.subscription_rejects,

@@ -289,23 +289,31 @@ def test_dislocations_trade_and_pnl_matches_the_opportunity(tmp_path, monkeypatc
     assert short > 0
 
 
+def _hedged_after(tmp_path, monkeypatch, arm, venue):
+    """One trade (MEXC cheap) with ``arm(faults)`` applied to ``venue`` first; checks the end state,
+    that the trade ended hedged with no residual and its P&L. Returns (live, result, audit events,
+    {venue: entry client id}, {client id: order_final data})."""
+    async def main():
+        async with Live(tmp_path, monkeypatch) as lv:
+            arm(lv.sim.venue(venue).faults)
+            res = await lv.trade("mexc_spot")
+            return lv, res
+    lv, res = run(main())
+    ev = check_end(lv)
+    assert res.status == "hedged" and res.residual == 0, res
+    pnl_check(res, lv)
+    entry = {o["venue"]: o["client_id"] for e in ev if e["event"] == "trade_start" for o in e["data"]["orders"]}
+    finals = {e["data"]["client_id"]: e["data"] for e in ev if e["event"] == "order_final"}
+    return lv, res, ev, entry, finals
+
+
 @pytest.mark.parametrize("venue", VENUES)
 def test_one_leg_rejected_is_hedged_or_unwound(tmp_path, monkeypatch, venue):
     """One entry order is refused by the venue (insufficient balance there), the other fills:
     the residual is closed with IOC orders (hedge on the other venue first, else unwind) within
     ``hedge_loss_cap``; one failed order of three is under ``min_orders_for_breaker``: still active."""
-    async def main():
-        async with Live(tmp_path, monkeypatch) as lv:
-            lv.sim.venue(venue).faults.reject_orders(1)
-            res = await lv.trade("mexc_spot")
-            return lv, res
-    lv, res = run(main())
-    ev = check_end(lv)
     # the other venue still quotes the opportunity's price: the hedge completes the arbitrage there
-    assert res.status == "hedged" and res.residual == 0, res
-    pnl_check(res, lv)
-    entry = {o["venue"]: o["client_id"] for e in ev if e["event"] == "trade_start" for o in e["data"]["orders"]}
-    finals = {e["data"]["client_id"]: e["data"] for e in ev if e["event"] == "order_final"}
+    lv, res, ev, entry, finals = _hedged_after(tmp_path, monkeypatch, lambda f: f.reject_orders(1), venue)
     assert finals[entry[venue]]["status"] == "rejected" and finals[entry[venue]]["ambiguous"] is False
     other = entry[next(v for v in VENUES if v != venue)]
     assert finals[other]["status"] == "filled"
@@ -321,17 +329,8 @@ def test_one_leg_rejected_is_hedged_or_unwound(tmp_path, monkeypatch, venue):
 def test_one_leg_partly_filled_closes_the_rest(tmp_path, monkeypatch, venue):
     """One entry order fills only half (the IOC rest is cancelled by the venue): the other leg's
     extra half is hedged or unwound; the partial order's audited final state is the venue's."""
-    async def main():
-        async with Live(tmp_path, monkeypatch) as lv:
-            lv.sim.venue(venue).faults.partial_fill_next(Decimal("0.5"))
-            res = await lv.trade("mexc_spot")
-            return lv, res
-    lv, res = run(main())
-    ev = check_end(lv)
-    assert res.status == "hedged" and res.residual == 0, res
-    pnl_check(res, lv)
-    entry = {o["venue"]: o["client_id"] for e in ev if e["event"] == "trade_start" for o in e["data"]["orders"]}
-    finals = {e["data"]["client_id"]: e["data"] for e in ev if e["event"] == "order_final"}
+    lv, res, ev, entry, finals = _hedged_after(tmp_path, monkeypatch,
+                                               lambda f: f.partial_fill_next(Decimal("0.5")), venue)
     part = finals[entry[venue]]
     assert part["status"] == "cancelled" and part["result"] == "partial"
     assert Decimal(part["filled_qty"]) * 2 == Decimal(part["qty"]) == Decimal("0.01")

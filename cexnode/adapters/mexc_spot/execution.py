@@ -189,11 +189,15 @@ class MexcSpotGateway(LiveGateway):
                 raise OrderNotFound(msg or "order not found", code=str(code))
             raise GatewayError("query: HTTP %d %s %s" % (ans.status, code, msg[:100]), ambiguous=False,
                                code=str(code if code is not None else ans.status))
-        body = ans.json()
+        return self._remember(await self._rest_state_with_fees(inst, symbol, ans.json(), client_id))
+
+    async def _rest_state_with_fees(self, inst: VenueInstrument, symbol: str, body: dict, client_id: str) -> OrderState:
+        """An order answer as a state; a final one with fills gets its fee from myTrades (order
+        answers carry none)."""
         st = self._state_from_rest(symbol, body, client_id)
         if st.filled_qty > 0 and st.is_final and await self._fees_from_trades(inst, st):
             st = self._state_from_rest(symbol, body, client_id)
-        return self._remember(st)
+        return st
 
     async def _fees_from_trades(self, inst: VenueInstrument, st: OrderState) -> bool:
         """Set the order's fee from its fills (``GET /api/v3/myTrades``) when they add up to its
@@ -234,11 +238,7 @@ class MexcSpotGateway(LiveGateway):
             return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.AMBIGUOUS, reason=str(e),
                             error_code="ambiguous", latency_ns=time.monotonic_ns() - t0)
         if ans is not None and ans.status < 400:
-            body = ans.json()
-            st = self._state_from_rest(symbol, body, client_id)
-            if st.filled_qty > 0 and st.is_final and await self._fees_from_trades(inst, st):
-                st = self._state_from_rest(symbol, body, client_id)
-            st = self._remember(st)
+            st = self._remember(await self._rest_state_with_fees(inst, symbol, ans.json(), client_id))
             return OrderAck(client_id=client_id, venue=self.venue, outcome=Outcome.DEFINITIVE, state=st,
                             order_id=st.order_id, latency_ns=time.monotonic_ns() - t0)
         if ans is not None and ans.status >= 500:
