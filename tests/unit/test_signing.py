@@ -121,3 +121,29 @@ def test_secrets_never_in_repr_or_str():
     q = signer.signed_query([("symbol", "BTCUSDT")], 5)
     assert "top-secret-value" not in q
     assert re.fullmatch(r"[0-9a-f]{64}", dict(parse_qsl(q))["signature"])
+
+
+@pytest.mark.parametrize("klen", [0, 1, 32, 63, 64, 65, 200])
+def test_keyed_sha256_equals_hmac(klen):
+    import random
+
+    rnd = random.Random(klen)
+    key = bytes(rnd.randrange(256) for _ in range(klen))
+    mac = ms.KeyedSha256(key)
+    for n in (0, 1, 55, 64, 150, 1000):
+        msg = bytes(rnd.randrange(256) for _ in range(n))
+        assert mac.hexdigest(msg) == hmac.new(key, msg, hashlib.sha256).hexdigest()
+    assert key.hex() not in repr(mac) or not key
+
+
+def test_mexc_sign_query_equals_signed_query_of_the_decoded_params():
+    """The order path signs the REST manager's already encoded query; the wire string must be
+    the one signed_query builds from the parameters (spaces, '&', '=' and unicode included)."""
+    from urllib.parse import urlencode
+
+    signer = ms.MexcSigner(Secret("k"), Secret(MEXC_SECRET), recv_window_ms=7000)
+    for params in ([("symbol", "BTCUSDT"), ("side", "BUY"), ("quantity", "0.01"), ("newClientOrderId", "cx1ab")],
+                   [("a", "x y"), ("b", "1&2=3"), ("c", "é/+")], []):
+        q = urlencode(params)
+        assert signer.sign_query(q, 1644489390087) == signer.signed_query(params, 1644489390087)
+        assert signer.sign_query(q, 5, body="x=1") == signer.signed_query(params, 5, body="x=1")
