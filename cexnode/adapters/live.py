@@ -272,6 +272,9 @@ class LiveGateway:
     :class:`~cexnode.execution.gateway.OrderGateway` methods and ``_start_private``/``_stop_private``."""
 
     venue = ""
+    # place() writes its request before it first waits (WebSocket order API, the REST manager's
+    # order connection) and needs no Task until then: the executor starts it in its own call
+    eager_place = True
 
     def __init__(self, *, rest_url: str, ws_url: str, request_timeout_s: float = 5.0,
                  time_sync_interval_s: float = 60.0, clock_ns: Callable[[], int] = time.time_ns,

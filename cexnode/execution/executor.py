@@ -2,9 +2,12 @@
 
 ``Executor.submit(opp)`` is called by the engine the moment the arbitrage code emits (no timer).
 When the balances are fresh, steps 1–3 run synchronously inside that call — both ``place`` calls
-are started before it returns — and the rest continues in a task; otherwise the task first
-refreshes the balances (and drops the opportunity if that took longer than
+are started before it returns, and a live gateway (``eager_place``) has written its order by then
+(:func:`~cexnode.execution.eager.start_eager`) — and the rest continues in a task; otherwise the
+task first refreshes the balances (and drops the opportunity if that took longer than
 ``max_opportunity_age_ms``). ``await execute(opp)`` runs all of it in the caller's task.
+Between trades, :meth:`Executor.warm` dry-runs steps 1–3 every ``trading.warm_interval_ms``
+(nothing sent, audited or counted) so that the next trade does not run from cold CPU caches.
 
 1. **Risk** (``RiskManager.check_trade``): state, route cooldown, notional, positions, exposure.
 2. **Balances fresh** (DESIGN §5): pushed by the venue or fetched within ``max_balance_age_ms``,
@@ -58,7 +61,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Optional
 
+import orjson
+
 from cexnode._core.logring import HotHistogram
+from cexnode.execution.eager import start_eager
 from cexnode.execution.gateway import (Balance, GatewayError, OrderAck, OrderGateway, OrderNotFound, OrderRequest,
                                        OrderState, OrderStatus, Outcome, Side, TimeInForce, mantissa_to_decimal)
 from cexnode.execution.positions import DEC_CTX, PositionBook
@@ -223,6 +229,10 @@ class Executor:
         self.started = False
         self.risk_refresh_s = 0.5
         self._ticker: Optional[asyncio.Task] = None
+        self._warm_opp: Any = None                # the last opportunity submitted (warm())
+        self._warm_handle: Any = None
+        self.warmups = 0
+        self.warm_errors = 0
         # metrics
         self.opportunities = 0
         self.inflight = 0
@@ -253,6 +263,8 @@ class Executor:
             loop = None
         if loop is not None and self.risk_refresh_s > 0:
             self._ticker = loop.create_task(self._tick())
+        if loop is not None:
+            self._warm_handle = loop.call_later(self._warm_interval_s(), self._warm_tick)
 
     async def _tick(self) -> None:
         """Re-evaluate risk periodically so the state (kill file, stale books, breaker ageing) is
@@ -277,6 +289,9 @@ class Executor:
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
+        if self._warm_handle is not None:
+            self._warm_handle.cancel()
+            self._warm_handle = None
         if self.unreconciled:
             self.log.error("stopping with orders not reconciled", client_ids=sorted(self.unreconciled))
             self._audit_soft("stop_unreconciled", {"client_ids": sorted(self.unreconciled)})
@@ -287,6 +302,68 @@ class Executor:
 
     def reconfigure(self, trading: Any) -> None:
         self.trading = trading
+
+    # -- warm-up -----------------------------------------------------------------------------------
+    def _warm_interval_s(self) -> float:
+        ms = getattr(self.trading, "warm_interval_ms", 0) or 0
+        return ms / 1000.0 if ms > 0 else 0.5        # off: look again later (the config reloads)
+
+    def _warm_tick(self) -> None:
+        if not self.started:
+            return
+        self._warm_handle = asyncio.get_running_loop().call_later(self._warm_interval_s(), self._warm_tick)
+        if not getattr(self.trading, "warm_interval_ms", 0) or self.inflight:
+            return
+        try:
+            self.warm()
+        except Exception as e:     # a dry run must never disturb trading; reported once per kind
+            self.warm_errors += 1
+            if self.warm_errors == 1:
+                self.log.error("order-path warm-up failed (trading unaffected)", error=repr(e)[:200])
+
+    def warm(self) -> bool:
+        """A dry run of the order path's front half with the last opportunity submitted: the same
+        risk and balance checks (nothing counted), both order requests, the ``trade_start`` record
+        encoded, and each gateway's order request built and signed (``warm_order``, where the
+        gateway has one) — nothing audited, registered, booked or sent. Run every
+        ``trading.warm_interval_ms``, it keeps that code and its data in the CPU caches: a node
+        trades rarely, and the order path otherwise runs cold, several times slower than warm
+        (``perf/bench_execution.py`` measures both). False when there is nothing to warm with."""
+        opp = self._warm_opp
+        if opp is None:
+            return False
+        ctx = _Trade(opp, 0, time.monotonic_ns())
+        brules = self.rules.get((opp.buy_venue, ctx.bsym))
+        srules = self.rules.get((opp.sell_venue, ctx.ssym))
+        bgw, sgw = self.gateways.get(opp.buy_venue), self.gateways.get(opp.sell_venue)
+        if brules is None or srules is None or bgw is None or sgw is None:
+            return False
+        risk = self.risk
+        risk.check_trade(route=ctx.route, base=ctx.base, qty=ctx.qty, buy_price=ctx.buy_px, sell_price=ctx.sell_px,
+                         count=False)
+        self._stale_balances([opp.buy_venue, opp.sell_venue])
+        bb, sb = self._balances.get(opp.buy_venue), self._balances.get(opp.sell_venue)
+        risk.check_balances(buy_venue=opp.buy_venue, sell_venue=opp.sell_venue, base=ctx.base, quote=ctx.quote,
+                            qty=ctx.qty, buy_price=ctx.buy_px, sell_price=ctx.sell_px, buy_fee=brules.taker_fee,
+                            sell_fee=srules.taker_fee,
+                            buy_free={a: b.free for a, b in bb[0].items()} if bb else {},
+                            sell_free={a: b.free for a, b in sb[0].items()} if sb else {},
+                            buy_is_futures=opp.buy_venue in _FUTURES_VENUES,
+                            sell_is_futures=opp.sell_venue in _FUTURES_VENUES,
+                            margin_fraction=self.trading.futures_margin_fraction, count=False)
+        P, Q = opp.price_scale, opp.qty_scale
+        buy = OrderRequest(client_id="cxwarmb", venue=opp.buy_venue, symbol=ctx.bsym, side=Side.BUY, qty_m=opp.qty_m,
+                           price_m=opp.buy_price_m, qty_scale=Q, price_scale=P, tif=TimeInForce.IOC, route=ctx.route)
+        sell = OrderRequest(client_id="cxwarms", venue=opp.sell_venue, symbol=ctx.ssym, side=Side.SELL,
+                            qty_m=opp.qty_m, price_m=opp.sell_price_m, qty_scale=Q, price_scale=P,
+                            tif=TimeInForce.IOC, route=ctx.route)
+        orjson.dumps(dict(ctx.fields(), tif="ioc", orders=[buy.audit_brief(), sell.audit_brief()]))
+        for gw, req in ((bgw, buy), (sgw, sell)):
+            w = getattr(gw, "warm_order", None)
+            if w is not None:
+                w(req)
+        self.warmups += 1
+        return True
 
     # -- engine entry ------------------------------------------------------------------------------
     def submit(self, opp: Any) -> Optional[asyncio.Task]:
@@ -308,6 +385,7 @@ class Executor:
         if self.risk.state != ACTIVE and self.risk.refresh() != ACTIVE:   # execute() re-checks everything
             self.skipped["risk_" + self.risk.state] = self.skipped.get("risk_" + self.risk.state, 0) + 1
             return None
+        self._warm_opp = opp
         self._inflight_routes.add(opp.route)
         self.inflight += 1
         trade_id, t0 = next(self._trade_ids), time.monotonic_ns()
@@ -525,9 +603,10 @@ class Executor:
         self._audit("trade_start", dict(ctx.fields(), tif="ioc", orders=[ctx.buy.req.audit_brief(),
                                                                          ctx.sell.req.audit_brief()]),
                     sync="behind")
-        # tasks run in the order they are made: a leg whose gateway writes its order in a few
-        # microseconds (a WebSocket order API) goes after one that first builds an HTTP request, so
-        # the later of the two orders reaches its venue sooner
+        # Live gateways (eager_place) write their order right here, one after the other; others'
+        # tasks run at the loop's next step, in the order they are made. Either way a leg whose
+        # gateway writes in a few microseconds (a WebSocket order API) goes after one that first
+        # builds an HTTP request, so that the slower one is not also the later one.
         if getattr(ctx.buy.gw, "fast_send", False) and not getattr(ctx.sell.gw, "fast_send", False):
             t_sell = self._start_send(ctx.sell)
             ctx.tasks = (self._start_send(ctx.buy), t_sell)
@@ -600,12 +679,15 @@ class Executor:
         self._legs[cid] = leg
         return leg
 
-    def _start_send(self, leg: _Leg) -> asyncio.Task:
-        """Start ``place`` now (a task: it runs at the loop's next step)."""
+    def _start_send(self, leg: _Leg) -> "asyncio.Future":
+        """Start ``place`` now: a gateway with ``eager_place`` writes its order before this returns
+        (:func:`~cexnode.execution.eager.start_eager`); any other's runs at the loop's next step."""
         venue = leg.req.venue
         self._balances.pop(venue, None)          # balances there change now: never reuse the cache
         leg.sent_wall_ns = self._sent_at[venue] = self._clock()
         leg.sent_ns = time.monotonic_ns()
+        if getattr(leg.gw, "eager_place", False):
+            return start_eager(leg.gw.place(leg.req))
         return asyncio.get_running_loop().create_task(leg.gw.place(leg.req))
 
     async def _send(self, leg: _Leg) -> None:
@@ -881,7 +963,8 @@ class Executor:
                 "trades": {"%s|%s" % k: v for k, v in self.trades_by_status.items()},
                 "orders": {"%s|%s" % k: v for k, v in self.orders_by_result.items()},
                 "unreconciled": sorted(self.unreconciled), "risk": self.risk.status(),
-                "realised_pnl": str(self.positions.realised())}
+                "realised_pnl": str(self.positions.realised()), "warmups": self.warmups,
+                "warm_errors": self.warm_errors}
 
     def summary_rows(self) -> list[dict]:
         """PositionBook rows (route, asset, position, realised P&L, fees, volumes) plus, per route,
@@ -914,6 +997,8 @@ class Executor:
         ("cexnode_trades_inflight", "Trades executing now.", "gauge", ()),
         ("cexnode_audit_events", "Audit events written by the executor.", "counter", ()),
         ("cexnode_opportunity_to_send_microseconds", "Opportunity time to both orders sent (μs).", "histogram", ()),
+        ("cexnode_executor_warmups", "Dry runs of the order path (trading.warm_interval_ms), by result.", "counter",
+         ("result",)),
     )
 
     def register_metrics(self, metrics: Any) -> None:
@@ -940,6 +1025,8 @@ class Executor:
         metrics.add_source("cexnode_trades_inflight", lambda: [((), self.inflight)])
         metrics.add_source("cexnode_audit_events", lambda: [((), self.audit_events)])
         metrics.add_source("cexnode_opportunity_to_send_microseconds", lambda: [((), self.opp_to_send_us)])
+        metrics.add_source("cexnode_executor_warmups",
+                           lambda: [(("ok",), self.warmups), (("error",), self.warm_errors)])
 
 
 def _display(d: Any) -> str:

@@ -23,6 +23,10 @@ Contract
 * Optional attribute ``fast_send`` (default False): True while ``place`` writes its order at once
   (a logged-in WebSocket order API) rather than building an HTTP request first; the executor then
   starts the other leg first.
+* Optional attribute ``eager_place`` (default False): True when ``place`` may be started outside a
+  Task, its first step run inside the executor's own call up to its first suspension
+  (:func:`cexnode.execution.eager.start_eager`): it then writes its order before it first waits
+  and does not need ``asyncio.current_task()`` before that.
 * ``client_id`` is chosen by the executor, unique per order, at most 20 chars of ``[0-9a-z]``
   (Gate ``text`` is ``t-`` + at most 28 bytes; MEXC ``newClientOrderId``); adapters add the
   venue's prefix and strip it again in updates, so ``OrderState.client_id`` is the executor's.

@@ -230,8 +230,9 @@ class RiskManager:
         return self.window_failures / self.window_orders if self.window_orders else 0.0
 
     # -- checks ------------------------------------------------------------------------------------
-    def _reject(self, reason: str, detail: str = "") -> RiskDecision:
-        self.rejections[reason] = self.rejections.get(reason, 0) + 1
+    def _reject(self, reason: str, detail: str = "", count: bool = True) -> RiskDecision:
+        if count:
+            self.rejections[reason] = self.rejections.get(reason, 0) + 1
         return RiskDecision(False, reason, detail)
 
     def allows_hedge(self) -> bool:
@@ -239,36 +240,39 @@ class RiskManager:
         return "kill_switch" not in self.reasons
 
     def check_trade(self, *, route: str, base: str, qty: Decimal, buy_price: Decimal, sell_price: Decimal,
-                    now_ns: Optional[int] = None) -> RiskDecision:
-        """Pre-trade checks that need no balances: state, cooldown, notional, positions, exposure."""
+                    now_ns: Optional[int] = None, count: bool = True) -> RiskDecision:
+        """Pre-trade checks that need no balances: state, cooldown, notional, positions, exposure.
+        ``count=False``: a dry run (the executor's warm-up): nothing is counted."""
         now = self._clock() if now_ns is None else now_ns
-        self.checks += 1
+        if count:
+            self.checks += 1
         if self.refresh(now) != ACTIVE:
-            return self._reject("state_" + self.state, ",".join(sorted(self.reasons)))
+            return self._reject("state_" + self.state, ",".join(sorted(self.reasons)), count)
         cfg = self.cfg
         last = self._last_trade_ns.get(route)
         if last is not None and now - last < cfg.route_cooldown_ms * 1_000_000:
-            return self._reject("cooldown", "%d ms since last trade" % ((now - last) // 1_000_000))
+            return self._reject("cooldown", "%d ms since last trade" % ((now - last) // 1_000_000), count)
         with decimal.localcontext(DEC_CTX):
             buy_notional, sell_notional = qty * buy_price, qty * sell_price
             if max(buy_notional, sell_notional) > cfg.max_notional_per_trade:
                 return self._reject("max_notional", "%s > %s" % (max(buy_notional, sell_notional),
-                                                                 cfg.max_notional_per_trade))
+                                                                 cfg.max_notional_per_trade), count)
             lim = cfg.max_position.get(base)
             if lim is not None:
                 pos = self.positions.position(base)
                 if abs(pos + qty) > lim or abs(pos - qty) > lim:    # one leg alone fills
-                    return self._reject("position_limit", "%s %s ± %s > %s" % (base, pos, qty, lim))
+                    return self._reject("position_limit", "%s %s ± %s > %s" % (base, pos, qty, lim), count)
             exposure = self.exposure                 # computed by refresh() above
             if exposure + max(buy_notional, sell_notional) > cfg.max_open_exposure:
                 return self._reject("exposure_limit", "%s + %s > %s" % (exposure, max(buy_notional, sell_notional),
-                                                                        cfg.max_open_exposure))
+                                                                        cfg.max_open_exposure), count)
         return _OK
 
     def check_balances(self, *, buy_venue: str, sell_venue: str, base: str, quote: str, qty: Decimal,
                        buy_price: Decimal, sell_price: Decimal, buy_fee: Decimal, sell_fee: Decimal,
                        buy_free: Mapping[str, Any], sell_free: Mapping[str, Any], sell_is_futures: bool,
-                       buy_is_futures: bool = False, margin_fraction: Decimal = Decimal(1)) -> RiskDecision:
+                       buy_is_futures: bool = False, margin_fraction: Decimal = Decimal(1),
+                       count: bool = True) -> RiskDecision:
         """Balances (free amounts, fresh per DESIGN §5) cover both legs.
 
         Spot buy: quote ≥ qty × price × (1 + fee). Spot sell: base ≥ qty. Futures leg (either
@@ -280,14 +284,14 @@ class RiskManager:
                 need_b, asset_b = qty * buy_price * (1 + buy_fee), quote
             have_b = buy_free.get(asset_b, _ZERO)
             if have_b < need_b:
-                return self._reject("balance", "%s %s: need %s, have %s" % (buy_venue, asset_b, need_b, have_b))
+                return self._reject("balance", "%s %s: need %s, have %s" % (buy_venue, asset_b, need_b, have_b), count)
             if sell_is_futures:
                 need_s, asset_s = qty * sell_price * (margin_fraction + sell_fee), quote
             else:
                 need_s, asset_s = qty, base
             have_s = sell_free.get(asset_s, _ZERO)
             if have_s < need_s:
-                return self._reject("balance", "%s %s: need %s, have %s" % (sell_venue, asset_s, need_s, have_s))
+                return self._reject("balance", "%s %s: need %s, have %s" % (sell_venue, asset_s, need_s, have_s), count)
         return _OK
 
     def in_cooldown(self, route: str, now_ns: Optional[int] = None) -> bool:

@@ -28,6 +28,11 @@ Request path (:meth:`RestManager.request`), per attempt:
      — except a failure to connect at all, which is :class:`NotSentError` (nothing was written);
    * any other 4xx: :class:`RestError`, never retried.
 
+Order requests can go over a dedicated kept-alive connection instead of the pool
+(:meth:`RestManager.open_order_connection`, :mod:`cexnode.net.http1`): the same steps, but the
+request is written inside the caller's own call (no request objects, no task hop) whenever that
+connection is open and idle.
+
 Connection reuse is counted with aiohttp trace hooks (a request on a pooled connection vs. one
 that had to open a new one); the seeds promise > 95 % reuse, :meth:`RestManager.stats` reports it.
 """
@@ -36,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import random
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Sequence
@@ -366,6 +372,24 @@ class CircuitBreaker:
 
 # -- the manager -----------------------------------------------------------------------------------------
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*\Z").match
+
+
+def encode_query(params: Any) -> str:
+    """``urlencode(params)`` (a mapping or ``(key, value)`` pairs; values ``str()``-ed), with the
+    common case — keys and values that need no escaping — joined directly."""
+    items = params.items() if hasattr(params, "items") else params
+    out = []
+    for k, v in items:
+        if not isinstance(v, str):
+            v = str(v)
+        if _PLAIN(k) is None or _PLAIN(v) is None:
+            return urlencode([(k2, v2 if isinstance(v2, str) else str(v2))
+                              for k2, v2 in (params.items() if hasattr(params, "items") else params)])
+        out.append(k + "=" + v)
+    return "&".join(out)
+
+
 def _retry_after_s(headers: Any) -> Optional[float]:
     """``Retry-After`` in seconds (delta-seconds, or an HTTP date)."""
     v = headers.get("Retry-After") if headers is not None else None
@@ -434,6 +458,7 @@ class RestManager:
         self.log = get_exchange_logger(venue or "rest", "rest")
         self._session: Any = None
         self._windows: dict[tuple, RollingWindow] = {}
+        self._windows_cache: dict[tuple, list] = {}     # (method, endpoint, market) -> its windows
         self._breakers: dict[str, CircuitBreaker] = {}
         self._paused_until: dict[str, float] = {}       # endpoint -> monotonic time
         self._venue_paused_until = 0.0
@@ -452,6 +477,9 @@ class RestManager:
         self.rate_limited: collections.Counter = collections.Counter()   # (endpoint, "429"|"418")
         self.refused: collections.Counter = collections.Counter()        # (endpoint, "circuit_open"|"rate_limited")
         self.latency: dict[str, Any] = {}                                # endpoint -> HotHistogram (μs)
+        self.order_connection: Any = None        # OrderConnection for order_routes (open_order_connection)
+        self.order_routes: frozenset = frozenset()
+        self.order_connection_requests = 0
 
     # -- compatibility -----------------------------------------------------------------------------
     @property
@@ -520,7 +548,37 @@ class RestManager:
     def _on_connection_created(self) -> None:
         self.connections_created += 1
 
+    async def open_order_connection(self, routes: Iterable[tuple[str, str]], ping_path: Optional[str] = None,
+                                    keepalive_s: float = 20.0) -> bool:
+        """Send ``routes`` (``(method, endpoint)`` pairs: the order requests) over one kept-alive
+        :class:`~cexnode.net.http1.OrderConnection`, written in the caller's own call, whenever it
+        is open and idle; the pool otherwise. Rate limits, breaker, signing and the outcome rules are
+        the same on both. ``ping_path``: a cheap GET that keeps it open when idle (it counts against
+        the limits like any request; skipped when they have no room). False: not connected yet (it
+        keeps trying in the background)."""
+        from cexnode.net.http1 import OrderConnection
+
+        if self.order_connection is not None:
+            return self.order_connection.connected
+
+        def admit() -> bool:
+            return self._admit_now("GET", ping_path, None, 1) if ping_path else False
+
+        self.order_connection = OrderConnection(self.base_url, name="%s orders" % (self.venue or "rest"),
+                                                connect_timeout_s=min(self.policy.timeout_s, 5.0),
+                                                keepalive_s=keepalive_s, ping_target=ping_path, admit=admit,
+                                                headers=list((self.headers or {}).items()), log=self.log)
+        self.order_routes = frozenset((m.upper(), p) for m, p in routes)
+        return await self.order_connection.start()
+
+    async def close_order_connection(self) -> None:
+        oc, self.order_connection = self.order_connection, None
+        self.order_routes = frozenset()
+        if oc is not None:
+            await oc.close()
+
     async def close(self) -> None:
+        await self.close_order_connection()
         if self._session is not None:
             s, self._session = self._session, None
             await s.close()
@@ -551,7 +609,11 @@ class RestManager:
             self._paused_until[endpoint] = max(self._paused_until.get(endpoint, 0.0), until)
 
     def _windows_for(self, method: str, endpoint: str, market: Optional[str]) -> list[RollingWindow]:
-        out = []
+        key0 = (method, endpoint, market)
+        out = self._windows_cache.get(key0)
+        if out is not None:
+            return out
+        out = self._windows_cache[key0] = []
         for r in self.limits:
             if not r.matches(method, endpoint):
                 continue
@@ -603,6 +665,19 @@ class RestManager:
         if waited > 0:
             self.waits[endpoint] += 1
             self.wait_s[endpoint] += waited
+
+    def _admit_now(self, method: str, endpoint: str, market: Optional[str], weight: int) -> bool:
+        """Book a request that may go right now (not paused, room in every window); False (nothing
+        booked) otherwise."""
+        if self.paused_for(endpoint) > 0:
+            return False
+        windows = self._windows_for(method, endpoint, market)
+        now = self.clock()
+        if any(w.earliest(now, weight) > now for w in windows):
+            return False
+        for w in windows:
+            w.book(now, weight)
+        return True
 
     def _backoff(self, attempt: int) -> float:
         p = self.policy
@@ -685,15 +760,17 @@ class RestManager:
             data = body.encode()
         else:
             data = orjson.dumps(body)
-        query0 = urlencode([(k, v if isinstance(v, str) else str(v)) for k, v in params.items()]) if params else ""
+        query0 = encode_query(params) if params else ""
         signer = sign or (self.signer if signed else None)
         if signed and signer is None:
             raise ValueError("%s: signed request without a signer" % self.venue)
         timeout = aiohttp.ClientTimeout(total=timeout_s or pol.timeout_s)
-        session = self._ensure()
+        lane = self.order_connection if (method, ep) in self.order_routes else None
+        session = self._ensure() if lane is None else None
         brk = self.breaker(ep)
         for attempt in range(1, attempts + 1):
-            await self._admit(method, ep, market, weight)
+            if not self._admit_now(method, ep, market, weight):
+                await self._admit(method, ep, market, weight)
             if not brk.allow():
                 self.refused[(ep, "circuit_open")] += 1
                 raise CircuitOpenError("%s %s: circuit open" % (self.venue, ep), venue=self.venue, endpoint=ep,
@@ -704,16 +781,32 @@ class RestManager:
                 hdrs.update(extra or {})
             if data and "Content-Type" not in hdrs:
                 hdrs["Content-Type"] = "application/json"
-            url = URL(self.base_url + path + ("?" + query if query else ""), encoded=True)
             self.requests += 1
             t0 = time.perf_counter()
             verdict = False
             try:
                 try:
-                    async with session.request(method, url, data=data or None, headers=hdrs or None,
-                                               timeout=timeout) as r:
-                        rbody = await r.read()
-                        status, rheaders = r.status, r.headers
+                    if lane is not None and lane.ready:
+                        # written now, in this call (the order path starts orders eagerly)
+                        fut = lane.send(method, path + ("?" + query if query else ""), hdrs, data)
+                        self.order_connection_requests += 1
+                        try:
+                            status, rheaders, rbody = await asyncio.wait_for(fut, timeout.total)
+                        except asyncio.TimeoutError:
+                            lane.abandon("no answer in %.1f s" % timeout.total)
+                            raise
+                    else:
+                        if session is None:
+                            session = self._ensure()
+                        if asyncio.current_task() is None:
+                            # started eagerly outside a task (the executor's order path): aiohttp's
+                            # timeouts need one; the rest of this request runs in its task
+                            await asyncio.sleep(0)
+                        url = URL(self.base_url + path + ("?" + query if query else ""), encoded=True)
+                        async with session.request(method, url, data=data or None, headers=hdrs or None,
+                                                   timeout=timeout) as r:
+                            rbody = await r.read()
+                            status, rheaders = r.status, r.headers
                 except asyncio.TimeoutError:
                     self._on_wire += 1
                     self.by_status[(ep, "timeout")] += 1
@@ -817,7 +910,9 @@ class RestManager:
                 "retries": self.retries, "rate_limited": sum(self.rate_limited.values()),
                 "rate_limit_waits": sum(self.waits.values()),
                 "breakers": {ep: b.state_name for ep, b in self._breakers.items()},
-                "server_time_offset_ms": self.server_time_offset_ms}
+                "server_time_offset_ms": self.server_time_offset_ms,
+                "order_connection": (dict(self.order_connection.stats(), order_requests=self.order_connection_requests)
+                                     if self.order_connection is not None else None)}
 
     status = stats
 

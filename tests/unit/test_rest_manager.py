@@ -415,3 +415,24 @@ def test_new_connections_are_counted_when_the_server_closes_them():
     m = run(main())
     assert m.connections_created == 6
     assert m.connections_reused == 4 and m.reuse_rate == 0.4
+
+
+def test_encode_query_equals_urlencode():
+    """The REST manager's query encoder joins plain keys and values directly: the same string as
+    urlencode for any input (random keys/values over plain and special characters, ints)."""
+    import random
+    from urllib.parse import urlencode
+
+    from cexnode.net.rest import encode_query
+
+    rnd = random.Random(7)
+    alphabet = "abcXYZ019_.~- &=+/%é?#"
+    for _ in range(5000):
+        pairs = [("".join(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 6))),
+                  "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 8))) if rnd.random() < 0.8
+                  else rnd.randrange(-5, 1000)) for _ in range(rnd.randrange(0, 5))]
+        want = urlencode([(k, v if isinstance(v, str) else str(v)) for k, v in pairs])
+        assert encode_query(pairs) == want
+        d = dict(pairs)
+        assert encode_query(d) == urlencode([(k, v if isinstance(v, str) else str(v)) for k, v in d.items()])
+    assert encode_query({"symbol": "BTCUSDT", "quantity": "0.01"}) == "symbol=BTCUSDT&quantity=0.01"

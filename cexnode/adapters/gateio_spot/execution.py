@@ -223,6 +223,16 @@ class GateGatewayBase(LiveGateway):
     def _pre_check(self, order: OrderRequest, inst: VenueInstrument) -> Optional[str]:
         return None
 
+    def warm_order(self, order: OrderRequest) -> None:
+        """The executor's warm-up: ``order``'s WebSocket API request built as :meth:`place` would
+        send it — not sent, nothing counted."""
+        inst = self.instrument(order.symbol)
+        if inst is None or self._pre_check(order, inst):
+            return
+        body = self.order_body(order, inst)
+        if self.session is not None and self.ws_order_api:
+            self.session.api_message(self.channel_prefix + ".order_place", body, "0-0").decode()
+
     async def place(self, order: OrderRequest) -> OrderAck:
         t0 = time.monotonic_ns()
         self.placed += 1

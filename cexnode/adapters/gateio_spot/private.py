@@ -20,6 +20,7 @@ import time
 from typing import Any, Optional
 
 import orjson
+from aiohttp import WSMsgType
 
 from cexnode.adapters.live import NotSent, PrivateConnection
 from cexnode.execution.gateway import GatewayError
@@ -154,16 +155,20 @@ class GateWsSession(PrivateConnection):
     def api_ready(self) -> bool:
         return self.logged_in and self._ws is not None and not self._ws.closed
 
+    def api_message(self, channel: str, req_param: Any, req_id: str) -> bytes:
+        """One WebSocket API request frame's text."""
+        return orjson.dumps({"time": self.gw.server_clock.now_s(), "channel": channel, "event": "api",
+                             "payload": {"req_id": req_id, "req_param": req_param}})
+
     async def request(self, channel: str, req_param: Any, timeout_s: float) -> dict:
         if not self.api_ready:
             raise NotSent("%s: WebSocket API not connected" % self.gw.venue)
         req_id = "%d-%d" % (time.time_ns() // 1_000_000, next(self._ids))
-        msg = orjson.dumps({"time": self.gw.server_clock.now_s(), "channel": channel, "event": "api",
-                            "payload": {"req_id": req_id, "req_param": req_param}})
+        msg = self.api_message(channel, req_param, req_id)
         fut = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
         try:
-            await self._ws.send_str(msg.decode())
+            await self._ws.send_frame(msg, WSMsgType.TEXT)     # orjson's UTF-8 bytes as they are
         except Exception as e:
             self._pending.pop(req_id, None)
             raise NotSent("%s: WebSocket API send failed (%s)" % (self.gw.venue, type(e).__name__)) from None

@@ -51,5 +51,5 @@ class MexcSpotAdapter(VenueAdapter):
 
     # -- live order entry (cexnode.adapters.live) ---------------------------------------------------------
     def make_gateway(self, common: dict) -> Any:
-        return MexcSpotGateway(recv_window_ms=self.config.recv_window_ms,
+        return MexcSpotGateway(recv_window_ms=self.config.recv_window_ms, order_connection=self.config.order_connection,
                                listen_key_keepalive_s=self.config.listen_key_keepalive_s, **common)

@@ -78,6 +78,10 @@ class MexcSpotGateway(LiveGateway):
         Period of the listenKey keep-alive ``PUT`` (venue: the key lives 60 min; every 30 min).
     request_timeout_s
         HTTP timeout per request (an order without an answer by then is AMBIGUOUS).
+    order_connection
+        Place and cancel orders over one kept-alive HTTP/1.1 connection written from the order
+        path (:meth:`cexnode.net.rest.RestManager.open_order_connection`); the pooled client
+        while it is busy or down.
     """
 
     venue = "mexc_spot"
@@ -87,7 +91,7 @@ class MexcSpotGateway(LiveGateway):
                  time_sync_interval_s: float = 60.0, private_stream: bool = True,
                  stream_start_timeout_s: float = 10.0, clock_ns: Callable[[], int] = time.time_ns,
                  instruments: Optional[Mapping[str, VenueInstrument]] = None, rest: Any = None,
-                 balance_poll_s: float = 0.0) -> None:
+                 balance_poll_s: float = 0.0, order_connection: bool = True) -> None:
         super().__init__(rest_url=rest_url, ws_url=ws_url, request_timeout_s=request_timeout_s,
                          time_sync_interval_s=time_sync_interval_s, clock_ns=clock_ns, instruments=instruments,
                          rest=rest, balance_poll_s=balance_poll_s)
@@ -96,6 +100,7 @@ class MexcSpotGateway(LiveGateway):
         self.private_stream = private_stream
         self.stream_start_timeout_s = float(stream_start_timeout_s)
         self.stream: Any = None
+        self.order_connection = bool(order_connection)
         self._fees: dict[str, tuple[Decimal, str]] = {}      # client id -> (cumulative fee, asset) from deals
         self._deal_qty: dict[str, Decimal] = {}               # client id -> quantity of the deals received
         self._fees_final: set[str] = set()                     # fees taken from myTrades: complete
@@ -113,11 +118,8 @@ class MexcSpotGateway(LiveGateway):
 
     def _sign(self, method: str, path: str, query: str, body: bytes) -> tuple:
         # called by the REST manager right before sending: the timestamp is fresh per attempt
-        from urllib.parse import parse_qsl
-
-        q = self.signer.signed_query(parse_qsl(query, keep_blank_values=True), self.server_clock.now_ms(),
-                                     body.decode() if body else "")
-        return q, self.signer.headers()
+        return self.signer.sign_query(query, self.server_clock.now_ms(), body.decode() if body else ""), \
+            self.signer.headers()
 
     async def _fetch_server_time(self) -> int:
         ans = await self._send("GET", urls.TIME, timeout_s=min(self.request_timeout_s, 5.0))
@@ -140,18 +142,34 @@ class MexcSpotGateway(LiveGateway):
         return st
 
     # -- OrderGateway --------------------------------------------------------------------------------
+    @staticmethod
+    def _order_params(order: OrderRequest, inst: VenueInstrument) -> list:
+        return [("symbol", inst.venue_symbol), ("side", "BUY" if order.side is Side.BUY else "SELL"),
+                ("type", "IMMEDIATE_OR_CANCEL" if order.tif is TimeInForce.IOC else "LIMIT"),
+                ("quantity", fmt_decimal(order.qty)), ("price", fmt_decimal(order.price)),
+                ("newClientOrderId", order.client_id)]
+
+    def warm_order(self, order: OrderRequest) -> None:
+        """The executor's warm-up: ``order``'s request built and signed as :meth:`place` would
+        send it over the order connection — not sent, nothing counted."""
+        inst = self.instrument(order.symbol)
+        if inst is None:
+            return
+        from urllib.parse import urlencode
+
+        q, hdrs = self._sign("POST", urls.ORDER, urlencode(self._order_params(order, inst)), b"")
+        oc = self._rest.order_connection if self._rest is not None else None
+        if oc is not None:
+            oc.request_bytes("POST", urls.ORDER + "?" + q, hdrs)
+
     async def place(self, order: OrderRequest) -> OrderAck:
         t0 = time.monotonic_ns()
         self.placed += 1
         inst = self.instrument(order.symbol)
         if inst is None:
             return self._rejected(order, t0, "unknown_symbol")
-        params = [("symbol", inst.venue_symbol), ("side", "BUY" if order.side is Side.BUY else "SELL"),
-                  ("type", "IMMEDIATE_OR_CANCEL" if order.tif is TimeInForce.IOC else "LIMIT"),
-                  ("quantity", fmt_decimal(order.qty)), ("price", fmt_decimal(order.price)),
-                  ("newClientOrderId", order.client_id)]
         try:
-            ans = await self.signed("POST", urls.ORDER, params)
+            ans = await self.signed("POST", urls.ORDER, self._order_params(order, inst))
         except NotSent as e:
             return self._rejected(order, t0, "not_sent: %s" % e, "not_sent")
         except GatewayError as e:
@@ -359,6 +377,10 @@ class MexcSpotGateway(LiveGateway):
                           ts_ns=int(msg.get("ts") or 0) * 1_000_000 or self._clock())
 
     async def _start_private(self) -> None:
+        if self.order_connection:
+            # orders (place, cancel) on one kept-alive connection, written from the order path
+            await self._manager().open_order_connection([("POST", urls.ORDER), ("DELETE", urls.ORDER)],
+                                                        ping_path=urls.PING)
         if not self.private_stream:
             return
         from cexnode.adapters.mexc_spot.private import MexcUserStream
@@ -367,6 +389,8 @@ class MexcSpotGateway(LiveGateway):
         await self.stream.start(self.stream_start_timeout_s)
 
     async def _stop_private(self) -> None:
+        if self._rest is not None:
+            await self._rest.close_order_connection()
         for _, timer in self._held.values():
             timer.cancel()
         self._held.clear()
