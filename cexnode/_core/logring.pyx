@@ -963,7 +963,7 @@ cdef class Logger:
 
         The line is in the kernel (one write(2)) before this returns, so it survives kill -9.
         ``sync=True``: made durable per ``log.audit.fsync`` before returning. ``sync="behind"``:
-        the fdatasync is started off the event loop and this returns at once (for the record
+        the fdatasync is started off the event loop (at its next step) and this returns at once (for the record
         written just before orders leave: the sync runs while they are in flight, and the next
         ``sync=True`` record cannot return before it, as fdatasync covers the whole file)."""
         sink = _audit_sink

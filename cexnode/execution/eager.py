@@ -14,44 +14,60 @@ the first suspension runs inside the Task as usual, cancellation included).
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 from typing import Any, Coroutine
 
 __all__ = ["start_eager"]
 
 
-class _Resume:
-    """Awaitable that hands a coroutine's pending suspension to the Task awaiting it and then
-    drives the coroutine on, exactly as the Task would have (values and exceptions passed through)."""
+class _Resumed(collections.abc.Coroutine):
+    """The rest of a coroutine already suspended on ``first``, as a coroutine for a Task: its first
+    ``send`` hands ``first`` to the Task (which then waits on it as if it had run the first step
+    itself); after that every ``send``/``throw`` goes straight to the coroutine. A ``throw`` before
+    that (the Task cancelled before its first step) cancels ``first`` and is delivered at the
+    coroutine's await, as a Task cancelled while waiting on it would."""
 
-    __slots__ = ("coro", "first")
+    __slots__ = ("coro", "first", "started")
 
     def __init__(self, coro: Coroutine, first: Any) -> None:
         self.coro = coro
         self.first = first
+        self.started = False
+
+    def send(self, value: Any) -> Any:
+        if not self.started:
+            self.started = True
+            first, self.first = self.first, None
+            return first
+        return self.coro.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if not self.started:
+            self.started = True
+            first, self.first = self.first, None
+            if first is not None and hasattr(first, "cancel") and not first.done():
+                first.cancel()
+        if val is None and tb is None:
+            return self.coro.throw(typ)
+        return self.coro.throw(typ, val, tb)
+
+    def close(self) -> None:
+        self.first = None
+        self.coro.close()
 
     def __await__(self):
-        coro, out = self.coro, self.first
-        self.first = None
+        """Driven by ``await`` instead of a Task (not used by start_eager; the ABC wants it)."""
+        value, exc = None, None
         while True:
             try:
-                sent = yield out
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as e:          # CancelledError from Task.cancel(), and the like
-                try:
-                    out = coro.throw(e)
-                except StopIteration as s:
-                    return s.value
-            else:
-                try:
-                    out = coro.send(sent)
-                except StopIteration as s:
-                    return s.value
-
-
-async def _rest(coro: Coroutine, first: Any) -> Any:
-    return await _Resume(coro, first)
+                out = self.send(value) if exc is None else self.throw(exc)
+            except StopIteration as s:
+                return s.value
+            value, exc = None, None
+            try:
+                value = yield out
+            except BaseException as e:
+                exc = e
 
 
 def start_eager(coro: Coroutine, loop: Any = None) -> "asyncio.Future":
@@ -70,4 +86,4 @@ def start_eager(coro: Coroutine, loop: Any = None) -> "asyncio.Future":
         fut = loop.create_future()
         fut.set_exception(e)
         return fut
-    return loop.create_task(_rest(coro, first))
+    return loop.create_task(_Resumed(coro, first))

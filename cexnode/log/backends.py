@@ -6,6 +6,7 @@ console formats its own human-readable lines, only for the records at or above i
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import os
 import re
@@ -275,7 +276,8 @@ class AuditBackend:
 
     def write_event(self, logger: Any, event: str, data: Any, sync: Any = True) -> int:
         """Write one audit event; returns its sequence number (1, 2, ...). ``sync="behind"``: the
-        fdatasync (``fsync: always``) runs on the syncer thread instead of before returning."""
+        fdatasync (``fsync: always``) runs on the syncer thread, asked at the event loop's next step,
+        instead of before returning."""
         with self._lock:
             if self.fd < 0:
                 raise RuntimeError("audit log is closed")
@@ -294,7 +296,13 @@ class AuditBackend:
             self.seq = seq
             self.written += 1
         if sync == "behind" and self.fsync == "always":
-            self.request_sync()
+            # the syncer is woken at the loop's next step: the caller (the executor: the record its
+            # orders go out with) writes them first, without a futex wake-up in between; a later
+            # sync=True record syncs the whole file itself in any case
+            try:
+                asyncio.get_running_loop().call_soon(self.request_sync)
+            except RuntimeError:                 # no loop in this thread
+                self.request_sync()
         return seq
 
     def handle(self, batch: Any, max_level: int) -> None:

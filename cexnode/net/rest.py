@@ -795,6 +795,12 @@ class RestManager:
                         except asyncio.TimeoutError:
                             lane.abandon("no answer in %.1f s" % timeout.total)
                             raise
+                        except asyncio.CancelledError:
+                            # the caller gave up (the executor's order timeout): a late answer must
+                            # not hold the connection, nor be read as the next request's
+                            if not fut.done() or fut.cancelled():
+                                lane.abandon("the caller gave up waiting")
+                            raise
                     else:
                         if session is None:
                             session = self._ensure()
