@@ -26,6 +26,7 @@ Contract
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl as _ssl
 import time
 from typing import Any, Callable, Optional
@@ -36,6 +37,7 @@ from multidict import CIMultiDict
 __all__ = ["OrderConnection", "ConnectionBusy", "ConnectionLostError", "parse_head"]
 
 _MAX_HEAD = 64 * 1024
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}\Z").match
 _MAX_BODY = 4 * 1024 * 1024
 
 
@@ -83,9 +85,9 @@ class _Answer:
 
     def feed(self, buf: bytearray, head_request: bool) -> None:
         """Consume what it can from ``buf`` (in place). Raises ValueError on a protocol error."""
-        if self.headers is None:
+        while self.headers is None:
             end = buf.find(b"\r\n\r\n")
-            if end < 0:
+            if end < 0 or end > _MAX_HEAD:
                 if len(buf) > _MAX_HEAD:
                     raise ValueError("answer head over %d bytes" % _MAX_HEAD)
                 return
@@ -93,8 +95,7 @@ class _Answer:
             del buf[:end + 4]
             if 100 <= self.status < 200:       # an interim answer: the real one follows
                 self.headers = None
-                self.feed(buf, head_request)
-                return
+                continue
             conn = self.headers.get("Connection", "").lower()
             self.close = http10 or "close" in conn
             te = self.headers.get("Transfer-Encoding", "").lower()
@@ -143,10 +144,9 @@ class _Answer:
                         raise ValueError("chunk size line too long")
                     return
                 size = bytes(buf[:end]).split(b";", 1)[0].strip()
-                try:
-                    n = int(size, 16)
-                except ValueError:
-                    raise ValueError("bad chunk size %r" % size[:20]) from None
+                if _HEX(size) is None:
+                    raise ValueError("bad chunk size %r" % size[:20])
+                n = int(size, 16)
                 del buf[:end + 2]
                 if n == 0:
                     self._trailer = True
@@ -319,6 +319,7 @@ class OrderConnection:
         if self.log is not None:
             self.log.warning("order connection: unreadable answer; reconnecting", connection=self.name, error=why[:200])
         self._proto = None
+        self.losses += 1
         proto.transport.abort()
         self._drop_pending("unreadable answer: " + why)
         self._kick()
@@ -362,10 +363,11 @@ class OrderConnection:
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
         ctx = _ssl.create_default_context() if self.tls else None
-        _t, proto = await asyncio.wait_for(
-            loop.create_connection(lambda: _Protocol(self), self.host, self.port, ssl=ctx,
-                                   server_hostname=self.host if self.tls else None),
-            self.connect_timeout_s)
+        # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that races
+        # with the result, and a cancelled keeper must end
+        async with asyncio.timeout(self.connect_timeout_s):
+            _t, proto = await loop.create_connection(lambda: _Protocol(self), self.host, self.port, ssl=ctx,
+                                                     server_hostname=self.host if self.tls else None)
         sock = _t.get_extra_info("socket")
         if sock is not None:
             import socket
@@ -411,22 +413,22 @@ class OrderConnection:
             wait = self.keepalive_s - idle if self.ping_target else 3600.0
             if wait > 0:
                 try:
-                    await asyncio.wait_for(self._wake.wait(), wait)
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
+                except TimeoutError:
                     pass
                 continue
             if self.ready and (self.admit is None or self.admit()):
                 self.pings += 1
+                fut = self.send("GET", self.ping_target)
                 try:
-                    await asyncio.wait_for(self.send("GET", self.ping_target), self.connect_timeout_s)
-                except (ConnectionBusy, OSError):
+                    async with asyncio.timeout(self.connect_timeout_s):
+                        await fut
+                except TimeoutError:              # no answer (fut cancelled): this connection is not usable
+                    if self._pending is fut:
+                        self.abandon("keep-alive request unanswered")
+                except OSError:                   # lost meanwhile: reconnected above
                     pass
-                except asyncio.TimeoutError:      # no answer: this connection is not usable
-                    p = self._proto
-                    if p is not None and self._pending is not None:
-                        self._proto = None
-                        p.transport.abort()
-                        self._drop_pending("keep-alive request unanswered")
             else:
                 self.last_used = time.monotonic()  # try again after another interval
 

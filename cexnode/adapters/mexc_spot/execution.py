@@ -155,9 +155,9 @@ class MexcSpotGateway(LiveGateway):
         inst = self.instrument(order.symbol)
         if inst is None:
             return
-        from urllib.parse import urlencode
+        from cexnode.net.rest import encode_query
 
-        q, hdrs = self._sign("POST", urls.ORDER, urlencode(self._order_params(order, inst)), b"")
+        q, hdrs = self._sign("POST", urls.ORDER, encode_query(self._order_params(order, inst)), b"")
         oc = self._rest.order_connection if self._rest is not None else None
         if oc is not None:
             oc.request_bytes("POST", urls.ORDER + "?" + q, hdrs)
