@@ -14,23 +14,28 @@ is stubbed. Per sample:
    just before the simulator writes that frame to the node's connection (after encoding it).
 2. The node: picows -> FeedListener -> parser -> book -> router -> ArbEngine -> opportunity ->
    ``Executor.submit`` (risk checks, balances kept fresh by the private streams, one ``trade_start``
-   audit record carrying both requests) -> both IOC orders: MEXC over REST (signed, keep-alive
-   pool), Gate over its WebSocket order API (logged in).
+   audit record carrying both requests) -> both IOC orders, each written inside that same call
+   (the executor starts ``place`` eagerly): MEXC over REST (signed, on the REST manager's
+   kept-alive order connection), Gate over its WebSocket order API (logged in).
 3. The simulator takes ``time.monotonic_ns()`` when each order request reaches its server: MEXC's
    HTTP request bytes handed to the aiohttp server's connection (``data_received``, before the
    simulator parses them), Gate's order frame handed to its WebSocket server's handler (picows
    ``on_ws_frame``): t1, t2. ``tick_to_order = max(t1, t2) - t0``, both ends on the simulator's
    clock. Also reported: the MEXC request once parsed and routed by aiohttp's server, and both
-   orders accepted by the matching engines (after the venues' signature checks).
+   orders accepted by the matching engines (after the venues' signature checks). The simulator is
+   one process for both venues: whatever it reads after the first order is handled only once the
+   second order has arrived too (``_SimSide``), so that neither receipt waits for the other venue's
+   work (on real venues, separate machines).
 4. The trade settles (fills pushed on the private streams), the simulator restores the changed
    levels, and the next sample dislocates the other way (balances stay level).
 
 Samples are paced (``PACE_S``) well under the venues' order rate limits, so that the REST manager
-never holds an order back. Side by side in the same run: ``log.audit.fsync: always`` (the default:
-the pre-send record is written before the orders leave and fdatasync'd while they are in flight),
-``batch`` (synced by the log flusher), and ``always`` with ``node.busy_poll: true`` (the loop never
-sleeps, so the frame is read by a running CPU rather than one woken from idle); and a plain
-two-process socket round trip, the floor of any figure here.
+never holds an order back. Side by side in the same run, the defaults (``log.audit.fsync:
+always``: the pre-send record is written before the orders leave and fdatasync'd while they are in
+flight; ``trading.warm_interval_ms: 2``: the order path dry-run every 2 ms), then the warm-up off
+(``0``: the trade runs from cold CPU caches), ``fsync: batch`` (synced by the log flusher), and
+``node.busy_poll: true`` (the loop never sleeps, so the frame is read by a running CPU rather than
+one woken from idle); and a plain two-process socket round trip, the floor of any figure here.
 """
 from __future__ import annotations
 
@@ -88,6 +93,7 @@ risk:
   route_cooldown_ms: 0
 trading:
   mode: live
+  warm_interval_ms: %(warm)s
 """
 
 
@@ -96,7 +102,8 @@ SYM = "BTC/USDT"
 
 
 def _config_text(**kw) -> str:
-    d = dict(audit="/dev/null", fsync="always", busy="false", sim="false", mexc_ws="", mexc_rest="", gate_ws="", gate_rest="")
+    d = dict(audit="/dev/null", fsync="always", busy="false", sim="false", mexc_ws="", mexc_rest="", gate_ws="", gate_rest="",
+             warm=2)
     d.update(kw)
     return YAML % d
 
@@ -115,6 +122,17 @@ class _SimSide:
         self.arm = False
         self.undo = None
         self.waiter = None
+        # Venues are separate machines; here both are one process on a 2-core box, where handling
+        # the first order to arrive (HTTP parsing, signature check, matching, private pushes: a few
+        # hundred μs of Python) would delay reading the second. So within a sample whatever the
+        # servers read after the first order (its bytes included) is handled only once the other
+        # order's bytes have arrived too (at most HOLD_S later), in the order it was read: only the
+        # receipt times are measured, and neither includes the other venue's work.
+        self.hold = False
+        self.rx_venues: set = set()
+        self.release = None                    # future: the MEXC handler waits on it while held
+        self.held: list = []                   # Gate frames held (in order)
+        self.hold_timer = None
         for v in VENUES:
             eng = sim.trading.engine(v)
             orig = eng.place
@@ -137,6 +155,10 @@ class _SimSide:
                 def rx_bytes(proto, data, _f=data_received, _v=v):
                     if data.startswith(b"POST /api/v3/order"):
                         self.received.append((_v, time.monotonic_ns()))
+                        self._got(_v)
+                    if self.hold or self.held:         # parsed once the other order is in too
+                        self.held.append((_f, proto, bytes(data)))
+                        return None
                     return _f(proto, data)
 
                 web_protocol.RequestHandler.data_received = rx_bytes
@@ -145,6 +167,8 @@ class _SimSide:
                 async def rx_rest(request, handler, _f=faulted, _v=v):
                     if request.method == "POST" and request.path == "/api/v3/order":
                         self.parsed.append((_v, time.monotonic_ns()))
+                        if self.hold and self.release is not None:
+                            await self.release
                     return await _f(request, handler)
 
                 venue._faulted = rx_rest
@@ -154,6 +178,10 @@ class _SimSide:
                 def rx_ws(conn, data, _f=on_text, _v=v):
                     if b'.order_place"' in data:
                         self.received.append((_v, time.monotonic_ns()))
+                        self._got(_v)
+                    if self.hold or self.held:
+                        self.held.append((_f, conn, bytes(data)))
+                        return None
                     return _f(conn, data)
 
                 venue.on_text = rx_ws
@@ -166,6 +194,28 @@ class _SimSide:
                 return _deliver(deliveries)
 
             venue._deliver = stamped
+
+    HOLD_S = 0.005
+
+    def _got(self, v: str) -> None:
+        self.rx_venues.add(v)
+        if self.hold and len(self.rx_venues) == len(VENUES):
+            self._release()
+
+    def _release(self) -> None:
+        self.hold = False
+        if self.hold_timer is not None:
+            self.hold_timer.cancel()
+            self.hold_timer = None
+        if self.release is not None and not self.release.done():
+            self.release.set_result(None)
+        if self.held:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        held, self.held = self.held, []
+        for f, conn, data in held:
+            f(conn, data)
 
     def last_ids(self) -> dict:
         return {v: self.sim.venue(v).book(SYM).last_id for v in VENUES}
@@ -183,7 +233,12 @@ class _SimSide:
         self.arrivals = []
         self.received = []
         self.parsed = []
-        self.waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.waiter = loop.create_future()
+        self.rx_venues = set()
+        self.release = loop.create_future()
+        self.hold = True
+        self.hold_timer = loop.call_later(self.HOLD_S, self._release)
         self.arm = True
         cv.publish_change(SYM, bids=[(inst.ticks_of(p), 0) for p, _ in removed],
                           asks=[(inst.ticks_of(ask_px), inst.steps_of(ASK_SIZE))])
@@ -281,7 +336,7 @@ async def _wait(pred, timeout: float, what: str, step: float = 0.0005) -> None:
         await asyncio.sleep(step)
 
 
-async def _run_node(fsync: str, n: int, busy: bool = False) -> dict:
+async def _run_node(fsync: str, n: int, busy: bool = False, warm_ms: float = 2) -> dict:
     from cexnode.config import load_config_text
     from cexnode.node import Node
 
@@ -292,7 +347,7 @@ async def _run_node(fsync: str, n: int, busy: bool = False) -> dict:
         urls = (await simp.ask(timeout=30))["urls"]
         tmp = tempfile.mkdtemp(prefix="cexnode-bench-")
         cfg = load_config_text(_config_text(audit=os.path.join(tmp, "audit.jsonl"), fsync=fsync,
-                                            busy="true" if busy else "false",
+                                            busy="true" if busy else "false", warm=warm_ms,
                                             mexc_ws=urls["mexc_spot"][0], mexc_rest=urls["mexc_spot"][1],
                                             gate_ws=urls["gateio_spot"][0], gate_rest=urls["gateio_spot"][1]))
         node = Node(cfg, duration=None)
@@ -405,8 +460,9 @@ def tick_to_order(quick: bool) -> dict:
 
     n = 30 if quick else 200
     runs = {}
-    for name, fsync, busy in (("always", "always", False), ("batch", "batch", False), ("busy", "always", True)):
-        runs[name] = uvloop.run(_run_node(fsync, n, busy))
+    for name, fsync, busy, warm in (("always", "always", False, 2), ("cold", "always", False, 0),
+                                    ("batch", "batch", False, 2), ("busy", "always", True, 2)):
+        runs[name] = uvloop.run(_run_node(fsync, n, busy, warm))
     floor = summarize(_transport_floor(n))
     a = runs["always"]
     o, b, bp = summarize(a["samples"]), summarize(runs["batch"]["samples"]), summarize(runs["busy"]["samples"])
@@ -417,6 +473,8 @@ def tick_to_order(quick: bool) -> dict:
            "mexc_order_parsed_by_sim_median_ns": summarize(a["parsed"])["median_ns"],
            "audit_fsync_batch_median_ns": b["median_ns"], "audit_fsync_batch_p99_ns": b["p99_ns"],
            "busy_poll_median_ns": bp["median_ns"], "busy_poll_p99_ns": bp["p99_ns"],
+           "warm_off_median_ns": summarize(runs["cold"]["samples"])["median_ns"],
+           "warm_off_p99_ns": summarize(runs["cold"]["samples"])["p99_ns"],
            "busy_poll_first_order_received_median_ns": summarize(runs["busy"]["first"])["median_ns"],
            "transport_floor_rtt_median_ns": floor["median_ns"], "transport_floor_rtt_p99_ns": floor["p99_ns"],
            "trade_statuses": a["statuses"], "balance_waits": a["waited"], "balance_rest_refreshes": a["refreshed"],
@@ -426,7 +484,7 @@ def tick_to_order(quick: bool) -> dict:
                     "book -> ArbEngine -> Executor.submit (risk, balances, audit) -> MEXC REST order + Gate WebSocket "
                     "order API -> both order requests received by the simulator's servers (simulator clock at both "
                     "ends); also: MEXC's request parsed by aiohttp's server, both accepted by the matching engines, "
-                    "fsync batch, busy polling"}
+                    "order-path warm-up off (trading.warm_interval_ms: 0), fsync batch, busy polling"}
     for v, xs in a["per_venue"].items():
         res["%s_order_received_median_ns" % v] = summarize(xs)["median_ns"]
     return res
