@@ -208,15 +208,19 @@ class OrderConnection:
         ``admit() -> bool`` asked before each keep-alive request (False: skip this one).
     headers
         Extra headers sent with every request (``(name, value)`` pairs).
+    ssl_context
+        For ``https://``: the context (default: the system's, certificates verified).
     """
 
     def __init__(self, base_url: str, *, name: str = "", connect_timeout_s: float = 5.0, keepalive_s: float = 20.0,
                  ping_target: Optional[str] = None, admit: Optional[Callable[[], bool]] = None,
-                 headers: Optional[list] = None, log: Any = None) -> None:
+                 headers: Optional[list] = None, log: Any = None,
+                 ssl_context: Optional[_ssl.SSLContext] = None) -> None:
         u = urlsplit(base_url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError("OrderConnection needs an http(s) URL, got %r" % base_url)
         self.tls = u.scheme == "https"
+        self.ssl_context = ssl_context
         self.host = u.hostname
         self.port = u.port or (443 if self.tls else 80)
         default = 443 if self.tls else 80
@@ -362,7 +366,7 @@ class OrderConnection:
     # -- lifecycle -------------------------------------------------------------------------------------
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
-        ctx = _ssl.create_default_context() if self.tls else None
+        ctx = (self.ssl_context or _ssl.create_default_context()) if self.tls else None
         # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that races
         # with the result, and a cancelled keeper must end
         async with asyncio.timeout(self.connect_timeout_s):

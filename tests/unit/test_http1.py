@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import pathlib
 import random
 import socket
 import string
@@ -537,16 +538,18 @@ class Server:
         return web.Response(status=200, body=b"%s %s %s" % (request.method.encode(), request.path_qs.encode(), body),
                             headers={"X-Seq": str(len(self.log))})
 
+    tls = None          # an ssl.SSLContext: serve https
+
     async def __aenter__(self) -> "Server":
         self.release = asyncio.Event()
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self.handle)
         self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", self.port)
+        site = web.TCPSite(self.runner, "127.0.0.1", self.port, ssl_context=self.tls)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -954,4 +957,49 @@ def test_keeper_task_ends_when_cancelled_right_after_a_loss(run):
             keeper.cancel()
             done, _ = await asyncio.wait([keeper], timeout=0.5)
             assert done, "the cancelled keeper task is still running (connects=%d)" % c.connects
+    run(main)
+
+
+# -- TLS (production venues are https) ----------------------------------------------------------------
+
+TLS_DIR = pathlib.Path(__file__).resolve().parents[1] / "resources" / "tls"
+
+
+def _tls_server() -> "Server":
+    import ssl
+
+    srv = Server()
+    srv.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    srv.tls.load_cert_chain(TLS_DIR / "server.pem", TLS_DIR / "server.key")
+    return srv
+
+
+def test_https_requests_reuse_one_verified_tls_connection(run):
+    """Over TLS (certificate verified against the test CA, SNI/IP 127.0.0.1): answers read through
+    the TLS transport, every request on one connection, and the chunked answer too."""
+    import ssl
+
+    client = ssl.create_default_context(cafile=str(TLS_DIR / "ca.pem"))
+
+    async def main():
+        async with _tls_server() as srv, opened(srv.url, ssl_context=client) as c:
+            assert c.started and c.tls and c.ready
+            for i in range(5):
+                st, hdrs, body = await asyncio.wait_for(c.send("POST", "/api/v3/order?i=%d" % i, body=b"x"), 2.0)
+                assert st == 200 and body == b"POST /api/v3/order?i=%d x" % i
+            st, hdrs, body = await asyncio.wait_for(c.send("GET", "/chunked"), 2.0)
+            assert st == 202 and body == b"ab" + b"c" * 3000 + b"\r\n0\r\n\r\n"
+            assert len(srv.peers()) == 1 and c.connects == 1 and c.losses == 0
+    run(main)
+
+
+def test_https_with_an_untrusted_certificate_is_never_used(run):
+    """The system's default context refuses the test CA: nothing is connected, send() refuses
+    (the REST manager then uses its pool, which verifies the same way)."""
+    async def main():
+        async with _tls_server() as srv, opened(srv.url, connect_timeout_s=1.0) as c:
+            assert c.started is False and not c.connected and not c.ready
+            with pytest.raises(ConnectionBusy):
+                c.send("GET", "/x")
+            assert srv.log == []
     run(main)
