@@ -133,6 +133,12 @@ SERIES: tuple = (
     SeriesDef("cexnode_rest_connections_created", "New HTTP connections opened by the REST pool.", "counter", ("venue",)),
     SeriesDef("cexnode_rest_connection_reuse_ratio", "Share of REST requests sent on a reused keep-alive connection.",
               "gauge", ("venue",)),
+    SeriesDef("cexnode_rest_order_connection_up", "1 while the dedicated order connection is open.", "gauge", ("venue",)),
+    SeriesDef("cexnode_rest_order_connection_requests",
+              "Order requests by path: written on the order connection, or sent by the pool because it was busy or down.",
+              "counter", ("venue", "via")),
+    SeriesDef("cexnode_rest_order_connection_events", "Order connection connects and losses.", "counter",
+              ("venue", "event")),
     SeriesDef("cexnode_rest_request_microseconds", "REST request round trip, send to complete answer (μs).",
               "histogram", ("venue", "endpoint")),
 )
@@ -468,6 +474,17 @@ def add_rest_sources(metrics: NodeMetrics, managers: Callable[[], Iterable[Any]]
     metrics.add_source("cexnode_rest_connections_created", each(lambda m: [((m.venue,), m.connections_created)]))
     metrics.add_source("cexnode_rest_connection_reuse_ratio", each(
         lambda m: [((m.venue,), m.reuse_rate)] if m.connections_created + m.connections_reused else []))
+    def oc(m, fn):
+        c = m.order_connection
+        return fn(c) if c is not None else []
+
+    metrics.add_source("cexnode_rest_order_connection_up", each(
+        lambda m: oc(m, lambda c: [((m.venue,), 1 if c.connected else 0)])))
+    metrics.add_source("cexnode_rest_order_connection_requests", each(
+        lambda m: oc(m, lambda c: [((m.venue, "connection"), m.order_connection_requests),
+                                   ((m.venue, "pool"), m.order_connection_fallbacks)])))
+    metrics.add_source("cexnode_rest_order_connection_events", each(
+        lambda m: oc(m, lambda c: [((m.venue, "connect"), c.connects), ((m.venue, "loss"), c.losses)])))
     metrics.add_source("cexnode_rest_request_microseconds", each(
         lambda m: [((m.venue, ep), h) for ep, h in m.latency.items()]))
 

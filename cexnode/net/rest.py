@@ -480,6 +480,7 @@ class RestManager:
         self.order_connection: Any = None        # OrderConnection for order_routes (open_order_connection)
         self.order_routes: frozenset = frozenset()
         self.order_connection_requests = 0
+        self.order_connection_fallbacks = 0      # order requests sent by the pool: connection busy or down
 
     # -- compatibility -----------------------------------------------------------------------------
     @property
@@ -802,6 +803,8 @@ class RestManager:
                                 lane.abandon("the caller gave up waiting")
                             raise
                     else:
+                        if lane is not None:
+                            self.order_connection_fallbacks += 1
                         if session is None:
                             session = self._ensure()
                         if asyncio.current_task() is None:
@@ -917,7 +920,8 @@ class RestManager:
                 "rate_limit_waits": sum(self.waits.values()),
                 "breakers": {ep: b.state_name for ep, b in self._breakers.items()},
                 "server_time_offset_ms": self.server_time_offset_ms,
-                "order_connection": (dict(self.order_connection.stats(), order_requests=self.order_connection_requests)
+                "order_connection": (dict(self.order_connection.stats(), order_requests=self.order_connection_requests,
+                                          pool_fallbacks=self.order_connection_fallbacks)
                                      if self.order_connection is not None else None)}
 
     status = stats

@@ -232,6 +232,7 @@ def test_busy_order_connection_falls_back_to_the_pool_also_when_started_eagerly(
             ack3 = await t3
             assert ack3.definitive and ack3.state.status in ACCEPTED, ack3
             assert rest.order_connection_requests == 1 and oc.requests == 1
+            assert rest.order_connection_fallbacks == 2          # o2 and o3: counted as sent by the pool
             for o in (o2, o3):
                 assert sim_filled(sim, o.client_id) == o.qty
             # the unanswered one: ambiguous at the request timeout; the connection is opened again
@@ -411,6 +412,17 @@ def test_warm_has_no_side_effects(tmp_path, monkeypatch):
             # and the node still trades normally afterwards
             res2 = await lv.trade("gateio_spot")
             assert res2.status == "done", res2
+            # operators see the order connection and the warm-up on /metrics
+            text = await lv.scrape()
+            rest = mexc._rest
+            assert 'cexnode_rest_order_connection_up{venue="mexc_spot"} 1.0' in text
+            assert ('cexnode_rest_order_connection_requests_total{venue="mexc_spot",via="connection"} %.1f'
+                    % rest.order_connection_requests) in text
+            assert ('cexnode_rest_order_connection_requests_total{venue="mexc_spot",via="pool"} %.1f'
+                    % rest.order_connection_fallbacks) in text
+            assert 'cexnode_rest_order_connection_events_total{event="connect",venue="mexc_spot"} 1.0' in text \
+                or 'cexnode_rest_order_connection_events_total{venue="mexc_spot",event="connect"} 1.0' in text
+            assert 'cexnode_executor_warmups_total{result="ok"}' in text
             return lv
     lv = lt.run(main())
     lt.check_end(lv)
