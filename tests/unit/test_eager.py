@@ -377,7 +377,11 @@ def test_cancel_while_waiting_on_a_future_throws_into_the_coroutine_at_that_awai
     run(main())
 
 
-def test_cancel_while_waiting_on_the_first_future_after_a_loop_step():
+@pytest.mark.parametrize("step_first", [True, False], ids=["after_a_loop_step", "right_after_start_eager"])
+def test_cancel_while_waiting_on_the_first_future_throws_into_the_coroutine(step_first):
+    """Cancelled once the Task has taken over the first suspension, or right after start_eager
+    returned (no loop step in between: the Task has not run at all): either way CancelledError is
+    raised at the coroutine's await, its cleanup runs, and the future it waited on is cancelled."""
     async def main():
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
@@ -393,12 +397,14 @@ def test_cancel_while_waiting_on_the_first_future_after_a_loop_step():
                 log.append("finally")
 
         t = start_eager(coro())
-        await one_step()                             # the task has taken over the first suspension
+        if step_first:
+            await one_step()
         t.cancel("why")
         with pytest.raises(asyncio.CancelledError):
             await t
+        gc.collect()
         assert t.cancelled() and fut.cancelled()
-        assert log == ["cancelled at the await", "finally"]
+        assert log == ["cancelled at the await", "finally"], log
 
     run(main())
 
@@ -442,33 +448,6 @@ def test_cancel_inside_wait_for_reaches_the_coroutine():
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(t, 0.02)
         assert t.cancelled() and never.cancelled() and log == ["cancelled"]
-
-    run(main())
-
-
-def test_cancel_right_after_start_eager_returns_throws_into_the_coroutine():
-    async def main():
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        log = []
-
-        async def coro():
-            try:
-                await fut
-            except asyncio.CancelledError:
-                log.append("cancelled at the await")
-                raise
-            finally:
-                log.append("finally")
-
-        t = start_eager(coro())
-        t.cancel()                                   # no loop step in between
-        with pytest.raises(asyncio.CancelledError):
-            await t
-        gc.collect()
-        assert t.cancelled()
-        assert log == ["cancelled at the await", "finally"], log
-        assert fut.cancelled()
 
     run(main())
 
