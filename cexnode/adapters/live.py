@@ -492,6 +492,17 @@ class LiveGateway:
             self._publish_balances({a: Balance(asset=a, free=b.free, locked=b.locked, ts_ns=t_sent)
                                     for a, b in bal.items()})
 
+    def local_ns(self, venue_ms: Any) -> Optional[int]:
+        """A venue timestamp (ms, the venue's clock) as ns of ours: the server clock's offset taken out
+        (``Balance.ts_ns`` is compared with our send times); None when absent or unreadable."""
+        try:
+            v = Decimal(str(venue_ms)) if venue_ms not in (None, "", 0, "0") else None
+        except (ArithmeticError, ValueError):
+            return None
+        if v is None or not v.is_finite() or v <= 0:
+            return None
+        return int((v - self.server_clock.offset_ms) * 1_000_000)
+
     def _push_balances(self, updates: Mapping[str, Balance], ts_ns: int) -> None:
         """A private-stream balance push: merge it into the cache (seeded by REST when the stream
         connected) and hand every callback the whole cache observed at ``ts_ns`` — the stream has

@@ -19,7 +19,9 @@ Contract
 * Order updates from the venue's private stream are delivered to callbacks registered with
   :meth:`OrderGateway.subscribe_orders`, in venue order, with ``filled_qty`` cumulative.
   Balance pushes (when the venue streams them) go to :meth:`OrderGateway.subscribe_balances`
-  callbacks; ``Balance.ts_ns`` says when the venue's value was observed (DESIGN §5 freshness).
+  callbacks; ``Balance.ts_ns`` says when the venue's value was observed (DESIGN §5 freshness), on
+  OUR clock: a venue timestamp is converted with the server-time offset (the executor compares it
+  with its own send times).
 * Optional attribute ``fast_send`` (default False): True while ``place`` writes its order at once
   (a logged-in WebSocket order API) rather than building an HTTP request first; the executor then
   starts the other leg first.

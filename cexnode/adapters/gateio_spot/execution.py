@@ -140,9 +140,9 @@ class GateGatewayBase(LiveGateway):
             if not isinstance(it, dict) or not it.get("currency"):
                 continue
             a = str(it["currency"])
-            t = dec(it.get("timestamp_ms"))
+            t = self.local_ns(it.get("timestamp_ms"))
             if t:
-                stamps.append(int(t * 1_000_000))
+                stamps.append(t)
             free = dec(it.get("available"), _ZERO)
             total = dec(it.get("total"))
             locked = dec(it.get("freeze"))

@@ -320,7 +320,7 @@ class MexcSpotGateway(LiveGateway):
         elif kind == feed.MSG_BALANCE:
             a = msg.get("asset")
             if a:
-                ts = int(msg.get("time") or msg.get("ts") or 0) * 1_000_000 or self._clock()
+                ts = self.local_ns(msg.get("time") or msg.get("ts")) or self._clock()
                 self._push_balances({a: Balance(asset=a, free=dec(msg.get("free"), _ZERO),
                                                 locked=dec(msg.get("frozen"), _ZERO), ts_ns=ts)}, ts)
 
