@@ -130,7 +130,6 @@ class _SimSide:
         # receipt times are measured, and neither includes the other venue's work.
         self.hold = False
         self.rx_venues: set = set()
-        self.release = None                    # future: the MEXC handler waits on it while held
         self.held: list = []                   # Gate frames held (in order)
         self.hold_timer = None
         for v in VENUES:
@@ -167,8 +166,6 @@ class _SimSide:
                 async def rx_rest(request, handler, _f=faulted, _v=v):
                     if request.method == "POST" and request.path == "/api/v3/order":
                         self.parsed.append((_v, time.monotonic_ns()))
-                        if self.hold and self.release is not None:
-                            await self.release
                     return await _f(request, handler)
 
                 venue._faulted = rx_rest
@@ -207,8 +204,6 @@ class _SimSide:
         if self.hold_timer is not None:
             self.hold_timer.cancel()
             self.hold_timer = None
-        if self.release is not None and not self.release.done():
-            self.release.set_result(None)
         if self.held:
             asyncio.get_running_loop().call_soon(self._flush)
 
@@ -236,7 +231,6 @@ class _SimSide:
         loop = asyncio.get_running_loop()
         self.waiter = loop.create_future()
         self.rx_venues = set()
-        self.release = loop.create_future()
         self.hold = True
         self.hold_timer = loop.call_later(self.HOLD_S, self._release)
         self.arm = True

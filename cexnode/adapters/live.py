@@ -496,8 +496,8 @@ class LiveGateway:
         """A venue timestamp (ms, the venue's clock) as ns of ours: the server clock's offset taken out
         (``Balance.ts_ns`` is compared with our send times); None when absent or unreadable."""
         try:
-            v = Decimal(str(venue_ms)) if venue_ms not in (None, "", 0, "0") else None
-        except (ArithmeticError, ValueError):
+            v = dec(venue_ms)
+        except ArithmeticError:              # decimal.InvalidOperation: not a number
             return None
         if v is None or not v.is_finite() or v <= 0:
             return None

@@ -332,34 +332,16 @@ class Executor:
         opp = self._warm_opp
         if opp is None:
             return False
-        ctx = _Trade(opp, 0, time.monotonic_ns())
-        brules = self.rules.get((opp.buy_venue, ctx.bsym))
-        srules = self.rules.get((opp.sell_venue, ctx.ssym))
-        bgw, sgw = self.gateways.get(opp.buy_venue), self.gateways.get(opp.sell_venue)
-        if brules is None or srules is None or bgw is None or sgw is None:
+        ctx = self._context(opp, 0, time.monotonic_ns())
+        if not self._configured(ctx):
             return False
-        risk = self.risk
-        risk.check_trade(route=ctx.route, base=ctx.base, qty=ctx.qty, buy_price=ctx.buy_px, sell_price=ctx.sell_px,
-                         count=False)
+        self._check_trade(ctx, count=False)
         self._stale_balances([opp.buy_venue, opp.sell_venue])
-        bb, sb = self._balances.get(opp.buy_venue), self._balances.get(opp.sell_venue)
-        risk.check_balances(buy_venue=opp.buy_venue, sell_venue=opp.sell_venue, base=ctx.base, quote=ctx.quote,
-                            qty=ctx.qty, buy_price=ctx.buy_px, sell_price=ctx.sell_px, buy_fee=brules.taker_fee,
-                            sell_fee=srules.taker_fee,
-                            buy_free={a: b.free for a, b in bb[0].items()} if bb else {},
-                            sell_free={a: b.free for a, b in sb[0].items()} if sb else {},
-                            buy_is_futures=opp.buy_venue in _FUTURES_VENUES,
-                            sell_is_futures=opp.sell_venue in _FUTURES_VENUES,
-                            margin_fraction=self.trading.futures_margin_fraction, count=False)
-        P, Q = opp.price_scale, opp.qty_scale
-        buy = OrderRequest(client_id="cxwarmb", venue=opp.buy_venue, symbol=ctx.bsym, side=Side.BUY, qty_m=opp.qty_m,
-                           price_m=opp.buy_price_m, qty_scale=Q, price_scale=P, tif=TimeInForce.IOC, route=ctx.route)
-        sell = OrderRequest(client_id="cxwarms", venue=opp.sell_venue, symbol=ctx.ssym, side=Side.SELL,
-                            qty_m=opp.qty_m, price_m=opp.sell_price_m, qty_scale=Q, price_scale=P,
-                            tif=TimeInForce.IOC, route=ctx.route)
-        orjson.dumps(dict(ctx.fields(), tif="ioc", orders=[buy.audit_brief(), sell.audit_brief()]))
-        for gw, req in ((bgw, buy), (sgw, sell)):
-            w = getattr(gw, "warm_order", None)
+        self._check_balances(ctx, count=False)
+        buy, sell = self._entry_requests(ctx, "warm")
+        orjson.dumps(self._trade_start_record(ctx, buy, sell))
+        for req in (buy, sell):
+            w = getattr(self.gateways[req.venue], "warm_order", None)
             if w is not None:
                 w(req)
         self.warmups += 1
@@ -512,7 +494,8 @@ class Executor:
         await self._fetch_balances(list(venues) if venues is not None else sorted(self.gateways))
 
     def _free(self, venue: str) -> dict[str, Decimal]:
-        return {a: b.free for a, b in self._balances[venue][0].items()}
+        b = self._balances.get(venue)
+        return {a: x.free for a, x in b[0].items()} if b is not None else {}
 
     # -- the trade ---------------------------------------------------------------------------------
     async def execute(self, opp: Any) -> TradeResult:
@@ -555,18 +538,49 @@ class Executor:
 
     def _begin(self, opp: Any, trade_id: int, t0: int) -> "_Trade | TradeResult":
         """Synchronous front half: configuration, risk checks; the trade context or a rejection."""
-        ctx = _Trade(opp, trade_id, t0)
-        ctx.brules = self.rules.get((opp.buy_venue, ctx.bsym))
-        ctx.srules = self.rules.get((opp.sell_venue, ctx.ssym))
-        if (ctx.brules is None or ctx.srules is None or opp.buy_venue not in self.gateways
-                or opp.sell_venue not in self.gateways):
+        ctx = self._context(opp, trade_id, t0)
+        if not self._configured(ctx):
             return self._rejected(ctx, "not_configured", "no gateway or rules for %s/%s" % (opp.buy_venue, opp.sell_venue))
-        d = self.risk.check_trade(route=ctx.route, base=ctx.base, qty=ctx.qty, buy_price=ctx.buy_px,
-                                  sell_price=ctx.sell_px)
+        d = self._check_trade(ctx)
         if not d.ok:
             return self._rejected(ctx, d.reason, d.detail)
         ctx.need = self._stale_balances([opp.buy_venue, opp.sell_venue])
         return ctx
+
+    def _context(self, opp: Any, trade_id: int, t0: int) -> "_Trade":
+        ctx = _Trade(opp, trade_id, t0)
+        ctx.brules = self.rules.get((opp.buy_venue, ctx.bsym))
+        ctx.srules = self.rules.get((opp.sell_venue, ctx.ssym))
+        return ctx
+
+    def _configured(self, ctx: "_Trade") -> bool:
+        return (ctx.brules is not None and ctx.srules is not None and ctx.opp.buy_venue in self.gateways
+                and ctx.opp.sell_venue in self.gateways)
+
+    def _check_trade(self, ctx: "_Trade", count: bool = True) -> Any:
+        return self.risk.check_trade(route=ctx.route, base=ctx.base, qty=ctx.qty, buy_price=ctx.buy_px,
+                                     sell_price=ctx.sell_px, count=count)
+
+    def _check_balances(self, ctx: "_Trade", count: bool = True) -> Any:
+        opp = ctx.opp
+        return self.risk.check_balances(buy_venue=opp.buy_venue, sell_venue=opp.sell_venue, base=ctx.base,
+                                        quote=ctx.quote, qty=ctx.qty, buy_price=ctx.buy_px, sell_price=ctx.sell_px,
+                                        buy_fee=ctx.brules.taker_fee, sell_fee=ctx.srules.taker_fee,
+                                        buy_free=self._free(opp.buy_venue), sell_free=self._free(opp.sell_venue),
+                                        buy_is_futures=opp.buy_venue in _FUTURES_VENUES,
+                                        sell_is_futures=opp.sell_venue in _FUTURES_VENUES,
+                                        margin_fraction=self.trading.futures_margin_fraction, count=count)
+
+    def _entry_requests(self, ctx: "_Trade", tag: str) -> tuple[OrderRequest, OrderRequest]:
+        opp, P, Q = ctx.opp, ctx.opp.price_scale, ctx.opp.qty_scale
+        return (_order_request("cx%sb" % tag, opp.buy_venue, ctx.bsym, Side.BUY, opp.qty_m, opp.buy_price_m, Q, P,
+                               ctx.route, "entry"),
+                _order_request("cx%ss" % tag, opp.sell_venue, ctx.ssym, Side.SELL, opp.qty_m, opp.sell_price_m, Q,
+                               P, ctx.route, "entry"))
+
+    @staticmethod
+    def _trade_start_record(ctx: "_Trade", buy: OrderRequest, sell: OrderRequest) -> dict:
+        return dict(ctx.fields(), tif="ioc", orders=[buy.audit_brief(), sell.audit_brief()])
 
     def _rejected(self, ctx: "_Trade", reason: str, detail: str) -> TradeResult:
         self._audit("trade_rejected", dict(ctx.fields(), reason=reason, detail=detail))
@@ -575,34 +589,22 @@ class Executor:
 
     def _launch(self, ctx: "_Trade") -> Optional[TradeResult]:
         """Synchronous: balance check (balances are fresh here), audit both requests in one record,
-        start both ``place`` calls as tasks (they run at the loop's next step, together)."""
-        opp = ctx.opp
+        start both ``place`` calls (:meth:`_start_send`)."""
         if ctx.opp_t:
             age_ms = (self._clock() - ctx.opp_t) // 1_000_000
             if age_ms > self.trading.max_opportunity_age_ms:
                 return self._rejected(ctx, "opportunity_stale", "%d ms old" % age_ms)
-        free_b, free_s = self._free(opp.buy_venue), self._free(opp.sell_venue)
-        d = self.risk.check_balances(buy_venue=opp.buy_venue, sell_venue=opp.sell_venue, base=ctx.base,
-                                     quote=ctx.quote, qty=ctx.qty, buy_price=ctx.buy_px, sell_price=ctx.sell_px,
-                                     buy_fee=ctx.brules.taker_fee, sell_fee=ctx.srules.taker_fee, buy_free=free_b,
-                                     sell_free=free_s, buy_is_futures=opp.buy_venue in _FUTURES_VENUES,
-                                     sell_is_futures=opp.sell_venue in _FUTURES_VENUES,
-                                     margin_fraction=self.trading.futures_margin_fraction)
+        d = self._check_balances(ctx)
         if not d.ok:
             return self._rejected(ctx, d.reason, d.detail)
         self.risk.note_trade(ctx.route)
-        tag = "%s%x" % (self._prefix, ctx.trade_id)
-        P, Q = opp.price_scale, opp.qty_scale
-        ctx.buy = self._new_leg(ctx.trade_id, "cx%sb" % tag, opp.buy_venue, ctx.bsym, Side.BUY, opp.qty_m,
-                                opp.buy_price_m, Q, P, ctx.route, "entry", ctx.base, ctx.quote)
-        ctx.sell = self._new_leg(ctx.trade_id, "cx%ss" % tag, opp.sell_venue, ctx.ssym, Side.SELL, opp.qty_m,
-                                 opp.sell_price_m, Q, P, ctx.route, "entry", ctx.base, ctx.quote)
+        buy, sell = self._entry_requests(ctx, "%s%x" % (self._prefix, ctx.trade_id))
+        ctx.buy = self._new_leg(ctx.trade_id, buy, ctx.base, ctx.quote)
+        ctx.sell = self._new_leg(ctx.trade_id, sell, ctx.base, ctx.quote)
         # One audit record carries both order requests, written (write(2): survives kill -9) before
         # anything leaves; its fdatasync runs off the loop while the orders are in flight, and the
         # acks' records (synced before they are acted on) cannot be durable without it.
-        self._audit("trade_start", dict(ctx.fields(), tif="ioc", orders=[ctx.buy.req.audit_brief(),
-                                                                         ctx.sell.req.audit_brief()]),
-                    sync="behind")
+        self._audit("trade_start", self._trade_start_record(ctx, buy, sell), sync="behind")
         # Live gateways (eager_place) write their order right here, one after the other; others'
         # tasks run at the loop's next step, in the order they are made. Either way a leg whose
         # gateway writes in a few microseconds (a WebSocket order API) goes after one that first
@@ -672,11 +674,9 @@ class Executor:
         return res
 
     # -- legs --------------------------------------------------------------------------------------
-    def _new_leg(self, trade_id, cid, venue, sym, side, qty_m, price_m, Q, P, route, purpose, base, quote) -> _Leg:
-        req = OrderRequest(client_id=cid, venue=venue, symbol=sym, side=side, qty_m=qty_m, price_m=price_m,
-                           qty_scale=Q, price_scale=P, tif=TimeInForce.IOC, route=route, purpose=purpose)
-        leg = _Leg(req, self.gateways[venue], trade_id, base, quote)
-        self._legs[cid] = leg
+    def _new_leg(self, trade_id: int, req: OrderRequest, base: str, quote: str) -> _Leg:
+        leg = _Leg(req, self.gateways[req.venue], trade_id, base, quote)
+        self._legs[req.client_id] = leg
         return leg
 
     def _start_send(self, leg: _Leg) -> "asyncio.Future":
@@ -924,7 +924,8 @@ class Executor:
                     continue
             n += 1
             cid = "cx%s%x%s%d" % (self._prefix, trade_id, "h" if kind == "hedge" else "u", n)
-            leg = self._new_leg(trade_id, cid, venue, sym, side, q_m, p_m, Q, P, opp.route, kind, base, quote)
+            leg = self._new_leg(trade_id, _order_request(cid, venue, sym, side, q_m, p_m, Q, P, opp.route, kind),
+                                base, quote)
             legs.append(leg)
             self._audit("hedge_plan", {"trade_id": trade_id, "kind": kind, "venue": venue, "side": side.value,
                                        "qty": str(q), "limit_price": str(mantissa_to_decimal(p_m, P)),
@@ -1027,6 +1028,13 @@ class Executor:
         metrics.add_source("cexnode_opportunity_to_send_microseconds", lambda: [((), self.opp_to_send_us)])
         metrics.add_source("cexnode_executor_warmups",
                            lambda: [(("ok",), self.warmups), (("error",), self.warm_errors)])
+
+
+def _order_request(cid: str, venue: str, sym: str, side: Side, qty_m: int, price_m: int, Q: int, P: int, route: str,
+                   purpose: str) -> OrderRequest:
+    """An IOC limit order (every order the executor sends is one)."""
+    return OrderRequest(client_id=cid, venue=venue, symbol=sym, side=side, qty_m=qty_m, price_m=price_m,
+                        qty_scale=Q, price_scale=P, tif=TimeInForce.IOC, route=route, purpose=purpose)
 
 
 def _display(d: Any) -> str:

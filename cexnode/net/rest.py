@@ -378,16 +378,11 @@ _PLAIN = re.compile(r"[A-Za-z0-9_.~-]*\Z").match
 def encode_query(params: Any) -> str:
     """``urlencode(params)`` (a mapping or ``(key, value)`` pairs; values ``str()``-ed), with the
     common case — keys and values that need no escaping — joined directly."""
-    items = params.items() if hasattr(params, "items") else params
-    out = []
-    for k, v in items:
-        if not isinstance(v, str):
-            v = str(v)
-        if _PLAIN(k) is None or _PLAIN(v) is None:
-            return urlencode([(k2, v2 if isinstance(v2, str) else str(v2))
-                              for k2, v2 in (params.items() if hasattr(params, "items") else params)])
-        out.append(k + "=" + v)
-    return "&".join(out)
+    items = [(k, v if isinstance(v, str) else str(v))
+             for k, v in (params.items() if hasattr(params, "items") else params)]
+    if all(_PLAIN(k) is not None and _PLAIN(v) is not None for k, v in items):
+        return "&".join(k + "=" + v for k, v in items)
+    return urlencode(items)
 
 
 def _retry_after_s(headers: Any) -> Optional[float]:
@@ -782,6 +777,7 @@ class RestManager:
                 hdrs.update(extra or {})
             if data and "Content-Type" not in hdrs:
                 hdrs["Content-Type"] = "application/json"
+            target = path + ("?" + query if query else "")
             self.requests += 1
             t0 = time.perf_counter()
             verdict = False
@@ -789,7 +785,7 @@ class RestManager:
                 try:
                     if lane is not None and lane.ready:
                         # written now, in this call (the order path starts orders eagerly)
-                        fut = lane.send(method, path + ("?" + query if query else ""), hdrs, data)
+                        fut = lane.send(method, target, hdrs, data)
                         self.order_connection_requests += 1
                         try:
                             status, rheaders, rbody = await asyncio.wait_for(fut, timeout.total)
@@ -811,7 +807,7 @@ class RestManager:
                             # started eagerly outside a task (the executor's order path): aiohttp's
                             # timeouts need one; the rest of this request runs in its task
                             await asyncio.sleep(0)
-                        url = URL(self.base_url + path + ("?" + query if query else ""), encoded=True)
+                        url = URL(self.base_url + target, encoded=True)
                         async with session.request(method, url, data=data or None, headers=hdrs or None,
                                                    timeout=timeout) as r:
                             rbody = await r.read()
@@ -964,11 +960,7 @@ def mexc_sign_hook(signer: Any, manager: RestManager) -> Signer:
     """MEXC: ``recvWindow``, ``timestamp`` (venue time) and ``signature`` appended to the query,
     ``X-MEXC-APIKEY`` header (:class:`cexnode.adapters.mexc_spot.signing.MexcSigner`)."""
     def sign(method: str, path: str, query: str, body: bytes) -> tuple:
-        from urllib.parse import parse_qsl
-
-        params = parse_qsl(query, keep_blank_values=True)
-        q = signer.signed_query(params, manager.server_now_ms(), body.decode() if body else "")
-        return q, signer.headers()
+        return signer.sign_query(query, manager.server_now_ms(), body.decode() if body else ""), signer.headers()
     return sign
 
 

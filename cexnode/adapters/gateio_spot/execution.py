@@ -231,7 +231,7 @@ class GateGatewayBase(LiveGateway):
             return
         body = self.order_body(order, inst)
         if self.session is not None and self.ws_order_api:
-            self.session.api_message(self.channel_prefix + ".order_place", body, "0-0").decode()
+            self.session.api_message(self.channel_prefix + ".order_place", body, "0-0")
 
     async def place(self, order: OrderRequest) -> OrderAck:
         t0 = time.monotonic_ns()
