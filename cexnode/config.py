@@ -111,9 +111,11 @@ class Secret:
 
 
 def opt(default=dataclasses.MISSING, *, doc: str, reload: bool = False, ge=None, gt=None, le=None, lt=None,
-        pow2: bool = False, factory=None, example=None):
-    """A config field: default, documentation, range and whether SIGHUP may change it."""
-    md = {"doc": doc, "reload": reload, "ge": ge, "gt": gt, "le": le, "lt": lt, "pow2": pow2, "example": example}
+        pow2: bool = False, off_or_ge=None, factory=None, example=None):
+    """A config field: default, documentation, range and whether SIGHUP may change it.
+    ``off_or_ge``: 0 (off) or a value >= this."""
+    md = {"doc": doc, "reload": reload, "ge": ge, "gt": gt, "le": le, "lt": lt, "pow2": pow2, "off_or_ge": off_or_ge,
+          "example": example}
     if factory is not None:
         return field(default_factory=factory, metadata=md)
     return field(default=default, metadata=md)
@@ -303,7 +305,7 @@ class TradingConfig:
     reconcile_timeout_ms: int = opt(30000, doc="After the leg deadline, keep reconciling an order this long inside the trade; then it is handed to a background reconciler and trading reduces until it is resolved.", ge=100, le=3600000, reload=True)
     not_found_grace_ms: int = opt(1000, doc="An ambiguous order the venue still does not know this long after it was sent is taken as never placed.", ge=0, le=600000, reload=True)
     max_opportunity_age_ms: int = opt(500, doc="An opportunity older than this when its orders would go out (e.g. after a balance refresh) is dropped: its prices are stale.", ge=1, le=600000, reload=True)
-    warm_interval_ms: float = opt(2.0, doc="Keep the order path warm: this often (while no trade is in flight) the executor dry-runs its front half with the last opportunity (risk and balance checks, both order requests built and signed, nothing sent, audited or counted), so a trade after a quiet spell does not run from cold CPU caches (~40 μs of CPU per run: 2 % of a core at 2 ms). 0: off.", ge=0, le=60000, reload=True)
+    warm_interval_ms: float = opt(2.0, doc="Keep the order path warm: this often (while no trade is in flight) the executor dry-runs its front half with the last opportunity (risk and balance checks, both order requests built and signed, nothing sent, audited or counted), so a trade after a quiet spell does not run from cold CPU caches (~40 μs of CPU per run: 2 % of a core at 2 ms). 0: off; otherwise at least 1 (the event loop's timers have 1 ms resolution: a shorter interval would dry-run on every loop iteration).", ge=0, le=60000, off_or_ge=1, reload=True)
     max_inflight_trades: int = opt(1, doc="Trades executing at once (one per route at most); further opportunities are skipped and counted.", ge=1, le=64, reload=True)
     futures_margin_fraction: Decimal = opt(Decimal("1"), doc="Quote margin required per unit of futures notional in the balance check (1 = fully collateralised).", gt=0, le=1, reload=True)
     paper: PaperConfig = opt(factory=PaperConfig, doc="Paper-trading settings.")
@@ -493,6 +495,8 @@ def _check_range(value, md, path, line):
         raise ConfigError("expected a value <= %s, found %s" % (md["le"], value), path=path, line=line)
     if md.get("lt") is not None and value >= md["lt"]:
         raise ConfigError("expected a value < %s, found %s" % (md["lt"], value), path=path, line=line)
+    if md.get("off_or_ge") is not None and value != 0 and value < md["off_or_ge"]:
+        raise ConfigError("expected 0 (off) or a value >= %s, found %s" % (md["off_or_ge"], value), path=path, line=line)
     if md.get("pow2") and (value <= 0 or value & (value - 1)):
         raise ConfigError("expected a power of two, found %s" % value, path=path, line=line)
 
@@ -855,6 +859,8 @@ def _schema_of(tp, md=None) -> dict:
     for k, j in (("ge", "minimum"), ("le", "maximum"), ("gt", "exclusiveMinimum"), ("lt", "exclusiveMaximum")):
         if md.get(k) is not None and tp in (int, float, Decimal):
             s[j] = float(md[k]) if isinstance(md[k], Decimal) else md[k]
+    if md.get("off_or_ge") is not None:
+        s["not"] = {"exclusiveMinimum": 0, "exclusiveMaximum": md["off_or_ge"]}
     return s
 
 

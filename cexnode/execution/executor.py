@@ -306,7 +306,8 @@ class Executor:
     # -- warm-up -----------------------------------------------------------------------------------
     def _warm_interval_s(self) -> float:
         ms = getattr(self.trading, "warm_interval_ms", 0) or 0
-        return ms / 1000.0 if ms > 0 else 0.5        # off: look again later (the config reloads)
+        # off: look again later (the config reloads); never under the loop's 1 ms timer resolution
+        return max(ms, 1.0) / 1000.0 if ms > 0 else 0.5
 
     def _warm_tick(self) -> None:
         if not self.started:

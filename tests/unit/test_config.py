@@ -96,3 +96,19 @@ def test_readme_reference_is_current():
     assert begin in readme and end in readme
     table = readme.split(begin, 1)[1].split(end, 1)[0]
     assert table == markdown_reference(), "README config reference is stale: run `python -m cexnode config schema --markdown`"
+
+
+@pytest.mark.parametrize("value, ok", [(0, True), (1, True), (2.5, True), (0.25, False), (0.999, False)])
+def test_warm_interval_is_off_or_at_least_the_timer_resolution(env, value, ok):
+    """uvloop's timers have 1 ms resolution: a 0.25 ms interval would dry-run the order path on
+    every loop iteration, so it is refused, naming the key; 0 (off) is allowed."""
+    text = GOOD + "trading:\n  warm_interval_ms: %s\n" % value
+    if ok:
+        assert load_config_text(text).trading.warm_interval_ms == value
+        return
+    with pytest.raises(ConfigError) as ei:
+        load_config_text(text, source="x.yaml")
+    assert ei.value.path == "trading.warm_interval_ms"
+    assert "expected 0 (off) or a value >= 1, found %s" % value in str(ei.value)
+    s = json_schema()["properties"]["trading"]["properties"]["warm_interval_ms"]
+    assert s["not"] == {"exclusiveMinimum": 0, "exclusiveMaximum": 1} and s["minimum"] == 0
