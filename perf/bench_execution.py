@@ -371,6 +371,19 @@ async def _samples(node, simp, n: int) -> dict:
     await _wait(synced, 5, "books to catch up with the paused simulator", 0.002)
     await ex.refresh_balances()
     samples, first, matched, parsed, per_venue, waited, refreshed, statuses = [], [], [], [], {}, 0, 0, {}
+    # when the opportunity reaches the executor (CLOCK_MONOTONIC is system-wide: comparable with
+    # the simulator's t0): splits each sample into frame -> decision (wake-up, read, parse, book,
+    # arbitrage) and decision -> both orders received (risk, audit, both orders, the venue's read)
+    handed: list = []
+    submit = ex.submit
+
+    def stamped_submit(opp, _submit=submit):
+        if opp.route == "btc" and not handed:
+            handed.append(time.monotonic_ns())
+        return _submit(opp)
+
+    ex.submit = stamped_submit
+    to_exec: list = []
     for i in range(n):
         # balances: the private streams' pushes after the previous trade keep them fresh
         t_w = time.monotonic()
@@ -384,6 +397,7 @@ async def _samples(node, simp, n: int) -> dict:
         done_before = len(ex.results)
         gc.collect()
         gc.disable()
+        handed.clear()
         try:
             r = await simp.ask({"op": "dislocate", "i": i})
         finally:
@@ -393,6 +407,8 @@ async def _samples(node, simp, n: int) -> dict:
             raise RuntimeError("bench tick_to_order: sample %d: orders at the simulator: %r (executor %r)"
                                % (i, got, ex.status()))
         samples.append(max(t for _, t in rx) - r["t0"])
+        if handed:
+            to_exec.append(handed[0] - r["t0"])
         first.append(min(t for _, t in rx) - r["t0"])
         matched.append(max(t for _, t in got) - r["t0"])
         parsed.extend(t - r["t0"] for _, t in r["parsed"])
@@ -404,8 +420,9 @@ async def _samples(node, simp, n: int) -> dict:
         want = (await simp.ask({"op": "restore"}))["last_ids"]
         await _wait(synced, 5, "books to catch up after the restore", 0.002)
         await asyncio.sleep(PACE_S)
+    ex.submit = submit
     return {"samples": samples, "first": first, "matched": matched, "parsed": parsed, "per_venue": per_venue,
-            "waited": waited,
+            "to_executor": to_exec, "waited": waited,
             "refreshed": refreshed, "statuses": statuses}
 
 
@@ -470,6 +487,8 @@ def tick_to_order(quick: bool) -> dict:
            "warm_off_median_ns": summarize(runs["cold"]["samples"])["median_ns"],
            "warm_off_p99_ns": summarize(runs["cold"]["samples"])["p99_ns"],
            "busy_poll_first_order_received_median_ns": summarize(runs["busy"]["first"])["median_ns"],
+           "frame_to_executor_median_ns": summarize(a["to_executor"])["median_ns"],
+           "busy_poll_frame_to_executor_median_ns": summarize(runs["busy"]["to_executor"])["median_ns"],
            "transport_floor_rtt_median_ns": floor["median_ns"], "transport_floor_rtt_p99_ns": floor["p99_ns"],
            "trade_statuses": a["statuses"], "balance_waits": a["waited"], "balance_rest_refreshes": a["refreshed"],
            "pace_s": PACE_S, "dislocation_bps": float(DISLOCATION_BPS),
@@ -478,7 +497,9 @@ def tick_to_order(quick: bool) -> dict:
                     "book -> ArbEngine -> Executor.submit (risk, balances, audit) -> MEXC REST order + Gate WebSocket "
                     "order API -> both order requests received by the simulator's servers (simulator clock at both "
                     "ends); also: MEXC's request parsed by aiohttp's server, both accepted by the matching engines, "
-                    "order-path warm-up off (trading.warm_interval_ms: 0), fsync batch, busy polling"}
+                    "order-path warm-up off (trading.warm_interval_ms: 0), fsync batch, busy polling; frame_to_executor: "
+                    "the frame written -> the opportunity handed to Executor.submit (the node's wake-up, read, parse, "
+                    "book, arbitrage)"}
     for v, xs in a["per_venue"].items():
         res["%s_order_received_median_ns" % v] = summarize(xs)["median_ns"]
     return res
