@@ -12,7 +12,9 @@ Between trades, :meth:`Executor.warm` dry-runs steps 1–3 every ``trading.warm_
 1. **Risk** (``RiskManager.check_trade``): state, route cooldown, notional, positions, exposure.
 2. **Balances fresh** (DESIGN §5): pushed by the venue or fetched within ``max_balance_age_ms``,
    else both venues are asked concurrently (REST); ``RiskManager.check_balances``. A venue's
-   cached balances are invalidated the moment an order is sent there.
+   cached balances are invalidated the moment an order is sent there, and what a trade in flight
+   takes is reserved (less free for the others) until the venue's balances are observed after
+   that trade has ended.
 3. **Both legs concurrently** as IOC limit orders at the opportunity's leg prices.
 4. **Fills** from the private stream (``subscribe_orders``); while a leg has no final state the
    venue is queried every ``poll_interval_ms``. An AMBIGUOUS outcome (timeout, disconnect, 5xx)
@@ -68,7 +70,7 @@ from cexnode.execution.eager import start_eager
 from cexnode.execution.gateway import (Balance, GatewayError, OrderAck, OrderGateway, OrderNotFound, OrderRequest,
                                        OrderState, OrderStatus, Outcome, Side, TimeInForce, mantissa_to_decimal)
 from cexnode.execution.positions import DEC_CTX, PositionBook
-from cexnode.execution.risk import ACTIVE, RiskManager
+from cexnode.execution.risk import ACTIVE, RiskManager, balance_needs
 from cexnode.log import get_logger
 
 __all__ = ["Executor", "LegRules", "TradeResult", "LATENCY_BUCKETS_US", "venue_symbol"]
@@ -109,7 +111,8 @@ class LegRules:
 
 class _Leg:
     __slots__ = ("req", "state", "final", "ambiguous", "event", "sent_ns", "sent_wall_ns", "answered",
-                 "unreconciled", "booked", "cancel_sent", "gw", "failed", "trade_id", "base", "quote", "pnl")
+                 "unreconciled", "booked", "cancel_sent", "gw", "failed", "trade_id", "base", "quote", "pnl",
+                 "reserve", "done_wall_ns")
 
     def __init__(self, req: OrderRequest, gw: OrderGateway, trade_id: int, base: str, quote: str):
         self.req = req
@@ -129,6 +132,8 @@ class _Leg:
         self.booked = False
         self.cancel_sent = False
         self.pnl = _ZERO
+        self.reserve: Optional[tuple[str, Decimal]] = None   # (asset, amount) an entry leg takes from its venue
+        self.done_wall_ns = 0                                # its trade ended (wall clock); 0 while running
 
     @property
     def filled(self) -> Decimal:
@@ -222,6 +227,7 @@ class Executor:
         self._prefix = _b36(time.time_ns() // 1_000_000_000 % (36 ** 5))
         self._balances: dict[str, tuple[dict[str, Balance], int]] = {}
         self._sent_at: dict[str, int] = {}        # venue -> wall ns of the last order sent there
+        self._reserving: dict[str, list] = {}     # venue -> entry legs whose funds are reserved there
         self._unsubs: list = []
         self._tasks: set = set()
         self._inflight_routes: set[str] = set()
@@ -495,8 +501,62 @@ class Executor:
         await self._fetch_balances(list(venues) if venues is not None else sorted(self.gateways))
 
     def _free(self, venue: str) -> dict[str, Decimal]:
+        """Free balances at ``venue`` less what trades in flight have reserved there."""
         b = self._balances.get(venue)
-        return {a: x.free for a, x in b[0].items()} if b is not None else {}
+        free = {a: x.free for a, x in b[0].items()} if b is not None else {}
+        if venue in self._reserving:
+            with decimal.localcontext(DEC_CTX):
+                for asset, amount in self._reserved(venue).items():
+                    free[asset] = free.get(asset, _ZERO) - amount
+        return free
+
+    # -- reservations --------------------------------------------------------------------------------
+    # Trades run concurrently (max_inflight_trades > 1) may share a venue. A balance observed after
+    # one trade's order was sent need not show that order yet (the venue may not have processed
+    # it), so each entry leg reserves what it takes (risk.balance_needs) until its trade has ended
+    # *and* the venue's balances held were observed after that: only then do they include it.
+    def _reserve(self, ctx: "_Trade") -> None:
+        opp = ctx.opp
+        (ctx.buy.reserve, ctx.sell.reserve) = balance_needs(
+            base=ctx.base, quote=ctx.quote, qty=ctx.qty, buy_price=ctx.buy_px, sell_price=ctx.sell_px,
+            buy_fee=ctx.brules.taker_fee, sell_fee=ctx.srules.taker_fee,
+            buy_is_futures=opp.buy_venue in _FUTURES_VENUES, sell_is_futures=opp.sell_venue in _FUTURES_VENUES,
+            margin_fraction=self.trading.futures_margin_fraction)
+        for leg in (ctx.buy, ctx.sell):
+            self._reserving.setdefault(leg.req.venue, []).append(leg)
+
+    def _reserved(self, venue: str) -> dict[str, Decimal]:
+        """What trades in flight have reserved at ``venue``, by asset (legs whose share the balances
+        held already include are dropped here)."""
+        legs = self._reserving.get(venue)
+        if not legs:
+            return {}
+        b = self._balances.get(venue)
+        seen = b[1] if b is not None else 0
+        keep = [leg for leg in legs if not leg.done_wall_ns or seen <= leg.done_wall_ns]
+        if keep:
+            self._reserving[venue] = keep
+        else:
+            del self._reserving[venue]
+        out: dict[str, Decimal] = {}
+        with decimal.localcontext(DEC_CTX):
+            for leg in keep:
+                asset, amount = leg.reserve
+                out[asset] = out.get(asset, _ZERO) + amount
+        return out
+
+    def _release(self, trade_id: int) -> None:
+        """The trade has ended: its legs' reservations go with the next balances observed."""
+        now = self._clock()
+        for legs in self._reserving.values():
+            for leg in legs:
+                if leg.trade_id == trade_id and not leg.done_wall_ns:
+                    leg.done_wall_ns = now
+
+    def _reserved_note(self, ctx: "_Trade") -> str:
+        parts = ["%s %s %s" % (v, a, x) for v in dict.fromkeys((ctx.opp.buy_venue, ctx.opp.sell_venue))
+                 for a, x in self._reserved(v).items()]
+        return " (after reserving for trades in flight: %s)" % ", ".join(parts) if parts else ""
 
     # -- the trade ---------------------------------------------------------------------------------
     async def execute(self, opp: Any) -> TradeResult:
@@ -505,9 +565,12 @@ class Executor:
 
     async def _execute_guarded(self, opp: Any, trade_id: int, t0: int, ctx: Any) -> TradeResult:
         try:
-            if isinstance(ctx, BaseException):
-                raise ctx
-            res = await self._execute(opp, trade_id, t0, ctx)
+            try:
+                if isinstance(ctx, BaseException):
+                    raise ctx
+                res = await self._execute(opp, trade_id, t0, ctx)
+            finally:
+                self._release(trade_id)
         except _AuditFailed as e:
             res = TradeResult(trade_id=trade_id, route=opp.route, symbol=opp.symbol, status="error",
                               reason="audit_failed:%s" % e, duration_ns=time.monotonic_ns() - t0)
@@ -597,7 +660,7 @@ class Executor:
                 return self._rejected(ctx, "opportunity_stale", "%d ms old" % age_ms)
         d = self._check_balances(ctx)
         if not d.ok:
-            return self._rejected(ctx, d.reason, d.detail)
+            return self._rejected(ctx, d.reason, d.detail + self._reserved_note(ctx))
         self.risk.note_trade(ctx.route)
         buy, sell = self._entry_requests(ctx, "%s%x" % (self._prefix, ctx.trade_id))
         ctx.buy = self._new_leg(ctx.trade_id, buy, ctx.base, ctx.quote)
@@ -615,6 +678,7 @@ class Executor:
             ctx.tasks = (self._start_send(ctx.buy), t_sell)
         else:
             ctx.tasks = (self._start_send(ctx.buy), self._start_send(ctx.sell))
+        self._reserve(ctx)        # after the sends (bookkeeping), before anything else can run
         if ctx.opp_t:
             self.opp_to_send_us.observe(max(0, (ctx.buy.sent_wall_ns - ctx.opp_t) // 1000))
         return None
@@ -966,7 +1030,9 @@ class Executor:
                 "orders": {"%s|%s" % k: v for k, v in self.orders_by_result.items()},
                 "unreconciled": sorted(self.unreconciled), "risk": self.risk.status(),
                 "realised_pnl": str(self.positions.realised()), "warmups": self.warmups,
-                "warm_errors": self.warm_errors}
+                "warm_errors": self.warm_errors,
+                "reserved": {v: {a: str(x) for a, x in r.items()} for v in list(self._reserving)
+                             if (r := self._reserved(v))}}
 
     def summary_rows(self) -> list[dict]:
         """PositionBook rows (route, asset, position, realised P&L, fees, volumes) plus, per route,

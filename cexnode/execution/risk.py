@@ -38,8 +38,8 @@ from typing import Any, Callable, Mapping, Optional
 from cexnode.execution.positions import DEC_CTX, PositionBook
 from cexnode.log import get_logger
 
-__all__ = ["RiskManager", "RiskDecision", "book_ages", "ACTIVE", "REDUCING", "HALTED", "STATE_CODES", "HALT_REASONS",
-           "REDUCE_REASONS"]
+__all__ = ["RiskManager", "RiskDecision", "book_ages", "balance_needs", "ACTIVE", "REDUCING", "HALTED", "STATE_CODES",
+           "HALT_REASONS", "REDUCE_REASONS"]
 
 ACTIVE, REDUCING, HALTED = "active", "reducing", "halted"
 STATE_CODES = {ACTIVE: 0, REDUCING: 1, HALTED: 2}
@@ -60,6 +60,24 @@ def book_ages(books: Mapping[tuple, Any], clock_ns: Callable[[], int] = time.tim
         return {k: ((now - b.recv_ns) / 1e6 if b.in_sync and b.recv_ns else None) for k, b in items}
 
     return ages
+
+
+def balance_needs(*, base: str, quote: str, qty: Decimal, buy_price: Decimal, sell_price: Decimal,
+                  buy_fee: Decimal, sell_fee: Decimal, buy_is_futures: bool = False, sell_is_futures: bool = False,
+                  margin_fraction: Decimal = Decimal(1)) -> tuple[tuple[str, Decimal], tuple[str, Decimal]]:
+    """What each leg of a trade takes from its venue's free balance: ``((asset, amount) of the buy
+    leg, (asset, amount) of the sell leg)``. Spot buy: quote, qty × price × (1 + fee). Spot sell:
+    base, qty. Futures leg (either side): quote margin, qty × price × (margin_fraction + fee)."""
+    with decimal.localcontext(DEC_CTX):
+        if buy_is_futures:
+            buy = (quote, qty * buy_price * (margin_fraction + buy_fee))
+        else:
+            buy = (quote, qty * buy_price * (1 + buy_fee))
+        if sell_is_futures:
+            sell = (quote, qty * sell_price * (margin_fraction + sell_fee))
+        else:
+            sell = (base, qty)
+    return buy, sell
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,25 +291,17 @@ class RiskManager:
                        buy_free: Mapping[str, Any], sell_free: Mapping[str, Any], sell_is_futures: bool,
                        buy_is_futures: bool = False, margin_fraction: Decimal = Decimal(1),
                        count: bool = True) -> RiskDecision:
-        """Balances (free amounts, fresh per DESIGN §5) cover both legs.
-
-        Spot buy: quote ≥ qty × price × (1 + fee). Spot sell: base ≥ qty. Futures leg (either
-        side): quote margin ≥ qty × price × margin_fraction + fee."""
-        with decimal.localcontext(DEC_CTX):
-            if buy_is_futures:
-                need_b, asset_b = qty * buy_price * (margin_fraction + buy_fee), quote
-            else:
-                need_b, asset_b = qty * buy_price * (1 + buy_fee), quote
-            have_b = buy_free.get(asset_b, _ZERO)
-            if have_b < need_b:
-                return self._reject("balance", "%s %s: need %s, have %s" % (buy_venue, asset_b, need_b, have_b), count)
-            if sell_is_futures:
-                need_s, asset_s = qty * sell_price * (margin_fraction + sell_fee), quote
-            else:
-                need_s, asset_s = qty, base
-            have_s = sell_free.get(asset_s, _ZERO)
-            if have_s < need_s:
-                return self._reject("balance", "%s %s: need %s, have %s" % (sell_venue, asset_s, need_s, have_s), count)
+        """Balances (free amounts, fresh per DESIGN §5) cover both legs (:func:`balance_needs`)."""
+        (asset_b, need_b), (asset_s, need_s) = balance_needs(
+            base=base, quote=quote, qty=qty, buy_price=buy_price, sell_price=sell_price, buy_fee=buy_fee,
+            sell_fee=sell_fee, buy_is_futures=buy_is_futures, sell_is_futures=sell_is_futures,
+            margin_fraction=margin_fraction)
+        have_b = buy_free.get(asset_b, _ZERO)
+        if have_b < need_b:
+            return self._reject("balance", "%s %s: need %s, have %s" % (buy_venue, asset_b, need_b, have_b), count)
+        have_s = sell_free.get(asset_s, _ZERO)
+        if have_s < need_s:
+            return self._reject("balance", "%s %s: need %s, have %s" % (sell_venue, asset_s, need_s, have_s), count)
         return _OK
 
     def in_cooldown(self, route: str, now_ns: Optional[int] = None) -> bool:

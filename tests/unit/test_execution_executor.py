@@ -668,6 +668,71 @@ def test_inflight_limit_and_two_routes(tmp_path):
     assert {(r["route"], r["trades"], r["position"]) for r in rows} == {("r1", 1, "0.0000"), ("r2", 1, "0.0000")}
 
 
+def test_concurrent_trades_do_not_spend_the_same_funds(tmp_path):
+    """Two routes trade through the same venues at once. The second trade's balances, fetched while
+    the first one's buy is on its way (the venue has not processed it yet), still show the funds
+    that buy will take: the first trade reserved them, so the second is refused up front
+    ("balance") instead of sending a buy the venue rejects and leaving a one-leg position."""
+    h = H(tmp_path, a_asks=(("100", "5"),), b_bids=(("101", "5"),), a_bal={"USDT": "80", "BTC": "0"},
+          trading=trading_cfg(max_inflight_trades=2))
+    h.a.latency_s = h.b.latency_s = 0.03
+
+    async def main():
+        async with running(h):
+            await h.ex.refresh_balances()
+            t1 = h.ex.submit(opp(route="r1"))
+            await asyncio.sleep(0.01)            # r1's orders are out, not processed by the venues
+            reserved = h.ex.status()["reserved"]
+            t2 = h.ex.submit(opp(route="r2"))
+            return reserved, await t1, await t2
+
+    reserved, r1, r2 = run(main())
+    # 0.5 × 100 × (1 + 0.001) quote on the buy venue, 0.5 base on the sell venue
+    assert {v: {a: D(x) for a, x in r.items()} for v, r in reserved.items()} == \
+        {"mexc_spot": {"USDT": D("50.05")}, "gateio_spot": {"BTC": D("0.5")}}
+    assert r1.status == "done"
+    assert r2.status == "rejected" and r2.reason == "balance", r2
+    assert [r.route for r in h.a.placed] == ["r1"] and [r.route for r in h.b.placed] == ["r1"]
+    assert h.positions.position("BTC") == 0 and h.a.free["USDT"] == D("29.95")
+    ev = assert_audit_complete(h)
+    rej = [e["data"] for e in ev if e["event"] == "trade_rejected"]
+    assert len(rej) == 1 and rej[0]["route"] == "r2"
+    assert "need 50.05" in rej[0]["detail"] and "have 29.95" in rej[0]["detail"]
+    assert "reserving for trades in flight: mexc_spot USDT 50.05" in rej[0]["detail"]
+
+
+def test_reservations_last_until_balances_seen_after_the_trade(tmp_path):
+    """Both trades fit the funds and run at once. Once they have ended, their reservations stay
+    until the venues' balances are observed after that (those include the fills), then go: a
+    third trade is checked against the real balances, not held back."""
+    h = H(tmp_path, a_asks=(("100", "5"),), b_bids=(("101", "5"),), a_bal={"USDT": "160", "BTC": "0"},
+          b_bal={"USDT": "10000", "BTC": "1.5"}, trading=trading_cfg(max_inflight_trades=2))
+    h.a.latency_s = h.b.latency_s = 0.03
+
+    async def main():
+        async with running(h):
+            await h.ex.refresh_balances()
+            t1 = h.ex.submit(opp(route="r1"))
+            await asyncio.sleep(0.01)
+            t2 = h.ex.submit(opp(route="r2"))
+            r1, r2 = await t1, await t2
+            held = h.ex.status()["reserved"]     # ended, no balances observed since
+            await h.ex.refresh_balances()
+            after = h.ex.status()["reserved"]
+            r3 = await h.ex.execute(opp(route="r3"))
+            return r1, r2, held, after, r3, h.ex.status()["reserved"]
+
+    r1, r2, held, after, r3, last = run(main())
+    assert r1.status == r2.status == "done"
+    assert D(held["mexc_spot"]["USDT"]) == D("100.10") and D(held["gateio_spot"]["BTC"]) == D("1.0")
+    assert after == {}
+    # 160 − 2 × 50.05 = 59.9 ≥ 50.05: r3 is not held back by the ended trades' reservations
+    assert r3.status == "done" and h.a.free["USDT"] == D("9.85")
+    assert D(last["mexc_spot"]["USDT"]) == D("50.05")    # r3's own, until balances are seen again
+    assert h.positions.position("BTC") == 0
+    assert_audit_complete(h)
+
+
 def test_order_taken_as_never_placed_that_fills_later_is_booked(tmp_path):
     """The venue did not know the order within the grace period, then executed it after all: the
     late stream fill is audited, booked and the position limits re-checked (never silently lost)."""
