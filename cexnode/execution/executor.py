@@ -13,8 +13,7 @@ Between trades, :meth:`Executor.warm` dry-runs steps 1–3 every ``trading.warm_
 2. **Balances fresh** (DESIGN §5): pushed by the venue or fetched within ``max_balance_age_ms``,
    else both venues are asked concurrently (REST); ``RiskManager.check_balances``. A venue's
    cached balances are invalidated the moment an order is sent there, and what a trade in flight
-   takes is reserved (less free for the others) until the venue's balances are observed after
-   that trade has ended.
+   takes is reserved (less free for the trades checked meanwhile) until it has ended.
 3. **Both legs concurrently** as IOC limit orders at the opportunity's leg prices.
 4. **Fills** from the private stream (``subscribe_orders``); while a leg has no final state the
    venue is queried every ``poll_interval_ms``. An AMBIGUOUS outcome (timeout, disconnect, 5xx)
@@ -112,7 +111,7 @@ class LegRules:
 class _Leg:
     __slots__ = ("req", "state", "final", "ambiguous", "event", "sent_ns", "sent_wall_ns", "answered",
                  "unreconciled", "booked", "cancel_sent", "gw", "failed", "trade_id", "base", "quote", "pnl",
-                 "reserve", "done_wall_ns")
+                 "reserve")
 
     def __init__(self, req: OrderRequest, gw: OrderGateway, trade_id: int, base: str, quote: str):
         self.req = req
@@ -133,7 +132,6 @@ class _Leg:
         self.cancel_sent = False
         self.pnl = _ZERO
         self.reserve: Optional[tuple[str, Decimal]] = None   # (asset, amount) an entry leg takes from its venue
-        self.done_wall_ns = 0                                # its trade ended (wall clock); 0 while running
 
     @property
     def filled(self) -> Decimal:
@@ -513,8 +511,10 @@ class Executor:
     # -- reservations --------------------------------------------------------------------------------
     # Trades run concurrently (max_inflight_trades > 1) may share a venue. A balance observed after
     # one trade's order was sent need not show that order yet (the venue may not have processed
-    # it), so each entry leg reserves what it takes (risk.balance_needs) until its trade has ended
-    # *and* the venue's balances held were observed after that: only then do they include it.
+    # it), so each entry leg reserves what it takes (risk.balance_needs) for as long as its trade
+    # is in flight. (After a trade has ended, a snapshot taken between its send and the venue's
+    # processing could still be used while younger than max_balance_age_ms, as between sequential
+    # trades; a venue's pushes normally follow its processing.)
     def _reserve(self, ctx: "_Trade") -> None:
         opp = ctx.opp
         (ctx.buy.reserve, ctx.sell.reserve) = balance_needs(
@@ -526,32 +526,22 @@ class Executor:
             self._reserving.setdefault(leg.req.venue, []).append(leg)
 
     def _reserved(self, venue: str) -> dict[str, Decimal]:
-        """What trades in flight have reserved at ``venue``, by asset (legs whose share the balances
-        held already include are dropped here)."""
-        legs = self._reserving.get(venue)
-        if not legs:
-            return {}
-        b = self._balances.get(venue)
-        seen = b[1] if b is not None else 0
-        keep = [leg for leg in legs if not leg.done_wall_ns or seen <= leg.done_wall_ns]
-        if keep:
-            self._reserving[venue] = keep
-        else:
-            del self._reserving[venue]
+        """What trades in flight have reserved at ``venue``, by asset."""
         out: dict[str, Decimal] = {}
         with decimal.localcontext(DEC_CTX):
-            for leg in keep:
+            for leg in self._reserving.get(venue, ()):
                 asset, amount = leg.reserve
                 out[asset] = out.get(asset, _ZERO) + amount
         return out
 
     def _release(self, trade_id: int) -> None:
-        """The trade has ended: its legs' reservations go with the next balances observed."""
-        now = self._clock()
-        for legs in self._reserving.values():
-            for leg in legs:
-                if leg.trade_id == trade_id and not leg.done_wall_ns:
-                    leg.done_wall_ns = now
+        """The trade has ended: its legs' reservations go."""
+        for venue in list(self._reserving):
+            keep = [leg for leg in self._reserving[venue] if leg.trade_id != trade_id]
+            if keep:
+                self._reserving[venue] = keep
+            else:
+                del self._reserving[venue]
 
     def _reserved_note(self, ctx: "_Trade") -> str:
         parts = ["%s %s %s" % (v, a, x) for v in dict.fromkeys((ctx.opp.buy_venue, ctx.opp.sell_venue))
@@ -1031,8 +1021,7 @@ class Executor:
                 "unreconciled": sorted(self.unreconciled), "risk": self.risk.status(),
                 "realised_pnl": str(self.positions.realised()), "warmups": self.warmups,
                 "warm_errors": self.warm_errors,
-                "reserved": {v: {a: str(x) for a, x in r.items()} for v in list(self._reserving)
-                             if (r := self._reserved(v))}}
+                "reserved": {v: {a: str(x) for a, x in self._reserved(v).items()} for v in self._reserving}}
 
     def summary_rows(self) -> list[dict]:
         """PositionBook rows (route, asset, position, realised P&L, fees, volumes) plus, per route,

@@ -701,10 +701,9 @@ def test_concurrent_trades_do_not_spend_the_same_funds(tmp_path):
     assert "reserving for trades in flight: mexc_spot USDT 50.05" in rej[0]["detail"]
 
 
-def test_reservations_last_until_balances_seen_after_the_trade(tmp_path):
-    """Both trades fit the funds and run at once. Once they have ended, their reservations stay
-    until the venues' balances are observed after that (those include the fills), then go: a
-    third trade is checked against the real balances, not held back."""
+def test_reservations_end_with_their_trade(tmp_path):
+    """Both trades fit the funds and run at once; once they have ended nothing stays reserved, so
+    a third trade is checked against the venues' balances alone (which now include the fills)."""
     h = H(tmp_path, a_asks=(("100", "5"),), b_bids=(("101", "5"),), a_bal={"USDT": "160", "BTC": "0"},
           b_bal={"USDT": "10000", "BTC": "1.5"}, trading=trading_cfg(max_inflight_trades=2))
     h.a.latency_s = h.b.latency_s = 0.03
@@ -715,20 +714,19 @@ def test_reservations_last_until_balances_seen_after_the_trade(tmp_path):
             t1 = h.ex.submit(opp(route="r1"))
             await asyncio.sleep(0.01)
             t2 = h.ex.submit(opp(route="r2"))
+            await asyncio.sleep(0.01)
+            both = h.ex.status()["reserved"]
             r1, r2 = await t1, await t2
-            held = h.ex.status()["reserved"]     # ended, no balances observed since
-            await h.ex.refresh_balances()
             after = h.ex.status()["reserved"]
             r3 = await h.ex.execute(opp(route="r3"))
-            return r1, r2, held, after, r3, h.ex.status()["reserved"]
+            return r1, r2, both, after, r3, h.ex.status()["reserved"]
 
-    r1, r2, held, after, r3, last = run(main())
+    r1, r2, both, after, r3, last = run(main())
     assert r1.status == r2.status == "done"
-    assert D(held["mexc_spot"]["USDT"]) == D("100.10") and D(held["gateio_spot"]["BTC"]) == D("1.0")
-    assert after == {}
-    # 160 − 2 × 50.05 = 59.9 ≥ 50.05: r3 is not held back by the ended trades' reservations
+    assert D(both["mexc_spot"]["USDT"]) == D("100.10") and D(both["gateio_spot"]["BTC"]) == D("1.0")
+    assert after == {} and last == {}
+    # 160 − 2 × 50.05 = 59.9 ≥ 50.05
     assert r3.status == "done" and h.a.free["USDT"] == D("9.85")
-    assert D(last["mexc_spot"]["USDT"]) == D("50.05")    # r3's own, until balances are seen again
     assert h.positions.position("BTC") == 0
     assert_audit_complete(h)
 
