@@ -1052,6 +1052,8 @@ class Executor:
         ("cexnode_position", "Net base position per asset (all routes).", "gauge", ("asset",)),
         ("cexnode_unreconciled_orders", "Orders whose final state is not known yet.", "gauge", ()),
         ("cexnode_trades_inflight", "Trades executing now.", "gauge", ()),
+        ("cexnode_balance_reserved", "Funds reserved by the trades in flight, per venue and asset.", "gauge",
+         ("venue", "asset")),
         ("cexnode_audit_events", "Audit events written by the executor.", "counter", ()),
         ("cexnode_opportunity_to_send_microseconds", "Opportunity time to both orders sent (μs).", "histogram", ()),
         ("cexnode_executor_warmups", "Dry runs of the order path (trading.warm_interval_ms), by result.", "counter",
@@ -1080,6 +1082,8 @@ class Executor:
         metrics.add_source("cexnode_position", lambda: [((a,), float(p)) for a, p in pos.positions().items()])
         metrics.add_source("cexnode_unreconciled_orders", lambda: [((), len(self.unreconciled))])
         metrics.add_source("cexnode_trades_inflight", lambda: [((), self.inflight)])
+        metrics.add_source("cexnode_balance_reserved", lambda: [((v, a), float(x)) for v in list(self._reserving)
+                                                                for a, x in self._reserved(v).items()])
         metrics.add_source("cexnode_audit_events", lambda: [((), self.audit_events)])
         metrics.add_source("cexnode_opportunity_to_send_microseconds", lambda: [((), self.opp_to_send_us)])
         metrics.add_source("cexnode_executor_warmups",

@@ -715,16 +715,22 @@ def test_reservations_end_with_their_trade(tmp_path):
             await asyncio.sleep(0.01)
             t2 = h.ex.submit(opp(route="r2"))
             await asyncio.sleep(0.01)
-            both = h.ex.status()["reserved"]
+            both, scraped = h.ex.status()["reserved"], generate_latest(m.registry).decode()
             r1, r2 = await t1, await t2
             after = h.ex.status()["reserved"]
             r3 = await h.ex.execute(opp(route="r3"))
-            return r1, r2, both, after, r3, h.ex.status()["reserved"]
+            return r1, r2, both, scraped, after, r3, h.ex.status()["reserved"], generate_latest(m.registry).decode()
 
-    r1, r2, both, after, r3, last = run(main())
+    from prometheus_client import generate_latest
+    from cexnode.metrics import NodeMetrics
+    m = NodeMetrics()
+    h.ex.register_metrics(m)
+    r1, r2, both, scraped, after, r3, last, scraped_last = run(main())
     assert r1.status == r2.status == "done"
     assert D(both["mexc_spot"]["USDT"]) == D("100.10") and D(both["gateio_spot"]["BTC"]) == D("1.0")
-    assert after == {} and last == {}
+    assert 'cexnode_balance_reserved{asset="USDT",venue="mexc_spot"} 100.1' in scraped
+    assert 'cexnode_balance_reserved{asset="BTC",venue="gateio_spot"} 1.0' in scraped
+    assert after == {} and last == {} and "cexnode_balance_reserved{" not in scraped_last
     # 160 − 2 × 50.05 = 59.9 ≥ 50.05
     assert r3.status == "done" and h.a.free["USDT"] == D("9.85")
     assert h.positions.position("BTC") == 0
