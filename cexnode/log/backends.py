@@ -205,7 +205,12 @@ class AuditBackend:
     Syncs that need not block the caller — ``batch`` flushes and records written with
     ``sync="behind"`` (the executor's pre-send record: its orders leave while it is being synced)
     — run on one syncer thread (fdatasync releases the GIL), never on the event loop.
-    ``syncs`` / ``syncs_behind`` count them; ``close()`` waits for a pending one."""
+    ``syncs`` / ``syncs_behind`` count them; ``close()`` waits for a pending one.
+
+    A write(2) that SIGKILL interrupts can stop at a page boundary: the file then ends with an
+    incomplete line, of a record whose write never returned (so never reported as written).
+    ``open()`` seals such a line with a newline before appending (``sealed`` = 1), so that it
+    stays alone on its line and every later record parses."""
 
     name = "audit"
 
@@ -224,6 +229,7 @@ class AuditBackend:
         self._pid = os.getpid()
         self.syncs = 0                  # fdatasync calls made
         self.syncs_behind = 0           # of which on the syncer thread
+        self.sealed = 0                 # 1: open() found the file ending mid-line and sealed it
         self._want_sync = threading.Condition(threading.Lock())
         self._sync_requested = False
         self._syncer: Optional[threading.Thread] = None
@@ -234,6 +240,20 @@ class AuditBackend:
         if d:
             os.makedirs(d, exist_ok=True)
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self.sealed = 0
+        size = os.fstat(self.fd).st_size
+        if size:
+            with open(self.path, "rb") as f:
+                f.seek(size - 1)
+                torn = f.read(1) != b"\n"
+            if torn:
+                _write_all(self.fd, b"\n")
+                self.sealed = 1
+                try:
+                    sys.__stderr__.write("cexnode.log: audit file %s ended with an incomplete line (a write cut "
+                                         "short by a crash); sealed it with a newline\n" % self.path)
+                except Exception:
+                    pass
         self._stopping = False
         if self.fsync != "never":
             self._syncer = threading.Thread(target=self._sync_loop, name="cexnode-audit-sync", daemon=True)
