@@ -310,8 +310,7 @@ class Executor:
     # -- warm-up -----------------------------------------------------------------------------------
     def _warm_interval_s(self) -> float:
         ms = getattr(self.trading, "warm_interval_ms", 0) or 0
-        # off: look again later (the config reloads); never under the loop's 1 ms timer resolution
-        return max(ms, 1.0) / 1000.0 if ms > 0 else 0.5
+        return ms / 1000.0 if ms > 0 else 0.5        # off: look again later (the config reloads)
 
     def _warm_tick(self) -> None:
         if not self.started:
@@ -516,12 +515,7 @@ class Executor:
     # processing could still be used while younger than max_balance_age_ms, as between sequential
     # trades; a venue's pushes normally follow its processing.)
     def _reserve(self, ctx: "_Trade") -> None:
-        opp = ctx.opp
-        (ctx.buy.reserve, ctx.sell.reserve) = balance_needs(
-            base=ctx.base, quote=ctx.quote, qty=ctx.qty, buy_price=ctx.buy_px, sell_price=ctx.sell_px,
-            buy_fee=ctx.brules.taker_fee, sell_fee=ctx.srules.taker_fee,
-            buy_is_futures=opp.buy_venue in _FUTURES_VENUES, sell_is_futures=opp.sell_venue in _FUTURES_VENUES,
-            margin_fraction=self.trading.futures_margin_fraction)
+        ctx.buy.reserve, ctx.sell.reserve = balance_needs(**self._balance_terms(ctx))
         for leg in (ctx.buy, ctx.sell):
             self._reserving.setdefault(leg.req.venue, []).append(leg)
 
@@ -615,15 +609,19 @@ class Executor:
         return self.risk.check_trade(route=ctx.route, base=ctx.base, qty=ctx.qty, buy_price=ctx.buy_px,
                                      sell_price=ctx.sell_px, count=count)
 
+    def _balance_terms(self, ctx: "_Trade") -> dict:
+        """The trade's terms as ``risk.balance_needs`` takes them (``check_balances`` too)."""
+        opp = ctx.opp
+        return dict(base=ctx.base, quote=ctx.quote, qty=ctx.qty, buy_price=ctx.buy_px, sell_price=ctx.sell_px,
+                    buy_fee=ctx.brules.taker_fee, sell_fee=ctx.srules.taker_fee,
+                    buy_is_futures=opp.buy_venue in _FUTURES_VENUES, sell_is_futures=opp.sell_venue in _FUTURES_VENUES,
+                    margin_fraction=self.trading.futures_margin_fraction)
+
     def _check_balances(self, ctx: "_Trade", count: bool = True) -> Any:
         opp = ctx.opp
-        return self.risk.check_balances(buy_venue=opp.buy_venue, sell_venue=opp.sell_venue, base=ctx.base,
-                                        quote=ctx.quote, qty=ctx.qty, buy_price=ctx.buy_px, sell_price=ctx.sell_px,
-                                        buy_fee=ctx.brules.taker_fee, sell_fee=ctx.srules.taker_fee,
+        return self.risk.check_balances(buy_venue=opp.buy_venue, sell_venue=opp.sell_venue,
                                         buy_free=self._free(opp.buy_venue), sell_free=self._free(opp.sell_venue),
-                                        buy_is_futures=opp.buy_venue in _FUTURES_VENUES,
-                                        sell_is_futures=opp.sell_venue in _FUTURES_VENUES,
-                                        margin_fraction=self.trading.futures_margin_fraction, count=count)
+                                        count=count, **self._balance_terms(ctx))
 
     def _entry_requests(self, ctx: "_Trade", tag: str) -> tuple[OrderRequest, OrderRequest]:
         opp, P, Q = ctx.opp, ctx.opp.price_scale, ctx.opp.qty_scale
