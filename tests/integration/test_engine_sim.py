@@ -164,8 +164,10 @@ def test_busy_poll_keeps_the_loop_spinning_and_everything_running(tmp_path):
         loop = asyncio.get_running_loop()
         runner = loop.create_task(node.run())
         try:
+            # books can be in sync while later components still start; the spinner comes after all
             assert await _wait(lambda: "engine" in node.context and node.context["engine"].router is not None
-                               and node.context["engine"].books_in_sync() == (5, 5), 30)
+                               and node.context["engine"].books_in_sync() == (5, 5)
+                               and len(node.started) == len(node.components), 30)
             bp = node._busy_poll
             assert bp is not None
             s0, t0 = bp.spins, time.monotonic()
