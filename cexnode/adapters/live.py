@@ -354,20 +354,29 @@ class LiveGateway:
 
     async def _send(self, method: str, path: str, params: Optional[dict] = None, body: bytes = b"", *,
                     sign: Optional[Callable] = None, endpoint: Optional[str] = None, market: Optional[str] = None,
-                    timeout_s: Optional[float] = None) -> HttpAnswer:
+                    timeout_s: Optional[float] = None, query: Optional[str] = None) -> HttpAnswer:
         """One exchange through the REST manager (rate limits, breaker; an order is never retried,
         a GET may be). Any HTTP answer is returned as is (the caller classifies it). Raises
         :class:`NotSent` when nothing was written (cannot connect, circuit open, paused by the venue),
         ``GatewayError(ambiguous=True)`` when the request may have been acted on without an answer
-        (5xx on an order, timeout, connection lost after writing)."""
+        (5xx on an order, timeout, connection lost after writing).
+
+        ``query`` (already url-encoded, instead of ``params``) with no body: an order written in
+        this call on the REST manager's order connection when it can go at once
+        (:meth:`~cexnode.net.rest.RestManager.send_now`), else through the manager's ``request``."""
         from cexnode.net import rest as R
 
         if self._closed:
             raise NotSent("%s: gateway stopped" % self.venue)
+        m = self._manager()
         try:
-            r = await self._manager().request(method, path, params=params, body=body or None, sign=sign,
-                                              endpoint=endpoint, market=market,
-                                              timeout_s=timeout_s or self.request_timeout_s)
+            sent = m.send_now(method, path, query, sign, endpoint=endpoint, market=market) \
+                if query is not None and not body else None
+            if sent is not None:
+                r = await m.answer(sent, timeout_s or self.request_timeout_s)
+            else:
+                r = await m.request(method, path, params=params, query=query, body=body or None, sign=sign,
+                                    endpoint=endpoint, market=market, timeout_s=timeout_s or self.request_timeout_s)
             return HttpAnswer(r.status, r.body, r.headers)
         except R.RestError as e:
             return HttpAnswer(e.status, e.body, e.headers)

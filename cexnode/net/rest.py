@@ -31,7 +31,10 @@ Request path (:meth:`RestManager.request`), per attempt:
 Order requests can go over a dedicated kept-alive connection instead of the pool
 (:meth:`RestManager.open_order_connection`, :mod:`cexnode.net.http1`): the same steps, but the
 request is written inside the caller's own call (no request objects, no task hop) whenever that
-connection is open and idle.
+connection is open and idle. :meth:`RestManager.send_now` + :meth:`RestManager.answer` are that
+path alone, for an order that can go at once (connection idle, not paused, room in the windows,
+breaker closed): the same steps and the same classification of the answer, without what only a
+general request needs (the executor's order path; :meth:`request` takes any other case).
 
 Connection reuse is counted with aiohttp trace hooks (a request on a pooled connection vs. one
 that had to open a new one); the seeds promise > 95 % reuse, :meth:`RestManager.stats` reports it.
@@ -373,6 +376,7 @@ class CircuitBreaker:
 # -- the manager -----------------------------------------------------------------------------------------
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.~-]*\Z").match
+plain_value = _PLAIN       # a match when the value needs no url-escaping (else None)
 
 
 def encode_query(params: Any) -> str:
@@ -383,6 +387,14 @@ def encode_query(params: Any) -> str:
     if all(_PLAIN(k) is not None and _PLAIN(v) is not None for k, v in items):
         return "&".join(k + "=" + v for k, v in items)
     return urlencode(items)
+
+
+_IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS"))
+
+
+def _expire(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_exception(asyncio.TimeoutError())
 
 
 def _retry_after_s(headers: Any) -> Optional[float]:
@@ -710,7 +722,8 @@ class RestManager:
         h.observe(int((time.perf_counter() - t0) * 1e6))
 
     # -- the request ---------------------------------------------------------------------------------
-    async def request(self, method: str, path: str, *, params: Optional[dict] = None, body: Any = None,
+    async def request(self, method: str, path: str, *, params: Optional[dict] = None, query: Optional[str] = None,
+                      body: Any = None,
                       headers: Optional[dict] = None, weight: int = 1, idempotent: Optional[bool] = None,
                       endpoint: Optional[str] = None, market: Optional[str] = None, signed: bool = False,
                       sign: Optional[Signer] = None, timeout_s: Optional[float] = None) -> RestResponse:
@@ -722,6 +735,8 @@ class RestManager:
             HTTP method and absolute path (``/api/v3/depth``).
         params
             Query parameters (sent url-encoded in this order; this exact string is signed).
+        query
+            Or the query string already url-encoded (sent and signed as it is).
         body
             bytes/str, or an object sent as JSON.
         idempotent
@@ -756,7 +771,7 @@ class RestManager:
             data = body.encode()
         else:
             data = orjson.dumps(body)
-        query0 = encode_query(params) if params else ""
+        query0 = query if query is not None else encode_query(params) if params else ""
         signer = sign or (self.signer if signed else None)
         if signed and signer is None:
             raise ValueError("%s: signed request without a signer" % self.venue)
@@ -813,14 +828,8 @@ class RestManager:
                             rbody = await r.read()
                             status, rheaders = r.status, r.headers
                 except asyncio.TimeoutError:
-                    self._on_wire += 1
-                    self.by_status[(ep, "timeout")] += 1
-                    brk.failure()
                     verdict = True
-                    if not idem:
-                        raise AmbiguousRequestError("%s %s %s: timed out after %.1f s (outcome unknown)"
-                                                    % (self.venue, method, ep, timeout.total), venue=self.venue,
-                                                    endpoint=ep) from None
+                    self._timed_out(method, ep, brk, idem, timeout.total)
                     if attempt == attempts:
                         raise RestTimeoutError("%s %s %s: timed out after %.1f s (%d attempts)"
                                                % (self.venue, method, ep, timeout.total, attempts),
@@ -836,59 +845,19 @@ class RestManager:
                                            venue=self.venue, endpoint=ep) from None
                     wait = self._backoff(attempt)
                 except (aiohttp.ClientError, OSError) as e:
-                    self._on_wire += 1
-                    self.by_status[(ep, "transport_error")] += 1
-                    brk.failure()
                     verdict = True
-                    if not idem:
-                        raise AmbiguousRequestError("%s %s %s: %s after sending (outcome unknown)"
-                                                    % (self.venue, method, ep, type(e).__name__),
-                                                    venue=self.venue, endpoint=ep) from None
+                    self._transport_failed(method, ep, brk, idem, e)
                     if attempt == attempts:
                         raise RestTransportError("%s %s %s: %s" % (self.venue, method, ep, type(e).__name__),
                                                  venue=self.venue, endpoint=ep) from None
                     wait = self._backoff(attempt)
                 else:
-                    self._on_wire += 1
-                    self._observe(ep, t0)
-                    self.by_status[(ep, str(status))] += 1
-                    if self.capture is not None:
-                        try:
-                            self.capture.rest(self.venue, method, path, query0, status, rbody)
-                        except Exception as e:          # recording must never break trading
-                            self.log.warning("capture failed", error=repr(e)[:200])
-                    self._read_gate_limits(ep, rheaders)
-                    if status < 400:
-                        brk.success()
-                        verdict = True
-                        return RestResponse(status, rheaders, rbody)
-                    if status in (429, 418):
-                        # The venue answered: the endpoint is alive (breaker), only over quota.
-                        brk.success()
-                        verdict = True
-                        self.rate_limited[(ep, str(status))] += 1
-                        ra = _retry_after_s(rheaders)
-                        pause = ra if ra is not None else self._backoff(attempt)
-                        self.pause(None if status == 418 else ep, pause)
-                        self.log.warning("rate limited by the venue", venue=self.venue, endpoint=ep, status=status,
-                                         retry_after_s=round(pause, 3))
-                        if not idem or attempt == attempts:
-                            raise RestError(status, rbody, path, venue=self.venue, headers=rheaders)
-                        wait = 0.0                      # _admit waits the pause
-                    elif status >= 500:
-                        brk.failure()
-                        verdict = True
-                        if not idem:
-                            raise AmbiguousRequestError("%s %s %s: HTTP %d (outcome unknown)"
-                                                        % (self.venue, method, ep, status), venue=self.venue,
-                                                        endpoint=ep, status=status)
-                        if attempt == attempts:
-                            raise RestError(status, rbody, path, venue=self.venue, headers=rheaders)
-                        wait = self._backoff(attempt)
-                    else:
-                        brk.success()                   # the venue's definitive word: never retried
-                        verdict = True
-                        raise RestError(status, rbody, path, venue=self.venue, headers=rheaders)
+                    verdict = True
+                    r = self._answered(method, path, ep, query0, status, rheaders, rbody, t0, brk, idem,
+                                       attempt == attempts, attempt)
+                    if isinstance(r, RestResponse):
+                        return r
+                    wait = r
             finally:
                 if not verdict:
                     brk.release()
@@ -897,6 +866,135 @@ class RestManager:
             if wait > 0:
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")
+
+    # -- one attempt's outcome (request() and the order fast path) ----------------------------------
+    def _answered(self, method: str, path: str, ep: str, query0: str, status: int, rheaders: Any, rbody: bytes,
+                  t0: float, brk: "CircuitBreaker", idem: bool, last: bool, attempt: int) -> Any:
+        """Book an HTTP answer (counters, latency, capture, the venue's limit headers, breaker).
+        Returns the RestResponse of a success, or the seconds to wait before the next attempt of
+        a retryable answer; raises RestError / AmbiguousRequestError when the answer is final."""
+        self._on_wire += 1
+        self._observe(ep, t0)
+        self.by_status[(ep, str(status))] += 1
+        if self.capture is not None:
+            try:
+                self.capture.rest(self.venue, method, path, query0, status, rbody)
+            except Exception as e:          # recording must never break trading
+                self.log.warning("capture failed", error=repr(e)[:200])
+        self._read_gate_limits(ep, rheaders)
+        if status < 400:
+            brk.success()
+            return RestResponse(status, rheaders, rbody)
+        if status in (429, 418):
+            # The venue answered: the endpoint is alive (breaker), only over quota.
+            brk.success()
+            self.rate_limited[(ep, str(status))] += 1
+            ra = _retry_after_s(rheaders)
+            pause = ra if ra is not None else self._backoff(attempt)
+            self.pause(None if status == 418 else ep, pause)
+            self.log.warning("rate limited by the venue", venue=self.venue, endpoint=ep, status=status,
+                             retry_after_s=round(pause, 3))
+            if not idem or last:
+                raise RestError(status, rbody, path, venue=self.venue, headers=rheaders)
+            return 0.0                      # _admit waits the pause
+        if status >= 500:
+            brk.failure()
+            if not idem:
+                raise AmbiguousRequestError("%s %s %s: HTTP %d (outcome unknown)"
+                                            % (self.venue, method, ep, status), venue=self.venue,
+                                            endpoint=ep, status=status)
+            if last:
+                raise RestError(status, rbody, path, venue=self.venue, headers=rheaders)
+            return self._backoff(attempt)
+        brk.success()                       # the venue's definitive word: never retried
+        raise RestError(status, rbody, path, venue=self.venue, headers=rheaders)
+
+    def _timed_out(self, method: str, ep: str, brk: "CircuitBreaker", idem: bool, timeout_s: float) -> None:
+        """Book a request that got no answer in time; raises AmbiguousRequestError unless ``idem``."""
+        self._on_wire += 1
+        self.by_status[(ep, "timeout")] += 1
+        brk.failure()
+        if not idem:
+            raise AmbiguousRequestError("%s %s %s: timed out after %.1f s (outcome unknown)"
+                                        % (self.venue, method, ep, timeout_s), venue=self.venue,
+                                        endpoint=ep) from None
+
+    def _transport_failed(self, method: str, ep: str, brk: "CircuitBreaker", idem: bool, e: BaseException) -> None:
+        """Book a transport failure after the request left; raises AmbiguousRequestError unless ``idem``."""
+        self._on_wire += 1
+        self.by_status[(ep, "transport_error")] += 1
+        brk.failure()
+        if not idem:
+            raise AmbiguousRequestError("%s %s %s: %s after sending (outcome unknown)"
+                                        % (self.venue, method, ep, type(e).__name__),
+                                        venue=self.venue, endpoint=ep) from None
+
+    # -- the order path: written in the caller's call ---------------------------------------------------
+    def send_now(self, method: str, path: str, query: str, sign: Optional[Signer] = None, *,
+                 endpoint: Optional[str] = None, market: Optional[str] = None) -> Optional[tuple]:
+        """Write a non-idempotent request (no body) on the order connection in this call, when it
+        can go at once: one of ``order_routes``, the connection idle, the endpoint not paused, room
+        in every rate window. Returns a handle for :meth:`answer`; None when it cannot go at once,
+        with nothing booked or written (then :meth:`request` waits, falls back or refuses as
+        usual). Raises CircuitOpenError (nothing written, no rate-limit slot taken).
+
+        The same steps as :meth:`request` for one attempt on the order connection, without what
+        only a general request needs (body encoding, aiohttp timeouts, retries): the executor's
+        order path runs from cold CPU caches, where each layer costs several times its warm time."""
+        ep = endpoint or path
+        lane = self.order_connection
+        if lane is None or (method, ep) not in self.order_routes or method in _IDEMPOTENT or not lane.ready:
+            return None
+        brk = self._breakers.get(ep) or self.breaker(ep)
+        if not brk.allow():                  # refused: no rate-limit slot taken
+            self.refused[(ep, "circuit_open")] += 1
+            raise CircuitOpenError("%s %s: circuit open" % (self.venue, ep), venue=self.venue, endpoint=ep,
+                                   retry_in_s=brk.retry_in())
+        if not self._admit_now(method, ep, market, 1):
+            brk.release()                    # (a half-open probe: the next caller's)
+            return None
+        q, hdrs = sign(method, path, query, b"") if sign is not None else (query, None)
+        self.requests += 1
+        t0 = time.perf_counter()
+        try:
+            fut = lane.send(method, path + "?" + q if q else path, hdrs)
+        except BaseException:
+            self.requests -= 1
+            brk.release()
+            raise
+        self.order_connection_requests += 1
+        return (fut, t0, brk, method, path, ep, query)
+
+    async def answer(self, sent: tuple, timeout_s: Optional[float] = None) -> RestResponse:
+        """The answer to a request written by :meth:`send_now`, classified as :meth:`request`
+        classifies it (RestResponse, or RestError / AmbiguousRequestError...)."""
+        fut, t0, brk, method, path, ep, query = sent
+        lane = self.order_connection
+        timeout_s = timeout_s or self.policy.timeout_s
+        timer = asyncio.get_running_loop().call_later(timeout_s, _expire, fut)
+        verdict = False
+        try:
+            try:
+                status, rheaders, rbody = await fut
+            except asyncio.TimeoutError:
+                lane.abandon("no answer in %.1f s" % timeout_s)
+                verdict = True
+                self._timed_out(method, ep, brk, False, timeout_s)
+            except asyncio.CancelledError:
+                # the caller gave up (the executor's order timeout): a late answer must not hold
+                # the connection, nor be read as the next request's
+                if not fut.done() or fut.cancelled() or isinstance(fut.exception(), asyncio.TimeoutError):
+                    lane.abandon("the caller gave up waiting")     # (or our timeout came first)
+                raise
+            except OSError as e:
+                verdict = True
+                self._transport_failed(method, ep, brk, False, e)
+            verdict = True
+            return self._answered(method, path, ep, query, status, rheaders, rbody, t0, brk, False, True, 1)
+        finally:
+            timer.cancel()
+            if not verdict:
+                brk.release()
 
     # -- reporting -----------------------------------------------------------------------------------
     @property

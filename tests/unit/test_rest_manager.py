@@ -5,6 +5,7 @@ signing per attempt, Prometheus export."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 
 import pytest
@@ -436,3 +437,115 @@ def test_encode_query_equals_urlencode():
         d = dict(pairs)
         assert encode_query(d) == urlencode([(k, v if isinstance(v, str) else str(v)) for k, v in d.items()])
     assert encode_query({"symbol": "BTCUSDT", "quantity": "0.01"}) == "symbol=BTCUSDT&quantity=0.01"
+
+
+# -- the order path: send_now + answer ----------------------------------------------------------------------
+
+ORDER = "/api/v3/order"
+
+
+async def _lane_manager(srv, **pol):
+    m = RestManager(srv.url, venue="mexc_spot", policy=RestPolicy(**dict(dict(timeout_s=0.3, breaker_failures=50), **pol)))
+    assert await m.open_order_connection([("POST", ORDER), ("GET", ORDER)])
+    return m
+
+
+async def _outcome(coro):
+    try:
+        r = await coro
+        return ("ok", r.status)
+    except (RestError, AmbiguousRequestError) as e:
+        return (type(e).__name__, getattr(e, "status", None))
+
+
+def test_send_now_and_answer_classify_as_request_does():
+    """Differential: every kind of answer to an order, through request() on one manager and through
+    send_now()+answer() on another, gives the same outcome and the same books (status counters,
+    breaker, pauses, on-wire count); the fast path writes in the caller's call."""
+    script = [(200, {}, 0), (400, {}, 0), (429, {"Retry-After": "0"}, 0), (503, {}, 0), (200, {}, 0.6), (201, {}, 0)]
+
+    async def main():
+        out = {}
+        async with Server() as srv:
+            for mode in ("request", "send_now"):
+                m = await _lane_manager(srv)
+                got = []
+                for answer in script:
+                    srv.script[ORDER] = [answer]
+                    await asyncio.sleep(0.05)                    # the lane reconnected after a timeout
+                    for _ in range(100):
+                        if m.order_connection.ready:
+                            break
+                        await asyncio.sleep(0.02)
+                    if mode == "request":
+                        got.append(await _outcome(m.request("POST", ORDER, query="symbol=X&side=BUY")))
+                    else:
+                        oc = m.order_connection
+                        n0 = oc.requests
+                        sent = m.send_now("POST", ORDER, "symbol=X&side=BUY")
+                        assert sent is not None and oc.requests == n0 + 1 and not oc.ready   # written: in flight
+                        got.append(await _outcome(m.answer(sent)))
+                out[mode] = (got, dict(m.by_status), m._on_wire, m.breaker(ORDER).consecutive, m.requests,
+                             dict(m.rate_limited), m.order_connection.connects, m.order_connection_requests)
+                await m.close()
+            return out
+
+    out = run(main())
+    assert out["request"] == out["send_now"]
+    got = out["send_now"][0]
+    assert got == [("ok", 200), ("RestError", 400), ("RestError", 429), ("AmbiguousRequestError", 503),
+                   ("AmbiguousRequestError", 0), ("ok", 201)]
+    assert out["send_now"][6] == 2          # the unanswered request: the connection was renewed
+
+
+def test_send_now_goes_only_when_the_request_can_go_at_once():
+    async def main():
+        async with Server() as srv:
+            srv.script[ORDER] = [(200, {}, 0.2)]
+            m = await _lane_manager(srv)
+            oc = m.order_connection
+            win = m._windows_for("POST", ORDER, None)
+            assert win, "the venue's endpoint limit applies to orders"
+            booked = lambda: [len(w._times) for w in win]
+            # not an order route, or idempotent (retries belong to request()): never
+            assert m.send_now("POST", "/other", "") is None and m.send_now("GET", ORDER, "") is None
+            # a full rate window: nothing booked, nothing written (request() would wait its turn)
+            b0 = booked()
+            saved = [collections.deque(w._times) for w in win]
+            for w in win:
+                w.book(time.monotonic(), w.limit)
+            full = booked()
+            assert m.send_now("POST", ORDER, "a=1") is None and booked() == full and oc.requests == 0
+            for w, t in zip(win, saved):
+                w._times = t
+            assert booked() == b0
+            # the breaker open: refused, nothing written, the refusal counted
+            brk = m.breaker(ORDER)
+            for _ in range(brk.failures):
+                brk.failure()
+            with pytest.raises(CircuitOpenError):
+                m.send_now("POST", ORDER, "a=1")
+            assert oc.requests == 0 and m.refused[(ORDER, "circuit_open")] == 1 and srv.hits(ORDER) == 0
+            brk.success()
+            # one in flight: the connection is busy, the next cannot go at once
+            sent = m.send_now("POST", ORDER, "a=1")
+            assert sent is not None and m.send_now("POST", ORDER, "a=2") is None
+            assert booked() == [n + 1 for n in b0]           # one booking per request written
+            assert (await m.answer(sent)).status == 200
+            # the caller giving up (cancelled) frees the connection for the next order
+            sent = m.send_now("POST", ORDER, "a=3")
+            t = asyncio.get_running_loop().create_task(m.answer(sent))
+            await asyncio.sleep(0.05)
+            t.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await t
+            for _ in range(100):
+                if oc.ready:
+                    break
+                await asyncio.sleep(0.02)
+            assert oc.ready and oc.connects == 2 and m.breaker(ORDER).probing is False
+            await m.close()
+            return srv
+
+    srv = run(main())
+    assert srv.hits(ORDER) == 2

@@ -147,3 +147,33 @@ def test_mexc_sign_query_equals_signed_query_of_the_decoded_params():
         q = urlencode(params)
         assert signer.sign_query(q, 1644489390087) == signer.signed_query(params, 1644489390087)
         assert signer.sign_query(q, 5, body="x=1") == signer.signed_query(params, 5, body="x=1")
+
+
+def test_mexc_order_query_is_the_encoded_order_parameters():
+    """MexcSpotGateway._order_query (one format, the order path) == encode_query(_order_params) ==
+    urlencode, for generated orders; a symbol or client id that would need escaping takes the
+    general encoder."""
+    from urllib.parse import urlencode
+
+    from hypothesis import given, settings, strategies as st
+
+    from cexnode.adapters.live import VenueInstrument
+    from cexnode.adapters.mexc_spot.execution import MexcSpotGateway as G
+    from cexnode.execution.gateway import OrderRequest, Side, TimeInForce
+    from cexnode.net.rest import encode_query
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.sampled_from(["BTCUSDT", "ETHUSDT", "1000PEPEUSDT", "A-B_C.D~", "BTC/USDT", "X Y", "é"]),
+           st.text("0123456789abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=20) | st.sampled_from(["a&b", "x=y"]),
+           st.sampled_from(list(Side)), st.sampled_from(list(TimeInForce)),
+           st.integers(1, 10 ** 12), st.integers(0, 10), st.integers(1, 10 ** 12), st.integers(0, 10))
+    def check(vsym, cid, side, tif, qty_m, qs, px_m, ps):
+        o = OrderRequest(client_id=cid, venue="mexc_spot", symbol="BTC/USDT", side=side, qty_m=qty_m, price_m=px_m,
+                         qty_scale=qs, price_scale=ps, tif=tif)
+        inst = VenueInstrument(symbol="BTC/USDT", venue_symbol=vsym)
+        params = G._order_params(o, inst)
+        q = G._order_query(o, inst)
+        assert q == encode_query(params) == urlencode(params)
+        assert dict(parse_qsl(q)) == dict(params)
+
+    check()
