@@ -829,7 +829,7 @@ class RestManager:
                             status, rheaders = r.status, r.headers
                 except asyncio.TimeoutError:
                     verdict = True
-                    self._timed_out(method, ep, brk, idem, timeout.total)
+                    self._no_answer(method, ep, brk, idem, "timeout", "timed out after %.1f s" % timeout.total)
                     if attempt == attempts:
                         raise RestTimeoutError("%s %s %s: timed out after %.1f s (%d attempts)"
                                                % (self.venue, method, ep, timeout.total, attempts),
@@ -846,7 +846,7 @@ class RestManager:
                     wait = self._backoff(attempt)
                 except (aiohttp.ClientError, OSError) as e:
                     verdict = True
-                    self._transport_failed(method, ep, brk, idem, e)
+                    self._no_answer(method, ep, brk, idem, "transport_error", "%s after sending" % type(e).__name__)
                     if attempt == attempts:
                         raise RestTransportError("%s %s %s: %s" % (self.venue, method, ep, type(e).__name__),
                                                  venue=self.venue, endpoint=ep) from None
@@ -909,24 +909,14 @@ class RestManager:
         brk.success()                       # the venue's definitive word: never retried
         raise RestError(status, rbody, path, venue=self.venue, headers=rheaders)
 
-    def _timed_out(self, method: str, ep: str, brk: "CircuitBreaker", idem: bool, timeout_s: float) -> None:
-        """Book a request that got no answer in time; raises AmbiguousRequestError unless ``idem``."""
+    def _no_answer(self, method: str, ep: str, brk: "CircuitBreaker", idem: bool, label: str, what: str) -> None:
+        """Book a request that left and got no answer (``label``: timeout | transport_error); raises
+        AmbiguousRequestError ("``what`` (outcome unknown)") unless ``idem``."""
         self._on_wire += 1
-        self.by_status[(ep, "timeout")] += 1
+        self.by_status[(ep, label)] += 1
         brk.failure()
         if not idem:
-            raise AmbiguousRequestError("%s %s %s: timed out after %.1f s (outcome unknown)"
-                                        % (self.venue, method, ep, timeout_s), venue=self.venue,
-                                        endpoint=ep) from None
-
-    def _transport_failed(self, method: str, ep: str, brk: "CircuitBreaker", idem: bool, e: BaseException) -> None:
-        """Book a transport failure after the request left; raises AmbiguousRequestError unless ``idem``."""
-        self._on_wire += 1
-        self.by_status[(ep, "transport_error")] += 1
-        brk.failure()
-        if not idem:
-            raise AmbiguousRequestError("%s %s %s: %s after sending (outcome unknown)"
-                                        % (self.venue, method, ep, type(e).__name__),
+            raise AmbiguousRequestError("%s %s %s: %s (outcome unknown)" % (self.venue, method, ep, what),
                                         venue=self.venue, endpoint=ep) from None
 
     # -- the order path: written in the caller's call ---------------------------------------------------
@@ -979,7 +969,7 @@ class RestManager:
             except asyncio.TimeoutError:
                 lane.abandon("no answer in %.1f s" % timeout_s)
                 verdict = True
-                self._timed_out(method, ep, brk, False, timeout_s)
+                self._no_answer(method, ep, brk, False, "timeout", "timed out after %.1f s" % timeout_s)
             except asyncio.CancelledError:
                 # the caller gave up (the executor's order timeout): a late answer must not hold
                 # the connection, nor be read as the next request's
@@ -988,7 +978,7 @@ class RestManager:
                 raise
             except OSError as e:
                 verdict = True
-                self._transport_failed(method, ep, brk, False, e)
+                self._no_answer(method, ep, brk, False, "transport_error", "%s after sending" % type(e).__name__)
             verdict = True
             return self._answered(method, path, ep, query, status, rheaders, rbody, t0, brk, False, True, 1)
         finally:
