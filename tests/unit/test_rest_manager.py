@@ -445,7 +445,8 @@ ORDER = "/api/v3/order"
 
 
 async def _lane_manager(srv, **pol):
-    m = RestManager(srv.url, venue="mexc_spot", policy=RestPolicy(**dict(dict(timeout_s=0.3, breaker_failures=50), **pol)))
+    policy = RestPolicy(**dict(dict(timeout_s=0.3, breaker_failures=50), **pol))
+    m = RestManager(srv.url, venue="mexc_spot", policy=policy)
     assert await m.open_order_connection([("POST", ORDER), ("GET", ORDER)])
     return m
 
