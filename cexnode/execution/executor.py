@@ -166,7 +166,7 @@ class _Trade:
     """Working state of one trade between its synchronous front half and the async rest."""
 
     __slots__ = ("opp", "trade_id", "t0", "route", "symbol", "base", "quote", "qty", "buy_px", "sell_px", "bsym",
-                 "ssym", "brules", "srules", "expected", "opp_t", "need", "buy", "sell", "tasks")
+                 "ssym", "brules", "srules", "expected", "opp_t", "need", "needs", "buy", "sell", "tasks")
 
     def __init__(self, opp: Any, trade_id: int, t0: int):
         self.opp = opp
@@ -182,7 +182,8 @@ class _Trade:
         self.brules = self.srules = None
         self.expected = getattr(opp, "net_profit", _ZERO)
         self.opp_t = getattr(opp, "t", 0)
-        self.need: list = []
+        self.need: list = []          # venues whose balances must be fetched first
+        self.needs: Optional[tuple] = None    # what each leg takes from its venue (the balance check)
         self.buy = self.sell = None
         self.tasks = None
 
@@ -515,7 +516,7 @@ class Executor:
     # processing could still be used while younger than max_balance_age_ms, as between sequential
     # trades; a venue's pushes normally follow its processing.)
     def _reserve(self, ctx: "_Trade") -> None:
-        ctx.buy.reserve, ctx.sell.reserve = balance_needs(**self._balance_terms(ctx))
+        ctx.buy.reserve, ctx.sell.reserve = ctx.needs       # as the balance check computed them
         for leg in (ctx.buy, ctx.sell):
             self._reserving.setdefault(leg.req.venue, []).append(leg)
 
@@ -609,19 +610,18 @@ class Executor:
         return self.risk.check_trade(route=ctx.route, base=ctx.base, qty=ctx.qty, buy_price=ctx.buy_px,
                                      sell_price=ctx.sell_px, count=count)
 
-    def _balance_terms(self, ctx: "_Trade") -> dict:
-        """The trade's terms as ``risk.balance_needs`` takes them (``check_balances`` too)."""
-        opp = ctx.opp
-        return dict(base=ctx.base, quote=ctx.quote, qty=ctx.qty, buy_price=ctx.buy_px, sell_price=ctx.sell_px,
-                    buy_fee=ctx.brules.taker_fee, sell_fee=ctx.srules.taker_fee,
-                    buy_is_futures=opp.buy_venue in _FUTURES_VENUES, sell_is_futures=opp.sell_venue in _FUTURES_VENUES,
-                    margin_fraction=self.trading.futures_margin_fraction)
-
     def _check_balances(self, ctx: "_Trade", count: bool = True) -> Any:
+        """What each leg takes (``ctx.needs``: :func:`~cexnode.execution.risk.balance_needs`, kept
+        for the reservation) against the free balances."""
         opp = ctx.opp
-        return self.risk.check_balances(buy_venue=opp.buy_venue, sell_venue=opp.sell_venue,
-                                        buy_free=self._free(opp.buy_venue), sell_free=self._free(opp.sell_venue),
-                                        count=count, **self._balance_terms(ctx))
+        ctx.needs = balance_needs(base=ctx.base, quote=ctx.quote, qty=ctx.qty, buy_price=ctx.buy_px,
+                                  sell_price=ctx.sell_px, buy_fee=ctx.brules.taker_fee,
+                                  sell_fee=ctx.srules.taker_fee, buy_is_futures=opp.buy_venue in _FUTURES_VENUES,
+                                  sell_is_futures=opp.sell_venue in _FUTURES_VENUES,
+                                  margin_fraction=self.trading.futures_margin_fraction)
+        return self.risk.check_needs(buy_venue=opp.buy_venue, sell_venue=opp.sell_venue, needs=ctx.needs,
+                                     buy_free=self._free(opp.buy_venue), sell_free=self._free(opp.sell_venue),
+                                     count=count)
 
     def _entry_requests(self, ctx: "_Trade", tag: str) -> tuple[OrderRequest, OrderRequest]:
         opp, P, Q = ctx.opp, ctx.opp.price_scale, ctx.opp.qty_scale

@@ -292,10 +292,16 @@ class RiskManager:
                        buy_is_futures: bool = False, margin_fraction: Decimal = Decimal(1),
                        count: bool = True) -> RiskDecision:
         """Balances (free amounts, fresh per DESIGN §5) cover both legs (:func:`balance_needs`)."""
-        (asset_b, need_b), (asset_s, need_s) = balance_needs(
-            base=base, quote=quote, qty=qty, buy_price=buy_price, sell_price=sell_price, buy_fee=buy_fee,
-            sell_fee=sell_fee, buy_is_futures=buy_is_futures, sell_is_futures=sell_is_futures,
-            margin_fraction=margin_fraction)
+        needs = balance_needs(base=base, quote=quote, qty=qty, buy_price=buy_price, sell_price=sell_price,
+                              buy_fee=buy_fee, sell_fee=sell_fee, buy_is_futures=buy_is_futures,
+                              sell_is_futures=sell_is_futures, margin_fraction=margin_fraction)
+        return self.check_needs(buy_venue=buy_venue, sell_venue=sell_venue, needs=needs, buy_free=buy_free,
+                                sell_free=sell_free, count=count)
+
+    def check_needs(self, *, buy_venue: str, sell_venue: str, needs: tuple, buy_free: Mapping[str, Any],
+                    sell_free: Mapping[str, Any], count: bool = True) -> RiskDecision:
+        """:meth:`check_balances` for needs already computed by :func:`balance_needs`."""
+        (asset_b, need_b), (asset_s, need_s) = needs
         have_b = buy_free.get(asset_b, _ZERO)
         if have_b < need_b:
             return self._reject("balance", "%s %s: need %s, have %s" % (buy_venue, asset_b, need_b, have_b), count)

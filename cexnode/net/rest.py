@@ -397,6 +397,26 @@ def _expire(fut: asyncio.Future) -> None:
         fut.set_exception(asyncio.TimeoutError())
 
 
+async def _lane_answer(lane: Any, fut: asyncio.Future, timeout_s: float) -> tuple:
+    """``(status, headers, body)`` of the request in flight on the order connection ``lane``.
+    Raises TimeoutError after ``timeout_s`` (and OSError when the connection is lost). Whenever it
+    does not return the answer — timed out, or the caller gave up (cancelled; the executor's order
+    timeout) — a late answer must not hold the connection, nor be read as the next request's: the
+    connection is abandoned (closed, opened again)."""
+    timer = asyncio.get_running_loop().call_later(timeout_s, _expire, fut)
+    try:
+        return await fut
+    except asyncio.TimeoutError:
+        lane.abandon("no answer in %.1f s" % timeout_s)
+        raise
+    except asyncio.CancelledError:
+        if not fut.done() or fut.cancelled() or isinstance(fut.exception(), asyncio.TimeoutError):
+            lane.abandon("the caller gave up waiting")     # (or our timeout came first)
+        raise
+    finally:
+        timer.cancel()
+
+
 def _retry_after_s(headers: Any) -> Optional[float]:
     """``Retry-After`` in seconds (delta-seconds, or an HTTP date)."""
     v = headers.get("Retry-After") if headers is not None else None
@@ -760,7 +780,7 @@ class RestManager:
 
         method = method.upper()
         ep = endpoint or path
-        idem = method in ("GET", "HEAD", "OPTIONS") if idempotent is None else bool(idempotent)
+        idem = method in _IDEMPOTENT if idempotent is None else bool(idempotent)
         pol = self.policy
         attempts = pol.max_attempts if idem else 1
         if body is None:
@@ -802,17 +822,7 @@ class RestManager:
                         # written now, in this call (the order path starts orders eagerly)
                         fut = lane.send(method, target, hdrs, data)
                         self.order_connection_requests += 1
-                        try:
-                            status, rheaders, rbody = await asyncio.wait_for(fut, timeout.total)
-                        except asyncio.TimeoutError:
-                            lane.abandon("no answer in %.1f s" % timeout.total)
-                            raise
-                        except asyncio.CancelledError:
-                            # the caller gave up (the executor's order timeout): a late answer must
-                            # not hold the connection, nor be read as the next request's
-                            if not fut.done() or fut.cancelled():
-                                lane.abandon("the caller gave up waiting")
-                            raise
+                        status, rheaders, rbody = await _lane_answer(lane, fut, timeout.total)
                     else:
                         if lane is not None:
                             self.order_connection_fallbacks += 1
@@ -935,7 +945,7 @@ class RestManager:
         lane = self.order_connection
         if lane is None or (method, ep) not in self.order_routes or method in _IDEMPOTENT or not lane.ready:
             return None
-        brk = self._breakers.get(ep) or self.breaker(ep)
+        brk = self.breaker(ep)
         if not brk.allow():                  # refused: no rate-limit slot taken
             self.refused[(ep, "circuit_open")] += 1
             raise CircuitOpenError("%s %s: circuit open" % (self.venue, ep), venue=self.venue, endpoint=ep,
@@ -961,28 +971,19 @@ class RestManager:
         fut, t0, brk, method, path, ep, query = sent
         lane = self.order_connection
         timeout_s = timeout_s or self.policy.timeout_s
-        timer = asyncio.get_running_loop().call_later(timeout_s, _expire, fut)
         verdict = False
         try:
             try:
-                status, rheaders, rbody = await fut
+                status, rheaders, rbody = await _lane_answer(lane, fut, timeout_s)
             except asyncio.TimeoutError:
-                lane.abandon("no answer in %.1f s" % timeout_s)
                 verdict = True
                 self._no_answer(method, ep, brk, False, "timeout", "timed out after %.1f s" % timeout_s)
-            except asyncio.CancelledError:
-                # the caller gave up (the executor's order timeout): a late answer must not hold
-                # the connection, nor be read as the next request's
-                if not fut.done() or fut.cancelled() or isinstance(fut.exception(), asyncio.TimeoutError):
-                    lane.abandon("the caller gave up waiting")     # (or our timeout came first)
-                raise
             except OSError as e:
                 verdict = True
                 self._no_answer(method, ep, brk, False, "transport_error", "%s after sending" % type(e).__name__)
             verdict = True
             return self._answered(method, path, ep, query, status, rheaders, rbody, t0, brk, False, True, 1)
         finally:
-            timer.cancel()
             if not verdict:
                 brk.release()
 
