@@ -3,7 +3,7 @@ simulator in another process) with a ``time.monotonic_ns()`` stamp at each stage
 order path, printed as the median time of each stage after the simulator wrote the frame, and the
 median step from the stage before.
 
-    .venv/bin/python perf/stages_tick_to_order.py [--samples 200] [--busy-poll] [--warm-ms 2]
+    .venv/bin/python perf/stages_tick_to_order.py [--samples 200] [--busy-poll] [--warm-ms 2] [--fsync always]
 
 A diagnostic, not a benchmark (``perf/run.py`` does not run it): the stamps are wrappers around
 the stages' functions, which cost a little themselves. CLOCK_MONOTONIC is system-wide, so the
@@ -145,12 +145,14 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--busy-poll", action="store_true", help="node.busy_poll: true")
     ap.add_argument("--warm-ms", type=float, default=2, help="trading.warm_interval_ms (0: off)")
+    ap.add_argument("--fsync", default="always", choices=("always", "batch", "never"), help="log.audit.fsync")
     a = ap.parse_args(argv)
     import uvloop
 
     rows = _instrument()
-    uvloop.run(B._run_node("always", a.samples, a.busy_poll, a.warm_ms))
-    print("tick_to_order stages: %d samples, busy_poll %s, warm_interval_ms %g" % (len(rows), a.busy_poll, a.warm_ms))
+    uvloop.run(B._run_node(a.fsync, a.samples, a.busy_poll, a.warm_ms))
+    print("tick_to_order stages: %d samples, busy_poll %s, warm_interval_ms %g, fsync %s" % (len(rows), a.busy_poll, a.warm_ms,
+                                                                                     a.fsync))
     print(_table(rows))
     return 0
 

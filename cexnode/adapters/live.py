@@ -21,6 +21,7 @@ from typing import Any, Awaitable, Callable, Mapping, Optional
 from cexnode.execution.gateway import (Balance, GatewayError, OrderAck, OrderNotFound, OrderRequest, OrderState,
                                        OrderStatus, Outcome)
 from cexnode.log import get_exchange_logger
+from cexnode.net import rest as R
 
 __all__ = ["ServerClock", "VenueInstrument", "HttpAnswer", "NotSent", "LiveGateway", "PrivateConnection",
            "cancel_task", "instruments_from_symbol_map", "dec", "fmt_decimal"]
@@ -344,9 +345,7 @@ class LiveGateway:
         if self._rest is None:
             if self._closed:
                 raise NotSent("%s: gateway stopped" % self.venue)
-            from cexnode.net.rest import RestManager
-
-            self._rest = RestManager(self.rest_url, venue=self.venue, timeout_s=self.request_timeout_s)
+            self._rest = R.RestManager(self.rest_url, venue=self.venue, timeout_s=self.request_timeout_s)
             self._own_rest = True
         if self._rest.server_clock is None:
             self._rest.server_clock = self.server_clock
@@ -364,8 +363,6 @@ class LiveGateway:
         ``query`` (already url-encoded, instead of ``params``) with no body: an order written in
         this call on the REST manager's order connection when it can go at once
         (:meth:`~cexnode.net.rest.RestManager.send_now`), else through the manager's ``request``."""
-        from cexnode.net import rest as R
-
         if self._closed:
             raise NotSent("%s: gateway stopped" % self.venue)
         m = self._manager()

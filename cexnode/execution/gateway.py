@@ -55,15 +55,29 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable, Mapping, Optional, Protocol, runtime_checkable
 
+from cexnode._core import fixedpoint as _fixedpoint
+
 __all__ = [
     "Side", "TimeInForce", "OrderStatus", "Outcome", "OrderRequest", "OrderState", "OrderAck", "Balance",
     "GatewayError", "OrderNotFound", "OrderGateway", "FINAL_STATUSES", "mantissa_to_decimal",
+    "mantissa_text",
 ]
 
 
 def mantissa_to_decimal(m: int, scale: int) -> Decimal:
     """Exact ``m × 10**-scale``."""
     return Decimal(m).scaleb(-scale)
+
+
+def mantissa_text(m: int, scale: int) -> str:
+    """``m × 10**-scale`` as plain decimal text without exponent or trailing zeros ("0.15",
+    "65000", "0"): what the venues' order requests carry. Formatted in C from the mantissa
+    (:func:`cexnode._core.fixedpoint.format`), through Decimal only beyond int64."""
+    try:
+        return _fixedpoint.format(m, scale)
+    except OverflowError:
+        s = format(mantissa_to_decimal(m, scale), "f")
+        return (s.rstrip("0").rstrip(".") if "." in s else s) or "0"
 
 
 class Side(str, enum.Enum):
@@ -131,6 +145,16 @@ class OrderRequest:
         return mantissa_to_decimal(self.price_m, self.price_scale)
 
     @property
+    def qty_text(self) -> str:
+        """:attr:`qty` as the venues' requests carry it (:func:`mantissa_text`)."""
+        return mantissa_text(self.qty_m, self.qty_scale)
+
+    @property
+    def price_text(self) -> str:
+        """:attr:`price` as the venues' requests carry it (:func:`mantissa_text`)."""
+        return mantissa_text(self.price_m, self.price_scale)
+
+    @property
     def notional(self) -> Decimal:
         """qty × price, exact."""
         return mantissa_to_decimal(self.qty_m * self.price_m, self.qty_scale + self.price_scale)
@@ -143,7 +167,7 @@ class OrderRequest:
     def audit_brief(self) -> dict:
         """The fields that identify the order (the trade record carries route, tif, purpose)."""
         return {"client_id": self.client_id, "venue": self.venue, "symbol": self.symbol, "side": self.side.value,
-                "qty": format(self.qty, "f"), "price": format(self.price, "f")}
+                "qty": self.qty_text, "price": self.price_text}
 
 
 @dataclass(**_kw)

@@ -288,6 +288,17 @@ class RollingWindow:
             t = max(t, times[-k] + self.window_s)
         return t
 
+    def free_now(self, now: float) -> bool:
+        """``earliest(now, 1) <= now``: one more request may go at ``now`` (nothing booked). After
+        the expired slots go, that is: none booked after ``now`` and fewer than ``limit`` left (or
+        the limit-th newest out of the window, as :meth:`earliest` computes it in floats)."""
+        times = self._times
+        horizon = now - self.window_s
+        while times and times[0] <= horizon:
+            times.popleft()
+        return not times or (times[-1] <= now and (len(times) < self.limit
+                                                   or times[-self.limit] + self.window_s <= now))
+
     def book(self, t: float, weight: int = 1) -> None:
         for _ in range(min(max(1, weight), self.limit)):
             self._times.append(t)
@@ -697,12 +708,22 @@ class RestManager:
     def _admit_now(self, method: str, endpoint: str, market: Optional[str], weight: int) -> bool:
         """Book a request that may go right now (not paused, room in every window); False (nothing
         booked) otherwise."""
-        if self.paused_for(endpoint) > 0:
-            return False
-        windows = self._windows_for(method, endpoint, market)
         now = self.clock()
-        if any(w.earliest(now, weight) > now for w in windows):
+        if self._venue_paused_until > now or self._paused_until.get(endpoint, 0.0) > now:
             return False
+        windows = self._windows_cache.get((method, endpoint, market))
+        if windows is None:
+            windows = self._windows_for(method, endpoint, market)
+        if weight == 1:                      # (the order path: a loop, no generator)
+            for w in windows:
+                if not w.free_now(now):
+                    return False
+            for w in windows:
+                w._times.append(now)
+            return True
+        for w in windows:
+            if w.earliest(now, weight) > now:
+                return False
         for w in windows:
             w.book(now, weight)
         return True

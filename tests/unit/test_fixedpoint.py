@@ -145,3 +145,19 @@ def test_ten_thousand_cases_each_vs_decimal(seed):
         scale = rnd.randrange(0, 19)
         text = fp.format(m, scale)
         assert text == format_ref(m, scale) and fp.parse(text, scale) == m
+
+
+@N
+@given(st.integers(0, 10**30), scales)
+def test_order_text_matches_the_decimal_formatting_it_replaced(m, scale):
+    """OrderRequest.qty_text / price_text (mantissa_text: C formatting, Decimal beyond int64) give
+    the adapters' former text, fmt_decimal(mantissa_to_decimal(m, scale)), for any mantissa."""
+    from cexnode.adapters.live import fmt_decimal
+    from cexnode.execution.gateway import OrderRequest, Side, mantissa_text, mantissa_to_decimal
+
+    want = fmt_decimal(mantissa_to_decimal(m, scale))
+    assert mantissa_text(m, scale) == want
+    o = OrderRequest(client_id="c", venue="v", symbol="B/Q", side=Side.BUY, qty_m=m, price_m=m, qty_scale=scale,
+                     price_scale=scale)
+    assert o.qty_text == o.price_text == want
+    assert o.audit_brief()["qty"] == want

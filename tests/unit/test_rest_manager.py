@@ -135,6 +135,25 @@ def test_headroom_keeps_the_rate_and_never_exceeds_the_published_limit(limit, wi
     assert 0.85 * 3 * limit <= in_3_windows <= 3 * limit
 
 
+def test_free_now_is_earliest_le_now():
+    """RollingWindow.free_now(now) (the order path's admission) == earliest(now, 1) <= now, over
+    random histories of bookings at, before and after ``now`` (reservations ahead of time)."""
+    import copy
+    import random
+
+    rnd = random.Random(11)
+    for _ in range(3000):
+        w = RollingWindow(rnd.randint(1, 5), rnd.choice((0.5, 1.0, 2.0)))
+        t = 0.0
+        for _ in range(rnd.randint(0, 12)):
+            t += rnd.choice((0.0, 0.01, 0.2, 0.7, 1.5))
+            w.book(t + rnd.choice((0.0, 0.0, 0.3)), rnd.randint(1, 2))
+        now = t + rnd.choice((-0.1, 0.0, 0.05, 0.5, 1.0, 3.0))
+        a, b = copy.deepcopy(w), copy.deepcopy(w)
+        assert a.free_now(now) == (b.earliest(now, 1) <= now)
+        assert list(a._times) == list(b._times)          # the same slots expired, nothing booked
+
+
 def test_published_venue_limits():
     mexc = venue_limits("mexc_spot")
     assert any(r.limit == 500 and r.window_s == 10 and r.per == "endpoint" for r in mexc)

@@ -72,7 +72,7 @@ class GateFuturesGateway(GateGatewayBase):
         if order.side is Side.SELL:
             c = -c
         size: Any = fmt_decimal(c) if self.size_decimal else int(c)
-        body = {"contract": inst.venue_symbol, "size": size, "price": fmt_decimal(order.price),
+        body = {"contract": inst.venue_symbol, "size": size, "price": order.price_text,
                 "tif": "ioc" if order.tif is TimeInForce.IOC else "gtc", "text": TEXT_PREFIX + order.client_id}
         if order.reduce_only:
             body["reduce_only"] = True

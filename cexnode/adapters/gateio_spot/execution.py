@@ -24,7 +24,7 @@ import orjson
 
 from cexnode.adapters.gateio_spot import urls
 from cexnode.adapters.gateio_spot.signing import GateSigner
-from cexnode.adapters.live import GatewayError, HttpAnswer, LiveGateway, NotSent, VenueInstrument, dec, fmt_decimal
+from cexnode.adapters.live import GatewayError, HttpAnswer, LiveGateway, NotSent, VenueInstrument, dec
 from cexnode.execution.gateway import (Balance, OrderAck, OrderNotFound, OrderRequest, OrderState, OrderStatus,
                                        Outcome, Side, TimeInForce)
 
@@ -97,8 +97,8 @@ class GateGatewayBase(LiveGateway):
 
     def order_body(self, order: OrderRequest, inst: VenueInstrument) -> dict:
         return {"text": TEXT_PREFIX + order.client_id, "currency_pair": inst.venue_symbol, "type": "limit",
-                "account": "spot", "side": order.side.value, "amount": fmt_decimal(order.qty),
-                "price": fmt_decimal(order.price), "time_in_force": "ioc" if order.tif is TimeInForce.IOC else "gtc"}
+                "account": "spot", "side": order.side.value, "amount": order.qty_text,
+                "price": order.price_text, "time_in_force": "ioc" if order.tif is TimeInForce.IOC else "gtc"}
 
     def order_ref_params(self, inst: VenueInstrument, client_id: str) -> dict:
         """WebSocket API ``req_param`` naming one order (cancel / status)."""

@@ -24,7 +24,7 @@ import time
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Optional
 
-from cexnode.adapters.live import GatewayError, LiveGateway, NotSent, VenueInstrument, _with, dec, fmt_decimal
+from cexnode.adapters.live import GatewayError, LiveGateway, NotSent, VenueInstrument, _with, dec
 from cexnode.adapters.mexc_spot import urls
 from cexnode.adapters.mexc_spot.signing import MexcSigner
 from cexnode.execution.gateway import (Balance, OrderAck, OrderNotFound, OrderRequest, OrderState, OrderStatus,
@@ -147,7 +147,7 @@ class MexcSpotGateway(LiveGateway):
     def _order_params(order: OrderRequest, inst: VenueInstrument) -> list:
         return [("symbol", inst.venue_symbol), ("side", "BUY" if order.side is Side.BUY else "SELL"),
                 ("type", "IMMEDIATE_OR_CANCEL" if order.tif is TimeInForce.IOC else "LIMIT"),
-                ("quantity", fmt_decimal(order.qty)), ("price", fmt_decimal(order.price)),
+                ("quantity", order.qty_text), ("price", order.price_text),
                 ("newClientOrderId", order.client_id)]
 
     @classmethod
@@ -160,7 +160,7 @@ class MexcSpotGateway(LiveGateway):
         return "symbol=%s&side=%s&type=%s&quantity=%s&price=%s&newClientOrderId=%s" % (
             sym, "BUY" if order.side is Side.BUY else "SELL",
             "IMMEDIATE_OR_CANCEL" if order.tif is TimeInForce.IOC else "LIMIT",
-            fmt_decimal(order.qty), fmt_decimal(order.price), cid)
+            order.qty_text, order.price_text, cid)
 
     def warm_order(self, order: OrderRequest) -> None:
         """The executor's warm-up: ``order``'s request built and signed as :meth:`place` would
