@@ -6,6 +6,7 @@ from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_CheckExact
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject
+from cpython.list cimport PyList_CheckExact
 from cpython.ref cimport Py_INCREF, Py_XDECREF, Py_XINCREF
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_CheckExact
 from libc.math cimport isfinite, isnan
@@ -270,24 +271,47 @@ cdef bint _is_secret(object v):
 
 
 def redact(value):
-    """A JSON-able copy of ``value`` with every secret (by key or by type) replaced by ``"***"``."""
+    """``value`` with every secret (by key or by type) replaced by ``"***"``, JSON-able (sets as
+    lists, tuples as lists). Copy on write: a dict or list with nothing to replace anywhere inside is
+    returned as it is (not copied); callers must not mutate the result."""
     return _redact_deep(value)
 
 
 cdef object _redact_deep(object v):
+    cdef dict out
+    cdef list lst
+    cdef Py_ssize_t i, n
     if v is None or PyUnicode_CheckExact(v) or PyLong_CheckExact(v) or PyFloat_CheckExact(v) \
             or v is True or v is False:
         return v
     if _is_secret(v):
         return SECRET_MASK
     if isinstance(v, dict):
-        out = {}
+        out = None
         for k, x in (<dict>v).items():
-            if _classify_key(k) == 1:
-                out[k] = SECRET_MASK
-            else:
-                out[k] = _redact_deep(x)
-        return out
+            y = SECRET_MASK if _classify_key(k) == 1 else _redact_deep(x)
+            if out is None:
+                if y is x:
+                    continue
+                out = {}
+                for k2, x2 in (<dict>v).items():      # the items before this one, unchanged
+                    if k2 is k:
+                        break
+                    out[k2] = x2
+            out[k] = y
+        return v if out is None else out
+    if PyList_CheckExact(v):
+        lst = None
+        n = len(v)
+        for i in range(n):
+            x = (<list>v)[i]
+            y = _redact_deep(x)
+            if lst is None:
+                if y is x:
+                    continue
+                lst = list(v[:i])
+            lst.append(y)
+        return v if lst is None else lst
     if isinstance(v, (list, tuple, set, frozenset)):
         return [_redact_deep(x) for x in v]
     return v

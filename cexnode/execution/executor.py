@@ -168,18 +168,16 @@ class _Trade:
     __slots__ = ("opp", "trade_id", "t0", "route", "symbol", "base", "quote", "qty", "buy_px", "sell_px", "bsym",
                  "ssym", "brules", "srules", "expected", "opp_t", "need", "needs", "buy", "sell", "tasks")
 
-    def __init__(self, opp: Any, trade_id: int, t0: int):
+    def __init__(self, opp: Any, trade_id: int, t0: int, legs: tuple):
         self.opp = opp
         self.trade_id = trade_id
         self.t0 = t0
         self.route, self.symbol = opp.route, opp.symbol
-        self.base, self.quote = opp.symbol.split(":")[0].split("/")
+        # what depends on the symbol and the venues only (Executor._legs_of)
+        self.base, self.quote, self.bsym, self.ssym, self.brules, self.srules = legs
         self.qty = mantissa_to_decimal(opp.qty_m, opp.qty_scale)
         self.buy_px = mantissa_to_decimal(opp.buy_price_m, opp.price_scale)
         self.sell_px = mantissa_to_decimal(opp.sell_price_m, opp.price_scale)
-        self.bsym = venue_symbol(opp.buy_venue, opp.symbol)
-        self.ssym = venue_symbol(opp.sell_venue, opp.symbol)
-        self.brules = self.srules = None
         self.expected = getattr(opp, "net_profit", _ZERO)
         self.opp_t = getattr(opp, "t", 0)
         self.need: list = []          # venues whose balances must be fetched first
@@ -217,6 +215,7 @@ class Executor:
         self.positions = positions
         self.trading = trading
         self.rules = dict(rules)
+        self._legs_by_key: dict[tuple, tuple] = {}      # (symbol, buy venue, sell venue) -> _legs_of
         self._clock = clock_ns
         self.log = logger if logger is not None else get_logger("execution.executor", ["execution", "trading"])
         self._legs: dict[str, _Leg] = {}
@@ -597,10 +596,18 @@ class Executor:
         return ctx
 
     def _context(self, opp: Any, trade_id: int, t0: int) -> "_Trade":
-        ctx = _Trade(opp, trade_id, t0)
-        ctx.brules = self.rules.get((opp.buy_venue, ctx.bsym))
-        ctx.srules = self.rules.get((opp.sell_venue, ctx.ssym))
-        return ctx
+        key = (opp.symbol, opp.buy_venue, opp.sell_venue)
+        legs = self._legs_by_key.get(key)
+        if legs is None:
+            legs = self._legs_by_key[key] = self._legs_of(*key)
+        return _Trade(opp, trade_id, t0, legs)
+
+    def _legs_of(self, symbol: str, buy_venue: str, sell_venue: str) -> tuple:
+        """``(base, quote, buy venue's symbol, sell venue's symbol, buy LegRules, sell LegRules)``
+        (rules None when not configured); fixed per symbol and venues, so computed once each."""
+        base, quote = symbol.split(":")[0].split("/")
+        bsym, ssym = venue_symbol(buy_venue, symbol), venue_symbol(sell_venue, symbol)
+        return base, quote, bsym, ssym, self.rules.get((buy_venue, bsym)), self.rules.get((sell_venue, ssym))
 
     def _configured(self, ctx: "_Trade") -> bool:
         return (ctx.brules is not None and ctx.srules is not None and ctx.opp.buy_venue in self.gateways

@@ -27,7 +27,6 @@ so each leg alone must keep positions within ``risk.max_position`` and exposure 
 from __future__ import annotations
 
 import collections
-import decimal
 import os
 import signal
 import time
@@ -68,15 +67,12 @@ def balance_needs(*, base: str, quote: str, qty: Decimal, buy_price: Decimal, se
     """What each leg of a trade takes from its venue's free balance: ``((asset, amount) of the buy
     leg, (asset, amount) of the sell leg)``. Spot buy: quote, qty × price × (1 + fee). Spot sell:
     base, qty. Futures leg (either side): quote margin, qty × price × (margin_fraction + fee)."""
-    with decimal.localcontext(DEC_CTX):
-        if buy_is_futures:
-            buy = (quote, qty * buy_price * (margin_fraction + buy_fee))
-        else:
-            buy = (quote, qty * buy_price * (1 + buy_fee))
-        if sell_is_futures:
-            sell = (quote, qty * sell_price * (margin_fraction + sell_fee))
-        else:
-            sell = (base, qty)
+    mul, add = DEC_CTX.multiply, DEC_CTX.add        # (DEC_CTX's operations: no context switch)
+    buy = (quote, mul(mul(qty, buy_price), add(margin_fraction if buy_is_futures else 1, buy_fee)))
+    if sell_is_futures:
+        sell = (quote, mul(mul(qty, sell_price), add(margin_fraction, sell_fee)))
+    else:
+        sell = (base, qty)
     return buy, sell
 
 
@@ -270,20 +266,18 @@ class RiskManager:
         last = self._last_trade_ns.get(route)
         if last is not None and now - last < cfg.route_cooldown_ms * 1_000_000:
             return self._reject("cooldown", "%d ms since last trade" % ((now - last) // 1_000_000), count)
-        with decimal.localcontext(DEC_CTX):
-            buy_notional, sell_notional = qty * buy_price, qty * sell_price
-            if max(buy_notional, sell_notional) > cfg.max_notional_per_trade:
-                return self._reject("max_notional", "%s > %s" % (max(buy_notional, sell_notional),
-                                                                 cfg.max_notional_per_trade), count)
-            lim = cfg.max_position.get(base)
-            if lim is not None:
-                pos = self.positions.position(base)
-                if abs(pos + qty) > lim or abs(pos - qty) > lim:    # one leg alone fills
-                    return self._reject("position_limit", "%s %s ± %s > %s" % (base, pos, qty, lim), count)
-            exposure = self.exposure                 # computed by refresh() above
-            if exposure + max(buy_notional, sell_notional) > cfg.max_open_exposure:
-                return self._reject("exposure_limit", "%s + %s > %s" % (exposure, max(buy_notional, sell_notional),
-                                                                        cfg.max_open_exposure), count)
+        C = DEC_CTX                                  # exact (its operations: no context switch)
+        notional = max(C.multiply(qty, buy_price), C.multiply(qty, sell_price))
+        if notional > cfg.max_notional_per_trade:
+            return self._reject("max_notional", "%s > %s" % (notional, cfg.max_notional_per_trade), count)
+        lim = cfg.max_position.get(base)
+        if lim is not None:
+            pos = self.positions.position(base)
+            if C.abs(C.add(pos, qty)) > lim or C.abs(C.subtract(pos, qty)) > lim:    # one leg alone fills
+                return self._reject("position_limit", "%s %s ± %s > %s" % (base, pos, qty, lim), count)
+        exposure = self.exposure                     # computed by refresh() above
+        if C.add(exposure, notional) > cfg.max_open_exposure:
+            return self._reject("exposure_limit", "%s + %s > %s" % (exposure, notional, cfg.max_open_exposure), count)
         return _OK
 
     def check_balances(self, *, buy_venue: str, sell_venue: str, base: str, quote: str, qty: Decimal,

@@ -184,3 +184,24 @@ def test_book_ages_source():
     assert src() == {("mexc_spot", "X"): 5.0, ("gateio_spot", "X"): 20000.0, ("gateio_futures", "X"): None}
     rm = RiskManager(risk_cfg(stale_data_halt_ms=10000), PositionBook(clock_ns=clk), book_ages_ms=src, clock_ns=clk)
     assert rm.refresh() == "halted" and set(rm.stale_books) == {("gateio_spot", "X"), ("gateio_futures", "X")}
+
+
+_big_dec = st.builds(lambda m, e: Decimal(m).scaleb(-e), st.integers(0, 10**40), st.integers(0, 18))
+
+
+@given(_big_dec, _big_dec, _big_dec, _big_dec, _big_dec, st.booleans(), st.booleans(), _big_dec)
+def test_balance_needs_exact_at_80_digits(qty, bpx, spx, bfee, sfee, bfut, sfut, margin):
+    """balance_needs (DEC_CTX's operations) == the same formulas evaluated inside
+    localcontext(DEC_CTX), for sizes and prices far beyond the default context's 28 digits."""
+    import decimal
+
+    from cexnode.execution.positions import DEC_CTX
+    from cexnode.execution.risk import balance_needs
+
+    got = balance_needs(base="B", quote="Q", qty=qty, buy_price=bpx, sell_price=spx, buy_fee=bfee, sell_fee=sfee,
+                        buy_is_futures=bfut, sell_is_futures=sfut, margin_fraction=margin)
+    with decimal.localcontext(DEC_CTX):
+        buy = ("Q", qty * bpx * ((margin if bfut else 1) + bfee))
+        sell = ("Q", qty * spx * (margin + sfee)) if sfut else ("B", qty)
+    assert got == (buy, sell)
+    assert str(got[0][1]) == str(buy[1])          # the same digits, not only an equal value

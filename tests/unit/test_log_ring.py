@@ -194,6 +194,55 @@ def test_secrets_redacted_by_key_and_by_type(ring):
         lr.set_redact_keys([])
 
 
+def _redact_ref(v):
+    """The former redact: a full copy (dicts, lists; tuples and sets as lists)."""
+    if lr.is_secret(v):
+        return "***"
+    if isinstance(v, dict):
+        return {k: "***" if lr.is_secret_key(k) else _redact_ref(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return [_redact_ref(x) for x in v]
+    return v
+
+
+def _has_secret(v):
+    if lr.is_secret(v):
+        return True
+    if isinstance(v, dict):
+        return any(lr.is_secret_key(k) or _has_secret(x) for k, x in v.items())
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return any(_has_secret(x) for x in v)
+    return False
+
+
+_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=3), st.builds(_Secret))
+_tree = st.recursive(_leaf, lambda kids: st.one_of(
+    st.lists(kids, max_size=4), st.tuples(kids, kids),
+    st.dictionaries(st.sampled_from(["a", "b", "api_key", "ok", "signature", "n"]), kids, max_size=4)), max_leaves=20)
+
+
+@given(_tree)
+def test_redact_matches_a_full_copy_and_copies_only_what_changes(v):
+    """redact == the copying reference for any nesting; a dict or list with no secret anywhere
+    inside is returned itself (copy on write), and the input is never modified."""
+    before = repr(v)
+    out = lr.redact(v)
+    assert out == _redact_ref(v)
+    assert repr(v) == before
+    if isinstance(v, (dict, list)) and not _has_secret(v) and not _has_tuple_or_set(v):
+        assert out is v
+
+
+def _has_tuple_or_set(v):
+    if isinstance(v, (tuple, set, frozenset)):
+        return True
+    if isinstance(v, dict):
+        return any(_has_tuple_or_set(x) for x in v.values())
+    if isinstance(v, list):
+        return any(_has_tuple_or_set(x) for x in v)
+    return False
+
+
 def test_encoder_awkward_values(ring):
     lg = get_logger("t.awkward", ["t"])
     big = 10 ** 30
