@@ -507,6 +507,17 @@ class Executor:
                     free[asset] = free.get(asset, _ZERO) - amount
         return free
 
+    def _free_of(self, venue: str, asset: str) -> Decimal:
+        """``_free(venue).get(asset, 0)``, for one asset (the balance check's two)."""
+        b = self._balances.get(venue)
+        x = b[0].get(asset) if b is not None else None
+        free = x.free if x is not None else _ZERO
+        if venue in self._reserving:
+            r = self._reserved(venue).get(asset)
+            if r is not None:
+                free = DEC_CTX.subtract(free, r)
+        return free
+
     # -- reservations --------------------------------------------------------------------------------
     # Trades run concurrently (max_inflight_trades > 1) may share a venue. A balance observed after
     # one trade's order was sent need not show that order yet (the venue may not have processed
@@ -626,9 +637,10 @@ class Executor:
                                   sell_fee=ctx.srules.taker_fee, buy_is_futures=opp.buy_venue in _FUTURES_VENUES,
                                   sell_is_futures=opp.sell_venue in _FUTURES_VENUES,
                                   margin_fraction=self.trading.futures_margin_fraction)
+        (asset_b, _), (asset_s, _) = ctx.needs
         return self.risk.check_needs(buy_venue=opp.buy_venue, sell_venue=opp.sell_venue, needs=ctx.needs,
-                                     buy_free=self._free(opp.buy_venue), sell_free=self._free(opp.sell_venue),
-                                     count=count)
+                                     buy_free={asset_b: self._free_of(opp.buy_venue, asset_b)},
+                                     sell_free={asset_s: self._free_of(opp.sell_venue, asset_s)}, count=count)
 
     def _entry_requests(self, ctx: "_Trade", tag: str) -> tuple[OrderRequest, OrderRequest]:
         opp, P, Q = ctx.opp, ctx.opp.price_scale, ctx.opp.qty_scale
