@@ -280,7 +280,7 @@ def redact(value):
 cdef object _redact_deep(object v):
     cdef dict out
     cdef list lst
-    cdef Py_ssize_t i, n
+    cdef Py_ssize_t i
     if v is None or PyUnicode_CheckExact(v) or PyLong_CheckExact(v) or PyFloat_CheckExact(v) \
             or v is True or v is False:
         return v
@@ -290,27 +290,20 @@ cdef object _redact_deep(object v):
         out = None
         for k, x in (<dict>v).items():
             y = SECRET_MASK if _classify_key(k) == 1 else _redact_deep(x)
-            if out is None:
-                if y is x:
-                    continue
-                out = {}
-                for k2, x2 in (<dict>v).items():      # the items before this one, unchanged
-                    if k2 is k:
-                        break
-                    out[k2] = x2
-            out[k] = y
+            if y is not x:
+                if out is None:
+                    out = dict(v)
+                out[k] = y
         return v if out is None else out
     if PyList_CheckExact(v):
         lst = None
-        n = len(v)
-        for i in range(n):
+        for i in range(len(<list>v)):
             x = (<list>v)[i]
             y = _redact_deep(x)
-            if lst is None:
-                if y is x:
-                    continue
-                lst = list(v[:i])
-            lst.append(y)
+            if y is not x:
+                if lst is None:
+                    lst = list(v)
+                lst[i] = y
         return v if lst is None else lst
     if isinstance(v, (list, tuple, set, frozenset)):
         return [_redact_deep(x) for x in v]

@@ -500,15 +500,12 @@ class Executor:
     def _free(self, venue: str) -> dict[str, Decimal]:
         """Free balances at ``venue`` less what trades in flight have reserved there."""
         b = self._balances.get(venue)
-        free = {a: x.free for a, x in b[0].items()} if b is not None else {}
-        if venue in self._reserving:
-            with decimal.localcontext(DEC_CTX):
-                for asset, amount in self._reserved(venue).items():
-                    free[asset] = free.get(asset, _ZERO) - amount
-        return free
+        assets = dict.fromkeys(b[0]) if b is not None else {}
+        assets.update(dict.fromkeys(self._reserved(venue)))
+        return {a: self._free_of(venue, a) for a in assets}
 
     def _free_of(self, venue: str, asset: str) -> Decimal:
-        """``_free(venue).get(asset, 0)``, for one asset (the balance check's two)."""
+        """What :meth:`_free` says for one asset (0 when there is none): the balance check's two."""
         b = self._balances.get(venue)
         x = b[0].get(asset) if b is not None else None
         free = x.free if x is not None else _ZERO
@@ -533,10 +530,9 @@ class Executor:
     def _reserved(self, venue: str) -> dict[str, Decimal]:
         """What trades in flight have reserved at ``venue``, by asset."""
         out: dict[str, Decimal] = {}
-        with decimal.localcontext(DEC_CTX):
-            for leg in self._reserving.get(venue, ()):
-                asset, amount = leg.reserve
-                out[asset] = out.get(asset, _ZERO) + amount
+        for leg in self._reserving.get(venue, ()):
+            asset, amount = leg.reserve
+            out[asset] = DEC_CTX.add(out.get(asset, _ZERO), amount)
         return out
 
     def _release(self, trade_id: int) -> None:

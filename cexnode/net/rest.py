@@ -634,10 +634,10 @@ class RestManager:
     def breakers(self) -> dict[str, CircuitBreaker]:
         return dict(self._breakers)
 
-    def paused_for(self, endpoint: str) -> float:
+    def paused_for(self, endpoint: str, now: Optional[float] = None) -> float:
         """Seconds this endpoint must still wait because the venue said so (0: not paused)."""
         until = max(self._paused_until.get(endpoint, 0.0), self._venue_paused_until)
-        return max(0.0, until - self.clock())
+        return max(0.0, until - (self.clock() if now is None else now))
 
     def pause(self, endpoint: Optional[str], seconds: float) -> None:
         """Send nothing to ``endpoint`` (None: the whole venue) for ``seconds``."""
@@ -709,20 +709,11 @@ class RestManager:
         """Book a request that may go right now (not paused, room in every window); False (nothing
         booked) otherwise."""
         now = self.clock()
-        if self._venue_paused_until > now or self._paused_until.get(endpoint, 0.0) > now:
+        if self.paused_for(endpoint, now) > 0:
             return False
-        windows = self._windows_cache.get((method, endpoint, market))
-        if windows is None:
-            windows = self._windows_for(method, endpoint, market)
-        if weight == 1:                      # (the order path: a loop, no generator)
-            for w in windows:
-                if not w.free_now(now):
-                    return False
-            for w in windows:
-                w._times.append(now)
-            return True
-        for w in windows:
-            if w.earliest(now, weight) > now:
+        windows = self._windows_for(method, endpoint, market)
+        for w in windows:                    # (a loop, no generator: the order path)
+            if not (w.free_now(now) if weight == 1 else w.earliest(now, weight) <= now):
                 return False
         for w in windows:
             w.book(now, weight)
