@@ -302,18 +302,26 @@ class _SimProcess:
         env = dict(os.environ, CX_BENCH_KEY="bench-key", CX_BENCH_SECRET="bench-secret")
         self.p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--sim"], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, env=env, cwd=os.path.dirname(os.path.abspath(__file__)))
+        self.reader = self.transport = None
 
     async def ask(self, obj=None, timeout: float = 10.0) -> dict:
-        loop = asyncio.get_running_loop()
+        # the replies are read by the event loop itself, not by a thread: a reader thread would take
+        # the GIL from the node's loop just when the dislocation's frame arrives
+        if self.reader is None:
+            self.reader = asyncio.StreamReader(limit=1 << 24)
+            self.transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(self.reader), self.p.stdout)
         if obj is not None:
             self.p.stdin.write((json.dumps(obj) + "\n").encode())
             self.p.stdin.flush()
-        line = await asyncio.wait_for(loop.run_in_executor(None, self.p.stdout.readline), timeout)
+        line = await asyncio.wait_for(self.reader.readline(), timeout)
         if not line:
             raise RuntimeError("bench tick_to_order: the simulator process ended")
         return json.loads(line)
 
     def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
         try:
             self.p.stdin.write(b'{"op": "quit"}\n')
             self.p.stdin.flush()
