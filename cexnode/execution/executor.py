@@ -235,6 +235,7 @@ class Executor:
         self._ticker: Optional[asyncio.Task] = None
         self._warm_opp: Any = None                # the last opportunity submitted (warm())
         self._warm_handle: Any = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None      # set by start()
         self.warmups = 0
         self.warm_errors = 0
         # metrics
@@ -265,6 +266,7 @@ class Executor:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
+        self._loop = loop      # the order path's (each asyncio.get_running_loop() is a getpid(2))
         if loop is not None and self.risk_refresh_s > 0:
             self._ticker = loop.create_task(self._tick())
         if loop is not None:
@@ -303,6 +305,7 @@ class Executor:
             u()
         self._unsubs.clear()
         self.started = False
+        self._loop = None
 
     def reconfigure(self, trading: Any) -> None:
         self.trading = trading
@@ -385,7 +388,7 @@ class Executor:
                     ctx = rej
         except Exception as e:     # handled (audited, halts) inside the task like any other
             ctx = e
-        task = asyncio.get_running_loop().create_task(self._run(opp, trade_id, t0, ctx))
+        task = (self._loop or asyncio.get_running_loop()).create_task(self._run(opp, trade_id, t0, ctx))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -754,9 +757,10 @@ class Executor:
         self._balances.pop(venue, None)          # balances there change now: never reuse the cache
         leg.sent_wall_ns = self._sent_at[venue] = self._clock()
         leg.sent_ns = time.monotonic_ns()
+        loop = self._loop or asyncio.get_running_loop()
         if getattr(leg.gw, "eager_place", False):
-            return start_eager(leg.gw.place(leg.req))
-        return asyncio.get_running_loop().create_task(leg.gw.place(leg.req))
+            return start_eager(leg.gw.place(leg.req), loop)
+        return loop.create_task(leg.gw.place(leg.req))
 
     async def _send(self, leg: _Leg) -> None:
         await self._await_ack(leg, self._start_send(leg))

@@ -174,7 +174,8 @@ class _Protocol(asyncio.Protocol):
         self.owner = owner
         self.transport: Any = None
         self.buf = bytearray()
-        self.lost: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.loop = asyncio.get_running_loop()          # (each get_running_loop() is a getpid(2))
+        self.lost: asyncio.Future = self.loop.create_future()
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -270,7 +271,7 @@ class OrderConnection:
             raise ConnectionBusy(self.name + (": a request is in flight" if self._pending is not None
                                               else ": not connected"))
         data = self.request_bytes(method, target, headers, body)
-        fut = asyncio.get_running_loop().create_future()
+        fut = p.loop.create_future()
         self._pending = fut
         self._answer = _Answer()
         self._head_request = method == "HEAD"

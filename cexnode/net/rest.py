@@ -414,7 +414,7 @@ async def _lane_answer(lane: Any, fut: asyncio.Future, timeout_s: float) -> tupl
     does not return the answer — timed out, or the caller gave up (cancelled; the executor's order
     timeout) — a late answer must not hold the connection, nor be read as the next request's: the
     connection is abandoned (closed, opened again)."""
-    timer = asyncio.get_running_loop().call_later(timeout_s, _expire, fut)
+    timer = fut.get_loop().call_later(timeout_s, _expire, fut)
     try:
         return await fut
     except asyncio.TimeoutError:

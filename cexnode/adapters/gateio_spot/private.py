@@ -44,6 +44,7 @@ class GateWsSession(PrivateConnection):
         self._ids = itertools.count(1)
         self.api_requests = 0
         self.api_lost = 0
+        self._loop: Optional[asyncio.AbstractEventLoop] = None     # the session's
 
     def drop(self) -> None:
         """Close the connection now (tests; the run loop reconnects)."""
@@ -65,7 +66,8 @@ class GateWsSession(PrivateConnection):
         ws = await self.gw._http().ws_connect(self.gw.ws_url, autoping=True, heartbeat=None,
                                               headers=self.gw.ws_headers() or None)
         self._ws = ws
-        reader = asyncio.get_running_loop().create_task(self._read(ws))
+        self._loop = asyncio.get_running_loop()       # for the order path: each get_running_loop() is a getpid(2)
+        reader = self._loop.create_task(self._read(ws))
         pinger: Optional[asyncio.Task] = None
         try:
             await self._login()
@@ -165,7 +167,7 @@ class GateWsSession(PrivateConnection):
             raise NotSent("%s: WebSocket API not connected" % self.gw.venue)
         req_id = "%d-%d" % (time.time_ns() // 1_000_000, next(self._ids))
         msg = self.api_message(channel, req_param, req_id)
-        fut = asyncio.get_running_loop().create_future()
+        fut = self._loop.create_future()
         self._pending[req_id] = fut
         try:
             await self._ws.send_frame(msg, WSMsgType.TEXT)     # orjson's UTF-8 bytes as they are
