@@ -231,6 +231,7 @@ class Executor:
         self._inflight_routes: set[str] = set()
         self._bg: set = set()
         self.started = False
+        self.stopping = False                     # stop() began: no new trade starts
         self.risk_refresh_s = 0.5
         self._ticker: Optional[asyncio.Task] = None
         self._warm_opp: Any = None                # the last opportunity submitted (warm())
@@ -261,6 +262,7 @@ class Executor:
             self._unsubs.append(gw.subscribe_orders(self._on_order))
             self._unsubs.append(gw.subscribe_balances(self._on_balances))
         self.started = True
+        self.stopping = False
         self._audit("executor_start", {"venues": sorted(self.gateways), "mode": getattr(self.trading, "mode", "")})
         try:
             loop = asyncio.get_running_loop()
@@ -283,13 +285,18 @@ class Executor:
                 self.log.error("risk refresh failed", error=repr(e)[:200])
 
     async def stop(self, timeout_s: float = 10.0) -> None:
-        """Wait for trades in flight (they manage live orders), then unsubscribe."""
+        """Refuse new trades, wait for those in flight (they manage live orders; the gateways stop
+        only after this), then unsubscribe. A trade still running after ``timeout_s`` is cancelled:
+        its open orders are audited (``trade_cancelled``) and reported as not reconciled."""
+        self.stopping = True        # the feeds still run meanwhile: no opportunity may start a trade
         pending = [t for t in self._tasks if not t.done()]
         if pending:
             done, not_done = await asyncio.wait(pending, timeout=timeout_s)
             for t in not_done:
                 self.log.error("trade still running at stop; cancelling it (its orders stay in the audit log)")
                 t.cancel()
+            if not_done:            # their trade_cancelled records, before stop_unreconciled
+                await asyncio.wait(not_done, timeout=1.0)
         for t in list(self._bg):
             t.cancel()
         if self._ticker is not None:
@@ -358,10 +365,14 @@ class Executor:
     def submit(self, opp: Any) -> Optional[asyncio.Task]:
         """Hand over an opportunity (synchronous; from the engine's book-update callback).
 
-        Returns the task executing it, or None when skipped (a trade already runs on the route,
-        ``max_inflight_trades`` are running, the route is in its cooldown, or risk is not active).
+        Returns the task executing it, or None when skipped (the executor is stopping, a trade
+        already runs on the route, ``max_inflight_trades`` are running, the route is in its
+        cooldown, or risk is not active).
         Skips are counted in ``skipped[reason]``, not audited: no order is involved."""
         self.opportunities += 1
+        if self.stopping:
+            self.skipped["stopping"] = self.skipped.get("stopping", 0) + 1
+            return None
         if opp.route in self._inflight_routes:
             self.skipped["route_busy"] = self.skipped.get("route_busy", 0) + 1
             return None
@@ -569,9 +580,11 @@ class Executor:
             res = TradeResult(trade_id=trade_id, route=opp.route, symbol=opp.symbol, status="error",
                               reason="audit_failed:%s" % e, duration_ns=time.monotonic_ns() - t0)
         except asyncio.CancelledError:
-            self._audit_soft("trade_cancelled", {"trade_id": trade_id, "route": opp.route,
-                                                 "open_orders": [c for c, l in self._legs.items()
-                                                                 if l.trade_id == trade_id and not l.final]})
+            open_legs = [c for c, l in self._legs.items() if l.trade_id == trade_id and not l.final]
+            if open_legs:                              # their outcome is unknown: said at stop, in metrics
+                self.unreconciled.update(open_legs)
+                self.risk.set_condition("unreconciled", True, ",".join(sorted(self.unreconciled)))
+            self._audit_soft("trade_cancelled", {"trade_id": trade_id, "route": opp.route, "open_orders": open_legs})
             raise
         except Exception as e:  # a bug must not leave orders unaccounted: halt and say which
             open_legs = [c for c, l in self._legs.items() if l.trade_id == trade_id and not l.final]

@@ -805,6 +805,62 @@ def test_stop_waits_for_the_trade_in_flight(tmp_path):
     assert_audit_complete(h)
 
 
+def test_stop_starts_no_trade_while_it_waits(tmp_path):
+    """The feeds run until the executor has stopped: an opportunity arriving while stop() waits for
+    the trade in flight must not start a trade whose gateways are about to stop (seen in the demo:
+    a trade begun after stop, its Gate answer lost with the connection, no final record)."""
+    h = H(tmp_path, a_asks=(("100", "2"),), b_bids=(("101", "2"),), trading=trading_cfg(max_inflight_trades=2))
+    h.a.latency_s = h.b.latency_s = 0.05
+
+    async def main():
+        ls = clog.setup(log_cfg(h.audit_path))
+        await ls.start()
+        h.ex.start()
+        first = h.ex.submit(opp())
+        stopping = asyncio.get_running_loop().create_task(h.ex.stop(timeout_s=5))
+        await asyncio.sleep(0.01)                          # stop() is waiting for the first trade
+        late = h.ex.submit(opp(route="BTC/USDT other"))
+        await stopping
+        await ls.stop()
+        return first.result(), late
+
+    res, late = run(main())
+    assert res.status == "done" and late is None and h.ex.skipped == {"stopping": 1}
+    assert len(h.a.placed) == len(h.b.placed) == 1 and h.positions.position("BTC") == 0
+    assert [e["event"] for e in h.events()].count("trade_start") == 1
+    assert_audit_complete(h)
+
+
+def test_stop_cancels_a_trade_past_its_timeout_and_reports_its_orders(tmp_path):
+    h = H(tmp_path)
+    h.b.latency_s = 30                                     # Gate never answers within the stop timeout
+
+    async def main():
+        ls = clog.setup(log_cfg(h.audit_path))
+        await ls.start()
+        h.ex.start()
+        task = h.ex.submit(opp())
+        await asyncio.sleep(0.05)
+        await h.ex.stop(timeout_s=0.2)
+        await ls.stop()
+        return task
+
+    task = run(main())
+    assert task.cancelled()
+    ev = h.events()
+    cancelled = [e["data"] for e in ev if e["event"] == "trade_cancelled"]
+    stop = [e["data"] for e in ev if e["event"] == "stop_unreconciled"]
+    final = {e["data"]["client_id"] for e in ev if e["event"] == "order_final"}
+    placed = {r.client_id for r in h.a.placed + h.b.placed}
+    assert len(cancelled) == 1
+    open_orders = set(cancelled[0]["open_orders"])        # the orders the trade still waited for
+    assert open_orders and open_orders <= placed and not open_orders & final
+    assert open_orders | final >= placed                   # every order sent: final, or reported open
+    assert stop == [{"client_ids": sorted(cancelled[0]["open_orders"])}]
+    assert h.ex.unreconciled == set(cancelled[0]["open_orders"])
+    assert "unreconciled" in h.risk.status()["reasons"] and h.risk.state == "reducing"
+
+
 def test_reconfigure_applies_reloaded_sections(tmp_path):
     import dataclasses
     h = H(tmp_path, a_asks=(("100", "5"),), b_bids=(("101", "5"),), risk=risk_cfg(route_cooldown_ms=0))
