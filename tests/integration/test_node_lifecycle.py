@@ -17,6 +17,7 @@ node:
   cpu_affinity: {cpus}
   gc: {{warmup_s: 0.1}}
 metrics: {{enabled: false}}
+log: {{audit: {{path: "{audit}"}}}}   # under the test's tmp_path, not the checkout's logs/
 sim: {{enabled: true, update_interval_ms: 20, mid_prices: {{BTC/USDT: 65000}}}}   # loopback venues only
 venues:
   gateio_spot:
@@ -32,7 +33,7 @@ arbitrage:
 
 
 def _write(path, cpus="null", min_profit="0.5"):
-    path.write_text(BASE.format(cpus=cpus, min_profit=min_profit))
+    path.write_text(BASE.format(cpus=cpus, min_profit=min_profit, audit=path.parent / "audit.jsonl"))
 
 
 def _start(cfg, *extra):
@@ -75,7 +76,8 @@ def test_sigterm_stops_cleanly_and_sighup_reloads(tmp_path):
     try:
         _wait_for(proc, "running")
         # hot change (reloadable) + cold change (needs restart)
-        cfg.write_text(BASE.format(cpus="null", min_profit="2.5").replace("name: lifecycle-test", "name: renamed"))
+        cfg.write_text(BASE.format(cpus="null", min_profit="2.5", audit=tmp_path / "audit.jsonl")
+                       .replace("name: lifecycle-test", "name: renamed"))
         proc.send_signal(signal.SIGHUP)
         out = _wait_for(proc, "config reloaded")
         assert "arbitrage.min_profit" in out
