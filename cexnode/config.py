@@ -305,7 +305,7 @@ class TradingConfig:
     reconcile_timeout_ms: int = opt(30000, doc="After the leg deadline, keep reconciling an order this long inside the trade; then it is handed to a background reconciler and trading reduces until it is resolved.", ge=100, le=3600000, reload=True)
     not_found_grace_ms: int = opt(1000, doc="An ambiguous order the venue still does not know this long after it was sent is taken as never placed.", ge=0, le=600000, reload=True)
     max_opportunity_age_ms: int = opt(500, doc="An opportunity older than this when its orders would go out (e.g. after a balance refresh) is dropped: its prices are stale.", ge=1, le=600000, reload=True)
-    warm_interval_ms: float = opt(2.0, doc="Keep the order path warm: this often (while no trade is in flight) the executor dry-runs its front half with the last opportunity (risk and balance checks, both order requests built and signed, nothing sent, audited or counted), so a trade after a quiet spell does not run from cold CPU caches (~40 μs of CPU per run: 2 % of a core at 2 ms). 0: off; otherwise at least 1 (the event loop's timers have 1 ms resolution: a shorter interval would dry-run on every loop iteration).", ge=0, le=60000, off_or_ge=1, reload=True)
+    warm_interval_ms: float = opt(2.0, doc="Keep the order path warm: this often (while no trade is in flight) the executor dry-runs its front half with the last opportunity (risk and balance checks, both order requests built and signed, nothing sent, audited or counted), so a trade after a quiet spell does not run from cold CPU caches (~40 μs of CPU per run: 2 % of a core at 2 ms). 0: off; otherwise at least 1 (the event loop's timers have 1 ms resolution), or at least 0.1 with node.busy_poll, where the polling loop runs the dry runs itself: warm within the last fraction of a millisecond when the frame comes (0.25-0.5 measured best here).", ge=0, le=60000, off_or_ge=0.1, reload=True)
     max_inflight_trades: int = opt(1, doc="Trades executing at once (one per route at most); further opportunities are skipped and counted.", ge=1, le=64, reload=True)
     futures_margin_fraction: Decimal = opt(Decimal("1"), doc="Quote margin required per unit of futures notional in the balance check (1 = fully collateralised).", gt=0, le=1, reload=True)
     paper: PaperConfig = opt(factory=PaperConfig, doc="Paper-trading settings.")
@@ -700,6 +700,13 @@ class _POST_CHECKS:
                 if want not in venue.symbols:
                     raise ConfigError("route needs '%s' on %s, but venues.%s.symbols does not list it"
                                       % (want, vname, vname), path=vpath, line=rline)
+        warm = obj.trading.warm_interval_ms
+        if 0 < warm < 1 and not obj.node.busy_poll:
+            tdata = data.get("trading", {})
+            raise ConfigError("expected 0 (off) or a value >= 1, found %s: an interval under 1 ms needs node.busy_poll: "
+                              "true (the event loop's timers have 1 ms resolution)" % warm,
+                              path="trading.warm_interval_ms",
+                              line=_line_of(tdata, "warm_interval_ms") if isinstance(tdata, dict) else None)
         if obj.trading.mode == "live" and not obj.sim.enabled:
             for name, venue in obj.venues.enabled():
                 if venue.api_key is None or venue.api_secret is None or not venue.api_key or not venue.api_secret:

@@ -120,13 +120,16 @@ class BusyPoll:
     system calls after a 10 ms sleep cost ~27 us each, ~2 us while spinning; see
     ``perf/bench_execution.py``). The cost is one core at 100%: use it with ``cpu_affinity`` on an
     isolated core. uvloop releases the GIL while it polls, so the audit syncer thread still runs.
+    ``poll``, when given, runs on every turn: the node passes the executor's ``warm_poll``, which
+    keeps the order path warm at intervals under the loop's 1 ms timer resolution.
     """
 
-    __slots__ = ("loop", "spins", "_handle", "_on")
+    __slots__ = ("loop", "spins", "poll", "_handle", "_on")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, poll: Optional[Callable[[], None]] = None) -> None:
         self.loop = loop
         self.spins = 0
+        self.poll = poll            # called on every turn (the executor's warm_poll); must not raise
         self._on = True
         self._handle = loop.call_soon(self._spin)
         log.info("busy polling: the event loop never sleeps (one core at 100%%)")
@@ -134,6 +137,8 @@ class BusyPoll:
     def _spin(self) -> None:
         if self._on:
             self.spins += 1
+            if self.poll is not None:
+                self.poll()
             self._handle = self.loop.call_soon(self._spin)
 
     def stop(self) -> None:
@@ -219,7 +224,10 @@ class Node:
             if self.cfg.node.gc.freeze_after_warmup:
                 loop.call_later(self.cfg.node.gc.warmup_s, freeze_gc)
             if self.cfg.node.busy_poll:
-                self._busy_poll = BusyPoll(loop)
+                ex = getattr(self.context.get("engine"), "executor", None)
+                if ex is not None:              # the order-path warm-up runs from the polling loop
+                    ex.busy_warm = True
+                self._busy_poll = BusyPoll(loop, ex.warm_poll if ex is not None else None)
             log.info("node %s running (%d components) in %.0f ms", self.cfg.node.name,
                      len(self.started), (time.monotonic() - t0) * 1e3)
             try:

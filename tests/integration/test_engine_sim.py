@@ -157,7 +157,7 @@ def test_busy_poll_keeps_the_loop_spinning_and_everything_running(tmp_path):
     text = (YAML % {"audit": tmp_path / "audit.jsonl"}).replace(
         "node: {name: t, status_interval_s: 0, start_timeout_s: 20}",
         "node: {name: t, status_interval_s: 0, start_timeout_s: 20, busy_poll: true}").replace(
-        "fsync: never", "fsync: batch")
+        "fsync: never", "fsync: batch").replace("  mode: paper\n", "  mode: paper\n  warm_interval_ms: 0.25\n")
     node = Node(load_config_text(text), duration=None)
 
     async def main():
@@ -180,6 +180,14 @@ def test_busy_poll_keeps_the_loop_spinning_and_everything_running(tmp_path):
             assert await _wait(lambda: sum(engine.executor.trades_by_status.values()) > 0, 20)
             rate = (bp.spins - s0) / (time.monotonic() - t0)
             assert rate > 2000, rate                      # an idle loop would call it 0 times
+            # the order-path warm-up runs from the spinner, every 0.25 ms: more often than the loop's
+            # 1 ms timers could run it (the executor's own timer then leaves it to the spinner)
+            ex = engine.executor
+            assert ex.busy_warm and bp.poll == ex.warm_poll
+            w0, t0 = ex.warmups, time.monotonic()
+            await asyncio.sleep(0.3)
+            warm_rate = (ex.warmups - w0) / (time.monotonic() - t0)
+            assert warm_rate > 1000 and ex.warm_errors == 0, warm_rate
             # the audit syncer thread (fsync: batch) still gets the GIL while the loop spins
             audit = next(c for c in node.components if c.name == "log").system.audit
             assert await _wait(lambda: audit.syncs_behind >= 2, 5), (audit.written, audit.syncs_behind)

@@ -98,17 +98,23 @@ def test_readme_reference_is_current():
     assert table == markdown_reference(), "README config reference is stale: run `python -m cexnode config schema --markdown`"
 
 
-@pytest.mark.parametrize("value, ok", [(0, True), (1, True), (2.5, True), (0.25, False), (0.999, False)])
-def test_warm_interval_is_off_or_at_least_the_timer_resolution(env, value, ok):
-    """uvloop's timers have 1 ms resolution: a 0.25 ms interval would dry-run the order path on
-    every loop iteration, so it is refused, naming the key; 0 (off) is allowed."""
-    text = GOOD + "trading:\n  warm_interval_ms: %s\n" % value
-    if ok:
+@pytest.mark.parametrize("busy, value, error", [
+    (False, 0, None), (False, 1, None), (False, 2.5, None),
+    (False, 0.25, "expected 0 (off) or a value >= 1, found 0.25: an interval under 1 ms needs node.busy_poll: true"),
+    (False, 0.999, "expected 0 (off) or a value >= 1, found 0.999"),
+    (True, 0.25, None), (True, 0.1, None), (True, 2, None),
+    (True, 0.05, "expected 0 (off) or a value >= 0.1, found 0.05")])
+def test_warm_interval_is_off_or_at_least_the_timer_resolution(env, busy, value, error):
+    """uvloop's timers have 1 ms resolution: without busy polling a 0.25 ms interval would dry-run
+    the order path on every loop iteration, so it is refused, naming the key; with node.busy_poll
+    the polling loop times the dry runs itself, down to 0.1 ms; 0 (off) is always allowed."""
+    text = GOOD + "trading:\n  warm_interval_ms: %s\n" % value + ("node: {busy_poll: true}\n" if busy else "")
+    if error is None:
         assert load_config_text(text).trading.warm_interval_ms == value
         return
     with pytest.raises(ConfigError) as ei:
         load_config_text(text, source="x.yaml")
-    assert ei.value.path == "trading.warm_interval_ms"
-    assert "expected 0 (off) or a value >= 1, found %s" % value in str(ei.value)
+    assert ei.value.path == "trading.warm_interval_ms" and ei.value.line is not None
+    assert error in str(ei.value)
     s = json_schema()["properties"]["trading"]["properties"]["warm_interval_ms"]
-    assert s["not"] == {"exclusiveMinimum": 0, "exclusiveMaximum": 1} and s["minimum"] == 0
+    assert s["not"] == {"exclusiveMinimum": 0, "exclusiveMaximum": 0.1} and s["minimum"] == 0

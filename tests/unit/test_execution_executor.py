@@ -861,6 +861,41 @@ def test_stop_cancels_a_trade_past_its_timeout_and_reports_its_orders(tmp_path):
     assert "unreconciled" in h.risk.status()["reasons"] and h.risk.state == "reducing"
 
 
+def test_warm_poll_dry_runs_once_per_interval(tmp_path):
+    """The busy-poll loop calls warm_poll on every turn: one dry run per warm_interval_ms (sub-ms),
+    none while a trade is in flight or before the executor started, and with busy_warm set the
+    executor's 1 ms timer leaves the warming to it."""
+    import dataclasses
+    import time as _time
+    h = H(tmp_path)
+
+    async def main():
+        async with running(h):
+            h.ex.busy_warm = True
+            h.ex.reconfigure(dataclasses.replace(h.ex.trading, warm_interval_ms=0.5))
+            assert (await h.ex.submit(opp())).status == "done"    # the opportunity warm() runs with
+            await asyncio.sleep(0.01)                      # the 1 ms timer fires: it must not warm
+            assert h.ex.warmups == 0
+            counts = []
+            for _ in range(3):
+                h.ex.warm_poll()
+                h.ex.warm_poll()                           # at once again: not yet due
+                counts.append(h.ex.warmups)
+                t = _time.monotonic()
+                while _time.monotonic() - t < 0.0006:
+                    pass
+            h.ex.inflight += 1                             # a trade in flight: no dry run
+            h.ex.warm_poll()
+            busy = h.ex.warmups
+            h.ex.inflight -= 1
+            return counts, busy
+
+    counts, busy = run(main())
+    assert counts == [1, 2, 3] and busy == 3 and h.ex.warm_errors == 0
+    h.ex.warm_poll()                                       # stopped: nothing
+    assert h.ex.warmups == 3
+
+
 def test_reconfigure_applies_reloaded_sections(tmp_path):
     import dataclasses
     h = H(tmp_path, a_asks=(("100", "5"),), b_bids=(("101", "5"),), risk=risk_cfg(route_cooldown_ms=0))
