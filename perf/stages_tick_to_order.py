@@ -3,7 +3,7 @@ simulator in another process) with a ``time.monotonic_ns()`` stamp at each stage
 order path, printed as the median time of each stage after the simulator wrote the frame, and the
 median step from the stage before.
 
-    .venv/bin/python perf/stages_tick_to_order.py [--samples 200] [--busy-poll] [--warm-ms 2] [--fsync always]
+    .venv/bin/python perf/stages_tick_to_order.py [--samples 200] [--busy-poll] [--warm-ms MS] [--fsync always]
 
 A diagnostic, not a benchmark (``perf/run.py`` does not run it): the stamps are wrappers around
 the stages' functions, which cost a little themselves. CLOCK_MONOTONIC is system-wide, so the
@@ -144,9 +144,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--busy-poll", action="store_true", help="node.busy_poll: true")
-    ap.add_argument("--warm-ms", type=float, default=2, help="trading.warm_interval_ms (0: off)")
+    ap.add_argument("--warm-ms", type=float, default=None,
+                    help="trading.warm_interval_ms (0: off; default 2, or 0.25 with --busy-poll)")
     ap.add_argument("--fsync", default="always", choices=("always", "batch", "never"), help="log.audit.fsync")
     a = ap.parse_args(argv)
+    if a.warm_ms is None:
+        a.warm_ms = 0.25 if a.busy_poll else 2
     import uvloop
 
     rows = _instrument()

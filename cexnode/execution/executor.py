@@ -336,8 +336,8 @@ class Executor:
         """Called by the busy-poll loop on every turn (``node.busy_poll``; it sets ``busy_warm``):
         a dry run once ``trading.warm_interval_ms`` has passed since the last one, to a fraction of
         a millisecond (the loop's timers have 1 ms resolution). The code is then warm within that
-        interval of any frame: measured here (``perf/stages_tick_to_order.py``, busy poll), both
-        orders ~20 μs earlier at 0.2-0.5 ms than at 2 ms."""
+        interval of any frame. Measured here within one run, samples alternating 2 and 0.25 ms
+        (busy poll, two runs of 300): both orders received 45-52 μs earlier at 0.25 ms."""
         ms = self.trading.warm_interval_ms
         if not ms or self.inflight or not self.started:
             return
