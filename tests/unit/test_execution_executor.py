@@ -52,15 +52,24 @@ class H:
 
 
 @contextlib.asynccontextmanager
-async def running(h: H):
+async def started(h: H):
+    """The audit log up and the executor started; a test using this stops the executor itself."""
     ls = clog.setup(log_cfg(h.audit_path))
     await ls.start()
     h.ex.start()
     try:
         yield h
     finally:
-        await h.ex.stop(timeout_s=5)
         await ls.stop()
+
+
+@contextlib.asynccontextmanager
+async def running(h: H):
+    async with started(h):
+        try:
+            yield h
+        finally:
+            await h.ex.stop(timeout_s=5)
 
 
 def run(coro):
@@ -791,14 +800,10 @@ def test_stop_waits_for_the_trade_in_flight(tmp_path):
     h.a.latency_s = h.b.latency_s = 0.05
 
     async def main():
-        ls = clog.setup(log_cfg(h.audit_path))
-        await ls.start()
-        h.ex.start()
-        task = h.ex.submit(opp())
-        await h.ex.stop(timeout_s=5)            # the trade manages live orders: it is finished first
-        done = task.done()
-        await ls.stop()
-        return done, task.result()
+        async with started(h):
+            task = h.ex.submit(opp())
+            await h.ex.stop(timeout_s=5)            # the trade manages live orders: it is finished first
+            return task.done(), task.result()
 
     done, res = run(main())
     assert done and res.status == "done" and h.positions.position("BTC") == 0
@@ -813,16 +818,13 @@ def test_stop_starts_no_trade_while_it_waits(tmp_path):
     h.a.latency_s = h.b.latency_s = 0.05
 
     async def main():
-        ls = clog.setup(log_cfg(h.audit_path))
-        await ls.start()
-        h.ex.start()
-        first = h.ex.submit(opp())
-        stopping = asyncio.get_running_loop().create_task(h.ex.stop(timeout_s=5))
-        await asyncio.sleep(0.01)                          # stop() is waiting for the first trade
-        late = h.ex.submit(opp(route="BTC/USDT other"))
-        await stopping
-        await ls.stop()
-        return first.result(), late
+        async with started(h):
+            first = h.ex.submit(opp())
+            stopping = asyncio.get_running_loop().create_task(h.ex.stop(timeout_s=5))
+            await asyncio.sleep(0.01)                      # stop() is waiting for the first trade
+            late = h.ex.submit(opp(route="BTC/USDT other"))
+            await stopping
+            return first.result(), late
 
     res, late = run(main())
     assert res.status == "done" and late is None and h.ex.skipped == {"stopping": 1}
@@ -836,14 +838,11 @@ def test_stop_cancels_a_trade_past_its_timeout_and_reports_its_orders(tmp_path):
     h.b.latency_s = 30                                     # Gate never answers within the stop timeout
 
     async def main():
-        ls = clog.setup(log_cfg(h.audit_path))
-        await ls.start()
-        h.ex.start()
-        task = h.ex.submit(opp())
-        await asyncio.sleep(0.05)
-        await h.ex.stop(timeout_s=0.2)
-        await ls.stop()
-        return task
+        async with started(h):
+            task = h.ex.submit(opp())
+            await asyncio.sleep(0.05)
+            await h.ex.stop(timeout_s=0.2)
+            return task
 
     task = run(main())
     assert task.cancelled()
