@@ -325,10 +325,10 @@ class Executor:
         return max(ms, 1) / 1000.0 if ms > 0 else 0.5     # off: look again later (the config reloads)
 
     def _warm_tick(self) -> None:
-        if not self.started:
+        if not self.started or self.busy_warm:       # busy_warm: the polling loop warms (warm_poll)
             return
         self._warm_handle = asyncio.get_running_loop().call_later(self._warm_interval_s(), self._warm_tick)
-        if self.busy_warm or not getattr(self.trading, "warm_interval_ms", 0) or self.inflight:
+        if not getattr(self.trading, "warm_interval_ms", 0) or self.inflight:
             return
         self._warm_safely()
 
@@ -534,12 +534,14 @@ class Executor:
     def _free(self, venue: str) -> dict[str, Decimal]:
         """Free balances at ``venue`` less what trades in flight have reserved there."""
         b = self._balances.get(venue)
-        assets = dict.fromkeys(b[0]) if b is not None else {}
-        assets.update(dict.fromkeys(self._reserved(venue)))
-        return {a: self._free_of(venue, a) for a in assets}
+        free = {a: x.free for a, x in b[0].items()} if b is not None else {}
+        for asset, amount in self._reserved(venue).items():         # summed once for all assets
+            free[asset] = DEC_CTX.subtract(free.get(asset, _ZERO), amount)
+        return free
 
     def _free_of(self, venue: str, asset: str) -> Decimal:
-        """What :meth:`_free` says for one asset (0 when there is none): the balance check's two."""
+        """What :meth:`_free` says for one asset (0 when there is none), without the whole map: the
+        balance check's two."""
         b = self._balances.get(venue)
         x = b[0].get(asset) if b is not None else None
         free = x.free if x is not None else _ZERO
