@@ -65,8 +65,12 @@ SERIES: tuple = (
               ("venue", "connection")),
     SeriesDef("cexnode_parse_errors", "Frames that could not be parsed.", "counter", ("venue",)),
     SeriesDef("cexnode_book_updates", "Book updates applied.", "counter", ("venue", "symbol")),
-    SeriesDef("cexnode_book_resyncs", "Book resyncs (gap, crossed, overflow, requested).", "counter",
+    SeriesDef("cexnode_book_resyncs", "Book resyncs (gap, crossed, overflow, level cap, requested).", "counter",
               ("venue", "symbol")),
+    SeriesDef("cexnode_book_level_cap_resyncs", "Book resyncs because a side reached book_max_levels (the memory cap).",
+              "counter", ("venue", "symbol")),
+    SeriesDef("cexnode_book_levels", "Levels the book holds per side: every level the venue sent, up to book_max_levels.",
+              "gauge", ("venue", "symbol", "side")),
     SeriesDef("cexnode_book_age_seconds", "Seconds since the book's last applied update.", "gauge",
               ("venue", "symbol")),
     SeriesDef("cexnode_ws_reconnects", "WebSocket reconnects.", "counter", ("venue",)),
@@ -425,8 +429,9 @@ def add_book_sources(metrics: NodeMetrics, books: Callable[[], Iterable[BookEntr
 
     ``books()`` returns ``(venue, symbol, sync)`` entries (called at every scrape, so books added
     later are seen). Series: ``cexnode_book_updates_total`` (``sync.applied``),
-    ``cexnode_book_resyncs_total`` (``sync.resyncs``) and ``cexnode_book_age_seconds`` (now minus
-    the local receive time of the last applied update; only books that received one).
+    ``cexnode_book_resyncs_total`` (``sync.resyncs``), ``cexnode_book_level_cap_resyncs_total``,
+    ``cexnode_book_levels`` (per side) and ``cexnode_book_age_seconds`` (now minus the local receive
+    time of the last applied update; only books that received one).
     """
     def updates():
         return [((v, s), sync.applied) for v, s, sync in books()]
@@ -434,12 +439,24 @@ def add_book_sources(metrics: NodeMetrics, books: Callable[[], Iterable[BookEntr
     def resyncs():
         return [((v, s), sync.resyncs) for v, s, sync in books()]
 
+    def cap_resyncs():
+        return [((v, s), sync.level_cap_resyncs) for v, s, sync in books()]
+
+    def levels():
+        out = []
+        for v, s, sync in books():
+            nb, na = sync.book.counts()
+            out += [((v, s, "bid"), nb), ((v, s, "ask"), na)]
+        return out
+
     def age():
         now = clock_ns()
         return [((v, s), (now - sync.book.recv_ns) / 1e9) for v, s, sync in books() if sync.book.recv_ns]
 
     metrics.add_source("cexnode_book_updates", updates)
     metrics.add_source("cexnode_book_resyncs", resyncs)
+    metrics.add_source("cexnode_book_level_cap_resyncs", cap_resyncs)
+    metrics.add_source("cexnode_book_levels", levels)
     metrics.add_source("cexnode_book_age_seconds", age)
 
 

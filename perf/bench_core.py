@@ -13,6 +13,8 @@ book_apply       a 4-level delta (2 bids, 2 asks: quantity changes, a delete and
                  near the touch) on a 400-level book, C loop over Book.apply_levels
                  (Book.bench_apply). Extra: deltas at random depths, and the same deltas through
                  BookSync.on_update (sequence checks included).
+book_apply_deep  4- and 2-level deltas at uniform random depths of a 1,000-level-a-side book
+                 (deletes re-inserted in the next delta), C loop over Book.apply_levels.
 """
 from __future__ import annotations
 
@@ -244,4 +246,44 @@ def bench_book_apply(quick: bool):
 
 bench_book_apply.bench_name = "book_apply"
 
-BENCHMARKS = [bench_symbol_map, bench_decimal_parse, bench_book_apply]
+
+# ---- book_apply_deep ------------------------------------------------------------------------------
+
+def _deep_deltas(mid, levels, n=256):
+    # 4 levels each at uniform random depths over the whole book: quantity changes, and deletes
+    # paired with re-inserts in the next delta so that the book keeps its size
+    rnd = random.Random(5)
+    out = []
+    for _ in range(n // 2):
+        kb, ka = rnd.sample(range(levels), 2), rnd.sample(range(levels), 2)
+        q = 500 + rnd.randrange(1000)
+        out.append(([(mid - 5 - 10 * kb[0], q), (mid - 5 - 10 * kb[1], 0)],
+                    [(mid + 5 + 10 * ka[0], q), (mid + 5 + 10 * ka[1], 0)]))
+        out.append(([(mid - 5 - 10 * kb[1], q + 1)], [(mid + 5 + 10 * ka[1], q + 1)]))
+    return out
+
+
+def bench_book_apply_deep(quick: bool):
+    from cexnode._core.book import Book
+
+    levels, mid = 1000, 6_500_000
+    book = Book(0, 0, 100)                     # depth 100 read by arbitrage; 1,000 levels kept a side
+    book.py_apply([(mid - 5 - 10 * k, 1000 + k) for k in range(levels)],
+                  [(mid + 5 + 10 * k, 1000 + k) for k in range(levels)], full=True, last_id=1)
+    deltas = _deep_deltas(mid, levels)
+    rep = 100 if quick else 1000
+    n_samples = 30 if quick else 200
+    book.bench_apply(deltas, 10)
+    c = summarize([book.bench_apply(deltas, rep) / (rep * len(deltas)) for _ in range(n_samples)])
+    assert book.counts() == (levels, levels)
+    return {
+        "name": "book_apply_deep", "median_ns": c["median_ns"], "p99_ns": c["p99_ns"], "target_ns": None,
+        "level": "Cython: Book.apply_levels, updates spread uniformly over 1,000 levels a side (C loop)",
+        "levels_per_side": levels, "levels_per_delta": "4 or 2", "samples": c["samples"],
+        "batch": rep * len(deltas),
+    }
+
+
+bench_book_apply_deep.bench_name = "book_apply_deep"
+
+BENCHMARKS = [bench_symbol_map, bench_decimal_parse, bench_book_apply, bench_book_apply_deep]

@@ -562,8 +562,9 @@ cdef class ArbEngine:
         # §4.1
         if not _tradable(A, now_ns, self.max_book_age_ms) or not _tradable(B, now_ns, self.max_book_age_ms):
             return False
-        cdef int n_a = A.n_asks()
-        cdef int n_b = B.n_bids()
+        # the walk reads at most each book's configured depth (books hold every level)
+        cdef int n_a = A.n_asks() if A.n_asks() < A.depth else A.depth
+        cdef int n_b = B.n_bids() if B.n_bids() < B.depth else B.depth
         if n_a == 0 or n_b == 0:
             return False
         cdef int64_t ka = FEE_ONE + la.fee

@@ -66,6 +66,13 @@ cdef enum ResyncReason:
     RESYNC_BUFFER_OVERFLOW = 3
     RESYNC_SNAPSHOT_STALE = 4      # snapshot older than every buffered diff / cannot bridge
     RESYNC_REQUESTED = 5           # reconnect, manual
+    RESYNC_LEVEL_CAP = 6           # a side would exceed Book.max_levels: the book cannot stay exact
+
+
+cdef enum:
+    # Default memory cap per side (16 bytes a level). Above the deepest snapshot any venue serves
+    # (5,000 levels), so a fresh snapshot always fits.
+    DEFAULT_MAX_LEVELS = 20000
 
 
 @cython.final
@@ -73,7 +80,9 @@ cdef class Book:
     cdef:
         readonly int32_t symbol_id
         readonly int venue               # symbols.VenueId
-        readonly int depth_limit         # max levels kept per side (levels beyond are dropped)
+        readonly int depth               # levels a side that readers use (arb walk, metrics, dumps)
+        readonly int max_levels          # memory cap per side; every level up to it is kept
+        readonly bint overflowed         # an insert hit max_levels since the last clear/full replace
         readonly int64_t last_id         # sequence id of the last applied update
         readonly int64_t exch_ts_ms      # exchange time of the last applied update
         readonly int64_t recv_ns         # local receive time of the last applied update
@@ -83,9 +92,11 @@ cdef class Book:
         Level* _asks                     #   level of each side; stored WORST first, touch LAST
         int _n_bids
         int _n_asks
-        Level* _bids_mem                 # allocations the segments above live in (capacity _cap)
+        Level* _bids_mem                 # allocations the segments above live in
         Level* _asks_mem
-        int _cap
+        int _bids_cap                    # their capacities in levels (grow by doubling, see book.pyx)
+        int _asks_cap
+        int _cap0                        # initial capacity (2 * depth + 16), restored by clear()
 
     # O(1) access; i = 0 is the touch. Caller guarantees 0 <= i < n (checked in debug builds).
     cdef inline int n_bids(self) noexcept:
@@ -100,8 +111,10 @@ cdef class Book:
     cdef int apply_levels(self, const DepthUpdate* u) except -1                # all levels of u, no seq checks
     cdef void clear(self) noexcept
     cdef int _replace_side(self, bint is_bid, const Level* lv, int32_t m) except -1
+    cdef int _reserve(self, bint is_bid, int need) except -1   # capacity for `need` levels (grows)
     # (additions) set_level returns 1 when the book changed, 0 for a no-op (same qty, delete of an
-    # absent level, insert beyond a full side). apply_levels returns the number of levels changed;
+    # absent level, insert into a side at max_levels: sets overflowed). apply_levels returns the
+    # number of levels changed;
     # it sets last_id/exch_ts_ms/recv_ns from u (also when nothing changed) and bumps version once
     # when anything changed or u.full. clear() empties both sides and bumps version.
 
@@ -120,6 +133,7 @@ cdef class BookSync:
         # buffered pre-snapshot diffs: implementation-owned (see book.pyx)
         readonly uint64_t ignored           # diffs ignored while waiting for a full push (obu)
         readonly uint64_t buffer_dropped    # oldest buffered diffs dropped on overflow
+        readonly uint64_t level_cap_resyncs # resyncs because a side hit Book.max_levels
         readonly int buffer_level_limit     # max levels held in the buffer (overflow beyond)
         bint _synced                        # book holds a valid snapshot (+ diffs)
         bint _bridged                       # a diff was applied on top of the snapshot (strict rule)

@@ -14,6 +14,8 @@ RESYNC_CROSSED: int
 RESYNC_BUFFER_OVERFLOW: int
 RESYNC_SNAPSHOT_STALE: int
 RESYNC_REQUESTED: int
+RESYNC_LEVEL_CAP: int
+DEFAULT_MAX_LEVELS: int
 APPLY_NAMES: dict[int, str]
 RESYNC_NAMES: dict[int, str]
 
@@ -22,13 +24,16 @@ Levels = Iterable[tuple[int, int]]
 class Book:
     symbol_id: int
     venue: int
-    depth_limit: int
+    depth: int
+    max_levels: int
+    overflowed: bool
     last_id: int
     exch_ts_ms: int
     recv_ns: int
     version: int
     in_sync: bool
-    def __init__(self, symbol_id: int = 0, venue: int = 0, depth_limit: int = 400) -> None: ...
+    def __init__(self, symbol_id: int = 0, venue: int = 0, depth: int = 400,
+                 max_levels: int = ...) -> None: ...
     def top(self, n: Optional[int] = None) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]: ...
     def best_bid(self) -> Optional[tuple[int, int]]: ...
     def best_ask(self) -> Optional[tuple[int, int]]: ...
@@ -53,6 +58,7 @@ class BookSync:
     stale_dropped: int
     ignored: int
     buffer_dropped: int
+    level_cap_resyncs: int
     def __init__(self, book: Book, rule: int = ..., buffer_limit: int = 1024,
                  on_resync: Optional[Callable[["BookSync", int], object]] = None,
                  buffer_level_limit: int = 262144) -> None: ...

@@ -2,21 +2,26 @@
 
 Book storage
 ------------
-Each side is a contiguous, sorted segment of ``Level`` inside an allocation of capacity
-``2 * depth_limit + 16``, stored WORST first and the touch LAST, so that the frequent changes near
-the touch move few bytes; a change in the lower half moves the worst side instead (the segment may
-slide inside its allocation and is re-centred when it reaches an edge, amortised O(1)).
-``bid(i)``/``ask(i)`` are O(1) with ``i = 0`` the touch; a depth walk reads the array in place.
+Each side is a contiguous, sorted segment of ``Level`` inside an allocation, stored WORST first and
+the touch LAST, so that the frequent changes near the touch move few bytes; a change in the lower
+half moves the worst side instead (the segment may slide inside its allocation and is re-centred
+when it reaches an edge, amortised O(1)). ``bid(i)``/``ask(i)`` are O(1) with ``i = 0`` the touch;
+a depth walk reads the array in place.
 
-Depth bound (documented choice)
--------------------------------
-A side keeps at most ``depth_limit`` levels, the best ones. An insert into a full side drops the
-worst level, or is itself dropped when it is worse than every kept level. Dropped levels are
-forgotten: a later delete inside the bound leaves the side one level short and does NOT
-resurrect them (their quantities may have changed since; only the venue can tell). A level that
-then arrives from the venue beyond the remaining levels is inserted normally. Deleting a price
-that is not in the book is a no-op. So the book never shows a level the venue did not send after
-the snapshot, and a walk never mistakes a stale dropped level for live liquidity.
+Every level, and a memory cap (documented choice)
+-------------------------------------------------
+A side holds every level the venue has told it about: a diff stream covers the whole book and
+never re-sends an unchanged level, so a level forgotten once would be a hole for good when the
+market moves through it (MEXC aggre depth, Gate obu full pushes deeper than ``depth``). The
+allocation starts at ``2 * depth + 16`` levels a side and doubles when full; ``clear()`` (a resync)
+gives a grown allocation back. ``depth`` is only what readers use: the arbitrage walk, metrics
+and dumps read at most ``depth`` levels a side.
+
+``max_levels`` caps a side (memory bound: 16 bytes a level). An insert into a full side is not
+made and sets ``overflowed``; BookSync then resyncs the book (``RESYNC_LEVEL_CAP``, counted), since
+the book can no longer be shown exact. A full replace deeper than the cap keeps the best
+``max_levels`` and sets ``overflowed`` the same way. Deleting a price that is not in the book is a
+no-op.
 
 Sync (BookSync)
 ---------------
@@ -53,10 +58,12 @@ globals().update(
     APPLY_RESYNC=<int>APPLY_RESYNC, APPLY_IGNORED=<int>APPLY_IGNORED,
     RESYNC_NONE=<int>RESYNC_NONE, RESYNC_GAP=<int>RESYNC_GAP, RESYNC_CROSSED=<int>RESYNC_CROSSED,
     RESYNC_BUFFER_OVERFLOW=<int>RESYNC_BUFFER_OVERFLOW, RESYNC_SNAPSHOT_STALE=<int>RESYNC_SNAPSHOT_STALE,
-    RESYNC_REQUESTED=<int>RESYNC_REQUESTED,
+    RESYNC_REQUESTED=<int>RESYNC_REQUESTED, RESYNC_LEVEL_CAP=<int>RESYNC_LEVEL_CAP,
+    DEFAULT_MAX_LEVELS=<int>DEFAULT_MAX_LEVELS,
 )
 APPLY_NAMES = {0: "ok", 1: "stale", 2: "buffered", 3: "resync", 4: "ignored"}
-RESYNC_NAMES = {0: "none", 1: "gap", 2: "crossed", 3: "buffer_overflow", 4: "snapshot_stale", 5: "requested"}
+RESYNC_NAMES = {0: "none", 1: "gap", 2: "crossed", 3: "buffer_overflow", 4: "snapshot_stale", 5: "requested",
+                6: "level_cap"}
 
 cdef int _MAX_DEPTH = 1 << 20
 cdef int _LINEAR = 8             # levels scanned linearly from the touch before binary search
@@ -137,21 +144,27 @@ cdef class Book:
     :meth:`mark_in_sync`.
     """
 
-    def __cinit__(self, int32_t symbol_id=0, int venue=0, int depth_limit=400):
+    def __cinit__(self, int32_t symbol_id=0, int venue=0, int depth=400, int max_levels=DEFAULT_MAX_LEVELS):
         self._bids_mem = NULL
         self._asks_mem = NULL
-        if depth_limit < 1 or depth_limit > _MAX_DEPTH:
-            raise ValueError("depth_limit must be 1..%d, got %d" % (_MAX_DEPTH, depth_limit))
+        if depth < 1 or depth > _MAX_DEPTH:
+            raise ValueError("depth must be 1..%d, got %d" % (_MAX_DEPTH, depth))
+        if max_levels < depth or max_levels > _MAX_DEPTH:
+            raise ValueError("max_levels must be depth..%d, got %d" % (_MAX_DEPTH, max_levels))
         self.symbol_id = symbol_id
         self.venue = venue
-        self.depth_limit = depth_limit
-        self._cap = 2 * depth_limit + 16
-        self._bids_mem = <Level*>PyMem_Malloc(self._cap * sizeof(Level))
-        self._asks_mem = <Level*>PyMem_Malloc(self._cap * sizeof(Level))
+        self.depth = depth
+        self.max_levels = max_levels
+        self._cap0 = 2 * depth + 16
+        self._bids_cap = self._cap0
+        self._asks_cap = self._cap0
+        self._bids_mem = <Level*>PyMem_Malloc(self._cap0 * sizeof(Level))
+        self._asks_mem = <Level*>PyMem_Malloc(self._cap0 * sizeof(Level))
         if self._bids_mem == NULL or self._asks_mem == NULL:
             raise MemoryError()
-        self._bids = self._bids_mem + self._cap // 2
-        self._asks = self._asks_mem + self._cap // 2
+        self._bids = self._bids_mem + self._cap0 // 2
+        self._asks = self._asks_mem + self._cap0 // 2
+        self.overflowed = False
         self._n_bids = 0
         self._n_asks = 0
         self.last_id = 0
@@ -178,18 +191,45 @@ cdef class Book:
             return False
         return self._bids[self._n_bids - 1].px >= self._asks[self._n_asks - 1].px
 
+    cdef int _reserve(self, bint is_bid, int need) except -1:
+        # Make the side's allocation hold at least ``need + 2`` levels (room to re-centre the
+        # segment with a free slot at each end), doubling; the segment is moved to the centre.
+        cdef Level* mem = self._bids_mem if is_bid else self._asks_mem
+        cdef Level* d = self._bids if is_bid else self._asks
+        cdef int n = self._n_bids if is_bid else self._n_asks
+        cdef int cap = self._bids_cap if is_bid else self._asks_cap
+        cdef int new_cap = cap
+        cdef Level* grown
+        while new_cap < need + 2:
+            new_cap *= 2
+        if new_cap == cap:
+            return 0
+        grown = <Level*>PyMem_Malloc(new_cap * sizeof(Level))
+        if grown == NULL:
+            raise MemoryError()
+        d = grown + (new_cap - n) // 2
+        memcpy(d, self._bids if is_bid else self._asks, n * sizeof(Level))
+        PyMem_Free(mem)
+        if is_bid:
+            self._bids_mem = grown
+            self._bids = d
+            self._bids_cap = new_cap
+        else:
+            self._asks_mem = grown
+            self._asks = d
+            self._asks_cap = new_cap
+        return 0
+
     cdef int set_level(self, bint is_bid, int64_t px, int64_t qty) except -1:
         cdef Level* mem
         cdef Level* d
-        cdef int n, i, start, cap = self._cap, limit = self.depth_limit
+        cdef int n, i, start, cap
         if qty < 0:
             raise ValueError("negative quantity %d at price %d" % (qty, px))
         if is_bid:
-            mem = self._bids_mem
             d = self._bids
             n = self._n_bids
         else:
-            mem = self._asks_mem
             d = self._asks
             n = self._n_asks
         i = _search(d, n, px, is_bid)
@@ -208,13 +248,22 @@ cdef class Book:
             n -= 1
         else:
             if qty == 0:
-                return 0                      # delete of an absent (or dropped) level
-            if n == limit:
-                if i == 0:
-                    return 0                  # worse than every kept level of a full side
-                d += 1                        # drop the worst level; it is forgotten
-                n -= 1
-                i -= 1
+                return 0                      # delete of an absent level
+            if n >= self.max_levels:
+                self.overflowed = True        # cannot stay exact: the owner resyncs
+                return 0
+            if is_bid:
+                if n + 2 > self._bids_cap:
+                    self._reserve(True, n + 1)
+                d = self._bids
+                mem = self._bids_mem
+                cap = self._bids_cap
+            else:
+                if n + 2 > self._asks_cap:
+                    self._reserve(False, n + 1)
+                d = self._asks
+                mem = self._asks_mem
+                cap = self._asks_cap
             start = <int>((<size_t>d - <size_t>mem) // sizeof(Level))   # offset; d >= mem (no checked ptr diff)
             if i >= n - i:                    # shift the touch side up
                 if start + n >= cap:
@@ -234,7 +283,7 @@ cdef class Book:
                 d[i].px = px
                 d[i].qty = qty
             n += 1
-        CEXNODE_ASSERT(d >= mem and d + n <= mem + cap and n <= limit)
+        CEXNODE_ASSERT(n <= self.max_levels)
         if is_bid:
             self._bids = d
             self._n_bids = n
@@ -247,7 +296,7 @@ cdef class Book:
         # Full replace of one (cleared) side. Fast path when the levels come touch-first, strictly
         # ordered (as venues send them): fill the segment directly. Otherwise insert one by one.
         cdef int32_t j, k = 0, keep = 0
-        cdef Level* mem = self._bids_mem if is_bid else self._asks_mem
+        cdef Level* mem
         cdef Level* d
         cdef int64_t prev = 0
         cdef int n = 0
@@ -261,9 +310,12 @@ cdef class Book:
             if lv[j].qty > 0:
                 keep += 1
         if k == m:
-            if keep > self.depth_limit:
-                keep = self.depth_limit
-            d = mem + (self._cap - keep) // 2
+            if keep > self.max_levels:
+                keep = self.max_levels
+                self.overflowed = True
+            self._reserve(is_bid, keep)
+            mem = self._bids_mem if is_bid else self._asks_mem
+            d = mem + ((self._bids_cap if is_bid else self._asks_cap) - keep) // 2
             for j in range(m):
                 if n == keep:
                     break
@@ -277,8 +329,23 @@ cdef class Book:
                 self._asks = d
                 self._n_asks = n
             return 0
-        for j in range(m):
-            self.set_level(is_bid, lv[j].px, lv[j].qty)
+        # Any other order: insert one by one with the cap lifted (a later entry may delete an
+        # earlier one), then keep the best max_levels, as the fast path does.
+        cdef int cap = self.max_levels
+        self.max_levels = _MAX_DEPTH
+        try:
+            for j in range(m):
+                self.set_level(is_bid, lv[j].px, lv[j].qty)
+        finally:
+            self.max_levels = cap
+        if is_bid and self._n_bids > cap:
+            self._bids += self._n_bids - cap          # worst first: drop from the front
+            self._n_bids = cap
+            self.overflowed = True
+        elif not is_bid and self._n_asks > cap:
+            self._asks += self._n_asks - cap
+            self._n_asks = cap
+            self.overflowed = True
         return 0
 
     cdef int apply_levels(self, const DepthUpdate* u) except -1:
@@ -287,6 +354,7 @@ cdef class Book:
         if u.full:
             self._n_bids = 0
             self._n_asks = 0
+            self.overflowed = False
             self._replace_side(True, u.bids, u.n_bids)
             self._replace_side(False, u.asks, u.n_asks)
             changed = self._n_bids + self._n_asks
@@ -304,10 +372,26 @@ cdef class Book:
         return changed
 
     cdef void clear(self) noexcept:
-        self._bids = self._bids_mem + self._cap // 2
-        self._asks = self._asks_mem + self._cap // 2
+        # A grown allocation is given back (a resync: the next snapshot sizes it again); when the
+        # smaller one cannot be had, the grown one is kept.
+        cdef Level* m
+        if self._bids_cap > self._cap0:
+            m = <Level*>PyMem_Malloc(self._cap0 * sizeof(Level))
+            if m != NULL:
+                PyMem_Free(self._bids_mem)
+                self._bids_mem = m
+                self._bids_cap = self._cap0
+        if self._asks_cap > self._cap0:
+            m = <Level*>PyMem_Malloc(self._cap0 * sizeof(Level))
+            if m != NULL:
+                PyMem_Free(self._asks_mem)
+                self._asks_mem = m
+                self._asks_cap = self._cap0
+        self._bids = self._bids_mem + self._bids_cap // 2
+        self._asks = self._asks_mem + self._asks_cap // 2
         self._n_bids = 0
         self._n_asks = 0
+        self.overflowed = False
         self.version += 1
 
     # ---- Python helpers -----------------------------------------------------------------------
@@ -451,11 +535,13 @@ cdef class BookSync:
         if u.last_id < nxt:
             self.stale_dropped += 1
             return APPLY_STALE
-        if u.first_id > nxt or (self._bridged and u.first_id != nxt) or u.first_id > u.last_id:
+        if u.first_id > nxt or u.first_id > u.last_id:
             return self._resync_keeping(u, RESYNC_GAP)
         book.apply_levels(u)
         self._bridged = True
         self.applied += 1
+        if book.overflowed:
+            return self._resync_keeping(u, RESYNC_LEVEL_CAP)
         if book.is_crossed():
             return self._resync_keeping(u, RESYNC_CROSSED)
         return APPLY_OK
@@ -487,9 +573,9 @@ cdef class BookSync:
         f.full = True                       # a snapshot replaces the book whatever its flag says
         book.apply_levels(&f)
         self.applied += 1
-        if book.is_crossed():
+        if book.overflowed or book.is_crossed():
             # the buffer (if any) stays: the next snapshot may bridge it
-            self._leave_sync(RESYNC_CROSSED)
+            self._leave_sync(RESYNC_LEVEL_CAP if book.overflowed else RESYNC_CROSSED)
             return self._report()
         self._synced = True
         self._bridged = from_stream
@@ -526,22 +612,24 @@ cdef class BookSync:
                 self.stale_dropped += 1
                 k += 1
                 continue
-            if u.first_id > book.last_id + 1 or (self._bridged and u.first_id != book.last_id + 1):
+            if u.first_id > book.last_id + 1:
                 self._buf_pop_front(k)
                 self._leave_sync(RESYNC_SNAPSHOT_STALE if not self._bridged else RESYNC_GAP)
                 return self._report()
             book.apply_levels(&u)
             self._bridged = True
             self.applied += 1
-            if book.is_crossed():
-                self._buf_pop_front(k)      # keep the crossing diff: a newer snapshot may need it
-                self._leave_sync(RESYNC_CROSSED)
+            if book.overflowed or book.is_crossed():
+                self._buf_pop_front(k)      # keep that diff: a newer snapshot may need it
+                self._leave_sync(RESYNC_LEVEL_CAP if book.overflowed else RESYNC_CROSSED)
                 return self._report()
             k += 1
         self._buf_clear()
         return APPLY_OK
 
     cdef void _leave_sync(self, int reason) noexcept:
+        if reason == RESYNC_LEVEL_CAP:
+            self.level_cap_resyncs += 1
         self.book.clear()
         self.book.in_sync = False
         self._synced = False

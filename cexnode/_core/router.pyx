@@ -4,7 +4,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdlib cimport qsort
 from libc.string cimport memcpy
 
-from cexnode._core.book cimport (APPLY_OK, SYNC_SNAPSHOT_DIFF, SYNC_STREAM_FULL, Book, BookSync,
+from cexnode._core.book cimport (APPLY_OK, DEFAULT_MAX_LEVELS, SYNC_SNAPSHOT_DIFF, SYNC_STREAM_FULL, Book, BookSync,
                                  DepthUpdate, Level)
 from cexnode._core.feed cimport FeedParser
 from cexnode._core.logring cimport HotHistogram, now_ns as clock_now_ns
@@ -95,8 +95,11 @@ cdef class BookRouter(FeedSink):
         self.arb = arb
 
     def add_book(self, int venue, int32_t symbol_id, int rule=SYNC_SNAPSHOT_DIFF, int depth=400,
-                 int buffer_limit=1024):
-        """Create (or return the existing) Book of ``(venue, symbol_id)`` kept by a BookSync with ``rule``."""
+                 int buffer_limit=1024, int max_levels=DEFAULT_MAX_LEVELS):
+        """Create (or return the existing) Book of ``(venue, symbol_id)`` kept by a BookSync with ``rule``.
+
+        ``depth`` is what arbitrage and dumps read; the book keeps every level up to ``max_levels``
+        a side (see book.pyx)."""
         cdef BookSync s
         cdef list grown
         cdef int v, n
@@ -118,7 +121,7 @@ cdef class BookRouter(FeedSink):
                 grown[v * n:v * n + self._n_sym] = self._syncs[v * self._n_sym:(v + 1) * self._n_sym]
             self._syncs = grown
             self._n_sym = n
-        s = BookSync(Book(symbol_id, venue, depth), rule, buffer_limit, self._book_resync)
+        s = BookSync(Book(symbol_id, venue, depth, max_levels), rule, buffer_limit, self._book_resync)
         self._syncs[venue * self._n_sym + symbol_id] = s
         return s.book
 

@@ -153,7 +153,8 @@ class VenueAdapter(Component):
         router.set_message_handler(self.venue_id, self.on_message)
         for sym in symbol_map.symbols():
             sid = sym.id
-            self.books[sid] = router.add_book(self.venue_id, sid, SYNC_SNAPSHOT_DIFF, self.book_depth())
+            self.books[sid] = router.add_book(self.venue_id, sid, SYNC_SNAPSHOT_DIFF, self.book_depth(),
+                                              max_levels=int(self.config.book_max_levels))
             self._venue_symbols[sid] = symbol_map.venue_symbol(sid)
             ev = self._subscribed[sid] = asyncio.Event()
             ev.set()                  # until the venue says otherwise

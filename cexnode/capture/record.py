@@ -125,7 +125,8 @@ class Recorder:
             self.maps[venue] = smap
             for sym in smap.symbols():
                 books[(venue, sym.name)] = self.router.add_book(VENUE_IDS[venue], sym.id, SYNC_SNAPSHOT_DIFF,
-                                                                book_depth(venue, vcfg))
+                                                                book_depth(venue, vcfg),
+                                                                max_levels=int(vcfg.book_max_levels))
             self.parsers[venue] = _parser(venue, smap, self.router)
         if self.arbitrage and self.cfg.arbitrage.routes:
             # the live pipeline's decisions, for comparison with a replay of this capture

@@ -206,7 +206,8 @@ class Replay:
             vid = VENUE_IDS[name]
             rule = SYNC_STREAM_FULL if name in obu else SYNC_SNAPSHOT_DIFF
             for sym in smap.symbols():
-                self.books[(name, sym.name)] = self.router.add_book(vid, sym.id, rule, book_depth(name, vcfg))
+                self.books[(name, sym.name)] = self.router.add_book(vid, sym.id, rule, book_depth(name, vcfg),
+                                                                    max_levels=int(vcfg.book_max_levels))
                 self.rules[(vid, sym.id)] = rule
             self.parsers[name] = _parser(name, smap, self.router)
         add_routes(self.arb, cfg, self.registry, self.maps, self.books)
@@ -366,7 +367,7 @@ class Replay:
 
         for (venue, symbol), book in sorted(self.books.items(), key=lambda kv: (VENUE_IDS[kv[0][0]], kv[0][1])):
             p, q = self.registry.scales(symbol)
-            bids, asks = book.top(DUMP_LEVELS)
+            bids, asks = book.top(min(DUMP_LEVELS, book.depth))
             out.write(_dumps({"type": "book", "venue": venue, "symbol": symbol, "in_sync": bool(book.in_sync),
                               "last": book.last_id,
                               "bids": [[format_mantissa(a, p), format_mantissa(b, q)] for a, b in bids],

@@ -99,7 +99,7 @@ class PaperGateway:
             return self._reject(order, "book_unavailable")
         if order.qty_m <= 0 or order.price_m <= 0:
             return self._reject(order, "invalid_qty_or_price")
-        bids, asks = book.top()
+        bids, asks = book.top(book.depth)      # what the arbitrage walk read (the book holds more)
         buy = order.side is Side.BUY
         levels = asks if buy else bids
         if not levels:

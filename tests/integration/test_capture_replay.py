@@ -155,7 +155,7 @@ def _oracle(cfg_path, cap_path):
     syncs, refbooks, mult = {}, {}, {}
     for (venue, symbol), inst in insts.items():
         rule = sync_ref.STREAM_FULL if rp.rules[_key(venue, inst)] == 1 else sync_ref.SNAPSHOT_DIFF
-        syncs[(venue, symbol)] = sync_ref.RefSync(rule, depth_limit=getattr(cfg.venues, venue).book_depth)
+        syncs[(venue, symbol)] = sync_ref.RefSync(rule, depth=getattr(cfg.venues, venue).book_depth)
         refbooks[(venue, symbol)] = arb_ref.RefBook(venue, [], [], False)
         vsym[(venue, rp.maps[venue].venue_symbol(symbol))] = symbol
         mult[(venue, symbol)] = Decimal(inst["qty_mult"]).scaleb(inst["venue_qty_scale"] - inst["qty_scale"])

@@ -180,7 +180,7 @@ class Follower:
 
     def __init__(self, client: VenueClient):
         self.c = client
-        self.sync = RefSync(client.rule, depth_limit=10_000)
+        self.sync = RefSync(client.rule, depth=10_000)
         self.fulls = 0
 
     async def resync(self):

@@ -1,9 +1,10 @@
-"""Oracle for cexnode._core.book.Book: a dict-per-side L2 book with the same depth-bound rule.
+"""Oracle for cexnode._core.book.Book: a dict-per-side L2 book holding every level it was told.
 
 Works with any totally ordered prices (int mantissas or decimal.Decimal). Rules (book.pyx docstring):
-qty 0 deletes; an insert into a full side drops the worst level, or is dropped itself when worse
-than every kept level; dropped levels are forgotten; a full update replaces both sides (zero
-quantities skipped, best ``depth_limit`` kept); version bumps once per update that changed anything.
+qty 0 deletes; every level is kept up to ``max_levels`` a side; an insert into a side at the cap is
+not made and sets ``overflowed`` (the owner resyncs); a full update replaces both sides (zero
+quantities skipped, the best ``max_levels`` kept, ``overflowed`` when more came); version bumps once
+per update that changed anything. ``depth`` is only what readers use.
 """
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from decimal import Decimal
 
 
 class RefBook:
-    def __init__(self, depth_limit: int = 400):
-        self.depth_limit = depth_limit
+    def __init__(self, depth: int = 400, max_levels: int = 20000):
+        self.depth = depth
+        self.max_levels = max_levels
+        self.overflowed = False
         self.bids: dict = {}
         self.asks: dict = {}
         self.version = 0
@@ -34,22 +37,18 @@ class RefBook:
             return 1
         if qty == 0:
             return 0
-        if len(side) >= self.depth_limit:
-            worst = min(side) if is_bid else max(side)
-            if (px < worst) if is_bid else (px > worst):
-                return 0
-            del side[worst]
+        if len(side) >= self.max_levels:
+            self.overflowed = True
+            return 0
         side[px] = qty
         return 1
 
     def apply(self, bids, asks, full=False, last_id=0, exch_ts_ms=0, recv_ns=0) -> int:
         changed = 0
         if full:
-            self.bids, self.asks = {}, {}
-            for px, q in bids:
-                self.set_level(True, px, q)
-            for px, q in asks:
-                self.set_level(False, px, q)
+            self.overflowed = False
+            self.bids = self._best(bids, True)
+            self.asks = self._best(asks, False)
             changed = len(self.bids) + len(self.asks)
             self.version += 1
         else:
@@ -62,8 +61,24 @@ class RefBook:
         self.last_id, self.exch_ts_ms, self.recv_ns = last_id, exch_ts_ms, recv_ns
         return changed
 
+    def _best(self, levels, is_bid: bool) -> dict:
+        side = {}
+        for px, q in levels:
+            if q < 0:
+                raise ValueError("negative quantity")
+            if q:
+                side[px] = q
+            else:
+                side.pop(px, None)
+        if len(side) > self.max_levels:
+            self.overflowed = True
+            keep = sorted(side, reverse=is_bid)[:self.max_levels]
+            side = {px: side[px] for px in keep}
+        return side
+
     def clear(self):
         self.bids, self.asks = {}, {}
+        self.overflowed = False
         self.version += 1
 
     def top(self, n=None):

@@ -1,10 +1,12 @@
 """Oracle for cexnode._core.book.BookSync: the venue sequence rules, written plainly.
 
 SNAPSHOT_DIFF (Gate order_book_update, MEXC aggre depth): buffer diffs until a snapshot (bounded,
-keep the newest on overflow); snapshot id S: drop last <= S, first applied needs first <= S+1 <= last,
-then first == prev_last + 1. ``full`` diffs replace the book, set id = last and count as bridged.
-STREAM_FULL (obu): ignore diffs until a full push, then first == prev_last + 1.
-Gap / crossed / overflow / unbridgeable snapshot -> out of sync, book cleared, callback once per episode.
+keep the newest on overflow); snapshot id S: drop last <= S; every diff applied needs
+first <= id+1 <= last (an overlap is applied, as Gate's own client does; first > id+1 is a gap).
+``full`` diffs replace the book, set id = last and count as bridged.
+STREAM_FULL (obu): ignore diffs until a full push, then the same rule.
+Gap / crossed / level cap / overflow / unbridgeable snapshot -> out of sync, book cleared, callback
+once per episode.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from .decimal_book import RefBook
 
 SNAPSHOT_DIFF, STREAM_FULL = 0, 1
 OK, STALE, BUFFERED, RESYNC, IGNORED = range(5)
-R_NONE, R_GAP, R_CROSSED, R_OVERFLOW, R_SNAPSHOT_STALE, R_REQUESTED = range(6)
+R_NONE, R_GAP, R_CROSSED, R_OVERFLOW, R_SNAPSHOT_STALE, R_REQUESTED, R_LEVEL_CAP = range(7)
 
 
 class Diff:
@@ -28,9 +30,11 @@ class Diff:
 
 
 class RefSync:
-    def __init__(self, rule=SNAPSHOT_DIFF, depth_limit=400, buffer_limit=1024, buffer_level_limit=1 << 18):
+    def __init__(self, rule=SNAPSHOT_DIFF, depth=400, buffer_limit=1024, buffer_level_limit=1 << 18,
+                 max_levels=20000):
         self.rule = rule
-        self.book = RefBook(depth_limit)
+        self.book = RefBook(depth, max_levels)
+        self.level_cap_resyncs = 0
         self.in_sync = False
         self.buffer_limit, self.buffer_level_limit = buffer_limit, buffer_level_limit
         self.synced = self.bridged = self.reported = False
@@ -41,6 +45,8 @@ class RefSync:
 
     # -- helpers
     def _leave(self, reason):
+        if reason == R_LEVEL_CAP:
+            self.level_cap_resyncs += 1
         self.book.clear()
         self.in_sync = self.synced = self.bridged = False
         self.resync_reason = reason
@@ -115,11 +121,12 @@ class RefSync:
         if d.last < nxt:
             self.stale_dropped += 1
             return STALE
-        bridges = d.first == nxt if self.bridged else d.first <= nxt
-        if not bridges or d.first > d.last:
+        if d.first > nxt or d.first > d.last:
             return self._resync_keeping(d, R_GAP)
         self._apply(d)
         self.bridged = True
+        if self.book.overflowed:
+            return self._resync_keeping(d, R_LEVEL_CAP)
         if self.book.crossed:
             return self._resync_keeping(d, R_CROSSED)
         return OK
@@ -133,8 +140,8 @@ class RefSync:
         else:
             self.buf = []
         self._apply(d, full=True)
-        if self.book.crossed:
-            self._leave(R_CROSSED)
+        if self.book.overflowed or self.book.crossed:
+            self._leave(R_LEVEL_CAP if self.book.overflowed else R_CROSSED)
             return self._report()
         self.synced = self.in_sync = True
         self.bridged = from_stream
@@ -148,13 +155,13 @@ class RefSync:
                 self.buf.pop(0)
                 continue
             nxt = self.book.last_id + 1
-            if b.first > nxt or (self.bridged and b.first != nxt):
+            if b.first > nxt:
                 self._leave(R_GAP if self.bridged else R_SNAPSHOT_STALE)
                 return self._report()
             self._apply(b)
             self.bridged = True
-            if self.book.crossed:             # the crossing diff stays buffered
-                self._leave(R_CROSSED)
+            if self.book.overflowed or self.book.crossed:   # that diff stays buffered
+                self._leave(R_LEVEL_CAP if self.book.overflowed else R_CROSSED)
                 return self._report()
             self.buf.pop(0)
         return OK

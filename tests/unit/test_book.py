@@ -15,6 +15,12 @@ LIMITS = [1, 2, 3, 4, 8, 9, 12, 20, 40, 400]
 
 
 def same(book, ref):
+    assert book.overflowed == ref.overflowed
+    if ref.overflowed:
+        # an overflowed book is resynced by its owner (BookSync): which levels an unsorted full
+        # replace kept is not part of the contract; the next full update starts afresh
+        book.py_clear()
+        ref.clear()
     assert book.top() == ref.top()
     assert book.counts() == (len(ref.bids), len(ref.asks))
     assert book.version == ref.version
@@ -34,7 +40,7 @@ def test_book_matches_reference(seed):
     cheaper than drawing them through hypothesis): every intermediate book equals the oracle."""
     rnd = random.Random(seed)
     for _ in range(BOOKS_PER_SEED):
-        limit, data = rnd.choice(LIMITS), rnd.randbytes(rnd.randrange(120, 401))
+        limit, data = rnd.choice(LIMITS), rnd.randbytes(rnd.randrange(120, 401))   # limit: max_levels
         try:
             _one_book(limit, data)
         except AssertionError as e:
@@ -52,7 +58,8 @@ def test_book_volume():
 
 def _one_book(limit, data):
     bs = ByteStream(data)
-    book, ref = Book(0, 0, limit), RefBook(limit)
+    depth = min(limit, 4)
+    book, ref = Book(0, 0, depth, limit), RefBook(depth, limit)
     i = 0
     while bs:
         i += 1
@@ -69,7 +76,8 @@ def _one_book(limit, data):
                 bids = sorted(dict(bids).items(), reverse=True)
                 asks = sorted(dict(asks).items())
             got = book.py_apply(bids, asks, full=full, first_id=i, last_id=i + 1, exch_ts_ms=7 * i, recv_ns=9 * i)
-            assert got == ref.apply(bids, asks, full=full, last_id=i + 1, exch_ts_ms=7 * i, recv_ns=9 * i)
+            want = ref.apply(bids, asks, full=full, last_id=i + 1, exch_ts_ms=7 * i, recv_ns=9 * i)
+            assert got == want or ref.overflowed         # (what an overflowed replace kept: see same())
             assert (book.last_id, book.exch_ts_ms, book.recv_ns) == (i + 1, 7 * i, 9 * i)
         same(book, ref)
 
@@ -86,30 +94,68 @@ def test_touch_is_index_zero_and_walk():
     b.py_set_level(True, 102, 0)
     b.py_set_level(False, 101, 1)        # equal prices also count as crossed
     assert b.crossed
-    assert (b.symbol_id, b.venue, b.depth_limit, b.in_sync) == (3, 1, 10, False)
+    assert (b.symbol_id, b.venue, b.depth, b.in_sync) == (3, 1, 10, False)
     b.mark_in_sync()
     assert b.in_sync
 
 
-def test_depth_bound_drops_and_does_not_resurrect():
+def test_levels_beyond_depth_are_kept():
+    # depth is what readers use; the book keeps every level it was told about
     b = Book(0, 0, 3)
     b.py_apply([(100, 1), (99, 1), (98, 1)], [])
-    assert not b.py_set_level(True, 97, 5)           # beyond the bound of a full side: dropped
-    assert b.py_set_level(True, 101, 1)               # better level pushes the worst (98) out
-    assert b.top()[0] == [(101, 1), (100, 1), (99, 1)]
-    assert b.py_set_level(True, 100, 0)               # delete inside the bound ...
-    assert b.top()[0] == [(101, 1), (99, 1)]          # ... does not bring 98 back
-    assert not b.py_set_level(True, 98, 0)            # deleting a dropped level is a no-op
-    assert b.py_set_level(True, 97, 2)                # the side has room again: a sent level is kept
-    assert b.top()[0] == [(101, 1), (99, 1), (97, 2)]
+    assert b.py_set_level(True, 97, 5)                # beyond depth: kept
+    assert b.py_set_level(True, 101, 1)
+    assert b.py_set_level(True, 100, 0)
+    assert b.py_set_level(True, 99, 0)                # the market moves through the top levels ...
+    assert b.top()[0] == [(101, 1), (98, 1), (97, 5)]  # ... and the deeper ones come up, exact
+    assert b.top(2)[0] == [(101, 1), (98, 1)] and not b.overflowed
 
 
-def test_full_replace_keeps_best_and_skips_zero():
+def test_sweep_far_beyond_the_initial_allocation_and_back():
+    # 3,000 levels a side on a depth-10 book (allocation 36 levels to start): grows, stays sorted
+    b, ref = Book(0, 0, 10), RefBook(10)
+    for i in range(3000):
+        b.py_set_level(True, 10_000 - i, i + 1)
+        ref.set_level(True, 10_000 - i, i + 1)
+        b.py_set_level(False, 20_000 + 7 * i % 3000, i + 1)   # inserts at every depth, not only the end
+        ref.set_level(False, 20_000 + 7 * i % 3000, i + 1)
+    assert b.top() == ref.top() and b.counts() == (3000, 3000)
+    for i in range(2990):                              # a sweep through 2,990 asks and bids
+        b.py_set_level(False, 20_000 + i, 0)
+        ref.set_level(False, 20_000 + i, 0)
+        b.py_set_level(True, 10_000 - i, 0)
+        ref.set_level(True, 10_000 - i, 0)
+    assert b.top() == ref.top() and b.counts() == (10, 10)
+    b.py_clear()                                        # gives the grown allocation back
+    assert b.counts() == (0, 0) and b.top() == ([], [])
+    b.py_apply([(5, 1)], [(6, 1)], full=True)
+    assert b.top() == ([(5, 1)], [(6, 1)])
+
+
+def test_level_cap_overflows_instead_of_dropping():
+    b = Book(0, 0, 2, 3)
+    b.py_apply([(100, 1), (99, 1), (98, 1)], [])
+    assert not b.overflowed
+    assert not b.py_set_level(True, 101, 1)           # a side at the cap takes no new level
+    assert b.overflowed and b.top()[0] == [(100, 1), (99, 1), (98, 1)]
+    assert b.py_set_level(True, 100, 7)               # changes of kept levels still apply
+    b.py_clear()
+    assert not b.overflowed
+    with pytest.raises(ValueError):
+        Book(0, 0, 5, 4)                               # the cap is at least the depth
+
+
+def test_full_replace_skips_zero_and_caps():
     b = Book(0, 0, 2)
     v = b.version
-    assert b.py_apply([(5, 1), (7, 0), (6, 2), (4, 1)], [(9, 1)], full=True, last_id=42) == 3
-    assert b.top() == ([(6, 2), (5, 1)], [(9, 1)]) and b.version == v + 1 and b.last_id == 42
+    assert b.py_apply([(5, 1), (7, 0), (6, 2), (4, 1)], [(9, 1)], full=True, last_id=42) == 4
+    assert b.top() == ([(6, 2), (5, 1), (4, 1)], [(9, 1)]) and b.version == v + 1 and b.last_id == 42
     assert b.py_apply([], [], full=True) == 0 and b.counts() == (0, 0) and b.version == v + 2
+    c = Book(0, 0, 1, 2)
+    c.py_apply([(6, 2), (5, 1), (4, 1)], [(9, 1)], full=True)   # venue order, deeper than the cap
+    assert c.overflowed and c.top() == ([(6, 2), (5, 1)], [(9, 1)])
+    c.py_apply([(6, 2)], [(9, 1)], full=True)                   # a full replace starts afresh
+    assert not c.overflowed
 
 
 def test_empty_update_advances_id_and_time_not_version():

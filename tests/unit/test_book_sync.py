@@ -38,6 +38,7 @@ STREAMS_PER_SEED = 4
 DEPTHS = [1, 2, 3, 5, 8, 400]
 BUF_LIMITS = [1, 2, 3, 4, 8, 1024]
 BUF_LEVEL_LIMITS = [2, 5, 12, 40, 1 << 18]
+MAX_LEVELS = [0, 4, 20000]
 
 # Generated prices: bids in [0, 30), asks in [30, 60) never cross; the "crossing" ops put a level
 # on the other side of 30 so the oracle and BookSync must both detect the crossed book.
@@ -49,8 +50,8 @@ def test_enum_values_match_reference():
     assert (B.APPLY_OK, B.APPLY_STALE, B.APPLY_BUFFERED, B.APPLY_RESYNC, B.APPLY_IGNORED) == \
         (R.OK, R.STALE, R.BUFFERED, R.RESYNC, R.IGNORED)
     assert (B.RESYNC_NONE, B.RESYNC_GAP, B.RESYNC_CROSSED, B.RESYNC_BUFFER_OVERFLOW,
-            B.RESYNC_SNAPSHOT_STALE, B.RESYNC_REQUESTED) == \
-        (R.R_NONE, R.R_GAP, R.R_CROSSED, R.R_OVERFLOW, R.R_SNAPSHOT_STALE, R.R_REQUESTED)
+            B.RESYNC_SNAPSHOT_STALE, B.RESYNC_REQUESTED, B.RESYNC_LEVEL_CAP) == \
+        (R.R_NONE, R.R_GAP, R.R_CROSSED, R.R_OVERFLOW, R.R_SNAPSHOT_STALE, R.R_REQUESTED, R.R_LEVEL_CAP)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -133,14 +134,14 @@ def _state(sync: BookSync):
     bk = sync.book
     return (bool(bk.in_sync), bk.top(), bk.last_id, bk.version, bk.exch_ts_ms, bk.recv_ns,
             sync.resyncs, sync.applied, sync.stale_dropped, sync.ignored, sync.buffer_dropped,
-            sync.resync_reason, sync.buffered_ids(), bool(sync.awaiting_snapshot))
+            sync.resync_reason, sync.buffered_ids(), bool(sync.awaiting_snapshot), sync.level_cap_resyncs)
 
 
 def _ref_state(ref: R.RefSync):
     bk = ref.book
     return (ref.in_sync, bk.top(), bk.last_id, bk.version, bk.exch_ts_ms, bk.recv_ns,
             ref.resyncs, ref.applied, ref.stale_dropped, ref.ignored, ref.buffer_dropped,
-            ref.resync_reason, ref.buffered_ids(), not ref.synced)
+            ref.resync_reason, ref.buffered_ids(), not ref.synced, ref.level_cap_resyncs)
 
 
 class _RuleChecker:
@@ -185,13 +186,13 @@ class _RuleChecker:
                 nxt = prev_last + 1
                 if last < nxt:                               # drop u < id+1 / toVersion <= lastUpdateId
                     assert res == R.STALE and bk.last_id == prev_last
-                elif first > last or first > nxt or (self.bridged and first != nxt):
-                    assert res == R.RESYNC and not bk.in_sync   # gap (U != prev_u+1 once bridged)
+                elif first > last or first > nxt:
+                    assert res == R.RESYNC and not bk.in_sync   # gap: U > id+1 (an overlap applies)
                 else:
-                    after = RefBook(bk.depth_limit)
+                    after = RefBook(bk.depth, bk.max_levels)
                     after.bids, after.asks = dict(prev_book[0]), dict(prev_book[1])
                     after.apply(bids, asks)
-                    if after.crossed:
+                    if after.crossed or after.overflowed:
                         assert res == R.RESYNC and not bk.in_sync
                     else:
                         assert res == R.OK and bk.in_sync and bk.last_id == last
@@ -231,9 +232,11 @@ def _run_stream(rule, data):
     depth = DEPTHS[bs.next(len(DEPTHS))]
     blim = BUF_LIMITS[bs.next(len(BUF_LIMITS))]
     blvl = BUF_LEVEL_LIMITS[bs.next(len(BUF_LEVEL_LIMITS))]
+    cap = MAX_LEVELS[bs.next(len(MAX_LEVELS))] or depth        # 0: the cap at the depth (resyncs often)
+    cap = max(cap, depth)
     calls = []
-    ref_sync = R.RefSync(rule, depth, blim, blvl)
-    sync = BookSync(Book(7, 1, depth), rule, blim,
+    ref_sync = R.RefSync(rule, depth, blim, blvl, cap)
+    sync = BookSync(Book(7, 1, depth, cap), rule, blim,
                     lambda s, reason: calls.append((s, reason)), blvl)
     checker = _RuleChecker(rule, blim)
     stream = _Stream(bs, rule)
@@ -438,9 +441,13 @@ def test_gate_spot_full_true_resets_the_book(registry):
     assert s.py_update(full["U"], full["u"], fb, fa, full=True) == B.APPLY_OK
     assert s.book.in_sync and s.book.last_id == full["u"] and s.buffered == 0
     assert s.book.top() == ([(1913774, 10000)], [(1913775, 61350000)])
-    # then U == prev_u + 1 strictly
+    # then U <= prev_u + 1 <= u: an overlap applies (as gatews local_order_book.py does) ...
     assert s.py_update(full["u"] + 1, full["u"] + 2, [(1913770, 3)], []) == B.APPLY_OK
-    assert s.py_update(full["u"] + 2, full["u"] + 3, [], []) == B.APPLY_RESYNC   # overlap after bridging
+    assert s.py_update(full["u"] + 2, full["u"] + 3, [(1913770, 4)], []) == B.APPLY_OK
+    assert s.book.last_id == full["u"] + 3 and s.book.top(2)[0] == [(1913774, 10000), (1913770, 4)]
+    assert calls == []
+    # ... and U > prev_u + 1 is a gap
+    assert s.py_update(full["u"] + 5, full["u"] + 6, [], []) == B.APPLY_RESYNC
     assert calls == [B.RESYNC_GAP]
     # full push in the middle of a resync episode ends it: book replaced, in sync, no new request
     assert s.py_update(full["u"] + 10, full["u"] + 20, fb, fa, full=True) == B.APPLY_OK

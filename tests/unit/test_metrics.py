@@ -190,6 +190,28 @@ def test_label_arity_checked_and_broken_source_counted():
     assert m.source_errors == 1
 
 
+def test_book_levels_and_level_cap_resyncs_from_real_books():
+    """cexnode_book_levels counts every level a side holds (beyond the depth too); a side that would
+    pass book_max_levels resyncs the book, counted in cexnode_book_level_cap_resyncs_total."""
+    sync = BookSync(Book(0, 0, 2, 4), SYNC_SNAPSHOT_DIFF, 8)
+    m = NodeMetrics(node_name="caps")
+    add_book_sources(m, lambda: [("mexc_spot", "BTC/USDT", sync)])
+
+    def series():
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in m.collect() for s in f.samples}
+
+    lab = (("symbol", "BTC/USDT"), ("venue", "mexc_spot"))
+    assert sync.py_snapshot(10, [(10, 1), (9, 1), (8, 1)], [(11, 1)]) == 0
+    s = series()
+    assert s[("cexnode_book_levels", (("side", "bid"),) + lab)] == 3
+    assert s[("cexnode_book_levels", (("side", "ask"),) + lab)] == 1
+    assert s[("cexnode_book_level_cap_resyncs_total", lab)] == 0
+    assert sync.py_update(11, 11, [(7, 1), (6, 1)], []) == 3            # 5 bids > cap 4: resync
+    s = series()
+    assert s[("cexnode_book_level_cap_resyncs_total", lab)] == 1 and s[("cexnode_book_resyncs_total", lab)] == 1
+    assert not sync.book.in_sync
+
+
 def test_readyz_and_book_series_from_real_books():
     """/readyz follows real BookSync objects (in sync and fresh by receive and exchange time) and
     venue connectivity; book updates/resyncs/age are read from the C counters at scrape time."""

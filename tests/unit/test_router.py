@@ -47,7 +47,7 @@ def test_add_book_idempotent_and_rule_conflict():
     r = BookRouter()
     b = r.add_book(GATE, 3, SYNC_SNAPSHOT_DIFF, 20)
     assert r.add_book(GATE, 3, SYNC_SNAPSHOT_DIFF, 20) is b
-    assert r.book(GATE, 3) is b and b.venue == GATE and b.symbol_id == 3 and b.depth_limit == 20
+    assert r.book(GATE, 3) is b and b.venue == GATE and b.symbol_id == 3 and b.depth == 20
     with pytest.raises(ValueError):
         r.add_book(GATE, 3, SYNC_STREAM_FULL)
     with pytest.raises(ValueError):
