@@ -294,39 +294,50 @@ class WsFeed:
         """Pings, watchdog and rotation of group ``i`` until its connection goes down."""
         loop = asyncio.get_running_loop()
         last_ping = loop.time()
-        while True:
-            lst = conn.listener
-            if lst.transport is None or lst.transport.is_disconnected or not lst.connected:
-                return conn
-            now = loop.time()
-            wd = self.watchdog_s
-            # short steps: settings are read live, and a silent stream is seen within wd / 4
-            step = min(max(wd / 4, 0.01), 0.25)
-            if self.ping_message is not None:
-                step = min(step, max(last_ping + self.ping_interval_s - now, 0.001))
-            age_limit = self.max_connection_age_s
-            if age_limit > 0:
-                step = min(step, max(conn.opened_at + age_limit - time.monotonic(), 0.001))
-            try:
-                await asyncio.wait_for(asyncio.shield(lst.transport.wait_disconnected()), step)
-                return conn
-            except asyncio.TimeoutError:
-                pass
-            if self.ping_message is not None and loop.time() >= last_ping + self.ping_interval_s:
-                try:
-                    lst.transport.send(_text(), self.ping_message())
-                    self.app_pings += 1
-                except Exception as e:
-                    self.log.warning("ping failed", venue=self.venue, conn=i, error=repr(e)[:200])
-                last_ping = loop.time()
-            silent_s = (time.time_ns() - lst.last_frame_ns) / 1e9
-            if silent_s > wd:
-                self.watchdog_trips += 1
-                self.log.warning("stream silent: closing", venue=self.venue, conn=i, silent_s=round(silent_s, 3))
-                self._close_listener(lst, 1001)
-                return conn
-            if age_limit > 0 and time.monotonic() - conn.opened_at >= age_limit:
-                conn = await self._rotate(i, conn)
+        # One waiter per connection, reused by every step: a fresh shielded wait_disconnected() per
+        # step would leave a pending task behind each time the step timed out (for the life of the
+        # connection: unbounded growth on a long-lived node).
+        down: Optional[asyncio.Future] = None
+        down_of: Any = None
+        try:
+            while True:
+                lst = conn.listener
+                if lst.transport is None or lst.transport.is_disconnected or not lst.connected:
+                    return conn
+                if down_of is not lst:
+                    if down is not None:
+                        down.cancel()
+                    down, down_of = asyncio.ensure_future(lst.transport.wait_disconnected()), lst
+                now = loop.time()
+                wd = self.watchdog_s
+                # short steps: settings are read live, and a silent stream is seen within wd / 4
+                step = min(max(wd / 4, 0.01), 0.25)
+                if self.ping_message is not None:
+                    step = min(step, max(last_ping + self.ping_interval_s - now, 0.001))
+                age_limit = self.max_connection_age_s
+                if age_limit > 0:
+                    step = min(step, max(conn.opened_at + age_limit - time.monotonic(), 0.001))
+                done, _ = await asyncio.wait((down,), timeout=step)
+                if done:
+                    return conn
+                if self.ping_message is not None and loop.time() >= last_ping + self.ping_interval_s:
+                    try:
+                        lst.transport.send(_text(), self.ping_message())
+                        self.app_pings += 1
+                    except Exception as e:
+                        self.log.warning("ping failed", venue=self.venue, conn=i, error=repr(e)[:200])
+                    last_ping = loop.time()
+                silent_s = (time.time_ns() - lst.last_frame_ns) / 1e9
+                if silent_s > wd:
+                    self.watchdog_trips += 1
+                    self.log.warning("stream silent: closing", venue=self.venue, conn=i, silent_s=round(silent_s, 3))
+                    self._close_listener(lst, 1001)
+                    return conn
+                if age_limit > 0 and time.monotonic() - conn.opened_at >= age_limit:
+                    conn = await self._rotate(i, conn)
+        finally:
+            if down is not None:
+                down.cancel()
 
     async def _rotate(self, i: int, old: _Conn) -> _Conn:
         """Open and subscribe the replacement, wait for its first data frame, then close ``old``."""
