@@ -11,7 +11,7 @@ import sys
 
 EXIT_OK, EXIT_RUNTIME, EXIT_BAD_INPUT = 0, 1, 2
 
-SUBCOMMANDS = ("run", "check", "config", "sim", "record", "decode", "replay")
+SUBCOMMANDS = ("run", "check", "config", "sim", "record", "decode", "replay", "trades", "pnl", "db")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,7 +66,34 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--config", required=True)
     rep.add_argument("--capture", required=True)
     rep.add_argument("--dump-books", action="store_true")
+
+    fmt_help = "table (default: aligned text), csv, or json (one object per line; exact decimals)"
+    trd = sub.add_parser("trades", help="trade history from the trade database (storage.path)")
+    trd.add_argument("--config", required=True)
+    trd.add_argument("--since", type=_since, default=None, metavar="DATE",
+                     help="trades started at or after DATE (YYYY-MM-DD or ISO 8601 time; UTC unless it says)")
+    trd.add_argument("--route", default=None, metavar="R", help="only route R (its name as in the audit log)")
+    trd.add_argument("--format", choices=("table", "csv", "json"), default="table", help=fmt_help)
+
+    pnl = sub.add_parser("pnl", help="realised P&L and fees from the trade database")
+    pnl.add_argument("--config", required=True)
+    pnl.add_argument("--by", choices=("day", "route", "asset"), default="route",
+                     help="group by UTC day, route (default) or base asset")
+    pnl.add_argument("--format", choices=("table", "csv", "json"), default="table", help=fmt_help)
+
+    db = sub.add_parser("db", help="the trade database")
+    dsub = db.add_subparsers(dest="db_command", parser_class=_Parser, required=True)
+    reb = dsub.add_parser("rebuild", help="rebuild the trade database from the audit log (idempotent)")
+    reb.add_argument("--config", required=True)
     return p
+
+
+def _since(text: str) -> int:
+    from cexnode.storage.tradedb import parse_since
+    try:
+        return parse_since(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
@@ -119,6 +146,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "replay":
             from cexnode.capture.replay import replay_main
             return replay_main(cfg, args.capture, dump_books=args.dump_books, out=sys.stdout)
+        if args.command == "trades":
+            from cexnode.storage.report import trades_main
+            return trades_main(cfg, since_ns=args.since, route=args.route, fmt=args.format, out=sys.stdout)
+        if args.command == "pnl":
+            from cexnode.storage.report import pnl_main
+            return pnl_main(cfg, by=args.by, fmt=args.format, out=sys.stdout)
+        if args.command == "db":
+            from cexnode.storage.report import rebuild_main
+            return rebuild_main(cfg, out=sys.stdout)
     except ConfigError as e:
         return _fail(str(e))
     except KeyboardInterrupt:

@@ -341,6 +341,13 @@ class SimConfig:
 
 
 @_frozen
+class StorageConfig:
+    enabled: bool = opt(True, doc="Keep the trade history (trades, orders, fills, fees, realised P&L) in an embedded SQLite database, fed from the audit file by its own thread, never on the trade path; read by `cexnode trades` and `cexnode pnl`. The audit file stays the source of truth: `cexnode db rebuild` rebuilds the database from it.")
+    path: str = opt("", doc="SQLite database file (WAL mode; directories are created). Empty: trades.sqlite next to the audit log (log.audit.path), so logs/trades.sqlite by default.")
+    poll_interval_ms: int = opt(500, doc="How often the database thread looks for new audit records.", ge=10, le=60000)
+
+
+@_frozen
 class Config:
     node: NodeConfig = opt(factory=NodeConfig, doc="Process: pinning, GC, timeouts.")
     log: LogConfig = opt(factory=LogConfig, doc="Logging ring and backends.")
@@ -350,6 +357,7 @@ class Config:
     risk: RiskConfig = opt(factory=RiskConfig, doc="Risk limits.")
     trading: TradingConfig = opt(factory=TradingConfig, doc="Execution mode and timing.")
     sim: SimConfig = opt(factory=SimConfig, doc="Embedded exchange simulator.")
+    storage: StorageConfig = opt(factory=StorageConfig, doc="Trade history database.")
     source: str = field(default="<config>", compare=False, repr=False, metadata={"doc": "", "internal": True})
 
 

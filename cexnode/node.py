@@ -327,8 +327,8 @@ class MetricsComponent(Component):
 def build_components(node: "Node") -> list[Component]:
     """Construct every component from the config, in start order, without any I/O.
 
-    Order: log system (first up, last down, so nothing is lost), metrics, the embedded simulator
-    when ``sim.enabled``, then the venues (from
+    Order: log system (first up, last down, so nothing is lost), metrics, the trade database
+    (``storage``), the embedded simulator when ``sim.enabled``, then the venues (from
     the adapter registry by name, ``cexnode.adapters.VENUE_PACKAGES``).
     """
     from cexnode.metrics import NodeMetrics
@@ -336,6 +336,10 @@ def build_components(node: "Node") -> list[Component]:
     cfg = node.cfg
     node.context["metrics"] = NodeMetrics(node_name=cfg.node.name)
     comps: list[Component] = [LogComponent(node), MetricsComponent(node)]
+    if cfg.storage.enabled:
+        from cexnode.storage.feeder import TradeDBComponent   # stops after the executor's last record
+
+        comps.append(TradeDBComponent(node))
     if cfg.sim.enabled:
         from cexnode.sim.component import SimComponent   # before the venues: they take its URLs
 
