@@ -47,7 +47,7 @@ from typing import Any, Optional, Sequence
 
 from cexnode.log import get_exchange_logger
 
-__all__ = ["BookAuditor", "AuditProbe", "AuditVerdict", "LevelDifference", "compare_tops",
+__all__ = ["BookAuditor", "AuditProbe", "AuditVerdict", "LevelDifference", "compare_tops", "first_audit_offsets",
            "MATCH", "MISMATCH", "INCONCLUSIVE", "PENDING", "SKIPPED", "ERROR"]
 
 MATCH, MISMATCH, INCONCLUSIVE, PENDING, SKIPPED, ERROR = (
@@ -115,6 +115,12 @@ def compare_tops(live_top: tuple, venue_top: tuple, snap_bids: Sequence[Level], 
         out.append(LevelDifference(side, i, tuple(a[i]) if i < len(a) else None,
                                    tuple(b[i]) if i < len(b) else None))
     return out
+
+
+def first_audit_offsets(interval_s: float, n: int) -> list[float]:
+    """Seconds after the start at which each of ``n`` books is audited first: spread evenly over one
+    interval (the last at the interval), so that the books' snapshots never come all at once."""
+    return [interval_s * (i + 1) / n for i in range(n)]
 
 
 class AuditProbe:
@@ -236,8 +242,7 @@ class BookAuditor:
         loop = asyncio.get_running_loop()
         sids = list(self.adapter.books)
         t0 = loop.time()
-        # first audits spread over one interval, so that the books' snapshots do not come at once
-        due = {sid: t0 + self.interval_s * (i + 1) / len(sids) for i, sid in enumerate(sids)}
+        due = {sid: t0 + off for sid, off in zip(sids, first_audit_offsets(self.interval_s, len(sids)))}
         while True:
             sid = min(due, key=due.__getitem__)
             wait = due[sid] - loop.time()
@@ -267,7 +272,14 @@ class BookAuditor:
 
     async def audit(self, sid: int) -> str:
         """Audit the book of symbol id ``sid`` now; returns the result (counted in ``results``)."""
-        result = await self._audit(sid)
+        try:
+            result = await self._audit(sid)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:          # one failed audit must not end the audits
+            self.log.error("book audit failed", venue=self.venue, symbol=self.adapter._venue_symbols.get(sid, sid),
+                           error=repr(e)[:300])
+            result = ERROR
         self.results[result] += 1
         return result
 

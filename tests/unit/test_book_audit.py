@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from cexnode._core.book import SYNC_SNAPSHOT_DIFF, SYNC_STREAM_FULL
 from cexnode._core.router import BookRouter
 from cexnode.book_audit import (INCONCLUSIVE, MATCH, MISMATCH, PENDING, AuditProbe, LevelDifference,
-                                compare_tops)
+                                compare_tops, first_audit_offsets)
 from reference import sync_ref
 from reference.decimal_book import RefBook
 
@@ -94,6 +94,14 @@ def test_compare_tops_stops_at_depth_and_at_the_snapshots_worst_level():
     # ... but a level the live book has inside that range is
     live = ([(99, 1), (98, 2), (96, 4)], venue[1])
     assert compare_tops(live, venue, snap_b, venue[1], depth=10) == [LevelDifference("bid", 2, (96, 4), None)]
+
+
+@pytest.mark.parametrize("interval, n", [(300.0, 1), (300.0, 5), (0.5, 7)])
+def test_first_audits_are_spread_evenly_over_one_interval(interval, n):
+    offs = first_audit_offsets(interval, n)
+    assert len(offs) == n and offs[-1] == pytest.approx(interval)
+    gaps = [b - a for a, b in zip([0.0] + offs, offs)]
+    assert all(g == pytest.approx(interval / n) for g in gaps)
 
 
 # -- the router's shadow -----------------------------------------------------------------------------
