@@ -225,6 +225,7 @@ class VenueConfig:
     symbols: list[str] = opt(factory=list, doc="Unified symbols to stream (spot venues: BTC/USDT; futures: BTC/USDT:USDT).")
     book_depth: int = opt(100, doc="Levels per side that arbitrage, metrics and dumps read, and the snapshot's depth (Gate streams: 20/50/100; MEXC snapshot limit). The book itself keeps every level the venue sends, up to book_max_levels.", ge=1, le=5000)
     book_max_levels: int = opt(20000, doc="Memory cap: levels kept per side of each book (16 bytes a level). A book that would exceed it is resynced and counted (cexnode_book_level_cap_resyncs_total). At least 5000, the deepest snapshot a venue serves, so a fresh snapshot always fits.", ge=5000, le=1 << 20)
+    book_audit_interval_s: float = opt(300.0, doc="Check each live book against a fresh REST snapshot this often (0: off): the snapshot is brought to the live book's id as during sync and the top book_depth levels compared; a mismatch is logged, counted (cexnode_book_audit_mismatches_total) and resyncs the book. The books' audits are spread over the interval and use only spare REST rate limit (never delaying a resync snapshot).", ge=0, le=86400, off_or_ge=0.1)
     instruments: list[InstrumentConfig] = opt(factory=list, doc="Instrument specs given here instead of loaded from the venue (replay, offline).")
     start_timeout_s: float = opt(15.0, doc="Deadline for this venue to connect and sync.", gt=0, le=600)
     recv_window_ms: int = opt(5000, doc="MEXC: recvWindow of signed requests (venue default 5000, at most 60000).", ge=1, le=60000)

@@ -41,8 +41,8 @@ from prometheus_client.utils import floatToGoString
 from cexnode._core import logring as _lr
 
 __all__ = ["SeriesDef", "SERIES", "LATENCY_BUCKETS_US", "NodeMetrics", "LoopMonitor", "ReadinessRegistry",
-           "MetricsServer", "add_book_sources", "add_rest_sources", "add_ws_sources", "books_readiness",
-           "venues_readiness"]
+           "MetricsServer", "add_book_sources", "add_book_audit_sources", "add_rest_sources", "add_ws_sources",
+           "books_readiness", "venues_readiness"]
 
 # μs bucket bounds: sub-μs parsing up to multi-second order round trips.
 LATENCY_BUCKETS_US = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000,
@@ -73,6 +73,13 @@ SERIES: tuple = (
               "gauge", ("venue", "symbol", "side")),
     SeriesDef("cexnode_book_age_seconds", "Seconds since the book's last applied update.", "gauge",
               ("venue", "symbol")),
+    # book audits (cexnode.book_audit; add_book_audit_sources)
+    SeriesDef("cexnode_book_audits", "Book audits against a REST snapshot, by result: match, mismatch (the book "
+              "was resynced), inconclusive (the snapshot could not be brought to the live book's id; retried), "
+              "skipped (REST busy, the venue resyncing or the book out of sync; retried), error (the snapshot "
+              "request failed; retried).", "counter", ("venue", "result")),
+    SeriesDef("cexnode_book_audit_mismatches", "Book audits whose top levels differed from the venue's snapshot "
+              "(each resyncs the book).", "counter", ("venue", "symbol")),
     SeriesDef("cexnode_ws_reconnects", "WebSocket reconnects.", "counter", ("venue",)),
     # public WebSocket feeds (cexnode.net.ws; add_ws_sources)
     SeriesDef("cexnode_ws_pings_received", "WebSocket protocol pings received (each answered with a pong).", "counter",
@@ -128,7 +135,8 @@ SERIES: tuple = (
               ("venue", "endpoint")),
     SeriesDef("cexnode_rest_rate_limit_wait_seconds", "Seconds REST requests spent waiting for rate limits and pauses.",
               "counter", ("venue", "endpoint")),
-    SeriesDef("cexnode_rest_refused", "REST requests not sent: circuit open, or paused longer than the caller waits.",
+    SeriesDef("cexnode_rest_refused", "REST requests not sent: circuit open, paused longer than the caller waits, or a "
+              "background request (book audit) without room to spare in the rate limits.",
               "counter", ("venue", "endpoint", "reason")),
     SeriesDef("cexnode_rest_breaker_state", "Circuit breaker per endpoint: 0 closed, 1 half-open, 2 open.", "gauge",
               ("venue", "endpoint")),
@@ -458,6 +466,19 @@ def add_book_sources(metrics: NodeMetrics, books: Callable[[], Iterable[BookEntr
     metrics.add_source("cexnode_book_level_cap_resyncs", cap_resyncs)
     metrics.add_source("cexnode_book_levels", levels)
     metrics.add_source("cexnode_book_age_seconds", age)
+
+
+def add_book_audit_sources(metrics: NodeMetrics, auditors: Callable[[], Iterable[Any]]) -> None:
+    """Export the counters of :class:`cexnode.book_audit.BookAuditor` objects at scrape time:
+    ``cexnode_book_audits_total{venue,result}`` and ``cexnode_book_audit_mismatches_total{venue,symbol}``."""
+    def audits():
+        return [((a.venue, result), n) for a in auditors() for result, n in a.results.items()]
+
+    def mismatches():
+        return [((a.venue, sym), n) for a in auditors() for sym, n in a.mismatches.items()]
+
+    metrics.add_source("cexnode_book_audits", audits)
+    metrics.add_source("cexnode_book_audit_mismatches", mismatches)
 
 
 def add_rest_sources(metrics: NodeMetrics, managers: Callable[[], Iterable[Any]]) -> None:

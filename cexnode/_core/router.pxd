@@ -26,6 +26,12 @@
 #   message_handler(venue:int, kind:int, msg)         acks, pongs, errors, private updates (feed.MessageKind);
 #                                                      per-venue: set_message_handler(venue, fn(kind, msg))
 #   parse_error_handler(venue:int, reason:str)        after the per-venue error counter was bumped
+#
+# Book audits (cexnode.book_audit; live node only): audit_begin(venue, symbol_id) registers a shadow
+# BookSync (SYNC_SNAPSHOT_DIFF, no resync callback) for one book of that venue, at most one per venue.
+# Until audit_end(venue), on_depth feeds every depth update of that (venue, symbol) to the shadow
+# too, BEFORE the live book (the shadow never calls back, so nothing the live book's callbacks do can
+# make it miss a diff). The hot-path cost is one C flag test per update; nothing is allocated.
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from cexnode._core.arb cimport ArbEngine
@@ -72,6 +78,10 @@ cdef class BookRouter(FeedSink):
         public object parse_error_handler
         dict _resync_handlers                   # venue -> fn(symbol_id, reason)
         dict _message_handlers                  # venue -> fn(kind, msg)
+        # book audits (see above): shadow BookSync per venue while _audit_on[venue]
+        bint _audit_on[N_VENUES]
+        int32_t _audit_sid[N_VENUES]
+        list _audits
 
     cdef inline int64_t now(self) noexcept
     cdef BookSync _sync(self, int venue, int32_t symbol_id)         # borrowed lookup, None when absent

@@ -80,8 +80,11 @@ cdef class BookRouter(FeedSink):
         self.parse_error_handler = None
         self._resync_handlers = {}
         self._message_handlers = {}
+        self._audits = [None] * N_VENUES
         cdef int v
         for v in range(<int>N_VENUES):
+            self._audit_on[v] = False
+            self._audit_sid[v] = -1
             self._frames_depth[v] = 0
             self._bbo[v] = 0
             self._trades[v] = 0
@@ -209,6 +212,8 @@ cdef class BookRouter(FeedSink):
             return 0
         self.depth_updates += 1
         self._frames_depth[venue] += 1
+        if self._audit_on[venue] and self._audit_sid[venue] == u.symbol_id:
+            (<BookSync>self._audits[venue]).on_update(u)      # the audit's shadow (router.pxd)
         v0 = s.book.version
         r = s.on_update(u)
         if r == APPLY_OK and s.book.version != v0:
@@ -314,6 +319,44 @@ cdef class BookRouter(FeedSink):
         for (v, sid), book in self.books():
             if v == venue:
                 self.request_resync(v, sid, reason)
+
+    # -- book audits (cexnode.book_audit; router.pxd) ---------------------------------------------
+    def audit_begin(self, int venue, int32_t symbol_id):
+        """Register a shadow BookSync for the book ``(venue, symbol_id)`` and return it: from now until
+        :meth:`audit_end`, every depth update of that book reaches the shadow too (buffered until the
+        shadow gets a snapshot, exactly as the live book's sync buffers them).
+
+        Raises KeyError (no such book), ValueError (the book is not synced from REST snapshots:
+        SYNC_STREAM_FULL ids have no documented relation to the REST snapshot's) or RuntimeError (an
+        audit of this venue is pending).
+        """
+        cdef BookSync s = self._sync(venue, symbol_id) if 0 <= venue < N_VENUES else None
+        cdef BookSync shadow
+        if s is None:
+            raise KeyError("no book for venue %d symbol id %d" % (venue, symbol_id))
+        if s.rule != SYNC_SNAPSHOT_DIFF:
+            raise ValueError("book (%d, %d) is not synced from REST snapshots: it cannot be audited"
+                             % (venue, symbol_id))
+        if self._audit_on[venue]:
+            raise RuntimeError("an audit of venue %d (symbol id %d) is pending" % (venue, self._audit_sid[venue]))
+        shadow = BookSync(Book(symbol_id, venue, s.book.depth, s.book.max_levels), SYNC_SNAPSHOT_DIFF, s.buffer_limit, None)
+        self._audits[venue] = shadow
+        self._audit_sid[venue] = symbol_id
+        self._audit_on[venue] = True
+        return shadow
+
+    def audit_end(self, int venue):
+        """Stop feeding the venue's audit shadow (no-op when none is pending)."""
+        if 0 <= venue < N_VENUES:
+            self._audit_on[venue] = False
+            self._audit_sid[venue] = -1
+            self._audits[venue] = None
+
+    def audit_pending(self, int venue):
+        """``(symbol_id, shadow BookSync)`` of the venue's pending audit, or None."""
+        if 0 <= venue < N_VENUES and self._audit_on[venue]:
+            return self._audit_sid[venue], self._audits[venue]
+        return None
 
     # -- Python entries (tests, tools) ------------------------------------------------------------
     def py_depth(self, int venue, int32_t symbol_id, int64_t first, int64_t last, bids=(), asks=(),

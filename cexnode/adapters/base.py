@@ -10,7 +10,8 @@ Lifecycle, driven by :class:`cexnode.engine.Engine`:
    snapshots for every book (diffs that arrive first are buffered by BookSync and replayed);
    a resync request from a book (gap, crossed, overflow) or a reconnect fetches a new snapshot;
    a book whose subscription the venue rejected is taken out of sync at once and gets its
-   snapshot only once the venue acknowledges the (re-sent) subscription;
+   snapshot only once the venue acknowledges the (re-sent) subscription; then, with
+   ``book_audit_interval_s`` > 0, the books' periodic truth checks (:mod:`cexnode.book_audit`);
 4. ``await stop()``.
 
 A venue package subclasses :class:`VenueAdapter` and fills in the ``venue_*`` hooks: URLs, how
@@ -71,6 +72,7 @@ class VenueAdapter(Component):
         # symbol id -> set while its book subscription stands (cleared by a rejection, set by the ack)
         self._subscribed: dict[int, asyncio.Event] = {}
         self.subscriptions_rejected = 0     # books taken out of sync by a rejected subscription
+        self.auditor: Any = None            # BookAuditor (cexnode.book_audit) when book audits are on
 
     # -- URLs ----------------------------------------------------------------------------------------
     def urls(self) -> tuple[str, str]:
@@ -104,9 +106,9 @@ class VenueAdapter(Component):
 
     def register_metrics(self, metrics: Any) -> None:
         """Series of this venue read at scrape time: REST manager (``cexnode_rest_*``), public feed
-        (``cexnode_ws_*``), parse errors of its parser, books waiting for their subscription, and
-        the gateway's (live mode)."""
-        from cexnode.metrics import add_rest_sources, add_ws_sources
+        (``cexnode_ws_*``), parse errors of its parser, books waiting for their subscription, the
+        book audits (``cexnode_book_audit*``) and the gateway's (live mode)."""
+        from cexnode.metrics import add_book_audit_sources, add_rest_sources, add_ws_sources
 
         add_rest_sources(metrics, lambda: [self.rest] if self.rest is not None else [])
         add_ws_sources(metrics, lambda: [self.feed] if self.feed is not None else [])
@@ -114,6 +116,7 @@ class VenueAdapter(Component):
                            lambda: [((self.name,), self.parser.errors)] if self.parser is not None else [])
         metrics.add_source("cexnode_ws_unsubscribed_books",
                            lambda: [((self.name,), len(self.unsubscribed_books()))] if self.books else [])
+        add_book_audit_sources(metrics, lambda: [self.auditor] if self.auditor is not None else [])
         if self.gateway is not None:
             self.gateway.register_metrics(metrics)
 
@@ -158,6 +161,11 @@ class VenueAdapter(Component):
             self._venue_symbols[sid] = symbol_map.venue_symbol(sid)
             ev = self._subscribed[sid] = asyncio.Event()
             ev.set()                  # until the venue says otherwise
+        interval = float(getattr(self.config, "book_audit_interval_s", 0) or 0)
+        if interval > 0 and self.books and self.auditor is None:
+            from cexnode.book_audit import BookAuditor
+
+            self.auditor = BookAuditor(self, interval)
         self._attach_gateway(symbol_map)
 
     def make_parser(self, symbol_map: Any, sink: Any) -> Any:
@@ -293,6 +301,8 @@ class VenueAdapter(Component):
                     self.log.warning("books without a snapshot yet: not traded, still retrying", venue=self.name,
                                      symbols=",".join(pending), last_error=self.last_snapshot_error)
             await start_gateway(self)           # order entry, private streams, balances (live mode)
+            if self.auditor is not None:
+                self.auditor.start()            # the books' truth checks (cexnode.book_audit)
         except BaseException:
             self._abort()
             raise
@@ -303,7 +313,7 @@ class VenueAdapter(Component):
         for t in self._resyncing.values():
             t.cancel()
         self.connected = False
-        for part in (self.gateway, self.feed):
+        for part in (self.auditor, self.gateway, self.feed):
             if part is not None:
                 try:
                     asyncio.get_running_loop().create_task(part.stop())
@@ -393,6 +403,8 @@ class VenueAdapter(Component):
         return 0
 
     async def stop(self) -> None:
+        if self.auditor is not None:
+            await self.auditor.stop()
         if self.gateway is not None:
             await self.gateway.stop()
         self._stopping = True
@@ -412,6 +424,7 @@ class VenueAdapter(Component):
                 "snapshots": self.snapshots, "snapshot_errors": self.snapshot_errors,
                 "resync_requests": self.resync_requests, "unsubscribed": self.unsubscribed_books(),
                 "subscriptions_rejected": self.subscriptions_rejected, "feed": feed,
+                "book_audits": dict(self.auditor.results) if self.auditor is not None else {},
                 "rest": self.rest.stats() if self.rest is not None else {}}
 
 

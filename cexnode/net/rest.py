@@ -36,6 +36,12 @@ path alone, for an order that can go at once (connection idle, not paused, room 
 breaker closed): the same steps and the same classification of the answer, without what only a
 general request needs (the executor's order path; :meth:`request` takes any other case).
 
+**Background requests** (:func:`background_requests`, the book audits): inside that context a
+request goes only when it can go at once *with room to spare* — not paused, breaker closed, every
+rate-limit window at most :attr:`RestManager.BACKGROUND_SHARE` full — and is never retried;
+otherwise it raises :class:`RestBusyError` and sends nothing. So a background request never waits
+in front of, nor takes the last slots from, a request the node needs (a resync snapshot).
+
 Connection reuse is counted with aiohttp trace hooks (a request on a pooled connection vs. one
 that had to open a new one); the seeds promise > 95 % reuse, :meth:`RestManager.stats` reports it.
 """
@@ -43,6 +49,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import contextvars
 import random
 import re
 import time
@@ -56,7 +64,8 @@ from cexnode.log import get_exchange_logger
 
 __all__ = ["RestManager", "RestClient", "RestPolicy", "RestResponse", "LimitRule", "venue_limits",
            "RollingWindow", "CircuitBreaker", "RestFailure", "RestError", "RestTimeoutError", "RestTransportError",
-           "NotSentError", "AmbiguousRequestError", "CircuitOpenError", "RateLimitedError",
+           "NotSentError", "AmbiguousRequestError", "CircuitOpenError", "RateLimitedError", "RestBusyError",
+           "background_requests",
            "BREAKER_CLOSED", "BREAKER_HALF_OPEN", "BREAKER_OPEN", "mexc_sign_hook", "gate_sign_hook"]
 
 Signer = Callable[[str, str, str, bytes], tuple]      # (method, path, query, body) -> (query, headers)
@@ -121,6 +130,27 @@ class RateLimitedError(RestFailure):
     def __init__(self, msg: str, *, venue: str = "", endpoint: str = "", retry_in_s: float = 0.0) -> None:
         super().__init__(msg, venue=venue, endpoint=endpoint)
         self.retry_in_s = retry_in_s
+
+
+class RestBusyError(RestFailure):
+    """A background request (:func:`background_requests`) was not sent: the endpoint is paused, its
+    breaker is not closed, or its rate-limit windows have no room to spare. Try again later."""
+
+
+# Set (per task: a context variable) while the requests made are background work (module docstring).
+_BACKGROUND: contextvars.ContextVar[bool] = contextvars.ContextVar("cexnode_rest_background", default=False)
+
+
+@contextlib.contextmanager
+def background_requests() -> Any:
+    """Requests made inside this block (in this task) are background requests: sent only with room
+    to spare, never waiting and never retried; :class:`RestBusyError` otherwise (module docstring).
+    Used around a call into adapter code that does its requests itself (the book audit's snapshot)."""
+    token = _BACKGROUND.set(True)
+    try:
+        yield
+    finally:
+        _BACKGROUND.reset(token)
 
 
 # -- responses and policy ----------------------------------------------------------------------------
@@ -471,6 +501,9 @@ class RestManager:
     """
 
     GATE_RESET_MARGIN_S = 0.05
+    # A background request goes only while every window it counts in is at most this full: the
+    # rest of each window stays for the requests the node needs (snapshots, orders).
+    BACKGROUND_SHARE = 0.5
 
     def __init__(self, base_url: str, *, venue: str = "", policy: Optional[RestPolicy] = None,
                  timeout_s: Optional[float] = None, max_attempts: Optional[int] = None,
@@ -719,6 +752,21 @@ class RestManager:
             w.book(now, weight)
         return True
 
+    def _admit_background(self, method: str, endpoint: str, market: Optional[str], weight: int,
+                          brk: "CircuitBreaker") -> bool:
+        """Book a background request that may go now with room to spare (module docstring); False
+        (nothing booked) otherwise."""
+        now = self.clock()
+        if self.paused_for(endpoint, now) > 0 or brk.state != BREAKER_CLOSED:
+            return False
+        windows = self._windows_for(method, endpoint, market)
+        for w in windows:
+            if w.used(now) + weight > w.limit * self.BACKGROUND_SHARE or w.earliest(now, weight) > now:
+                return False
+        for w in windows:
+            w.book(now, weight)
+        return True
+
     def _backoff(self, attempt: int) -> float:
         p = self.policy
         return min(p.backoff_max_s, p.backoff_base_s * (2 ** min(attempt - 1, 16))) * (0.5 + random.random())
@@ -811,8 +859,16 @@ class RestManager:
         lane = self.order_connection if (method, ep) in self.order_routes else None
         session = self._ensure() if lane is None else None
         brk = self.breaker(ep)
+        background = _BACKGROUND.get()
+        if background:
+            attempts = 1
         for attempt in range(1, attempts + 1):
-            if not self._admit_now(method, ep, market, weight):
+            if background:
+                if not self._admit_background(method, ep, market, weight, brk):
+                    self.refused[(ep, "background_busy")] += 1
+                    raise RestBusyError("%s %s: no room for a background request" % (self.venue, ep),
+                                        venue=self.venue, endpoint=ep)
+            elif not self._admit_now(method, ep, market, weight):
                 await self._admit(method, ep, market, weight)
             if not brk.allow():
                 self.refused[(ep, "circuit_open")] += 1

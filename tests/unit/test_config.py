@@ -118,3 +118,24 @@ def test_warm_interval_is_off_or_at_least_the_timer_resolution(env, busy, value,
     assert error in str(ei.value)
     s = json_schema()["properties"]["trading"]["properties"]["warm_interval_ms"]
     assert s["not"] == {"exclusiveMinimum": 0, "exclusiveMaximum": 0.1} and s["minimum"] == 0
+
+
+@pytest.mark.parametrize("value, error", [
+    (None, None), (0, None), (0.5, None), (300, None),
+    (0.05, "expected 0 (off) or a value >= 0.1, found 0.05"),
+    (-1, ">= 0"), (100000, "<= 86400")])
+def test_book_audit_interval_is_off_or_a_sane_period(env, value, error):
+    """venues.<venue>.book_audit_interval_s: 300 s by default, 0 turns the audits off, anything
+    else from 0.1 s to a day; a bad value names the key and the line."""
+    text = GOOD if value is None else GOOD.replace("    symbols: [BTC/USDT]\narbitrage",
+                                                   "    symbols: [BTC/USDT]\n    book_audit_interval_s: %s\narbitrage"
+                                                   % value)
+    if error is None:
+        cfg = load_config_text(text)
+        assert cfg.venues.gateio_spot.book_audit_interval_s == (300 if value is None else value)
+        assert cfg.venues.mexc_spot.book_audit_interval_s == 300
+        return
+    with pytest.raises(ConfigError) as ei:
+        load_config_text(text, source="x.yaml")
+    assert ei.value.path == "venues.gateio_spot.book_audit_interval_s" and ei.value.line is not None
+    assert error in str(ei.value)

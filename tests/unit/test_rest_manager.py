@@ -14,8 +14,9 @@ from prometheus_client import generate_latest
 
 from cexnode.metrics import NodeMetrics, add_rest_sources
 from cexnode.net.rest import (BREAKER_CLOSED, BREAKER_HALF_OPEN, BREAKER_OPEN, AmbiguousRequestError,
-                              CircuitBreaker, CircuitOpenError, LimitRule, NotSentError, RateLimitedError, RestError,
-                              RestManager, RestPolicy, RestTimeoutError, RollingWindow, venue_limits)
+                              CircuitBreaker, CircuitOpenError, LimitRule, NotSentError, RateLimitedError, RestBusyError,
+                              RestError, RestManager, RestPolicy, RestTimeoutError, RollingWindow, background_requests,
+                              venue_limits)
 
 
 class Server:
@@ -164,6 +165,50 @@ def test_published_venue_limits():
     assert place and place[0].limit == 10 and place[0].window_s == 1
     cancel = [r for r in gate if r.matches("DELETE", "/api/v4/spot/orders/123")]
     assert cancel and cancel[0].limit == 200
+
+
+def test_background_requests_use_only_spare_room_never_wait_and_are_never_retried():
+    async def main():
+        async with Server() as srv:
+            srv.script["/flaky"] = [(503, {}, 0), (503, {}, 0), (200, {}, 0)]
+            limits = [LimitRule(name="endpoint", limit=10, window_s=60.0)]
+            pol = RestPolicy(timeout_s=2.0, max_attempts=3, backoff_base_s=0.01, backoff_max_s=0.05,
+                             breaker_failures=50, limit_headroom=1.0)
+            m = RestManager(srv.url, venue="x", policy=pol, limits=limits)
+            out = {}
+            with background_requests():
+                out["spare"] = (await m.request("GET", "/depth")).status        # 1 of 10 used
+            for _ in range(4):
+                await m.request("GET", "/depth")                               # the node's own: 5 of 10
+            t0 = time.monotonic()
+            with background_requests():
+                with pytest.raises(RestBusyError):
+                    await m.request("GET", "/depth")                           # would pass half the window
+            out["busy_s"] = time.monotonic() - t0
+            out["hits_busy"] = srv.hits("/depth")
+            t0 = time.monotonic()
+            for _ in range(5):                                                 # the rest is the node's, at once
+                await m.request("GET", "/depth")
+            out["node_s"] = time.monotonic() - t0
+            m.pause("/paused", 5.0)
+            with background_requests():
+                with pytest.raises(RestBusyError):
+                    await m.request("GET", "/paused")
+                with pytest.raises(RestError) as e:
+                    await m.request("GET", "/flaky")                           # 503: not retried
+            out["flaky_status"] = e.value.status
+            out["flaky_hits"] = srv.hits("/flaky")
+            out["after"] = (await m.request("GET", "/flaky")).status          # outside: retried as usual
+            out["flaky_hits_after"] = srv.hits("/flaky")
+            await m.close()
+            return m, out
+    m, out = run(main())
+    assert out["spare"] == 200
+    assert out["hits_busy"] == 5 and out["busy_s"] < 0.1            # nothing sent, nothing waited
+    assert out["node_s"] < 1.0                                       # the node's requests kept their room
+    assert out["flaky_status"] == 503 and out["flaky_hits"] == 1
+    assert out["after"] == 200 and out["flaky_hits_after"] == 3
+    assert m.refused[("/depth", "background_busy")] == 1 and m.refused[("/paused", "background_busy")] == 1
 
 
 def test_429_retry_after_is_honoured_then_retried():
