@@ -271,6 +271,7 @@ class ArbitrageConfig:
     max_notional: Decimal = opt(Decimal("1000"), doc="Maximum quote spent on the buy leg of one opportunity.", gt=0, reload=True)
     max_book_age_ms: int = opt(5000, doc="Books older than this (exchange time or receive time) are not traded.", ge=1, le=600000, reload=True)
     slippage_bps: Decimal = opt(Decimal("0"), doc="Widen leg limit prices by this many bps beyond the worst level walked.", ge=0, le=1000, reload=True)
+    size_to_balances: bool = opt(True, doc="Size opportunities to the free balances (less what trades in flight have reserved) as the executor's balance check takes them, so that one larger than a balance is traded smaller instead of refused. Off: sized by the books and max_notional only; the balance check refuses what does not fit.")
     routes: list[RouteConfig] = opt(factory=list, doc="Routes to evaluate on every book update.")
 
 

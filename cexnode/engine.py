@@ -60,12 +60,19 @@ class Engine(Component):
         self.last_opportunity: Any = None
         self._status_task: Optional[asyncio.Task] = None
         self._last_status = (0.0, 0)
+        self._cap_assets: dict[str, tuple[str, ...]] = {}   # venue -> assets the ArbEngine's caps read there
+        self._caps_pushed: dict[str, dict] = {}             # venue -> what set_balances got last
+        self._leg_venues: set[str] = set()                  # venues with an arbitrage leg
+        self._perp_venues: set[str] = set()                 # venues whose legs are perpetuals
+        self.balance_pushes = 0
         self.summary: list[str] = []           # the closing summary table, once stopped
         self._kill_signal_installed = False
         self.context["engine"] = self
 
     # -- phases ------------------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def build(self) -> None:
+        """Phases 1 and 2 (instruments, pipeline): everything but the feeds, the executor's start
+        and the status lines (``start`` runs it first)."""
         from cexnode._core.symbols import SymbolRegistry
 
         self.started_at = time.monotonic()
@@ -73,6 +80,9 @@ class Engine(Component):
         await self._each_venue("load instruments", lambda a: a.load_instruments(self.registry))
         self.registry.freeze()
         self._build_pipeline()
+
+    async def start(self) -> None:
+        await self.build()
         await self._each_venue("start", lambda a: a.start())
         self._register_readiness()
         self._register_metrics()
@@ -87,9 +97,7 @@ class Engine(Component):
                 await asyncio.wait_for(self.executor.refresh_balances(), self.cfg.node.start_timeout_s)
             except Exception as e:
                 self.log.warning("initial balance refresh failed; trades will refresh first", error=repr(e)[:200])
-        interval = self.cfg.node.status_interval_s
-        if interval > 0:
-            self._status_task = asyncio.get_running_loop().create_task(self._status_loop(interval))
+        self.restart_status()
 
     async def _each_venue(self, what: str, fn) -> None:
         names = [n for n in self.adapters if n not in self.failed]
@@ -123,17 +131,29 @@ class Engine(Component):
             for sym in smap.symbols():
                 self.books[(name, sym.name)] = self.router.book(VENUE_IDS[name], sym.id)
         rules = {}
+        cap_assets: dict[str, dict[str, None]] = {}
         for i, r in enumerate(a.routes):
-            legs, leg_rules = route_legs(r, self.registry, self.books, cfg.venues, skip=self.failed)
+            legs, leg_rules = route_legs(r, self.registry, self.books, cfg.venues, skip=self.failed,
+                                         margin_fraction=cfg.trading.futures_margin_fraction)
             if len(legs) < 2:
                 self.log.warning("route disabled: fewer than two venues available", route=r.name or r.symbol)
                 continue
             p, q = self.registry.scales(r.symbol)
             self.arb.add_route(r.name or "%s %s" % (r.symbol, "/".join(r.venues)), r.symbol, p, q, legs)
             rules.update(leg_rules)
+            base, quote = r.symbol.split(":")[0].split("/")
+            for leg in legs:     # a perp leg's caps read the quote margin only (arb.pxd rule 3)
+                assets = (quote,) if leg.get("margin_fraction") is not None else (quote, base)
+                cap_assets.setdefault(leg["venue"], {}).update(dict.fromkeys(assets))
+        self._cap_assets = {v: tuple(a) for v, a in cap_assets.items()}
+        self._leg_venues = {leg_venue for leg_venue in cap_assets}
+        self._perp_venues = {v for (v, sym) in rules if ":" in sym}
         self.router.set_arb(self.arb)
         self.router.on_opportunities = self._on_opportunities
         self._build_executor(rules)
+        # opportunities come sized to the free balances (less reservations) as they change
+        if a.size_to_balances:
+            self.executor.add_free_listener(self._push_free)
 
     def _build_executor(self, rules: dict) -> None:
         from cexnode.execution import Executor, PositionBook, RiskManager, book_ages, build_paper_gateways
@@ -168,6 +188,20 @@ class Engine(Component):
                                      spacing_ms=round(spacing_ms))
         self.executor = Executor(gateways=gateways, risk=self.risk, positions=self.positions,
                                  trading=cfg.trading, rules=rules)
+
+    def _push_free(self, venue: str, free: Optional[dict]) -> None:
+        """The executor's free balances at ``venue`` changed: hand the ArbEngine what its caps read
+        (an asset not in the map is 0, as in the balance check; no map yet = no cap)."""
+        assets = self._cap_assets.get(venue)
+        if not assets or self.arb is None:
+            return
+        zero = Decimal(0)
+        items = {(venue, a): (None if free is None else free.get(a, zero)) for a in assets}
+        if items == self._caps_pushed.get(venue):
+            return
+        self.arb.set_balances(items)
+        self._caps_pushed[venue] = items
+        self.balance_pushes += 1
 
     # -- the hot callback ----------------------------------------------------------------------------
     def _on_opportunities(self, opps: list) -> None:
@@ -224,8 +258,31 @@ class Engine(Component):
             if reg is not None:
                 reg(m)
 
+    def book_health(self) -> dict[str, int]:
+        """Books by state, for the status line: ``in_sync`` (in sync, venue connected, fresh as
+        arbitrage takes it: receive and exchange time within ``arbitrage.max_book_age_ms``),
+        ``disconnected`` (the venue's connection is down: the book no longer follows it),
+        ``out_of_sync`` (resyncing), ``stale`` (no update within the age bound), ``total``."""
+        now = time.time_ns()
+        max_ns = self.cfg.arbitrage.max_book_age_ms * 1_000_000
+        connected = {n: bool(a.status().get("connected")) for n, a in self.adapters.items()}
+        out = {"in_sync": 0, "disconnected": 0, "out_of_sync": 0, "stale": 0, "total": len(self.books)}
+        for (venue, _), b in self.books.items():
+            if not connected.get(venue, False):
+                out["disconnected"] += 1
+            elif not b.in_sync:
+                out["out_of_sync"] += 1
+            elif now - b.recv_ns > max_ns or (b.exch_ts_ms and now - b.exch_ts_ms * 1_000_000 > max_ns):
+                out["stale"] += 1
+            else:
+                out["in_sync"] += 1
+        return out
+
     def status_line(self) -> str:
-        n, total = self.books_in_sync()
+        h = self.book_health()
+        n, total = h["in_sync"], h["total"]
+        why = ", ".join("%d %s" % (h[k], k.replace("_", " ")) for k in ("disconnected", "out_of_sync", "stale") if h[k])
+        books = "books %d/%d in sync%s" % (n, total, " (%s)" % why if why else "")
         frames = self.frames()
         now = time.monotonic()
         t0, f0 = self._last_status
@@ -236,9 +293,9 @@ class Engine(Component):
         pnl = self.positions.realised() if self.positions is not None else Decimal(0)
         p50, p99 = self.tick_to_decision_us()
         risk = self.risk.state if self.risk is not None else "-"
-        return ("books %d/%d in sync | %.0f msg/s | opportunities %d | trades %d | P&L %s | "
+        return ("%s | %.0f msg/s | opportunities %d | trades %d | P&L %s | "
                 "tick-to-decision p50 %s p99 %s μs | risk %s"
-                % (n, total, rate, self.opportunities, trades, _fmt_money(pnl), p50, p99, risk))
+                % (books, rate, self.opportunities, trades, _fmt_money(pnl), p50, p99, risk))
 
     def frames(self) -> int:
         total = 0
@@ -259,10 +316,18 @@ class Engine(Component):
             return "-", "-"
         return "%.1f" % (q50 / 1000.0), "%.1f" % (q99 / 1000.0)
 
-    async def _status_loop(self, interval: float) -> None:
+    def restart_status(self) -> None:
+        """(Re)start the status lines at ``node.status_interval_s`` (0: none); a reload calls it."""
+        if self._status_task is not None:
+            self._status_task.cancel()
+            self._status_task = None
+        if self.cfg.node.status_interval_s > 0:
+            self._status_task = asyncio.get_running_loop().create_task(self._status_loop())
+
+    async def _status_loop(self) -> None:
         self._last_status = (time.monotonic(), self.frames())
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.cfg.node.status_interval_s)   # the current config's (SIGHUP)
             try:
                 self.log.info(self.status_line())
             except Exception as e:   # status must never take the node down
@@ -284,19 +349,47 @@ class Engine(Component):
                 self.log.info(line)
 
     def apply_reload(self, cfg: Any) -> None:
+        """The reloadable settings this engine holds: arbitrage thresholds, taker fees (arbitrage
+        legs, executor rules, paper venues), the futures margin fraction (perp legs' caps, paper),
+        paper latency, risk, trading, and the status-line interval."""
+        old_interval = self.cfg.node.status_interval_s
         self.cfg = cfg
         a = cfg.arbitrage
         if self.arb is not None:
             self.arb.set_params(min_profit=a.min_profit, min_bps=a.min_bps, max_notional=a.max_notional,
                                 max_book_age_ms=a.max_book_age_ms, slippage_bps=a.slippage_bps)
+            mf = cfg.trading.futures_margin_fraction
+            for venue in sorted(self._leg_venues):
+                fee = getattr(cfg.venues, venue).taker_fee
+                if venue in self._perp_venues:
+                    self.arb.set_leg_params(venue, taker_fee=fee, margin_fraction=mf)
+                else:
+                    self.arb.set_leg_params(venue, taker_fee=fee)
         if self.risk is not None:
             self.risk.reconfigure(cfg.risk)
         if self.executor is not None:
-            self.executor.reconfigure(cfg.trading)
+            import dataclasses
+
+            rules = {k: dataclasses.replace(r, taker_fee=getattr(cfg.venues, k[0]).taker_fee)
+                     for k, r in self.executor.rules.items()}
+            self.executor.reconfigure(cfg.trading, rules)
+            if cfg.trading.mode == "paper":
+                from cexnode.execution.paper import reconfigure_paper_gateways
+
+                reconfigure_paper_gateways(cfg, self.executor.gateways)
+        if cfg.node.status_interval_s != old_interval:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:        # not on the loop (a test reloading a built engine): next start
+                return
+            self.restart_status()
 
 
-def route_legs(route: Any, registry: Any, books: dict, venues_cfg: Any, skip: Any = ()) -> tuple[list, dict]:
-    """ArbEngine leg dicts and executor LegRules of one configured route (venues in ``skip`` left out)."""
+def route_legs(route: Any, registry: Any, books: dict, venues_cfg: Any, skip: Any = (),
+               margin_fraction: Optional[Decimal] = None) -> tuple[list, dict]:
+    """ArbEngine leg dicts and executor LegRules of one configured route (venues in ``skip`` left out).
+    ``margin_fraction`` (``trading.futures_margin_fraction``) makes the perpetual legs margin legs:
+    their balance caps are in quote margin, as the executor checks them."""
     from cexnode.execution import LegRules
 
     legs, rules = [], {}
@@ -309,7 +402,10 @@ def route_legs(route: Any, registry: Any, books: dict, venues_cfg: Any, skip: An
             continue
         inst = registry.map(venue).instrument(sym)
         fee = getattr(venues_cfg, venue).taker_fee
-        legs.append(dict(inst, venue=venue, book=book, taker_fee=fee))
+        leg = dict(inst, venue=venue, book=book, taker_fee=fee)
+        if margin_fraction is not None and ":" in sym:
+            leg["margin_fraction"] = margin_fraction
+        legs.append(leg)
         rules[(venue, sym)] = LegRules.from_instrument(inst, fee)
     return legs, rules
 
@@ -340,7 +436,12 @@ def format_summary(engine: Engine) -> list[str]:
         lines.append("(no trades)")
     lines.append("realised P&L total %s; risk %s; unreconciled orders %d"
                  % (_fmt_money(engine.positions.realised()), engine.risk.state, len(ex.unreconciled)))
+    lines.append("rejected by reason: %s; skipped: %s" % (_counts(ex.rejected_by_reason), _counts(ex.skipped)))
     return lines
+
+
+def _counts(d: dict) -> str:
+    return ", ".join("%s %d" % (k, n) for k, n in sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))) or "none"
 
 
 def _short(s: Any, places: int = 8) -> str:

@@ -20,11 +20,19 @@
 #  2. two-pointer walk over A's asks (up) and B's bids (down) while
 #     bid×(FEE_ONE−fee_B) > ask×(FEE_ONE+fee_A), chunk = min(remaining ask qty, remaining bid qty);
 #  3. each chunk is cut to the caps, and the walk stops at the first cut:
-#     total q ≤ base_cap(B); C ≤ max_notional; C×(FEE_ONE+fee_A) ≤ quote balance of A (scaled),
-#     i.e. the largest integer quantity that fits; then q is rounded down to lcm(step_A, step_B).
-#     Caps come from balances: (venue A, quote asset) and (venue B, base asset); an unset balance
-#     is no cap. Perp legs: the caller sets (futures venue, base asset) to the base quantity it may
-#     sell (margin/contract limit) and (futures venue, quote asset) to the quote it may spend.
+#     C ≤ max_notional, and what each leg takes from its venue's free balance fits it — the
+#     executor's balance check (execution.risk.balance_needs), at the leg limit prices of rule 5
+#     for the worst level walked so far (lp_A(ask) = buy limit of that ask, lp_B(bid) = sell limit):
+#       spot buy leg A     q × lp_A × (FEE_ONE + fee_A) ≤ quote balance of A
+#       spot sell leg B    q ≤ base balance of B
+#       margin leg (perp)  q × lp × (margin + fee) ≤ quote balance of its venue, buying or selling
+#                          (its base balance is not read: a perp holds a position, not base)
+#     i.e. per chunk the largest integer total that fits at the current levels (never below what
+#     was taken: a deeper, dearer level that no longer fits ends the walk without taking from it);
+#     then q is rounded down to lcm(step_A, step_B). The caps hold for the final q too: its worst
+#     levels are levels the walk passed, each checked with the whole quantity taken through it
+#     (≥ the final q) at that level's limit price. A sell limit ≤ 0 caps nothing (rule 5 drops it).
+#     Balances come from the caller (set_balance / set_balances); an unset balance is no cap.
 #  4. C, S, worst ask/bid are recomputed for the final q from the top of each ladder; emit iff
 #     q > 0, q ≥ min_qty of both legs, N ≥ min_profit, N×1e4 ≥ min_bps×C (exact rational test),
 #     q×buy_price ≥ min_notional_A and q×sell_price ≥ min_notional_B (order value at limit price).
@@ -118,8 +126,12 @@ cdef struct ArbLeg:
     int64_t step                 # base-qty mantissa step (> 0; futures: contract step × multiplier)
     int64_t min_qty              # base-qty mantissa
     i128 min_notional            # quote at P+Q (order value q×limit price must reach it)
-    int64_t base_cap             # base qty this leg may sell (INT64_MAX = no cap)
-    i128 quote_cap               # C×(FEE_ONE+fee) budget at P+Q+8 (I128_MAX = no cap)
+    int64_t margin               # perp legs: margin fraction at FEE_SCALE (> 0); spot legs: 0
+    int64_t cap_k                # quote taken per unit of limit-price notional, at FEE_SCALE:
+                                 # spot FEE_ONE + fee (buying), perp margin + fee (either side)
+    int64_t base_cap             # spot: base qty this leg may sell (INT64_MAX = no cap); perp: INT64_MAX
+    i128 quote_cap               # free quote balance at P+Q+8 (I128_MAX = no cap); spot legs use
+                                 # it when buying, perp legs on both sides
 
 
 cdef struct ArbRoute:
@@ -201,6 +213,8 @@ cdef class ArbEngine:
         list _route_symbols                # str per route
         list _route_assets                 # (base, quote) per route
         list _venue_names                  # str per leg
+        list _leg_fees                     # Decimal taker fee per leg (set_leg_params changes them)
+        list _leg_margins                  # Decimal margin fraction per leg, None for spot legs
         dict _balances                     # (venue name, asset) -> Decimal
         # index (venue, symbol_id) -> legs: CSR over key = venue * _n_sym + symbol_id
         int _n_sym
@@ -222,4 +236,5 @@ cdef class ArbEngine:
     # configuration (not hot): recompute per-route thresholds / per-leg caps / the leg index
     cdef int _apply_params(self) except -1
     cdef int _apply_balances(self) except -1
+    cdef int _apply_leg_params(self) except -1
     cdef int _rebuild_index(self) except -1

@@ -78,6 +78,13 @@ def format_mantissa(mantissa, int scale):
     return sign + int_part + ("." + frac if frac else "")
 
 
+cdef object _check_margin(object margin, str venue):
+    m = _scaled(margin, FEE_SCALE, "exact", "%s margin_fraction" % venue)
+    if not (0 < m <= FEE_ONE):
+        raise ValueError("%s margin_fraction must be in (0, 1], found %s" % (venue, margin))
+    return m
+
+
 cdef object _dec(object mantissa, int scale):
     return Decimal(format_mantissa(mantissa, scale))
 
@@ -97,6 +104,24 @@ cdef inline bint _tradable(Book bk, int64_t now_ns, int64_t max_age_ms) noexcept
     if bk.exch_ts_ms != 0 and now_ns // 1000000 - bk.exch_ts_ms > max_age_ms:
         return False
     return True
+
+
+cdef inline int64_t _buy_limit(int64_t worst, int64_t tick, int64_t slip) noexcept:
+    # §4.5: ceil_to_tick(worst × (1 + slippage))
+    cdef i128 den = cx_mul(FEE_ONE, tick)
+    cdef i128 num = cx_mul(worst, FEE_ONE + slip)
+    return <int64_t>cx_mul(cx_floordiv(cx_sub(cx_add(num, den), 1), den), tick)
+
+
+cdef inline int64_t _sell_limit(int64_t worst, int64_t tick, int64_t slip) noexcept:
+    # §4.5: floor_to_tick(worst × (1 − slippage))
+    return <int64_t>cx_mul(cx_floordiv(cx_mul(worst, FEE_ONE - slip), cx_mul(FEE_ONE, tick)), tick)
+
+
+cdef inline int64_t _qty_fitting(i128 cap, int64_t limit_px, int64_t k) noexcept:
+    # the largest total quantity q with q × limit_px × k ≤ cap (limit_px > 0, k > 0)
+    cdef i128 v = cx_floordiv(cap, cx_mul(limit_px, k))
+    return INT64_MAX if v > INT64_MAX else <int64_t>v
 
 
 # ------------------------------------------------------------------------------------------------
@@ -226,6 +251,8 @@ cdef class ArbEngine:
         self._route_symbols = []
         self._route_assets = []
         self._venue_names = []
+        self._leg_fees = []
+        self._leg_margins = []
         self._balances = {}
 
     def __dealloc__(self):
@@ -300,23 +327,70 @@ cdef class ArbEngine:
         return 0
 
     def set_balance(self, str venue, str asset, amount):
-        """Balance of ``asset`` on ``venue`` (Decimal/int/str; None = unknown = no cap).
+        """Free balance of ``asset`` on ``venue`` (Decimal/int/str; None = unknown = no cap).
 
-        Buy legs spend the route's quote asset (cost incl. taker fee must fit); sell legs sell the
-        base asset. For a perpetual leg pass the caller's limits in the same terms: the base
-        quantity it may sell (margin / contract limit) and the quote it may spend.
+        What the executor's balance check compares with (arb.pxd rule 3): a spot buy leg spends
+        the route's quote asset (qty × buy limit × (1 + fee) must fit), a spot sell leg sells the
+        base asset, a perp leg (``margin_fraction``) takes quote margin on either side (qty × limit
+        × (margin + fee)). Configuration, not hot: call it when a balance changes, never per message.
         """
-        if venue not in VENUE_NAMES:
-            raise ValueError("unknown venue %r; known venues: %s" % (venue, ", ".join(VENUE_NAMES)))
-        if amount is None:
-            self._balances.pop((venue, asset), None)
-        else:
-            _ratio(amount, "balance %s %s" % (venue, asset))
-            self._balances[(venue, asset)] = amount
+        self.set_balances({(venue, asset): amount})
+
+    def set_balances(self, amounts):
+        """Several :meth:`set_balance` at once (``{(venue, asset): amount or None}``): all are
+        validated before any is applied, and the legs' caps are recomputed once."""
+        items = list(amounts.items()) if hasattr(amounts, "items") else list(amounts)
+        for (venue, asset), amount in items:
+            if venue not in VENUE_NAMES:
+                raise ValueError("unknown venue %r; known venues: %s" % (venue, ", ".join(VENUE_NAMES)))
+            if amount is not None:
+                _ratio(amount, "balance %s %s" % (venue, asset))
+        for (venue, asset), amount in items:
+            if amount is None:
+                self._balances.pop((venue, asset), None)
+            else:
+                self._balances[(venue, asset)] = amount
         self._apply_balances()
 
     def balances(self):
         return dict(self._balances)
+
+    def set_leg_params(self, str venue, *, taker_fee=_DEFAULT, margin_fraction=_DEFAULT):
+        """Change the taker fee of every leg on ``venue`` and/or the margin fraction of its perp
+        legs (those added with ``margin_fraction``; spot legs keep none). Validated first, then
+        applied with the balance caps recomputed. Dedup memory is kept."""
+        if venue not in VENUE_NAMES:
+            raise ValueError("unknown venue %r; known venues: %s" % (venue, ", ".join(VENUE_NAMES)))
+        if taker_fee is not _DEFAULT:
+            fee = _scaled(taker_fee, FEE_SCALE, "exact", "%s taker_fee" % venue)
+            if not (0 <= fee < FEE_ONE):
+                raise ValueError("%s taker_fee must be in [0, 1)" % venue)
+        if margin_fraction is not _DEFAULT:
+            _check_margin(margin_fraction, venue)
+        for k in range(self._n_legs):
+            if self._venue_names[k] != venue:
+                continue
+            if taker_fee is not _DEFAULT:
+                self._leg_fees[k] = taker_fee
+            if margin_fraction is not _DEFAULT and self._leg_margins[k] is not None:
+                self._leg_margins[k] = margin_fraction
+        self._apply_leg_params()
+        self._apply_balances()
+
+    def leg_params(self):
+        """[(venue, taker fee, margin fraction or None)] per leg, in route order."""
+        return [(self._venue_names[k], self._leg_fees[k], self._leg_margins[k]) for k in range(self._n_legs)]
+
+    cdef int _apply_leg_params(self) except -1:
+        cdef int k
+        cdef ArbLeg* leg
+        for k in range(self._n_legs):
+            leg = &self._legs[k]
+            leg.fee = _scaled(self._leg_fees[k], FEE_SCALE, "exact", "taker_fee")
+            m = self._leg_margins[k]
+            leg.margin = 0 if m is None else _scaled(m, FEE_SCALE, "exact", "margin_fraction")
+            leg.cap_k = (FEE_ONE if leg.margin == 0 else leg.margin) + leg.fee
+        return 0
 
     cdef int _apply_balances(self) except -1:
         cdef int k
@@ -334,7 +408,7 @@ cdef class ArbEngine:
                 v = _scaled(bal, r.price_scale + r.qty_scale + FEE_SCALE, "floor", "balance")
                 leg.quote_cap = _to_i128(v if v > 0 else 0)
             bal = self._balances.get((venue, base))
-            if bal is None:
+            if bal is None or leg.margin != 0:      # a perp leg sells against margin, not base
                 leg.base_cap = INT64_MAX
             else:
                 v = _scaled(bal, r.qty_scale, "floor", "balance")
@@ -355,6 +429,8 @@ cdef class ArbEngine:
             and ``min_notional`` (quote mantissa at price_scale), as in ``symbols.Instrument``:
             ``dict(symbol_map.instrument(sid), venue=..., book=..., taker_fee=...)`` works (its
             price_scale/qty_scale, when present, must equal the route's; other keys are ignored).
+            A perpetual leg also has ``margin_fraction`` (Decimal in (0, 1], <= 8 decimals): the
+            quote margin per unit of notional its orders take (the balance caps of arb.pxd rule 3).
         base, quote : asset names for balances (default: parsed from the unified symbol).
         """
         cdef int n = len(legs)
@@ -396,7 +472,10 @@ cdef class ArbEngine:
                 if key in leg and leg[key] != want:   # e.g. a SymbolMap.instrument() dict
                     raise ValueError("route %r: %s instrument has %s %s, the route %s"
                                      % (name, venue, key, leg[key], want))
-            parsed.append((venue, bk, fee, tick, step, min_qty, min_notional))
+            margin = leg.get("margin_fraction")
+            if margin is not None:
+                _check_margin(margin, venue)
+            parsed.append((venue, bk, fee, tick, step, min_qty, min_notional, leg["taker_fee"], margin))
 
         cdef ArbRoute* routes = <ArbRoute*>PyMem_Realloc(self._routes, (self._n_routes + 1) * sizeof(ArbRoute))
         if routes == NULL:
@@ -420,7 +499,7 @@ cdef class ArbEngine:
         r.qty_scale = qty_scale
         cdef ArbLeg* lg
         for i in range(n):
-            venue, bk, fee, tick, step, min_qty, min_notional = parsed[i]
+            venue, bk, fee, tick, step, min_qty, min_notional, fee_dec, margin = parsed[i]
             lg = &self._legs[self._n_legs + i]
             lg.venue = bk.venue
             lg.symbol_id = bk.symbol_id
@@ -434,6 +513,8 @@ cdef class ArbEngine:
             lg.quote_cap = I128_MAX
             self._books.append(bk)
             self._venue_names.append(venue)
+            self._leg_fees.append(fee_dec)
+            self._leg_margins.append(margin)
         cdef PairState* ps
         for i in range(n):
             for j in range(n):
@@ -448,6 +529,7 @@ cdef class ArbEngine:
         self._route_symbols.append(symbol)
         self._route_assets.append((base, quote))
         self._apply_params()
+        self._apply_leg_params()
         self._apply_balances()
         self._rebuild_index()
         return ri
@@ -578,22 +660,37 @@ cdef class ArbEngine:
         # §4.2-3: two-pointer walk, each chunk cut to the caps; the first cut ends the walk
         cdef int i = 0, j = 0
         cdef int64_t ra = ask.qty, rb = bid.qty
-        cdef int64_t q = 0, full, x
-        cdef i128 c = 0, nc, cap
+        cdef int64_t q = 0, full, x, lp
+        cdef i128 c = 0, nc
         cdef i128 max_notional = r.max_notional
-        cdef i128 quote_cap = la.quote_cap
         cdef int64_t base_cap = lb.base_cap
+        # balance caps as quantities at the current levels' limit prices (rule 3), recomputed only
+        # when the walk reaches a new level and only for a leg with a balance set
+        cdef bint cap_a = la.quote_cap != I128_MAX
+        cdef bint cap_b = lb.margin != 0 and lb.quote_cap != I128_MAX
+        cdef int64_t qmax_a = INT64_MAX, qmax_b = INT64_MAX
+        cdef int at_a = -1, at_b = -1
         while True:
             full = ra if ra < rb else rb
             x = full
             if x > base_cap - q:
                 x = base_cap - q
+            if cap_a:
+                if at_a != i:
+                    at_a = i
+                    qmax_a = _qty_fitting(la.quote_cap, _buy_limit(ask.px, la.tick, self.slippage_m), la.cap_k)
+                if x > qmax_a - q:
+                    x = qmax_a - q if qmax_a > q else 0
+            if cap_b:
+                if at_b != j:
+                    at_b = j
+                    lp = _sell_limit(bid.px, lb.tick, self.slippage_m)
+                    qmax_b = _qty_fitting(lb.quote_cap, lp, lb.cap_k) if lp > 0 else INT64_MAX
+                if x > qmax_b - q:
+                    x = qmax_b - q if qmax_b > q else 0
             nc = cx_add(c, cx_mul(ask.px, x))
             if nc > max_notional:
                 x = <int64_t>cx_floordiv(cx_sub(max_notional, c), ask.px)
-                nc = cx_add(c, cx_mul(ask.px, x))
-            if quote_cap != I128_MAX and cx_mul(nc, ka) > quote_cap:
-                x = <int64_t>cx_floordiv(cx_sub(quote_cap, cx_mul(c, ka)), cx_mul(ask.px, ka))
                 nc = cx_add(c, cx_mul(ask.px, x))
             q += x
             c = nc
@@ -652,12 +749,8 @@ cdef class ArbEngine:
             return False
 
         # §4.5 limit prices: worst level walked, widened by slippage, rounded away from the touch
-        cdef i128 den = cx_mul(FEE_ONE, la.tick)
-        cdef i128 num = cx_mul(ask.px, FEE_ONE + self.slippage_m)
-        cdef int64_t buy_price = <int64_t>cx_mul(cx_floordiv(cx_sub(cx_add(num, den), 1), den), la.tick)
-        den = cx_mul(FEE_ONE, lb.tick)
-        num = cx_mul(bid.px, FEE_ONE - self.slippage_m)
-        cdef int64_t sell_price = <int64_t>cx_mul(cx_floordiv(num, den), lb.tick)
+        cdef int64_t buy_price = _buy_limit(ask.px, la.tick, self.slippage_m)
+        cdef int64_t sell_price = _sell_limit(bid.px, lb.tick, self.slippage_m)
         if sell_price <= 0:
             return False
         if cx_mul(q, buy_price) < la.min_notional or cx_mul(q, sell_price) < lb.min_notional:

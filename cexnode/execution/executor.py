@@ -224,6 +224,8 @@ class Executor:
         self._trade_ids = itertools.count(1)
         self._prefix = _b36(time.time_ns() // 1_000_000_000 % (36 ** 5))
         self._balances: dict[str, tuple[dict[str, Balance], int]] = {}
+        self._seen: dict[str, dict[str, Decimal]] = {}   # venue -> free amounts last observed (kept past a send)
+        self._free_listeners: list = []
         self._sent_at: dict[str, int] = {}        # venue -> wall ns of the last order sent there
         self._reserving: dict[str, list] = {}     # venue -> entry legs whose funds are reserved there
         self._unsubs: list = []
@@ -245,6 +247,7 @@ class Executor:
         self.opportunities = 0
         self.inflight = 0
         self.skipped: dict[str, int] = {}
+        self.rejected_by_reason: dict[str, int] = {}    # trades refused (status rejected), by reason
         self.orders_by_result: dict[tuple[str, str], int] = {}
         self.trades_by_status: dict[tuple[str, str], int] = {}
         self.roundtrip_us: dict[str, HotHistogram] = {}
@@ -316,8 +319,13 @@ class Executor:
         self.started = False
         self._loop = None
 
-    def reconfigure(self, trading: Any) -> None:
+    def reconfigure(self, trading: Any, rules: Optional[Mapping[tuple[str, str], LegRules]] = None) -> None:
+        """A reloaded ``trading`` section (read on every trade) and, when given, new leg rules
+        (a reloaded taker fee)."""
         self.trading = trading
+        if rules is not None:
+            self.rules = dict(rules)
+            self._legs_by_key.clear()
 
     # -- warm-up -----------------------------------------------------------------------------------
     def _warm_interval_s(self) -> float:
@@ -490,6 +498,7 @@ class Executor:
         if ts <= self._sent_at.get(venue, 0):
             return                        # observed before our last order there: already stale
         self._balances[venue] = (dict(balances), ts)
+        self._observed(venue, balances)
 
     def _apply_state(self, leg: _Leg, st: OrderState, source: str) -> None:
         """Merge a venue state into the leg: final states are sticky, fills never go backwards."""
@@ -525,6 +534,7 @@ class Executor:
             if isinstance(r, BaseException):
                 raise GatewayError("balances of %s unavailable: %r" % (v, r))
             self._balances[v] = (dict(r), t_req)
+            self._observed(v, r)
 
     async def refresh_balances(self, venues: Optional[list[str]] = None) -> None:
         """Fetch balances now (all venues by default), e.g. at start-up so that the first
@@ -551,6 +561,44 @@ class Executor:
                 free = DEC_CTX.subtract(free, r)
         return free
 
+    # -- free balances for the arbitrage stage ----------------------------------------------------------
+    # The ArbEngine sizes opportunities to what the balance check below will allow (arb.pxd rule 3).
+    # It is told whenever that changes — a balance observed (private stream, paper fill, REST), a
+    # reservation taken or released — never per market-data message. Between an order and the next
+    # observation the last observed amounts stand (less the trade's reservation); the check itself
+    # refreshes first, and stays the guard.
+    def add_free_listener(self, callback: Callable[[str, Optional[dict[str, Decimal]]], None]) -> Callable[[], None]:
+        """``callback(venue, free)`` whenever :meth:`free_balances` of ``venue`` may have changed
+        (``free`` is its value); returns the unsubscribe function."""
+        self._free_listeners.append(callback)
+        return lambda: self._free_listeners.remove(callback) if callback in self._free_listeners else None
+
+    def free_balances(self, venue: str) -> Optional[dict[str, Decimal]]:
+        """The free amounts last observed at ``venue`` less what trades in flight have reserved
+        there (the balance check's terms); None before any observation."""
+        seen = self._seen.get(venue)
+        if seen is None:
+            return None
+        free = dict(seen)
+        if venue in self._reserving:
+            for asset, amount in self._reserved(venue).items():
+                free[asset] = DEC_CTX.subtract(free.get(asset, _ZERO), amount)
+        return free
+
+    def _observed(self, venue: str, balances: Mapping[str, Balance]) -> None:
+        self._seen[venue] = {a: b.free for a, b in balances.items()}
+        self._free_changed(venue)
+
+    def _free_changed(self, *venues: str) -> None:
+        for venue in dict.fromkeys(venues):
+            if self._free_listeners:
+                free = self.free_balances(venue)
+                for cb in list(self._free_listeners):
+                    try:
+                        cb(venue, free)
+                    except Exception as e:     # sizing is advisory (the balance check is the guard)
+                        self.log.error("free balance listener failed", venue=venue, error=repr(e)[:200])
+
     # -- reservations --------------------------------------------------------------------------------
     # Trades run concurrently (max_inflight_trades > 1) may share a venue. A balance observed after
     # one trade's order was sent need not show that order yet (the venue may not have processed
@@ -562,6 +610,8 @@ class Executor:
         ctx.buy.reserve, ctx.sell.reserve = ctx.needs       # as the balance check computed them
         for leg in (ctx.buy, ctx.sell):
             self._reserving.setdefault(leg.req.venue, []).append(leg)
+        if self._free_listeners:
+            self._free_changed(ctx.buy.req.venue, ctx.sell.req.venue)
 
     def _reserved(self, venue: str) -> dict[str, Decimal]:
         """What trades in flight have reserved at ``venue``, by asset."""
@@ -573,12 +623,18 @@ class Executor:
 
     def _release(self, trade_id: int) -> None:
         """The trade has ended: its legs' reservations go."""
+        changed = []
         for venue in list(self._reserving):
             keep = [leg for leg in self._reserving[venue] if leg.trade_id != trade_id]
+            if len(keep) == len(self._reserving[venue]):
+                continue
+            changed.append(venue)
             if keep:
                 self._reserving[venue] = keep
             else:
                 del self._reserving[venue]
+        if changed and self._free_listeners:
+            self._free_changed(*changed)
 
     def _reserved_note(self, ctx: "_Trade") -> str:
         parts = ["%s %s %s" % (v, a, x) for v in dict.fromkeys((ctx.opp.buy_venue, ctx.opp.sell_venue))
@@ -624,6 +680,8 @@ class Executor:
                           expected=_display(res.expected_pnl), duration_us=res.duration_ns // 1000)
         key = (res.route, res.status)
         self.trades_by_status[key] = self.trades_by_status.get(key, 0) + 1
+        if res.status == "rejected":
+            self.rejected_by_reason[res.reason] = self.rejected_by_reason.get(res.reason, 0) + 1
         self.results.append(res)
         if len(self.results) > self.max_results:
             del self.results[: len(self.results) - self.max_results]

@@ -25,7 +25,7 @@ from cexnode.execution.gateway import (Balance, OrderAck, OrderNotFound, OrderRe
                                        OrderStatus, Outcome, Side, mantissa_to_decimal)
 from cexnode.execution.positions import DEC_CTX
 
-__all__ = ["PaperGateway", "build_paper_gateways"]
+__all__ = ["PaperGateway", "build_paper_gateways", "reconfigure_paper_gateways"]
 _ZERO = Decimal(0)
 
 
@@ -228,3 +228,18 @@ def build_paper_gateways(config, books: Mapping[str, Mapping[str, object]],
                                  balances=paper.balances.get(name, {}),
                                  margin_fraction=config.trading.futures_margin_fraction, clock_ns=clock_ns)
     return out
+
+
+def reconfigure_paper_gateways(config, gateways: Mapping[str, object]) -> None:
+    """Apply a reloaded config to the paper venues of ``gateways`` (others are left alone): the fee
+    (``trading.paper.fees`` or ``venues.<v>.taker_fee``), ``trading.paper.latency_ms`` and
+    ``trading.futures_margin_fraction``, as :func:`build_paper_gateways` takes them."""
+    paper = config.trading.paper
+    for name, gw in gateways.items():
+        if not isinstance(gw, PaperGateway):
+            continue
+        vcfg = getattr(config.venues, name, None)
+        if vcfg is not None:
+            gw.fee_rate = Decimal(paper.fees.get(name, vcfg.taker_fee))
+        gw.latency_ms = float(paper.latency_ms)
+        gw.margin_fraction = Decimal(config.trading.futures_margin_fraction)

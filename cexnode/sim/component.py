@@ -42,3 +42,11 @@ class SimComponent(Component):
 
     async def stop(self) -> None:
         await self.sim.stop()
+
+    def apply_reload(self, cfg: Any) -> None:
+        """The simulated venues charge the reloaded ``venues.<v>.taker_fee`` / ``maker_fee`` (they
+        were built from them; every fill reads them)."""
+        for name, venue in self.sim.venues.items():
+            vcfg = getattr(cfg.venues, name, None)
+            if vcfg is not None:
+                venue.taker_fee, venue.maker_fee = vcfg.taker_fee, vcfg.maker_fee

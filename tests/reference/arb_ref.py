@@ -62,6 +62,7 @@ class RefLeg:
     step: Decimal  # base units (futures: contract step × multiplier)
     min_qty: Decimal = Decimal(0)
     min_notional: Decimal = Decimal(0)
+    margin: Optional[Decimal] = None  # perp leg: quote margin per unit of notional; None: spot
 
 
 @dataclass
@@ -102,13 +103,30 @@ def _take(levels, qty):
     return total, worst
 
 
+def buy_limit(worst: Decimal, tick: Decimal, slippage_bps: Decimal) -> Decimal:
+    """Rule 5: ``worst × (1 + slippage)`` rounded up to the tick."""
+    raw = worst * (_ONE + slippage_bps / _BPS)
+    n = raw // tick  # Decimal // truncates toward zero = floor here (all positive)
+    if n * tick < raw:
+        n += 1
+    return n * tick
+
+
+def sell_limit(worst: Decimal, tick: Decimal, slippage_bps: Decimal) -> Decimal:
+    """Rule 5: ``worst × (1 − slippage)`` rounded down to the tick."""
+    return ((worst * (_ONE - slippage_bps / _BPS)) // tick) * tick
+
+
 def evaluate_pair(buy: RefLeg, sell: RefLeg, params: RefParams, price_scale: int, qty_scale: int,
-                  quote_cap: Optional[Decimal], base_cap: Optional[Decimal], now_ns: int) -> Optional[dict]:
+                  quote_cap: Optional[Decimal], base_cap: Optional[Decimal], now_ns: int,
+                  sell_quote_cap: Optional[Decimal] = None) -> Optional[dict]:
     """One ordered pair (buy on ``buy``, sell on ``sell``) → opportunity fields (Decimals) or None.
 
-    ``quote_cap``: quote balance on the buy venue (spend incl. fee must fit); ``base_cap``: base
-    quantity the sell venue may sell (spot: base balance; perp: caller's margin/contract limit).
-    None = no cap (unknown balance).
+    Balances (None = unknown = no cap), as the executor's balance check takes them:
+    ``quote_cap``: free quote on the buy venue — qty × buy limit × ((margin or 1) + fee) must fit;
+    ``base_cap``: free base on a spot sell venue (qty must fit; not read for a perp sell leg);
+    ``sell_quote_cap``: free quote on a perp sell venue — qty × sell limit × (margin + fee) must fit.
+    The limits are those of the worst levels walked so far (rule 5).
     """
     with localcontext(_EXACT):
         A, B = buy.book, sell.book
@@ -124,6 +142,14 @@ def evaluate_pair(buy: RefLeg, sell: RefLeg, params: RefParams, price_scale: int
             quote_cap = max(quote_cap, Decimal(0))
         if base_cap is not None:
             base_cap = max(base_cap, Decimal(0))
+        if sell.margin is not None:
+            base_cap = None
+            if sell_quote_cap is not None:
+                sell_quote_cap = max(sell_quote_cap, Decimal(0))
+        else:
+            sell_quote_cap = None
+        k_buy = (buy.margin if buy.margin is not None else _ONE) + buy.fee
+        k_sell = (sell.margin or _ONE) + sell.fee
         # 2. + 3. walk A's asks up and B's bids down while the fee-adjusted edge is positive,
         # stopping where a cap binds.
         i = j = 0
@@ -138,9 +164,14 @@ def evaluate_pair(buy: RefLeg, sell: RefLeg, params: RefParams, price_scale: int
             x = full
             if base_cap is not None:
                 x = min(x, base_cap - q)
-            x = min(x, ((params.max_notional - cost) // (ap * u)) * u)
             if quote_cap is not None:
-                x = min(x, ((quote_cap - cost * ka) // (ap * ka * u)) * u)
+                lim = buy_limit(ap, buy.tick, params.slippage_bps)
+                x = min(x, max((quote_cap // (lim * k_buy * u)) * u - q, Decimal(0)))
+            if sell_quote_cap is not None:
+                lim = sell_limit(bp, sell.tick, params.slippage_bps)
+                if lim > 0:
+                    x = min(x, max((sell_quote_cap // (lim * k_sell * u)) * u - q, Decimal(0)))
+            x = min(x, ((params.max_notional - cost) // (ap * u)) * u)
             q += x
             cost += ap * x
             if x < full:
@@ -173,14 +204,8 @@ def evaluate_pair(buy: RefLeg, sell: RefLeg, params: RefParams, price_scale: int
         if net * _BPS < params.min_bps * buy_cost:  # net/cost×10⁴ ≥ min_bps, exactly
             return None
         # 5. limit prices: worst level walked, widened by slippage, rounded away from the touch
-        slip = params.slippage_bps / _BPS
-        buy_raw = buy_worst * (_ONE + slip)
-        sell_raw = sell_worst * (_ONE - slip)
-        n = buy_raw // buy.tick  # Decimal // truncates toward zero = floor here (all positive)
-        if n * buy.tick < buy_raw:
-            n += 1
-        buy_price = n * buy.tick  # ceil to tick
-        sell_price = (sell_raw // sell.tick) * sell.tick  # floor to tick
+        buy_price = buy_limit(buy_worst, buy.tick, params.slippage_bps)
+        sell_price = sell_limit(sell_worst, sell.tick, params.slippage_bps)
         if sell_price <= 0:
             return None
         if qty * buy_price < buy.min_notional or qty * sell_price < sell.min_notional:
@@ -234,6 +259,15 @@ class RefEngine:
         else:
             self.balances[(venue, asset)] = Decimal(amount)
 
+    def set_leg_params(self, venue: str, taker_fee=None, margin=None) -> None:
+        for route in self.routes:
+            for leg in route.legs:
+                if leg.venue == venue:
+                    if taker_fee is not None:
+                        leg.fee = Decimal(taker_fee)
+                    if margin is not None and leg.margin is not None:
+                        leg.margin = Decimal(margin)
+
     def on_book_update(self, book: RefBook, now_ns: int) -> Optional[list]:
         out = None
         for ri, route in enumerate(self.routes):
@@ -252,7 +286,8 @@ class RefEngine:
                         continue
                     res = evaluate_pair(legs[a], legs[b], self.params, route.price_scale, route.qty_scale,
                                         self.balances.get((legs[a].venue, route.quote)),
-                                        self.balances.get((legs[b].venue, route.base)), now_ns)
+                                        self.balances.get((legs[b].venue, route.base)), now_ns,
+                                        self.balances.get((legs[b].venue, route.quote)))
                     if res is None:
                         continue
                     self._emitted[key] = versions

@@ -54,22 +54,33 @@ class Pair:
         return self.books[key]
 
     def add_route(self, name, symbol, legs):
-        """legs: [(venue, symbol_id, fee str, tick, step, min_qty, min_notional)] mantissas."""
+        """legs: [(venue, symbol_id, fee str, tick, step, min_qty, min_notional[, margin str])] mantissas;
+        a margin fraction makes the leg a perp leg (balance caps in quote margin)."""
         cy_legs, ref_legs = [], []
         u = Decimal(1).scaleb(-self.Q)
         p = Decimal(1).scaleb(-self.P)
-        for venue, sid, fee, tick, step, min_qty, min_notional in legs:
+        for venue, sid, fee, tick, step, min_qty, min_notional, *margin in legs:
+            margin = Decimal(margin[0]) if margin and margin[0] is not None else None
             cb, rb = self.book(venue, sid)
             cy_legs.append(dict(venue=VNAMES[venue], book=cb, taker_fee=Decimal(fee), tick=tick, step=step,
-                                min_qty=min_qty, min_notional=min_notional))
+                                min_qty=min_qty, min_notional=min_notional, margin_fraction=margin))
             ref_legs.append(ref.RefLeg(VNAMES[venue], rb, Decimal(fee), tick * p, step * u, min_qty * u,
-                                       min_notional * p))
+                                       min_notional * p, margin))
         self.cy.add_route(name, symbol, self.P, self.Q, cy_legs)
         self.ref.add_route(ref.RefRoute(name, symbol, self.P, self.Q, ref_legs))
 
     def set_balance(self, venue, asset, amount):
         self.cy.set_balance(VNAMES[venue], asset, amount)
         self.ref.set_balance(VNAMES[venue], asset, None if amount is None else Decimal(amount))
+
+    def set_leg_params(self, venue, taker_fee=None, margin=None):
+        kw = {k: v for k, v in (("taker_fee", taker_fee), ("margin_fraction", margin)) if v is not None}
+        self.cy.set_leg_params(VNAMES[venue], **kw)
+        self.ref.set_leg_params(VNAMES[venue], taker_fee, margin)
+
+    def forget(self):
+        self.cy.reset_dedup()
+        self.ref._emitted.clear()
 
     def load(self, venue, sid, bids, asks, in_sync=True, exch_ts_ms=None, recv_ns=None):
         """Replace a book's content (mantissa ladders); bumps its version."""
@@ -197,6 +208,125 @@ def test_balance_caps():
     assert h.update(GATE, 0) is None
     h.set_balance(GATE, "BTC", None)        # unknown = no cap
     assert h.update(GATE, 0)[0].qty == Decimal("0.009990")
+
+
+def _fits(o, free_buy, free_sell, fee_a, fee_b, buy_perp=None, sell_perp=None):
+    """The executor's balance check (execution.risk.balance_needs) passes for this opportunity."""
+    from cexnode.execution.risk import balance_needs
+    (_, need_b), (_, need_s) = balance_needs(
+        base="BTC", quote="USDT", qty=o.qty, buy_price=o.buy_price, sell_price=o.sell_price,
+        buy_fee=Decimal(fee_a), sell_fee=Decimal(fee_b), buy_is_futures=buy_perp is not None,
+        sell_is_futures=sell_perp is not None,
+        margin_fraction=Decimal(buy_perp or sell_perp or 1))
+    return need_b <= Decimal(free_buy) and need_s <= Decimal(free_sell)
+
+
+def test_quote_cap_at_the_buy_limit_price_over_several_levels():
+    # Three ask levels: the cap is q × (worst ask walked, widened by slippage) × (1 + fee), as the
+    # executor checks it, not the VWAP cost: 1300 USDT at 65000/65010/65020, slippage 2 bps.
+    h = _spot_spot(max_notional="100000", min_profit="0", slippage_bps="2")
+    h.load(MEXC, 0, bids=[(6400000, 10**7)], asks=[(6500000, 5000), (6501000, 5000), (6502000, 10**6)])
+    h.load(GATE, 0, bids=[(6600000, 10**7)], asks=[(6700000, 10**7)])
+    h.set_balance(MEXC, "USDT", "1300")
+    (o,) = h.update(GATE, 0)
+    # the worst level is 65020 (limit 65033.01 → 6503301 at tick 0.01): 1300 / (65033.01 × 1.001)
+    assert o.buy_price == Decimal("65033.01")
+    assert o.qty == Decimal("0.019969")
+    assert _fits(o, "1300", "10", "0.001", "0.001")
+    # one quantity unit more would not have fitted: the cap is the largest quantity that does
+    assert (o.qty + Decimal("0.000001")) * o.buy_price * Decimal("1.001") > 1300
+    h.forget()
+    # the VWAP cost alone (the former rule) would have allowed more than the check accepts
+    assert o.buy_cost_m * Decimal("1.001") < Decimal(1300) * 10**8
+
+
+def test_quote_cap_stops_before_a_dearer_level_that_no_longer_fits():
+    # 0.01 BTC at 65000 fits 660 USDT; 0.01 more at 66000 would lift the limit price of the whole
+    # order to 66000: 0.01 × 66000 × 1.001 > 660, so nothing is taken there.
+    h = _spot_spot(max_notional="100000", min_profit="0")
+    h.load(MEXC, 0, bids=[(6400000, 10**7)], asks=[(6500000, 10000), (6600000, 10**6)])
+    h.load(GATE, 0, bids=[(6700000, 10**7)], asks=[(6800000, 10**7)])
+    h.set_balance(MEXC, "USDT", "660")
+    (o,) = h.update(GATE, 0)
+    assert o.qty == Decimal("0.01") and o.buy_price == Decimal("65000")
+    assert _fits(o, "660", "10", "0.001", "0.001")
+
+
+def test_capped_below_min_qty_or_min_notional_is_not_emitted():
+    # min_qty 0.001 BTC: a balance for 0.0009 BTC gives no opportunity at all (never a smaller one)
+    h = _spot_spot(max_notional="100000", min_profit="0", min_qty=1000)
+    h.load(MEXC, 0, bids=[(6400000, 10**7)], asks=[(6500000, 10**7)])
+    h.load(GATE, 0, bids=[(6600000, 10**7)], asks=[(6700000, 10**7)])
+    h.set_balance(GATE, "BTC", "0.0009")
+    assert h.update(GATE, 0) is None
+    h.set_balance(GATE, "BTC", "0.001")       # exactly min_qty: emitted at min_qty
+    (o,) = h.update(GATE, 0)
+    assert o.qty == Decimal("0.001")
+    # min_notional 100 USDT: 99 USDT of quote (incl. fee) cannot buy 100 USDT's worth
+    h = _spot_spot(max_notional="100000", min_profit="0", min_notional=10000)
+    h.load(MEXC, 0, bids=[(6400000, 10**7)], asks=[(6500000, 10**7)])
+    h.load(GATE, 0, bids=[(6600000, 10**7)], asks=[(6700000, 10**7)])
+    h.set_balance(MEXC, "USDT", "99")
+    assert h.update(GATE, 0) is None
+    h.set_balance(MEXC, "USDT", "101")
+    (o,) = h.update(GATE, 0)
+    assert o.qty * o.buy_price >= 100 and _fits(o, "101", "10", "0.001", "0.001")
+    # and min_profit: a capped quantity too small to earn it is not emitted
+    h = _spot_spot(max_notional="100000", min_profit="5")
+    h.load(MEXC, 0, bids=[(6400000, 10**7)], asks=[(6500000, 10**7)])
+    h.load(GATE, 0, bids=[(6600000, 10**7)], asks=[(6700000, 10**7)])
+    h.set_balance(GATE, "BTC", "0.001")       # earns ~0.87 USDT
+    assert h.update(GATE, 0) is None
+
+
+def test_perp_legs_cap_in_quote_margin_on_both_sides():
+    # spot buy on gate, perp sell on futures with margin fraction 0.2: the sell leg takes
+    # q × sell limit × (0.2 + 0.0005) of the futures venue's USDT; its BTC "balance" (a position,
+    # possibly negative) is not read.
+    h = Pair(2, 6, min_profit="0", max_notional="100000")
+    h.add_route("btc-sp", "BTC/USDT", [(GATE, 0, "0.001", 1, 1, 0, 0), (GFUT, 1, "0.0005", 1, 100, 0, 0, "0.2")])
+    h.load(GATE, 0, bids=[(6490000, 10**7)], asks=[(6500000, 10**7)])
+    h.load(GFUT, 1, bids=[(6600000, 10**6), (6590000, 10**7)], asks=[(6610000, 10**7)])
+    h.set_balance(GFUT, "BTC", "-3")          # a short position: ignored by a perp leg
+    h.set_balance(GFUT, "USDT", "200")        # 200 / (66000 × 0.2005) = 0.01511 → step 0.0001
+    (o,) = h.update(GFUT, 1)
+    assert (o.buy_venue, o.sell_venue) == ("gateio_spot", "gateio_futures")
+    assert o.qty == Decimal("0.0151")
+    assert _fits(o, "1000000", "200", "0.001", "0.0005", sell_perp="0.2")
+    # a reloaded margin fraction changes the cap (set_leg_params; spot legs have none)
+    h.set_leg_params(GFUT, margin="1")
+    h.forget()
+    (o,) = h.update(GFUT, 1)
+    assert o.qty == Decimal("0.003")           # 200 / (66000 × 1.0005) = 0.00302 → 0.0030
+    assert _fits(o, "1000000", "200", "0.001", "0.0005", sell_perp="1")
+    # buying the perp: the futures venue's USDT caps the buy leg in margin terms too
+    h.load(GFUT, 1, bids=[(6380000, 10**7)], asks=[(6400000, 10**7)])
+    h.set_balance(GATE, "BTC", "10")
+    h.set_leg_params(GFUT, margin="0.5")
+    h.forget()
+    (o,) = h.update(GFUT, 1)
+    assert (o.buy_venue, o.sell_venue) == ("gateio_futures", "gateio_spot")
+    assert o.qty == Decimal("0.0062")          # 200 / (64000 × 0.5005) = 0.006243 → 0.0062
+    assert _fits(o, "200", "10", "0.0005", "0.001", buy_perp="0.5")
+
+
+def test_set_leg_params_validates_and_changes_the_fee():
+    h = _spot_spot(max_notional="100000", min_profit="0")
+    h.load(MEXC, 0, bids=[(6400000, 10**7)], asks=[(6500000, 10**7)])
+    h.load(GATE, 0, bids=[(6600000, 10**7)], asks=[(6700000, 10**7)])
+    (o,) = h.update(GATE, 0)
+    before = o.net_profit
+    h.set_leg_params(GATE, taker_fee="0.002")
+    h.forget()
+    (o,) = h.update(GATE, 0)
+    assert o.net_profit < before
+    with pytest.raises(ValueError):
+        h.cy.set_leg_params("gateio_spot", taker_fee="1")
+    with pytest.raises(ValueError):
+        h.cy.set_leg_params("gateio_futures", margin_fraction="0")
+    with pytest.raises(ValueError):
+        h.cy.set_leg_params("nowhere", taker_fee="0.001")
+    assert ("gateio_spot", "0.002", None) in h.cy.leg_params()
 
 
 def test_step_rounding_spot_perp_with_multiplier():
@@ -421,9 +551,12 @@ def _scenario(rng):
 
     def leg(venue, sid):
         step = rng.choice([1, 1, 2, 3, 7, 10, 100, 1000]) if rng.random() < 0.8 else rng.randint(1, max(1, qmax))
+        margin = None
+        if venue == GFUT and rng.random() < 0.7:     # a perp leg: balance caps in quote margin
+            margin = str(rng.choice([Decimal(1), Decimal("0.1"), Decimal(rng.randint(1, 10**8)).scaleb(-8)]))
         return (venue, sid, fee(), rng.choice([1, 1, 2, 5, 10, 25, 1000]), step,
                 rng.choice([0, 0, 0, rng.randint(0, qmax)]),
-                rng.choice([0, 0, 0, rng.randint(0, mid * qmax // qunit // 10**P + 1)]))
+                rng.choice([0, 0, 0, rng.randint(0, mid * qmax // qunit // 10**P + 1)]), margin)
 
     kind = rng.randint(0, 2)
     if kind == 0:
@@ -435,7 +568,7 @@ def _scenario(rng):
         h.add_route("sp", "BTC/USDT", [leg(GFUT, 1), leg(MEXC, 0)])
     for venue in (MEXC, GATE, GFUT):
         for asset in ("BTC", "USDT"):
-            if rng.random() < 0.2:
+            if rng.random() < 0.3:
                 h.set_balance(venue, asset, str(_dec(rng, rng.choice([1, 100, 10**6]), 10)))
     return h, mid, qmax
 
@@ -478,7 +611,10 @@ def test_differential_against_reference(seed, n_updates):
             STATS["books"] += 1
         elif r < 0.9 and rng.random() < 0.5:
             for v2, a2 in ((rng.choice(keys)[0], rng.choice(["BTC", "USDT"])),):
-                h.set_balance(v2, a2, rng.choice([None, str(_dec(rng, 1000, 6))]))
+                h.set_balance(v2, a2, rng.choice([None, str(_dec(rng, 1000, 6)), str(_dec(rng, 10**6, 8))]))
+        elif r < 0.9:
+            h.set_leg_params(rng.choice(keys)[0], taker_fee=rng.choice([None, "0.001", "0.00025"]),
+                             margin=rng.choice([None, "1", "0.05"]))
         # else: evaluate again without a change (dedup / time passing)
         now += rng.choice([0, 1, 10**6, 10**9])
         before = h.cy.evaluations
