@@ -14,6 +14,7 @@ from typing import Optional
 from google.protobuf.message import DecodeError
 
 from cexnode.sim import mexc_proto as mp
+from reference.fixedpoint_ref import natural_scale_ref
 
 VENUE = "mexc_spot"
 I64_MAX = 2**63 - 1
@@ -29,7 +30,7 @@ class RefError(Exception):
 # ---- decimals ----------------------------------------------------------------------------------
 
 def dec_mantissa(s: str, scale: Optional[int]) -> int:
-    """Exact mantissa of a plain decimal string at ``scale`` (None: its own decimals, max 18)."""
+    """Exact mantissa of a plain decimal string at ``scale`` (None: its own scale, fixedpoint_ref.natural_scale_ref)."""
     b = s.encode("utf-8")
     if not b or not _DEC.match(b):
         raise RefError("bad decimal %r" % s)
@@ -37,7 +38,7 @@ def dec_mantissa(s: str, scale: Optional[int]) -> int:
     body = s[1:] if neg else s
     ip, _, fp = body.partition(".")
     if scale is None:
-        scale = min(len(fp), 18)
+        scale = natural_scale_ref(s)
     keep, extra = fp[:scale], fp[scale:]
     if extra.strip("0"):
         raise RefError("too precise %r" % s)

@@ -29,7 +29,8 @@
 # overflow, price <= 0, negative quantity, trade quantity 0, half-empty bbo side), tradeType not 1/2.
 #
 # Raw mode (symbols=None) serves `decode`: events keep the venue's exact strings; decimals are
-# checked for syntax and int64 range at their own number of decimals (<= 18).
+# checked for syntax and int64 range at their own scale (fraction digits up to the last non-zero
+# one, <= 18: fixedpoint.natural_scale; trailing zeros never raise it).
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from cexnode._core.book cimport DepthUpdate, Level, BookSync

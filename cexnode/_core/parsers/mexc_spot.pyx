@@ -16,8 +16,8 @@ from cexnode._core.feed cimport (FeedParser, FeedSink, Bbo, Trade, FRAME_DEPTH, 
                                  FRAME_MESSAGE, FRAME_IGNORED, FRAME_ERROR, MSG_ACK, MSG_PONG, MSG_ERROR,
                                  MSG_ORDER, MSG_FILL, MSG_BALANCE, MSG_OTHER)
 from cexnode._core.symbols cimport Instrument, SymbolMap, VENUE_MEXC_SPOT
-from cexnode._core.fixedpoint cimport (parse_decimal, DecimalError, DEC_OK, DEC_EMPTY, DEC_SYNTAX,
-                                       DEC_TOO_PRECISE, DEC_OVERFLOW, MAX_SCALE)
+from cexnode._core.fixedpoint cimport (parse_decimal, natural_scale, DecimalError, DEC_OK, DEC_EMPTY,
+                                       DEC_SYNTAX, DEC_TOO_PRECISE, DEC_OVERFLOW)
 from cexnode._core.parsers.protobuf cimport (
     PbCursor, pb_init, pb_sub, pb_more, pb_offset, pb_read_varint, pb_read_tag, pb_read_len, pb_skip,
     pb_utf8_valid, pb_error_text, PB_OK, PB_VARINT, PB_LEN, PB_ERR_WRONG_TYPE, PB_ERR_UTF8)
@@ -69,20 +69,12 @@ cdef inline int _parse_uint(_Str s, int64_t* out) noexcept nogil:
     return 0
 
 
-cdef inline int _natural_scale(_Str s) noexcept nogil:
-    # Raw mode: a decimal is checked at its own number of fraction digits (capped at MAX_SCALE).
-    cdef Py_ssize_t i
-    for i in range(s.n):
-        if s.p[i] == c'.':
-            return <int>min(<Py_ssize_t>MAX_SCALE, s.n - i - 1)
-    return 0
-
-
 cdef inline int _dec(MexcSpotParser self, _Str s, int scale, int64_t* out, const char* where) noexcept:
-    # scale < 0: raw mode (natural scale). Records the detail for the reason text on failure.
+    # scale < 0: raw mode, the decimal's own scale (trailing zeros excluded: fixedpoint.pxd).
+    # Records the detail for the reason text on failure.
     cdef DecimalError e
     if scale < 0:
-        scale = _natural_scale(s)
+        scale = natural_scale(s.p, s.n)
     e = parse_decimal(s.p, s.n, scale, out)
     if e != DEC_OK:
         self._err_dec = e
