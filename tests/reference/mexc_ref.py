@@ -230,3 +230,44 @@ def strip_empty(x):
     if isinstance(x, list):
         return [strip_empty(v) for v in x]
     return x
+
+
+# ---- oneof members built by the official runtime (differential tests of the body oneof) ----------
+
+#: oneof number -> member name, every member of the official PushDataV3ApiWrapper (301..315)
+MEMBERS = {n: name for name, (n, _) in mp.BODY_FIELDS.items()}
+_TEXT = "0123456789.-abcXYZ@_\u00e9\u20ac\U0001f600"
+
+
+def _fill(d, msg, depth=0):
+    """Random content in every field of ``msg`` (a runtime message), per its descriptor."""
+    for fd in msg.DESCRIPTOR.fields:
+        if fd.message_type is not None:
+            for _ in range(d.int(0, 2 if depth < 2 else 0)):
+                _fill(d, getattr(msg, fd.name).add(), depth + 1)
+            continue
+        if not d.p(0.5):
+            continue
+        if fd.type == fd.TYPE_STRING:
+            v = d.text(_TEXT, 8)
+        elif fd.type == fd.TYPE_BOOL:
+            v = d.p(0.5)
+        elif fd.type == fd.TYPE_INT32:
+            v = d.int(-(2**31), 2**31 - 1)
+        else:
+            v = d.int(-(2**63), 2**63 - 1)
+        if fd.is_repeated:
+            getattr(msg, fd.name).append(v)
+        else:
+            setattr(msg, fd.name, v)
+
+
+def runtime_member(d, number: int) -> bytes:
+    """Serialized body of oneof member ``number`` with random (valid) content, by the runtime.
+
+    ``d`` draws values: ``int(a, b)``, ``p(prob)``, ``text(alphabet, max_len)`` (the draw objects of
+    the fuzz tests, over hypothesis or random.Random)."""
+    cls = mp.BODY_FIELDS[MEMBERS[number]][1]
+    m = cls()
+    _fill(d, m)
+    return m.SerializeToString()
