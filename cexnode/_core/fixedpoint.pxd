@@ -22,4 +22,20 @@ cdef enum DecimalError:
 cdef int64_t[19] POW10       # POW10[i] = 10**i, i in 0..18
 
 cdef DecimalError parse_decimal(const char* p, Py_ssize_t n, int scale, int64_t* out) noexcept nogil
+
+
+cdef inline int natural_scale(const char* p, Py_ssize_t n) noexcept nogil:
+    # The scale a decimal needs when no instrument gives one (decode's raw mode): its fraction
+    # digits up to the last non-zero one, capped at MAX_SCALE. Trailing zeros are exact, so they
+    # never raise the scale: "41.847400000000000000" is 4 (at 18 it would overflow int64), "2.0"
+    # and "7" are 0. Syntax is not checked here; parse_decimal checks the whole string at any scale.
+    cdef Py_ssize_t i = 0, end = n
+    while i < n and p[i] != c'.':
+        i += 1
+    if i >= n:
+        return 0
+    while end > i + 1 and p[end - 1] == c'0':
+        end -= 1
+    end -= i + 1
+    return <int>end if end < MAX_SCALE else MAX_SCALE
 cdef Py_ssize_t format_decimal(int64_t mantissa, int scale, char* buf) noexcept nogil  # returns length

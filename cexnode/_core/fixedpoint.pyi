@@ -8,6 +8,9 @@ def parse(s: str | bytes, scale: int) -> int:
 def format(mantissa: int, scale: int) -> str:
     """Canonical decimal string: no trailing zeros, no trailing '.', "0" for zero."""
 
+def natural_scale_of(s: str | bytes) -> int:
+    """Fraction digits up to the last non-zero one, capped at 18 (trailing zeros never raise the scale)."""
+
 def error_code(s: str | bytes, scale: int) -> int:
     """Raw DecimalError code (0 ok, 1 empty, 2 syntax, 3 too precise, 4 overflow, 5 bad scale)."""
 

@@ -201,6 +201,14 @@ def format(int64_t mantissa, int scale):
     return buf[:n].decode("ascii")
 
 
+def natural_scale_of(s):
+    """The scale ``s`` needs without an instrument: fraction digits up to the last non-zero one,
+    capped at 18 (``"41.847400000000000000"`` -> 4). Syntax is not checked."""
+    cdef Py_ssize_t n = 0
+    cdef const char* p = _as_chars(s, &n)
+    return natural_scale(p, n)
+
+
 def error_code(s, int scale):
     """The raw ``DecimalError`` code of ``parse_decimal`` (0 = ok) — for tests and diagnostics."""
     cdef Py_ssize_t n = 0

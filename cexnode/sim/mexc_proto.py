@@ -1,11 +1,13 @@
 """MEXC spot v3 push messages, built with the official ``protobuf`` runtime.
 
 The descriptors are built programmatically (``descriptor_pb2`` → a private ``DescriptorPool`` →
-``message_factory.GetMessageClass``) from the published field table in
-``../shared/reference/exchange-payloads/README.md`` (mexcdevelop/websocket-proto, 2026-06 commit).
-The private bodies (orders/deals/account) and the legacy book-ticker item are not in that table;
-their field numbers are those of the same official ``.proto`` files as compiled in ccxt's
-``protobuf/mexc`` bundle (and they match the README's re-encoded samples byte for byte).
+``message_factory.GetMessageClass``) from the official ``.proto`` files of mexcdevelop/websocket-proto
+@ 7b8ac7a6681f28551612a5a7cefbb7e09b56bb85 (2026-06-17; the field table of
+``../shared/reference/exchange-payloads/README.md`` is taken from it). Every member of the
+``PushDataV3ApiWrapper.body`` oneof (301..315) is declared, the legacy and deprecated ones too: the
+runtime keeps the LAST oneof member it reads, so a member left out of the schema would be skipped as
+an unknown field and a frame carrying it would decode differently from the official schema.
+The README's re-encoded samples match these descriptors byte for byte.
 
 This module is the simulator's encoder and the test oracle: the Cython parser
 (``cexnode._core.parsers.mexc_spot``) is checked against an encoder/decoder we did not write.
@@ -62,13 +64,42 @@ _MESSAGES: dict[str, list[tuple]] = {
         ("askQuantity", 4, _STRING), ("version", 5, _STRING), ("lastOrderCreateTime", 6, _INT64),
     ],
     # Legacy bookTicker body, also the item of publicBookTickerBatch (field 1 "items").
-    # The README says 2026-06 added version/lastOrderCreateTime to the batch message but does not give
-    # their numbers; they are left out rather than guessed (a decoder skips them as unknown fields).
     "PublicBookTickerV3Api": [
         ("bidPrice", 1, _STRING), ("bidQuantity", 2, _STRING), ("askPrice", 3, _STRING),
         ("askQuantity", 4, _STRING),
     ],
-    "PublicBookTickerBatchV3Api": [("items", 1, _MSG, True, "PublicBookTickerV3Api")],
+    "PublicBookTickerBatchV3Api": [
+        ("items", 1, _MSG, True, "PublicBookTickerV3Api"), ("version", 2, _STRING),
+        ("lastOrderCreateTime", 3, _INT64),
+    ],
+    # Legacy / deprecated public bodies (no stream we subscribe to sends them, but they are oneof
+    # members: PublicDealsV3Api.proto, PublicIncreaseDepthsV3Api.proto, PublicSpotKlineV3Api.proto,
+    # PublicMiniTicker(s)V3Api.proto, PublicIncreaseDepthsBatchV3Api.proto).
+    "PublicDealsV3ApiItem": [
+        ("price", 1, _STRING), ("quantity", 2, _STRING), ("tradeType", 3, _INT32), ("time", 4, _INT64),
+    ],
+    "PublicDealsV3Api": [("deals", 1, _MSG, True, "PublicDealsV3ApiItem"), ("eventType", 2, _STRING)],
+    "PublicIncreaseDepthV3ApiItem": [("price", 1, _STRING), ("quantity", 2, _STRING)],
+    "PublicIncreaseDepthsV3Api": [
+        ("asks", 1, _MSG, True, "PublicIncreaseDepthV3ApiItem"),
+        ("bids", 2, _MSG, True, "PublicIncreaseDepthV3ApiItem"),
+        ("eventType", 3, _STRING), ("version", 4, _STRING),
+    ],
+    "PublicIncreaseDepthsBatchV3Api": [
+        ("items", 1, _MSG, True, "PublicIncreaseDepthsV3Api"), ("eventType", 2, _STRING),
+    ],
+    "PublicSpotKlineV3Api": [
+        ("interval", 1, _STRING), ("windowStart", 2, _INT64), ("openingPrice", 3, _STRING),
+        ("closingPrice", 4, _STRING), ("highestPrice", 5, _STRING), ("lowestPrice", 6, _STRING),
+        ("volume", 7, _STRING), ("amount", 8, _STRING), ("windowEnd", 9, _INT64),
+    ],
+    "PublicMiniTickerV3Api": [
+        ("symbol", 1, _STRING), ("price", 2, _STRING), ("rate", 3, _STRING), ("zonedRate", 4, _STRING),
+        ("high", 5, _STRING), ("low", 6, _STRING), ("volume", 7, _STRING), ("quantity", 8, _STRING),
+        ("lastCloseRate", 9, _STRING), ("lastCloseZonedRate", 10, _STRING), ("lastCloseHigh", 11, _STRING),
+        ("lastCloseLow", 12, _STRING),
+    ],
+    "PublicMiniTickersV3Api": [("items", 1, _MSG, True, "PublicMiniTickerV3Api")],
     # Private bodies (official .proto as in ccxt's compiled bundle; samples ws_private_*.pb.hex agree).
     "PrivateOrdersV3Api": [
         ("id", 1, _STRING), ("clientId", 2, _STRING), ("price", 3, _STRING), ("quantity", 4, _STRING),
@@ -94,14 +125,20 @@ _MESSAGES: dict[str, list[tuple]] = {
     ],
 }
 
-# oneof body: field name -> (number, message type). README "oneof no." table (bodies we model).
+# oneof body: field name -> (number, message type), every member of PushDataV3ApiWrapper.proto.
 _BODIES: dict[str, tuple[int, str]] = {
+    "publicDeals": (301, "PublicDealsV3Api"),
+    "publicIncreaseDepths": (302, "PublicIncreaseDepthsV3Api"),
     "publicLimitDepths": (303, "PublicLimitDepthsV3Api"),
     "privateOrders": (304, "PrivateOrdersV3Api"),
     "publicBookTicker": (305, "PublicBookTickerV3Api"),
     "privateDeals": (306, "PrivateDealsV3Api"),
     "privateAccount": (307, "PrivateAccountV3Api"),
+    "publicSpotKline": (308, "PublicSpotKlineV3Api"),
+    "publicMiniTicker": (309, "PublicMiniTickerV3Api"),
+    "publicMiniTickers": (310, "PublicMiniTickersV3Api"),
     "publicBookTickerBatch": (311, "PublicBookTickerBatchV3Api"),
+    "publicIncreaseDepthsBatch": (312, "PublicIncreaseDepthsBatchV3Api"),
     "publicAggreDepths": (313, "PublicAggreDepthsV3Api"),
     "publicAggreDeals": (314, "PublicAggreDealsV3Api"),
     "publicAggreBookTicker": (315, "PublicAggreBookTickerV3Api"),

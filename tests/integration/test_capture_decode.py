@@ -13,7 +13,7 @@ import pytest
 
 from cexnode.capture.decode import decode_capture
 from cexnode.capture.format import CaptureFormatError, CaptureWriter, read_capture
-from reference import gate_ref, mexc_ref
+from reference import gate_ref, long_decimals, mexc_ref
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CAPS = os.path.join(ROOT, "tests", "resources", "captures")
@@ -153,3 +153,62 @@ def test_decode_cli_exit_codes_and_bytes():
     assert missing.returncode == 2 and b"not found" in missing.stderr
     badvenue = _cli("decode", "--venue", "kraken", CLEAN)
     assert badvenue.returncode == 2
+
+
+# ---- decimals written out to 18 fraction digits (issue 20 item 2) ----------------------------------
+
+RES = os.path.join(ROOT, "tests", "resources")
+LONG_SAMPLES = {
+    "gateio_spot": ["ws_order_book_update.json", "ws_book_ticker.json", "ws_trades.json", "ws_obu_full.json",
+                    "ws_obu_update.json"],
+    "gateio_futures": ["ws_order_book_update.json", "ws_book_ticker.json", "ws_book_ticker_decimal.json",
+                       "ws_trades_decimal.json", "ws_obu_update.doc.json"],
+    "mexc_spot": sorted(n for n in os.listdir(os.path.join(RES, "mexc")) if n.startswith("ws_push") and n.endswith(".pb.hex")),
+}
+
+
+def _long_capture(tmp_path, venue, pad):
+    """A capture of the venue's real samples, decimals padded to 18 digits when ``pad``."""
+    path = str(tmp_path / ("%s_%s.jsonl" % (venue, "long" if pad else "plain")))
+    with CaptureWriter(path, clock=iter(range(1000, 2000)).__next__) as w:
+        for name in LONG_SAMPLES[venue]:
+            if venue == "mexc_spot":
+                frame = bytes.fromhex(open(os.path.join(RES, "mexc", name)).read().strip())
+                w.ws(venue, long_decimals.pad_mexc_frame(frame) if pad else frame, binary=True)
+            else:
+                frame = open(os.path.join(RES, venue, name), "rb").read()
+                w.ws(venue, long_decimals.pad_gate_frame(frame) if pad else frame)
+    return path
+
+
+@pytest.mark.parametrize("venue", sorted(LONG_SAMPLES))
+def test_decode_18_decimal_frames_gives_events_not_errors(tmp_path, venue):
+    """`decode` used to check a decimal at its count of fraction digits: "62383.560000000000000000"
+    at scale 18 overflows int64 and the frame became an error. Trailing zeros must not raise the
+    scale: the same events as the unpadded frames, with the venue's strings kept as sent."""
+    rc, plain = _decode(venue, _long_capture(tmp_path, venue, False))
+    rc_long, long_ = _decode(venue, _long_capture(tmp_path, venue, True))
+    assert rc == rc_long == 0
+    assert len(plain) >= len(LONG_SAMPLES[venue]) and not [e for e in plain if e["type"] == "error"]
+    assert [e for e in long_ if e["type"] == "error"] == []
+    assert long_decimals.normalized(long_) == long_decimals.normalized(plain)
+    assert long_decimals.has_18_decimals(long_) and not long_decimals.has_18_decimals(plain)
+    assert long_ == _reference(venue, _long_capture(tmp_path, venue, True))
+
+
+def test_decode_issue_20_string():
+    """The frame from the report: "41.847400000000000000" decodes, kept verbatim."""
+    frame = mexc_ref.f_len(1, "spot@public.aggre.depth.v3.api.pb@10ms@MXUSDT") + mexc_ref.f_len(
+        313, mexc_ref.f_len(2, mexc_ref.f_len(1, "41.847400000000000000") + mexc_ref.f_len(2, "1.000000000000000000"))
+        + mexc_ref.f_len(4, "7") + mexc_ref.f_len(5, "7"))
+    from cexnode.capture.decode import raw_parser
+    ev = raw_parser("mexc_spot").decode(frame, True)
+    assert ev == [{"venue": "mexc_spot", "symbol": "MXUSDT", "type": "book_delta", "ts": 0, "first": 7, "last": 7,
+                   "bids": [["41.847400000000000000", "1.000000000000000000"]], "asks": []}]
+    gate = b'{"channel":"spot.book_ticker","event":"update","result":{"t":1,"u":2,"s":"MX_USDT",' \
+           b'"b":"41.847400000000000000","B":"1.000000000000000000","a":"41.9","A":"2"}}'
+    ev = raw_parser("gateio_spot").decode(gate, False)
+    assert [(e["type"], e["bid"], e["bid_qty"]) for e in ev] == [("bbo", "41.847400000000000000", "1.000000000000000000")]
+    # a value that needs 18 significant decimals and does not fit int64 there is still an error
+    big = gate.replace(b"41.847400000000000000", b"41.847400000000000001")
+    assert [e["type"] for e in raw_parser("gateio_spot").decode(big, False)] == ["error"]

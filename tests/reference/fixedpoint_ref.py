@@ -35,3 +35,11 @@ def format_ref(mantissa: int, scale: int) -> str:
     if d == 0:
         return "0"
     return format(d.normalize(_CTX), "f")
+
+
+def natural_scale_ref(s: str | bytes) -> int:
+    """The scale a decimal needs without an instrument (decode's raw mode): the exponent of its
+    exact value, i.e. fraction digits without trailing zeros, capped at MAX_SCALE."""
+    b = s.encode("utf-8") if isinstance(s, str) else bytes(s)
+    _, dot, frac = b.partition(b".")
+    return min(len(frac.rstrip(b"0")), MAX_SCALE) if dot else 0

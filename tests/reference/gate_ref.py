@@ -19,6 +19,8 @@ from typing import Any, Optional
 
 import orjson
 
+from reference.fixedpoint_ref import natural_scale_ref
+
 MSG_ACK, MSG_PONG, MSG_ERROR, MSG_ORDER, MSG_FILL, MSG_BALANCE, MSG_API_RESPONSE, MSG_OTHER = range(8)
 VENUE_IDS = {"gateio_spot": 1, "gateio_futures": 2}
 I64_MAX = 2**63 - 1
@@ -109,7 +111,7 @@ def ms(v):
 
 
 def dec(v, scale: Optional[int]) -> int:
-    """Exact mantissa of a plain decimal (str) or integer at ``scale`` (None: its own decimals <= 18)."""
+    """Exact mantissa of a plain decimal (str) or integer at ``scale`` (None: its own scale, fixedpoint_ref.natural_scale_ref)."""
     s = str(v) if _is_int(v) else v
     if not _DEC.match(s):
         raise RefError("bad decimal %r" % s)
@@ -117,7 +119,7 @@ def dec(v, scale: Optional[int]) -> int:
     body = s[1:] if neg else s
     ip, _, fp = body.partition(".")
     if scale is None:
-        scale = min(len(fp), 18)
+        scale = natural_scale_ref(s)
     keep, extra = fp[:scale], fp[scale:]
     if extra.strip("0"):
         raise RefError("too precise %r" % s)

@@ -14,6 +14,7 @@ from typing import Optional
 from google.protobuf.message import DecodeError
 
 from cexnode.sim import mexc_proto as mp
+from reference.fixedpoint_ref import natural_scale_ref
 
 VENUE = "mexc_spot"
 I64_MAX = 2**63 - 1
@@ -29,7 +30,7 @@ class RefError(Exception):
 # ---- decimals ----------------------------------------------------------------------------------
 
 def dec_mantissa(s: str, scale: Optional[int]) -> int:
-    """Exact mantissa of a plain decimal string at ``scale`` (None: its own decimals, max 18)."""
+    """Exact mantissa of a plain decimal string at ``scale`` (None: its own scale, fixedpoint_ref.natural_scale_ref)."""
     b = s.encode("utf-8")
     if not b or not _DEC.match(b):
         raise RefError("bad decimal %r" % s)
@@ -37,7 +38,7 @@ def dec_mantissa(s: str, scale: Optional[int]) -> int:
     body = s[1:] if neg else s
     ip, _, fp = body.partition(".")
     if scale is None:
-        scale = min(len(fp), 18)
+        scale = natural_scale_ref(s)
     keep, extra = fp[:scale], fp[scale:]
     if extra.strip("0"):
         raise RefError("too precise %r" % s)
@@ -229,3 +230,44 @@ def strip_empty(x):
     if isinstance(x, list):
         return [strip_empty(v) for v in x]
     return x
+
+
+# ---- oneof members built by the official runtime (differential tests of the body oneof) ----------
+
+#: oneof number -> member name, every member of the official PushDataV3ApiWrapper (301..315)
+MEMBERS = {n: name for name, (n, _) in mp.BODY_FIELDS.items()}
+_TEXT = "0123456789.-abcXYZ@_\u00e9\u20ac\U0001f600"
+
+
+def _fill(d, msg, depth=0):
+    """Random content in every field of ``msg`` (a runtime message), per its descriptor."""
+    for fd in msg.DESCRIPTOR.fields:
+        if fd.message_type is not None:
+            for _ in range(d.int(0, 2 if depth < 2 else 0)):
+                _fill(d, getattr(msg, fd.name).add(), depth + 1)
+            continue
+        if not d.p(0.5):
+            continue
+        if fd.type == fd.TYPE_STRING:
+            v = d.text(_TEXT, 8)
+        elif fd.type == fd.TYPE_BOOL:
+            v = d.p(0.5)
+        elif fd.type == fd.TYPE_INT32:
+            v = d.int(-(2**31), 2**31 - 1)
+        else:
+            v = d.int(-(2**63), 2**63 - 1)
+        if fd.is_repeated:
+            getattr(msg, fd.name).append(v)
+        else:
+            setattr(msg, fd.name, v)
+
+
+def runtime_member(d, number: int) -> bytes:
+    """Serialized body of oneof member ``number`` with random (valid) content, by the runtime.
+
+    ``d`` draws values: ``int(a, b)``, ``p(prob)``, ``text(alphabet, max_len)`` (the draw objects of
+    the fuzz tests, over hypothesis or random.Random)."""
+    cls = mp.BODY_FIELDS[MEMBERS[number]][1]
+    m = cls()
+    _fill(d, m)
+    return m.SerializeToString()

@@ -4,7 +4,8 @@ from hypothesis import given, settings, strategies as st
 
 from cexnode._core import fixedpoint as fp
 from reference.fixedpoint_ref import (DEC_BAD_SCALE, DEC_EMPTY, DEC_OK, DEC_OVERFLOW, DEC_SYNTAX,
-                                      DEC_TOO_PRECISE, INT64_MAX, INT64_MIN, format_ref, parse_ref)
+                                      DEC_TOO_PRECISE, INT64_MAX, INT64_MIN, format_ref, natural_scale_ref,
+                                      parse_ref)
 
 N = settings(max_examples=3_000, derandomize=True, deadline=None)
 scales = st.integers(0, 18)
@@ -81,6 +82,71 @@ def test_format_examples_and_errors():
         fp.format(1, 19)
     with pytest.raises(TypeError):
         fp.parse(1.5, 2)
+
+
+# ---- trailing zeros (issue 20 item 2): "41.847400000000000000" is 41.8474 at every scale ----------
+
+plain = st.builds(lambda neg, ip, fr: ("-" if neg else "") + ip + ("" if fr is None else "." + fr),
+                  st.booleans(), st.text("0123456789", min_size=1, max_size=20),
+                  st.one_of(st.none(), st.text("0123456789", min_size=1, max_size=20)))
+
+
+def _pad(s, k):
+    """``s`` with k trailing fractional zeros (a '.' added to an integer)."""
+    if k == 0:
+        return s
+    return s + ("0" * k if "." in s else "." + "0" * k)
+
+
+def _outcome(s, scale):
+    code = fp.error_code(s, scale)
+    return code, (fp.parse(s, scale) if code == DEC_OK else None)
+
+
+@N
+@given(plain, st.integers(1, 24), st.integers(-1, 19))
+def test_trailing_zeros_parse_like_without_them_at_every_scale(s, k, scale):
+    padded = _pad(s, k)
+    assert _outcome(padded, scale) == _outcome(s, scale) == parse_ref(padded, scale) == parse_ref(s, scale)
+
+
+@N
+@given(plain, st.integers(0, 24))
+def test_natural_scale_ignores_trailing_zeros_and_matches_the_oracle(s, k):
+    padded = _pad(s, k)
+    n = fp.natural_scale_of(padded)
+    assert n == fp.natural_scale_of(s) == natural_scale_ref(padded) == natural_scale_ref(s)
+    assert n == fp.natural_scale_of(padded.encode())
+    # the scale decode uses never makes a representable value too precise, and is the least one
+    if parse_ref(s, 18)[0] == DEC_OK and n < 18:
+        assert parse_ref(padded, n)[0] in (DEC_OK, DEC_OVERFLOW)
+        assert n == 0 or parse_ref(padded, n - 1)[0] == DEC_TOO_PRECISE
+
+
+@N
+@given(st.text(alphabet="0123456789.-+e ", max_size=25))
+def test_natural_scale_of_any_text_matches_the_oracle(s):
+    assert fp.natural_scale_of(s) == natural_scale_ref(s)
+
+
+@pytest.mark.parametrize("s,scale", [
+    # 18-decimal strings as MEXC writes them (reference exchange-payloads/mexc: exchangeInfo 2023,
+    # capital/config/getall) and the one from issue 20
+    ("41.847400000000000000", 4), ("24000000.000000000000000000", 0), ("0.000100000000000000", 4),
+    ("5.000000000000000000", 0), ("0.001000000000000000", 3), ("7", 0), ("2.0", 0),
+    ("0.1234567890123456789", 18)])
+def test_natural_scale_examples(s, scale):
+    assert fp.natural_scale_of(s) == scale
+    code = fp.error_code(s, scale)
+    assert code == (DEC_TOO_PRECISE if len(s.rstrip("0").partition(".")[2]) > 18 else DEC_OK)
+
+
+def test_long_decimal_from_issue_20_at_every_scale():
+    for scale in range(19):
+        code, val = parse_ref("41.8474", scale)
+        assert _outcome("41.847400000000000000", scale) == (code, val)
+    assert fp.parse("41.847400000000000000", 8) == 4184740000
+    assert fp.error_code("41.847400000000000000", 18) == DEC_OVERFLOW      # 41.8474e18 > int64
 
 
 def test_bench_helper_counts_and_checks():

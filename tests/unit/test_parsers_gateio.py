@@ -14,6 +14,7 @@ from cexnode._core.parsers import json as J
 from cexnode._core.parsers.gateio_futures import GateFuturesParser
 from cexnode._core.parsers.gateio_spot import GateSpotParser, classify_control, normalize_private
 from cexnode._core.parsers.recording import BookSyncSink, RecordingSink
+from reference import long_decimals
 from reference.gate_ref import reference_decode, reference_sink_events
 
 RES = pathlib.Path(__file__).resolve().parents[1] / "resources"
@@ -90,6 +91,22 @@ def test_sample_decode_matches_reference(venue, name):
     assert [e[:3] if e[0] == "message" else (e[:2] if e[0] == "error" else e) for e in events] == \
         reference_sink_events(frame, venue, INST[venue], 7)
     assert p.errors == (1 if name in TOO_PRECISE_FOR_TICK else 0), p.last_error
+
+
+@pytest.mark.parametrize("venue,name", [("gateio_spot", n) for n in SPOT_SAMPLES] + [("gateio_futures", n) for n in FUT_SAMPLES])
+def test_samples_with_18_decimals_same_events(venue, name):
+    """Every price/size string padded to 18 fraction digits: live mantissas unchanged, decode gives
+    the same values (the padded strings verbatim), and never an error the unpadded frame lacks."""
+    frame = sample(venue, name)
+    padded = long_decimals.pad_gate_frame(frame)
+    cls, m = PARSERS[venue]
+    # error reasons and private messages quote the strings; market events carry only mantissas
+    same = lambda evs: [e[:2] if e[0] == "error" else (e[:3] if e[0] == "message" else e) for e in evs]
+    assert same(live(venue, padded)[1]) == same(live(venue, frame)[1])
+    raw, raw_plain = cls().decode(padded), cls().decode(frame)
+    assert raw == reference_decode(padded, venue)
+    assert long_decimals.normalized(raw) == long_decimals.normalized(raw_plain)
+    assert all(e["type"] != "error" for e in raw)
 
 
 def test_spot_order_book_update_values():

@@ -13,6 +13,7 @@ from cexnode._core.book import Book, BookSync, APPLY_OK, SYNC_SNAPSHOT_DIFF
 from cexnode._core.parsers import protobuf as PB
 from cexnode._core.parsers.mexc_spot import BookSyncSink, CollectSink, MexcSpotParser, classify_control
 from cexnode.sim import mexc_proto as mp
+from reference import long_decimals
 from reference.mexc_ref import (f_fixed32, f_fixed64, f_group, f_len, f_varint, reference_decode,
                                 reference_sink_events, strip_empty, tag, varint)
 
@@ -110,6 +111,19 @@ def test_market_samples_live_match_reference(name):
     want = reference_sink_events(frame, INST, 7)
     assert want and events == want
     assert r in (F.FRAME_DEPTH, F.FRAME_BBO, F.FRAME_TRADE) and p.errors == 0
+
+
+@pytest.mark.parametrize("name", MARKET)
+def test_market_samples_with_18_decimals_same_mantissas(name):
+    """Prices and sizes padded to 18 fraction digits (as MEXC writes them in other payloads) give
+    the same mantissas live and the same values in decode, the padded strings kept verbatim."""
+    frame = sample(name)[0]
+    padded = long_decimals.pad_mexc_frame(frame)
+    assert padded != frame
+    assert live(padded)[1] == live(frame)[1] == reference_sink_events(padded, INST, 7)
+    raw = MexcSpotParser().decode(padded, True)
+    assert raw == reference_decode(padded) and long_decimals.has_18_decimals(raw)
+    assert long_decimals.normalized(raw) == long_decimals.normalized(MexcSpotParser().decode(frame, True))
 
 
 def test_sample_mantissas_by_hand():

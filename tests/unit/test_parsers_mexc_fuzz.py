@@ -17,8 +17,8 @@ from hypothesis import given, settings, strategies as st
 
 from cexnode._core import feed as F
 from cexnode._core.parsers.mexc_spot import CollectSink, MexcSpotParser
-from reference.mexc_ref import (f_fixed32, f_fixed64, f_group, f_len, f_varint, reference_decode,
-                                reference_sink_events, tag, varint)
+from reference.mexc_ref import (MEMBERS, f_fixed32, f_fixed64, f_group, f_len, f_varint, reference_decode,
+                                reference_sink_events, runtime_member, tag, varint)
 from test_parsers_mexc import INST, MAP
 
 LONG = bool(os.environ.get("CEXNODE_LONG"))
@@ -186,7 +186,9 @@ def ticker_body(d, batch):
     if not batch:
         return message(d, ticker_fields(d, True), [7, 8, 100])
     items = [f_len(1, message(d, ticker_fields(d, False), [5, 6, 7])) for _ in range(d.int(0, 3))]
-    return message(d, items, [2, 3, 9])
+    # the batch's own version (2) and lastOrderCreateTime (3), official schema 2026-06
+    items += [str_field(d, 2, lambda: version(d), 0.5), f_varint(3, d.int(0, 2**50)) if d.p(0.3) else b""]
+    return message(d, items, [4, 5, 9])
 
 
 BODIES = {313: ("aggre.depth.v3.api.pb@10ms@{s}", lambda d: depth_body(d, False)),
@@ -194,7 +196,8 @@ BODIES = {313: ("aggre.depth.v3.api.pb@10ms@{s}", lambda d: depth_body(d, False)
           314: ("aggre.deals.v3.api.pb@10ms@{s}", deals_body),
           315: ("aggre.bookTicker.v3.api.pb@10ms@{s}", lambda d: ticker_body(d, False)),
           311: ("bookTicker.batch.v3.api.pb@{s}", lambda d: ticker_body(d, True))}
-WRAPPER_UNKNOWN = [2, 7, 8, 100, 300, 301, 302, 308, 312, 316, 1000, 2**29 - 1]
+# 301..315 are all oneof members of the official wrapper (never unknown fields)
+WRAPPER_UNKNOWN = [2, 7, 8, 100, 300, 316, 317, 1000, 2**29 - 1]
 
 
 def push_frame(d):
@@ -209,8 +212,11 @@ def push_frame(d):
         segs = [body[:k], body[k:]]
     body_fields = [f_len(body_no, x) for x in segs]
     if d.p(0.15):                       # another oneof member first: cleared by the real body
-        other = d.choice([b for b in (303, 304, 305, 311, 313, 314, 315) if b != body_no])
-        body_fields.insert(0, f_len(other, f_varint(20, d.int(0, 9)) if d.p(0.5) else b""))
+        other = d.choice([b for b in sorted(MEMBERS) if b != body_no])
+        body_fields.insert(0, f_len(other, runtime_member(d, other) if d.p(0.5) else f_varint(20, d.int(0, 9))))
+    if d.p(0.05):                       # another member last: it IS the body (the runtime keeps the last)
+        other = d.choice([b for b in sorted(MEMBERS) if b != body_no])
+        body_fields.append(f_len(other, runtime_member(d, other)))
     others = [str_field(d, 1, lambda: channel, 0.05),
               str_field(d, 3, lambda: d.choice([sym, sym, sym, ""]), 0.3),
               f_varint(5, d.int(0, 2**45)) if d.p(0.5) else b"",

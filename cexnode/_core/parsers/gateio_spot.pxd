@@ -48,7 +48,8 @@
 # FeedParser._error (sink.on_parse_error), nothing delivered.
 #
 # Raw mode (symbols=None) serves decode(): every symbol is accepted and decimals are checked at
-# their own number of decimals (<= 18), sizes in venue units.
+# their own scale (fraction digits up to the last non-zero one, <= 18: fixedpoint.natural_scale, so
+# "41.847400000000000000" is checked at 4, not 18), sizes in venue units.
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from cexnode._core.book cimport DepthUpdate, Level

@@ -15,8 +15,8 @@ from cexnode._core.feed cimport (FeedParser, FeedSink, Bbo, Trade, FRAME_DEPTH, 
                                  FRAME_MESSAGE, FRAME_IGNORED, FRAME_ERROR, MSG_ACK, MSG_PONG, MSG_ERROR,
                                  MSG_ORDER, MSG_FILL, MSG_BALANCE, MSG_API_RESPONSE, MSG_OTHER)
 from cexnode._core.symbols cimport Instrument, SymbolMap, VENUE_GATEIO_SPOT, VENUE_GATEIO_FUTURES
-from cexnode._core.fixedpoint cimport (parse_decimal, DecimalError, DEC_OK, DEC_EMPTY, DEC_SYNTAX,
-                                       DEC_TOO_PRECISE, DEC_OVERFLOW, MAX_SCALE)
+from cexnode._core.fixedpoint cimport (parse_decimal, natural_scale, DecimalError, DEC_OK, DEC_EMPTY,
+                                       DEC_SYNTAX, DEC_TOO_PRECISE, DEC_OVERFLOW)
 from cexnode._core.parsers.json cimport (
     JStr, JsonCursor, JK_NONE, JK_STRING, JK_NUMBER, JK_TRUE, JK_FALSE, JK_NULL, JK_OBJECT, JK_ARRAY,
     JE_OK, jc_init, jc_ws, jc_string, jc_value, jc_skip, jc_obj_first, jc_obj_next, jc_arr_first, jc_arr_next, jc_end,
@@ -81,14 +81,6 @@ cdef inline int _bad(GateParserBase self, const char* why, const JStr* val) noex
     self._why_val = val[0] if val != NULL else _NOSTR
     self._why_dec = 0
     return _R_BAD
-
-
-cdef inline int _natural_scale(const JStr* s) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(s.n):
-        if s.p[i] == c'.':
-            return <int>min(<Py_ssize_t>MAX_SCALE, s.n - i - 1)
-    return 0
 
 
 cdef inline bint _is_size(const JStr* s) noexcept nogil:
@@ -186,7 +178,7 @@ cdef inline int _dec(GateParserBase self, JStr* s, int scale, int64_t* out, cons
     if s.esc:
         self._plain(s)
     if scale < 0:
-        scale = _natural_scale(s)
+        scale = natural_scale(s.p, s.n)             # raw mode: trailing zeros never raise it
     if _fast_dec(s.p, s.n, scale, out):
         return _R_OK
     e = parse_decimal(s.p, s.n, scale, out)

@@ -5,9 +5,13 @@
 #
 # Two passes, no Python objects on the market-data path:
 #   1. the wrapper: channel(1), symbol(3), symbolId(4), createTime(5), sendTime(6) and the body
-#      oneof (303..315). Any field order; duplicates: last scalar wins; a body field repeated is
+#      oneof: EVERY member of the official PushDataV3ApiWrapper, 301..315 (legacy and deprecated
+#      ones included). Any field order; duplicates: last scalar wins; a body field repeated is
 #      MERGED (the runtime's rule: parsing concatenated serializations), a different body member
-#      replaces the previous one. Unknown fields of every wire type are skipped.
+#      replaces the previous one: the LAST member read is the body, as in the official runtime
+#      (depth 313 followed by miniTicker 309 is a miniTicker push, ignored; 309 then 313 is depth).
+#      A replaced member is still parsed against its schema (the runtime rejects the whole
+#      message when it is malformed). Unknown fields of every wire type are skipped.
 #   2. the body, walked once into raw string slices (_RawLevel/_RawDeal/_RawTicker, scratch
 #      arrays owned by the parser), then converted: decimal strings straight into int64 mantissas
 #      at the instrument's scales (price_scale; quantities at venue_qty_scale × qty_mult = base).
@@ -16,10 +20,12 @@
 # Mapping (feed.pxd):
 #   313 publicAggreDepths  -> one DepthUpdate (full=0, first=fromVersion, last=toVersion)
 #   303 publicLimitDepths  -> one DepthUpdate (full=1, first=last=version)
-#   315 publicAggreBookTicker, 311 publicBookTickerBatch (per item) -> Bbo (seq = version or 0)
+#   315 publicAggreBookTicker, 311 publicBookTickerBatch (per item) -> Bbo (seq = version or 0;
+#       the batch's own version/lastOrderCreateTime (2, 3) are checked, not used: items carry none)
 #   314 publicAggreDeals   -> one Trade per deal (tradeType 1 buy +1 / 2 sell -1)
 #   304/306/307 private orders/deals/account -> on_message(MSG_ORDER/MSG_FILL/MSG_BALANCE, dict)
-#   other bodies / no body -> FRAME_IGNORED
+#   301/302/305/308/309/310/312 (legacy, deprecated) -> validated against their schema, FRAME_IGNORED
+#   no body -> FRAME_IGNORED
 # exch_ts_ms: wrapper sendTime, else createTime, else 0 (trades: the deal's own time when set).
 # Symbol: wrapper `symbol` when present and non-empty, else from the channel (limit depth:
 # "...pb@SYMBOL@5"; others: the last "@" segment); SymbolMap.find miss -> FRAME_IGNORED.
@@ -29,7 +35,8 @@
 # overflow, price <= 0, negative quantity, trade quantity 0, half-empty bbo side), tradeType not 1/2.
 #
 # Raw mode (symbols=None) serves `decode`: events keep the venue's exact strings; decimals are
-# checked for syntax and int64 range at their own number of decimals (<= 18).
+# checked for syntax and int64 range at their own scale (fraction digits up to the last non-zero
+# one, <= 18: fixedpoint.natural_scale; trailing zeros never raise it).
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from cexnode._core.book cimport DepthUpdate, Level, BookSync
@@ -42,14 +49,24 @@ cdef enum:
     MX_MAX_SEGMENTS = 16          # repeated occurrences of one body field merged (more: error)
 
 cdef enum MexcBody:
+    # the body oneof of PushDataV3ApiWrapper.proto (mexcdevelop/websocket-proto), all members
+    MX_BODY_FIRST = 301
+    MX_DEALS = 301                # publicDeals (legacy)
+    MX_INCREASE_DEPTHS = 302      # publicIncreaseDepths (legacy)
     MX_LIMIT_DEPTHS = 303
     MX_PRIVATE_ORDERS = 304
+    MX_BOOK_TICKER = 305          # publicBookTicker (legacy)
     MX_PRIVATE_DEALS = 306
     MX_PRIVATE_ACCOUNT = 307
+    MX_SPOT_KLINE = 308
+    MX_MINI_TICKER = 309          # deprecated 2025-08
+    MX_MINI_TICKERS = 310         # deprecated 2025-08
     MX_BOOK_TICKER_BATCH = 311
+    MX_INCREASE_DEPTHS_BATCH = 312
     MX_AGGRE_DEPTHS = 313
     MX_AGGRE_DEALS = 314
     MX_AGGRE_BOOK_TICKER = 315
+    MX_BODY_LAST = 315
 
 cdef enum MexcError:
     # beyond protobuf.pxd PbError (negative, -1..-8)

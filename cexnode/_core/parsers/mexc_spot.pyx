@@ -16,8 +16,8 @@ from cexnode._core.feed cimport (FeedParser, FeedSink, Bbo, Trade, FRAME_DEPTH, 
                                  FRAME_MESSAGE, FRAME_IGNORED, FRAME_ERROR, MSG_ACK, MSG_PONG, MSG_ERROR,
                                  MSG_ORDER, MSG_FILL, MSG_BALANCE, MSG_OTHER)
 from cexnode._core.symbols cimport Instrument, SymbolMap, VENUE_MEXC_SPOT
-from cexnode._core.fixedpoint cimport (parse_decimal, DecimalError, DEC_OK, DEC_EMPTY, DEC_SYNTAX,
-                                       DEC_TOO_PRECISE, DEC_OVERFLOW, MAX_SCALE)
+from cexnode._core.fixedpoint cimport (parse_decimal, natural_scale, DecimalError, DEC_OK, DEC_EMPTY,
+                                       DEC_SYNTAX, DEC_TOO_PRECISE, DEC_OVERFLOW)
 from cexnode._core.parsers.protobuf cimport (
     PbCursor, pb_init, pb_sub, pb_more, pb_offset, pb_read_varint, pb_read_tag, pb_read_len, pb_skip,
     pb_utf8_valid, pb_error_text, PB_OK, PB_VARINT, PB_LEN, PB_ERR_WRONG_TYPE, PB_ERR_UTF8)
@@ -45,10 +45,9 @@ VENUE = "mexc_spot"
 # ---------------------------------------------------------------------------------------------
 
 cdef inline bint _is_body(uint32_t f) noexcept nogil:
-    # The oneof members of the schema in cexnode/sim/mexc_proto.py (305 legacy bookTicker included:
-    # it takes part in the oneof, and its pushes are ignored).
-    return (f == 303 or f == 304 or f == 305 or f == 306 or f == 307 or f == 311 or f == 313
-            or f == 314 or f == 315)
+    # Every member of the official oneof, 301..315: one we do not use still replaces the previous
+    # member (the runtime keeps the last), so none of them may be skipped as an unknown field.
+    return f >= MX_BODY_FIRST and f <= MX_BODY_LAST
 
 
 cdef inline int _parse_uint(_Str s, int64_t* out) noexcept nogil:
@@ -69,20 +68,12 @@ cdef inline int _parse_uint(_Str s, int64_t* out) noexcept nogil:
     return 0
 
 
-cdef inline int _natural_scale(_Str s) noexcept nogil:
-    # Raw mode: a decimal is checked at its own number of fraction digits (capped at MAX_SCALE).
-    cdef Py_ssize_t i
-    for i in range(s.n):
-        if s.p[i] == c'.':
-            return <int>min(<Py_ssize_t>MAX_SCALE, s.n - i - 1)
-    return 0
-
-
 cdef inline int _dec(MexcSpotParser self, _Str s, int scale, int64_t* out, const char* where) noexcept:
-    # scale < 0: raw mode (natural scale). Records the detail for the reason text on failure.
+    # scale < 0: raw mode, the decimal's own scale (trailing zeros excluded: fixedpoint.pxd).
+    # Records the detail for the reason text on failure.
     cdef DecimalError e
     if scale < 0:
-        scale = _natural_scale(s)
+        scale = natural_scale(s.p, s.n)
     e = parse_decimal(s.p, s.n, scale, out)
     if e != DEC_OK:
         self._err_dec = e
@@ -206,27 +197,68 @@ _NOSTR.p = NULL
 _NOSTR.n = 0
 
 
-# Flat messages checked without building objects: kind per field number (0 unknown, 1 proto3
-# string = UTF-8 checked, 2 varint). Used to validate a oneof member that a later one replaced.
-cdef unsigned char _K_ORDERS[27]
-cdef unsigned char _K_DEALS[13]
-cdef unsigned char _K_ACCOUNT[9]
-cdef unsigned char _K_TICKER[5]
-cdef int _k
-for _k in range(27):
-    _K_ORDERS[_k] = 0 if _k == 0 else (2 if _k in (7, 8, 9, 15, 16, 18, 20) else 1)
-for _k in range(13):
-    _K_DEALS[_k] = 0 if _k == 0 else (2 if _k in (4, 5, 6, 12) else 1)
-for _k in range(9):
-    _K_ACCOUNT[_k] = 0 if _k == 0 else (2 if _k == 8 else 1)
-for _k in range(5):
-    _K_TICKER[_k] = 0 if _k == 0 else 1
+# Bodies we do not convert (private ones, legacy and deprecated public ones) are still parsed
+# against their official schema, without building objects: the runtime rejects the whole message
+# when any member it read is malformed (wrong UTF-8, truncated), even one a later member replaced.
+# _KINDS[type][field number]: 0 unknown (skipped), 1 proto3 string (UTF-8 checked), 2 varint
+# (int32/int64/bool), _K_MSG + t an embedded message of type t. No type nests itself, so the
+# recursion is as deep as the schema (3: 312 -> 302 -> item).
+cdef enum _MsgType:
+    _T_ORDERS = 0                 # PrivateOrdersV3Api
+    _T_PDEALS                     # PrivateDealsV3Api
+    _T_ACCOUNT                    # PrivateAccountV3Api
+    _T_TICKER                     # PublicBookTickerV3Api (305, batch item)
+    _T_DEALS                      # PublicDealsV3Api (301)
+    _T_DEALS_ITEM                 # PublicDealsV3ApiItem
+    _T_INC_DEPTHS                 # PublicIncreaseDepthsV3Api (302, 312 item)
+    _T_DEPTH_ITEM                 # PublicIncreaseDepthV3ApiItem
+    _T_KLINE                      # PublicSpotKlineV3Api (308)
+    _T_MINI                       # PublicMiniTickerV3Api (309, 310 item)
+    _T_MINIS                      # PublicMiniTickersV3Api (310)
+    _T_INC_BATCH                  # PublicIncreaseDepthsBatchV3Api (312)
+    _T_COUNT
+
+cdef enum:
+    _K_NF = 27                    # field numbers 0..26 (PrivateOrdersV3Api has the most)
+    _K_MSG = 16
+
+cdef unsigned char _KINDS[_T_COUNT][_K_NF]
 
 
-cdef int _check_flat(const char* p, Py_ssize_t n, const unsigned char* kinds, int nk) noexcept:
+def _schema_kinds():
+    # official .proto field numbers (as in cexnode/sim/mexc_proto.py); 'i' any varint type
+    S, I = 1, 2
+    return {
+        _T_ORDERS: {f: (I if f in (7, 8, 9, 15, 16, 18, 20) else S) for f in range(1, 27)},
+        _T_PDEALS: {f: (I if f in (4, 5, 6, 12) else S) for f in range(1, 13)},
+        _T_ACCOUNT: {f: (I if f == 8 else S) for f in range(1, 9)},
+        _T_TICKER: {1: S, 2: S, 3: S, 4: S},
+        _T_DEALS: {1: _K_MSG + _T_DEALS_ITEM, 2: S},
+        _T_DEALS_ITEM: {1: S, 2: S, 3: I, 4: I},
+        _T_INC_DEPTHS: {1: _K_MSG + _T_DEPTH_ITEM, 2: _K_MSG + _T_DEPTH_ITEM, 3: S, 4: S},
+        _T_DEPTH_ITEM: {1: S, 2: S},
+        _T_KLINE: {1: S, 2: I, 3: S, 4: S, 5: S, 6: S, 7: S, 8: S, 9: I},
+        _T_MINI: {f: S for f in range(1, 13)},
+        _T_MINIS: {1: _K_MSG + _T_MINI},
+        _T_INC_BATCH: {1: _K_MSG + _T_INC_DEPTHS, 2: S},
+    }
+
+
+cdef int _t, _k
+for _t in range(<int>_T_COUNT):
+    for _k in range(_K_NF):
+        _KINDS[_t][_k] = 0
+for _t, _fields in _schema_kinds().items():
+    for _k, _kind in _fields.items():
+        _KINDS[_t][_k] = _kind
+
+
+cdef int _check_msg(const char* p, Py_ssize_t n, int t) noexcept:
+    # Parse (and drop) one message of type t; PB_OK or the PbError of the first malformation.
     cdef PbCursor c
     cdef uint32_t f
     cdef int wt, r
+    cdef unsigned char kind
     cdef _Str s
     cdef int64_t tmp
     pb_init(&c, p, n)
@@ -234,10 +266,15 @@ cdef int _check_flat(const char* p, Py_ssize_t n, const unsigned char* kinds, in
         r = pb_read_tag(&c, &f, &wt)
         if r != PB_OK:
             return r
-        if f < <uint32_t>nk and kinds[f] == 1:
+        kind = _KINDS[t][f] if f < <uint32_t>_K_NF else 0
+        if kind == 1:
             r = _read_str(&c, wt, &s, True)
-        elif f < <uint32_t>nk and kinds[f] == 2:
+        elif kind == 2:
             r = _read_i64(&c, wt, &tmp)
+        elif kind >= _K_MSG:
+            r = _read_str(&c, wt, &s, False)
+            if r == PB_OK:
+                r = _check_msg(s.p, s.n, kind - _K_MSG)
         else:
             r = pb_skip(&c, f, wt)
         if r != PB_OK:
@@ -245,10 +282,32 @@ cdef int _check_flat(const char* p, Py_ssize_t n, const unsigned char* kinds, in
     return PB_OK
 
 
+cdef inline int _body_type(uint32_t b) noexcept nogil:
+    if b == MX_PRIVATE_ORDERS:
+        return _T_ORDERS
+    if b == MX_PRIVATE_DEALS:
+        return _T_PDEALS
+    if b == MX_PRIVATE_ACCOUNT:
+        return _T_ACCOUNT
+    if b == MX_BOOK_TICKER:
+        return _T_TICKER
+    if b == MX_DEALS:
+        return _T_DEALS
+    if b == MX_INCREASE_DEPTHS:
+        return _T_INC_DEPTHS
+    if b == MX_SPOT_KLINE:
+        return _T_KLINE
+    if b == MX_MINI_TICKER:
+        return _T_MINI
+    if b == MX_MINI_TICKERS:
+        return _T_MINIS
+    return _T_INC_BATCH                 # MX_INCREASE_DEPTHS_BATCH: the last member we do not convert
+
+
 cdef int _validate_member(MexcSpotParser self) noexcept:
     # Parse (and drop) the body segments collected so far, per their type's schema.
     cdef uint32_t b = self._w.body
-    cdef int k, r = PB_OK
+    cdef int k, t, r = PB_OK
     cdef const char* where = self._err_where
     if b == MX_AGGRE_DEPTHS or b == MX_LIMIT_DEPTHS:
         r = self._parse_depth_body(b == MX_LIMIT_DEPTHS)
@@ -257,15 +316,9 @@ cdef int _validate_member(MexcSpotParser self) noexcept:
     elif b == MX_AGGRE_BOOK_TICKER or b == MX_BOOK_TICKER_BATCH:
         r = self._parse_ticker_body(b == MX_BOOK_TICKER_BATCH)
     else:
+        t = _body_type(b)
         for k in range(self._w.n_seg):
-            if b == MX_PRIVATE_ORDERS:
-                r = _check_flat(self._w.seg[k].p, self._w.seg[k].n, _K_ORDERS, 27)
-            elif b == MX_PRIVATE_DEALS:
-                r = _check_flat(self._w.seg[k].p, self._w.seg[k].n, _K_DEALS, 13)
-            elif b == MX_PRIVATE_ACCOUNT:
-                r = _check_flat(self._w.seg[k].p, self._w.seg[k].n, _K_ACCOUNT, 9)
-            else:
-                r = _check_flat(self._w.seg[k].p, self._w.seg[k].n, _K_TICKER, 5)
+            r = _check_msg(self._w.seg[k].p, self._w.seg[k].n, t)
             if r != PB_OK:
                 break
     if r == PB_OK:
@@ -647,7 +700,8 @@ cdef class MexcSpotParser(FeedParser):
 
     cdef int _parse_ticker_body(self, bint batch) noexcept:
         # PublicAggreBookTickerV3Api: bidPrice 1, bidQuantity 2, askPrice 3, askQuantity 4, version 5,
-        # lastOrderCreateTime 6. PublicBookTickerBatchV3Api: items 1 (PublicBookTickerV3Api fields 1..4).
+        # lastOrderCreateTime 6. PublicBookTickerBatchV3Api: items 1 (PublicBookTickerV3Api fields 1..4),
+        # version 2, lastOrderCreateTime 3.
         cdef PbCursor c, ic
         cdef PbCursor* cur
         cdef uint32_t f, g
@@ -672,7 +726,13 @@ cdef class MexcSpotParser(FeedParser):
                     break
                 if batch:
                     if f != 1:
-                        r = pb_skip(&c, f, wt)
+                        if f == 2:                  # the batch's version: checked, items carry none
+                            self._err_where = "book ticker batch version"
+                            r = _read_str(&c, wt, &s, True)
+                        elif f == 3:                # lastOrderCreateTime
+                            r = _read_i64(&c, wt, &tmp)
+                        else:
+                            r = pb_skip(&c, f, wt)
                         if r != PB_OK:
                             break
                         continue
@@ -751,9 +811,10 @@ cdef class MexcSpotParser(FeedParser):
             return r
         if not (body == MX_AGGRE_DEPTHS or body == MX_LIMIT_DEPTHS or body == MX_AGGRE_BOOK_TICKER
                 or body == MX_BOOK_TICKER_BATCH or body == MX_AGGRE_DEALS):
-            if body != 0:                           # legacy bookTicker: checked, then ignored
+            if body != 0:                           # legacy / deprecated bodies: checked, then ignored
                 r = _validate_member(self)
                 if r != PB_OK:
+                    self._err_where = "ignored body member"
                     return self._fail_code(r, buf, n)
             return FRAME_IGNORED
         # The body is walked before the symbol lookup so that a malformed frame is an error even
