@@ -164,6 +164,7 @@ class FileLogConfig:
 @_frozen
 class AuditLogConfig:
     path: str = opt("logs/audit.jsonl", doc="Audit trail of every order event (JSON Lines).")
+    checkpoint_interval_s: float = opt(60.0, doc="Fold the audit trail into a checkpoint (<path>.checkpoint) this often and at stop, on its own thread, so that a restart reads the checkpoint and only the audit records after it (0: off; every start then folds the whole file).", ge=0, le=86400, off_or_ge=1)
     fsync: Literal["always", "batch", "never"] = opt("always", doc="Every record is written with one write(2) before the call returns (survives kill -9). always: also fdatasync'd before it returns (power loss), except a trade's pre-send record, synced off the loop while its orders are in flight and before any answer to them is recorded; batch: fdatasync per flush, off the loop; never: the OS decides.")
 
 
@@ -299,6 +300,7 @@ class PaperConfig:
 @_frozen
 class TradingConfig:
     mode: Literal["paper", "live"] = opt("paper", doc="paper (default): fills simulated against our own books; live: real orders, needs credentials.")
+    recover: bool = opt(True, doc="At start, rebuild positions, residuals, realised P&L per UTC day (the daily loss limit), the error-rate window and every order without a final record from the audit trail (log.audit.path), and reconcile those orders with their venues before the first trade. Off only where the venues start afresh with the node (the embedded simulator of the demo).")
     order_timeout_ms: int = opt(2000, doc="An order without a definitive answer by then is ambiguous and reconciled with the venue.", ge=10, le=60000, reload=True)
     leg_deadline_ms: int = opt(3000, doc="Deadline for both legs of a trade to reach a final state.", ge=10, le=60000, reload=True)
     max_balance_age_ms: int = opt(1000, doc="Balances older than this are refreshed before a trade.", ge=0, le=600000, reload=True)

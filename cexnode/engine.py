@@ -66,6 +66,7 @@ class Engine(Component):
         self._perp_venues: set[str] = set()                 # venues whose legs are perpetuals
         self.balance_pushes = 0
         self.summary: list[str] = []           # the closing summary table, once stopped
+        self.checkpointer: Optional[Any] = None   # keeps the audit checkpoint current (recovery)
         self._kill_signal_installed = False
         self.context["engine"] = self
 
@@ -87,6 +88,7 @@ class Engine(Component):
         self._register_readiness()
         self._register_metrics()
         if self.executor is not None:
+            await self._recover()          # before the first trade: the audit trail's state
             self.executor.start()
             try:                           # SIGUSR1 toggles the kill switch (as does risk.kill_switch_file)
                 self.risk.install_signal_handler(asyncio.get_running_loop())
@@ -98,6 +100,28 @@ class Engine(Component):
             except Exception as e:
                 self.log.warning("initial balance refresh failed; trades will refresh first", error=repr(e)[:200])
         self.restart_status()
+
+    async def _recover(self) -> None:
+        """Rebuild the executor's state from the audit trail (``trading.recover``) and keep its
+        checkpoint current (``log.audit.checkpoint_interval_s``); see cexnode.execution.recovery."""
+        from cexnode.execution.recovery import AuditFold, Checkpointer, recover
+
+        cfg = self.cfg
+        path = cfg.log.audit.path
+        if not cfg.trading.recover or not path:
+            return
+        loop = asyncio.get_running_loop()
+        rec = await loop.run_in_executor(None, lambda: recover(path, window_s=cfg.risk.error_window_s))
+        fold = rec.fold
+        self.positions.adopt(fold.positions)
+        summary = await self.executor.recover(fold, deadline_s=cfg.node.start_timeout_s / 2)
+        self.log.info("recovered from the audit trail", records=fold.records, seconds=round(rec.seconds, 3),
+                      from_checkpoint=rec.from_checkpoint, **summary)
+        if cfg.log.audit.checkpoint_interval_s > 0:
+            # its own copy of the fold: the executor's positions move on without it
+            self.checkpointer = Checkpointer(path, AuditFold.from_dict(fold.to_dict()), rec.offset,
+                                             interval_s=cfg.log.audit.checkpoint_interval_s, logger=self.log)
+            self.checkpointer.start()
 
     async def _each_venue(self, what: str, fn) -> None:
         names = [n for n in self.adapters if n not in self.failed]
@@ -342,6 +366,9 @@ class Engine(Component):
             self.risk.remove_signal_handler(asyncio.get_running_loop())
         if self.executor is not None:
             await self.executor.stop(timeout_s=max(1.0, self.cfg.node.stop_timeout_s / 2))
+        if self.checkpointer is not None:     # after the executor's last record
+            cp, self.checkpointer = self.checkpointer, None
+            await asyncio.get_running_loop().run_in_executor(None, cp.stop)
         summary = self.summary = format_summary(self) if self.executor is not None or self.router is not None else []
         await asyncio.gather(*(a.stop() for a in self.adapters.values()), return_exceptions=True)
         if summary:                # taken before the adapters stop: their feeds' counters go with them

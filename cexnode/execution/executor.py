@@ -69,6 +69,7 @@ from cexnode.execution.eager import start_eager
 from cexnode.execution.gateway import (Balance, GatewayError, OrderAck, OrderGateway, OrderNotFound, OrderRequest,
                                        OrderState, OrderStatus, Outcome, Side, TimeInForce, mantissa_to_decimal)
 from cexnode.execution.positions import DEC_CTX, PositionBook
+from cexnode.execution.recovery import AuditFold, split_symbol
 from cexnode.execution.risk import ACTIVE, RiskManager, balance_needs
 from cexnode.log import get_logger
 
@@ -1124,6 +1125,83 @@ class Executor:
         return status, residual
 
     # -- reporting ---------------------------------------------------------------------------------
+    # -- recovery (state rebuilt from the audit trail: cexnode.execution.recovery) ----------------
+    async def recover(self, fold: "AuditFold", *, deadline_s: float) -> dict:
+        """Before the first trade: restore the error-rate window, book the fills of orders whose
+        final record came without its ``fill_booked`` (a crash between the two), and reconcile
+        every order without a final record with its venue by client id (``_query``; a fill found
+        is audited as ``fill_booked`` after its ``order_final``, as for any order). Orders the
+        venue cannot answer about by ``deadline_s`` go on being reconciled in the background and
+        keep risk ``reducing`` (``unreconciled``) until they are. The positions (and daily P&L)
+        were adopted by the engine before the risk manager's first check. Returns the summary."""
+        now = self._clock()
+        self.risk.restore_outcomes(fold.outcomes_since(now - fold.window_ns))
+        booked = 0
+        for cid, d in fold.unbooked.items():
+            base, quote = split_symbol(d.get("symbol", ""))
+            side = Side(d["side"])
+            qty, price = Decimal(d["filled_qty"]), Decimal(d["avg_price"])
+            fee, fee_asset = Decimal(d.get("fee") or "0"), d.get("fee_asset") or ""
+            with decimal.localcontext(DEC_CTX):
+                pnl = self.positions.apply_fill(route=d.get("route", ""), venue=d.get("venue", ""), base=base,
+                                                quote=quote, side=side, qty=qty, price=price, fee=fee,
+                                                fee_asset=fee_asset)
+            self._audit_soft("fill_booked", {"client_id": cid, "route": d.get("route", ""), "venue": d.get("venue", ""),
+                                             "side": side.value, "qty": str(qty), "price": str(price),
+                                             "fee": str(fee), "fee_asset": fee_asset, "realised": str(pnl),
+                                             "recovered": True})
+            booked += 1
+        legs = []
+        mono, wall = time.monotonic_ns(), self._clock()
+        for o in fold.open.values():
+            base, quote = split_symbol(o.symbol)
+            qty, price = Decimal(o.qty), Decimal(o.price)
+            qs, ps = max(0, -qty.as_tuple().exponent), max(0, -price.as_tuple().exponent)
+            req = OrderRequest(client_id=o.client_id, venue=o.venue, symbol=o.symbol, side=Side(o.side),
+                               qty_m=int(qty.scaleb(qs)), price_m=int(price.scaleb(ps)), qty_scale=qs,
+                               price_scale=ps, tif=TimeInForce.IOC, route=o.route, purpose=o.purpose)
+            if o.venue not in self.gateways:
+                self.unreconciled.add(o.client_id)
+                self._audit_soft("unreconciled", {"client_id": o.client_id, "venue": o.venue,
+                                                  "why": "recovery: venue not connected"})
+                continue
+            leg = self._new_leg(o.trade_id, req, base, quote)
+            leg.sent_ns = mono - max(0, wall - o.ts_ns)      # its real age: not_found_grace_ms applies
+            leg.sent_wall_ns = o.ts_ns
+            legs.append(leg)
+
+        async def settle(leg: _Leg) -> None:
+            await self._query(leg, "recovery")
+            if leg.final:
+                self._finish_leg(leg)
+                self._retire(leg)
+
+        if legs:
+            try:
+                await asyncio.wait_for(asyncio.gather(*(settle(leg) for leg in legs)), deadline_s)
+            except asyncio.TimeoutError:
+                pass
+        left = [leg for leg in legs if not leg.final]
+        for leg in left:
+            leg.unreconciled = True
+            self.unreconciled.add(leg.req.client_id)
+            self._audit_soft("unreconciled", {"client_id": leg.req.client_id, "venue": leg.req.venue,
+                                              "why": "recovery"})
+            t = asyncio.get_running_loop().create_task(self._background_reconcile(leg))
+            self._bg.add(t)
+            t.add_done_callback(self._bg.discard)
+        if self.unreconciled:
+            self.risk.set_condition("unreconciled", True, ",".join(sorted(self.unreconciled)))
+        self.risk.refresh()
+        summary = {"orders_open": len(fold.open), "reconciled": len(legs) - len(left),
+                   "filled": sum(1 for leg in legs if leg.final and leg.filled > 0),
+                   "unreconciled": len(self.unreconciled), "fills_booked_late": booked,
+                   "window_orders": self.risk.window_orders, "realised_today": str(self.positions.daily_realised()),
+                   "positions": {a: str(p) for a, p in self.positions.positions().items() if p},
+                   "risk": self.risk.state}
+        self._audit_soft("recovery", summary)
+        return summary
+
     def status(self) -> dict:
         return {"opportunities": self.opportunities, "inflight": self.inflight, "skipped": dict(self.skipped),
                 "trades": {"%s|%s" % k: v for k, v in self.trades_by_status.items()},

@@ -149,6 +149,48 @@ class PositionBook:
         ra.position += signed
         return realised
 
+    # -- persistence (checkpoints of the audit fold: cexnode.execution.recovery) ------------------
+    _RA_DECIMALS = ("position", "realised", "fees_quote", "bought", "sold", "buy_cost", "sell_proceeds")
+
+    def dump(self) -> dict:
+        """Everything the book's future answers depend on, as JSON-ready values (exact decimals)."""
+        return {
+            "ra": [{"route": r, "asset": a, "quote": self._quote_of[(r, a)], "fills": ra.fills,
+                    "lots": [[str(q), str(p)] for q, p in ra.lots],
+                    **{k: str(getattr(ra, k)) for k in self._RA_DECIMALS}} for (r, a), ra in self._ra.items()],
+            "venue_deltas": [[v, a, str(x)] for (v, a), x in self.venue_deltas.items()],
+            "other_fees": {k: str(v) for k, v in self.other_fees.items()},
+            "daily": {k: str(v) for k, v in self.daily.items()},
+            "marks": {k: str(v) for k, v in self.marks.items()},
+            "fill_count": self.fill_count,
+        }
+
+    @classmethod
+    def load(cls, d: dict, clock_ns: Callable[[], int] = time.time_ns) -> "PositionBook":
+        """The book :meth:`dump` describes (recent ``fills`` are not kept: they are a display cache)."""
+        pb = cls(clock_ns)
+        for e in d["ra"]:
+            ra = _RouteAsset()
+            ra.lots = collections.deque([Decimal(q), Decimal(p)] for q, p in e["lots"])
+            for k in cls._RA_DECIMALS:
+                setattr(ra, k, Decimal(e[k]))
+            ra.fills = int(e["fills"])
+            pb._ra[(e["route"], e["asset"])] = ra
+            pb._quote_of[(e["route"], e["asset"])] = e["quote"]
+        pb.venue_deltas = {(v, a): Decimal(x) for v, a, x in d["venue_deltas"]}
+        pb.other_fees = {k: Decimal(v) for k, v in d["other_fees"].items()}
+        pb.daily = {k: Decimal(v) for k, v in d["daily"].items()}
+        pb.marks = {k: Decimal(v) for k, v in d["marks"].items()}
+        pb.fill_count = int(d["fill_count"])
+        return pb
+
+    def adopt(self, other: "PositionBook") -> None:
+        """Take ``other``'s state (a book rebuilt from the audit trail) in place, so that every
+        component holding this book sees it."""
+        self._ra, self._quote_of = other._ra, other._quote_of
+        self.venue_deltas, self.other_fees = other.venue_deltas, other.other_fees
+        self.daily, self.marks, self.fill_count = other.daily, other.marks, other.fill_count
+
     # -- queries ---------------------------------------------------------------------------------
     def position(self, asset: str, route: Optional[str] = None) -> Decimal:
         """Net base position of ``asset`` (one route, or summed over routes)."""

@@ -32,7 +32,7 @@ import signal
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from cexnode.execution.positions import DEC_CTX, PositionBook
 from cexnode.log import get_logger
@@ -238,6 +238,15 @@ class RiskManager:
         self.window_failures += int(failed)
         if failed:
             self.refresh(now)
+
+    def restore_outcomes(self, outcomes: Iterable[tuple[int, int]]) -> None:
+        """Order outcomes ``(ts_ns, failed)`` recovered from the audit trail, oldest first (the
+        error-rate window holds across a restart)."""
+        for ts, failed in outcomes:
+            self._orders.append((int(ts), int(failed)))
+            self.window_orders += 1
+            self.window_failures += int(failed)
+        self.refresh()
 
     @property
     def error_rate(self) -> float:

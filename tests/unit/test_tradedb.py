@@ -18,7 +18,7 @@ from cexnode.__main__ import main
 from cexnode.config import load_config_text
 from cexnode.storage.feeder import TradeDBFeeder
 from cexnode.storage.tradedb import TradeDB, parse_since, utc_day
-from tradedb_stream import write_stream
+from audit_stream import write_stream
 
 D = Decimal
 
