@@ -3,10 +3,12 @@
 
 A child process runs the node as ``python -m cexnode`` does (Node.run on uvloop; live mode against
 the embedded simulator on 127.0.0.1) and trades once normally. It then lowers its own
-RLIMIT_FSIZE so that the next trade's pre-send record fits but the record after it (the first
-answer from a venue) is cut short: writes to the audit file fail with EFBIG, as they would with
-ENOSPC on a full disk (Python ignores SIGXFSZ). After that trade has settled and one more
-opportunity has come and gone, the limit is lifted ("space is back") and the node is stopped.
+RLIMIT_FSIZE so that a record of the next trade is cut short — the first one after its pre-send
+record (its orders left), or the pre-send record itself — and every write to the audit file fails
+with EFBIG from then on, as it would with ENOSPC on a full disk (Python ignores SIGXFSZ; a full
+filesystem needs mount privileges, and /dev/full cannot recover: tests/unit/test_audit_backend.py
+uses it). After that trade has settled and one more opportunity has come and gone, the limit is
+lifted ("space is back") and the node is stopped.
 
 Asserted: no traceback, exactly one error line (path and errno), exit code 1, risk halted with
 reason audit, the trade in flight settled and booked, no order sent while halted, and — once the
@@ -25,6 +27,7 @@ import textwrap
 from decimal import Decimal
 
 import orjson
+import pytest
 
 from audit_check import audit_events, check_audit, read_audit
 
@@ -135,8 +138,13 @@ CHILD = textwrap.dedent("""
             raw = f.read()
         start_len = max(len(ln) + 1 for ln in raw.splitlines() if b'"event":"trade_start"' in ln)
         soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-        # the next trade's pre-send record fits (its orders leave); the record after it does not
-        resource.setrlimit(resource.RLIMIT_FSIZE, (len(raw) + start_len + 60, hard))
+        # "answer": the next trade's pre-send record fits (its orders leave), the record after it
+        # does not; "request": the pre-send record itself is cut short (its orders must not leave)
+        # "hedge": as "answer", with the sell leg half filled: the residual needs a hedge
+        room = 10 if sys.argv[3] == "request" else start_len + 60
+        if sys.argv[3] == "hedge":
+            sim.venue("gateio_spot").faults.partial_fill_next(Decimal("0.5"))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (len(raw) + room, hard))
         r2 = await trade("mexc_spot")
         report["state_after"] = [risk.state, sorted(risk.reasons)]
         placed = sum(engine.adapters[v].gateway.placed for v in VENUES)
@@ -150,7 +158,7 @@ CHILD = textwrap.dedent("""
         report["skipped"] = dict(ex.skipped)
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))          # space is back
         await asyncio.sleep(1.5)              # the flusher retries what the audit log holds (every 1 s)
-        report["results"] = [[r.status, str(r.buy_filled), str(r.sell_filled)] for r in (r1, r2)]
+        report["results"] = [[r.status, str(r.buy_filled), str(r.sell_filled), r.reason] for r in (r1, r2)]
         report["positions"] = {a: str(p) for a, p in engine.positions.positions().items()}
         orders = {}
         for v in VENUES:
@@ -171,7 +179,13 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def test_audit_unwritable_mid_trade_halts_settles_and_exits_1(tmp_path):
+@pytest.mark.parametrize("cut", ["answer", "request", "hedge"])
+def test_audit_unwritable_mid_trade_halts_settles_and_exits_1(tmp_path, cut):
+    """``answer``: the file fails after the trade's orders left (on the first record about them):
+    the trade settles and is booked in memory, its records reach the file once it takes writes
+    again. ``request``: the file fails on the pre-send record itself: the orders never leave
+    (``orders_withdrawn``). ``hedge``: as ``answer`` with one leg half filled: the hedge's request
+    cannot be written, so it is not sent either; the residual is booked and reported."""
     audit = tmp_path / "audit" / "audit.jsonl"
     cfg = tmp_path / "node.yaml"
     cfg.write_text(YAML % {"audit": audit})
@@ -179,21 +193,31 @@ def test_audit_unwritable_mid_trade_halts_settles_and_exits_1(tmp_path):
     script.write_text(CHILD)
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                CX_DF_KEY="k-diskfull", CX_DF_SECRET="s-diskfull-secret")
-    r = subprocess.run([sys.executable, str(script), str(cfg), str(audit)], cwd=str(tmp_path), env=env,
+    r = subprocess.run([sys.executable, str(script), str(cfg), str(audit), cut], cwd=str(tmp_path), env=env,
                        capture_output=True, text=True, timeout=120)
     err = r.stderr
     assert "Traceback" not in err and "timed out" not in err, err[-3000:]
     assert r.returncode == 1, err[-3000:]                       # a runtime failure, said at the exit
     errors = [ln for ln in err.splitlines() if "ERROR" in ln]
-    assert len(errors) == 1, errors                             # ONE line: what failed, where, errno
+    if cut == "hedge":                                          # the other thing that went wrong, said once
+        assert len(errors) == 2 and "residual position left open" in errors[1], errors
+    else:
+        assert len(errors) == 1, errors                         # ONE line: what failed, where, errno
     assert str(audit) in errors[0] and "[Errno %d]" % errno.EFBIG in errors[0] and "cannot be written" in errors[0]
     assert "can be written again" in err
     rep = orjson.loads(r.stdout.splitlines()[-1])
 
     assert rep["state_after"] == ["halted", ["audit"]]
     assert rep["sent_while_halted"] == 0 and rep["skipped"].get("risk_halted", 0) >= 1
-    # the trade in flight when the file failed went on: both legs answered, settled, booked
-    assert [(st, Decimal(b), Decimal(s)) for st, b, s in rep["results"]] == [("done", Decimal("0.01"), Decimal("0.01"))] * 2
+    res = [(st, Decimal(b), Decimal(s)) for st, b, s, _reason in rep["results"]]
+    ok = ("done", Decimal("0.01"), Decimal("0.01"))
+    if cut == "answer":   # the trade in flight when the file failed went on: answered, settled, booked
+        assert res == [ok, ok]
+    elif cut == "hedge":  # settled and booked; the residual stays (no order without its record)
+        assert res == [ok, ("residual", Decimal("0.01"), Decimal("0.005"))]
+        assert rep["positions"]["BTC"] != "0"
+    else:                 # nothing of it left
+        assert res == [ok, ("error", 0, 0)] and "trade_start" in rep["results"][1][3]
 
     # space is back: the audit file is whole and complete
     raw = audit.read_bytes()
@@ -201,19 +225,28 @@ def test_audit_unwritable_mid_trade_halts_settles_and_exits_1(tmp_path):
     recs = read_audit(audit)                                    # every line parses (nothing torn)
     ev = audit_events(audit)
     seqs = [e["seq"] for e in ev]
-    assert seqs == sorted(set(seqs)) and seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    assert seqs == list(range(1, len(seqs) + 1))                # unique, increasing, none lost
     sim_orders = rep["sim_orders"]
-    assert len(sim_orders) == 4 and not any(o[2] for o in sim_orders.values())
+    assert len(sim_orders) == (2 if cut == "request" else 4) and not any(o[2] for o in sim_orders.values())
     finals = check_audit(ev, sent=set(sim_orders))
     for cid, (venue, filled, _open) in sim_orders.items():
         assert finals[cid]["venue"] == venue and Decimal(finals[cid]["filled_qty"]) == Decimal(filled)
-    booked = [e for e in ev if e["event"] == "fill_booked"]
-    assert len(booked) == 4
+    assert len([e for e in ev if e["event"] == "fill_booked"]) == len(sim_orders)
     names = [e["event"] for e in ev]
-    assert names.count("trade_start") == names.count("trade_done") == 2
+    assert names.count("trade_start") == 2 and names.count("trade_done") == (1 if cut == "request" else 2)
     halt = [e["data"] for e in ev if e["event"] == "risk_state"]
     assert halt and halt[-1]["to"] == "halted" and halt[-1]["reasons"] == ["audit"]
-    # the second trade's answers were written late, after its pre-send record, in seq order
     second = [e for e in ev if e["data"] and e["data"].get("trade_id") == 2]
-    assert [e["event"] for e in second][0] == "trade_start" and len(second) > 4
+    assert second[0]["event"] == "trade_start"                  # written first, late or not
+    if cut == "answer":
+        assert len(second) > 4 and "orders_withdrawn" not in names
+    elif cut == "hedge":
+        w = [e["data"] for e in second if e["event"] == "orders_withdrawn"]
+        assert len(w) == 1 and w[0]["record"] == "hedge_plan" and w[0]["client_ids"][0] not in sim_orders
+        assert [e["event"] for e in second][-2:] == ["residual_open", "trade_done"]
+        assert second[-1]["data"]["status"] == "residual"
+    else:
+        assert [e["event"] for e in second] == ["trade_start", "orders_withdrawn"]
+        assert second[1]["data"]["record_seq"] == second[0]["seq"]
+        assert set(second[1]["data"]["client_ids"]) == {o["client_id"] for o in second[0]["data"]["orders"]}
     assert len(recs) > len(ev)                                  # the log-record copies before the failure
