@@ -205,7 +205,7 @@ class JsonlFileBackend:
         while data:
             room = self.max_bytes - self.size
             if len(data) <= room:
-                _write_all(self.fd, data)
+                self._put(data)
                 self.size += len(data)
                 return
             cut = data.rfind(b"\n", 0, room) + 1 if room > 0 else 0
@@ -214,10 +214,23 @@ class JsonlFileBackend:
                     self.rotate()
                     continue
                 cut = data.find(b"\n") + 1 or len(data)     # one line longer than max_bytes
-            _write_all(self.fd, data[:cut])
+            self._put(data[:cut])
             self.size += cut
             data = data[cut:]
             self.rotate()
+
+    def _put(self, data: bytes) -> None:
+        """Write ``data``; when the write fails (disk full), what went in is truncated away so that
+        the file never holds part of a line (the flusher reports the error)."""
+        try:
+            _write_counted(self.fd, data)
+        except _PartialWrite as e:
+            if e.done:
+                try:
+                    os.ftruncate(self.fd, os.fstat(self.fd).st_size - e.done)
+                except OSError:
+                    pass
+            raise
 
     def handle(self, batch: Any, max_level: int) -> None:
         if max_level < self.level:
@@ -478,6 +491,7 @@ class AuditBackend:
                     return
                 try:
                     self._write(data)
+                    self.error = None            # takes writes again (nothing was held)
                     if self.fsync == "always":
                         self._sync()
                     else:

@@ -182,3 +182,34 @@ def test_log_file_on_a_full_disk_is_one_line_and_a_failed_run(tmp_path, capfd):
     assert failures > 1 and len(lines) == 1, err
     assert "/dev/full" in lines[0] and "[Errno 28]" in lines[0] and "Traceback" not in err
     assert [orjson.loads(x)["seq"] for x in (tmp_path / "audit.jsonl").read_bytes().splitlines()] == [seq]
+
+
+FILE_CHILD = textwrap.dedent("""
+    import os, resource, sys
+    from cexnode.log.backends import JsonlFileBackend
+    b = JsonlFileBackend(sys.argv[1], rotate_daily=False)
+    b.open()
+    b.write(b'{"i":0}\\n')
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(sys.argv[1]) + 5, hard))
+    try:
+        b.write(b'{"i":1,"pad":"xxxxxxxxxxxxxxxx"}\\n')
+    except OSError as e:
+        print("failed", e.errno, os.path.getsize(sys.argv[1]))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    b.write(b'{"i":2}\\n')
+    b.close()
+""")
+
+
+def test_log_file_write_cut_short_leaves_no_part_of_a_line(tmp_path):
+    """The JSONL log file past RLIMIT_FSIZE (EFBIG after a short write): the part that went in is
+    truncated away, so the next line written starts on a line of its own."""
+    path = tmp_path / "node.jsonl"
+    script = tmp_path / "child.py"
+    script.write_text(FILE_CHILD)
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["failed", str(errno.EFBIG), "8"]
+    assert [orjson.loads(x)["i"] for x in path.read_bytes().splitlines()] == [0, 2]
