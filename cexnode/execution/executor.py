@@ -448,7 +448,7 @@ class Executor:
             self.audit_errors += 1
             self.risk.set_condition("audit", True, str(e)[:200])
             if self.audit_errors == 1:   # the log system said what failed, where (one error line)
-                self.log.warning("audit write failed; trading halts", event=event, error=str(e)[:200])
+                self.log.warning("audit write failed; trading halts", record=event, error=str(e)[:200])   # not "event": copied to the audit file it would read as an audit event
             raise _AuditFailed(event, getattr(e, "seq", 0)) from e
         self.audit_events += 1
         return seq
