@@ -68,7 +68,8 @@ def check_audit(ev: list[dict], *, sent=None, allow_unreconciled=()) -> dict[str
             assert not booked, cid
         finals[cid] = fin[0]["data"]
     # a trade whose entry orders were withdrawn never started: it has no trade_done
-    unsent = {e["data"]["trade_id"] for e in ev if e["event"] == "orders_withdrawn" and e["data"]["record"] == "trade_start"}
+    unsent = {e["data"]["trade_id"] for e in ev
+              if e["event"] == "orders_withdrawn" and e["data"]["record"] == "trade_start"}
     starts = [e for e in ev if e["event"] == "trade_start" and e["data"].get("trade_id") not in unsent]
     assert len(starts) == names.count("trade_done")
     seqs = [e["seq"] for e in ev]

@@ -34,9 +34,10 @@ Audit: every order event is written with ``Logger.audit`` (synchronous, durable 
 halts (``audit``) and nothing new is sent — no hedge either: an order is sent only once its
 request is in the file — while the trades in flight are still settled, reconciled and booked in
 memory; the log system holds the records it could not write and writes them, in seq order, when
-the file takes writes again (``cexnode.log.backends.AuditBackend``). Events (``data`` carries ``client_id`` where it is
-about one order): ``executor_start``; ``trade_rejected`` (reason, detail); ``trade_start`` (the
-opportunity and BOTH entry order requests in one record, written before they leave; with
+the file takes writes again (``cexnode.log.backends.AuditBackend``). Events (``data`` carries
+``client_id`` where it is about one order): ``executor_start``; ``trade_rejected`` (reason,
+detail); ``trade_start`` (the opportunity and BOTH entry order requests in one record, written
+before they leave; with
 ``fsync: always`` its fdatasync runs off the loop while they are in flight — ``sync="behind"`` —
 and every later record is synced before it is acted on, which makes this one durable too);
 ``order_request`` (hedge/unwind orders); ``order_ack`` (outcome definitive/ambiguous, the venue's
@@ -448,7 +449,9 @@ class Executor:
             self.audit_errors += 1
             self.risk.set_condition("audit", True, str(e)[:200])
             if self.audit_errors == 1:   # the log system said what failed, where (one error line)
-                self.log.warning("audit write failed; trading halts", record=event, error=str(e)[:200])   # not "event": copied to the audit file it would read as an audit event
+                # "record", not "event": this line is copied to the audit file, where a field named
+                # event reads as an audit event
+                self.log.warning("audit write failed; trading halts", record=event, error=str(e)[:200])
             raise _AuditFailed(event, getattr(e, "seq", 0)) from e
         self.audit_events += 1
         return seq

@@ -62,7 +62,8 @@ def test_withdrawn_requests_need_no_answer_and_must_not_be_sent():
     orders were never sent (orders_withdrawn); the record itself may reach the file later."""
     ev = _log()[:-1] + [
         {"seq": 12, "event": "trade_done", "data": {}},
-        {"seq": 13, "event": "trade_start", "data": {"trade_id": 2, "orders": [{"client_id": "b2"}, {"client_id": "s2"}]}},
+        {"seq": 13, "event": "trade_start",
+         "data": {"trade_id": 2, "orders": [{"client_id": "b2"}, {"client_id": "s2"}]}},
         {"seq": 14, "event": "orders_withdrawn", "data": {"trade_id": 2, "client_ids": ["b2", "s2"],
                                                           "record": "trade_start", "record_seq": 13}},
         {"seq": 15, "event": "order_request", "data": {"client_id": "h9"}},
