@@ -293,12 +293,17 @@ class LogComponent(Component):
         from cexnode.log import setup
 
         self.system = setup(node.cfg.log, registry=node.context["metrics"].registry)
+        self.node = node
 
     async def start(self) -> None:
         await self.system.start()
 
     async def stop(self) -> None:
         await self.system.stop()
+        if self.system.write_failures:
+            # the audit (or log) file could not be written during the run: said on stderr when it
+            # happened (path, errno); trading halted; the run is a runtime failure
+            self.node.exit_code = EXIT_RUNTIME
 
     def apply_reload(self, cfg: Config) -> None:
         self.system.reconfigure(cfg.log)

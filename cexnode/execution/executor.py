@@ -31,9 +31,13 @@ Between trades, :meth:`Executor.warm` dry-runs steps 1–3 every ``trading.warm_
 
 Audit: every order event is written with ``Logger.audit`` (synchronous, durable per
 ``log.audit.fsync``) *before* the executor acts on it; if the audit log cannot be written, risk
-halts (``audit``) and nothing new is sent. Events (``data`` carries ``client_id`` where it is
-about one order): ``executor_start``; ``trade_rejected`` (reason, detail); ``trade_start`` (the
-opportunity and BOTH entry order requests in one record, written before they leave; with
+halts (``audit``) and nothing new is sent — no hedge either: an order is sent only once its
+request is in the file — while the trades in flight are still settled, reconciled and booked in
+memory; the log system holds the records it could not write and writes them, in seq order, when
+the file takes writes again (``cexnode.log.backends.AuditBackend``). Events (``data`` carries
+``client_id`` where it is about one order): ``executor_start``; ``trade_rejected`` (reason,
+detail); ``trade_start`` (the opportunity and BOTH entry order requests in one record, written
+before they leave; with
 ``fsync: always`` its fdatasync runs off the loop while they are in flight — ``sync="behind"`` —
 and every later record is synced before it is acted on, which makes this one durable too);
 ``order_request`` (hedge/unwind orders); ``order_ack`` (outcome definitive/ambiguous, the venue's
@@ -43,7 +47,8 @@ tracked); ``order_fill`` (filled quantity grew); ``reconcile_query`` / ``reconci
 result); ``fill_booked`` (what went into the PositionBook); ``hedge_plan``, ``hedge_blocked``,
 ``hedge_impossible``, ``residual_dust``, ``residual_open``; ``unreconciled``,
 ``reconciled_late``, ``late_fill``; ``trade_done``; ``trade_error``, ``trade_cancelled``,
-``stop_unreconciled``; and ``risk_state`` from the RiskManager.
+``stop_unreconciled``; ``orders_withdrawn`` (client ids never sent because their request's record
+could not be written; ``record_seq`` is that record's seq); and ``risk_state`` from the RiskManager.
 
 Metrics (attributes read by the collector; see :meth:`Executor.register_metrics`):
 ``orders_by_result[(venue, result)]`` (one final result per order: filled, partial, unfilled,
@@ -160,7 +165,12 @@ class TradeResult:
 
 
 class _AuditFailed(Exception):
-    pass
+    """An audit record could not be written (``seq``: its number; the log holds it in memory)."""
+
+    def __init__(self, event: str, seq: int = 0):
+        super().__init__("audit write of %s failed" % event)
+        self.event = event
+        self.seq = seq
 
 
 class _Trade:
@@ -446,18 +456,31 @@ class Executor:
             seq = self.log.audit(event, data) if sync is True else self.log.audit(event, data, sync)
         except Exception as e:  # the audit trail is a precondition of trading
             self.audit_errors += 1
-            self.risk.set_condition("audit", True, repr(e)[:200])
-            self.log.error("audit write failed; trading halts", event=event, error=repr(e)[:200])
-            raise _AuditFailed(event) from e
+            self.risk.set_condition("audit", True, str(e)[:200])
+            if self.audit_errors == 1:   # the log system said what failed, where (one error line)
+                # "record", not "event": this line is copied to the audit file, where a field named
+                # event reads as an audit event
+                self.log.warning("audit write failed; trading halts", record=event, error=str(e)[:200])
+            raise _AuditFailed(event, getattr(e, "seq", 0)) from e
         self.audit_events += 1
         return seq
 
     def _audit_soft(self, event: str, data: dict) -> None:
-        """Audit an event we must act on regardless (venue updates of live orders)."""
+        """Audit an event we must act on regardless (venue updates of live orders). When the log
+        cannot be written, trading halts (``_audit``) and the record is held by the log system,
+        written once the file takes writes again (``AuditBackend``); the bookkeeping goes on."""
         try:
             self._audit(event, data)
         except _AuditFailed:
             pass
+
+    def _withdraw(self, trade_id: int, legs: tuple, e: _AuditFailed) -> None:
+        """The write-ahead record of ``legs`` failed: they are never sent. The record itself is held
+        by the log system and may still reach the file: this one says they were not sent."""
+        for leg in legs:
+            self._legs.pop(leg.req.client_id, None)
+        self._audit_soft("orders_withdrawn", {"trade_id": trade_id, "client_ids": [l.req.client_id for l in legs],
+                                              "reason": "audit_write_failed", "record": e.event, "record_seq": e.seq})
 
     # -- venue callbacks ---------------------------------------------------------------------------
     def _on_order(self, st: OrderState) -> None:
@@ -768,7 +791,11 @@ class Executor:
         # One audit record carries both order requests, written (write(2): survives kill -9) before
         # anything leaves; its fdatasync runs off the loop while the orders are in flight, and the
         # acks' records (synced before they are acted on) cannot be durable without it.
-        self._audit("trade_start", self._trade_start_record(ctx, buy, sell), sync="behind")
+        try:
+            self._audit("trade_start", self._trade_start_record(ctx, buy, sell), sync="behind")
+        except _AuditFailed as e:
+            self._withdraw(ctx.trade_id, (ctx.buy, ctx.sell), e)
+            raise
         # Live gateways (eager_place) write their order right here, one after the other; others'
         # tasks run at the loop's next step, in the order they are made. Either way a leg whose
         # gateway writes in a few microseconds (a WebSocket order API) goes after one that first
@@ -1059,8 +1086,8 @@ class Executor:
             if residual == 0:
                 break
             if not self.risk.allows_hedge():
-                self._audit("hedge_blocked", {"trade_id": trade_id, "reason": "kill_switch",
-                                              "residual": str(residual)})
+                self._audit_soft("hedge_blocked", {"trade_id": trade_id, "reason": "kill_switch",
+                                                   "residual": str(residual)})
                 break
             sym = venue_symbol(venue, opp.symbol)
             rules = self.rules[(venue, sym)]
@@ -1068,7 +1095,7 @@ class Executor:
                 r_m = int(abs(residual).scaleb(Q).to_integral_value(decimal.ROUND_FLOOR))
                 q_m = r_m // rules.step_m * rules.step_m
                 if q_m <= 0 or q_m < rules.min_qty_m:
-                    self._audit("residual_dust", {"trade_id": trade_id, "venue": venue, "residual": str(residual)})
+                    self._audit_soft("residual_dust", {"trade_id": trade_id, "venue": venue, "residual": str(residual)})
                     continue
                 q = mantissa_to_decimal(q_m, Q)
                 fee = rules.taker_fee
@@ -1082,22 +1109,28 @@ class Executor:
                     limit = (q * entry_unit + cap_left) / (q * (1 + fee))
                     p_m = int((limit.scaleb(P) / rules.tick_m).to_integral_value(decimal.ROUND_FLOOR)) * rules.tick_m
                     if p_m <= 0:
-                        self._audit("hedge_impossible", {"trade_id": trade_id, "venue": venue, "limit": str(limit)})
+                        self._audit_soft("hedge_impossible", {"trade_id": trade_id, "venue": venue,
+                                                              "limit": str(limit)})
                         continue
                 if q * mantissa_to_decimal(p_m, P) < rules.min_notional:
-                    self._audit("residual_dust", {"trade_id": trade_id, "venue": venue, "residual": str(residual),
-                                                  "why": "min_notional"})
+                    self._audit_soft("residual_dust", {"trade_id": trade_id, "venue": venue,
+                                                       "residual": str(residual), "why": "min_notional"})
                     continue
             n += 1
             cid = "cx%s%x%s%d" % (self._prefix, trade_id, "h" if kind == "hedge" else "u", n)
             leg = self._new_leg(trade_id, _order_request(cid, venue, sym, side, q_m, p_m, Q, P, opp.route, kind),
                                 base, quote)
             legs.append(leg)
-            self._audit("hedge_plan", {"trade_id": trade_id, "kind": kind, "venue": venue, "side": side.value,
-                                       "qty": str(q), "limit_price": str(mantissa_to_decimal(p_m, P)),
-                                       "residual": str(residual), "entry_unit": str(entry_unit),
-                                       "loss_cap_left": str(cap_left)})
-            self._audit("order_request", dict(leg.req.audit_fields(), trade_id=trade_id))
+            try:        # written ahead: when they cannot be, the order is not sent (trading halts)
+                self._audit("hedge_plan", {"trade_id": trade_id, "kind": kind, "venue": venue, "side": side.value,
+                                           "qty": str(q), "limit_price": str(mantissa_to_decimal(p_m, P)),
+                                           "residual": str(residual), "entry_unit": str(entry_unit),
+                                           "loss_cap_left": str(cap_left)})
+                self._audit("order_request", dict(leg.req.audit_fields(), trade_id=trade_id))
+            except _AuditFailed as e:
+                legs.remove(leg)
+                self._withdraw(trade_id, (leg,), e)
+                break
             await self._send(leg)
             await self._settle(leg, leg.sent_ns + tr.leg_deadline_ms * 1_000_000)
             self._finish_leg(leg)

@@ -125,6 +125,7 @@ class RiskManager:
         self.stale_books: list = []
         self._pos_key: tuple = ()
         self.exposure = _ZERO
+        self.audit_errors = 0              # risk records the audit log did not take
 
     # -- configuration -----------------------------------------------------------------------------
     def reconfigure(self, cfg: Any) -> None:
@@ -160,6 +161,13 @@ class RiskManager:
             self.log.audit(event, data)
         except RuntimeError:      # no audit sink configured (tools, some tests)
             pass
+        except OSError as e:      # the audit log cannot be written (AuditWriteError): halt, never raise
+            self.audit_errors += 1
+            if "audit" not in self.reasons:
+                # raised here, not through _set: its own record could not be written either
+                self.reasons.add("audit")
+                self.log.warning("risk condition raised", reason="audit", detail=str(e)[:200])
+                self._derive()
 
     def _derive(self) -> None:
         if self.reasons & HALT_REASONS:

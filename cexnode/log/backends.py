@@ -19,7 +19,8 @@ import orjson
 
 from cexnode._core import logring as _lr
 
-__all__ = ["ConsoleBackend", "JsonlFileBackend", "AuditBackend", "PrometheusBackend", "TIMER_BUCKETS_US"]
+__all__ = ["ConsoleBackend", "JsonlFileBackend", "AuditBackend", "AuditWriteError", "PrometheusBackend",
+           "TIMER_BUCKETS_US"]
 
 _TEXT_KINDS = (_lr.KIND_LOG, _lr.KIND_EVENT, _lr.KIND_AUDIT, _lr.KIND_DROPS)
 _LEVEL_LABEL = {10: "DEBUG", 20: "INFO", 30: "WARN", 40: "ERROR", 50: "CRIT"}
@@ -108,6 +109,42 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
+class _PartialWrite(OSError):
+    """os.write failed after ``done`` bytes of the data had been written."""
+
+    def __init__(self, err: OSError, done: int):
+        super().__init__(err.errno, err.strerror)
+        self.done = done
+
+
+def _write_counted(fd: int, data: bytes) -> None:
+    """:func:`_write_all` that says, when a write fails, how much of ``data`` went in before."""
+    view = memoryview(data)
+    done = 0
+    while view:
+        try:
+            n = os.write(fd, view)
+        except OSError as e:
+            raise _PartialWrite(e, done) from e
+        done += n
+        view = view[n:]
+
+
+class AuditWriteError(OSError):
+    """The audit file cannot be written (disk full, I/O error, file size limit). ``seq`` is the
+    sequence number of the record that could not be written; the record is held in memory and
+    written (with that seq) as soon as the file takes writes again (:class:`AuditBackend`)."""
+
+    def __init__(self, path: str, err: OSError, seq: int = 0, what: str = "write"):
+        super().__init__(err.errno, "audit log %s: %s failed: %s" % (path, what, err.strerror or err))
+        self.path = path
+        self.seq = seq
+
+
+_SEQ_LINE_RE = re.compile(rb'^\{"ts":-?\d+,"seq":(\d+)', re.MULTILINE)   # an audit event's line
+_TAIL_CHUNK = 1 << 16
+
+
 def _utc_day(ts: Optional[float] = None) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(time.time() if ts is None else ts))
 
@@ -168,7 +205,7 @@ class JsonlFileBackend:
         while data:
             room = self.max_bytes - self.size
             if len(data) <= room:
-                _write_all(self.fd, data)
+                self._put(data)
                 self.size += len(data)
                 return
             cut = data.rfind(b"\n", 0, room) + 1 if room > 0 else 0
@@ -177,10 +214,23 @@ class JsonlFileBackend:
                     self.rotate()
                     continue
                 cut = data.find(b"\n") + 1 or len(data)     # one line longer than max_bytes
-            _write_all(self.fd, data[:cut])
+            self._put(data[:cut])
             self.size += cut
             data = data[cut:]
             self.rotate()
+
+    def _put(self, data: bytes) -> None:
+        """Write ``data``; when the write fails (disk full), what went in is truncated away so that
+        the file never holds part of a line (the flusher reports the error)."""
+        try:
+            _write_counted(self.fd, data)
+        except _PartialWrite as e:
+            if e.done:
+                try:
+                    os.ftruncate(self.fd, os.fstat(self.fd).st_size - e.done)
+                except OSError:
+                    pass
+            raise
 
     def handle(self, batch: Any, max_level: int) -> None:
         if max_level < self.level:
@@ -207,12 +257,30 @@ class AuditBackend:
     — run on one syncer thread (fdatasync releases the GIL), never on the event loop.
     ``syncs`` / ``syncs_behind`` count them; ``close()`` waits for a pending one.
 
+    Sequence numbers: ``seq`` is unique and increasing over the whole file, across runs. ``open()``
+    continues from the last record's seq (a restart after ``kill -9`` appends to the same file; the
+    seq of a record cut short by the kill is not reused either), and every record carries ``run``,
+    an id drawn at each ``open()``, and ``pid``: which run wrote it is never ambiguous.
+
     A write(2) that SIGKILL interrupts can stop at a page boundary: the file then ends with an
     incomplete line, of a record whose write never returned (so never reported as written).
     ``open()`` seals such a line with a newline before appending (``sealed`` = 1), so that it
-    stays alone on its line and every later record parses."""
+    stays alone on its line and every later record parses.
+
+    A write that fails (disk full: ENOSPC; EFBIG past RLIMIT_FSIZE; EIO) never leaves part of a
+    line behind: what went in is truncated away (or, where the file cannot be truncated, sealed
+    with a newline before the next record). The record is held in memory with its seq and
+    ``write_event`` raises :class:`AuditWriteError` (the executor halts trading). One line on
+    stderr says what failed, on which path, with the errno. The records held (``pending``) are
+    written, in seq order and before any newer one, by the next ``write_event``, by the flusher
+    every ``retry_s`` and by ``close()``; a line on stderr says when that happened. What still
+    cannot be written at ``close()`` is printed on stderr, one record per line (prefixed
+    ``audit-unwritten:``), after one line saying so. Copies of ``trading`` log records (not
+    audit events) are not held: they are skipped (``skipped``) while the file fails.
+    ``failures`` counts failed writes and syncs (the node exits 1 when it is not 0)."""
 
     name = "audit"
+    max_pending = 100_000        # records held in memory while the file fails; later ones are lost (counted)
 
     def __init__(self, path: str, fsync: str = "always", level: int = _lr.INFO):
         if fsync not in ("always", "batch", "never"):
@@ -222,6 +290,7 @@ class AuditBackend:
         self.level = level          # minimum level of `trading` logger records copied here
         self.fd = -1
         self.seq = 0
+        self.run = ""
         self.written = 0
         self.errors = 0
         self._dirty = False
@@ -230,6 +299,15 @@ class AuditBackend:
         self.syncs = 0                  # fdatasync calls made
         self.syncs_behind = 0           # of which on the syncer thread
         self.sealed = 0                 # 1: open() found the file ending mid-line and sealed it
+        self.failures = 0               # failed writes / syncs (the file could not be written)
+        self.error: Optional[OSError] = None    # the first failure of the current outage
+        self.pending: list = []         # (seq, line) held in memory while the file fails
+        self.lost = 0                   # records beyond max_pending while the file failed
+        self.skipped = 0                # batches of trading log records not copied while it failed
+        self.recovered = 0              # records written late, once the file took writes again
+        self.retry_s = 1.0
+        self._last_try = 0.0
+        self._unsealed = False          # a failed write left part of a line that could not be truncated
         self._want_sync = threading.Condition(threading.Lock())
         self._sync_requested = False
         self._syncer: Optional[threading.Thread] = None
@@ -241,11 +319,15 @@ class AuditBackend:
             os.makedirs(d, exist_ok=True)
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         self.sealed = 0
+        self.run = os.urandom(6).hex()
+        self._pid = os.getpid()
         size = os.fstat(self.fd).st_size
+        self.seq = 0
         if size:
             with open(self.path, "rb") as f:
                 f.seek(size - 1)
                 torn = f.read(1) != b"\n"
+                self.seq = _last_seq(f, size)
             if torn:
                 _write_all(self.fd, b"\n")
                 self.sealed = 1
@@ -294,27 +376,102 @@ class AuditBackend:
                 except Exception:
                     pass
 
+    # -- write failures (all under self._lock) ---------------------------------------------------------
+    def _failed(self, err: OSError, what: str) -> None:
+        """Count a failure; the first of an outage is reported: one line, path and errno."""
+        self.failures += 1
+        if self.error is not None:
+            return
+        self.error = err
+        try:
+            sys.__stderr__.write("cexnode: ERROR audit log %s cannot be written (%s: [Errno %s] %s): trading "
+                                 "halts; records are held in memory and written when it can be written again\n"
+                                 % (self.path, what, err.errno, err.strerror or err))
+            sys.__stderr__.flush()
+        except Exception:
+            pass
+
+    def _undo(self, e: "_PartialWrite") -> None:
+        """A failed write leaves no part of a line: truncate what went in (ftruncate frees space,
+        it works on a full disk); where that fails, seal it before the next write."""
+        if e.done <= 0:
+            return
+        try:
+            os.ftruncate(self.fd, os.fstat(self.fd).st_size - e.done)
+        except OSError:
+            self._unsealed = True
+
+    def _write(self, data: bytes, what: str = "write") -> None:
+        if self._unsealed:
+            data = b"\n" + data
+        try:
+            _write_counted(self.fd, data)
+        except _PartialWrite as e:
+            self._undo(e)
+            self._failed(e, what)
+            raise
+        self._unsealed = False
+
+    def _hold(self, seq: int, line: bytes) -> None:
+        if len(self.pending) < self.max_pending:
+            self.pending.append((seq, line))
+        else:
+            self.lost += 1
+
+    def _drain(self) -> None:
+        """Write the records held in memory, in order, in one write; raises _PartialWrite."""
+        self._last_try = time.monotonic()
+        held = self.pending
+        self._write(b"".join(line for _seq, line in held), "write")
+        self.pending = []
+        self.written += len(held)
+        self.recovered += len(held)
+        self._dirty = True
+        try:
+            sys.__stderr__.write("cexnode: audit log %s can be written again: %d record(s) held in memory written "
+                                 "(seq %d-%d); trading stays halted (risk: audit) until cleared\n"
+                                 % (self.path, len(held), held[0][0], held[-1][0]))
+        except Exception:
+            pass
+        self.error = None
+
     def write_event(self, logger: Any, event: str, data: Any, sync: Any = True) -> int:
-        """Write one audit event; returns its sequence number (1, 2, ...). ``sync="behind"``: the
+        """Write one audit event; returns its sequence number. ``sync="behind"``: the
         fdatasync (``fsync: always``) runs on the syncer thread, asked at the event loop's next step,
-        instead of before returning."""
+        instead of before returning. Raises :class:`AuditWriteError` when the file cannot be
+        written (the record is then held in memory: see the class docstring)."""
         with self._lock:
             if self.fd < 0:
                 raise RuntimeError("audit log is closed")
             seq = self.seq + 1
-            rec = {"ts": _lr.wall_ns(), "seq": seq, "pid": self._pid, "event": event,
+            rec = {"ts": _lr.wall_ns(), "seq": seq, "run": self.run, "pid": self._pid, "event": event,
                    "logger": logger.name, "tags": list(logger.tags)}
             if logger.context:
                 rec["context"] = _lr.redact(logger.context)
             rec["data"] = _lr.redact(data) if data is not None else None
             line = orjson.dumps(rec, default=_lr_json_default, option=orjson.OPT_NON_STR_KEYS) + b"\n"
-            _write_all(self.fd, line)
+            self.seq = seq                       # a seq is never given twice, written or not
+            try:
+                if self.pending:                 # held records first: the file stays in seq order
+                    self._hold(seq, line)
+                    self._drain()
+                else:
+                    try:
+                        self._write(line)
+                    except _PartialWrite:
+                        self._hold(seq, line)
+                        raise
+                    self.written += 1
+            except _PartialWrite as e:
+                raise AuditWriteError(self.path, e, seq) from None
             if self.fsync == "always" and sync is True:
-                self._sync()
+                try:
+                    self._sync()
+                except OSError as e:            # written, but not known to be durable
+                    self._failed(e, "fdatasync")
+                    raise AuditWriteError(self.path, e, seq, "fdatasync") from None
             else:
                 self._dirty = True
-            self.seq = seq
-            self.written += 1
         if sync == "behind" and self.fsync == "always":
             # the syncer is woken at the loop's next step: the caller (the executor: the record its
             # orders go out with) writes them first, without a futex wake-up in between; a later
@@ -329,13 +486,29 @@ class AuditBackend:
         data = batch.jsonl(self.level, True)
         if data:
             with self._lock:
-                _write_all(self.fd, data)
-                if self.fsync == "always":
-                    self._sync()
-                else:
-                    self._dirty = True
+                if self.fd < 0 or self.pending:
+                    self.skipped += 1            # copies of log records: not held while the file fails
+                    return
+                try:
+                    self._write(data)
+                    self.error = None            # takes writes again (nothing was held)
+                    if self.fsync == "always":
+                        self._sync()
+                    else:
+                        self._dirty = True
+                except _PartialWrite:
+                    self.skipped += 1            # reported by _write
+                except OSError as e:
+                    self._failed(e, "fdatasync")
 
     def after_flush(self) -> None:
+        if self.pending and time.monotonic() - self._last_try >= self.retry_s:
+            with self._lock:
+                if self.pending and self.fd >= 0:
+                    try:
+                        self._drain()
+                    except _PartialWrite:
+                        pass
         if self.fsync == "batch" and self._dirty and self.fd >= 0:
             self._dirty = False
             self.request_sync()             # off the event loop
@@ -350,10 +523,64 @@ class AuditBackend:
             self._syncer = None
         with self._lock:
             if self.fd >= 0:
+                if self.pending:
+                    try:
+                        self._drain()
+                    except _PartialWrite:
+                        self._dump_pending()
                 if self.fsync != "never":
-                    self._sync()
+                    try:
+                        self._sync()
+                    except OSError as e:
+                        self._failed(e, "fdatasync")
                 os.close(self.fd)
                 self.fd = -1
+            if self.lost:
+                try:
+                    sys.__stderr__.write("cexnode: ERROR audit log %s: %d record(s) beyond the %d held in memory "
+                                         "while it could not be written are lost\n"
+                                         % (self.path, self.lost, self.max_pending))
+                except Exception:
+                    pass
+
+    def _dump_pending(self) -> None:
+        """At close, the file still fails: the held records go to stderr (the journal), not nowhere."""
+        held, self.pending = self.pending, []
+        err = self.error
+        try:
+            out = sys.__stderr__
+            out.write("cexnode: ERROR audit log %s still cannot be written at stop (%s): %d record(s) (seq %d-%d) "
+                      "follow on stderr, one per line, prefixed 'audit-unwritten: '\n"
+                      % (self.path, err.strerror if err is not None else "?", len(held), held[0][0], held[-1][0]))
+            for _seq, line in held:
+                out.write("audit-unwritten: " + line.decode("utf-8", "replace"))
+            out.flush()
+        except Exception:
+            pass
+
+
+def _last_seq(f: Any, size: int) -> int:
+    """The seq of the last audit event in the file open as ``f`` (``size`` bytes): read backwards
+    in chunks (copies of log records can follow the last event); a record cut short counts too,
+    when its seq made it in. 0 when there is none."""
+    end, tail = size, b""
+    while end > 0:
+        start = max(0, end - _TAIL_CHUNK)
+        f.seek(start)
+        buf = f.read(end - start) + tail
+        if start > 0:                      # the chunk starts mid-line: that part goes with the next one
+            nl = buf.find(b"\n")
+            if nl < 0:
+                tail, end = buf, start
+                continue
+            tail, buf = buf[:nl + 1], buf[nl + 1:]
+        last = None
+        for last in _SEQ_LINE_RE.finditer(buf):
+            pass
+        if last is not None:
+            return int(last.group(1))
+        end = start
+    return 0
 
 
 def _lr_json_default(o: Any) -> Any:

@@ -127,7 +127,10 @@ class LogSystem:
                 b.close()
             except Exception as e:   # pragma: no cover - close errors only reported
                 self._report(b, e)
-        self.audit.close()
+        try:
+            self.audit.close()          # writes what it held in memory, if it can (reports otherwise)
+        except OSError as e:            # close(2) itself: reported, never raised to the node's stop
+            self._report(self.audit, e)
         self.started = False
 
     # -- flushing ----------------------------------------------------------------------------------
@@ -178,6 +181,17 @@ class LogSystem:
         # Never through the ring (a broken backend would loop); first error and every 1000th.
         self.backend_errors += 1
         backend.errors = getattr(backend, "errors", 0) + 1
+        path = getattr(backend, "path", None)
+        if path and isinstance(exc, OSError):
+            # a file that cannot be written (disk full): one line, which file, the errno; the run
+            # then ends with exit code 1 (write_failures)
+            if backend.errors == 1:
+                try:
+                    sys.__stderr__.write("cexnode: ERROR log %s %s cannot be written ([Errno %s] %s)\n"
+                                         % (backend.name, path, exc.errno, exc.strerror or exc))
+                except Exception:
+                    pass
+            return
         if backend.errors == 1 or backend.errors % 1000 == 0:
             try:
                 sys.__stderr__.write("cexnode.log: %s backend error #%d: %s: %s\n"
@@ -186,6 +200,14 @@ class LogSystem:
                 pass
 
     # -- introspection -----------------------------------------------------------------------------
+    @property
+    def write_failures(self) -> int:
+        """Writes (and syncs) of the audit file or the log file that failed during this run."""
+        n = self.audit.failures
+        if self.file is not None:
+            n += self.file.errors
+        return n
+
     def stats(self) -> dict:
         s = self.ring.stats()
         s.update(flushed=self.flushed, backend_errors=self.backend_errors, audit_written=self.audit.written,

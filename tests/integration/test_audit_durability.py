@@ -96,13 +96,19 @@ def test_reported_audit_events_survive_sigkill(tmp_path, fsync, sync):
     b = AuditBackend(str(audit), fsync="never")
     b.open()
     try:
-        b.write_event(types.SimpleNamespace(name="restart", tags=(), context=None), "restarted", {"ok": 1})
+        seq = b.write_event(types.SimpleNamespace(name="restart", tags=(), context=None), "restarted", {"ok": 1})
     finally:
         b.close()
     assert b.sealed == (1 if torn else 0)
     after = audit.read_bytes()[len(raw):].split(b"\n")
     assert after[-1] == b"" and (after[0] == b"" if torn else True)
-    assert orjson.loads(after[-2])["event"] == "restarted"
+    restarted = orjson.loads(after[-2])
+    assert restarted["event"] == "restarted" and restarted["seq"] == seq
+    # seq stays unique over the file across runs (it continues; the run id tells the runs apart)
+    all_seqs = [orjson.loads(ln)["seq"] for ln in audit.read_bytes().split(b"\n")
+                if ln.startswith(b'{"ts":') and ln.endswith(b"}") and b'"event"' in ln]
+    assert len(all_seqs) == len(set(all_seqs)) and all_seqs == sorted(all_seqs) and seq > max(seqs)
+    assert restarted["run"] != events[seqs[-1]]["run"]
 
 
 def test_a_torn_last_line_is_sealed_on_open(tmp_path):

@@ -45,6 +45,7 @@ def test_complete_log_passes():
     lambda ev: [e for e in ev if e["event"] != "trade_done"],      # trade never ended
     lambda ev: _renumber([ev[0], ev[2], ev[1]] + ev[3:]),          # answer before the request
     lambda ev: _renumber(ev[:4] + [ev[5], ev[4]] + ev[6:]),        # booked before the final
+    lambda ev: [dict(e, seq=e["seq"] if e["seq"] < 5 else e["seq"] - 1) for e in ev],   # a seq twice
 ])
 def test_incomplete_logs_fail(broken):
     with pytest.raises(AssertionError):
@@ -54,3 +55,20 @@ def test_incomplete_logs_fail(broken):
 def test_orders_sent_but_not_requested_fail():
     with pytest.raises(AssertionError):
         check_audit(_log(), sent={"b1", "s1", "h1", "x9"})
+
+
+def test_withdrawn_requests_need_no_answer_and_must_not_be_sent():
+    """The audit file failed when a trade's pre-send record (or a hedge's request) was written: its
+    orders were never sent (orders_withdrawn); the record itself may reach the file later."""
+    ev = _log()[:-1] + [
+        {"seq": 12, "event": "trade_done", "data": {}},
+        {"seq": 13, "event": "trade_start",
+         "data": {"trade_id": 2, "orders": [{"client_id": "b2"}, {"client_id": "s2"}]}},
+        {"seq": 14, "event": "orders_withdrawn", "data": {"trade_id": 2, "client_ids": ["b2", "s2"],
+                                                          "record": "trade_start", "record_seq": 13}},
+        {"seq": 15, "event": "order_request", "data": {"client_id": "h9"}},
+        {"seq": 16, "event": "orders_withdrawn", "data": {"trade_id": 1, "client_ids": ["h9"],
+                                                          "record": "order_request", "record_seq": 15}}]
+    assert set(check_audit(ev, sent={"b1", "s1", "h1"})) == {"b1", "s1", "h1"}
+    with pytest.raises(AssertionError):
+        check_audit(ev, sent={"b1", "s1", "h1", "b2"})            # a withdrawn order reached a venue

@@ -205,3 +205,39 @@ def test_balance_needs_exact_at_80_digits(qty, bpx, spx, bfee, sfee, bfut, sfut,
         sell = ("Q", qty * spx * (margin + sfee)) if sfut else ("B", qty)
     assert got == (buy, sell)
     assert str(got[0][1]) == str(buy[1])          # the same digits, not only an equal value
+
+
+def test_audit_log_on_a_full_disk_halts_and_never_raises(capfd):
+    """The audit file cannot be written (/dev/full: ENOSPC): a risk change that would be audited
+    neither raises to its caller (a trade's task, a venue callback, the ticker) nor goes unnoticed:
+    risk halts with reason ``audit`` besides the reason raised."""
+    import types
+
+    from cexnode import log as clog
+
+    ns = types.SimpleNamespace
+    cfg = ns(level="info", ring_capacity=4096, flush_interval_ms=5, batch_size=1024, loggers={}, redact_keys=[],
+             console=ns(enabled=False, level="info", color="never"),
+             file=ns(enabled=False, path="", level="debug", max_bytes=1 << 20, rotate_daily=False),
+             audit=ns(path="/dev/full", fsync="always"))
+
+    async def main():
+        ls = clog.setup(cfg, bridge_stdlib=False)
+        await ls.start()
+        try:
+            rm = RiskManager(risk_cfg(), PositionBook(), clock_ns=Clock())
+            rm.set_condition("unreconciled", True, "o1")       # audited: fails
+            first = (rm.state, set(rm.reasons))
+            rm.toggle_kill_signal()                            # and again
+            return first, (rm.state, set(rm.reasons)), rm.audit_errors, ls.write_failures
+        finally:
+            await ls.stop()
+
+    first, second, n_errors, failures = asyncio.run(asyncio.wait_for(main(), 10))
+    assert first == ("halted", {"unreconciled", "audit"})
+    assert second == ("halted", {"unreconciled", "audit", "kill_switch"})
+    assert n_errors == 3 and failures == 3
+    err = capfd.readouterr().err
+    errors = [ln for ln in err.splitlines() if "ERROR" in ln]
+    assert len(errors) == 2 and "/dev/full cannot be written (write: [Errno 28]" in errors[0]   # once
+    assert "still cannot be written at stop" in errors[1] and "Traceback" not in err   # what it held: on stderr
