@@ -22,8 +22,8 @@ class Stream:
 
     def __init__(self, path, pid: int, positions: PositionBook, prefix: str):
         self.be = AuditBackend(str(path), "never")
-        self.be._pid = pid
         self.be.open()
+        self.be._pid = pid              # after open(), which records the writing process's pid
         self.log = get_logger("execution.executor", ["execution", "trading"])
         self.positions = positions
         self.prefix = prefix

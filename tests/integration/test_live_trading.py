@@ -55,6 +55,7 @@ venues:
   gateio_spot: {taker_fee: 0.001, symbols: [BTC/USDT], api_key: "${CX_LT_KEY}", api_secret: "${CX_LT_SECRET}"}
 arbitrage:
   min_profit: 0.01
+  size_to_balances: %(size_to_balances)s
   max_notional: 2000
   max_book_age_ms: 600000
   routes:
@@ -98,7 +99,7 @@ class Live:
         self.audit_path = tmp_path / "audit.jsonl"
         self.kill_path = tmp_path / "KILL"
         params = dict(audit=self.audit_path, kill=self.kill_path, mexc_usdt=100000, max_pos=MAX_POS,
-                      stale_ms=600000, min_orders=20)
+                      stale_ms=600000, min_orders=20, size_to_balances="true")
         params.update(kw)
         self.max_pos = Decimal(str(params["max_pos"]))
         self.node = Node(load_config_text(YAML % params), duration=None)
@@ -388,7 +389,8 @@ def test_venue_timing_out_during_a_trade_is_reconciled(tmp_path, monkeypatch, ve
 
 
 @pytest.mark.parametrize("reason,kw,detail", [
-    ("balance", dict(mexc_usdt=50), "mexc_spot USDT: need "),      # 0.01 BTC at ~65000 needs ~650 USDT
+    # the executor's guard: opportunities sized to the balances would not ask for this much
+    ("balance", dict(mexc_usdt=50, size_to_balances="false"), "mexc_spot USDT: need "),   # 0.01 BTC needs ~650 USDT
     ("position_limit", dict(max_pos="0.005"), "BTC 0 ± 0.01"),  # one leg alone: 0.01 > 0.005
 ], ids=["balance", "position_limit"])
 def test_trade_refused_before_any_order(tmp_path, monkeypatch, reason, kw, detail):
@@ -595,7 +597,7 @@ def test_order_timeout_below_mexc_account_spacing_is_warned_at_start(tmp_path, m
     monkeypatch.setenv("CX_LT_SECRET", SECRET)
     log_path = tmp_path / "node.jsonl"
     text = (YAML % dict(audit=tmp_path / "audit.jsonl", kill=tmp_path / "KILL", mexc_usdt=100000, max_pos=MAX_POS,
-                        stale_ms=600000, min_orders=20)).replace(
+                        stale_ms=600000, min_orders=20, size_to_balances="true")).replace(
         "  console: {enabled: false}\n", "  console: {enabled: false}\n  file: {enabled: true, path: \"%s\", level: info}\n"
         % log_path).replace("  order_timeout_ms: 1500\n", "  order_timeout_ms: %d\n" % order_timeout_ms)
     node = Node(load_config_text(text), duration=None)
