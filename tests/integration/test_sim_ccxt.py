@@ -97,7 +97,7 @@ def gate_client(sim) -> ccxtpro.gate:
     return ex
 
 
-async def settled(sim, venue) -> None:
+async def settled(sim) -> None:
     """Pause the market and let every push already due go out (MEXC batches up to 100 ms)."""
     sim.pause()
     await asyncio.sleep(0.15)
@@ -143,7 +143,6 @@ async def exercise(ex, sim, venue: str, symbol: str, amount_steps: int, private_
     params = params or {}
     v = sim.venue(venue)
     inst = v.instrument(symbol)
-    acct = sim.trading.account(venue, KEY)
 
     markets = await w(ex.load_markets())
     m = markets[symbol]
@@ -151,7 +150,7 @@ async def exercise(ex, sim, venue: str, symbol: str, amount_steps: int, private_
     assert dec(m["precision"]["price"]) == inst.tick and dec(m["precision"]["amount"]) == inst.step
 
     # REST book at a still moment: exactly the true book, with its id
-    await settled(sim, venue)
+    await settled(sim)
     ob = await w(ex.fetch_order_book(symbol, 20))
     assert ob["nonce"] == v.book(symbol).last_id
     assert_book_equals(ob, v, symbol)
@@ -162,7 +161,7 @@ async def exercise(ex, sim, venue: str, symbol: str, amount_steps: int, private_
     assert ob["bids"] and ob["asks"] and ob["bids"][0][0] < ob["asks"][0][0]
     first_nonce = ob["nonce"]
     await asyncio.sleep(0.3)                  # a few more pushes (MEXC: ccxt's default @100ms)
-    await settled(sim, venue)
+    await settled(sim)
     last = v.book(symbol).last_id
     if venue == "mexc_spot":
         # diffs kept coming after the snapshot and their levels are venue prices (see the module
