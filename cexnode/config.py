@@ -342,6 +342,7 @@ class SimConfig:
     capture_loop: bool = opt(False, doc="Start the capture again when it ends.")
     enforce_rate_limits: bool = opt(False, doc="Answer 429 (with Retry-After) beyond the venues' published REST limits per endpoint: Gate 200 / 10 s, MEXC 500 / 10 s. Gate's X-Gate-RateLimit-* headers are always sent.")
     mexc_max_connection_age_s: float = opt(86400.0, doc="MEXC closes every connection after this long (venue rule: 24 h); lower it to test rotation.", gt=0, le=864000)
+    gate_python_bools: bool = opt(False, doc="Gate REST boolean query flags (with_id) also take Python's True/False, as the gate-api SDK sends them; false: only true/false, other spellings answer 400 INVALID_PARAM_VALUE as Gate did (the only evidence, 2021).")
 
 
 @_frozen

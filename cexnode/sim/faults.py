@@ -108,6 +108,13 @@ class Faults:
     def malformed_next(self, symbol: str, replace: bool = False) -> None:
         self.malformed[self._sym(symbol)] = replace
 
+    def book_fault_armed(self, vsym: str) -> bool:
+        """A diff fault (gap, duplicate, reorder, malformed) waits for ``vsym``'s next diff. On an
+        interval-batched stream (MEXC aggre depth) that diff then goes out in a push of its own,
+        so each fault hits exactly one diff, as on the other streams."""
+        return (self.gap.get(vsym, 0) > 0 or self.duplicate.get(vsym, 0) > 0 or self.reorder.get(vsym, 0) > 0
+                or vsym in self.malformed)
+
     def stall(self, seconds: float, drop: bool = True) -> None:
         self.stall_until = time.monotonic() + seconds
         self.stall_drop = drop

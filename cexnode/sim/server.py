@@ -188,6 +188,26 @@ class SimConnection(WSListener):
 # venues
 
 
+class _Batch:
+    """Diffs of one interval-batched stream waiting for their push."""
+
+    __slots__ = ("first", "last", "bids", "asks", "ts_ms", "timer")
+
+    def __init__(self, first: int):
+        self.first = first
+        self.last = first
+        self.bids: dict[int, int] = {}
+        self.asks: dict[int, int] = {}
+        self.ts_ms = 0
+        self.timer: Optional[asyncio.TimerHandle] = None
+
+    def add(self, diff: BookDiff) -> None:
+        self.last = diff.last
+        self.bids.update(diff.bids)
+        self.asks.update(diff.asks)
+        self.ts_ms = diff.ts_ms
+
+
 @dataclass(frozen=True)
 class VenueUrls:
     """Where a simulated venue listens: ``ws`` (full URL with the venue path) and ``rest`` (base,
@@ -235,6 +255,9 @@ class SimVenue:
         self._ws_server: Optional[asyncio.AbstractServer] = None
         self._runner: Optional[web.AppRunner] = None
         self.urls: Optional[VenueUrls] = None
+        # interval-batched book streams (MEXC aggre depth): (kind, vsym, variant) -> pending batch
+        self._batches: dict[tuple, _Batch] = {}
+        self._last_flush: dict[tuple, float] = {}
 
     # ---------------------------------------------------------------- symbols and books
     def instrument(self, symbol: str) -> SimInstrument:
@@ -292,6 +315,10 @@ class SimVenue:
                               rest="http://%s:%d" % (self.host, rest_port))
 
     async def stop(self) -> None:
+        for b in self._batches.values():
+            if b.timer is not None:
+                b.timer.cancel()
+        self._batches.clear()
         if self._ws_server is not None:
             self._ws_server.close()
             for c in list(self.connections):
@@ -378,24 +405,88 @@ class SimVenue:
     def _malformed_frame(self, frame: bytes, binary: bool) -> bytes:
         return frame[: max(1, len(frame) // 2)]
 
+    def batch_interval(self, kind: str, variant: Any) -> Optional[float]:
+        """Seconds over which a book stream's diffs are merged into one push (None: one push per
+        diff). Venues whose channels name an interval (MEXC ``aggre.depth...@100ms``) override it."""
+        return None
+
     def publish(self, diff: BookDiff) -> None:
         """Send one diff (and its trades, ticker, ...) to every subscriber, applying armed faults."""
-        f = self.faults
         sym = diff.symbol
         deliveries: list[tuple[SimConnection, bytes, bool]] = []
         book_deliveries: list[tuple[SimConnection, bytes, bool]] = []
+        batched = False
+        armed = None
         for (kind, vsym), subs in self.subs.items():
             if vsym != sym or not subs:
                 continue
             cache: dict = {}
-            target = book_deliveries if kind in self.BOOK_KINDS else deliveries
+            book = kind in self.BOOK_KINDS
+            target = book_deliveries if book else deliveries
             for conn, variant in list(subs.items()):
                 frames = cache.get(variant)
                 if frames is None:
-                    frames = cache[variant] = self._frames_for(kind, diff, variant)
+                    interval = self.batch_interval(kind, variant) if book else None
+                    if interval is not None and armed is None:
+                        armed = self.faults.book_fault_armed(sym)
+                    if interval is not None and not armed:
+                        self._batch_add(kind, diff, variant, interval)
+                        frames = cache[variant] = ()
+                        batched = True
+                    else:
+                        if interval is not None:
+                            # an injected fault hits this diff's own push (as on an unbatched stream):
+                            # the interval so far goes out first, intact, and the next push shows the fault
+                            self._flush_batch((kind, sym, variant), faults=False)
+                            self._last_flush[(kind, sym, variant)] = time.monotonic()
+                        frames = cache[variant] = self._frames_for(kind, diff, variant)
                 for data, binary in frames:
                     target.append((conn, data, binary))
-        # book-stream faults
+        if not batched:        # a batched stream meets the faults when its push goes out (_flush_batch)
+            book_deliveries = self._book_faults(sym, book_deliveries)
+        self._deliver(book_deliveries + deliveries)
+
+    def _batch_add(self, kind: str, diff: BookDiff, variant: Any, interval: float) -> None:
+        """Merge ``diff`` into the pending push of its stream: ids from the first diff's ``first`` to
+        the last one's ``last``, the latest size per price. A push goes out at most once per
+        ``interval``: at once when the previous one is older, else when the interval has passed."""
+        key = (kind, diff.symbol, variant)
+        b = self._batches.get(key)
+        if b is None:
+            b = self._batches[key] = _Batch(diff.first)
+        b.add(diff)
+        if b.timer is not None:
+            return
+        wait = self._last_flush.get(key, float("-inf")) + interval - time.monotonic()
+        try:
+            loop = asyncio.get_running_loop() if wait > 0 else None
+        except RuntimeError:            # stepped outside an event loop: nothing could send later
+            loop = None
+        if loop is None:
+            self._flush_batch(key)
+        else:
+            b.timer = loop.call_later(wait, self._flush_batch, key)
+
+    def _flush_batch(self, key: tuple, faults: bool = True) -> None:
+        b = self._batches.pop(key, None)
+        if b is None:
+            return
+        if b.timer is not None:
+            b.timer.cancel()
+        self._last_flush[key] = time.monotonic()
+        kind, sym, variant = key
+        subs = [c for c, v in self.subs.get((kind, sym), {}).items() if v == variant]
+        if not subs:
+            return
+        diff = BookDiff(sym, b.first, b.last, sorted(b.bids.items(), reverse=True), sorted(b.asks.items()),
+                        ts_ms=b.ts_ms)
+        frames = self._frames_for(kind, diff, variant)
+        out = [(c, d, binary) for c in subs for d, binary in frames]
+        self._deliver(self._book_faults(sym, out) if faults else out)
+
+    def _book_faults(self, sym: str, book_deliveries: list) -> list:
+        """Apply the armed book-stream faults of ``sym`` to one push's deliveries."""
+        f = self.faults
         if f.gap.get(sym, 0) > 0:
             f.gap[sym] -= 1
             book_deliveries = []
@@ -413,7 +504,7 @@ class SimVenue:
             book_deliveries = []
         if held:
             book_deliveries = book_deliveries + held
-        self._deliver(book_deliveries + deliveries)
+        return book_deliveries
 
     def _deliver(self, deliveries: list) -> None:
         f = self.faults

@@ -290,7 +290,9 @@ def test_book_follows_true_book_through_faults(venue):
             sim.tick(20)
             await f.catch_up(v.book(vsym).last_id)
             f.assert_equal(v, vsym)
-            assert f.sync.applied > 250
+            # one push per step, except MEXC's aggre depth: it merges each 10 ms interval's diffs
+            # into one push, and this clock steps far faster than that
+            assert f.sync.applied > (250 if venue != "mexc_spot" else 25)
             await client.ws.close()
 
     asyncio.run(main())

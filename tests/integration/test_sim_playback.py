@@ -34,7 +34,10 @@ async def _record(venue, path):
         async with session.get(sim.urls[venue].rest + snap_url[0] + "?" + snap_url[1]) as r:
             body = await r.text()
         snap_t = time.time_ns()
-        sim.tick(60)
+        for _ in range(60):
+            sim.tick()
+            if venue == "mexc_spot":           # aggre depth: one push per 10 ms interval; one step each
+                await asyncio.sleep(0.012)
         expected = sim.venue(venue).true_book(symbol)
         while True:
             try:

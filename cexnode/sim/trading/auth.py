@@ -23,7 +23,8 @@ Gate WebSocket API login (Gate spot WebSocket v4 docs "Websocket API / Login", v
 rosssaunders/coincise docs/gateio/spot/websocket_api.md: ``key = f"api\\n{channel}\\n{request_param}\\n{ts}"``
 with ``request_param`` always "" for ``spot.login`` / ``futures.login``)
     payload ``{"api_key", "signature", "timestamp", "req_id"}``, signature = hex HMAC-SHA512(secret,
-    ``"api\\n<channel>\\n<req_param>\\n<timestamp>"``).
+    ``"api\\n<channel>\\n<req_param>\\n<timestamp>"``), with ``req_param`` "" (the documented form)
+    or the JSON of the ``req_param`` the payload carries (ccxt signs over ``{}``, the object it sends).
 
 Every verifier returns None on success or an :class:`AuthError` (never raises for bad input) and
 never includes a secret in its message.
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
 from typing import Callable, Mapping, Optional
 from urllib.parse import unquote
@@ -186,6 +188,22 @@ def gate_api_sign(secret: str, channel: str, req_param: str, timestamp: str, eve
     return hmac.new(secret.encode(), msg.encode(), hashlib.sha512).hexdigest()
 
 
+def _login_req_params(payload: Mapping) -> list[str]:
+    """The ``req_param`` texts a login signature may cover: "" (the documented form) and, when the
+    payload carries ``req_param``, its JSON as clients serialise it (compact, and Python's default
+    ``json.dumps`` spacing; both are ``{}`` for ccxt's empty object)."""
+    out = [""]
+    if "req_param" in payload:
+        rp = payload["req_param"]
+        if isinstance(rp, str):
+            out.append(rp)
+        else:
+            for text in (json.dumps(rp, separators=(",", ":")), json.dumps(rp)):
+                if text not in out:
+                    out.append(text)
+    return out
+
+
 def verify_gate_api_login(channel: str, payload: Mapping, secret_of: Callable[[str], Optional[str]],
                           now_s: float) -> tuple[Optional[str], Optional[AuthError]]:
     """``(api_key, None)`` for a valid ``spot.login``/``futures.login`` payload, else ``(None, error)``."""
@@ -196,8 +214,10 @@ def verify_gate_api_login(channel: str, payload: Mapping, secret_of: Callable[[s
     if secret is None:
         return None, AuthError("INVALID_KEY", "Invalid key provided", 401)
     ts = str(ts)
-    # req_param is always "" for login (venue docs)
-    if not hmac.compare_digest(gate_api_sign(secret, channel, "", ts), sig):
+    # The docs sign login over an empty req_param; ccxt signs over the req_param it sends ("{}",
+    # json of its object). Accept both, and nothing else: each candidate is a full HMAC check.
+    if not any(hmac.compare_digest(gate_api_sign(secret, channel, rp, ts), sig)
+               for rp in _login_req_params(payload)):
         return None, AuthError("INVALID_SIGNATURE", "Signature mismatch", 401)
     try:
         skew = abs(now_s - float(ts))

@@ -6,12 +6,13 @@ REST (signed: ``KEY``, ``Timestamp``, ``SIGN`` headers, :func:`cexnode.sim.tradi
   time_in_force gtc|ioc|poc|fok``; 201 with the order), ``GET|DELETE /api/v4/spot/orders/{order_id}
   ?currency_pair=`` (``order_id``: the id or the ``t-...`` text), ``GET /api/v4/spot/open_orders``,
   ``GET /api/v4/spot/orders?currency_pair=&status=open|finished`` (``DELETE`` cancels all of a pair),
-  ``GET /api/v4/spot/accounts[?currency=]``, ``GET /api/v4/spot/my_trades``.
+  ``GET /api/v4/spot/accounts[?currency=]``, ``GET /api/v4/spot/my_trades``; both venues
+  ``GET /api/v4/account/detail`` (the venue's account of the key: ``user_id``, ``key.mode`` 1).
 * futures — ``POST /api/v4/futures/usdt/orders`` (``contract, size`` signed contracts, ``price``
   string, ``"0"`` + ``tif: ioc`` = market, ``tif, text, reduce_only, close``), ``GET|DELETE
   /api/v4/futures/usdt/orders/{order_id}``, ``GET|DELETE /api/v4/futures/usdt/orders?contract=``,
   ``GET /api/v4/futures/usdt/accounts``, ``GET /api/v4/futures/usdt/positions[/{contract}]``,
-  ``GET /api/v4/futures/usdt/my_trades``. Sizes
+  ``GET /api/v4/futures/usdt/my_trades``, ``/my_trades_timerange``. Sizes
   are integers, or strings with ``X-Gate-Size-Decimal: 1`` (venue rule).
 
 Errors ``{"label","message"}`` (Gate docs "Error labels"): spot ``INVALID_CURRENCY_PAIR``,
@@ -27,7 +28,7 @@ when it fails): ``spot.orders`` / ``spot.usertrades`` ``[pairs | "!all"]``, ``sp
 ``futures.balances`` ``[user_id]`` (the user id first, venue rule). ``result`` is always an array.
 
 WebSocket API (``event: "api"``): ``spot.login`` / ``futures.login`` (signature of
-``"api\\n<channel>\\n\\n<timestamp>"``), then ``*.order_place`` (an ``"ack": true`` frame echoing the
+``"api\\n<channel>\\n<req_param>\\n<timestamp>"``, ``req_param`` empty or the JSON sent, e.g. ccxt's ``{}``), then ``*.order_place`` (an ``"ack": true`` frame echoing the
 request, then the response with the order), ``*.order_cancel``, ``*.order_status``; responses
 ``{"request_id","header":{"status",...},"data":{"result"|"errs"}}``; ``req_header.x-gate-exptime``
 (ms) in the past → ``REQUEST_EXPIRED``. Not modelled: batch placement (a list ``req_param``) and
@@ -83,7 +84,9 @@ class GateTrading:
         r.add_delete(base + "/orders/{order_id}", self.rest_cancel)
         r.add_get(base + "/accounts", self.rest_accounts)
         r.add_get(base + "/my_trades", self.rest_my_trades)
+        r.add_get("/api/v4/account/detail", self.rest_account_detail)
         if self.futures:
+            r.add_get(base + "/my_trades_timerange", self.rest_my_trades_timerange)
             r.add_get(base + "/positions", self.rest_positions)
             r.add_get(base + "/positions/{contract}", self.rest_position)
         else:
@@ -103,12 +106,16 @@ class GateTrading:
         whole = int(Decimal(steps).scaleb(-inst.size_decimals))        # truncated toward zero (venue rule)
         return whole
 
-    def order_json(self, o: SimOrder, dec: bool = False) -> dict:
+    def order_json(self, o: SimOrder, dec: bool = False, push: bool = False) -> dict:
+        """The order as the venue shows it. Futures: REST and the WebSocket API use the REST schema
+        (``FuturesOrder``: ``finish_as`` only names how a *finished* order ended, and ``finish_time``
+        is "not returned if order is open"), so an open order carries neither; only the
+        ``futures.orders`` push (``push=True``) reports ``_new`` / ``_update`` (ws_orders.json)."""
         inst = self.venue.instruments[o.symbol]
         avg = o.filled_quote / inst.base_qty(o.filled) if o.filled else None
         if self.futures:
             sign = 1 if o.is_buy else -1
-            return {
+            d = {
                 "id": o.id, "user": o.account.uid, "contract": o.symbol, "create_time": o.create_ms / 1000,
                 "create_time_ms": o.create_ms, "size": self._size_val(inst, sign * o.qty, dec), "iceberg": 0,
                 "left": self._size_val(inst, sign * (o.left if o.is_open or o.finish_as != "filled" else 0), dec),
@@ -121,6 +128,10 @@ class GateTrading:
                 "finish_time_ms": o.update_ms if not o.is_open else 0,
                 "finish_as": o.finish_as if not o.is_open else ("_update" if o.filled else "_new"),
                 "stp_id": 0, "stp_act": "-", "amend_text": "-", "update_id": self._update_ids.get(o.id, 1)}
+            if o.is_open and not push:
+                for k in ("finish_as", "finish_time", "finish_time_ms"):
+                    del d[k]
+            return d
         return {
             "id": str(o.id), "text": o.client_id, "amend_text": "-", "create_time": _ms_s(o.create_ms),
             "update_time": _ms_s(o.update_ms), "create_time_ms": o.create_ms, "update_time_ms": o.update_ms,
@@ -371,9 +382,16 @@ class GateTrading:
             order = self._lookup(acct, oid, None)
             if order is None:
                 return self.venue.json_response([])
+        try:           # unix seconds (ccxt sends since / 1000 as `from`)
+            start = float(q["from"]) * 1000 if "from" in q else None
+            end = float(q["to"]) * 1000 if "to" in q else None
+        except ValueError:
+            return self.error(400, "INVALID_PARAM_VALUE", "invalid from / to")
         dec = self._dec(request)
         out = []
         for f in self.engine.fills_of(acct, sym, order):
+            if (start is not None and f.ts_ms < start) or (end is not None and f.ts_ms > end):
+                continue
             o = f.order
             inst = self.venue.instruments[o.symbol]
             if self.futures:
@@ -388,6 +406,57 @@ class GateTrading:
                             "fee_currency": f.fee_asset, "point_fee": "0", "gt_fee": "0", "amend_text": "-",
                             "sequence_id": str(f.id), "text": o.client_id})
         return self.venue.json_response(out)
+
+    async def rest_my_trades_timerange(self, request: web.Request) -> web.Response:
+        """``GET /futures/usdt/my_trades_timerange`` (what ccxt's swap ``fetchMyTrades`` calls):
+        ``contract, from, to`` (unix seconds), ``limit`` (default 100, max 1000), ``offset``,
+        ``role``; items in the current docs' shape (``trade_id`` a string, ``close_size``), newest
+        first; ``X-Pagination-Limit`` / ``X-Pagination-Offset`` echo the page."""
+        acct, err, _ = await self._auth(request)
+        if acct is None:
+            return err
+        q = request.query
+        sym = q.get("contract")
+        if sym is not None and sym not in self.venue.instruments:
+            return self.error(400, "CONTRACT_NOT_FOUND", "Contract not found: %s" % sym)
+        role = q.get("role")
+        if role not in (None, "maker", "taker"):
+            return self.error(400, "INVALID_PARAM_VALUE", "Invalid request parameter `role` value: %s" % role)
+        try:
+            start = float(q["from"]) if "from" in q else None
+            end = float(q["to"]) if "to" in q else None
+            limit = int(q.get("limit", 100))
+            offset = int(q.get("offset", 0))
+            if not 1 <= limit <= 1000 or offset < 0:
+                raise ValueError
+        except ValueError:
+            return self.error(400, "INVALID_PARAM_VALUE", "invalid from / to / limit / offset")
+        fills = [f for f in self.engine.fills_of(acct, sym)
+                 if (start is None or f.ts_ms >= start * 1000) and (end is None or f.ts_ms <= end * 1000)
+                 and (role is None or f.role == role)]
+        fills.reverse()
+        dec = self._dec(request)
+        out = []
+        for f in fills[offset:offset + limit]:
+            o = f.order
+            inst = self.venue.instruments[o.symbol]
+            out.append({"trade_id": str(f.id), "create_time": f.ts_ms / 1000, "contract": o.symbol,
+                        "order_id": str(o.id), "size": self._size_val(inst, f.qty if o.is_buy else -f.qty, dec),
+                        "close_size": self._size_val(inst, f.closed if o.is_buy else -f.closed, dec),
+                        "price": inst.price_str(f.price), "role": f.role, "text": o.client_id,
+                        "fee": dec_str(f.fee), "point_fee": "0"})
+        return self.venue.json_response(out, headers={"X-Pagination-Limit": str(limit),
+                                                      "X-Pagination-Offset": str(offset)})
+
+    async def rest_account_detail(self, request: web.Request) -> web.Response:
+        """``GET /api/v4/account/detail`` in the shape of rest_account_detail.json (ccxt reads
+        ``key.mode``: 1 classic account, 2 unified; the simulator's accounts are classic)."""
+        acct, err, _ = await self._auth(request)
+        if acct is None:
+            return err
+        return self.venue.json_response({"user_id": acct.uid, "ip_whitelist": [], "currency_pairs": [],
+                                         "key": {"mode": 1}, "tier": 0, "tier_expire_time": "0001-01-01T00:00:00Z",
+                                         "copy_trading_role": 0})
 
     def futures_account_json(self, acct) -> dict:
         settle = "USDT"
@@ -520,7 +589,7 @@ class GateTrading:
             targets = self._targets(o.account, p + ".orders", o.symbol)
             if targets:
                 def item(dec, o=o, gev=gev):
-                    d = self.order_json(o, dec)
+                    d = self.order_json(o, dec, push=True)
                     if not self.futures:
                         d["user"] = o.account.uid
                         d["event"] = gev

@@ -132,6 +132,7 @@ class Fill:
     fee_asset: str
     role: str                  # "taker" | "maker"
     ts_ms: int
+    closed: int = 0            # futures: steps of this fill that reduced the position (Gate close_size)
 
 
 @dataclass(eq=False)
@@ -448,9 +449,10 @@ class MatchingEngine:
         base = inst.base_qty(q)
         quote = base * price
         rate = self.venue.taker_fee if role == "taker" else self.venue.maker_fee
+        closed = 0
         if self.futures:
             fee = quote * rate
-            self._futures_fill(inst, order, q, price, fee)
+            closed = self._futures_fill(inst, order, q, price, fee)
         else:
             if order.is_buy:
                 fee = base * rate
@@ -471,7 +473,7 @@ class MatchingEngine:
         order.filled_quote += quote
         order.fee += fee
         order.update_ms = ts
-        f = Fill(next(self._fill_ids), order, px, q, quote, fee, order.fee_asset, role, ts)
+        f = Fill(next(self._fill_ids), order, px, q, quote, fee, order.fee_asset, role, ts, closed)
         order.fills.append(f)
         self.emit("fill", f)
         if role == "maker":
@@ -482,7 +484,8 @@ class MatchingEngine:
                 self.emit("order", (order, "update"))
         self._emit_balance(acct, inst, "order-match")
 
-    def _futures_fill(self, inst, order: SimOrder, q: int, price: Decimal, fee: Decimal) -> None:
+    def _futures_fill(self, inst, order: SimOrder, q: int, price: Decimal, fee: Decimal) -> int:
+        """Apply a futures fill to the position; returns the steps that reduced it."""
         acct = order.account
         pos = acct.position(order.symbol)
         signed = q if order.is_buy else -q
@@ -491,6 +494,7 @@ class MatchingEngine:
             part = min(order.reserved, order.reserved * q / order.left) if order.left else order.reserved
             order.reserved -= part
         pnl = ZERO
+        closing = 0
         if pos.size == 0 or (pos.size > 0) == (signed > 0):
             tot = abs(pos.size) + q
             pos.entry_price = (pos.entry_price * abs(pos.size) + price * q) / tot
@@ -507,6 +511,7 @@ class MatchingEngine:
         pos.realised_pnl += pnl - fee
         acct.balance(inst.quote).available += pnl - fee
         self.emit("position", (acct, order.symbol))
+        return closing
 
     def _finish(self, inst, order: SimOrder, finish_as: str) -> None:
         acct = order.account

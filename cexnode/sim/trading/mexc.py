@@ -11,7 +11,8 @@ and/or a form body; :func:`cexnode.sim.trading.auth.verify_mexc`):
   unknown: ``-2013 Order does not exist.`` (GET) / ``-2011 Unknown order sent.`` (DELETE, also for an
   order that is already final).
 * ``GET /api/v3/openOrders?symbol=`` (``DELETE`` cancels them all), ``GET /api/v3/account``
-  (``rest_account.json``), ``GET /api/v3/myTrades?symbol=[&orderId=]``.
+  (``rest_account.json``), ``GET /api/v3/myTrades?symbol=[&orderId=]``,
+  ``GET /api/v3/capital/config/getall`` (coins and networks; ccxt's ``fetchCurrencies``).
 * ``POST/PUT/DELETE/GET /api/v3/userDataStream`` — listenKeys (60 min, PUT extends; 60 per account).
 
 Order statuses: NEW, PARTIALLY_FILLED, FILLED, CANCELED, PARTIALLY_CANCELED. Error codes: 10007 bad
@@ -86,6 +87,7 @@ class MexcTrading:
         r.add_delete("/api/v3/openOrders", self.cancel_open_orders)
         r.add_get("/api/v3/account", self.account)
         r.add_get("/api/v3/myTrades", self.my_trades)
+        r.add_get("/api/v3/capital/config/getall", self.capital_config)
         r.add_post("/api/v3/userDataStream", self.create_listen_key)
         r.add_put("/api/v3/userDataStream", self.keepalive_listen_key)
         r.add_delete("/api/v3/userDataStream", self.delete_listen_key)
@@ -281,6 +283,29 @@ class MexcTrading:
              "commission": dec_str(f.fee), "commissionAsset": f.fee_asset, "time": f.ts_ms,
              "isBuyer": f.order.is_buy, "isMaker": f.role == "maker", "isBestMatch": True, "isSelfTrade": False,
              "clientOrderId": f.order.client_id} for f in fills])
+
+    # one simulated network per coin: stablecoins on ERC20, other coins on their own chain
+    _NETWORKS = {"USDT": "ERC20", "USDC": "ERC20"}
+
+    async def capital_config(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/capital/config/getall`` (SIGNED; what ccxt's ``fetchCurrencies`` calls in
+        ``loadMarkets`` whenever keys are set): every coin of the venue's symbols with one network,
+        deposits and withdrawals enabled. Shape: the docs example as JKorf corrected it (lowercase
+        ``name``, both ``network`` and ``netWork``), 18-decimal strings, ``minConfirm`` a number."""
+        acct, p = await self._signed(request)
+        if acct is None:
+            return p
+        coins = sorted({c for i in self.venue.instruments.values() for c in (i.base, i.quote)})
+        out = []
+        for c in coins:
+            net = self._NETWORKS.get(c, c)
+            out.append({"coin": c, "name": c, "networkList": [{
+                "coin": c, "depositDesc": None, "depositEnable": True, "minConfirm": 0, "name": c,
+                "network": net, "withdrawEnable": True, "withdrawFee": "0.000100000000000000",
+                "withdrawIntegerMultiple": None, "withdrawMax": "10000.000000000000000000",
+                "withdrawMin": "0.001000000000000000", "sameAddress": False, "contract": "",
+                "withdrawTips": None, "depositTips": None, "netWork": net}]})
+        return self.venue.json_response(out)
 
     # ------------------------------------------------------------------ listenKeys
     def _key_valid(self, key: Optional[str]) -> Optional[str]:

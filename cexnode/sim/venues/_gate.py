@@ -8,6 +8,14 @@ Envelopes (exchange-payloads README, "Gate spot / Message envelopes"):
 * error ``... "error":{"code":1..4,"message"},"result":{"status":"fail"}`` — 1 invalid body,
   2 invalid argument, 3 server error, 4 auth failure
 * ``<prefix>.ping`` → ``<prefix>.pong`` with ``event: ""`` and ``result: null``
+
+REST boolean query flags (``with_id`` on the order books): ``true`` / ``false`` (absent = false).
+Any other spelling is refused with 400 ``{"label":"INVALID_PARAM_VALUE","message":"Invalid request
+parameter `with_id` value: True"}``, never ignored: the one piece of evidence (gateapi-python #71,
+2021; reference rest_error_invalid_param_with_id.json) is Gate refusing ``with_id=False`` as the
+official SDK sends it (a Python bool through urllib3), with the maintainer's "the server only accepts
+lowercase boolean"; nothing later shows the venue changed. ``sim.gate_python_bools: true`` accepts
+``True``/``False`` instead, for running that SDK against the simulator.
 """
 from __future__ import annotations
 
@@ -228,6 +236,23 @@ class GateVenue(SimVenue):
 
     def bad_request(self, label: str, message: str) -> web.Response:
         return self.json_response({"label": label, "message": message}, status=400)
+
+    # Gate documents boolean query flags as booleans and has accepted only the lower-case
+    # spellings: `with_id=False` (gateapi-python's urllib3 rendering of a Python bool) was refused
+    # with INVALID_PARAM_VALUE "Invalid request parameter `with_id` value: False" (gateapi-python
+    # #71, 2021; rest_error_invalid_param_with_id.json), and no later evidence shows otherwise.
+    # The simulator refuses them the same way, never silently treating them as absent;
+    # `sim.gate_python_bools` accepts True/False instead (a deliberate, configurable choice).
+    _PY_BOOLS = {"True": True, "False": False}
+
+    def bool_param(self, request: web.Request, name: str) -> tuple[bool, Optional[web.Response]]:
+        """``(value, None)`` of an optional boolean query flag (absent: False), or ``(False, error)``."""
+        raw = request.query.get(name)
+        if raw is None or raw in ("true", "false"):
+            return raw == "true", None
+        if self.sim.cfg.gate_python_bools and raw in self._PY_BOOLS:
+            return self._PY_BOOLS[raw], None
+        return False, self.bad_request("INVALID_PARAM_VALUE", "Invalid request parameter `%s` value: %s" % (name, raw))
 
     @staticmethod
     def _limit(request: web.Request, default: int, maximum: int) -> int:

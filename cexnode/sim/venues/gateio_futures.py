@@ -13,7 +13,8 @@ Channels (exchange-payloads README, "gateio_futures/"):
 Sizes: integers, or decimal strings for a connection / request that sent ``X-Gate-Size-Decimal: 1``
 (venue rule; without the header fractional sizes are truncated toward zero). Fractional contracts
 exist only with ``sim.futures_decimal_sizes`` (contracts report ``enable_decimal: true``).
-REST ``current``/``update`` are float seconds (unlike spot's integer ms).
+REST ``current``/``update`` are float seconds (unlike spot's integer ms); ``with_id`` as on spot
+(``true``/``false``; other spellings 400 ``INVALID_PARAM_VALUE``, see :meth:`GateVenue.bool_param`).
 """
 from __future__ import annotations
 
@@ -129,12 +130,15 @@ class GateFuturesVenue(GateVenue):
             limit = self._limit(request, 10, 1000)
         except ValueError as e:
             return self.bad_request("INVALID_PARAM_VALUE", str(e))
+        with_id, err = self.bool_param(request, "with_id")
+        if err is not None:
+            return err
         dec = _decimal_mode(request.headers)
         inst, book = self.instruments[name], self.books[name]
         bids, asks = book.top(limit)
         now = time.time()
         body: dict = {}
-        if request.query.get("with_id") == "true":
+        if with_id:
             body["id"] = book.last_id
         body.update({"current": round(now, 3), "update": round((book.ts_ms / 1000.0) if book.ts_ms else now, 3),
                      "asks": [{"p": inst.price_str(p), "s": self._size(inst, q, dec)} for p, q in asks],

@@ -11,8 +11,12 @@ Channels (exchange-payloads README, "gateio_spot/"):
 * ``spot.book_ticker`` ``[pairs]``, ``spot.trades`` ``[pairs]`` (taker side; ``create_time_ms`` is a
   decimal string), ``spot.ping`` → ``spot.pong``.
 
-REST: ``/api/v4/spot/order_book`` (``id`` only with ``with_id=true``; ``current``/``update`` integer ms),
-``/api/v4/spot/currency_pairs[/{pair}]``, ``/api/v4/spot/time``. Errors ``{"label","message"}``.
+REST: ``/api/v4/spot/order_book`` (``id`` only with ``with_id=true``; ``current``/``update`` integer ms;
+``with_id`` spelled other than ``true``/``false``, e.g. gate-api's ``True``, is refused with 400
+``INVALID_PARAM_VALUE`` as Gate refused it, unless ``sim.gate_python_bools``: see
+:meth:`GateVenue.bool_param`), ``/api/v4/spot/currency_pairs[/{pair}]``, ``/api/v4/spot/time``,
+``/api/v4/spot/currencies[/{currency}]``, ``/api/v4/margin/currency_pairs`` (deprecated; ccxt calls it).
+Errors ``{"label","message"}``.
 """
 from __future__ import annotations
 
@@ -103,6 +107,9 @@ class GateSpotVenue(GateVenue):
         router.add_get("/api/v4/spot/currency_pairs", self._currency_pairs)
         router.add_get("/api/v4/spot/currency_pairs/{pair}", self._currency_pair)
         router.add_get("/api/v4/spot/time", self._time)
+        router.add_get("/api/v4/spot/currencies", self._currencies)
+        router.add_get("/api/v4/spot/currencies/{currency}", self._currency)
+        router.add_get("/api/v4/margin/currency_pairs", self._margin_pairs)
 
     async def _order_book(self, request: web.Request) -> web.Response:
         pair = request.query.get("currency_pair", "")
@@ -112,11 +119,14 @@ class GateSpotVenue(GateVenue):
             limit = self._limit(request, 10, 1000)
         except ValueError as e:
             return self.bad_request("INVALID_PARAM_VALUE", str(e))
+        with_id, err = self.bool_param(request, "with_id")
+        if err is not None:
+            return err
         inst, book = self.instruments[pair], self.books[pair]
         bids, asks = book.top(limit)
         now = int(time.time() * 1000)
         body: dict = {}
-        if request.query.get("with_id") == "true":
+        if with_id:
             body["id"] = book.last_id
         body.update({"current": now, "update": book.ts_ms or now,
                      "asks": self._levels(inst, asks), "bids": self._levels(inst, bids)})
@@ -140,6 +150,41 @@ class GateSpotVenue(GateVenue):
         if pair not in self.instruments:
             return self.bad_request("INVALID_CURRENCY_PAIR", "Invalid currency pair: %s" % pair)
         return self.json_response(self._pair_info(self.instruments[pair]))
+
+    # chain of a currency's one simulated network (stablecoins on ETH, coins on their own chain)
+    _CHAINS = {"USDT": "ETH", "USDC": "ETH"}
+
+    def _currency_info(self, cur: str) -> dict:
+        # the 2026 shape of rest_currencies.json / rest_currency_btc.json: every simulated currency
+        # is listed and open (the per-chain flags are the authoritative ones)
+        chain = self._CHAINS.get(cur, cur)
+        return {"currency": cur, "name": cur, "delisted": False, "withdraw_disabled": False,
+                "withdraw_delayed": False, "deposit_disabled": False, "trade_disabled": False, "fixed_rate": "",
+                "chain": chain, "category": [],
+                "chains": [{"name": chain, "addr": "", "withdraw_disabled": False, "withdraw_delayed": False,
+                            "deposit_disabled": False}]}
+
+    def _currency_names(self) -> list[str]:
+        return sorted({c for i in self.instruments.values() for c in (i.base, i.quote)})
+
+    async def _currencies(self, request: web.Request) -> web.Response:
+        return self.json_response([self._currency_info(c) for c in self._currency_names()])
+
+    async def _currency(self, request: web.Request) -> web.Response:
+        cur = request.match_info["currency"]
+        if cur not in self._currency_names():
+            return self.json_response({"label": "INVALID_CURRENCY", "message": "Invalid currency: %s" % cur},
+                                      status=400)
+        return self.json_response(self._currency_info(cur))
+
+    async def _margin_pairs(self, request: web.Request) -> web.Response:
+        # deprecated endpoint that ccxt still calls on every fetchMarkets; the shape of the old docs
+        # example (rest_margin_currency_pairs.doc.json, `leverage` an int). Margin trading itself is
+        # not simulated: orders with account=margin trade like spot ones.
+        return self.json_response([{"id": i.venue_symbol, "base": i.base, "quote": i.quote, "leverage": 3,
+                                    "min_base_amount": str(i.min_qty) if i.min_qty else "0",
+                                    "min_quote_amount": str(i.min_notional) if i.min_notional else "0",
+                                    "max_quote_amount": "1000000"} for i in self.instruments.values()])
 
     async def _time(self, request: web.Request) -> web.Response:
         return self.json_response({"server_time": int(time.time() * 1000)})

@@ -7,21 +7,27 @@ WebSocket (exchange-payloads README, "mexc/" and "Key protocol gotchas / MEXC"):
   successfully! [t1,t2].  Reason： Blocked! "}`` (**code 0**: detect by the text). Rejected: the old
   JSON topics (no ``.pb``), unknown topics or symbols, topics beyond 30 subscriptions per connection
   (then the reason is ``Maximum subscriptions exceeded!``: the real wording is not documented).
-  ``UNSUBSCRIPTION`` acks the same way; ``{"method":"PING"}`` → ``{"id":0,"code":0,"msg":"PONG"}``.
+  ``UNSUBSCRIPTION`` acks the same way; ``{"method":"PING"}`` and ``{"method":"ping"}`` (ccxt's casing, answered
+  alike by the venue in a public log) → ``{"id":0,"code":0,"msg":"PONG"}``.
 * pushes are binary ``PushDataV3ApiWrapper`` frames encoded with the official protobuf runtime
   (:mod:`cexnode.sim.mexc_proto`):
   ``spot@public.aggre.depth.v3.api.pb@(10ms|100ms)@SYM`` (fromVersion/toVersion, synced with REST
-  ``/api/v3/depth`` ``lastUpdateId``), ``spot@public.limit.depth.v3.api.pb@SYM@(5|10|20)``,
+  ``/api/v3/depth`` ``lastUpdateId``; at most one push per named interval and symbol, merging the
+  interval's diffs: fromVersion of the first, toVersion of the last, the latest quantity per price), ``spot@public.limit.depth.v3.api.pb@SYM@(5|10|20)``,
   ``spot@public.aggre.bookTicker.v3.api.pb@(10ms|100ms)@SYM``, ``spot@public.aggre.deals.v3.api.pb@(10ms|100ms)@SYM``.
 * a connection without a valid subscription is closed after ``sim.mexc_no_subscription_close_s``
   (venue: 30 s); every connection after ``sim.mexc_max_connection_age_s`` (venue: 24 h).
 
 REST: ``/api/v3/depth?symbol=&limit=`` (default 100, max 5000), ``/api/v3/exchangeInfo[?symbol=|symbols=]``,
-``/api/v3/ticker/bookTicker[?symbol=]``, ``/api/v3/time``, ``/api/v3/ping``. Errors ``{"code","msg"}``.
+``/api/v3/ticker/bookTicker[?symbol=]``, ``/api/v3/ticker/24hr[?symbol=]`` (statistics since the venue
+started: open = the mid then, high/low/last/volumes from the public trades), ``/api/v3/time``,
+``/api/v3/ping``, ``/api/v1/contract/detail`` (the futures contract list ccxt's fetchMarkets also asks
+for: empty, no MEXC contracts are simulated). Errors ``{"code","msg"}``.
 """
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import Any, Optional
 
 import orjson
@@ -50,6 +56,29 @@ class MexcSpotVenue(SimVenue):
     BOOK_KINDS = ("book",)
     rest_rate_limit = (500, 10.0)        # 500 requests per 10 s per endpoint (no quota headers)
     MAX_CLIENT_MESSAGES_PER_S = 100      # more client messages per second close the connection
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        # 24 h ticker statistics per symbol since the venue started (the simulator runs for less
+        # than a day): [open_ms, open ticks, high, low, last, volume steps, sum of ticks × steps]
+        self._stats: dict[str, list] = {}
+
+    def publish(self, diff: BookDiff) -> None:
+        for t in diff.trades:
+            st = self._stat(diff.symbol)
+            st[2], st[3], st[4] = max(st[2], t.price), min(st[3], t.price), t.price
+            st[5] += t.size
+            st[6] += t.price * t.size
+        super().publish(diff)
+
+    def _stat(self, vsym: str) -> list:
+        st = self._stats.get(vsym)
+        if st is None:
+            book = self.books[vsym]
+            bb, ba = book.best_bid(), book.best_ask()
+            mid = (bb[0] + ba[0]) // 2 if bb and ba else (bb or ba or (0, 0))[0]
+            st = self._stats[vsym] = [int(time.time() * 1000), mid, mid, mid, mid, 0, 0]
+        return st
 
     # ---------------------------------------------------------------- connections
     def _on_connected(self, conn: SimConnection) -> None:
@@ -97,7 +126,9 @@ class MexcSpotVenue(SimVenue):
             return
         method = msg.get("method")
         req_id = msg.get("id", 0)
-        if method == "PING":
+        if method in ("PING", "ping"):
+            # ccxt sends lower case; the venue answered it with the same upper-case PONG (reference
+            # README "MEXC WebSocket keep-alive casing", ws_ping_request_lowercase.json)
             conn.send_json({"id": 0, "code": 0, "msg": "PONG"})
             return
         params = msg.get("params")
@@ -145,6 +176,14 @@ class MexcSpotVenue(SimVenue):
             self._reject(conn, req_id, over, "Maximum subscriptions exceeded!")
 
     # ---------------------------------------------------------------- wire shapes
+    _INTERVALS = {"10ms": 0.010, "100ms": 0.100}
+
+    def batch_interval(self, kind: str, variant: Any) -> Optional[float]:
+        # aggre depth pushes come once per the interval the topic names, each merging the diffs of
+        # that interval (fromVersion of the first, toVersion of the last, the latest quantity per
+        # price): the 100ms sample spans 8 versions (ws_push_aggre_depth_100ms.decoded.json)
+        return self._INTERVALS.get(variant) if kind == "book" else None
+
     def _malformed_frame(self, frame: bytes, binary: bool) -> bytes:
         # a truncated protobuf: the wrapper's length-delimited field runs past the end
         return frame[: max(2, len(frame) // 2)]
@@ -197,6 +236,10 @@ class MexcSpotVenue(SimVenue):
         router.add_get("/api/v3/ticker/bookTicker", self._book_ticker)
         router.add_get("/api/v3/time", self._time)
         router.add_get("/api/v3/ping", self._ping)
+        router.add_get("/api/v3/ticker/24hr", self._ticker_24hr)
+        # ccxt's mexc fetchMarkets always asks the futures contract list too (at the contract
+        # API's base URL); the simulated venue lists no contracts
+        router.add_get("/api/v1/contract/detail", self._contract_detail)
 
     async def _depth(self, request: web.Request) -> web.Response:
         sym = request.query.get("symbol", "")
@@ -258,6 +301,34 @@ class MexcSpotVenue(SimVenue):
         if sym not in self.instruments:
             return self._bad(-1121, "Invalid symbol.")
         return self.json_response(self._ticker(self.instruments[sym]))
+
+    def _ticker_24h(self, inst) -> dict:
+        # rest_ticker_24hr.json (live 2025-12) in wire key order (ccxt fixture): strings for prices and
+        # sizes, numbers for the times, count null, priceChangePercent a fraction
+        st = self._stat(inst.venue_symbol)
+        t = self._ticker(inst)
+        open_px, last = inst.price(st[1]), inst.price(st[4])
+        change = last - open_px
+        return {"symbol": inst.venue_symbol, "priceChange": inst.price_str(st[4] - st[1]) if st[4] >= st[1]
+                else "-" + inst.price_str(st[1] - st[4]),
+                "priceChangePercent": format((change / open_px).quantize(Decimal("0.0001")), "f") if open_px else "0",
+                "prevClosePrice": inst.price_str(st[1]), "lastPrice": inst.price_str(st[4]),
+                "bidPrice": t["bidPrice"], "bidQty": t["bidQty"], "askPrice": t["askPrice"], "askQty": t["askQty"],
+                "openPrice": inst.price_str(st[1]), "highPrice": inst.price_str(st[2]),
+                "lowPrice": inst.price_str(st[3]), "volume": inst.size_str(st[5]),
+                "quoteVolume": format((inst.tick * inst.step * st[6]).normalize(), "f"), "openTime": st[0],
+                "closeTime": int(time.time() * 1000), "count": None}
+
+    async def _ticker_24hr(self, request: web.Request) -> web.Response:
+        sym = request.query.get("symbol")
+        if sym is None:
+            return self.json_response([self._ticker_24h(i) for i in self.instruments.values()])
+        if sym not in self.instruments:
+            return self._bad(-1121, "Invalid symbol.")
+        return self.json_response(self._ticker_24h(self.instruments[sym]))
+
+    async def _contract_detail(self, request: web.Request) -> web.Response:
+        return self.json_response({"success": True, "code": 0, "data": []})
 
     async def _time(self, request: web.Request) -> web.Response:
         return self.json_response({"serverTime": int(time.time() * 1000)})
