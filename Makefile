@@ -50,6 +50,7 @@ test-debug: build-debug
 
 bench: build
 	$(PY) perf/run.py
+	$(PY) perf/summary.py --write
 
 # The parser benchmarks against nautilus_trader's OrderBook and cryptofeed's `order_book` C extension,
 # in a separate virtualenv (their pins conflict with ours; never needed by `make test`). Our in-place

@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = csub.add_parser("show", help="effective config as JSON, secrets redacted")
     show.add_argument("--config", required=True)
     schema = csub.add_parser("schema", help="JSON Schema of the config")
-    schema.add_argument("--markdown", action="store_true", help="the README's reference table instead")
+    schema.add_argument("--markdown", action="store_true", help="the config reference of docs/configuration.md instead")
 
     sim = sub.add_parser("sim", help="run the exchange simulator alone")
     sim.add_argument("--config", required=True)

@@ -1,7 +1,7 @@
 """YAML → frozen, validated config objects.
 
 One declarative schema (the dataclasses below) drives validation, defaults, ``config schema``
-(JSON Schema), ``config show`` (secrets redacted) and the README's config reference.
+(JSON Schema), ``config show`` (secrets redacted) and the config reference (docs/configuration.md).
 
 Rules
 -----
@@ -827,7 +827,7 @@ def diff_reload(old: Config, new: Config) -> tuple[list[str], list[str]]:
 
 
 # --------------------------------------------------------------------------------------------
-# JSON Schema and the README reference
+# JSON Schema and the config reference (docs/configuration.md)
 
 
 def _schema_of(tp, md=None) -> dict:
@@ -894,26 +894,33 @@ def json_schema() -> dict:
 
 
 def markdown_reference() -> str:
-    """The README's config reference table, generated from the schema."""
-    rows = ["| key | type | default | reload | description |", "|---|---|---|---|---|"]
+    """The config reference of docs/configuration.md, generated from the schema: one table per
+    top-level section; a section whose keys are all the same kind of section (``venues``) is
+    described once, as ``venues.<venue>``, after a list of its names."""
+    head = ["| key | type | default | reload | description |", "|---|---|---|---|---|"]
+    out: list[str] = []
 
-    def walk(tp, prefix):
+    def unwrap(tp):
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):
+            return [a for a in typing.get_args(tp) if a is not type(None)][0]
+        return tp
+
+    def fields_of(tp):
         hints = typing.get_type_hints(tp)
-        for f in dataclasses.fields(tp):
-            if f.metadata.get("internal"):
-                continue
-            ftp = hints[f.name]
+        return [(f, hints[f.name]) for f in dataclasses.fields(tp) if not f.metadata.get("internal")]
+
+    def walk(tp, prefix, rows):
+        for f, ftp in fields_of(tp):
             key = prefix + f.name
-            inner = ftp
-            if typing.get_origin(ftp) in (typing.Union, types.UnionType):
-                inner = [a for a in typing.get_args(ftp) if a is not type(None)][0]
-            if dataclasses.is_dataclass(inner) and inner is not ftp or dataclasses.is_dataclass(ftp):
-                rows.append("| `%s` | section | | | %s |" % (key, f.metadata.get("doc", "")))
-                walk(inner, key + ".")
+            inner = unwrap(ftp)
+            doc = f.metadata.get("doc", "")
+            if dataclasses.is_dataclass(inner):
+                rows.append("| `%s` | section | | | %s |" % (key, doc))
+                walk(inner, key + ".", rows)
                 continue
             if typing.get_origin(inner) is list and dataclasses.is_dataclass(typing.get_args(inner)[0]):
-                rows.append("| `%s` | list | `[]` | | %s |" % (key, f.metadata.get("doc", "")))
-                walk(typing.get_args(inner)[0], key + "[].")
+                rows.append("| `%s` | list | `[]` | | %s |" % (key, doc))
+                walk(typing.get_args(inner)[0], key + "[].", rows)
                 continue
             if f.default is not dataclasses.MISSING:
                 d = redacted_dict(f.default)
@@ -924,7 +931,23 @@ def markdown_reference() -> str:
                 default = "required"
             rows.append("| `%s` | %s | %s | %s | %s |" % (
                 key, _type_name(ftp).replace("|", "\\|"), default, "yes" if f.metadata.get("reload") else "",
-                f.metadata.get("doc", "").replace("|", "\\|")))
+                doc.replace("|", "\\|")))
 
-    walk(Config, "")
-    return "\n".join(rows) + "\n"
+    for f, ftp in fields_of(Config):
+        section = unwrap(ftp)
+        members = fields_of(section)
+        kinds = {unwrap(t) for _, t in members}
+        rows = list(head)
+        if len(members) > 1 and len(kinds) == 1 and dataclasses.is_dataclass(next(iter(kinds))):
+            # the same section under several names: its keys once, under a placeholder
+            name = "<%s>" % (f.name[:-1] if f.name.endswith("s") else f.name)
+            out += ["## `%s.%s`" % (f.name, name), "", f.metadata.get("doc", ""), ""]
+            out += ["- `%s.%s`: %s" % (f.name, m.name, m.metadata.get("doc", "")) for m, _ in members]
+            out += ["", "A %s is connected when its section is there and enabled; each takes the keys below "
+                    "(`%s` is its name)." % (name.strip("<>"), name), ""]
+            walk(next(iter(kinds)), "%s.%s." % (f.name, name), rows)
+        else:
+            out += ["## `%s`" % f.name, "", f.metadata.get("doc", ""), ""]
+            walk(section, f.name + ".", rows)
+        out += rows + [""]
+    return "\n".join(out)

@@ -1,9 +1,9 @@
-"""Markdown table of the committed benchmark results: ``python perf/summary.py [--readme]``.
+"""Markdown table of the committed benchmark results: ``python perf/summary.py [--write]``.
 
 One row per ``perf/results/<name>.json``: median, p99, target, met, the rate for throughput
 benchmarks, and the side-by-side ratios measured in the same run (every key starting with
-``ratio_vs_`` or ``speedup_vs_``). ``--readme`` writes the table into README.md between the
-``benchmarks:begin`` / ``benchmarks:end`` markers.
+``ratio_vs_`` or ``speedup_vs_``). ``--write`` writes the table into docs/benchmarks.md between
+the ``benchmarks:begin`` / ``benchmarks:end`` markers (tests/unit/test_docs.py checks it is current).
 """
 from __future__ import annotations
 
@@ -43,15 +43,23 @@ def _rate(v: float) -> str:
     return "%.2f M" % (v / 1e6) if v >= 1e6 else "%.0f k" % (v / 1e3)
 
 
-def write_readme(path: pathlib.Path = RESULTS.parent.parent / "README.md") -> None:
+DOC = RESULTS.parent.parent / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"
+
+
+def table() -> str:
+    """The generated block, as it stands between the markers."""
+    return "\n" + "\n".join(rows()) + "\n"
+
+
+def write_doc(path: pathlib.Path = DOC) -> None:
     text = path.read_text()
-    begin, end = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"
-    i, j = text.index(begin) + len(begin), text.index(end)
-    path.write_text(text[:i] + "\n" + "\n".join(rows()) + "\n" + text[j:])
+    i, j = text.index(BEGIN) + len(BEGIN), text.index(END)
+    path.write_text(text[:i] + table() + text[j:])
 
 
 if __name__ == "__main__":
-    if "--readme" in sys.argv[1:]:
-        write_readme()
+    if "--write" in sys.argv[1:]:
+        write_doc()
     else:
         sys.stdout.write("\n".join(rows()) + "\n")

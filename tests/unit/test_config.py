@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import re
 from decimal import Decimal
 
 import pytest
 
-from cexnode.config import (ConfigError, Secret, diff_reload, json_schema, load_config_text,
+from cexnode.config import (VENUES, ConfigError, Secret, diff_reload, json_schema, load_config_text,
                             markdown_reference, redacted_dict)
 
 GOOD = """\
@@ -89,13 +90,45 @@ def test_schema_marks_reloadable_and_secrets():
     assert venue["api_key"]["anyOf"][0]["x-secret"] is True
 
 
-def test_readme_reference_is_current():
+def test_configuration_reference_is_current():
+    """docs/configuration.md carries the generated reference between its markers, as generated now."""
     import pathlib
-    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    doc = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     begin, end = "<!-- config-reference:begin -->\n", "<!-- config-reference:end -->"
-    assert begin in readme and end in readme
-    table = readme.split(begin, 1)[1].split(end, 1)[0]
-    assert table == markdown_reference(), "README config reference is stale: run `python -m cexnode config schema --markdown`"
+    assert doc.count(begin) == 1 and doc.count(end) == 1
+    table = doc.split(begin, 1)[1].split(end, 1)[0]
+    assert table == markdown_reference(), \
+        "docs/configuration.md config reference is stale: run `python scripts/update_docs.py`"
+
+
+def test_configuration_reference_documents_every_key_once():
+    """Every leaf key of the schema has one row; the venue keys are described once, under
+    venues.<venue>, with every venue named."""
+    ref = markdown_reference()
+    keys = re.findall(r"^\| `([^`]+)` \|", ref, re.M)
+    assert len(keys) == len(set(keys))
+    assert "venues.<venue>.taker_fee" in keys and "venues.<venue>.rest.timeout_s" in keys
+    assert not any(k.startswith(("venues.mexc_spot.", "venues.gateio_spot.", "venues.gateio_futures.")) for k in keys)
+    for venue in VENUES:
+        assert "- `venues.%s`: " % venue in ref
+    schema = json_schema()
+
+    def leaves(node, prefix):
+        node = node.get("anyOf", [node])[0]
+        if node.get("type") == "object" and "properties" in node:
+            for name, sub in node["properties"].items():
+                yield from leaves(sub, prefix + name + ".")
+        elif node.get("type") == "array" and node["items"].get("type") == "object" and "properties" in node["items"]:
+            yield from leaves(node["items"], prefix[:-1] + "[].")
+        else:
+            yield prefix[:-1]
+
+    expected = set()
+    for k in leaves(schema, ""):
+        for venue in VENUES:
+            k = k.replace("venues.%s." % venue, "venues.<venue>.")
+        expected.add(k)
+    assert expected <= set(keys), sorted(expected - set(keys))
 
 
 @pytest.mark.parametrize("busy, value, error", [
