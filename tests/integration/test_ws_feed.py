@@ -275,6 +275,7 @@ def test_handshake_headers_and_direct_feed(tmp_path):
 ROUTES = """
 arbitrage:
   min_profit: 0.01
+  size_to_balances: false
   routes:
     - {symbol: BTC/USDT, venues: [mexc_spot, gateio_spot], name: btc-ss}
     - {symbol: ETH/USDT, venues: [mexc_spot, gateio_spot], name: eth-ss}
