@@ -286,7 +286,9 @@ class WsFeed:
             if up_for >= self.healthy_reset_s:
                 delay = self.backoff_initial_s          # healthy for a while: reset the backoff
             wait = delay * (0.5 + random.random())
-            self.log.warning("disconnected; reconnecting", venue=self.venue, conn=i, in_s=round(wait, 3))
+            self.log.warning("disconnected; reconnecting", venue=self.venue, conn=i, in_s=round(wait, 3),
+                             close_code=conn.listener.close_code if conn is not None else None,
+                             close_reason=conn.listener.close_reason if conn is not None else None)
             await asyncio.sleep(wait)
             delay = min(delay * 2, self.backoff_max_s)
 
@@ -299,9 +301,8 @@ class WsFeed:
             if lst.transport is None or lst.transport.is_disconnected or not lst.connected:
                 return conn
             now = loop.time()
-            wd = self.watchdog_s
             # short steps: settings are read live, and a silent stream is seen within wd / 4
-            step = min(max(wd / 4, 0.01), 0.25)
+            step = min(max(self.watchdog_s / 4, 0.01), 0.25)
             if self.ping_message is not None:
                 step = min(step, max(last_ping + self.ping_interval_s - now, 0.001))
             age_limit = self.max_connection_age_s
@@ -320,7 +321,9 @@ class WsFeed:
                     self.log.warning("ping failed", venue=self.venue, conn=i, error=repr(e)[:200])
                 last_ping = loop.time()
             silent_s = (time.time_ns() - lst.last_frame_ns) / 1e9
-            if silent_s > wd:
+            # the setting as it is now, not as it was before the wait: a watchdog_s lowered or raised
+            # meanwhile (the wait can last far longer than its step on a loaded loop) applies at once
+            if silent_s > self.watchdog_s:
                 self.watchdog_trips += 1
                 self.log.warning("stream silent: closing", venue=self.venue, conn=i, silent_s=round(silent_s, 3))
                 self._close_listener(lst, 1001)
