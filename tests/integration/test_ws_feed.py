@@ -267,6 +267,35 @@ def test_rejected_subscription_retried_with_backoff(tmp_path):
     run(tmp_path, scenario)
 
 
+def test_resubscriptions_keep_within_the_venue_message_rate(tmp_path):
+    """MEXC takes at most 100 client messages per second on a connection and closes one that sends
+    more (1008). A rejected group of 30 subscriptions is re-sent with a backoff that starts at 0.05 s:
+    unpaced, the fourth sending within a second got the connection closed (one reconnect more than
+    the venue's close caused). Paced, the venue answers every re-send and closes nothing."""
+    syms = ["C%02d/USDT" % i for i in range(32)]
+    mids = ", ".join("%s: %d" % (s, 10 + i) for i, s in enumerate(syms))
+    venues = "  mexc_spot: {symbols: [%s], book_depth: 100}" % ", ".join(syms)
+
+    async def scenario(h: H):
+        f, v = h.feed("mexc_spot"), h.sim.venue("mexc_spot")
+        assert [len(g) for g in f.groups] == [30, 2] and f.max_messages_per_s == 100
+        v.faults.reject_subscriptions(True)
+        v.faults.close_connections(1012)
+        assert await _wait(lambda: f.reconnects == 2 and f.connected, 5), f.status()
+        conns = set(v.connections)
+        n0 = f.subscription_rejects
+        # 120 rejections more: the first connection's group of 30 re-sent at least three times, and
+        # the second's as often as its backoff allows (unpaced, all of that came within a second)
+        assert await _wait(lambda: f.subscription_rejects >= n0 + 120, 8), f.status()
+        assert f.reconnects == 2 and f.connected and set(v.connections) == conns, f.status()
+        v.faults.reject_subscriptions(False)
+        assert await _wait(lambda: all(b.in_sync for b in h.engine.books.values()), 10), f.status()
+        assert f.reconnects == 2 and set(v.connections) == conns
+        assert await h.compare_all() == 32
+
+    run(tmp_path, scenario, venues=venues, mids=mids)
+
+
 def test_handshake_headers_and_direct_feed(tmp_path):
     """WsFeed on its own (no adapter): headers reach the venue, frames reach the parser's sink."""
     from cexnode.adapters.gateio_futures import subscriptions as fs
