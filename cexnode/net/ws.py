@@ -23,13 +23,17 @@ does the cold work around the connections:
   which counts them (``subscription_rejects``), logs, and re-sends that connection's subscriptions
   with backoff (same schedule as reconnects) until accepted. The books of the rejected symbols get
   no diffs meanwhile: the adapter (``adapters.base``) takes them out of sync at once (not ready,
-  never traded) and fetches their snapshots only once the venue acknowledges the subscription.
+  never traded) and fetches their snapshots only once the venue acknowledges the subscription;
+* the venue's limit on client messages per connection (MEXC: 100 per second, more closes the
+  connection with 1008): subscriptions, re-sent subscriptions and application pings of a connection
+  are paced to that many per 2 s (``_RATE_WINDOW_S``). A re-send that does not fit waits.
 """
 from __future__ import annotations
 
 import asyncio
 import random
 import time
+from collections import deque
 from typing import Any, Callable, Optional
 
 from cexnode.log import get_logger
@@ -41,12 +45,19 @@ __all__ = ["WsFeed"]
 _NO_PROTOCOL_PING = ("mexc_spot",)
 # MEXC closes a connection after 24 h: rotate half an hour before (config venues.<v>.max_connection_age_s).
 _DEFAULT_MAX_AGE_S = {"mexc_spot": 23.5 * 3600}
+# MEXC closes a connection that sends more than 100 messages in a second (close code 1008).
+_MAX_CLIENT_MESSAGES_PER_S = {"mexc_spot": 100}
+# The venue counts messages as they arrive, and arrival can lag sending (a loaded host, a
+# retransmit): a connection's budget of messages per second is spread over this many seconds, so
+# messages sent up to a second apart never land in one of the venue's one-second windows together.
+_RATE_WINDOW_S = 2.0
 
 
 class _Conn:
     """One live connection of a group (cold bookkeeping around the C listener)."""
 
-    __slots__ = ("listener", "transport", "index", "generation", "opened_at", "first_data", "subscribed_at")
+    __slots__ = ("listener", "transport", "index", "generation", "opened_at", "first_data", "subscribed_at",
+                 "sent")
 
     def __init__(self, listener: Any, transport: Any, index: int, generation: int) -> None:
         self.listener = listener
@@ -56,6 +67,7 @@ class _Conn:
         self.opened_at = time.monotonic()
         self.first_data = asyncio.Event()
         self.subscribed_at = 0.0
+        self.sent: deque = deque()             # monotonic times of the client messages in the rate window
 
 
 class WsFeed:
@@ -89,6 +101,9 @@ class WsFeed:
         default (MEXC 84600 s = 23.5 h, under its 24 h limit; others never).
     on_reconnected
         Called with the connection index after a reconnect: the owner resyncs its books.
+    max_messages_per_s
+        The venue's limit on client messages per connection and second; the feed sends at most
+        that many per ``_RATE_WINDOW_S`` (2 s). None: the venue's (MEXC 100), 0: no limit.
     """
 
     def __init__(self, url: str, parser: Any, subscriptions: list[bytes], *, venue: str = "",
@@ -98,7 +113,8 @@ class WsFeed:
                  watchdog_s: float = 30.0, backoff_initial_s: float = 0.05, backoff_max_s: float = 5.0,
                  healthy_reset_s: float = 30.0, connect_timeout_s: float = 10.0,
                  max_connection_age_s: Optional[float] = None,
-                 on_reconnected: Optional[Callable[[int], Any]] = None) -> None:
+                 on_reconnected: Optional[Callable[[int], Any]] = None,
+                 max_messages_per_s: Optional[int] = None) -> None:
         self.url = url
         self.parser = parser
         self.venue = venue
@@ -119,6 +135,13 @@ class WsFeed:
         self.on_reconnected = on_reconnected
         n = max_subscriptions if max_subscriptions > 0 else max(len(subscriptions), 1)
         self.groups = [subscriptions[i:i + n] for i in range(0, len(subscriptions), n)] or [[]]
+        if max_messages_per_s is None:
+            max_messages_per_s = _MAX_CLIENT_MESSAGES_PER_S.get(venue, 0)
+        self.max_messages_per_s = int(max_messages_per_s)
+        biggest = max(len(g) for g in self.groups)
+        if 0 < self.max_messages_per_s <= biggest:        # a group and a ping must fit the budget
+            raise ValueError("%s: %d subscription messages per connection do not fit %d client messages per second"
+                             % (venue, biggest, self.max_messages_per_s))
         self.log = get_logger("net.ws." + venue, [venue, "public", "ws"])
         self._tasks: list[asyncio.Task] = []
         self._conns: list[Optional[_Conn]] = [None] * len(self.groups)
@@ -205,7 +228,7 @@ class WsFeed:
     # ------------------------------------------------------------------ connections
     async def _connect(self, i: int) -> _Conn:
         """Open one connection for group ``i`` and send its subscriptions."""
-        from picows import WSMsgType, ws_connect
+        from picows import ws_connect
 
         from cexnode._core.listener import FeedListener
 
@@ -226,10 +249,30 @@ class WsFeed:
         conn = _Conn(listener, transport, i, gen)
         listener.notify_data_frames = 1
         for m in self.groups[i]:
-            transport.send(WSMsgType.TEXT, m)
+            self._send(conn, m)
         conn.subscribed_at = time.monotonic()
         self.connects += 1
         return conn
+
+    def _send(self, conn: _Conn, msg: bytes) -> None:
+        """Send one client (text) message on ``conn``, counted against the venue's message budget."""
+        conn.transport.send(_text(), msg)
+        if self.max_messages_per_s > 0:
+            conn.sent.append(time.monotonic())
+
+    def _send_wait(self, conn: _Conn, n: int) -> float:
+        """Seconds until ``n`` more client messages fit ``conn``'s budget (0: they fit now)."""
+        limit = self.max_messages_per_s
+        if limit <= 0:
+            return 0.0
+        sent = conn.sent
+        now = time.monotonic()
+        while sent and sent[0] <= now - _RATE_WINDOW_S:
+            sent.popleft()
+        over = len(sent) + n - limit               # messages that must leave the window first
+        if over <= 0:
+            return 0.0
+        return sent[min(over, len(sent)) - 1] + _RATE_WINDOW_S - now
 
     def _close_listener(self, listener: Any, code: int = 1000) -> None:
         tr = listener.transport
@@ -286,7 +329,9 @@ class WsFeed:
             if up_for >= self.healthy_reset_s:
                 delay = self.backoff_initial_s          # healthy for a while: reset the backoff
             wait = delay * (0.5 + random.random())
-            self.log.warning("disconnected; reconnecting", venue=self.venue, conn=i, in_s=round(wait, 3))
+            self.log.warning("disconnected; reconnecting", venue=self.venue, conn=i, in_s=round(wait, 3),
+                             close_code=conn.listener.close_code if conn is not None else None,
+                             close_reason=conn.listener.close_reason if conn is not None else None)
             await asyncio.sleep(wait)
             delay = min(delay * 2, self.backoff_max_s)
 
@@ -309,26 +354,29 @@ class WsFeed:
                         down.cancel()
                     down, down_of = asyncio.ensure_future(lst.transport.wait_disconnected()), lst
                 now = loop.time()
-                wd = self.watchdog_s
                 # short steps: settings are read live, and a silent stream is seen within wd / 4
-                step = min(max(wd / 4, 0.01), 0.25)
+                step = min(max(self.watchdog_s / 4, 0.01), 0.25)
                 if self.ping_message is not None:
-                    step = min(step, max(last_ping + self.ping_interval_s - now, 0.001))
+                    step = min(step, max(last_ping + self.ping_interval_s - now, self._send_wait(conn, 1), 0.001))
                 age_limit = self.max_connection_age_s
                 if age_limit > 0:
                     step = min(step, max(conn.opened_at + age_limit - time.monotonic(), 0.001))
                 done, _ = await asyncio.wait((down,), timeout=step)
                 if done:
                     return conn
-                if self.ping_message is not None and loop.time() >= last_ping + self.ping_interval_s:
+                if self.ping_message is not None and loop.time() >= last_ping + self.ping_interval_s \
+                        and self._send_wait(conn, 1) == 0:
                     try:
-                        lst.transport.send(_text(), self.ping_message())
+                        self._send(conn, self.ping_message())
                         self.app_pings += 1
                     except Exception as e:
                         self.log.warning("ping failed", venue=self.venue, conn=i, error=repr(e)[:200])
                     last_ping = loop.time()
                 silent_s = (time.time_ns() - lst.last_frame_ns) / 1e9
-                if silent_s > wd:
+                # the setting as it is now, not as it was before the wait: a watchdog_s lowered or
+                # raised meanwhile (the wait can last far longer than its step on a loaded loop)
+                # applies at once
+                if silent_s > self.watchdog_s:
                     self.watchdog_trips += 1
                     self.log.warning("stream silent: closing", venue=self.venue, conn=i, silent_s=round(silent_s, 3))
                     self._close_listener(lst, 1001)
@@ -409,11 +457,18 @@ class WsFeed:
         delay = self._resub_delay[i]
         await asyncio.sleep(delay * (0.5 + random.random()))
         self._resub_delay[i] = min(delay * 2, self.backoff_max_s)
-        c = self._conns[i]
-        if c is None or self._stopping or not c.listener.connected:
-            return                                   # a reconnect subscribes anyway
+        while True:
+            c = self._conns[i]
+            if c is None or self._stopping or not c.listener.connected:
+                return                               # a reconnect subscribes anyway
+            # the whole group, within the connection's message budget: the retries of a rejected
+            # group come faster than the budget refills (MEXC: 30 messages a retry, 100 a second)
+            wait = self._send_wait(c, len(self.groups[i]))
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
         for m in self.groups[i]:
-            c.transport.send(_text(), m)
+            self._send(c, m)
         self.resubscribes += 1
 
     # ------------------------------------------------------------------ status

@@ -179,6 +179,26 @@ def test_watchdog_on_stall_reconnects_and_resyncs(tmp_path):
     run(tmp_path, scenario)
 
 
+def test_watchdog_setting_applies_to_the_look_already_waiting(tmp_path):
+    """watchdog_s is read when the watchdog looks, not when its wait began: raised while the loop is
+    held up (a GC pass, CPU starvation) over a silent stream, the look that comes late after the
+    hold-up already uses the new value and does not trip."""
+    async def scenario(h: H):
+        f = h.feed("gateio_futures")
+        f.watchdog_s = 0.3
+        await asyncio.sleep(0.5)                         # the keep-alive loop now waits 0.075 s per look
+        assert f.watchdog_trips == 0
+        h.sim.venue("gateio_futures").faults.stall(5.0, drop=True)
+        f.watchdog_s = 30.0
+        time.sleep(0.6)                                  # the loop held up: the waiting look comes late
+        await asyncio.sleep(0.3)
+        h.sim.venue("gateio_futures").faults.stall(0.0)
+        await asyncio.sleep(0.2)
+        assert f.watchdog_trips == 0 and f.reconnects == 0 and f.connected, f.status()
+
+    run(tmp_path, scenario)
+
+
 def test_close_and_drop_reconnect_with_backoff(tmp_path):
     async def scenario(h: H):
         f = h.feed("mexc_spot")
@@ -245,6 +265,35 @@ def test_rejected_subscription_retried_with_backoff(tmp_path):
         assert await h.compare_all() == 5
 
     run(tmp_path, scenario)
+
+
+def test_resubscriptions_keep_within_the_venue_message_rate(tmp_path):
+    """MEXC takes at most 100 client messages per second on a connection and closes one that sends
+    more (1008). A rejected group of 30 subscriptions is re-sent with a backoff that starts at 0.05 s:
+    unpaced, the fourth sending within a second got the connection closed (one reconnect more than
+    the venue's close caused). Paced, the venue answers every re-send and closes nothing."""
+    syms = ["C%02d/USDT" % i for i in range(32)]
+    mids = ", ".join("%s: %d" % (s, 10 + i) for i, s in enumerate(syms))
+    venues = "  mexc_spot: {symbols: [%s], book_depth: 100}" % ", ".join(syms)
+
+    async def scenario(h: H):
+        f, v = h.feed("mexc_spot"), h.sim.venue("mexc_spot")
+        assert [len(g) for g in f.groups] == [30, 2] and f.max_messages_per_s == 100
+        v.faults.reject_subscriptions(True)
+        v.faults.close_connections(1012)
+        assert await _wait(lambda: f.reconnects == 2 and f.connected, 5), f.status()
+        conns = set(v.connections)
+        n0 = f.subscription_rejects
+        # 120 rejections more: the first connection's group of 30 re-sent at least three times, and
+        # the second's as often as its backoff allows (unpaced, all of that came within a second)
+        assert await _wait(lambda: f.subscription_rejects >= n0 + 120, 8), f.status()
+        assert f.reconnects == 2 and f.connected and set(v.connections) == conns, f.status()
+        v.faults.reject_subscriptions(False)
+        assert await _wait(lambda: all(b.in_sync for b in h.engine.books.values()), 10), f.status()
+        assert f.reconnects == 2 and set(v.connections) == conns
+        assert await h.compare_all() == 32
+
+    run(tmp_path, scenario, venues=venues, mids=mids)
 
 
 def test_handshake_headers_and_direct_feed(tmp_path):
@@ -407,10 +456,17 @@ def test_feed_counters_scraped_from_metrics(tmp_path):
             t_close = time.monotonic()
             sim_gate.faults.close_connections(1012)
             assert await _wait(lambda: gate.reconnects == 1 and gate.connected, 5)
+            # one trip: the stall lasts until the watchdog has tripped (however late a loaded event loop
+            # lets it look), then the watchdog goes back to 30 s and the stall ends before the
+            # reconnect's backoff is over, so the new connection is never silent for 0.3 s with it armed
             fut.watchdog_s = 0.3
-            h.sim.venue("gateio_futures").faults.stall(1.0, drop=True)
-            assert await _wait(lambda: fut.watchdog_trips == 1 and fut.reconnects == 1 and fut.connected, 6)
+            sim_fut = h.sim.venue("gateio_futures")
+            sim_fut.faults.stall(10.0, drop=True)
+            assert await _wait(lambda: fut.watchdog_trips >= 1, 6), fut.status()
             fut.watchdog_s = 30.0
+            sim_fut.faults.stall(0.0)                    # ends the stall
+            assert await _wait(lambda: fut.reconnects == 1 and fut.connected, 6), fut.status()
+            assert fut.watchdog_trips == 1
             mexc_ad = h.adapter("mexc_spot")
             h.sim.venue("mexc_spot").faults.malformed_next("C05USDT")
             assert await _wait(lambda: mexc_ad.parser.errors >= 1, 3)
