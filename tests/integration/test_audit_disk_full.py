@@ -14,7 +14,8 @@ Asserted: no traceback, exactly one error line (path and errno), exit code 1, ri
 reason audit, the trade in flight settled and booked, no order sent while halted, and — once the
 file takes writes again — the audit file complete (every line parses, seq unique and increasing,
 every order the venues accepted requested, answered, final and booked, tests/audit_check.py),
-each audited final state equal to the venue's.
+each audited final state equal to the venue's; the trade database, failing on the same disk, has
+caught up from the audit file with every one of those orders.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ import orjson
 import pytest
 
 from audit_check import audit_events, check_audit, read_audit
+from cexnode.storage.tradedb import TradeDB
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -237,6 +239,12 @@ def test_audit_unwritable_mid_trade_halts_settles_and_exits_1(tmp_path, cut):
     for cid, (venue, filled, _open) in sim_orders.items():
         assert finals[cid]["venue"] == venue and Decimal(finals[cid]["filled_qty"]) == Decimal(filled)
     assert len([e for e in ev if e["event"] == "fill_booked"]) == len(sim_orders)
+    # the trade database (on the same full disk) caught up from the audit file once writes worked
+    # again: every order the venues accepted is in it, with the venue's fill
+    with TradeDB(str(audit.parent / "trades.sqlite"), readonly=True) as db:
+        rows = dict(db.conn.execute("SELECT client_id, filled_qty FROM orders").fetchall())
+    for cid, (_venue, filled, _open) in sim_orders.items():
+        assert Decimal(rows[cid]) == Decimal(filled), (cid, rows.get(cid))
     names = [e["event"] for e in ev]
     assert names.count("trade_start") == 2 and names.count("trade_done") == (1 if cut == "request" else 2)
     halt = [e["data"] for e in ev if e["event"] == "risk_state"]
