@@ -70,8 +70,10 @@ from typing import Any, Callable, Mapping, Optional
 import orjson
 
 from cexnode._core.logring import HotHistogram
+from cexnode.execution.audit import AuditFailed, AuditWriter
+from cexnode.execution.balances import BalanceBook, FreeListener
 from cexnode.execution.eager import start_eager
-from cexnode.execution.gateway import (Balance, GatewayError, OrderAck, OrderGateway, OrderNotFound, OrderRequest,
+from cexnode.execution.gateway import (GatewayError, OrderAck, OrderGateway, OrderNotFound, OrderRequest,
                                        OrderState, OrderStatus, Outcome, Side, TimeInForce, mantissa_to_decimal)
 from cexnode.execution.positions import DEC_CTX, PositionBook
 from cexnode.execution.recovery import AuditFold, split_symbol
@@ -116,8 +118,7 @@ class LegRules:
 
 class _Leg:
     __slots__ = ("req", "state", "final", "ambiguous", "event", "sent_ns", "sent_wall_ns", "answered",
-                 "unreconciled", "booked", "cancel_sent", "gw", "failed", "trade_id", "base", "quote", "pnl",
-                 "reserve")
+                 "unreconciled", "booked", "cancel_sent", "gw", "failed", "trade_id", "base", "quote", "pnl")
 
     def __init__(self, req: OrderRequest, gw: OrderGateway, trade_id: int, base: str, quote: str):
         self.req = req
@@ -137,7 +138,6 @@ class _Leg:
         self.booked = False
         self.cancel_sent = False
         self.pnl = _ZERO
-        self.reserve: Optional[tuple[str, Decimal]] = None   # (asset, amount) an entry leg takes from its venue
 
     @property
     def filled(self) -> Decimal:
@@ -162,15 +162,6 @@ class TradeResult:
     orders: tuple = ()                  # final OrderState of every order (entry, hedge, unwind)
     unreconciled: tuple = ()            # client ids still unknown
     duration_ns: int = 0
-
-
-class _AuditFailed(Exception):
-    """An audit record could not be written (``seq``: its number; the log holds it in memory)."""
-
-    def __init__(self, event: str, seq: int = 0):
-        super().__init__("audit write of %s failed" % event)
-        self.event = event
-        self.seq = seq
 
 
 class _Trade:
@@ -229,16 +220,18 @@ class Executor:
         self._legs_by_key: dict[tuple, tuple] = {}      # (symbol, buy venue, sell venue) -> _legs_of
         self._clock = clock_ns
         self.log = logger if logger is not None else get_logger("execution.executor", ["execution", "trading"])
+        self.audit = AuditWriter(self.log, risk)
+        # bound once: the order path writes its pre-send record through it
+        self._audit, self._audit_soft = self.audit.write, self.audit.write_soft
         self._legs: dict[str, _Leg] = {}
         self._retired: dict[str, _Leg] = {}       # settled legs, insertion-ordered (bounded)
         self.max_retired = 10000
         self._trade_ids = itertools.count(1)
         self._prefix = _b36(time.time_ns() // 1_000_000_000 % (36 ** 5))
-        self._balances: dict[str, tuple[dict[str, Balance], int]] = {}
-        self._seen: dict[str, dict[str, Decimal]] = {}   # venue -> free amounts last observed (kept past a send)
-        self._free_listeners: list = []
-        self._sent_at: dict[str, int] = {}        # venue -> wall ns of the last order sent there
-        self._reserving: dict[str, list] = {}     # venue -> entry legs whose funds are reserved there
+        self.balances = BalanceBook(gateways=self.gateways, trading=trading, log=self.log, clock_ns=clock_ns)
+        # bound once: the order path's balance freshness, check, send and reservation
+        self._stale_balances, self._free_of = self.balances.stale, self.balances.free_of
+        self._order_sent, self._reserve = self.balances.order_sent, self.balances.reserve
         self._unsubs: list = []
         self._tasks: set = set()
         self._inflight_routes: set[str] = set()
@@ -263,8 +256,6 @@ class Executor:
         self.trades_by_status: dict[tuple[str, str], int] = {}
         self.roundtrip_us: dict[str, HotHistogram] = {}
         self.opp_to_send_us = HotHistogram(LATENCY_BUCKETS_US)
-        self.audit_events = 0
-        self.audit_errors = 0
         self.unreconciled: set[str] = set()
         self.results: list[TradeResult] = []
         self.max_results = 10000
@@ -276,7 +267,7 @@ class Executor:
             return
         for gw in self.gateways.values():
             self._unsubs.append(gw.subscribe_orders(self._on_order))
-            self._unsubs.append(gw.subscribe_balances(self._on_balances))
+            self._unsubs.append(gw.subscribe_balances(self.balances.on_balances))
         self.started = True
         self.stopping = False
         self._audit("executor_start", {"venues": sorted(self.gateways), "mode": getattr(self.trading, "mode", "")})
@@ -333,7 +324,7 @@ class Executor:
     def reconfigure(self, trading: Any, rules: Optional[Mapping[tuple[str, str], LegRules]] = None) -> None:
         """A reloaded ``trading`` section (read on every trade) and, when given, new leg rules
         (a reloaded taker fee)."""
-        self.trading = trading
+        self.trading = self.balances.trading = trading
         if rules is not None:
             self.rules = dict(rules)
             self._legs_by_key.clear()
@@ -451,30 +442,17 @@ class Executor:
             self.inflight -= 1
 
     # -- audit -------------------------------------------------------------------------------------
-    def _audit(self, event: str, data: dict, sync: Any = True) -> int:
-        try:
-            seq = self.log.audit(event, data) if sync is True else self.log.audit(event, data, sync)
-        except Exception as e:  # the audit trail is a precondition of trading
-            self.audit_errors += 1
-            self.risk.set_condition("audit", True, str(e)[:200])
-            if self.audit_errors == 1:   # the log system said what failed, where (one error line)
-                # "record", not "event": this line is copied to the audit file, where a field named
-                # event reads as an audit event
-                self.log.warning("audit write failed; trading halts", record=event, error=str(e)[:200])
-            raise _AuditFailed(event, getattr(e, "seq", 0)) from e
-        self.audit_events += 1
-        return seq
+    @property
+    def audit_events(self) -> int:
+        """Audit records written by the executor."""
+        return self.audit.events
 
-    def _audit_soft(self, event: str, data: dict) -> None:
-        """Audit an event we must act on regardless (venue updates of live orders). When the log
-        cannot be written, trading halts (``_audit``) and the record is held by the log system,
-        written once the file takes writes again (``AuditBackend``); the bookkeeping goes on."""
-        try:
-            self._audit(event, data)
-        except _AuditFailed:
-            pass
+    @property
+    def audit_errors(self) -> int:
+        """Audit writes that failed (trading halts at the first)."""
+        return self.audit.errors
 
-    def _withdraw(self, trade_id: int, legs: tuple, e: _AuditFailed) -> None:
+    def _withdraw(self, trade_id: int, legs: tuple, e: AuditFailed) -> None:
         """The write-ahead record of ``legs`` failed: they are never sent. The record itself is held
         by the log system and may still reach the file: this one says they were not sent."""
         for leg in legs:
@@ -517,13 +495,6 @@ class Executor:
                                          "late": True})
         self.risk.refresh()
 
-    def _on_balances(self, venue: str, balances: Mapping[str, Balance]) -> None:
-        ts = min((b.ts_ns for b in balances.values() if b.ts_ns), default=self._clock())
-        if ts <= self._sent_at.get(venue, 0):
-            return                        # observed before our last order there: already stale
-        self._balances[venue] = (dict(balances), ts)
-        self._observed(venue, balances)
-
     def _apply_state(self, leg: _Leg, st: OrderState, source: str) -> None:
         """Merge a venue state into the leg: final states are sticky, fills never go backwards."""
         if leg.final:
@@ -542,128 +513,21 @@ class Executor:
             leg.final = True
             leg.event.set()
 
-    # -- balances ----------------------------------------------------------------------------------
-    def _stale_balances(self, venues: list[str]) -> list[str]:
-        now = self._clock()
-        max_age = self.trading.max_balance_age_ms * 1_000_000
-        return [v for v in venues if max_age == 0 or v not in self._balances or now - self._balances[v][1] > max_age]
-
-    async def _fetch_balances(self, need: list[str]) -> None:
-        """Ask the venues concurrently (REST); each result is as fresh as the request's start."""
-        t_req = self._clock()
-        timeout = self.trading.order_timeout_ms / 1000.0
-        res = await asyncio.gather(*(asyncio.wait_for(self.gateways[v].balances(), timeout) for v in need),
-                                   return_exceptions=True)
-        for v, r in zip(need, res):
-            if isinstance(r, BaseException):
-                raise GatewayError("balances of %s unavailable: %r" % (v, r))
-            self._balances[v] = (dict(r), t_req)
-            self._observed(v, r)
-
+    # -- balances (cexnode.execution.balances) ----------------------------------------------------
     async def refresh_balances(self, venues: Optional[list[str]] = None) -> None:
         """Fetch balances now (all venues by default), e.g. at start-up so that the first
         opportunity does not wait for them; raises GatewayError."""
-        await self._fetch_balances(list(venues) if venues is not None else sorted(self.gateways))
+        await self.balances.fetch(list(venues) if venues is not None else sorted(self.gateways))
 
-    def _free(self, venue: str) -> dict[str, Decimal]:
-        """Free balances at ``venue`` less what trades in flight have reserved there."""
-        b = self._balances.get(venue)
-        free = {a: x.free for a, x in b[0].items()} if b is not None else {}
-        for asset, amount in self._reserved(venue).items():         # summed once for all assets
-            free[asset] = DEC_CTX.subtract(free.get(asset, _ZERO), amount)
-        return free
-
-    def _free_of(self, venue: str, asset: str) -> Decimal:
-        """What :meth:`_free` says for one asset (0 when there is none), without the whole map: the
-        balance check's two."""
-        b = self._balances.get(venue)
-        x = b[0].get(asset) if b is not None else None
-        free = x.free if x is not None else _ZERO
-        if venue in self._reserving:
-            r = self._reserved(venue).get(asset)
-            if r is not None:
-                free = DEC_CTX.subtract(free, r)
-        return free
-
-    # -- free balances for the arbitrage stage ----------------------------------------------------------
-    # The ArbEngine sizes opportunities to what the balance check below will allow (arb.pxd rule 3).
-    # It is told whenever that changes — a balance observed (private stream, paper fill, REST), a
-    # reservation taken or released — never per market-data message. Between an order and the next
-    # observation the last observed amounts stand (less the trade's reservation); the check itself
-    # refreshes first, and stays the guard.
-    def add_free_listener(self, callback: Callable[[str, Optional[dict[str, Decimal]]], None]) -> Callable[[], None]:
+    def add_free_listener(self, callback: FreeListener) -> Callable[[], None]:
         """``callback(venue, free)`` whenever :meth:`free_balances` of ``venue`` may have changed
-        (``free`` is its value); returns the unsubscribe function."""
-        self._free_listeners.append(callback)
-        return lambda: self._free_listeners.remove(callback) if callback in self._free_listeners else None
+        (:meth:`BalanceBook.add_free_listener`); returns the unsubscribe function."""
+        return self.balances.add_free_listener(callback)
 
     def free_balances(self, venue: str) -> Optional[dict[str, Decimal]]:
         """The free amounts last observed at ``venue`` less what trades in flight have reserved
-        there (the balance check's terms); None before any observation."""
-        seen = self._seen.get(venue)
-        if seen is None:
-            return None
-        free = dict(seen)
-        if venue in self._reserving:
-            for asset, amount in self._reserved(venue).items():
-                free[asset] = DEC_CTX.subtract(free.get(asset, _ZERO), amount)
-        return free
-
-    def _observed(self, venue: str, balances: Mapping[str, Balance]) -> None:
-        self._seen[venue] = {a: b.free for a, b in balances.items()}
-        self._free_changed(venue)
-
-    def _free_changed(self, *venues: str) -> None:
-        for venue in dict.fromkeys(venues):
-            if self._free_listeners:
-                free = self.free_balances(venue)
-                for cb in list(self._free_listeners):
-                    try:
-                        cb(venue, free)
-                    except Exception as e:     # sizing is advisory (the balance check is the guard)
-                        self.log.error("free balance listener failed", venue=venue, error=repr(e)[:200])
-
-    # -- reservations --------------------------------------------------------------------------------
-    # Trades run concurrently (max_inflight_trades > 1) may share a venue. A balance observed after
-    # one trade's order was sent need not show that order yet (the venue may not have processed
-    # it), so each entry leg reserves what it takes (risk.balance_needs) for as long as its trade
-    # is in flight. (After a trade has ended, a snapshot taken between its send and the venue's
-    # processing could still be used while younger than max_balance_age_ms, as between sequential
-    # trades; a venue's pushes normally follow its processing.)
-    def _reserve(self, ctx: "_Trade") -> None:
-        ctx.buy.reserve, ctx.sell.reserve = ctx.needs       # as the balance check computed them
-        for leg in (ctx.buy, ctx.sell):
-            self._reserving.setdefault(leg.req.venue, []).append(leg)
-        if self._free_listeners:
-            self._free_changed(ctx.buy.req.venue, ctx.sell.req.venue)
-
-    def _reserved(self, venue: str) -> dict[str, Decimal]:
-        """What trades in flight have reserved at ``venue``, by asset."""
-        out: dict[str, Decimal] = {}
-        for leg in self._reserving.get(venue, ()):
-            asset, amount = leg.reserve
-            out[asset] = DEC_CTX.add(out.get(asset, _ZERO), amount)
-        return out
-
-    def _release(self, trade_id: int) -> None:
-        """The trade has ended: its legs' reservations go."""
-        changed = []
-        for venue in list(self._reserving):
-            keep = [leg for leg in self._reserving[venue] if leg.trade_id != trade_id]
-            if len(keep) == len(self._reserving[venue]):
-                continue
-            changed.append(venue)
-            if keep:
-                self._reserving[venue] = keep
-            else:
-                del self._reserving[venue]
-        if changed and self._free_listeners:
-            self._free_changed(*changed)
-
-    def _reserved_note(self, ctx: "_Trade") -> str:
-        parts = ["%s %s %s" % (v, a, x) for v in dict.fromkeys((ctx.opp.buy_venue, ctx.opp.sell_venue))
-                 for a, x in self._reserved(v).items()]
-        return " (after reserving for trades in flight: %s)" % ", ".join(parts) if parts else ""
+        there (:meth:`BalanceBook.free_balances`); None before any observation."""
+        return self.balances.free_balances(venue)
 
     # -- the trade ---------------------------------------------------------------------------------
     async def execute(self, opp: Any) -> TradeResult:
@@ -677,8 +541,8 @@ class Executor:
                     raise ctx
                 res = await self._execute(opp, trade_id, t0, ctx)
             finally:
-                self._release(trade_id)
-        except _AuditFailed as e:
+                self.balances.release(trade_id)
+        except AuditFailed as e:
             res = TradeResult(trade_id=trade_id, route=opp.route, symbol=opp.symbol, status="error",
                               reason="audit_failed:%s" % e, duration_ns=time.monotonic_ns() - t0)
         except asyncio.CancelledError:
@@ -783,7 +647,8 @@ class Executor:
                 return self._rejected(ctx, "opportunity_stale", "%d ms old" % age_ms)
         d = self._check_balances(ctx)
         if not d.ok:
-            return self._rejected(ctx, d.reason, d.detail + self._reserved_note(ctx))
+            return self._rejected(ctx, d.reason, d.detail + self.balances.reserved_note((ctx.opp.buy_venue,
+                                                                                         ctx.opp.sell_venue)))
         self.risk.note_trade(ctx.route)
         buy, sell = self._entry_requests(ctx, "%s%x" % (self._prefix, ctx.trade_id))
         ctx.buy = self._new_leg(ctx.trade_id, buy, ctx.base, ctx.quote)
@@ -793,7 +658,7 @@ class Executor:
         # acks' records (synced before they are acted on) cannot be durable without it.
         try:
             self._audit("trade_start", self._trade_start_record(ctx, buy, sell), sync="behind")
-        except _AuditFailed as e:
+        except AuditFailed as e:
             self._withdraw(ctx.trade_id, (ctx.buy, ctx.sell), e)
             raise
         # Live gateways (eager_place) write their order right here, one after the other; others'
@@ -805,7 +670,8 @@ class Executor:
             ctx.tasks = (self._start_send(ctx.buy), t_sell)
         else:
             ctx.tasks = (self._start_send(ctx.buy), self._start_send(ctx.sell))
-        self._reserve(ctx)        # after the sends (bookkeeping), before anything else can run
+        # after the sends (bookkeeping), before anything else can run
+        self._reserve(ctx.trade_id, ctx.opp.buy_venue, ctx.opp.sell_venue, ctx.needs)
         if ctx.opp_t:
             self.opp_to_send_us.observe(max(0, (ctx.buy.sent_wall_ns - ctx.opp_t) // 1000))
         return None
@@ -819,7 +685,7 @@ class Executor:
         if ctx.tasks is None:
             if ctx.need:
                 try:
-                    await self._fetch_balances(ctx.need)
+                    await self.balances.fetch(ctx.need)
                 except GatewayError as e:
                     return self._rejected(ctx, "balance_unavailable", str(e)[:300])
                 if self.risk.refresh() != ACTIVE:    # we awaited the balances: re-check (kill switch...)
@@ -874,9 +740,7 @@ class Executor:
     def _start_send(self, leg: _Leg) -> "asyncio.Future":
         """Start ``place`` now: a gateway with ``eager_place`` writes its order before this returns
         (:func:`~cexnode.execution.eager.start_eager`); any other's runs at the loop's next step."""
-        venue = leg.req.venue
-        self._balances.pop(venue, None)          # balances there change now: never reuse the cache
-        leg.sent_wall_ns = self._sent_at[venue] = self._clock()
+        leg.sent_wall_ns = self._order_sent(leg.req.venue)   # balances there change now: never reuse the cache
         leg.sent_ns = time.monotonic_ns()
         loop = self._loop or asyncio.get_running_loop()
         if getattr(leg.gw, "eager_place", False):
@@ -1127,7 +991,7 @@ class Executor:
                                            "residual": str(residual), "entry_unit": str(entry_unit),
                                            "loss_cap_left": str(cap_left)})
                 self._audit("order_request", dict(leg.req.audit_fields(), trade_id=trade_id))
-            except _AuditFailed as e:
+            except AuditFailed as e:
                 legs.remove(leg)
                 self._withdraw(trade_id, (leg,), e)
                 break
@@ -1242,7 +1106,7 @@ class Executor:
                 "unreconciled": sorted(self.unreconciled), "risk": self.risk.status(),
                 "realised_pnl": str(self.positions.realised()), "warmups": self.warmups,
                 "warm_errors": self.warm_errors,
-                "reserved": {v: {a: str(x) for a, x in self._reserved(v).items()} for v in self._reserving}}
+                "reserved": {v: {a: str(x) for a, x in r.items()} for v, r in self.balances.reserved_by_venue().items()}}
 
     def summary_rows(self) -> list[dict]:
         """PositionBook rows (route, asset, position, realised P&L, fees, volumes) plus, per route,
@@ -1303,8 +1167,9 @@ class Executor:
         metrics.add_source("cexnode_position", lambda: [((a,), float(p)) for a, p in pos.positions().items()])
         metrics.add_source("cexnode_unreconciled_orders", lambda: [((), len(self.unreconciled))])
         metrics.add_source("cexnode_trades_inflight", lambda: [((), self.inflight)])
-        metrics.add_source("cexnode_balance_reserved", lambda: [((v, a), float(x)) for v in list(self._reserving)
-                                                                for a, x in self._reserved(v).items()])
+        metrics.add_source("cexnode_balance_reserved", lambda: [((v, a), float(x)) for v, r in
+                                                                self.balances.reserved_by_venue().items()
+                                                                for a, x in r.items()])
         metrics.add_source("cexnode_audit_events", lambda: [((), self.audit_events)])
         metrics.add_source("cexnode_opportunity_to_send_microseconds", lambda: [((), self.opp_to_send_us)])
         metrics.add_source("cexnode_executor_warmups",

@@ -369,7 +369,7 @@ def _snapshot(lv) -> dict:
         opportunities=ex.opportunities, skipped=dict(ex.skipped), legs=dict(ex._legs), retired=len(ex._retired),
         results=len(ex.results), inflight=ex.inflight, orders_by_result=dict(ex.orders_by_result),
         trades_by_status=dict(ex.trades_by_status), unreconciled=set(ex.unreconciled),
-        balances={v: (dict(b), ts) for v, (b, ts) in ex._balances.items()}, sent_at=dict(ex._sent_at),
+        balances={v: ex.balances.cached(v) for v in lt.VENUES}, sent_at={v: ex.balances.last_sent_ns(v) for v in lt.VENUES},
         positions=dict(lv.engine.positions.positions()), fills=lv.engine.positions.fill_count,
         venue_deltas=dict(lv.engine.positions.venue_deltas),
         placed={v: (g.placed, g.ambiguous, g.rejected) for v, g in gws.items()},
