@@ -72,76 +72,17 @@ import orjson
 from cexnode._core.logring import HotHistogram
 from cexnode.execution.audit import AuditFailed, AuditWriter
 from cexnode.execution.balances import BalanceBook, FreeListener
-from cexnode.execution.eager import start_eager
-from cexnode.execution.gateway import (GatewayError, OrderAck, OrderGateway, OrderNotFound, OrderRequest,
-                                       OrderState, OrderStatus, Outcome, Side, TimeInForce, mantissa_to_decimal)
+from cexnode.execution.legs import (FUTURES_VENUES, LATENCY_BUCKETS_US, Leg, LegRules, LegTracker, ioc_request,
+                                    venue_symbol)
+from cexnode.execution.gateway import GatewayError, OrderGateway, OrderRequest, Side, mantissa_to_decimal
 from cexnode.execution.positions import DEC_CTX, PositionBook
-from cexnode.execution.recovery import AuditFold, split_symbol
+from cexnode.execution.recovery import AuditFold
 from cexnode.execution.risk import ACTIVE, RiskManager, balance_needs
 from cexnode.log import get_logger
 
 __all__ = ["Executor", "LegRules", "TradeResult", "LATENCY_BUCKETS_US", "venue_symbol"]
 
-LATENCY_BUCKETS_US = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000,
-                      100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000)
 _ZERO = Decimal(0)
-_FUTURES_VENUES = ("gateio_futures",)
-
-
-def venue_symbol(venue: str, route_symbol: str) -> str:
-    """The venue's unified symbol for a route symbol: the perpetual on futures venues (DESIGN §3)."""
-    if venue in _FUTURES_VENUES and ":" not in route_symbol:
-        return route_symbol + ":" + route_symbol.split("/")[1]
-    return route_symbol
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class LegRules:
-    """Order rules of one (venue, symbol) at the route's scales (as the ArbEngine leg).
-
-    tick_m: price step (mantissa at price_scale); step_m: base-qty step (mantissa at qty_scale;
-    futures: contract step × multiplier); min_qty_m; min_notional (quote); taker_fee (rate)."""
-
-    tick_m: int
-    step_m: int
-    taker_fee: Decimal
-    min_qty_m: int = 0
-    min_notional: Decimal = _ZERO
-
-    @classmethod
-    def from_instrument(cls, inst: Mapping[str, Any], taker_fee: Decimal) -> "LegRules":
-        """From a ``SymbolMap.instrument()`` dict (the same numbers the ArbEngine leg gets)."""
-        return cls(tick_m=int(inst["tick"]), step_m=int(inst["step"]), taker_fee=Decimal(taker_fee),
-                   min_qty_m=int(inst.get("min_qty", 0)),
-                   min_notional=mantissa_to_decimal(int(inst.get("min_notional", 0)), int(inst["price_scale"])))
-
-
-class _Leg:
-    __slots__ = ("req", "state", "final", "ambiguous", "event", "sent_ns", "sent_wall_ns", "answered",
-                 "unreconciled", "booked", "cancel_sent", "gw", "failed", "trade_id", "base", "quote", "pnl")
-
-    def __init__(self, req: OrderRequest, gw: OrderGateway, trade_id: int, base: str, quote: str):
-        self.req = req
-        self.gw = gw
-        self.trade_id = trade_id
-        self.base = base
-        self.quote = quote
-        self.state: Optional[OrderState] = None
-        self.final = False
-        self.ambiguous = False
-        self.failed = False
-        self.event = asyncio.Event()
-        self.sent_ns = 0
-        self.sent_wall_ns = 0
-        self.answered = False
-        self.unreconciled = False
-        self.booked = False
-        self.cancel_sent = False
-        self.pnl = _ZERO
-
-    @property
-    def filled(self) -> Decimal:
-        return self.state.filled_qty if self.state is not None else _ZERO
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,19 +164,19 @@ class Executor:
         self.audit = AuditWriter(self.log, risk)
         # bound once: the order path writes its pre-send record through it
         self._audit, self._audit_soft = self.audit.write, self.audit.write_soft
-        self._legs: dict[str, _Leg] = {}
-        self._retired: dict[str, _Leg] = {}       # settled legs, insertion-ordered (bounded)
-        self.max_retired = 10000
         self._trade_ids = itertools.count(1)
         self._prefix = _b36(time.time_ns() // 1_000_000_000 % (36 ** 5))
         self.balances = BalanceBook(gateways=self.gateways, trading=trading, log=self.log, clock_ns=clock_ns)
         # bound once: the order path's balance freshness, check, send and reservation
         self._stale_balances, self._free_of = self.balances.stale, self.balances.free_of
         self._order_sent, self._reserve = self.balances.order_sent, self.balances.reserve
+        self.legs = LegTracker(gateways=self.gateways, trading=trading, risk=risk, positions=positions,
+                               balances=self.balances, audit=self.audit, log=self.log, clock_ns=clock_ns)
+        # bound once: the order path's two legs
+        self._new_leg, self._start_send = self.legs.new, self.legs.start_send
         self._unsubs: list = []
         self._tasks: set = set()
         self._inflight_routes: set[str] = set()
-        self._bg: set = set()
         self.started = False
         self.stopping = False                     # stop() began: no new trade starts
         self.risk_refresh_s = 0.5
@@ -252,11 +193,11 @@ class Executor:
         self.inflight = 0
         self.skipped: dict[str, int] = {}
         self.rejected_by_reason: dict[str, int] = {}    # trades refused (status rejected), by reason
-        self.orders_by_result: dict[tuple[str, str], int] = {}
+        self.orders_by_result = self.legs.orders_by_result     # the legs count them (the same dicts)
         self.trades_by_status: dict[tuple[str, str], int] = {}
-        self.roundtrip_us: dict[str, HotHistogram] = {}
+        self.roundtrip_us = self.legs.roundtrip_us
         self.opp_to_send_us = HotHistogram(LATENCY_BUCKETS_US)
-        self.unreconciled: set[str] = set()
+        self.unreconciled = self.legs.unreconciled     # the same set
         self.results: list[TradeResult] = []
         self.max_results = 10000
 
@@ -266,7 +207,7 @@ class Executor:
         if self.started:
             return
         for gw in self.gateways.values():
-            self._unsubs.append(gw.subscribe_orders(self._on_order))
+            self._unsubs.append(gw.subscribe_orders(self.legs.on_order))
             self._unsubs.append(gw.subscribe_balances(self.balances.on_balances))
         self.started = True
         self.stopping = False
@@ -275,7 +216,7 @@ class Executor:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        self._loop = loop      # the order path's (each asyncio.get_running_loop() is a getpid(2))
+        self._loop = self.legs.loop = loop      # the order path's (each asyncio.get_running_loop() is a getpid(2))
         if loop is not None and self.risk_refresh_s > 0:
             self._ticker = loop.create_task(self._tick())
         if loop is not None:
@@ -304,8 +245,7 @@ class Executor:
                 t.cancel()
             if not_done:            # their trade_cancelled records, before stop_unreconciled
                 await asyncio.wait(not_done, timeout=1.0)
-        for t in list(self._bg):
-            t.cancel()
+        self.legs.cancel_background()
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
@@ -319,12 +259,12 @@ class Executor:
             u()
         self._unsubs.clear()
         self.started = False
-        self._loop = None
+        self._loop = self.legs.loop = None
 
     def reconfigure(self, trading: Any, rules: Optional[Mapping[tuple[str, str], LegRules]] = None) -> None:
         """A reloaded ``trading`` section (read on every trade) and, when given, new leg rules
         (a reloaded taker fee)."""
-        self.trading = self.balances.trading = trading
+        self.trading = self.balances.trading = self.legs.trading = trading
         if rules is not None:
             self.rules = dict(rules)
             self._legs_by_key.clear()
@@ -443,6 +383,15 @@ class Executor:
 
     # -- audit -------------------------------------------------------------------------------------
     @property
+    def max_retired(self) -> int:
+        """Settled legs remembered for late stream updates (:class:`LegTracker`)."""
+        return self.legs.max_retired
+
+    @max_retired.setter
+    def max_retired(self, n: int) -> None:
+        self.legs.max_retired = n
+
+    @property
     def audit_events(self) -> int:
         """Audit records written by the executor."""
         return self.audit.events
@@ -451,67 +400,6 @@ class Executor:
     def audit_errors(self) -> int:
         """Audit writes that failed (trading halts at the first)."""
         return self.audit.errors
-
-    def _withdraw(self, trade_id: int, legs: tuple, e: AuditFailed) -> None:
-        """The write-ahead record of ``legs`` failed: they are never sent. The record itself is held
-        by the log system and may still reach the file: this one says they were not sent."""
-        for leg in legs:
-            self._legs.pop(leg.req.client_id, None)
-        self._audit_soft("orders_withdrawn", {"trade_id": trade_id, "client_ids": [l.req.client_id for l in legs],
-                                              "reason": "audit_write_failed", "record": e.event, "record_seq": e.seq})
-
-    # -- venue callbacks ---------------------------------------------------------------------------
-    def _on_order(self, st: OrderState) -> None:
-        leg = self._legs.get(st.client_id)
-        self._audit_soft("order_update", dict(st.audit_fields(), known=leg is not None))
-        if leg is not None:
-            self._apply_state(leg, st, "stream")
-            return
-        old = self._retired.get(st.client_id)
-        if old is not None and st.filled_qty > old.filled:
-            self._late_fill(old, st)
-
-    def _late_fill(self, leg: _Leg, st: OrderState) -> None:
-        """A fill reported after the leg was settled (e.g. an order taken as never placed that the
-        venue executed after all): book the difference, say so loudly, re-check the limits."""
-        prev = leg.state
-        with decimal.localcontext(DEC_CTX):
-            delta = st.filled_qty - prev.filled_qty
-            quote = st.filled_qty * (st.avg_price or _ZERO) - prev.filled_qty * (prev.avg_price or _ZERO)
-            price = quote / delta
-            fee = st.fee - prev.fee if st.fee_asset == prev.fee_asset or not prev.fee else st.fee
-        self.log.error("fill after the order was settled", client_id=st.client_id, qty=str(delta))
-        self._audit_soft("late_fill", dict(st.audit_fields(), trade_id=leg.trade_id, delta_qty=str(delta),
-                                           delta_price=str(price)))
-        leg.state = st
-        req = leg.req
-        pnl = self.positions.apply_fill(route=req.route, venue=req.venue, base=leg.base, quote=leg.quote,
-                                        side=req.side, qty=delta, price=price, fee=fee, fee_asset=st.fee_asset)
-        leg.pnl += pnl
-        self._count(req.venue, "late_fill")
-        self._audit_soft("fill_booked", {"client_id": req.client_id, "route": req.route, "venue": req.venue,
-                                         "side": req.side.value, "qty": str(delta), "price": str(price),
-                                         "fee": str(fee), "fee_asset": st.fee_asset, "realised": str(pnl),
-                                         "late": True})
-        self.risk.refresh()
-
-    def _apply_state(self, leg: _Leg, st: OrderState, source: str) -> None:
-        """Merge a venue state into the leg: final states are sticky, fills never go backwards."""
-        if leg.final:
-            return
-        old = leg.state
-        if old is not None and st.filled_qty < old.filled_qty:
-            return                        # an older update arriving late
-        if old is not None and old.status is not OrderStatus.UNKNOWN and st.status is OrderStatus.UNKNOWN:
-            return
-        leg.state = st
-        if st.filled_qty > (old.filled_qty if old is not None else _ZERO):
-            self._audit_soft("order_fill", {"client_id": st.client_id, "venue": st.venue, "source": source,
-                                            "filled_qty": str(st.filled_qty),
-                                            "avg_price": None if st.avg_price is None else str(st.avg_price)})
-        if st.is_final:
-            leg.final = True
-            leg.event.set()
 
     # -- balances (cexnode.execution.balances) ----------------------------------------------------
     async def refresh_balances(self, venues: Optional[list[str]] = None) -> None:
@@ -546,14 +434,14 @@ class Executor:
             res = TradeResult(trade_id=trade_id, route=opp.route, symbol=opp.symbol, status="error",
                               reason="audit_failed:%s" % e, duration_ns=time.monotonic_ns() - t0)
         except asyncio.CancelledError:
-            open_legs = [c for c, l in self._legs.items() if l.trade_id == trade_id and not l.final]
+            open_legs = self.legs.open_of(trade_id)
             if open_legs:                              # their outcome is unknown: said at stop, in metrics
                 self.unreconciled.update(open_legs)
                 self.risk.set_condition("unreconciled", True, ",".join(sorted(self.unreconciled)))
             self._audit_soft("trade_cancelled", {"trade_id": trade_id, "route": opp.route, "open_orders": open_legs})
             raise
         except Exception as e:  # a bug must not leave orders unaccounted: halt and say which
-            open_legs = [c for c, l in self._legs.items() if l.trade_id == trade_id and not l.final]
+            open_legs = self.legs.open_of(trade_id)
             self.log.exception("executor error; trading halts", trade_id=trade_id, error=repr(e)[:300])
             self._audit_soft("trade_error", {"trade_id": trade_id, "route": opp.route, "error": repr(e)[:300],
                                              "open_orders": open_legs})
@@ -614,8 +502,8 @@ class Executor:
         opp = ctx.opp
         ctx.needs = balance_needs(base=ctx.base, quote=ctx.quote, qty=ctx.qty, buy_price=ctx.buy_px,
                                   sell_price=ctx.sell_px, buy_fee=ctx.brules.taker_fee,
-                                  sell_fee=ctx.srules.taker_fee, buy_is_futures=opp.buy_venue in _FUTURES_VENUES,
-                                  sell_is_futures=opp.sell_venue in _FUTURES_VENUES,
+                                  sell_fee=ctx.srules.taker_fee, buy_is_futures=opp.buy_venue in FUTURES_VENUES,
+                                  sell_is_futures=opp.sell_venue in FUTURES_VENUES,
                                   margin_fraction=self.trading.futures_margin_fraction)
         (asset_b, _), (asset_s, _) = ctx.needs
         return self.risk.check_needs(buy_venue=opp.buy_venue, sell_venue=opp.sell_venue, needs=ctx.needs,
@@ -624,9 +512,9 @@ class Executor:
 
     def _entry_requests(self, ctx: "_Trade", tag: str) -> tuple[OrderRequest, OrderRequest]:
         opp, P, Q = ctx.opp, ctx.opp.price_scale, ctx.opp.qty_scale
-        return (_order_request("cx%sb" % tag, opp.buy_venue, ctx.bsym, Side.BUY, opp.qty_m, opp.buy_price_m, Q, P,
+        return (ioc_request("cx%sb" % tag, opp.buy_venue, ctx.bsym, Side.BUY, opp.qty_m, opp.buy_price_m, Q, P,
                                ctx.route, "entry"),
-                _order_request("cx%ss" % tag, opp.sell_venue, ctx.ssym, Side.SELL, opp.qty_m, opp.sell_price_m, Q,
+                ioc_request("cx%ss" % tag, opp.sell_venue, ctx.ssym, Side.SELL, opp.qty_m, opp.sell_price_m, Q,
                                P, ctx.route, "entry"))
 
     @staticmethod
@@ -659,7 +547,7 @@ class Executor:
         try:
             self._audit("trade_start", self._trade_start_record(ctx, buy, sell), sync="behind")
         except AuditFailed as e:
-            self._withdraw(ctx.trade_id, (ctx.buy, ctx.sell), e)
+            self.legs.withdraw(ctx.trade_id, (ctx.buy, ctx.sell), e)
             raise
         # Live gateways (eager_place) write their order right here, one after the other; others'
         # tasks run at the loop's next step, in the order they are made. Either way a leg whose
@@ -693,13 +581,13 @@ class Executor:
             rej = self._launch(ctx)
             if rej is not None:
                 return rej
-        buy, sell = ctx.buy, ctx.sell
-        await asyncio.gather(self._await_ack(buy, ctx.tasks[0]), self._await_ack(sell, ctx.tasks[1]))
+        buy, sell, tracker = ctx.buy, ctx.sell, self.legs
+        await asyncio.gather(tracker.await_ack(buy, ctx.tasks[0]), tracker.await_ack(sell, ctx.tasks[1]))
         deadline = buy.sent_ns + tr.leg_deadline_ms * 1_000_000
-        await asyncio.gather(self._settle(buy, deadline), self._settle(sell, deadline))
+        await asyncio.gather(tracker.settle(buy, deadline), tracker.settle(sell, deadline))
         legs = [buy, sell]
         for leg in legs:
-            self._finish_leg(leg)
+            tracker.finish(leg)
         expected = ctx.expected
         if buy.unreconciled or sell.unreconciled:
             return self._result(trade_id, opp, legs, "unreconciled", expected, t0, buy.filled - sell.filled)
@@ -715,7 +603,7 @@ class Executor:
         realised = sum((l.pnl for l in legs), _ZERO)     # P&L booked by this trade's fills
         for l in legs:
             if l.final:
-                self._retire(l)
+                self.legs.retire(l)
         res = TradeResult(trade_id=trade_id, route=opp.route, symbol=opp.symbol, status=status,
                           buy_filled=entry[0].filled, sell_filled=entry[1].filled, residual=residual,
                           realised_pnl=realised, expected_pnl=expected,
@@ -731,195 +619,8 @@ class Executor:
         self.risk.refresh()
         return res
 
-    # -- legs --------------------------------------------------------------------------------------
-    def _new_leg(self, trade_id: int, req: OrderRequest, base: str, quote: str) -> _Leg:
-        leg = _Leg(req, self.gateways[req.venue], trade_id, base, quote)
-        self._legs[req.client_id] = leg
-        return leg
-
-    def _start_send(self, leg: _Leg) -> "asyncio.Future":
-        """Start ``place`` now: a gateway with ``eager_place`` writes its order before this returns
-        (:func:`~cexnode.execution.eager.start_eager`); any other's runs at the loop's next step."""
-        leg.sent_wall_ns = self._order_sent(leg.req.venue)   # balances there change now: never reuse the cache
-        leg.sent_ns = time.monotonic_ns()
-        loop = self._loop or asyncio.get_running_loop()
-        if getattr(leg.gw, "eager_place", False):
-            return start_eager(leg.gw.place(leg.req), loop)
-        return loop.create_task(leg.gw.place(leg.req))
-
-    async def _send(self, leg: _Leg) -> None:
-        await self._await_ack(leg, self._start_send(leg))
-
-    async def _await_ack(self, leg: _Leg, task: asyncio.Task) -> None:
-        """Wait for the venue's answer to ``place``; classify it; audit it before using it."""
-        req = leg.req
-        venue = req.venue
-        remaining = self.trading.order_timeout_ms / 1000.0 - (time.monotonic_ns() - leg.sent_ns) / 1e9
-        try:
-            ack = await asyncio.wait_for(task, max(remaining, 0.0))
-        except asyncio.TimeoutError:
-            ack = OrderAck(client_id=req.client_id, venue=venue, outcome=Outcome.AMBIGUOUS, reason="timeout")
-        except Exception as e:  # transport trouble after the request may have left: ambiguous
-            ack = OrderAck(client_id=req.client_id, venue=venue, outcome=Outcome.AMBIGUOUS,
-                           reason="error: %r" % (e,), error_code=getattr(e, "code", ""))
-        rt = time.monotonic_ns() - leg.sent_ns
-        self._audit_soft("order_ack", dict(ack.audit_fields(), trade_id=leg.trade_id, rt_us=rt // 1000))
-        h = self.roundtrip_us.get(venue)
-        if h is None:
-            h = self.roundtrip_us[venue] = HotHistogram(LATENCY_BUCKETS_US)
-        if ack.definitive:
-            h.observe(rt // 1000)
-            leg.answered = True
-            st = ack.state
-            if st is None:
-                st = OrderState(client_id=req.client_id, venue=venue, symbol=req.symbol, side=req.side,
-                                status=OrderStatus.NEW, qty=req.qty, order_id=ack.order_id)
-            if st.status is OrderStatus.REJECTED:
-                leg.failed = True
-            self._apply_state(leg, st, "ack")
-        else:
-            leg.ambiguous = True
-            leg.failed = True
-
-    async def _query(self, leg: _Leg, why: str) -> Optional[OrderState]:
-        """One reconcile query (audited); returns the state, or None (not found / error)."""
-        req = leg.req
-        self._audit_soft("reconcile_query", {"client_id": req.client_id, "venue": req.venue, "why": why})
-        try:
-            st = await asyncio.wait_for(leg.gw.query(req.symbol, req.client_id), self.trading.order_timeout_ms / 1000.0)
-        except OrderNotFound:
-            age_ms = (time.monotonic_ns() - leg.sent_ns) // 1_000_000
-            never = age_ms >= self.trading.not_found_grace_ms and not leg.final
-            self._audit_soft("reconcile_result", {"client_id": req.client_id, "venue": req.venue,
-                                                  "result": "not_found", "age_ms": age_ms,
-                                                  "conclusion": "never_placed" if never else "wait"})
-            if never:
-                # The venue answered definitively that the order does not exist, long enough after
-                # sending that a late arrival is excluded: never placed, nothing filled.
-                self._apply_state(leg, OrderState(client_id=req.client_id, venue=req.venue, symbol=req.symbol,
-                                                  side=req.side, status=OrderStatus.REJECTED, qty=req.qty,
-                                                  reason="not_found"), "reconcile")
-            return None
-        except (asyncio.TimeoutError, Exception) as e:
-            self._audit_soft("reconcile_result", {"client_id": req.client_id, "venue": req.venue,
-                                                  "result": "error", "error": repr(e)[:200]})
-            return None
-        self._audit_soft("reconcile_result", dict(st.audit_fields(), result="state"))
-        self._apply_state(leg, st, "reconcile")
-        return st
-
-    async def _cancel(self, leg: _Leg) -> None:
-        req = leg.req
-        leg.cancel_sent = True
-        self._audit_soft("cancel_request", {"client_id": req.client_id, "venue": req.venue})
-        try:
-            ack = await asyncio.wait_for(leg.gw.cancel(req.symbol, req.client_id), self.trading.order_timeout_ms / 1000.0)
-        except (asyncio.TimeoutError, Exception) as e:
-            ack = OrderAck(client_id=req.client_id, venue=req.venue, outcome=Outcome.AMBIGUOUS, reason=repr(e)[:200])
-        self._audit_soft("cancel_ack", ack.audit_fields())
-        if ack.definitive and ack.state is not None:
-            self._apply_state(leg, ack.state, "cancel")
-
-    async def _settle(self, leg: _Leg, deadline_ns: int) -> None:
-        """Wait for the leg's final state: stream first, REST polling as fallback, cancel at the
-        deadline, reconcile up to ``reconcile_timeout_ms`` more; then hand it to the background."""
-        tr = self.trading
-        poll = tr.poll_interval_ms / 1e3
-        give_up = deadline_ns + tr.reconcile_timeout_ms * 1_000_000
-        if leg.ambiguous and not leg.final:
-            await self._query(leg, "ambiguous")          # at once: the answer never came
-        while not leg.final:
-            now = time.monotonic_ns()
-            if now >= give_up:
-                break
-            if now >= deadline_ns and not leg.cancel_sent:
-                await self._cancel(leg)                  # IOC should be final: make sure it is
-                continue
-            horizon = deadline_ns if now < deadline_ns else give_up
-            try:
-                await asyncio.wait_for(leg.event.wait(), max(0.0005, min(poll, (horizon - now) / 1e9)))
-                continue
-            except asyncio.TimeoutError:
-                pass
-            if not leg.final:
-                await self._query(leg, "ambiguous" if leg.ambiguous and not leg.answered else "no_final_state")
-        if not leg.final:
-            leg.unreconciled = True
-            self.unreconciled.add(leg.req.client_id)
-            self._audit_soft("unreconciled", {"client_id": leg.req.client_id, "venue": leg.req.venue,
-                                              "trade_id": leg.trade_id})
-            self.risk.set_condition("unreconciled", True, ",".join(sorted(self.unreconciled)))
-            t = asyncio.get_running_loop().create_task(self._background_reconcile(leg))
-            self._bg.add(t)
-            t.add_done_callback(self._bg.discard)
-
-    async def _background_reconcile(self, leg: _Leg) -> None:
-        delay = self.trading.poll_interval_ms / 1000.0
-        while not leg.final:
-            await self._query(leg, "background")
-            if leg.final:
-                break
-            try:
-                await asyncio.wait_for(leg.event.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
-            delay = min(delay * 2, 5.0)
-        leg.unreconciled = False
-        self._finish_leg(leg)
-        self._retire(leg)
-        self.unreconciled.discard(leg.req.client_id)
-        self._audit_soft("reconciled_late", dict(leg.state.audit_fields(), trade_id=leg.trade_id))
-        if not self.unreconciled:
-            self.risk.set_condition("unreconciled", False)
-        self.risk.refresh()
-
-    def _finish_leg(self, leg: _Leg) -> None:
-        """Count the leg's outcome and book its fills (once, when its final state is known)."""
-        if not leg.final or leg.booked:
-            return
-        leg.booked = True
-        st = leg.state
-        req = leg.req
-        if st.status is OrderStatus.REJECTED:
-            result = "not_found" if st.reason == "not_found" else "rejected"
-        elif st.filled_qty == req.qty:
-            result = "filled"
-        elif st.filled_qty > 0:
-            result = "partial"
-        else:
-            result = "unfilled"
-        self._audit_soft("order_final", dict(st.audit_fields(), result=result, trade_id=leg.trade_id,
-                                             ambiguous=leg.ambiguous, purpose=req.purpose))
-        if leg.ambiguous:
-            self._count(req.venue, "ambiguous")
-        self._count(req.venue, result)
-        self.risk.record_order(leg.failed or (result == "rejected"))
-        if st.filled_qty > 0:
-            with decimal.localcontext(DEC_CTX):
-                pnl = self.positions.apply_fill(route=req.route, venue=req.venue, base=leg.base, quote=leg.quote,
-                                                side=req.side, qty=st.filled_qty, price=st.avg_price,
-                                                fee=st.fee, fee_asset=st.fee_asset)
-            leg.pnl = pnl
-            self._audit_soft("fill_booked", {"client_id": req.client_id, "route": req.route, "venue": req.venue,
-                                             "side": req.side.value, "qty": str(st.filled_qty),
-                                             "price": str(st.avg_price), "fee": str(st.fee),
-                                             "fee_asset": st.fee_asset, "realised": str(pnl)})
-
-    def _retire(self, leg: _Leg) -> None:
-        """The leg is settled: later stream updates for it are audited and only a fill beyond what
-        was booked is acted on (``_late_fill``). The last ``max_retired`` legs are remembered."""
-        cid = leg.req.client_id
-        self._legs.pop(cid, None)
-        self._retired[cid] = leg
-        while len(self._retired) > self.max_retired:
-            self._retired.pop(next(iter(self._retired)))
-
-    def _count(self, venue: str, result: str) -> None:
-        k = (venue, result)
-        self.orders_by_result[k] = self.orders_by_result.get(k, 0) + 1
-
     # -- one-leg residual --------------------------------------------------------------------------
-    async def _close_residual(self, trade_id, opp, buy: _Leg, sell: _Leg, residual: Decimal, legs: list,
+    async def _close_residual(self, trade_id, opp, buy: Leg, sell: Leg, residual: Decimal, legs: list,
                               base: str, quote: str) -> tuple[str, Decimal]:
         """Hedge/unwind ``residual`` (+: long extra base to sell; −: short to buy back) within the
         loss cap. Returns (status, residual left)."""
@@ -982,7 +683,7 @@ class Executor:
                     continue
             n += 1
             cid = "cx%s%x%s%d" % (self._prefix, trade_id, "h" if kind == "hedge" else "u", n)
-            leg = self._new_leg(trade_id, _order_request(cid, venue, sym, side, q_m, p_m, Q, P, opp.route, kind),
+            leg = self.legs.new(trade_id, ioc_request(cid, venue, sym, side, q_m, p_m, Q, P, opp.route, kind),
                                 base, quote)
             legs.append(leg)
             try:        # written ahead: when they cannot be, the order is not sent (trading halts)
@@ -993,11 +694,11 @@ class Executor:
                 self._audit("order_request", dict(leg.req.audit_fields(), trade_id=trade_id))
             except AuditFailed as e:
                 legs.remove(leg)
-                self._withdraw(trade_id, (leg,), e)
+                self.legs.withdraw(trade_id, (leg,), e)
                 break
-            await self._send(leg)
-            await self._settle(leg, leg.sent_ns + tr.leg_deadline_ms * 1_000_000)
-            self._finish_leg(leg)
+            await self.legs.send(leg)
+            await self.legs.settle(leg, leg.sent_ns + tr.leg_deadline_ms * 1_000_000)
+            self.legs.finish(leg)
             if leg.unreconciled:
                 return "unreconciled", residual
             f = leg.filled
@@ -1023,75 +724,24 @@ class Executor:
 
     # -- reporting ---------------------------------------------------------------------------------
     # -- recovery (state rebuilt from the audit trail: cexnode.execution.recovery) ----------------
-    async def recover(self, fold: "AuditFold", *, deadline_s: float) -> dict:
+    async def recover(self, fold: AuditFold, *, deadline_s: float) -> dict:
         """Before the first trade: restore the error-rate window, book the fills of orders whose
         final record came without its ``fill_booked`` (a crash between the two), and reconcile
-        every order without a final record with its venue by client id (``_query``; a fill found
-        is audited as ``fill_booked`` after its ``order_final``, as for any order). Orders the
-        venue cannot answer about by ``deadline_s`` go on being reconciled in the background and
-        keep risk ``reducing`` (``unreconciled``) until they are. The positions (and daily P&L)
-        were adopted by the engine before the risk manager's first check. Returns the summary."""
+        every order without a final record with its venue by client id
+        (:meth:`LegTracker.adopt_open_orders`; a fill found is audited as ``fill_booked`` after its
+        ``order_final``, as for any order). Orders the venue cannot answer about by ``deadline_s``
+        go on being reconciled in the background and keep risk ``reducing`` (``unreconciled``)
+        until they are. The positions (and daily P&L) were adopted by the engine before the risk
+        manager's first check; balances are not restored (read fresh from the venues at start).
+        Returns the summary."""
         now = self._clock()
         self.risk.restore_outcomes(fold.outcomes_since(now - fold.window_ns))
-        booked = 0
-        for cid, d in fold.unbooked.items():
-            base, quote = split_symbol(d.get("symbol", ""))
-            side = Side(d["side"])
-            qty, price = Decimal(d["filled_qty"]), Decimal(d["avg_price"])
-            fee, fee_asset = Decimal(d.get("fee") or "0"), d.get("fee_asset") or ""
-            with decimal.localcontext(DEC_CTX):
-                pnl = self.positions.apply_fill(route=d.get("route", ""), venue=d.get("venue", ""), base=base,
-                                                quote=quote, side=side, qty=qty, price=price, fee=fee,
-                                                fee_asset=fee_asset)
-            self._audit_soft("fill_booked", {"client_id": cid, "route": d.get("route", ""), "venue": d.get("venue", ""),
-                                             "side": side.value, "qty": str(qty), "price": str(price),
-                                             "fee": str(fee), "fee_asset": fee_asset, "realised": str(pnl),
-                                             "recovered": True})
-            booked += 1
-        legs = []
-        mono, wall = time.monotonic_ns(), self._clock()
-        for o in fold.open.values():
-            base, quote = split_symbol(o.symbol)
-            qty, price = Decimal(o.qty), Decimal(o.price)
-            qs, ps = max(0, -qty.as_tuple().exponent), max(0, -price.as_tuple().exponent)
-            req = OrderRequest(client_id=o.client_id, venue=o.venue, symbol=o.symbol, side=Side(o.side),
-                               qty_m=int(qty.scaleb(qs)), price_m=int(price.scaleb(ps)), qty_scale=qs,
-                               price_scale=ps, tif=TimeInForce.IOC, route=o.route, purpose=o.purpose)
-            if o.venue not in self.gateways:
-                self.unreconciled.add(o.client_id)
-                self._audit_soft("unreconciled", {"client_id": o.client_id, "venue": o.venue,
-                                                  "why": "recovery: venue not connected"})
-                continue
-            leg = self._new_leg(o.trade_id, req, base, quote)
-            leg.sent_ns = mono - max(0, wall - o.ts_ns)      # its real age: not_found_grace_ms applies
-            leg.sent_wall_ns = o.ts_ns
-            legs.append(leg)
-
-        async def settle(leg: _Leg) -> None:
-            await self._query(leg, "recovery")
-            if leg.final:
-                self._finish_leg(leg)
-                self._retire(leg)
-
-        if legs:
-            try:
-                await asyncio.wait_for(asyncio.gather(*(settle(leg) for leg in legs)), deadline_s)
-            except asyncio.TimeoutError:
-                pass
-        left = [leg for leg in legs if not leg.final]
-        for leg in left:
-            leg.unreconciled = True
-            self.unreconciled.add(leg.req.client_id)
-            self._audit_soft("unreconciled", {"client_id": leg.req.client_id, "venue": leg.req.venue,
-                                              "why": "recovery"})
-            t = asyncio.get_running_loop().create_task(self._background_reconcile(leg))
-            self._bg.add(t)
-            t.add_done_callback(self._bg.discard)
+        booked = self.legs.book_cut_off_fills(fold.unbooked)
+        adopted = await self.legs.adopt_open_orders(fold.open.values(), deadline_s=deadline_s)
         if self.unreconciled:
             self.risk.set_condition("unreconciled", True, ",".join(sorted(self.unreconciled)))
         self.risk.refresh()
-        summary = {"orders_open": len(fold.open), "reconciled": len(legs) - len(left),
-                   "filled": sum(1 for leg in legs if leg.final and leg.filled > 0),
+        summary = {"orders_open": len(fold.open), "reconciled": adopted.reconciled, "filled": adopted.filled,
                    "unreconciled": len(self.unreconciled), "fills_booked_late": booked,
                    "window_orders": self.risk.window_orders, "realised_today": str(self.positions.daily_realised()),
                    "positions": {a: str(p) for a, p in self.positions.positions().items() if p},
@@ -1174,13 +824,6 @@ class Executor:
         metrics.add_source("cexnode_opportunity_to_send_microseconds", lambda: [((), self.opp_to_send_us)])
         metrics.add_source("cexnode_executor_warmups",
                            lambda: [(("ok",), self.warmups), (("error",), self.warm_errors)])
-
-
-def _order_request(cid: str, venue: str, sym: str, side: Side, qty_m: int, price_m: int, Q: int, P: int, route: str,
-                   purpose: str) -> OrderRequest:
-    """An IOC limit order (every order the executor sends is one)."""
-    return OrderRequest(client_id=cid, venue=venue, symbol=sym, side=side, qty_m=qty_m, price_m=price_m,
-                        qty_scale=Q, price_scale=P, tif=TimeInForce.IOC, route=route, purpose=purpose)
 
 
 def _display(d: Any) -> str:
