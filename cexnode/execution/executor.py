@@ -29,6 +29,26 @@ Between trades, :meth:`Executor.warm` dry-runs steps 1–3 every ``trading.warm_
    (``residual_open``, an error log line) and stays in the positions, where it counts toward
    ``risk.max_position`` / ``risk.max_open_exposure`` (beyond them risk is ``reducing``).
 
+The pieces (each with its own module docstring, tests and audit events; the Executor composes
+them and binds the order path's calls to them once, in ``__init__``):
+
+* :class:`~cexnode.execution.balances.BalanceBook` — step 2: the fresh-balance cache per venue,
+  the reservations of the trades in flight, the free balances the arbitrage stage sizes to.
+* :class:`~cexnode.execution.legs.LegTracker` — steps 3–4 for every order: send, answer, stream,
+  queries, cancel, settle, book, retire, late fills, the background reconciler.
+* :class:`~cexnode.execution.hedging.ResidualCloser` — step 5's hedge/unwind orders.
+* :class:`~cexnode.execution.audit.AuditWriter` — the audit writes they all make.
+* The Executor itself: the engine's entry (``submit``), the trade's front half (risk, balance
+  check, the ``trade_start`` record, both sends), the two-leg outcome, trades in flight, stop,
+  warm-up, status, metrics and :meth:`Executor.recover`.
+
+Restart (DESIGN §5, state rebuilt from the audit trail by :mod:`cexnode.execution.recovery`):
+the engine adopts the positions and daily P&L; :meth:`Executor.recover` restores the error-rate
+window and hands the legs' part to the LegTracker (fills a crash cut off from their booking,
+every order without a final record reconciled with its venue). Balances are not restored: they
+are read fresh from the venues at start (``refresh_balances``); reservations and residual
+closings do not outlive their trades.
+
 Audit: every order event is written with ``Logger.audit`` (synchronous, durable per
 ``log.audit.fsync``) *before* the executor acts on it; if the audit log cannot be written, risk
 halts (``audit``) and nothing new is sent — no hedge either: an order is sent only once its
@@ -69,13 +89,15 @@ from typing import Any, Callable, Mapping, Optional
 
 import orjson
 
-from cexnode._core.logring import HotHistogram
+from cexnode._core.logring import HotHistogram, Logger
+from cexnode.config import TradingConfig
 from cexnode.execution.audit import AuditFailed, AuditWriter
 from cexnode.execution.balances import BalanceBook, FreeListener
+from cexnode.execution.gateway import GatewayError, OrderGateway, OrderRequest, Side, mantissa_to_decimal
+from cexnode.execution.hedging import ResidualCloser
 from cexnode.execution.legs import (FUTURES_VENUES, LATENCY_BUCKETS_US, Leg, LegRules, LegTracker, ioc_request,
                                     venue_symbol)
-from cexnode.execution.gateway import GatewayError, OrderGateway, OrderRequest, Side, mantissa_to_decimal
-from cexnode.execution.positions import DEC_CTX, PositionBook
+from cexnode.execution.positions import PositionBook
 from cexnode.execution.recovery import AuditFold
 from cexnode.execution.risk import ACTIVE, RiskManager, balance_needs
 from cexnode.log import get_logger
@@ -145,14 +167,15 @@ class Executor:
     risk, positions
         The node's RiskManager and PositionBook.
     trading
-        The ``trading`` config section (reloadable fields are read on every trade).
+        The ``trading`` config section (reloadable fields are read on every trade); a reloaded one
+        is set with :meth:`reconfigure`, which hands it to the pieces too.
     rules
         ``{(venue, venue unified symbol): LegRules}`` for every leg of every route.
     """
 
     def __init__(self, *, gateways: Mapping[str, OrderGateway], risk: RiskManager, positions: PositionBook,
-                 trading: Any, rules: Mapping[tuple[str, str], LegRules], clock_ns: Callable[[], int] = time.time_ns,
-                 logger: Any = None):
+                 trading: TradingConfig, rules: Mapping[tuple[str, str], LegRules],
+                 clock_ns: Callable[[], int] = time.time_ns, logger: Optional[Logger] = None):
         self.gateways = dict(gateways)
         self.risk = risk
         self.positions = positions
@@ -167,13 +190,15 @@ class Executor:
         self._trade_ids = itertools.count(1)
         self._prefix = _b36(time.time_ns() // 1_000_000_000 % (36 ** 5))
         self.balances = BalanceBook(gateways=self.gateways, trading=trading, log=self.log, clock_ns=clock_ns)
-        # bound once: the order path's balance freshness, check, send and reservation
+        # bound once: the order path's balance freshness, check and reservation
         self._stale_balances, self._free_of = self.balances.stale, self.balances.free_of
-        self._order_sent, self._reserve = self.balances.order_sent, self.balances.reserve
+        self._reserve = self.balances.reserve
         self.legs = LegTracker(gateways=self.gateways, trading=trading, risk=risk, positions=positions,
                                balances=self.balances, audit=self.audit, log=self.log, clock_ns=clock_ns)
         # bound once: the order path's two legs
         self._new_leg, self._start_send = self.legs.new, self.legs.start_send
+        self.residuals = ResidualCloser(trading=trading, rules=self.rules, risk=risk, legs=self.legs, audit=self.audit,
+                                        log=self.log, prefix=self._prefix)
         self._unsubs: list = []
         self._tasks: set = set()
         self._inflight_routes: set[str] = set()
@@ -261,12 +286,12 @@ class Executor:
         self.started = False
         self._loop = self.legs.loop = None
 
-    def reconfigure(self, trading: Any, rules: Optional[Mapping[tuple[str, str], LegRules]] = None) -> None:
+    def reconfigure(self, trading: TradingConfig, rules: Optional[Mapping[tuple[str, str], LegRules]] = None) -> None:
         """A reloaded ``trading`` section (read on every trade) and, when given, new leg rules
         (a reloaded taker fee)."""
-        self.trading = self.balances.trading = self.legs.trading = trading
+        self.trading = self.balances.trading = self.legs.trading = self.residuals.trading = trading
         if rules is not None:
-            self.rules = dict(rules)
+            self.rules = self.residuals.rules = dict(rules)
             self._legs_by_key.clear()
 
     # -- warm-up -----------------------------------------------------------------------------------
@@ -528,7 +553,7 @@ class Executor:
 
     def _launch(self, ctx: "_Trade") -> Optional[TradeResult]:
         """Synchronous: balance check (balances are fresh here), audit both requests in one record,
-        start both ``place`` calls (:meth:`_start_send`)."""
+        start both ``place`` calls (:meth:`LegTracker.start_send`)."""
         if ctx.opp_t:
             age_ms = (self._clock() - ctx.opp_t) // 1_000_000
             if age_ms > self.trading.max_opportunity_age_ms:
@@ -595,10 +620,11 @@ class Executor:
         if residual == 0:
             status = "done" if buy.filled == ctx.qty else ("nothing_filled" if buy.filled == 0 else "done_partial")
             return self._result(trade_id, opp, legs, status, expected, t0, _ZERO)
-        status, residual = await self._close_residual(trade_id, opp, buy, sell, residual, legs, ctx.base, ctx.quote)
+        status, residual = await self.residuals.close(trade_id, opp, buy, sell, residual, legs, ctx.base, ctx.quote)
         return self._result(trade_id, opp, legs, status, expected, t0, residual)
 
-    def _result(self, trade_id, opp, legs, status, expected, t0, residual) -> TradeResult:
+    def _result(self, trade_id: int, opp: Any, legs: list[Leg], status: str, expected: Decimal, t0: int,
+                residual: Decimal) -> TradeResult:
         entry = [l for l in legs if l.req.purpose == "entry"]
         realised = sum((l.pnl for l in legs), _ZERO)     # P&L booked by this trade's fills
         for l in legs:
@@ -618,109 +644,6 @@ class Executor:
                                         "duration_us": res.duration_ns // 1000})
         self.risk.refresh()
         return res
-
-    # -- one-leg residual --------------------------------------------------------------------------
-    async def _close_residual(self, trade_id, opp, buy: Leg, sell: Leg, residual: Decimal, legs: list,
-                              base: str, quote: str) -> tuple[str, Decimal]:
-        """Hedge/unwind ``residual`` (+: long extra base to sell; −: short to buy back) within the
-        loss cap. Returns (status, residual left)."""
-        tr = self.trading
-        P, Q = opp.price_scale, opp.qty_scale
-        if residual > 0:      # bought more than sold: SELL the rest; entry = buy leg's cost per unit
-            side = Side.SELL
-            entry_leg = buy
-            plan = [(opp.sell_venue, "hedge"), (opp.buy_venue, "unwind")]
-        else:                 # sold more than bought: BUY back; entry = sell leg's proceeds per unit
-            side = Side.BUY
-            entry_leg = sell
-            plan = [(opp.buy_venue, "hedge"), (opp.sell_venue, "unwind")]
-        est = entry_leg.state
-        erules = self.rules[(entry_leg.req.venue, entry_leg.req.symbol)]
-        with decimal.localcontext(DEC_CTX):
-            # per-unit entry value incl. its fee: what the residual cost (long) or brought (short)
-            if side is Side.SELL:
-                entry_unit = est.avg_price * (1 + erules.taker_fee)
-            else:
-                entry_unit = est.avg_price * (1 - erules.taker_fee)
-        cap_left = Decimal(tr.hedge_loss_cap)
-        used = set()
-        status = "residual"
-        n = 0
-        for attempt in range(tr.hedge_attempts):
-            venue, kind = plan[attempt % 2]
-            if residual == 0:
-                break
-            if not self.risk.allows_hedge():
-                self._audit_soft("hedge_blocked", {"trade_id": trade_id, "reason": "kill_switch",
-                                                   "residual": str(residual)})
-                break
-            sym = venue_symbol(venue, opp.symbol)
-            rules = self.rules[(venue, sym)]
-            with decimal.localcontext(DEC_CTX):
-                r_m = int(abs(residual).scaleb(Q).to_integral_value(decimal.ROUND_FLOOR))
-                q_m = r_m // rules.step_m * rules.step_m
-                if q_m <= 0 or q_m < rules.min_qty_m:
-                    self._audit_soft("residual_dust", {"trade_id": trade_id, "venue": venue, "residual": str(residual)})
-                    continue
-                q = mantissa_to_decimal(q_m, Q)
-                fee = rules.taker_fee
-                # loss(p) for SELL: q×entry_unit − q×p×(1−fee) ≤ cap_left → p ≥ (q×entry_unit − cap)/(q×(1−fee))
-                # for BUY: q×p×(1+fee) − q×entry_unit ≤ cap_left → p ≤ (q×entry_unit + cap)/(q×(1+fee))
-                if side is Side.SELL:
-                    limit = (q * entry_unit - cap_left) / (q * (1 - fee))
-                    p_m = int((limit.scaleb(P) / rules.tick_m).to_integral_value(decimal.ROUND_CEILING)) * rules.tick_m
-                    p_m = max(p_m, rules.tick_m)
-                else:
-                    limit = (q * entry_unit + cap_left) / (q * (1 + fee))
-                    p_m = int((limit.scaleb(P) / rules.tick_m).to_integral_value(decimal.ROUND_FLOOR)) * rules.tick_m
-                    if p_m <= 0:
-                        self._audit_soft("hedge_impossible", {"trade_id": trade_id, "venue": venue,
-                                                              "limit": str(limit)})
-                        continue
-                if q * mantissa_to_decimal(p_m, P) < rules.min_notional:
-                    self._audit_soft("residual_dust", {"trade_id": trade_id, "venue": venue,
-                                                       "residual": str(residual), "why": "min_notional"})
-                    continue
-            n += 1
-            cid = "cx%s%x%s%d" % (self._prefix, trade_id, "h" if kind == "hedge" else "u", n)
-            leg = self.legs.new(trade_id, ioc_request(cid, venue, sym, side, q_m, p_m, Q, P, opp.route, kind),
-                                base, quote)
-            legs.append(leg)
-            try:        # written ahead: when they cannot be, the order is not sent (trading halts)
-                self._audit("hedge_plan", {"trade_id": trade_id, "kind": kind, "venue": venue, "side": side.value,
-                                           "qty": str(q), "limit_price": str(mantissa_to_decimal(p_m, P)),
-                                           "residual": str(residual), "entry_unit": str(entry_unit),
-                                           "loss_cap_left": str(cap_left)})
-                self._audit("order_request", dict(leg.req.audit_fields(), trade_id=trade_id))
-            except AuditFailed as e:
-                legs.remove(leg)
-                self.legs.withdraw(trade_id, (leg,), e)
-                break
-            await self.legs.send(leg)
-            await self.legs.settle(leg, leg.sent_ns + tr.leg_deadline_ms * 1_000_000)
-            self.legs.finish(leg)
-            if leg.unreconciled:
-                return "unreconciled", residual
-            f = leg.filled
-            if f > 0:
-                used.add(kind)
-                with decimal.localcontext(DEC_CTX):
-                    st = leg.state
-                    if side is Side.SELL:
-                        loss = f * entry_unit - f * st.avg_price * (1 - fee)
-                        residual -= f
-                    else:
-                        loss = f * st.avg_price * (1 + fee) - f * entry_unit
-                        residual += f
-                    cap_left -= max(loss, _ZERO)
-        if residual == 0:
-            status = "unwound" if "unwind" in used else "hedged"
-        else:
-            self._audit_soft("residual_open", {"trade_id": trade_id, "route": opp.route, "asset": base,
-                                               "residual": str(residual), "loss_cap_left": str(cap_left)})
-            self.log.error("residual position left open", trade_id=trade_id, route=opp.route,
-                           residual=str(residual))
-        return status, residual
 
     # -- reporting ---------------------------------------------------------------------------------
     # -- recovery (state rebuilt from the audit trail: cexnode.execution.recovery) ----------------

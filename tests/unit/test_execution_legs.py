@@ -5,99 +5,13 @@ the audit trail (adopt_open_orders, book_cut_off_fills), against PaperGateways o
 from __future__ import annotations
 
 import asyncio
-import time
-import types
 from decimal import Decimal
 
-from cexnode import log as clog
-from cexnode._core.book import Book
-from cexnode.config import RiskConfig, TradingConfig
-from cexnode.execution import PaperGateway, PositionBook, RiskManager
-from cexnode.execution.audit import AuditWriter
-from cexnode.execution.balances import BalanceBook
 from cexnode.execution.gateway import OrderState, OrderStatus, Side
-from cexnode.execution.legs import LegTracker, ioc_request
 from cexnode.execution.recovery import AuditFold
-from cexnode.log import get_logger
+from executor_parts import ROUTE, SYM, Rig, run_logged
 
 D = Decimal
-P, Q = 2, 4
-SYM = "BTC/USDT"
-ROUTE = "BTC/USDT mexc-gate"
-
-
-def m(x, s):
-    return int(D(x).scaleb(s))
-
-
-def paper_book(venue_id, asks=(("100", "1"),), bids=(("99", "1"),)):
-    b = Book(0, venue_id)
-    now = time.time_ns()
-    b.py_apply([(m(p, P), m(q, Q)) for p, q in bids], [(m(p, P), m(q, Q)) for p, q in asks], full=True,
-               exch_ts_ms=now // 1_000_000, recv_ns=now)
-    b.mark_in_sync(True)
-    return b
-
-
-class Rig:
-    """A LegTracker as the executor composes it, over two paper venues, auditing to ``tmp_path``."""
-
-    def __init__(self, tmp_path, *, latency_ms=1.0, venues=("mexc_spot", "gateio_spot"), **trading):
-        self.audit_path = str(tmp_path / "audit.jsonl")
-        self.gws = {v: PaperGateway(v, {SYM: paper_book(i + 1)}, latency_ms=latency_ms, fee_rate=D("0.001"),
-                                    balances={"USDT": "10000", "BTC": "5"}) for i, v in enumerate(venues)}
-        self.positions = PositionBook()
-        self.risk = RiskManager(RiskConfig(max_position={"BTC": D(10)}, max_notional_per_trade=D(100000),
-                                           max_open_exposure=D(100000), daily_loss_limit=D(100),
-                                           error_rate_threshold=D("0.5"), error_window_s=300,
-                                           min_orders_for_breaker=1000, stale_data_halt_ms=100000,
-                                           route_cooldown_ms=0, kill_switch_file=None), self.positions)
-        tr = dict(order_timeout_ms=150, leg_deadline_ms=300, poll_interval_ms=10, reconcile_timeout_ms=300,
-                  not_found_grace_ms=100)
-        tr.update(trading)
-        self.trading = TradingConfig(**tr)
-        log = get_logger("test.legs", ["execution", "trading"])
-        self.audit = AuditWriter(log, self.risk)
-        self.balances = BalanceBook(gateways=self.gws, trading=self.trading, log=log, clock_ns=time.time_ns)
-        self.legs = LegTracker(gateways=self.gws, trading=self.trading, risk=self.risk, positions=self.positions,
-                               balances=self.balances, audit=self.audit, log=log, clock_ns=time.time_ns)
-        for gw in self.gws.values():
-            gw.subscribe_orders(self.legs.on_order)
-
-    def request(self, cid, venue="mexc_spot", side=Side.BUY, qty="0.5", price="100"):
-        return ioc_request(cid, venue, SYM, side, m(qty, Q), m(price, P), Q, P, ROUTE, "entry")
-
-    async def leg_sent(self, trade_id, req):
-        """As the executor does it: the request audited ahead, then sent and answered."""
-        self.audit.write("order_request", dict(req.audit_fields(), trade_id=trade_id))
-        leg = self.legs.new(trade_id, req, "BTC", "USDT")
-        await self.legs.send(leg)
-        return leg
-
-    def events(self):
-        import orjson
-        with open(self.audit_path, "rb") as f:
-            return [r for r in map(orjson.loads, f.read().splitlines()) if "event" in r]
-
-
-def log_cfg(audit_path):
-    ns = types.SimpleNamespace
-    return ns(level="info", ring_capacity=1 << 14, flush_interval_ms=5, batch_size=1024, loggers={}, redact_keys=[],
-              console=ns(enabled=False, level="warning", color="never"),
-              file=ns(enabled=False, path="", level="debug", max_bytes=1 << 20, rotate_daily=False),
-              audit=ns(path=audit_path, fsync="never"))
-
-
-def run_logged(rig, body):
-    async def main():
-        ls = clog.setup(log_cfg(rig.audit_path))
-        await ls.start()
-        try:
-            return await body()
-        finally:
-            rig.legs.cancel_background()
-            await ls.stop()
-    return asyncio.run(asyncio.wait_for(main(), 30))
 
 
 def test_a_filled_leg_is_answered_settled_booked_once_and_retired(tmp_path):
