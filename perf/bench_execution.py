@@ -397,9 +397,9 @@ async def _samples(node, simp, n: int) -> dict:
     for i in range(n):
         # balances: the private streams' pushes after the previous trade keep them fresh
         t_w = time.monotonic()
-        while ex._stale_balances(list(VENUES)) and time.monotonic() - t_w < 1.0:
+        while ex.balances.stale(list(VENUES)) and time.monotonic() - t_w < 1.0:
             await asyncio.sleep(0.001)
-        if ex._stale_balances(list(VENUES)):
+        if ex.balances.stale(list(VENUES)):
             refreshed += 1
             await ex.refresh_balances()
         elif time.monotonic() - t_w > 0.002:

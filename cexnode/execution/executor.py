@@ -29,6 +29,26 @@ Between trades, :meth:`Executor.warm` dry-runs steps 1–3 every ``trading.warm_
    (``residual_open``, an error log line) and stays in the positions, where it counts toward
    ``risk.max_position`` / ``risk.max_open_exposure`` (beyond them risk is ``reducing``).
 
+The pieces (each with its own module docstring, tests and audit events; the Executor composes
+them and binds the order path's calls to them once, in ``__init__``):
+
+* :class:`~cexnode.execution.balances.BalanceBook` — step 2: the fresh-balance cache per venue,
+  the reservations of the trades in flight, the free balances the arbitrage stage sizes to.
+* :class:`~cexnode.execution.legs.LegTracker` — steps 3–4 for every order: send, answer, stream,
+  queries, cancel, settle, book, retire, late fills, the background reconciler.
+* :class:`~cexnode.execution.hedging.ResidualCloser` — step 5's hedge/unwind orders.
+* :class:`~cexnode.execution.audit.AuditWriter` — the audit writes they all make.
+* The Executor itself: the engine's entry (``submit``), the trade's front half (risk, balance
+  check, the ``trade_start`` record, both sends), the two-leg outcome, trades in flight, stop,
+  warm-up, status, metrics and :meth:`Executor.recover`.
+
+Restart (DESIGN §5, state rebuilt from the audit trail by :mod:`cexnode.execution.recovery`):
+the engine adopts the positions and daily P&L; :meth:`Executor.recover` restores the error-rate
+window and hands the legs' part to the LegTracker (fills a crash cut off from their booking,
+every order without a final record reconciled with its venue). Balances are not restored: they
+are read fresh from the venues at start (``refresh_balances``); reservations and residual
+closings do not outlive their trades.
+
 Audit: every order event is written with ``Logger.audit`` (synchronous, durable per
 ``log.audit.fsync``) *before* the executor acts on it; if the audit log cannot be written, risk
 halts (``audit``) and nothing new is sent — no hedge either: an order is sent only once its
@@ -69,79 +89,22 @@ from typing import Any, Callable, Mapping, Optional
 
 import orjson
 
-from cexnode._core.logring import HotHistogram
-from cexnode.execution.eager import start_eager
-from cexnode.execution.gateway import (Balance, GatewayError, OrderAck, OrderGateway, OrderNotFound, OrderRequest,
-                                       OrderState, OrderStatus, Outcome, Side, TimeInForce, mantissa_to_decimal)
-from cexnode.execution.positions import DEC_CTX, PositionBook
-from cexnode.execution.recovery import AuditFold, split_symbol
+from cexnode._core.logring import HotHistogram, Logger
+from cexnode.config import TradingConfig
+from cexnode.execution.audit import AuditFailed, AuditWriter
+from cexnode.execution.balances import BalanceBook, FreeListener
+from cexnode.execution.gateway import GatewayError, OrderGateway, OrderRequest, Side, mantissa_to_decimal
+from cexnode.execution.hedging import ResidualCloser
+from cexnode.execution.legs import (FUTURES_VENUES, LATENCY_BUCKETS_US, Leg, LegRules, LegTracker, ioc_request,
+                                    venue_symbol)
+from cexnode.execution.positions import PositionBook
+from cexnode.execution.recovery import AuditFold
 from cexnode.execution.risk import ACTIVE, RiskManager, balance_needs
 from cexnode.log import get_logger
 
 __all__ = ["Executor", "LegRules", "TradeResult", "LATENCY_BUCKETS_US", "venue_symbol"]
 
-LATENCY_BUCKETS_US = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000,
-                      100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000)
 _ZERO = Decimal(0)
-_FUTURES_VENUES = ("gateio_futures",)
-
-
-def venue_symbol(venue: str, route_symbol: str) -> str:
-    """The venue's unified symbol for a route symbol: the perpetual on futures venues (DESIGN §3)."""
-    if venue in _FUTURES_VENUES and ":" not in route_symbol:
-        return route_symbol + ":" + route_symbol.split("/")[1]
-    return route_symbol
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class LegRules:
-    """Order rules of one (venue, symbol) at the route's scales (as the ArbEngine leg).
-
-    tick_m: price step (mantissa at price_scale); step_m: base-qty step (mantissa at qty_scale;
-    futures: contract step × multiplier); min_qty_m; min_notional (quote); taker_fee (rate)."""
-
-    tick_m: int
-    step_m: int
-    taker_fee: Decimal
-    min_qty_m: int = 0
-    min_notional: Decimal = _ZERO
-
-    @classmethod
-    def from_instrument(cls, inst: Mapping[str, Any], taker_fee: Decimal) -> "LegRules":
-        """From a ``SymbolMap.instrument()`` dict (the same numbers the ArbEngine leg gets)."""
-        return cls(tick_m=int(inst["tick"]), step_m=int(inst["step"]), taker_fee=Decimal(taker_fee),
-                   min_qty_m=int(inst.get("min_qty", 0)),
-                   min_notional=mantissa_to_decimal(int(inst.get("min_notional", 0)), int(inst["price_scale"])))
-
-
-class _Leg:
-    __slots__ = ("req", "state", "final", "ambiguous", "event", "sent_ns", "sent_wall_ns", "answered",
-                 "unreconciled", "booked", "cancel_sent", "gw", "failed", "trade_id", "base", "quote", "pnl",
-                 "reserve")
-
-    def __init__(self, req: OrderRequest, gw: OrderGateway, trade_id: int, base: str, quote: str):
-        self.req = req
-        self.gw = gw
-        self.trade_id = trade_id
-        self.base = base
-        self.quote = quote
-        self.state: Optional[OrderState] = None
-        self.final = False
-        self.ambiguous = False
-        self.failed = False
-        self.event = asyncio.Event()
-        self.sent_ns = 0
-        self.sent_wall_ns = 0
-        self.answered = False
-        self.unreconciled = False
-        self.booked = False
-        self.cancel_sent = False
-        self.pnl = _ZERO
-        self.reserve: Optional[tuple[str, Decimal]] = None   # (asset, amount) an entry leg takes from its venue
-
-    @property
-    def filled(self) -> Decimal:
-        return self.state.filled_qty if self.state is not None else _ZERO
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,15 +125,6 @@ class TradeResult:
     orders: tuple = ()                  # final OrderState of every order (entry, hedge, unwind)
     unreconciled: tuple = ()            # client ids still unknown
     duration_ns: int = 0
-
-
-class _AuditFailed(Exception):
-    """An audit record could not be written (``seq``: its number; the log holds it in memory)."""
-
-    def __init__(self, event: str, seq: int = 0):
-        super().__init__("audit write of %s failed" % event)
-        self.event = event
-        self.seq = seq
 
 
 class _Trade:
@@ -213,14 +167,15 @@ class Executor:
     risk, positions
         The node's RiskManager and PositionBook.
     trading
-        The ``trading`` config section (reloadable fields are read on every trade).
+        The ``trading`` config section (reloadable fields are read on every trade); a reloaded one
+        is set with :meth:`reconfigure`, which hands it to the pieces too.
     rules
         ``{(venue, venue unified symbol): LegRules}`` for every leg of every route.
     """
 
     def __init__(self, *, gateways: Mapping[str, OrderGateway], risk: RiskManager, positions: PositionBook,
-                 trading: Any, rules: Mapping[tuple[str, str], LegRules], clock_ns: Callable[[], int] = time.time_ns,
-                 logger: Any = None):
+                 trading: TradingConfig, rules: Mapping[tuple[str, str], LegRules],
+                 clock_ns: Callable[[], int] = time.time_ns, logger: Optional[Logger] = None):
         self.gateways = dict(gateways)
         self.risk = risk
         self.positions = positions
@@ -229,20 +184,24 @@ class Executor:
         self._legs_by_key: dict[tuple, tuple] = {}      # (symbol, buy venue, sell venue) -> _legs_of
         self._clock = clock_ns
         self.log = logger if logger is not None else get_logger("execution.executor", ["execution", "trading"])
-        self._legs: dict[str, _Leg] = {}
-        self._retired: dict[str, _Leg] = {}       # settled legs, insertion-ordered (bounded)
-        self.max_retired = 10000
+        self.audit = AuditWriter(self.log, risk)
+        # bound once: the order path writes its pre-send record through it
+        self._audit, self._audit_soft = self.audit.write, self.audit.write_soft
         self._trade_ids = itertools.count(1)
         self._prefix = _b36(time.time_ns() // 1_000_000_000 % (36 ** 5))
-        self._balances: dict[str, tuple[dict[str, Balance], int]] = {}
-        self._seen: dict[str, dict[str, Decimal]] = {}   # venue -> free amounts last observed (kept past a send)
-        self._free_listeners: list = []
-        self._sent_at: dict[str, int] = {}        # venue -> wall ns of the last order sent there
-        self._reserving: dict[str, list] = {}     # venue -> entry legs whose funds are reserved there
+        self.balances = BalanceBook(gateways=self.gateways, trading=trading, log=self.log, clock_ns=clock_ns)
+        # bound once: the order path's balance freshness, check and reservation
+        self._stale_balances, self._free_of = self.balances.stale, self.balances.free_of
+        self._reserve = self.balances.reserve
+        self.legs = LegTracker(gateways=self.gateways, trading=trading, risk=risk, positions=positions,
+                               balances=self.balances, audit=self.audit, log=self.log, clock_ns=clock_ns)
+        # bound once: the order path's two legs
+        self._new_leg, self._start_send = self.legs.new, self.legs.start_send
+        self.residuals = ResidualCloser(trading=trading, rules=self.rules, risk=risk, legs=self.legs, audit=self.audit,
+                                        log=self.log, prefix=self._prefix)
         self._unsubs: list = []
         self._tasks: set = set()
         self._inflight_routes: set[str] = set()
-        self._bg: set = set()
         self.started = False
         self.stopping = False                     # stop() began: no new trade starts
         self.risk_refresh_s = 0.5
@@ -259,13 +218,11 @@ class Executor:
         self.inflight = 0
         self.skipped: dict[str, int] = {}
         self.rejected_by_reason: dict[str, int] = {}    # trades refused (status rejected), by reason
-        self.orders_by_result: dict[tuple[str, str], int] = {}
+        self.orders_by_result = self.legs.orders_by_result     # the legs count them (the same dicts)
         self.trades_by_status: dict[tuple[str, str], int] = {}
-        self.roundtrip_us: dict[str, HotHistogram] = {}
+        self.roundtrip_us = self.legs.roundtrip_us
         self.opp_to_send_us = HotHistogram(LATENCY_BUCKETS_US)
-        self.audit_events = 0
-        self.audit_errors = 0
-        self.unreconciled: set[str] = set()
+        self.unreconciled = self.legs.unreconciled     # the same set
         self.results: list[TradeResult] = []
         self.max_results = 10000
 
@@ -275,8 +232,8 @@ class Executor:
         if self.started:
             return
         for gw in self.gateways.values():
-            self._unsubs.append(gw.subscribe_orders(self._on_order))
-            self._unsubs.append(gw.subscribe_balances(self._on_balances))
+            self._unsubs.append(gw.subscribe_orders(self.legs.on_order))
+            self._unsubs.append(gw.subscribe_balances(self.balances.on_balances))
         self.started = True
         self.stopping = False
         self._audit("executor_start", {"venues": sorted(self.gateways), "mode": getattr(self.trading, "mode", "")})
@@ -284,7 +241,7 @@ class Executor:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        self._loop = loop      # the order path's (each asyncio.get_running_loop() is a getpid(2))
+        self._loop = self.legs.loop = loop      # the order path's (each asyncio.get_running_loop() is a getpid(2))
         if loop is not None and self.risk_refresh_s > 0:
             self._ticker = loop.create_task(self._tick())
         if loop is not None:
@@ -313,8 +270,7 @@ class Executor:
                 t.cancel()
             if not_done:            # their trade_cancelled records, before stop_unreconciled
                 await asyncio.wait(not_done, timeout=1.0)
-        for t in list(self._bg):
-            t.cancel()
+        self.legs.cancel_background()
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
@@ -328,14 +284,14 @@ class Executor:
             u()
         self._unsubs.clear()
         self.started = False
-        self._loop = None
+        self._loop = self.legs.loop = None
 
-    def reconfigure(self, trading: Any, rules: Optional[Mapping[tuple[str, str], LegRules]] = None) -> None:
+    def reconfigure(self, trading: TradingConfig, rules: Optional[Mapping[tuple[str, str], LegRules]] = None) -> None:
         """A reloaded ``trading`` section (read on every trade) and, when given, new leg rules
         (a reloaded taker fee)."""
-        self.trading = trading
+        self.trading = self.balances.trading = self.legs.trading = self.residuals.trading = trading
         if rules is not None:
-            self.rules = dict(rules)
+            self.rules = self.residuals.rules = dict(rules)
             self._legs_by_key.clear()
 
     # -- warm-up -----------------------------------------------------------------------------------
@@ -451,219 +407,40 @@ class Executor:
             self.inflight -= 1
 
     # -- audit -------------------------------------------------------------------------------------
-    def _audit(self, event: str, data: dict, sync: Any = True) -> int:
-        try:
-            seq = self.log.audit(event, data) if sync is True else self.log.audit(event, data, sync)
-        except Exception as e:  # the audit trail is a precondition of trading
-            self.audit_errors += 1
-            self.risk.set_condition("audit", True, str(e)[:200])
-            if self.audit_errors == 1:   # the log system said what failed, where (one error line)
-                # "record", not "event": this line is copied to the audit file, where a field named
-                # event reads as an audit event
-                self.log.warning("audit write failed; trading halts", record=event, error=str(e)[:200])
-            raise _AuditFailed(event, getattr(e, "seq", 0)) from e
-        self.audit_events += 1
-        return seq
+    @property
+    def max_retired(self) -> int:
+        """Settled legs remembered for late stream updates (:class:`LegTracker`)."""
+        return self.legs.max_retired
 
-    def _audit_soft(self, event: str, data: dict) -> None:
-        """Audit an event we must act on regardless (venue updates of live orders). When the log
-        cannot be written, trading halts (``_audit``) and the record is held by the log system,
-        written once the file takes writes again (``AuditBackend``); the bookkeeping goes on."""
-        try:
-            self._audit(event, data)
-        except _AuditFailed:
-            pass
+    @max_retired.setter
+    def max_retired(self, n: int) -> None:
+        self.legs.max_retired = n
 
-    def _withdraw(self, trade_id: int, legs: tuple, e: _AuditFailed) -> None:
-        """The write-ahead record of ``legs`` failed: they are never sent. The record itself is held
-        by the log system and may still reach the file: this one says they were not sent."""
-        for leg in legs:
-            self._legs.pop(leg.req.client_id, None)
-        self._audit_soft("orders_withdrawn", {"trade_id": trade_id, "client_ids": [l.req.client_id for l in legs],
-                                              "reason": "audit_write_failed", "record": e.event, "record_seq": e.seq})
+    @property
+    def audit_events(self) -> int:
+        """Audit records written by the executor."""
+        return self.audit.events
 
-    # -- venue callbacks ---------------------------------------------------------------------------
-    def _on_order(self, st: OrderState) -> None:
-        leg = self._legs.get(st.client_id)
-        self._audit_soft("order_update", dict(st.audit_fields(), known=leg is not None))
-        if leg is not None:
-            self._apply_state(leg, st, "stream")
-            return
-        old = self._retired.get(st.client_id)
-        if old is not None and st.filled_qty > old.filled:
-            self._late_fill(old, st)
+    @property
+    def audit_errors(self) -> int:
+        """Audit writes that failed (trading halts at the first)."""
+        return self.audit.errors
 
-    def _late_fill(self, leg: _Leg, st: OrderState) -> None:
-        """A fill reported after the leg was settled (e.g. an order taken as never placed that the
-        venue executed after all): book the difference, say so loudly, re-check the limits."""
-        prev = leg.state
-        with decimal.localcontext(DEC_CTX):
-            delta = st.filled_qty - prev.filled_qty
-            quote = st.filled_qty * (st.avg_price or _ZERO) - prev.filled_qty * (prev.avg_price or _ZERO)
-            price = quote / delta
-            fee = st.fee - prev.fee if st.fee_asset == prev.fee_asset or not prev.fee else st.fee
-        self.log.error("fill after the order was settled", client_id=st.client_id, qty=str(delta))
-        self._audit_soft("late_fill", dict(st.audit_fields(), trade_id=leg.trade_id, delta_qty=str(delta),
-                                           delta_price=str(price)))
-        leg.state = st
-        req = leg.req
-        pnl = self.positions.apply_fill(route=req.route, venue=req.venue, base=leg.base, quote=leg.quote,
-                                        side=req.side, qty=delta, price=price, fee=fee, fee_asset=st.fee_asset)
-        leg.pnl += pnl
-        self._count(req.venue, "late_fill")
-        self._audit_soft("fill_booked", {"client_id": req.client_id, "route": req.route, "venue": req.venue,
-                                         "side": req.side.value, "qty": str(delta), "price": str(price),
-                                         "fee": str(fee), "fee_asset": st.fee_asset, "realised": str(pnl),
-                                         "late": True})
-        self.risk.refresh()
-
-    def _on_balances(self, venue: str, balances: Mapping[str, Balance]) -> None:
-        ts = min((b.ts_ns for b in balances.values() if b.ts_ns), default=self._clock())
-        if ts <= self._sent_at.get(venue, 0):
-            return                        # observed before our last order there: already stale
-        self._balances[venue] = (dict(balances), ts)
-        self._observed(venue, balances)
-
-    def _apply_state(self, leg: _Leg, st: OrderState, source: str) -> None:
-        """Merge a venue state into the leg: final states are sticky, fills never go backwards."""
-        if leg.final:
-            return
-        old = leg.state
-        if old is not None and st.filled_qty < old.filled_qty:
-            return                        # an older update arriving late
-        if old is not None and old.status is not OrderStatus.UNKNOWN and st.status is OrderStatus.UNKNOWN:
-            return
-        leg.state = st
-        if st.filled_qty > (old.filled_qty if old is not None else _ZERO):
-            self._audit_soft("order_fill", {"client_id": st.client_id, "venue": st.venue, "source": source,
-                                            "filled_qty": str(st.filled_qty),
-                                            "avg_price": None if st.avg_price is None else str(st.avg_price)})
-        if st.is_final:
-            leg.final = True
-            leg.event.set()
-
-    # -- balances ----------------------------------------------------------------------------------
-    def _stale_balances(self, venues: list[str]) -> list[str]:
-        now = self._clock()
-        max_age = self.trading.max_balance_age_ms * 1_000_000
-        return [v for v in venues if max_age == 0 or v not in self._balances or now - self._balances[v][1] > max_age]
-
-    async def _fetch_balances(self, need: list[str]) -> None:
-        """Ask the venues concurrently (REST); each result is as fresh as the request's start."""
-        t_req = self._clock()
-        timeout = self.trading.order_timeout_ms / 1000.0
-        res = await asyncio.gather(*(asyncio.wait_for(self.gateways[v].balances(), timeout) for v in need),
-                                   return_exceptions=True)
-        for v, r in zip(need, res):
-            if isinstance(r, BaseException):
-                raise GatewayError("balances of %s unavailable: %r" % (v, r))
-            self._balances[v] = (dict(r), t_req)
-            self._observed(v, r)
-
+    # -- balances (cexnode.execution.balances) ----------------------------------------------------
     async def refresh_balances(self, venues: Optional[list[str]] = None) -> None:
         """Fetch balances now (all venues by default), e.g. at start-up so that the first
         opportunity does not wait for them; raises GatewayError."""
-        await self._fetch_balances(list(venues) if venues is not None else sorted(self.gateways))
+        await self.balances.fetch(list(venues) if venues is not None else sorted(self.gateways))
 
-    def _free(self, venue: str) -> dict[str, Decimal]:
-        """Free balances at ``venue`` less what trades in flight have reserved there."""
-        b = self._balances.get(venue)
-        free = {a: x.free for a, x in b[0].items()} if b is not None else {}
-        for asset, amount in self._reserved(venue).items():         # summed once for all assets
-            free[asset] = DEC_CTX.subtract(free.get(asset, _ZERO), amount)
-        return free
-
-    def _free_of(self, venue: str, asset: str) -> Decimal:
-        """What :meth:`_free` says for one asset (0 when there is none), without the whole map: the
-        balance check's two."""
-        b = self._balances.get(venue)
-        x = b[0].get(asset) if b is not None else None
-        free = x.free if x is not None else _ZERO
-        if venue in self._reserving:
-            r = self._reserved(venue).get(asset)
-            if r is not None:
-                free = DEC_CTX.subtract(free, r)
-        return free
-
-    # -- free balances for the arbitrage stage ----------------------------------------------------------
-    # The ArbEngine sizes opportunities to what the balance check below will allow (arb.pxd rule 3).
-    # It is told whenever that changes — a balance observed (private stream, paper fill, REST), a
-    # reservation taken or released — never per market-data message. Between an order and the next
-    # observation the last observed amounts stand (less the trade's reservation); the check itself
-    # refreshes first, and stays the guard.
-    def add_free_listener(self, callback: Callable[[str, Optional[dict[str, Decimal]]], None]) -> Callable[[], None]:
+    def add_free_listener(self, callback: FreeListener) -> Callable[[], None]:
         """``callback(venue, free)`` whenever :meth:`free_balances` of ``venue`` may have changed
-        (``free`` is its value); returns the unsubscribe function."""
-        self._free_listeners.append(callback)
-        return lambda: self._free_listeners.remove(callback) if callback in self._free_listeners else None
+        (:meth:`BalanceBook.add_free_listener`); returns the unsubscribe function."""
+        return self.balances.add_free_listener(callback)
 
     def free_balances(self, venue: str) -> Optional[dict[str, Decimal]]:
         """The free amounts last observed at ``venue`` less what trades in flight have reserved
-        there (the balance check's terms); None before any observation."""
-        seen = self._seen.get(venue)
-        if seen is None:
-            return None
-        free = dict(seen)
-        if venue in self._reserving:
-            for asset, amount in self._reserved(venue).items():
-                free[asset] = DEC_CTX.subtract(free.get(asset, _ZERO), amount)
-        return free
-
-    def _observed(self, venue: str, balances: Mapping[str, Balance]) -> None:
-        self._seen[venue] = {a: b.free for a, b in balances.items()}
-        self._free_changed(venue)
-
-    def _free_changed(self, *venues: str) -> None:
-        for venue in dict.fromkeys(venues):
-            if self._free_listeners:
-                free = self.free_balances(venue)
-                for cb in list(self._free_listeners):
-                    try:
-                        cb(venue, free)
-                    except Exception as e:     # sizing is advisory (the balance check is the guard)
-                        self.log.error("free balance listener failed", venue=venue, error=repr(e)[:200])
-
-    # -- reservations --------------------------------------------------------------------------------
-    # Trades run concurrently (max_inflight_trades > 1) may share a venue. A balance observed after
-    # one trade's order was sent need not show that order yet (the venue may not have processed
-    # it), so each entry leg reserves what it takes (risk.balance_needs) for as long as its trade
-    # is in flight. (After a trade has ended, a snapshot taken between its send and the venue's
-    # processing could still be used while younger than max_balance_age_ms, as between sequential
-    # trades; a venue's pushes normally follow its processing.)
-    def _reserve(self, ctx: "_Trade") -> None:
-        ctx.buy.reserve, ctx.sell.reserve = ctx.needs       # as the balance check computed them
-        for leg in (ctx.buy, ctx.sell):
-            self._reserving.setdefault(leg.req.venue, []).append(leg)
-        if self._free_listeners:
-            self._free_changed(ctx.buy.req.venue, ctx.sell.req.venue)
-
-    def _reserved(self, venue: str) -> dict[str, Decimal]:
-        """What trades in flight have reserved at ``venue``, by asset."""
-        out: dict[str, Decimal] = {}
-        for leg in self._reserving.get(venue, ()):
-            asset, amount = leg.reserve
-            out[asset] = DEC_CTX.add(out.get(asset, _ZERO), amount)
-        return out
-
-    def _release(self, trade_id: int) -> None:
-        """The trade has ended: its legs' reservations go."""
-        changed = []
-        for venue in list(self._reserving):
-            keep = [leg for leg in self._reserving[venue] if leg.trade_id != trade_id]
-            if len(keep) == len(self._reserving[venue]):
-                continue
-            changed.append(venue)
-            if keep:
-                self._reserving[venue] = keep
-            else:
-                del self._reserving[venue]
-        if changed and self._free_listeners:
-            self._free_changed(*changed)
-
-    def _reserved_note(self, ctx: "_Trade") -> str:
-        parts = ["%s %s %s" % (v, a, x) for v in dict.fromkeys((ctx.opp.buy_venue, ctx.opp.sell_venue))
-                 for a, x in self._reserved(v).items()]
-        return " (after reserving for trades in flight: %s)" % ", ".join(parts) if parts else ""
+        there (:meth:`BalanceBook.free_balances`); None before any observation."""
+        return self.balances.free_balances(venue)
 
     # -- the trade ---------------------------------------------------------------------------------
     async def execute(self, opp: Any) -> TradeResult:
@@ -677,19 +454,19 @@ class Executor:
                     raise ctx
                 res = await self._execute(opp, trade_id, t0, ctx)
             finally:
-                self._release(trade_id)
-        except _AuditFailed as e:
+                self.balances.release(trade_id)
+        except AuditFailed as e:
             res = TradeResult(trade_id=trade_id, route=opp.route, symbol=opp.symbol, status="error",
                               reason="audit_failed:%s" % e, duration_ns=time.monotonic_ns() - t0)
         except asyncio.CancelledError:
-            open_legs = [c for c, l in self._legs.items() if l.trade_id == trade_id and not l.final]
+            open_legs = self.legs.open_of(trade_id)
             if open_legs:                              # their outcome is unknown: said at stop, in metrics
                 self.unreconciled.update(open_legs)
                 self.risk.set_condition("unreconciled", True, ",".join(sorted(self.unreconciled)))
             self._audit_soft("trade_cancelled", {"trade_id": trade_id, "route": opp.route, "open_orders": open_legs})
             raise
         except Exception as e:  # a bug must not leave orders unaccounted: halt and say which
-            open_legs = [c for c, l in self._legs.items() if l.trade_id == trade_id and not l.final]
+            open_legs = self.legs.open_of(trade_id)
             self.log.exception("executor error; trading halts", trade_id=trade_id, error=repr(e)[:300])
             self._audit_soft("trade_error", {"trade_id": trade_id, "route": opp.route, "error": repr(e)[:300],
                                              "open_orders": open_legs})
@@ -750,8 +527,8 @@ class Executor:
         opp = ctx.opp
         ctx.needs = balance_needs(base=ctx.base, quote=ctx.quote, qty=ctx.qty, buy_price=ctx.buy_px,
                                   sell_price=ctx.sell_px, buy_fee=ctx.brules.taker_fee,
-                                  sell_fee=ctx.srules.taker_fee, buy_is_futures=opp.buy_venue in _FUTURES_VENUES,
-                                  sell_is_futures=opp.sell_venue in _FUTURES_VENUES,
+                                  sell_fee=ctx.srules.taker_fee, buy_is_futures=opp.buy_venue in FUTURES_VENUES,
+                                  sell_is_futures=opp.sell_venue in FUTURES_VENUES,
                                   margin_fraction=self.trading.futures_margin_fraction)
         (asset_b, _), (asset_s, _) = ctx.needs
         return self.risk.check_needs(buy_venue=opp.buy_venue, sell_venue=opp.sell_venue, needs=ctx.needs,
@@ -760,9 +537,9 @@ class Executor:
 
     def _entry_requests(self, ctx: "_Trade", tag: str) -> tuple[OrderRequest, OrderRequest]:
         opp, P, Q = ctx.opp, ctx.opp.price_scale, ctx.opp.qty_scale
-        return (_order_request("cx%sb" % tag, opp.buy_venue, ctx.bsym, Side.BUY, opp.qty_m, opp.buy_price_m, Q, P,
+        return (ioc_request("cx%sb" % tag, opp.buy_venue, ctx.bsym, Side.BUY, opp.qty_m, opp.buy_price_m, Q, P,
                                ctx.route, "entry"),
-                _order_request("cx%ss" % tag, opp.sell_venue, ctx.ssym, Side.SELL, opp.qty_m, opp.sell_price_m, Q,
+                ioc_request("cx%ss" % tag, opp.sell_venue, ctx.ssym, Side.SELL, opp.qty_m, opp.sell_price_m, Q,
                                P, ctx.route, "entry"))
 
     @staticmethod
@@ -776,14 +553,15 @@ class Executor:
 
     def _launch(self, ctx: "_Trade") -> Optional[TradeResult]:
         """Synchronous: balance check (balances are fresh here), audit both requests in one record,
-        start both ``place`` calls (:meth:`_start_send`)."""
+        start both ``place`` calls (:meth:`LegTracker.start_send`)."""
         if ctx.opp_t:
             age_ms = (self._clock() - ctx.opp_t) // 1_000_000
             if age_ms > self.trading.max_opportunity_age_ms:
                 return self._rejected(ctx, "opportunity_stale", "%d ms old" % age_ms)
         d = self._check_balances(ctx)
         if not d.ok:
-            return self._rejected(ctx, d.reason, d.detail + self._reserved_note(ctx))
+            return self._rejected(ctx, d.reason, d.detail + self.balances.reserved_note((ctx.opp.buy_venue,
+                                                                                         ctx.opp.sell_venue)))
         self.risk.note_trade(ctx.route)
         buy, sell = self._entry_requests(ctx, "%s%x" % (self._prefix, ctx.trade_id))
         ctx.buy = self._new_leg(ctx.trade_id, buy, ctx.base, ctx.quote)
@@ -793,8 +571,8 @@ class Executor:
         # acks' records (synced before they are acted on) cannot be durable without it.
         try:
             self._audit("trade_start", self._trade_start_record(ctx, buy, sell), sync="behind")
-        except _AuditFailed as e:
-            self._withdraw(ctx.trade_id, (ctx.buy, ctx.sell), e)
+        except AuditFailed as e:
+            self.legs.withdraw(ctx.trade_id, (ctx.buy, ctx.sell), e)
             raise
         # Live gateways (eager_place) write their order right here, one after the other; others'
         # tasks run at the loop's next step, in the order they are made. Either way a leg whose
@@ -805,7 +583,8 @@ class Executor:
             ctx.tasks = (self._start_send(ctx.buy), t_sell)
         else:
             ctx.tasks = (self._start_send(ctx.buy), self._start_send(ctx.sell))
-        self._reserve(ctx)        # after the sends (bookkeeping), before anything else can run
+        # after the sends (bookkeeping), before anything else can run
+        self._reserve(ctx.trade_id, ctx.opp.buy_venue, ctx.opp.sell_venue, ctx.needs)
         if ctx.opp_t:
             self.opp_to_send_us.observe(max(0, (ctx.buy.sent_wall_ns - ctx.opp_t) // 1000))
         return None
@@ -819,7 +598,7 @@ class Executor:
         if ctx.tasks is None:
             if ctx.need:
                 try:
-                    await self._fetch_balances(ctx.need)
+                    await self.balances.fetch(ctx.need)
                 except GatewayError as e:
                     return self._rejected(ctx, "balance_unavailable", str(e)[:300])
                 if self.risk.refresh() != ACTIVE:    # we awaited the balances: re-check (kill switch...)
@@ -827,13 +606,13 @@ class Executor:
             rej = self._launch(ctx)
             if rej is not None:
                 return rej
-        buy, sell = ctx.buy, ctx.sell
-        await asyncio.gather(self._await_ack(buy, ctx.tasks[0]), self._await_ack(sell, ctx.tasks[1]))
+        buy, sell, tracker = ctx.buy, ctx.sell, self.legs
+        await asyncio.gather(tracker.await_ack(buy, ctx.tasks[0]), tracker.await_ack(sell, ctx.tasks[1]))
         deadline = buy.sent_ns + tr.leg_deadline_ms * 1_000_000
-        await asyncio.gather(self._settle(buy, deadline), self._settle(sell, deadline))
+        await asyncio.gather(tracker.settle(buy, deadline), tracker.settle(sell, deadline))
         legs = [buy, sell]
         for leg in legs:
-            self._finish_leg(leg)
+            tracker.finish(leg)
         expected = ctx.expected
         if buy.unreconciled or sell.unreconciled:
             return self._result(trade_id, opp, legs, "unreconciled", expected, t0, buy.filled - sell.filled)
@@ -841,15 +620,16 @@ class Executor:
         if residual == 0:
             status = "done" if buy.filled == ctx.qty else ("nothing_filled" if buy.filled == 0 else "done_partial")
             return self._result(trade_id, opp, legs, status, expected, t0, _ZERO)
-        status, residual = await self._close_residual(trade_id, opp, buy, sell, residual, legs, ctx.base, ctx.quote)
+        status, residual = await self.residuals.close(trade_id, opp, buy, sell, residual, legs, ctx.base, ctx.quote)
         return self._result(trade_id, opp, legs, status, expected, t0, residual)
 
-    def _result(self, trade_id, opp, legs, status, expected, t0, residual) -> TradeResult:
+    def _result(self, trade_id: int, opp: Any, legs: list[Leg], status: str, expected: Decimal, t0: int,
+                residual: Decimal) -> TradeResult:
         entry = [l for l in legs if l.req.purpose == "entry"]
         realised = sum((l.pnl for l in legs), _ZERO)     # P&L booked by this trade's fills
         for l in legs:
             if l.final:
-                self._retire(l)
+                self.legs.retire(l)
         res = TradeResult(trade_id=trade_id, route=opp.route, symbol=opp.symbol, status=status,
                           buy_filled=entry[0].filled, sell_filled=entry[1].filled, residual=residual,
                           realised_pnl=realised, expected_pnl=expected,
@@ -865,369 +645,26 @@ class Executor:
         self.risk.refresh()
         return res
 
-    # -- legs --------------------------------------------------------------------------------------
-    def _new_leg(self, trade_id: int, req: OrderRequest, base: str, quote: str) -> _Leg:
-        leg = _Leg(req, self.gateways[req.venue], trade_id, base, quote)
-        self._legs[req.client_id] = leg
-        return leg
-
-    def _start_send(self, leg: _Leg) -> "asyncio.Future":
-        """Start ``place`` now: a gateway with ``eager_place`` writes its order before this returns
-        (:func:`~cexnode.execution.eager.start_eager`); any other's runs at the loop's next step."""
-        venue = leg.req.venue
-        self._balances.pop(venue, None)          # balances there change now: never reuse the cache
-        leg.sent_wall_ns = self._sent_at[venue] = self._clock()
-        leg.sent_ns = time.monotonic_ns()
-        loop = self._loop or asyncio.get_running_loop()
-        if getattr(leg.gw, "eager_place", False):
-            return start_eager(leg.gw.place(leg.req), loop)
-        return loop.create_task(leg.gw.place(leg.req))
-
-    async def _send(self, leg: _Leg) -> None:
-        await self._await_ack(leg, self._start_send(leg))
-
-    async def _await_ack(self, leg: _Leg, task: asyncio.Task) -> None:
-        """Wait for the venue's answer to ``place``; classify it; audit it before using it."""
-        req = leg.req
-        venue = req.venue
-        remaining = self.trading.order_timeout_ms / 1000.0 - (time.monotonic_ns() - leg.sent_ns) / 1e9
-        try:
-            ack = await asyncio.wait_for(task, max(remaining, 0.0))
-        except asyncio.TimeoutError:
-            ack = OrderAck(client_id=req.client_id, venue=venue, outcome=Outcome.AMBIGUOUS, reason="timeout")
-        except Exception as e:  # transport trouble after the request may have left: ambiguous
-            ack = OrderAck(client_id=req.client_id, venue=venue, outcome=Outcome.AMBIGUOUS,
-                           reason="error: %r" % (e,), error_code=getattr(e, "code", ""))
-        rt = time.monotonic_ns() - leg.sent_ns
-        self._audit_soft("order_ack", dict(ack.audit_fields(), trade_id=leg.trade_id, rt_us=rt // 1000))
-        h = self.roundtrip_us.get(venue)
-        if h is None:
-            h = self.roundtrip_us[venue] = HotHistogram(LATENCY_BUCKETS_US)
-        if ack.definitive:
-            h.observe(rt // 1000)
-            leg.answered = True
-            st = ack.state
-            if st is None:
-                st = OrderState(client_id=req.client_id, venue=venue, symbol=req.symbol, side=req.side,
-                                status=OrderStatus.NEW, qty=req.qty, order_id=ack.order_id)
-            if st.status is OrderStatus.REJECTED:
-                leg.failed = True
-            self._apply_state(leg, st, "ack")
-        else:
-            leg.ambiguous = True
-            leg.failed = True
-
-    async def _query(self, leg: _Leg, why: str) -> Optional[OrderState]:
-        """One reconcile query (audited); returns the state, or None (not found / error)."""
-        req = leg.req
-        self._audit_soft("reconcile_query", {"client_id": req.client_id, "venue": req.venue, "why": why})
-        try:
-            st = await asyncio.wait_for(leg.gw.query(req.symbol, req.client_id), self.trading.order_timeout_ms / 1000.0)
-        except OrderNotFound:
-            age_ms = (time.monotonic_ns() - leg.sent_ns) // 1_000_000
-            never = age_ms >= self.trading.not_found_grace_ms and not leg.final
-            self._audit_soft("reconcile_result", {"client_id": req.client_id, "venue": req.venue,
-                                                  "result": "not_found", "age_ms": age_ms,
-                                                  "conclusion": "never_placed" if never else "wait"})
-            if never:
-                # The venue answered definitively that the order does not exist, long enough after
-                # sending that a late arrival is excluded: never placed, nothing filled.
-                self._apply_state(leg, OrderState(client_id=req.client_id, venue=req.venue, symbol=req.symbol,
-                                                  side=req.side, status=OrderStatus.REJECTED, qty=req.qty,
-                                                  reason="not_found"), "reconcile")
-            return None
-        except (asyncio.TimeoutError, Exception) as e:
-            self._audit_soft("reconcile_result", {"client_id": req.client_id, "venue": req.venue,
-                                                  "result": "error", "error": repr(e)[:200]})
-            return None
-        self._audit_soft("reconcile_result", dict(st.audit_fields(), result="state"))
-        self._apply_state(leg, st, "reconcile")
-        return st
-
-    async def _cancel(self, leg: _Leg) -> None:
-        req = leg.req
-        leg.cancel_sent = True
-        self._audit_soft("cancel_request", {"client_id": req.client_id, "venue": req.venue})
-        try:
-            ack = await asyncio.wait_for(leg.gw.cancel(req.symbol, req.client_id), self.trading.order_timeout_ms / 1000.0)
-        except (asyncio.TimeoutError, Exception) as e:
-            ack = OrderAck(client_id=req.client_id, venue=req.venue, outcome=Outcome.AMBIGUOUS, reason=repr(e)[:200])
-        self._audit_soft("cancel_ack", ack.audit_fields())
-        if ack.definitive and ack.state is not None:
-            self._apply_state(leg, ack.state, "cancel")
-
-    async def _settle(self, leg: _Leg, deadline_ns: int) -> None:
-        """Wait for the leg's final state: stream first, REST polling as fallback, cancel at the
-        deadline, reconcile up to ``reconcile_timeout_ms`` more; then hand it to the background."""
-        tr = self.trading
-        poll = tr.poll_interval_ms / 1e3
-        give_up = deadline_ns + tr.reconcile_timeout_ms * 1_000_000
-        if leg.ambiguous and not leg.final:
-            await self._query(leg, "ambiguous")          # at once: the answer never came
-        while not leg.final:
-            now = time.monotonic_ns()
-            if now >= give_up:
-                break
-            if now >= deadline_ns and not leg.cancel_sent:
-                await self._cancel(leg)                  # IOC should be final: make sure it is
-                continue
-            horizon = deadline_ns if now < deadline_ns else give_up
-            try:
-                await asyncio.wait_for(leg.event.wait(), max(0.0005, min(poll, (horizon - now) / 1e9)))
-                continue
-            except asyncio.TimeoutError:
-                pass
-            if not leg.final:
-                await self._query(leg, "ambiguous" if leg.ambiguous and not leg.answered else "no_final_state")
-        if not leg.final:
-            leg.unreconciled = True
-            self.unreconciled.add(leg.req.client_id)
-            self._audit_soft("unreconciled", {"client_id": leg.req.client_id, "venue": leg.req.venue,
-                                              "trade_id": leg.trade_id})
-            self.risk.set_condition("unreconciled", True, ",".join(sorted(self.unreconciled)))
-            t = asyncio.get_running_loop().create_task(self._background_reconcile(leg))
-            self._bg.add(t)
-            t.add_done_callback(self._bg.discard)
-
-    async def _background_reconcile(self, leg: _Leg) -> None:
-        delay = self.trading.poll_interval_ms / 1000.0
-        while not leg.final:
-            await self._query(leg, "background")
-            if leg.final:
-                break
-            try:
-                await asyncio.wait_for(leg.event.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
-            delay = min(delay * 2, 5.0)
-        leg.unreconciled = False
-        self._finish_leg(leg)
-        self._retire(leg)
-        self.unreconciled.discard(leg.req.client_id)
-        self._audit_soft("reconciled_late", dict(leg.state.audit_fields(), trade_id=leg.trade_id))
-        if not self.unreconciled:
-            self.risk.set_condition("unreconciled", False)
-        self.risk.refresh()
-
-    def _finish_leg(self, leg: _Leg) -> None:
-        """Count the leg's outcome and book its fills (once, when its final state is known)."""
-        if not leg.final or leg.booked:
-            return
-        leg.booked = True
-        st = leg.state
-        req = leg.req
-        if st.status is OrderStatus.REJECTED:
-            result = "not_found" if st.reason == "not_found" else "rejected"
-        elif st.filled_qty == req.qty:
-            result = "filled"
-        elif st.filled_qty > 0:
-            result = "partial"
-        else:
-            result = "unfilled"
-        self._audit_soft("order_final", dict(st.audit_fields(), result=result, trade_id=leg.trade_id,
-                                             ambiguous=leg.ambiguous, purpose=req.purpose))
-        if leg.ambiguous:
-            self._count(req.venue, "ambiguous")
-        self._count(req.venue, result)
-        self.risk.record_order(leg.failed or (result == "rejected"))
-        if st.filled_qty > 0:
-            with decimal.localcontext(DEC_CTX):
-                pnl = self.positions.apply_fill(route=req.route, venue=req.venue, base=leg.base, quote=leg.quote,
-                                                side=req.side, qty=st.filled_qty, price=st.avg_price,
-                                                fee=st.fee, fee_asset=st.fee_asset)
-            leg.pnl = pnl
-            self._audit_soft("fill_booked", {"client_id": req.client_id, "route": req.route, "venue": req.venue,
-                                             "side": req.side.value, "qty": str(st.filled_qty),
-                                             "price": str(st.avg_price), "fee": str(st.fee),
-                                             "fee_asset": st.fee_asset, "realised": str(pnl)})
-
-    def _retire(self, leg: _Leg) -> None:
-        """The leg is settled: later stream updates for it are audited and only a fill beyond what
-        was booked is acted on (``_late_fill``). The last ``max_retired`` legs are remembered."""
-        cid = leg.req.client_id
-        self._legs.pop(cid, None)
-        self._retired[cid] = leg
-        while len(self._retired) > self.max_retired:
-            self._retired.pop(next(iter(self._retired)))
-
-    def _count(self, venue: str, result: str) -> None:
-        k = (venue, result)
-        self.orders_by_result[k] = self.orders_by_result.get(k, 0) + 1
-
-    # -- one-leg residual --------------------------------------------------------------------------
-    async def _close_residual(self, trade_id, opp, buy: _Leg, sell: _Leg, residual: Decimal, legs: list,
-                              base: str, quote: str) -> tuple[str, Decimal]:
-        """Hedge/unwind ``residual`` (+: long extra base to sell; −: short to buy back) within the
-        loss cap. Returns (status, residual left)."""
-        tr = self.trading
-        P, Q = opp.price_scale, opp.qty_scale
-        if residual > 0:      # bought more than sold: SELL the rest; entry = buy leg's cost per unit
-            side = Side.SELL
-            entry_leg = buy
-            plan = [(opp.sell_venue, "hedge"), (opp.buy_venue, "unwind")]
-        else:                 # sold more than bought: BUY back; entry = sell leg's proceeds per unit
-            side = Side.BUY
-            entry_leg = sell
-            plan = [(opp.buy_venue, "hedge"), (opp.sell_venue, "unwind")]
-        est = entry_leg.state
-        erules = self.rules[(entry_leg.req.venue, entry_leg.req.symbol)]
-        with decimal.localcontext(DEC_CTX):
-            # per-unit entry value incl. its fee: what the residual cost (long) or brought (short)
-            if side is Side.SELL:
-                entry_unit = est.avg_price * (1 + erules.taker_fee)
-            else:
-                entry_unit = est.avg_price * (1 - erules.taker_fee)
-        cap_left = Decimal(tr.hedge_loss_cap)
-        used = set()
-        status = "residual"
-        n = 0
-        for attempt in range(tr.hedge_attempts):
-            venue, kind = plan[attempt % 2]
-            if residual == 0:
-                break
-            if not self.risk.allows_hedge():
-                self._audit_soft("hedge_blocked", {"trade_id": trade_id, "reason": "kill_switch",
-                                                   "residual": str(residual)})
-                break
-            sym = venue_symbol(venue, opp.symbol)
-            rules = self.rules[(venue, sym)]
-            with decimal.localcontext(DEC_CTX):
-                r_m = int(abs(residual).scaleb(Q).to_integral_value(decimal.ROUND_FLOOR))
-                q_m = r_m // rules.step_m * rules.step_m
-                if q_m <= 0 or q_m < rules.min_qty_m:
-                    self._audit_soft("residual_dust", {"trade_id": trade_id, "venue": venue, "residual": str(residual)})
-                    continue
-                q = mantissa_to_decimal(q_m, Q)
-                fee = rules.taker_fee
-                # loss(p) for SELL: q×entry_unit − q×p×(1−fee) ≤ cap_left → p ≥ (q×entry_unit − cap)/(q×(1−fee))
-                # for BUY: q×p×(1+fee) − q×entry_unit ≤ cap_left → p ≤ (q×entry_unit + cap)/(q×(1+fee))
-                if side is Side.SELL:
-                    limit = (q * entry_unit - cap_left) / (q * (1 - fee))
-                    p_m = int((limit.scaleb(P) / rules.tick_m).to_integral_value(decimal.ROUND_CEILING)) * rules.tick_m
-                    p_m = max(p_m, rules.tick_m)
-                else:
-                    limit = (q * entry_unit + cap_left) / (q * (1 + fee))
-                    p_m = int((limit.scaleb(P) / rules.tick_m).to_integral_value(decimal.ROUND_FLOOR)) * rules.tick_m
-                    if p_m <= 0:
-                        self._audit_soft("hedge_impossible", {"trade_id": trade_id, "venue": venue,
-                                                              "limit": str(limit)})
-                        continue
-                if q * mantissa_to_decimal(p_m, P) < rules.min_notional:
-                    self._audit_soft("residual_dust", {"trade_id": trade_id, "venue": venue,
-                                                       "residual": str(residual), "why": "min_notional"})
-                    continue
-            n += 1
-            cid = "cx%s%x%s%d" % (self._prefix, trade_id, "h" if kind == "hedge" else "u", n)
-            leg = self._new_leg(trade_id, _order_request(cid, venue, sym, side, q_m, p_m, Q, P, opp.route, kind),
-                                base, quote)
-            legs.append(leg)
-            try:        # written ahead: when they cannot be, the order is not sent (trading halts)
-                self._audit("hedge_plan", {"trade_id": trade_id, "kind": kind, "venue": venue, "side": side.value,
-                                           "qty": str(q), "limit_price": str(mantissa_to_decimal(p_m, P)),
-                                           "residual": str(residual), "entry_unit": str(entry_unit),
-                                           "loss_cap_left": str(cap_left)})
-                self._audit("order_request", dict(leg.req.audit_fields(), trade_id=trade_id))
-            except _AuditFailed as e:
-                legs.remove(leg)
-                self._withdraw(trade_id, (leg,), e)
-                break
-            await self._send(leg)
-            await self._settle(leg, leg.sent_ns + tr.leg_deadline_ms * 1_000_000)
-            self._finish_leg(leg)
-            if leg.unreconciled:
-                return "unreconciled", residual
-            f = leg.filled
-            if f > 0:
-                used.add(kind)
-                with decimal.localcontext(DEC_CTX):
-                    st = leg.state
-                    if side is Side.SELL:
-                        loss = f * entry_unit - f * st.avg_price * (1 - fee)
-                        residual -= f
-                    else:
-                        loss = f * st.avg_price * (1 + fee) - f * entry_unit
-                        residual += f
-                    cap_left -= max(loss, _ZERO)
-        if residual == 0:
-            status = "unwound" if "unwind" in used else "hedged"
-        else:
-            self._audit_soft("residual_open", {"trade_id": trade_id, "route": opp.route, "asset": base,
-                                               "residual": str(residual), "loss_cap_left": str(cap_left)})
-            self.log.error("residual position left open", trade_id=trade_id, route=opp.route,
-                           residual=str(residual))
-        return status, residual
-
     # -- reporting ---------------------------------------------------------------------------------
     # -- recovery (state rebuilt from the audit trail: cexnode.execution.recovery) ----------------
-    async def recover(self, fold: "AuditFold", *, deadline_s: float) -> dict:
+    async def recover(self, fold: AuditFold, *, deadline_s: float) -> dict:
         """Before the first trade: restore the error-rate window, book the fills of orders whose
         final record came without its ``fill_booked`` (a crash between the two), and reconcile
-        every order without a final record with its venue by client id (``_query``; a fill found
-        is audited as ``fill_booked`` after its ``order_final``, as for any order). Orders the
-        venue cannot answer about by ``deadline_s`` go on being reconciled in the background and
-        keep risk ``reducing`` (``unreconciled``) until they are. The positions (and daily P&L)
-        were adopted by the engine before the risk manager's first check. Returns the summary."""
+        every order without a final record with its venue by client id
+        (:meth:`LegTracker.adopt_open_orders`; a fill found is audited as ``fill_booked`` after its
+        ``order_final``, as for any order). Orders the venue cannot answer about by ``deadline_s``
+        go on being reconciled in the background and keep risk ``reducing`` (``unreconciled``)
+        until they are. The positions (and daily P&L) were adopted by the engine before the risk
+        manager's first check; balances are not restored (read fresh from the venues at start).
+        Returns the summary."""
         now = self._clock()
         self.risk.restore_outcomes(fold.outcomes_since(now - fold.window_ns))
-        booked = 0
-        for cid, d in fold.unbooked.items():
-            base, quote = split_symbol(d.get("symbol", ""))
-            side = Side(d["side"])
-            qty, price = Decimal(d["filled_qty"]), Decimal(d["avg_price"])
-            fee, fee_asset = Decimal(d.get("fee") or "0"), d.get("fee_asset") or ""
-            with decimal.localcontext(DEC_CTX):
-                pnl = self.positions.apply_fill(route=d.get("route", ""), venue=d.get("venue", ""), base=base,
-                                                quote=quote, side=side, qty=qty, price=price, fee=fee,
-                                                fee_asset=fee_asset)
-            self._audit_soft("fill_booked", {"client_id": cid, "route": d.get("route", ""), "venue": d.get("venue", ""),
-                                             "side": side.value, "qty": str(qty), "price": str(price),
-                                             "fee": str(fee), "fee_asset": fee_asset, "realised": str(pnl),
-                                             "recovered": True})
-            booked += 1
-        legs = []
-        mono, wall = time.monotonic_ns(), self._clock()
-        for o in fold.open.values():
-            base, quote = split_symbol(o.symbol)
-            qty, price = Decimal(o.qty), Decimal(o.price)
-            qs, ps = max(0, -qty.as_tuple().exponent), max(0, -price.as_tuple().exponent)
-            req = OrderRequest(client_id=o.client_id, venue=o.venue, symbol=o.symbol, side=Side(o.side),
-                               qty_m=int(qty.scaleb(qs)), price_m=int(price.scaleb(ps)), qty_scale=qs,
-                               price_scale=ps, tif=TimeInForce.IOC, route=o.route, purpose=o.purpose)
-            if o.venue not in self.gateways:
-                self.unreconciled.add(o.client_id)
-                self._audit_soft("unreconciled", {"client_id": o.client_id, "venue": o.venue,
-                                                  "why": "recovery: venue not connected"})
-                continue
-            leg = self._new_leg(o.trade_id, req, base, quote)
-            leg.sent_ns = mono - max(0, wall - o.ts_ns)      # its real age: not_found_grace_ms applies
-            leg.sent_wall_ns = o.ts_ns
-            legs.append(leg)
-
-        async def settle(leg: _Leg) -> None:
-            await self._query(leg, "recovery")
-            if leg.final:
-                self._finish_leg(leg)
-                self._retire(leg)
-
-        if legs:
-            try:
-                await asyncio.wait_for(asyncio.gather(*(settle(leg) for leg in legs)), deadline_s)
-            except asyncio.TimeoutError:
-                pass
-        left = [leg for leg in legs if not leg.final]
-        for leg in left:
-            leg.unreconciled = True
-            self.unreconciled.add(leg.req.client_id)
-            self._audit_soft("unreconciled", {"client_id": leg.req.client_id, "venue": leg.req.venue,
-                                              "why": "recovery"})
-            t = asyncio.get_running_loop().create_task(self._background_reconcile(leg))
-            self._bg.add(t)
-            t.add_done_callback(self._bg.discard)
+        booked = self.legs.book_cut_off_fills(fold.unbooked)
+        adopted = await self.legs.adopt_open_orders(fold.open.values(), deadline_s=deadline_s)
         if self.unreconciled:
             self.risk.set_condition("unreconciled", True, ",".join(sorted(self.unreconciled)))
         self.risk.refresh()
-        summary = {"orders_open": len(fold.open), "reconciled": len(legs) - len(left),
-                   "filled": sum(1 for leg in legs if leg.final and leg.filled > 0),
+        summary = {"orders_open": len(fold.open), "reconciled": adopted.reconciled, "filled": adopted.filled,
                    "unreconciled": len(self.unreconciled), "fills_booked_late": booked,
                    "window_orders": self.risk.window_orders, "realised_today": str(self.positions.daily_realised()),
                    "positions": {a: str(p) for a, p in self.positions.positions().items() if p},
@@ -1242,7 +679,7 @@ class Executor:
                 "unreconciled": sorted(self.unreconciled), "risk": self.risk.status(),
                 "realised_pnl": str(self.positions.realised()), "warmups": self.warmups,
                 "warm_errors": self.warm_errors,
-                "reserved": {v: {a: str(x) for a, x in self._reserved(v).items()} for v in self._reserving}}
+                "reserved": {v: {a: str(x) for a, x in r.items()} for v, r in self.balances.reserved_by_venue().items()}}
 
     def summary_rows(self) -> list[dict]:
         """PositionBook rows (route, asset, position, realised P&L, fees, volumes) plus, per route,
@@ -1303,19 +740,13 @@ class Executor:
         metrics.add_source("cexnode_position", lambda: [((a,), float(p)) for a, p in pos.positions().items()])
         metrics.add_source("cexnode_unreconciled_orders", lambda: [((), len(self.unreconciled))])
         metrics.add_source("cexnode_trades_inflight", lambda: [((), self.inflight)])
-        metrics.add_source("cexnode_balance_reserved", lambda: [((v, a), float(x)) for v in list(self._reserving)
-                                                                for a, x in self._reserved(v).items()])
+        metrics.add_source("cexnode_balance_reserved", lambda: [((v, a), float(x)) for v, r in
+                                                                self.balances.reserved_by_venue().items()
+                                                                for a, x in r.items()])
         metrics.add_source("cexnode_audit_events", lambda: [((), self.audit_events)])
         metrics.add_source("cexnode_opportunity_to_send_microseconds", lambda: [((), self.opp_to_send_us)])
         metrics.add_source("cexnode_executor_warmups",
                            lambda: [(("ok",), self.warmups), (("error",), self.warm_errors)])
-
-
-def _order_request(cid: str, venue: str, sym: str, side: Side, qty_m: int, price_m: int, Q: int, P: int, route: str,
-                   purpose: str) -> OrderRequest:
-    """An IOC limit order (every order the executor sends is one)."""
-    return OrderRequest(client_id=cid, venue=venue, symbol=sym, side=side, qty_m=qty_m, price_m=price_m,
-                        qty_scale=Q, price_scale=P, tif=TimeInForce.IOC, route=route, purpose=purpose)
 
 
 def _display(d: Any) -> str:

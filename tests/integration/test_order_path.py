@@ -366,10 +366,10 @@ def _snapshot(lv) -> dict:
         risk_reasons=set(risk.reasons), risk_transitions=risk.transitions,
         last_trade=dict(risk._last_trade_ns), window=(risk.window_orders, risk.window_failures),
         audit_events=ex.audit_events, audit_errors=ex.audit_errors, audit_bytes=lv.audit_path.read_bytes(),
-        opportunities=ex.opportunities, skipped=dict(ex.skipped), legs=dict(ex._legs), retired=len(ex._retired),
+        opportunities=ex.opportunities, skipped=dict(ex.skipped), legs=ex.legs.open_client_ids(), retired=ex.legs.retired_count,
         results=len(ex.results), inflight=ex.inflight, orders_by_result=dict(ex.orders_by_result),
         trades_by_status=dict(ex.trades_by_status), unreconciled=set(ex.unreconciled),
-        balances={v: (dict(b), ts) for v, (b, ts) in ex._balances.items()}, sent_at=dict(ex._sent_at),
+        balances={v: ex.balances.cached(v) for v in lt.VENUES}, sent_at={v: ex.balances.last_sent_ns(v) for v in lt.VENUES},
         positions=dict(lv.engine.positions.positions()), fills=lv.engine.positions.fill_count,
         venue_deltas=dict(lv.engine.positions.venue_deltas),
         placed={v: (g.placed, g.ambiguous, g.rejected) for v, g in gws.items()},
@@ -397,7 +397,7 @@ def test_warm_has_no_side_effects(tmp_path, monkeypatch):
             assert res.status == "done", res
             assert ex._warm_opp is not None and ex.opportunities >= 1
             assert mexc._rest.order_connection_requests >= 1          # the MEXC leg went over the order connection
-            await lt.wait_for(lambda: ex.inflight == 0 and not ex._legs, 10, "the trade settled")
+            await lt.wait_for(lambda: ex.inflight == 0 and not ex.legs.open_client_ids(), 10, "the trade settled")
             await asyncio.sleep(0.3)                                  # late pushes and log records are in
             before = _snapshot(lv)
             w0, e0 = ex.warmups, ex.warm_errors

@@ -61,13 +61,11 @@ def test_executor_freshness_with_a_venue_clock_ahead_of_ours(tmp_path):
         gw = _mexc(250)
         h.ex.gateways["mexc_spot"] = gw
         async with running(h):
-            sent = time.time_ns()
-            h.ex._sent_at["mexc_spot"] = sent
-            h.ex._balances.pop("mexc_spot", None)
+            sent = h.ex.balances.order_sent("mexc_spot")      # as the executor marks a send
             sent_ms = sent // 1_000_000
             gw.on_private(feed.MSG_BALANCE, {"asset": "USDT", "free": "1", "frozen": "0", "time": sent_ms + 250 - 5})
-            assert "mexc_spot" in h.ex._stale_balances(["mexc_spot"])          # before our order: not used
+            assert "mexc_spot" in h.ex.balances.stale(["mexc_spot"])          # before our order: not used
             gw.on_private(feed.MSG_BALANCE, {"asset": "USDT", "free": "2", "frozen": "0", "time": sent_ms + 250 + 5})
-            assert h.ex._stale_balances(["mexc_spot"]) == []
-            assert h.ex._free("mexc_spot")["USDT"] == D(2)
+            assert h.ex.balances.stale(["mexc_spot"]) == []
+            assert h.ex.balances.free("mexc_spot")["USDT"] == D(2)
     asyncio.run(asyncio.wait_for(main(), 20))

@@ -694,8 +694,8 @@ def test_concurrent_trades_do_not_spend_the_same_funds(tmp_path):
             reserved = h.ex.status()["reserved"]
             for v in ("mexc_spot", "gateio_spot"):   # the balance check's one-asset form == the map's
                 for a in ("USDT", "BTC", "ETH"):
-                    assert h.ex._free_of(v, a) == h.ex._free(v).get(a, D(0)), (v, a)
-            assert h.ex._free_of("mexc_spot", "USDT") == -D("50.05")    # cache dropped at the send; reserved
+                    assert h.ex.balances.free_of(v, a) == h.ex.balances.free(v).get(a, D(0)), (v, a)
+            assert h.ex.balances.free_of("mexc_spot", "USDT") == -D("50.05")    # cache dropped at the send; reserved
             t2 = h.ex.submit(opp(route="r2"))
             return reserved, await t1, await t2
 
