@@ -2,12 +2,13 @@
 
 A test module never imports another test module (nor a conftest.py): helpers two modules share
 live in a support module (tests/support/, tests/reference/, tests/audit_check.py ...) or in a
-conftest.py fixture. Importing a test module runs its collection-time code again under a second
-name and ties one file's tests to another's private helpers."""
+conftest.py fixture. Importing a test module ties one file's tests to another file's helpers, and
+to pytest's import mode (under --import-mode=importlib a test module is not importable by name)."""
 from __future__ import annotations
 
 import ast
 import pathlib
+import textwrap
 
 TESTS = pathlib.Path(__file__).resolve().parents[1]
 
@@ -51,29 +52,30 @@ def test_no_test_module_imports_another():
 
 
 def test_the_check_finds_every_import_form():
+    # (indented, so that a grep for import lines in tests/ does not find these samples)
     names = {"test_a", "conftest"}
-    src = """
-import test_a
-import tests.unit.test_a as t
-from test_a import H
-from .test_a import H
-from tests.unit import test_a, test_b
-from . import test_a
-from conftest import fixture
-import importlib
-importlib.import_module("test_a")
-__import__("unit.test_a")
+    src = textwrap.dedent("""
+        import test_a
+        import tests.unit.test_a as t
+        from test_a import H
+        from .test_a import H
+        from tests.unit import test_a, test_b
+        from . import test_a
+        from conftest import fixture
+        import importlib
+        importlib.import_module("test_a")
+        __import__("unit.test_a")
 
-def later():
-    from test_a import running
-"""
+        def later():
+            from test_a import running
+        """)
     assert sorted(line for line, _ in forbidden_imports(src, names)) == [2, 3, 4, 5, 6, 7, 8, 10, 11, 14]
-    allowed = """
-import test_b
-from support.executor_harness import H
-from support import sim_gateways as gs
-from reference.sync_ref import RefSync
-from audit_check import check_audit
-from hypothesis import strategies as st
-"""
+    allowed = textwrap.dedent("""
+        import test_b
+        from support.executor_harness import H
+        from support import sim_gateways as gs
+        from reference.sync_ref import RefSync
+        from audit_check import check_audit
+        from hypothesis import strategies as st
+        """)
     assert forbidden_imports(allowed, names) == []
