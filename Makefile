@@ -11,7 +11,8 @@ JOBS   ?= 2
 PYTEST_ARGS ?=
 DEMO_DURATION ?= 30
 
-.PHONY: all venv build build-debug demo test test-debug bench bench-peers clean distclean
+.PHONY: all venv build build-debug demo test test-debug test-core-debug core-debug-shard-1 core-debug-shard-2 \
+	bench bench-peers clean distclean
 
 all: build
 
@@ -47,6 +48,43 @@ test: build
 
 test-debug: build-debug
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The tests of the compiled _core modules again, on the debug build (bounds, overflow, None and
+# initialisation checks, CEXNODE_DEBUG invariants), in a copy of the working tree (tracked and
+# untracked-not-ignored files) under build/debug-tree: the in-place release extensions of this tree
+# and build/.mode stay as they are, so `make test` after it rebuilds nothing. The copy keeps its own
+# extensions and generated C between runs (incremental, like `make build`). The check before the
+# tests: every .pyx has its extension in the copy, built in debug mode (-g3 keeps the macro
+# definitions in the debug info, so the string "CEXNODE_DEBUG 1" is in each one), and Python
+# imports the copy's extensions, not the release ones through the editable install.
+# The tests run in two shards of about equal CPU time side by side (JOBS at a time; their
+# output comes shard by shard); PYTEST_ARGS goes to both, and a shard that selects no test fails
+# (pytest's exit code 5) like any other failure.
+DEBUG_TREE := build/debug-tree
+DEBUG_PY    = cd $(DEBUG_TREE) && CEXNODE_DEBUG=1 CEXNODE_JOBS=$(JOBS) PYTHONPATH=$(abspath $(DEBUG_TREE)) $(abspath $(PY))
+CORE_TESTS_1 := tests/unit/test_fixedpoint.py tests/unit/test_books_deep.py tests/unit/test_parsers_mexc_fuzz.py \
+	tests/unit/test_symbols.py tests/unit/test_router.py tests/unit/test_parsers_mexc.py
+CORE_TESTS_2 := tests/unit/test_parsers_gateio_fuzz.py tests/unit/test_book_sync.py tests/unit/test_book.py \
+	tests/unit/test_arb.py tests/unit/test_parsers_mexc_oneof.py tests/unit/test_log_ring.py \
+	tests/unit/test_parsers_gateio.py tests/unit/test_book_audit.py tests/integration/test_sim_parsers.py \
+	tests/integration/test_ws_feed_listener.py
+
+test-core-debug: $(STAMP)
+	@mkdir -p $(DEBUG_TREE)
+	git ls-files -z --cached --others --exclude-standard > build/debug-tree.files
+	tar -c --null -T build/debug-tree.files --ignore-failed-read -f build/debug-tree.tar
+	tar -x -f build/debug-tree.tar -C $(DEBUG_TREE)
+	$(DEBUG_PY) setup.py -q build_ext --inplace -j $(JOBS)
+	$(DEBUG_PY) -c 'import glob, os, sys, cexnode._core.book as m; \
+		pyx = glob.glob("cexnode/_core/**/*.pyx", recursive=True); \
+		so = [glob.glob(p[:-4] + ".cpython-*.so") for p in pyx]; \
+		bad = [p for p, s in zip(pyx, so) if len(s) != 1 or b"CEXNODE_DEBUG 1" not in open(s[0], "rb").read()]; \
+		ok = pyx and not bad and m.__file__.startswith(os.getcwd() + "/"); \
+		sys.exit(None if ok else "not the debug build: %s %s" % (m.__file__, bad))'
+	@$(MAKE) --no-print-directory -j $(JOBS) --output-sync=target core-debug-shard-1 core-debug-shard-2
+
+core-debug-shard-1 core-debug-shard-2: core-debug-shard-%:
+	$(DEBUG_PY) -m pytest -q -p no:cacheprovider --basetemp=.tmp/shard-$* $(PYTEST_ARGS) $(CORE_TESTS_$*)
 
 bench: build
 	$(PY) perf/run.py

@@ -16,10 +16,10 @@ from decimal import Decimal
 
 import pytest
 
-import test_gateways_sim as gs
-import test_live_trading as lt
 from cexnode.execution.eager import start_eager
 from cexnode.execution.gateway import OrderStatus, Outcome, Side, TimeInForce
+from support import live_node as lt
+from support import sim_gateways as gs
 
 VENUE = "mexc_spot"
 SYM = gs.SYMBOL[VENUE]

@@ -14,7 +14,7 @@ import pytest
 from cexnode.config import SimConfig
 from cexnode.sim import ExchangeSimulator
 from cexnode.sim.playback import load_capture
-from test_sim_books import CLIENTS, Follower
+from support.sim_books import CLIENTS, Follower
 
 T = 3.0
 

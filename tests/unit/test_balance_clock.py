@@ -12,7 +12,7 @@ from cexnode._core import feed
 from cexnode.adapters.gateio_spot.execution import GateSpotGateway
 from cexnode.adapters.mexc_spot.execution import MexcSpotGateway
 from cexnode.config import Secret
-from test_execution_executor import H, running
+from support.executor_harness import H, running
 
 D = Decimal
 URLS = dict(rest_url="http://127.0.0.1:9", ws_url="ws://127.0.0.1:9")

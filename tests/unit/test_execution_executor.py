@@ -7,69 +7,24 @@ the complete order life cycle of every client id.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 from decimal import Decimal
 
 import pytest
 
-from cexnode import log as clog
-from cexnode.execution import Executor, LegRules, PositionBook, RiskManager
 from cexnode.execution.gateway import OrderStatus, Side
 from audit_check import check_audit
-from test_execution_venue import Opp, ScriptedVenue, audit_events, log_cfg, risk_cfg, trading_cfg
+from support.executor_harness import FEE, H, running, started
+from support.scripted_venue import Opp, audit_events, risk_cfg, trading_cfg
 
 D = Decimal
 ROUTE = "BTC/USDT mexc-gate"
-FEE = D("0.001")
-RULES = {("mexc_spot", "BTC/USDT"): LegRules(tick_m=1, step_m=1, taker_fee=FEE),
-         ("gateio_spot", "BTC/USDT"): LegRules(tick_m=1, step_m=1, taker_fee=FEE)}
 
 
 def opp(qty="0.5", buy="100", sell="101", route=ROUTE, **kw):
     return Opp(route=route, symbol="BTC/USDT", buy_venue="mexc_spot", sell_venue="gateio_spot",
                qty_m=int(D(qty) * 10000), buy_price_m=int(D(buy) * 100), sell_price_m=int(D(sell) * 100), **kw)
-
-
-class H:
-    """One executor over two scripted venues: A = mexc_spot (buy leg), B = gateio_spot (sell leg)."""
-
-    def __init__(self, tmp_path, *, a_asks=(("100", "1"),), a_bids=(("99.9", "5"),), b_bids=(("101", "1"),),
-                 b_asks=(("101.1", "5"),), a_bal=None, b_bal=None, risk=None, trading=None, book_ages=None):
-        self.audit_path = str(tmp_path / "audit.jsonl")
-        self.a = ScriptedVenue("mexc_spot", "BTC/USDT", asks=a_asks, bids=a_bids,
-                               balances=a_bal or {"USDT": "10000", "BTC": "0"})
-        self.b = ScriptedVenue("gateio_spot", "BTC/USDT", asks=b_asks, bids=b_bids,
-                               balances=b_bal or {"USDT": "10000", "BTC": "1"})
-        self.positions = PositionBook()
-        self.risk = RiskManager(risk or risk_cfg(), self.positions, book_ages_ms=book_ages)
-        self.ex = Executor(gateways={"mexc_spot": self.a, "gateio_spot": self.b}, risk=self.risk,
-                           positions=self.positions, trading=trading or trading_cfg(), rules=RULES)
-
-    def events(self):
-        return audit_events(self.audit_path)
-
-
-@contextlib.asynccontextmanager
-async def started(h: H):
-    """The audit log up and the executor started; a test using this stops the executor itself."""
-    ls = clog.setup(log_cfg(h.audit_path))
-    await ls.start()
-    h.ex.start()
-    try:
-        yield h
-    finally:
-        await ls.stop()
-
-
-@contextlib.asynccontextmanager
-async def running(h: H):
-    async with started(h):
-        try:
-            yield h
-        finally:
-            await h.ex.stop(timeout_s=5)
 
 
 def run(coro):

@@ -21,7 +21,7 @@ from hypothesis import given, settings, strategies as st
 
 from cexnode import log as clog
 from cexnode.execution import Executor, LegRules, PositionBook, RiskManager
-from test_execution_venue import Opp, ScriptedVenue, audit_events, log_cfg, risk_cfg, trading_cfg
+from support.scripted_venue import Opp, ScriptedVenue, audit_events, log_cfg, risk_cfg, trading_cfg
 
 D = Decimal
 EPS = D("1e-60")

@@ -14,7 +14,7 @@ from cexnode._core.arb import ArbEngine
 from cexnode._core.book import Book
 from cexnode.execution import Executor, LegRules, PaperGateway, PositionBook, RiskManager
 from cexnode.execution.gateway import OrderNotFound, OrderRequest, OrderStatus, Side
-from test_execution_venue import audit_events, log_cfg, risk_cfg, trading_cfg
+from support.scripted_venue import audit_events, log_cfg, risk_cfg, trading_cfg
 
 D = Decimal
 P, Q = 2, 6                 # BTC/USDT: price 0.01, qty 0.000001

@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 
 from cexnode.execution import PositionBook, RiskManager
 from cexnode.execution.gateway import Side
-from test_execution_venue import risk_cfg
+from support.scripted_venue import risk_cfg
 
 D = Decimal
 T0 = 1_700_000_000_000_000_000

@@ -21,7 +21,7 @@ from cexnode._core import feed as F
 from cexnode._core.parsers import json as J
 from cexnode._core.parsers.recording import RecordingSink
 from reference.gate_ref import reference_decode, reference_sink_events
-from test_parsers_gateio import INST, PARSERS, norm
+from support.gate_parsers import INST, PARSERS, norm
 
 LONG = bool(os.environ.get("CEXNODE_LONG"))
 N_HYP = 3_000 if LONG else 200

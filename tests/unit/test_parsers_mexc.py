@@ -1,8 +1,5 @@
 """MexcSpotParser: reference samples, control frames, errors, field order / unknown fields / merges,
 the protobuf reader primitives, and decode + BookSync end to end."""
-import json
-import pathlib
-
 import pytest
 from google.protobuf import json_format
 from hypothesis import given, strategies as st
@@ -16,39 +13,7 @@ from cexnode.sim import mexc_proto as mp
 from reference import long_decimals
 from reference.mexc_ref import (f_fixed32, f_fixed64, f_group, f_len, f_varint, reference_decode,
                                 reference_sink_events, strip_empty, tag, varint)
-
-RES = pathlib.Path(__file__).resolve().parents[1] / "resources" / "mexc"
-PUSHES = sorted(p.name[: -len(".pb.hex")] for p in RES.glob("*.pb.hex"))
-MARKET = [n for n in PUSHES if n.startswith("ws_push")]
-PRIVATE = [n for n in PUSHES if n.startswith("ws_private")]
-
-
-def sample(name):
-    return bytes.fromhex((RES / (name + ".pb.hex")).read_text().strip()), json.loads((RES / (name + ".decoded.json")).read_text())
-
-
-def registry():
-    r = S.SymbolRegistry()
-    for vs, sym, tick, step in [("BTCUSDT", "BTC/USDT", "0.01", "0.000001"), ("BTCUSDC", "BTC/USDC", "0.01", "0.000001"),
-                                ("MXUSDT", "MX/USDT", "0.0001", "0.01")]:
-        r.add_instrument({"venue": "mexc_spot", "symbol": sym, "venue_symbol": vs, "tick": tick, "qty_step": step})
-    return r.freeze()
-
-
-REG = registry()
-MAP = REG.map("mexc_spot")
-
-
-def instruments(m=MAP):
-    out = {}
-    for vs in m.venue_symbols():
-        i = m.instrument(vs)
-        out[vs] = dict(name=i["symbol"], symbol_id=i["symbol_id"], price_scale=i["price_scale"],
-                       venue_qty_scale=i["venue_qty_scale"], qty_mult=i["qty_mult"])
-    return out
-
-
-INST = instruments()
+from support.mexc_parsers import AGGRE_CH, INST, MAP, MARKET, PRIVATE, PUSHES, RES, depth_frame, sample
 
 
 def live(frame, binary=True, recv_ns=7):
@@ -221,15 +186,6 @@ def test_control_variants():
 
 
 # ---- errors ----------------------------------------------------------------------------------------
-
-AGGRE_CH = "spot@public.aggre.depth.v3.api.pb@10ms@BTCUSDT"
-
-
-def depth_frame(bids=(("100.5", "1"),), asks=(), first="10", last="12", **kw):
-    body = {"bids": [{"price": p, "quantity": q} for p, q in bids],
-            "asks": [{"price": p, "quantity": q} for p, q in asks], "fromVersion": first, "toVersion": last}
-    return mp.encode_push(AGGRE_CH, "BTCUSDT", "publicAggreDepths", body, send_time=1, **kw)
-
 
 def synced_sink():
     book = Book(MAP.id_of("BTCUSDT"), S.VENUE_MEXC_SPOT)

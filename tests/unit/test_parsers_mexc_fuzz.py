@@ -19,7 +19,7 @@ from cexnode._core import feed as F
 from cexnode._core.parsers.mexc_spot import CollectSink, MexcSpotParser
 from reference.mexc_ref import (MEMBERS, f_fixed32, f_fixed64, f_group, f_len, f_varint, reference_decode,
                                 reference_sink_events, runtime_member, tag, varint)
-from test_parsers_mexc import INST, MAP
+from support.mexc_parsers import INST, MAP
 
 LONG = bool(os.environ.get("CEXNODE_LONG"))
 N_GEN = 5_000 if LONG else 400
@@ -356,7 +356,7 @@ def test_random_generated_and_mutated_volume():
 
 
 def _seed_frames():
-    from test_parsers_mexc import MARKET, sample, depth_frame
+    from support.mexc_parsers import MARKET, sample, depth_frame
     frames = [sample(n)[0] for n in MARKET]
     frames += [depth_frame(bids=[("100.5", "1"), ("100.25", "0")], asks=[("101", "2")], first="5", last="9")]
     return frames
