@@ -111,7 +111,7 @@ class LegRules:
 class _Leg:
     __slots__ = ("req", "state", "final", "ambiguous", "event", "sent_ns", "sent_wall_ns", "answered",
                  "unreconciled", "booked", "cancel_sent", "gw", "failed", "trade_id", "base", "quote", "pnl",
-                 "reserve")
+                 "reserve", "retired_ns")
 
     def __init__(self, req: OrderRequest, gw: OrderGateway, trade_id: int, base: str, quote: str):
         self.req = req
@@ -132,6 +132,7 @@ class _Leg:
         self.cancel_sent = False
         self.pnl = _ZERO
         self.reserve: Optional[tuple[str, Decimal]] = None   # (asset, amount) an entry leg takes from its venue
+        self.retired_ns = 0
 
     @property
     def filled(self) -> Decimal:
@@ -219,8 +220,9 @@ class Executor:
         self._clock = clock_ns
         self.log = logger if logger is not None else get_logger("execution.executor", ["execution", "trading"])
         self._legs: dict[str, _Leg] = {}
-        self._retired: dict[str, _Leg] = {}       # settled legs, insertion-ordered (bounded)
+        self._retired: dict[str, _Leg] = {}       # settled legs, in the order they settled (bounded: _retire)
         self.max_retired = 10000
+        self.retired_keep_s = 60.0
         self._trade_ids = itertools.count(1)
         self._prefix = _b36(time.time_ns() // 1_000_000_000 % (36 ** 5))
         self._balances: dict[str, tuple[dict[str, Balance], int]] = {}
@@ -252,8 +254,8 @@ class Executor:
         self.audit_events = 0
         self.audit_errors = 0
         self.unreconciled: set[str] = set()
-        self.results: list[TradeResult] = []
-        self.max_results = 10000
+        self.results: list[TradeResult] = []      # the newest max_results (history: audit log, trade database)
+        self.max_results = 200
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -957,12 +959,21 @@ class Executor:
 
     def _retire(self, leg: _Leg) -> None:
         """The leg is settled: later stream updates for it are audited and only a fill beyond what
-        was booked is acted on (``_late_fill``). The last ``max_retired`` legs are remembered."""
+        was booked is acted on (``_late_fill``). Settled legs are remembered for ``retired_keep_s``
+        (60 s; at most ``max_retired``), so memory stays flat at any trade rate."""
         cid = leg.req.client_id
         self._legs.pop(cid, None)
+        now = time.monotonic_ns()
+        leg.retired_ns = now
+        self._retired.pop(cid, None)          # re-retired (reconciled late): to the end, in settle order
         self._retired[cid] = leg
-        while len(self._retired) > self.max_retired:
-            self._retired.pop(next(iter(self._retired)))
+        cut = now - int(self.retired_keep_s * 1e9)
+        retired = self._retired
+        while retired:
+            first = next(iter(retired))
+            if retired[first].retired_ns > cut and len(retired) <= self.max_retired:
+                break
+            del retired[first]
 
     def _count(self, venue: str, result: str) -> None:
         k = (venue, result)
