@@ -11,7 +11,7 @@ JOBS   ?= 2
 PYTEST_ARGS ?=
 DEMO_DURATION ?= 30
 
-.PHONY: all venv build build-debug demo test test-debug bench bench-peers clean distclean
+.PHONY: all venv build build-debug demo test test-debug bench bench-peers soak clean distclean
 
 all: build
 
@@ -50,6 +50,12 @@ test-debug: build-debug
 
 bench: build
 	$(PY) perf/run.py
+
+# Memory soak: the node trades against the simulator (its own process) at the demo rate and at the
+# simulator's highest rate; RSS per minute, slope after warm-up → perf/results/soak.json + README.
+SOAK_MINUTES ?= 10
+soak: build
+	$(PY) perf/soak.py --minutes $(SOAK_MINUTES)
 
 # The parser benchmarks against nautilus_trader's OrderBook and cryptofeed's `order_book` C extension,
 # in a separate virtualenv (their pins conflict with ours; never needed by `make test`). Our in-place
