@@ -540,6 +540,9 @@ class MatchingEngine:
         while q and q[0][0] <= cut:
             o = q.popleft()[1]
             self.orders.pop(o.id, None)
+            # each Fill refers to its order: without this the pair is a reference cycle that only
+            # the cyclic GC frees, and between its rare full collections RSS climbs for minutes
+            o.fills.clear()
             key = (o.account.api_key, o.client_id)
             if o.client_id and self.by_client.get(key) is o:
                 del self.by_client[key]
