@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 DEMO_DURATION ?= 30
 
 .PHONY: all venv build build-debug demo test test-debug test-core-debug core-debug-shard-1 core-debug-shard-2 \
-	bench bench-peers clean distclean
+	bench bench-peers soak clean distclean
 
 all: build
 
@@ -89,6 +89,12 @@ core-debug-shard-1 core-debug-shard-2: core-debug-shard-%:
 bench: build
 	$(PY) perf/run.py
 	$(PY) perf/summary.py --write
+
+# Memory soak: the node trades against the simulator (its own process) at the demo rate and at the
+# simulator's highest rate; RSS per minute, slope after warm-up → perf/results/soak.json + README.
+SOAK_MINUTES ?= 10
+soak: build
+	$(PY) perf/soak.py --minutes $(SOAK_MINUTES)
 
 # The parser benchmarks against nautilus_trader's OrderBook and cryptofeed's `order_book` C extension,
 # in a separate virtualenv (their pins conflict with ours; never needed by `make test`). Our in-place

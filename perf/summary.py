@@ -29,6 +29,8 @@ def rows() -> list[str]:
     out = ["| benchmark | median | p99 | target | met | measured side by side |", "|---|---|---|---|---|---|"]
     for path in sorted(RESULTS.glob("*.json")):
         d = json.loads(path.read_text())
+        if d.get("kind") == "soak":
+            continue
         ratios = ", ".join("%s %.1f×" % (k.replace("ratio_vs_", "vs ").replace("speedup_vs_", "vs "), v)
                            for k, v in sorted(d.items())
                            if (k.startswith("ratio_vs_") or k.startswith("speedup_vs_")) and isinstance(v, (int, float)))
@@ -36,6 +38,32 @@ def rows() -> list[str]:
         median = _ns(d.get("median_ns")) + (" (%s/s)" % _rate(rate) if rate else "")
         out.append("| `%s` | %s | %s | %s | %s | %s |" % (d.get("name", path.stem), median, _ns(d.get("p99_ns")),
                                                          _ns(d.get("target_ns")), "yes" if d.get("met") else "**no**", ratios))
+    return out
+
+
+def soak_rows() -> list[str]:
+    """The memory soak (perf/soak.py): RSS at the warm-up minute and at the end, slope after warm-up."""
+    path = RESULTS / "soak.json"
+    if not path.exists():
+        return []
+    d = json.loads(path.read_text())
+    out = ["", "Memory soak (`make soak`, %g min per rate, %s): RSS of the node and of the simulator (own process) "
+           "at minute %g and at the end, slope from minute %g on; flat = within %g %%."
+           % (d.get("minutes", 0), d.get("date", ""), d["runs"][0].get("warmup_min", 2) if d.get("runs") else 2,
+              d["runs"][0].get("warmup_min", 2) if d.get("runs") else 2, d.get("flat_pct", 2)), "",
+           "| rate | frames/s | trades | tick-to-decision p50 / p99 | node RSS | node slope | sim RSS | sim slope | flat |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in d.get("runs", []):
+        t = r.get("tick_to_decision_us") or {}
+        cells = []
+        for n in ("node", "sim"):
+            x = r.get(n, {})
+            cells.append("%s → %s MB" % (x.get("rss_warmup_mb"), x.get("rss_end_mb")))
+            cells.append("%+.1f MB/h" % x["slope_mb_per_hour"] if x.get("slope_mb_per_hour") is not None else "")
+        flat = all(r.get(n, {}).get("flat") for n in ("node", "sim"))
+        out.append("| `%s` (%s ms) | %s | %s | %s / %s μs | %s | %s | %s | %s | %s |" % (
+            r["rate"], r.get("update_interval_ms"), r.get("frames_per_s"), r.get("trades"), t.get("p50"), t.get("p99"),
+            cells[0], cells[1], cells[2], cells[3], "yes" if flat else "**no**"))
     return out
 
 
@@ -49,7 +77,7 @@ BEGIN, END = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"
 
 def table() -> str:
     """The generated block, as it stands between the markers."""
-    return "\n" + "\n".join(rows()) + "\n"
+    return "\n" + "\n".join(rows() + soak_rows()) + "\n"
 
 
 def write_doc(path: pathlib.Path = DOC) -> None:
@@ -62,4 +90,4 @@ if __name__ == "__main__":
     if "--write" in sys.argv[1:]:
         write_doc()
     else:
-        sys.stdout.write("\n".join(rows()) + "\n")
+        sys.stdout.write("\n".join(rows() + soak_rows()) + "\n")

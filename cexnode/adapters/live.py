@@ -11,6 +11,7 @@ query strings with signatures, or request bodies.
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import random
 import time
@@ -27,7 +28,8 @@ __all__ = ["ServerClock", "VenueInstrument", "HttpAnswer", "NotSent", "LiveGatew
            "cancel_task", "instruments_from_symbol_map", "dec", "fmt_decimal"]
 
 _ZERO = Decimal(0)
-_KEEP_ORDERS = 20000
+_KEEP_ORDERS = 20000        # orders tracked at most (beyond it the oldest half is forgotten)
+KEEP_FINAL_S = 60.0         # a final order is forgotten this long after it became final
 
 
 async def cancel_task(task: Optional[asyncio.Task]) -> None:
@@ -302,6 +304,8 @@ class LiveGateway:
         self._balances: dict[str, Balance] = {}
         self._orders: dict[str, OrderState] = {}          # client id -> newest state we know
         self._order_ids: dict[str, str] = {}              # venue order id -> client id
+        self.keep_final_s = KEEP_FINAL_S
+        self._finals: collections.deque = collections.deque()     # (monotonic s, client id) as orders end
         self._req_ids = itertools.count(1)
         self.started = False
         self._stopping = False
@@ -440,9 +444,28 @@ class LiveGateway:
             if not st.order_id and old.order_id:
                 st = _with(st, order_id=old.order_id)
         self._orders[st.client_id] = st
+        if st.is_final and (old is None or not old.is_final):
+            now = time.monotonic()
+            self._finals.append((now, st.client_id))
+            self._forget_finals(now)
         if len(self._orders) > _KEEP_ORDERS:
             self._prune()
         return st
+
+    def _forget_finals(self, now: float) -> None:
+        """Forget the orders that became final more than ``keep_final_s`` ago: the executor has
+        settled them by then (it keeps its own record of late updates), and a node trading several
+        times a second must not keep every order it ever sent."""
+        cut = now - self.keep_final_s
+        q = self._finals
+        while q and q[0][0] <= cut:
+            cid = q.popleft()[1]
+            st = self._orders.get(cid)
+            if st is not None and st.is_final:
+                del self._orders[cid]
+                if self._order_ids.get(st.order_id) == cid:
+                    del self._order_ids[st.order_id]
+                self._forget(cid)
 
     def _prune(self) -> None:
         """Forget the oldest half of the orders we track (a long-running node must not grow

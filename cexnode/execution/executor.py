@@ -224,7 +224,7 @@ class Executor:
         self.opp_to_send_us = HotHistogram(LATENCY_BUCKETS_US)
         self.unreconciled = self.legs.unreconciled     # the same set
         self.results: list[TradeResult] = []
-        self.max_results = 10000
+        self.max_results = 200                    # the newest results (history: audit log, trade database)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -415,6 +415,15 @@ class Executor:
     @max_retired.setter
     def max_retired(self, n: int) -> None:
         self.legs.max_retired = n
+
+    @property
+    def retired_keep_s(self) -> float:
+        """How long settled legs are remembered (LegTracker.retire)."""
+        return self.legs.retired_keep_s
+
+    @retired_keep_s.setter
+    def retired_keep_s(self, s: float) -> None:
+        self.legs.retired_keep_s = s
 
     @property
     def audit_events(self) -> int:

@@ -19,7 +19,7 @@ runs each leg's state machine (DESIGN §5, steps 3–4 of the executor):
   (``unreconciled``) until it is known.
 * **finish** (:meth:`LegTracker.finish`): once final, the outcome is counted (``orders_by_result``,
   the risk error window) and the fills booked in the PositionBook, exactly once.
-* **retire** (:meth:`LegTracker.retire`): settled legs are remembered (the last ``max_retired``),
+* **retire** (:meth:`LegTracker.retire`): settled legs are remembered (``retired_keep_s``, at most ``max_retired``),
   so that a stream update after settlement is recognised and a fill beyond what was booked is
   booked then (``late_fill``).
 
@@ -104,7 +104,8 @@ class Leg:
     the error window), it is unreconciled, its fills were booked (``pnl``: what they realised)."""
 
     __slots__ = ("req", "state", "final", "ambiguous", "event", "sent_ns", "sent_wall_ns", "answered",
-                 "unreconciled", "booked", "cancel_sent", "gw", "failed", "trade_id", "base", "quote", "pnl")
+                 "unreconciled", "booked", "cancel_sent", "gw", "failed", "trade_id", "base", "quote", "pnl",
+                 "retired_ns")
 
     def __init__(self, req: OrderRequest, gw: OrderGateway, trade_id: int, base: str, quote: str):
         self.req = req
@@ -124,6 +125,7 @@ class Leg:
         self.booked = False
         self.cancel_sent = False
         self.pnl = _ZERO
+        self.retired_ns = 0
 
     @property
     def filled(self) -> Decimal:
@@ -175,8 +177,9 @@ class LegTracker:
         self._audit_soft = audit.write_soft
         self._order_sent = balances.order_sent
         self._open: dict[str, Leg] = {}           # client id -> leg without a final state (or not yet retired)
-        self._retired: dict[str, Leg] = {}        # settled legs, insertion-ordered (bounded)
+        self._retired: dict[str, Leg] = {}        # settled legs, in the order they settled (bounded: retire)
         self.max_retired = 10000
+        self.retired_keep_s = 60.0
         self._bg: set[asyncio.Task] = set()       # background reconcilers
         self.loop: Optional[asyncio.AbstractEventLoop] = None       # the executor's, set by its start()
         self.unreconciled: set[str] = set()
@@ -441,12 +444,21 @@ class LegTracker:
 
     def retire(self, leg: Leg) -> None:
         """The leg is settled: later stream updates for it are audited and only a fill beyond what
-        was booked is acted on (``_late_fill``). The last ``max_retired`` legs are remembered."""
+        was booked is acted on (``_late_fill``). Settled legs are remembered for ``retired_keep_s``
+        (60 s; at most ``max_retired``), so memory stays flat at any trade rate."""
         cid = leg.req.client_id
         self._open.pop(cid, None)
+        now = time.monotonic_ns()
+        leg.retired_ns = now
+        self._retired.pop(cid, None)          # re-retired (reconciled late): to the end, in settle order
         self._retired[cid] = leg
-        while len(self._retired) > self.max_retired:
-            self._retired.pop(next(iter(self._retired)))
+        cut = now - int(self.retired_keep_s * 1e9)
+        retired = self._retired
+        while retired:
+            first = next(iter(retired))
+            if retired[first].retired_ns > cut and len(retired) <= self.max_retired:
+                break
+            del retired[first]
 
     def _count(self, venue: str, result: str) -> None:
         k = (venue, result)

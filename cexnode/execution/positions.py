@@ -66,7 +66,7 @@ class _RouteAsset:
 class PositionBook:
     """Positions and realised P&L; see the module docstring for the accounting rules."""
 
-    def __init__(self, clock_ns: Callable[[], int] = time.time_ns, keep_fills: int = 10000):
+    def __init__(self, clock_ns: Callable[[], int] = time.time_ns, keep_fills: int = 256):
         self._clock = clock_ns
         self._ra: dict[tuple[str, str], _RouteAsset] = {}       # (route, base asset)
         self._quote_of: dict[tuple[str, str], str] = {}
@@ -74,6 +74,7 @@ class PositionBook:
         self.other_fees: dict[str, Decimal] = {}
         self.daily: dict[str, Decimal] = {}                    # "YYYY-MM-DD" (UTC) -> realised
         self.marks: dict[str, Decimal] = {}                     # base asset -> last fill price
+        # the newest keep_fills fills (the audit log and the trade database keep the history)
         self.fills: collections.deque = collections.deque(maxlen=keep_fills)
         self.fill_count = 0
 

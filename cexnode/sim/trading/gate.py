@@ -74,7 +74,6 @@ class GateTrading:
         self.prefix = "futures" if self.futures else "spot"
         self.out = PrivateOut(self.venue)
         self._trace = 0
-        self._update_ids: dict[int, int] = {}
         base = "/api/v4/futures/usdt" if self.futures else "/api/v4/spot"
         r = self.venue.app.router
         r.add_post(base + "/orders", self.rest_place)
@@ -127,7 +126,7 @@ class GateTrading:
                 "finish_time": o.update_ms // 1000 if not o.is_open else 0,
                 "finish_time_ms": o.update_ms if not o.is_open else 0,
                 "finish_as": o.finish_as if not o.is_open else ("_update" if o.filled else "_new"),
-                "stp_id": 0, "stp_act": "-", "amend_text": "-", "update_id": self._update_ids.get(o.id, 1)}
+                "stp_id": 0, "stp_act": "-", "amend_text": "-", "update_id": max(o.updates, 1)}
             if o.is_open and not push:
                 for k in ("finish_as", "finish_time", "finish_time_ms"):
                     del d[k]
@@ -582,10 +581,7 @@ class GateTrading:
         p = self.prefix
         if event == "order":
             o, gev = data
-            if o.id in self._update_ids:
-                self._update_ids[o.id] += 1
-            else:
-                self._update_ids[o.id] = 1
+            o.updates += 1
             targets = self._targets(o.account, p + ".orders", o.symbol)
             if targets:
                 def item(dec, o=o, gev=gev):

@@ -33,6 +33,7 @@ import itertools
 import logging
 import time
 from bisect import insort
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable, Optional
@@ -163,6 +164,7 @@ class SimOrder:
     update_ms: int = 0
     fills: list = field(default_factory=list)
     seq: int = 0               # arrival order (time priority)
+    updates: int = 0           # order events pushed so far (Gate futures ``update_id``)
     extra: dict = field(default_factory=dict)   # venue-specific fields (MEXC type name...)
 
     @property
@@ -184,12 +186,15 @@ Listener = Callable[[str, Any], None]
 class MatchingEngine:
     """Orders, resting books and accounts of one venue (see module docstring).
 
+    ``orders`` / ``by_client`` hold the open orders and the final ones of the last ``keep_final_s``
+    seconds (default 60; older final orders are forgotten when the next order is placed).
+
     Listeners ``fn(event, data)`` get: ``("order", (order, gate_event))`` with gate_event put /
     update / finish, ``("fill", fill)``, ``("balance", (account, [assets], change_type))``,
     ``("position", (account, contract))``. They run synchronously, in venue order.
     """
 
-    def __init__(self, venue, *, id_start: int = 1_700_000_000):
+    def __init__(self, venue, *, id_start: int = 1_700_000_000, keep_final_s: float = 60.0):
         self.venue = venue
         self.futures = venue.name == "gateio_futures"
         self.orders: dict[int, SimOrder] = {}
@@ -200,6 +205,10 @@ class MatchingEngine:
         self._seq = itertools.count(1)
         self._fill_ids = itertools.count(1)
         self._in_publish = False
+        # A final order is forgotten keep_final_s after it ended (queries then answer "not found",
+        # as a venue does for old finished orders); without it the maps hold every order ever placed.
+        self.keep_final_s = float(keep_final_s)
+        self._finished: deque = deque()        # (monotonic end time, order), oldest first
 
     # ------------------------------------------------------------------ events
     def emit(self, event: str, data: Any) -> None:
@@ -260,6 +269,7 @@ class MatchingEngine:
             raise Reject("param", "invalid time_in_force %s" % tif)
         if price is None and tif not in ("ioc", "fok"):
             raise Reject("param", "a market order must be ioc or fok")
+        self._forget_finished()
         if client_id and (account.api_key, client_id) in self.by_client \
                 and self.by_client[(account.api_key, client_id)].is_open:
             raise Reject("duplicate", "duplicate client order id %s" % client_id)
@@ -525,8 +535,22 @@ class MatchingEngine:
         order.status = "closed" if finish_as == "filled" else "cancelled"
         order.finish_as = finish_as
         order.update_ms = now_ms()
+        self._finished.append((time.monotonic(), order))
         self.emit("order", (order, "finish"))
         self._emit_balance(acct, inst, "order-cancel" if finish_as != "filled" else "order-match")
+
+    def _forget_finished(self) -> None:
+        cut = time.monotonic() - self.keep_final_s
+        q = self._finished
+        while q and q[0][0] <= cut:
+            o = q.popleft()[1]
+            self.orders.pop(o.id, None)
+            # each Fill refers to its order: without this the pair is a reference cycle that only
+            # the cyclic GC frees, and between its rare full collections RSS climbs for minutes
+            o.fills.clear()
+            key = (o.account.api_key, o.client_id)
+            if o.client_id and self.by_client.get(key) is o:
+                del self.by_client[key]
 
     def cancel(self, order: SimOrder) -> SimOrder:
         """Cancel an open order (a final one is returned unchanged)."""
