@@ -117,7 +117,9 @@ class RiskManager:
         self.kill_signal = False           # toggled by SIGUSR1
         self.kill_file_present = False
         self._last_trade_ns: dict[str, int] = {}
-        self._orders: collections.deque = collections.deque()   # (ts_ns, failed)
+        # order outcomes per second: [second, orders, failed, newest ts_ns] (memory bounded by the
+        # window in seconds, whatever the trade rate)
+        self._orders: collections.deque = collections.deque()
         self.window_orders = 0
         self.window_failures = 0
         self.checks = 0
@@ -233,17 +235,28 @@ class RiskManager:
     def _roll_window(self, now: int) -> None:
         horizon = now - self.cfg.error_window_s * 1_000_000_000
         q = self._orders
-        while q and q[0][0] < horizon:
-            _, failed = q.popleft()
-            self.window_orders -= 1
+        while q and q[0][3] < horizon:           # a second leaves once its newest outcome has
+            _, n, failed, _ = q.popleft()
+            self.window_orders -= n
             self.window_failures -= failed
-        
+
+    def _count_outcome(self, ts: int, failed: int) -> None:
+        sec = ts // 1_000_000_000
+        q = self._orders
+        if q and q[-1][0] == sec:
+            b = q[-1]
+            b[1] += 1
+            b[2] += failed
+            b[3] = max(b[3], ts)
+        else:
+            q.append([sec, 1, failed, ts])
+        self.window_orders += 1
+        self.window_failures += failed
+
     def record_order(self, failed: bool, now_ns: Optional[int] = None) -> None:
         """Count one order outcome for the breaker (failed: rejected, error or ambiguous)."""
         now = self._clock() if now_ns is None else now_ns
-        self._orders.append((now, int(failed)))
-        self.window_orders += 1
-        self.window_failures += int(failed)
+        self._count_outcome(now, int(failed))
         if failed:
             self.refresh(now)
 
@@ -251,9 +264,7 @@ class RiskManager:
         """Order outcomes ``(ts_ns, failed)`` recovered from the audit trail, oldest first (the
         error-rate window holds across a restart)."""
         for ts, failed in outcomes:
-            self._orders.append((int(ts), int(failed)))
-            self.window_orders += 1
-            self.window_failures += int(failed)
+            self._count_outcome(int(ts), int(failed))
         self.refresh()
 
     @property
@@ -337,4 +348,5 @@ class RiskManager:
     def status(self) -> dict:
         return {"state": self.state, "reasons": sorted(self.reasons), "error_rate": self.error_rate,
                 "window_orders": self.window_orders, "window_failures": self.window_failures,
+                "window_entries": len(self._orders),
                 "rejections": dict(self.rejections)}

@@ -113,6 +113,23 @@ def test_error_rate_window_minimum_sample_and_ageing():
     assert rm.refresh() == "active" and rm.window_orders == 0
 
 
+def test_error_window_memory_is_bounded_by_its_seconds():
+    """Outcomes are kept per second of the window, whatever the order rate: 10,000 orders in 3 s
+    leave 3 entries, and the window still ages them second by second."""
+    clk = Clock()
+    rm = RiskManager(risk_cfg(min_orders_for_breaker=100, error_window_s=2, error_rate_threshold=D("0.5")),
+                     PositionBook(clock_ns=clk), clock_ns=clk)
+    for i in range(10_000):
+        rm.record_order(i % 100 == 0)
+        clk.t += 300_000                               # 0.3 ms apart: 3 s in all
+    assert rm.window_orders == 10_000 and rm.window_failures == 100
+    assert rm.status()["window_entries"] in (3, 4)      # one per second the orders fell in
+    rm.refresh()                                       # now = start + 3 s: the first second has aged out
+    assert 6000 <= rm.window_orders <= 6700, rm.window_orders
+    clk.t += 3 * S
+    assert rm.refresh() == "active" and rm.window_orders == 0 and rm.window_failures == 0
+
+
 def test_daily_loss_clears_next_utc_day_and_cooldown():
     clk = Clock(T0 - T0 % (86400 * S) + 3600 * S)
     pb = PositionBook(clock_ns=clk)
