@@ -15,7 +15,7 @@ Reported per rate: RSS per minute (node, simulator), the slope of RSS after warm
 squares over the samples from ``--warmup-min`` on, MB/hour), the growth from the warm-up minute
 to the last one (%), frames/s and trades after warm-up, and tick-to-decision p50/p99 (μs,
 interpolated within the Prometheus histogram's buckets, samples after warm-up only). The result
-goes to ``perf/results/soak.json`` and the README's benchmarks section (``perf/summary.py``).
+goes to ``perf/results/soak.json`` and the benchmarks table of docs/benchmarks.md (``perf/summary.py``).
 """
 from __future__ import annotations
 
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample-s", type=float, default=10.0, help="RSS sampling period")
     ap.add_argument("--warmup-min", type=float, default=2.0, help="minutes excluded from slope and growth")
     ap.add_argument("--out", default=str(RESULTS / "soak.json"))
-    ap.add_argument("--no-readme", action="store_true", help="do not update the README's benchmarks table")
+    ap.add_argument("--no-doc", action="store_true", help="do not update docs/benchmarks.md's table")
     a = ap.parse_args(argv)
     base = yaml.safe_load(pathlib.Path(a.config).read_text())
     runs = []
@@ -298,10 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     out = pathlib.Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
-    if not a.no_readme and out.resolve().parent == RESULTS.resolve():
+    if not a.no_doc and out.resolve().parent == RESULTS.resolve():
         sys.path.insert(0, str(ROOT / "perf"))
         import summary
-        summary.write_readme()
+        summary.write_doc()
     flat = all(r[n]["flat"] for r in runs for n in ("node", "sim"))
     print("soak: %s (RSS at the end within %.0f %% of minute %g for node and simulator)"
           % ("flat" if flat else "NOT flat", FLAT_PCT, a.warmup_min))
