@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Optional
 
 import orjson
 
@@ -316,9 +316,3 @@ class Checkpointer:
             t.join(timeout_s)
         self.step()
 
-
-def open_orders_by_venue(orders: Iterable[OpenOrder]) -> dict[str, list[OpenOrder]]:
-    out: dict[str, list[OpenOrder]] = {}
-    for o in orders:
-        out.setdefault(o.venue, []).append(o)
-    return out
