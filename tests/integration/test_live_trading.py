@@ -113,7 +113,9 @@ def _hedged_after(tmp_path, monkeypatch, arm, venue):
     ev = check_end(lv)
     assert res.status == "hedged" and res.residual == 0, res
     pnl_check(res, lv)
-    entry = {o["venue"]: o["client_id"] for e in ev if e["event"] == "trade_start" for o in e["data"]["orders"]}
+    # the trade's own entry orders (the rest of a half-taken dislocation can start a second trade)
+    entry = {o["venue"]: o["client_id"] for e in ev if e["event"] == "trade_start"
+             and e["data"]["trade_id"] == res.trade_id for o in e["data"]["orders"]}
     finals = {e["data"]["client_id"]: e["data"] for e in ev if e["event"] == "order_final"}
     return lv, res, ev, entry, finals
 
@@ -128,8 +130,8 @@ def test_one_leg_rejected_is_hedged_or_unwound(tmp_path, monkeypatch, venue):
     assert finals[entry[venue]]["status"] == "rejected" and finals[entry[venue]]["ambiguous"] is False
     other = entry[next(v for v in VENUES if v != venue)]
     assert finals[other]["status"] == "filled"
-    plans = [e["data"] for e in ev if e["event"] == "hedge_plan"]
-    closing = [c for c, f in finals.items() if f["purpose"] in ("hedge", "unwind")]
+    plans = [e["data"] for e in ev if e["event"] == "hedge_plan" and e["data"]["trade_id"] == res.trade_id]
+    closing = [c for c, f in finals.items() if f["purpose"] in ("hedge", "unwind") and f["trade_id"] == res.trade_id]
     assert plans and len(closing) == len(plans) and all(finals[c]["filled_qty"] != "0" for c in closing[-1:])
     assert res.realised_pnl >= -lv.node.cfg.trading.hedge_loss_cap
     assert lv.risk.state == "active" and lv.ex.orders_by_result[(venue, "rejected")] == 1
@@ -146,7 +148,7 @@ def test_one_leg_partly_filled_closes_the_rest(tmp_path, monkeypatch, venue):
     assert part["status"] == "cancelled" and part["result"] == "partial"
     assert Decimal(part["filled_qty"]) * 2 == Decimal(part["qty"]) == Decimal("0.01")
     assert finals[entry[next(v for v in VENUES if v != venue)]]["status"] == "filled"
-    closing = [f for f in finals.values() if f["purpose"] in ("hedge", "unwind")]
+    closing = [f for f in finals.values() if f["purpose"] in ("hedge", "unwind") and f["trade_id"] == res.trade_id]
     assert sum(Decimal(f["filled_qty"]) for f in closing) == Decimal("0.005")
     assert res.realised_pnl >= -lv.node.cfg.trading.hedge_loss_cap
     assert lv.risk.state == "active"
