@@ -1,14 +1,16 @@
-"""Venue adapters, one package per venue (nautilus_trader layout), registered by name.
+"""Venue adapters, one package per venue (nautilus_trader layout).
 
-The node never branches on venue names: it asks :func:`create_adapter` for the factory registered
-under the configured name. Each venue package registers itself in :data:`VENUE_PACKAGES`.
+Each ``cexnode.adapters.<venue>`` package exports ``DESCRIPTOR`` (:class:`~cexnode.adapters.descriptor.
+VenueDescriptor`): everything venue-specific. The node looks venues up in
+:mod:`cexnode.adapters.registry` and never branches on venue names.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
-from cexnode.config import VENUES
+from cexnode.adapters.registry import UnknownVenueError, descriptor
+
+__all__ = ["VenueAdapter", "UnknownVenueError", "create_adapter"]
 
 
 class VenueAdapter(Protocol):
@@ -23,28 +25,5 @@ class VenueAdapter(Protocol):
     def status(self) -> dict: ...
 
 
-AdapterFactory = Callable[..., VenueAdapter]
-
-# venue name -> module that defines `create_adapter(name, venue_config, context) -> VenueAdapter`
-VENUE_PACKAGES: dict[str, str] = {
-    "mexc_spot": "cexnode.adapters.mexc_spot",
-    "gateio_spot": "cexnode.adapters.gateio_spot",
-    "gateio_futures": "cexnode.adapters.gateio_futures",
-}
-assert tuple(VENUE_PACKAGES) == VENUES
-
-
-class UnknownVenueError(KeyError):
-    pass
-
-
-def adapter_factory(name: str) -> AdapterFactory:
-    try:
-        module = VENUE_PACKAGES[name]
-    except KeyError:
-        raise UnknownVenueError("unknown venue %r; known venues: %s" % (name, ", ".join(VENUE_PACKAGES))) from None
-    return importlib.import_module(module).create_adapter
-
-
 def create_adapter(name: str, venue_config: Any, context: Any) -> VenueAdapter:
-    return adapter_factory(name)(name, venue_config, context)
+    return descriptor(name).create_adapter(venue_config, context)

@@ -1,10 +1,21 @@
 """gateio_futures adapter package: urls, subscriptions, signing, market data (adapter.py), order entry."""
 from __future__ import annotations
 
+from cexnode.adapters.descriptor import VenueDescriptor, WsRules
+from cexnode.adapters.gateio_futures import subscriptions
 from cexnode.adapters.gateio_futures.adapter import GateFuturesAdapter
+from cexnode.config import VenueConfig
 
 Adapter = GateFuturesAdapter
 
-
-def create_adapter(name, venue_config, context):
-    return GateFuturesAdapter(name, venue_config, context)
+DESCRIPTOR = VenueDescriptor(
+    name="gateio_futures",
+    venue_id=2,
+    market="perpetual",
+    title="Gate.io USDT-settled perpetual futures (API v4)",
+    adapter_class=GateFuturesAdapter,
+    config_class=VenueConfig,
+    sim_venue="cexnode.sim.venues.gateio_futures",
+    ws=WsRules(max_subscriptions_per_connection=subscriptions.MAX_SUBSCRIPTIONS_PER_CONNECTION,
+                  ping_interval_s=subscriptions.PING_INTERVAL_S),
+)

@@ -1,10 +1,21 @@
 """gateio_spot adapter package: urls, subscriptions, signing, market data (adapter.py), order entry."""
 from __future__ import annotations
 
+from cexnode.adapters.descriptor import VenueDescriptor, WsRules
+from cexnode.adapters.gateio_spot import subscriptions
 from cexnode.adapters.gateio_spot.adapter import GateSpotAdapter
+from cexnode.config import VenueConfig
 
 Adapter = GateSpotAdapter
 
-
-def create_adapter(name, venue_config, context):
-    return GateSpotAdapter(name, venue_config, context)
+DESCRIPTOR = VenueDescriptor(
+    name="gateio_spot",
+    venue_id=1,
+    market="spot",
+    title="Gate.io spot (API v4)",
+    adapter_class=GateSpotAdapter,
+    config_class=VenueConfig,
+    sim_venue="cexnode.sim.venues.gateio_spot",
+    ws=WsRules(max_subscriptions_per_connection=subscriptions.MAX_SUBSCRIPTIONS_PER_CONNECTION,
+                  ping_interval_s=subscriptions.PING_INTERVAL_S),
+)

@@ -1,10 +1,24 @@
 """mexc_spot adapter package: urls, subscriptions, signing, market data (adapter.py), order entry."""
 from __future__ import annotations
 
+from cexnode.adapters.descriptor import VenueDescriptor, WsRules
+from cexnode.adapters.mexc_spot import subscriptions
 from cexnode.adapters.mexc_spot.adapter import MexcSpotAdapter
+from cexnode.config import VenueConfig
 
 Adapter = MexcSpotAdapter
 
-
-def create_adapter(name, venue_config, context):
-    return MexcSpotAdapter(name, venue_config, context)
+DESCRIPTOR = VenueDescriptor(
+    name="mexc_spot",
+    venue_id=0,
+    market="spot",
+    title="MEXC spot (API v3)",
+    adapter_class=MexcSpotAdapter,
+    config_class=VenueConfig,
+    sim_venue="cexnode.sim.venues.mexc_spot",
+    ws=WsRules(max_subscriptions_per_connection=subscriptions.MAX_SUBSCRIPTIONS_PER_CONNECTION,
+                  ping_interval_s=subscriptions.PING_INTERVAL_S, protocol_pings=False,
+                  max_connection_age_s=subscriptions.MAX_CONNECTION_AGE_S,
+                  default_rotation_age_s=subscriptions.MAX_CONNECTION_AGE_S - 1800.0,
+                  max_client_messages_per_s=100),
+)
