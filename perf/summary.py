@@ -29,7 +29,7 @@ def rows() -> list[str]:
     out = ["| benchmark | median | p99 | target | met | measured side by side |", "|---|---|---|---|---|---|"]
     for path in sorted(RESULTS.glob("*.json")):
         d = json.loads(path.read_text())
-        if d.get("kind") == "soak":
+        if d.get("kind") in ("soak", "compare"):
             continue
         ratios = ", ".join("%s %.1f×" % (k.replace("ratio_vs_", "vs ").replace("speedup_vs_", "vs "), v)
                            for k, v in sorted(d.items())
@@ -38,6 +38,22 @@ def rows() -> list[str]:
         median = _ns(d.get("median_ns")) + (" (%s/s)" % _rate(rate) if rate else "")
         out.append("| `%s` | %s | %s | %s | %s | %s |" % (d.get("name", path.stem), median, _ns(d.get("p99_ns")),
                                                          _ns(d.get("target_ns")), "yes" if d.get("met") else "**no**", ratios))
+    return out
+
+
+def compare_rows() -> list[str]:
+    """The last side-by-side comparison of two checkouts (perf/compare.py)."""
+    path = RESULTS / "compare.json"
+    if not path.exists():
+        return []
+    d = json.loads(path.read_text())
+    out = ["", "Side by side with %s (`python perf/compare.py --base DIR`, %s, %d alternating runs a side): "
+           "head/base of the medians; flagged when slower by more than %g %%."
+           % (d.get("base", "?"), d.get("when", ""), d.get("rounds", 0), 100 * d.get("tolerance", 0.1)), "",
+           "| benchmark | base median | head median | head/base | within |", "|---|---|---|---|---|"]
+    for r in d.get("results", []):
+        out.append("| `%s` | %s | %s | %.2f | %s |" % (r["name"], _ns(r["base_median_ns"]), _ns(r["head_median_ns"]),
+                                                  r["ratio"] or 0, "yes" if r["within_tolerance"] else "**no**"))
     return out
 
 
@@ -77,7 +93,7 @@ BEGIN, END = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"
 
 def table() -> str:
     """The generated block, as it stands between the markers."""
-    return "\n" + "\n".join(rows() + soak_rows()) + "\n"
+    return "\n" + "\n".join(rows() + soak_rows() + compare_rows()) + "\n"
 
 
 def write_doc(path: pathlib.Path = DOC) -> None:
@@ -90,4 +106,4 @@ if __name__ == "__main__":
     if "--write" in sys.argv[1:]:
         write_doc()
     else:
-        sys.stdout.write("\n".join(rows() + soak_rows()) + "\n")
+        sys.stdout.write("\n".join(rows() + soak_rows() + compare_rows()) + "\n")
