@@ -503,7 +503,7 @@ def test_reference_payloads_map_to_states():
     import orjson
     from pathlib import Path
 
-    ref = Path("/work/shared/reference/exchange-payloads")
+    ref = Path(__file__).resolve().parents[1] / "resources"   # verbatim copies of the reference samples
     spot = GateSpotGateway(rest_url="http://127.0.0.1:1", ws_url="ws://127.0.0.1:1/", api_key="k", api_secret="s",
                            instruments={"BTC/USDT": VenueInstrument(symbol="BTC/USDT", venue_symbol="BTC_USDT")})
     body = orjson.loads((ref / "gateio_spot" / "rest_order_create_response.doc.json").read_bytes())

@@ -1,8 +1,8 @@
 """Simulator auth: every documented signing vector is accepted (end to end over HTTP / WebSocket where
 the venue path exists in the simulator), and one changed byte anywhere is refused with the venue's code.
 
-Vectors: ``../shared/reference/exchange-payloads/mexc/rest_signing_example.txt`` and
-``gateio_spot/rest_signing_example.txt``.
+Vectors: ``tests/resources/mexc/rest_signing_example.txt`` and
+``tests/resources/gateio_spot/rest_signing_example.txt``.
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from cexnode.adapters.gateio_spot import signing as gs
 from cexnode.adapters.mexc_spot import signing as ms
 from cexnode.config import Secret
 
-REF = Path("/work/shared/reference/exchange-payloads")
+REF = Path(__file__).resolve().parents[1] / "resources"   # verbatim copies of the reference samples
 
 
 def _vectors(path: Path) -> list[tuple[str, str]]:
