@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 from cexnode.adapters import create_adapter
 from cexnode.log import get_logger
-from cexnode.node import Component
+from cexnode.component import Component, NodeContext
 
 __all__ = ["Engine", "route_legs", "format_summary"]
 
@@ -44,7 +44,7 @@ class Engine(Component):
     def __init__(self, node: Any) -> None:
         self.node = node
         self.cfg = node.cfg
-        self.context = node.context
+        self.context: NodeContext = node.context
         self.log = get_logger("engine", ["engine"])
         self.adapters = {name: create_adapter(name, vcfg, node.context) for name, vcfg in self.cfg.venues.enabled()}
         self.registry: Any = None
@@ -68,7 +68,7 @@ class Engine(Component):
         self.summary: list[str] = []           # the closing summary table, once stopped
         self.checkpointer: Optional[Any] = None   # keeps the audit checkpoint current (recovery)
         self._kill_signal_installed = False
-        self.context["engine"] = self
+        self.context.engine = self
 
     # -- phases ------------------------------------------------------------------------------------
     async def build(self) -> None:
@@ -254,7 +254,7 @@ class Engine(Component):
     def _register_readiness(self) -> None:
         from cexnode.metrics import books_readiness, venues_readiness
 
-        readiness = self.context.get("readiness")
+        readiness = self.context.readiness
         if readiness is None:
             return
         # degraded mode (node.on_venue_failure: degrade): a venue that failed to start is not waited
@@ -266,9 +266,7 @@ class Engine(Component):
             failed=lambda: dict(self.failed)))
 
     def _register_metrics(self) -> None:
-        m = self.context.get("metrics")
-        if m is None:
-            return
+        m = self.context.metrics
         if self.executor is not None:
             self.executor.register_metrics(m)
         from cexnode.metrics import add_book_sources

@@ -14,7 +14,7 @@
 Plugging a source (later venue code)::
 
     metrics.add_source("cexnode_ws_frames", lambda: [((l.venue_name, str(l.index)), l.data_frames) for l in listeners])
-    metrics.histogram("cexnode_order_roundtrip_microseconds", "mexc_spot").observe(812)
+    metrics.histogram("cexnode_order_roundtrip_microseconds", "venue_a").observe(812)
     server.readiness.add_check("books", lambda: (all_in_sync(), {"stale": [...]}))
 
 Ready-made for the engine: :func:`add_book_sources` (book updates, resyncs, age from BookSync C
@@ -33,12 +33,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.utils import floatToGoString
 
 from cexnode._core import logring as _lr
+from cexnode._core.book import BookSync
+from cexnode.config import MetricsConfig
 
 __all__ = ["SeriesDef", "SERIES", "LATENCY_BUCKETS_US", "NodeMetrics", "LoopMonitor", "ReadinessRegistry",
            "MetricsServer", "add_book_sources", "add_book_audit_sources", "add_rest_sources", "add_ws_sources",
@@ -100,7 +103,7 @@ SERIES: tuple = (
     SeriesDef("cexnode_ws_errors", "Failed connects and frame-handling exceptions.", "counter", ("venue",)),
     SeriesDef("cexnode_ws_frame_errors", "Frames whose handling raised (parser or sink exception).", "counter",
               ("venue",)),
-    SeriesDef("cexnode_ws_app_pings", "Application-level pings sent (MEXC PING, Gate spot.ping/futures.ping).",
+    SeriesDef("cexnode_ws_app_pings", "Application-level pings sent (the venue's own ping messages).",
               "counter", ("venue",)),
     SeriesDef("cexnode_ws_rotations", "Connections replaced before the venue's age limit.", "counter", ("venue",)),
     SeriesDef("cexnode_ws_rotation_failures", "Rotations that failed (the old connection was kept).", "counter",
@@ -175,7 +178,7 @@ class NodeMetrics:
         self._defs: dict[str, SeriesDef] = {}
         self._sources: dict[str, list[Source]] = {}
         self._values: dict[str, dict[tuple, float]] = {}
-        self._hists: dict[str, dict[tuple, Any]] = {}
+        self._hists: dict[str, dict[tuple, _lr.HotHistogram]] = {}
         self.source_errors = 0
         self.loop_monitor: Optional[LoopMonitor] = None
         for d in SERIES:
@@ -239,7 +242,7 @@ class NodeMetrics:
         d = self._need(name)
         self._values[name][self._key(d, label_values)] = value
 
-    def histogram(self, name: str, *label_values: str):
+    def histogram(self, name: str, *label_values: str) -> _lr.HotHistogram:
         """The HotHistogram for these labels (created on first use); ``observe``/``observe_c`` it."""
         d = self._need(name)
         if d.kind != "histogram":
@@ -260,10 +263,10 @@ class NodeMetrics:
     def opportunity(self, symbol: str, buy_venue: str, sell_venue: str) -> None:
         self.inc("cexnode_opportunities", symbol, buy_venue, sell_venue)
 
-    def order_roundtrip(self, venue: str):
+    def order_roundtrip(self, venue: str) -> _lr.HotHistogram:
         return self.histogram("cexnode_order_roundtrip_microseconds", venue)
 
-    def tick_to_decision(self):
+    def tick_to_decision(self) -> _lr.HotHistogram:
         return self.histogram("cexnode_tick_to_decision_microseconds")
 
     def _need(self, name: str) -> SeriesDef:
@@ -428,7 +431,7 @@ class ReadinessRegistry:
 
 
 # A book entry for the helpers below: (venue name, unified symbol name, BookSync).
-BookEntry = tuple
+BookEntry = tuple[str, str, BookSync]
 
 
 def add_book_sources(metrics: NodeMetrics, books: Callable[[], Iterable[BookEntry]],
@@ -624,8 +627,9 @@ class MetricsServer:
         monitor has not ticked for that long.
     """
 
-    def __init__(self, cfg: Any, metrics: Optional[NodeMetrics] = None, *, readiness: Optional[Callable] = None,
-                 max_loop_lag_s: float = 1.0, lag_interval_s: float = 0.1, lag_window_s: float = 5.0) -> None:
+    def __init__(self, cfg: MetricsConfig, metrics: Optional[NodeMetrics] = None, *,
+                 readiness: Optional[Callable] = None, max_loop_lag_s: float = 1.0, lag_interval_s: float = 0.1,
+                 lag_window_s: float = 5.0) -> None:
         self.cfg = cfg
         self.metrics = metrics if metrics is not None else NodeMetrics()
         self.readiness = readiness if readiness is not None else ReadinessRegistry()
@@ -634,7 +638,7 @@ class MetricsServer:
         self.metrics.loop_monitor = self.monitor
         self.port: Optional[int] = None
         self.host: str = getattr(cfg, "host", "127.0.0.1") or "127.0.0.1"
-        self._runner: Any = None
+        self._runner: Optional[web.AppRunner] = None
         self._started_at = 0.0
 
     def set_readiness_provider(self, fn: Callable[[], tuple]) -> None:
@@ -646,8 +650,6 @@ class MetricsServer:
         return "http://%s:%s" % (self.host if ":" not in self.host else "[%s]" % self.host, self.port)
 
     async def start(self) -> None:
-        from aiohttp import web
-
         self.monitor.start()
         self._started_at = time.monotonic()
         if not getattr(self.cfg, "enabled", True):
@@ -685,21 +687,15 @@ class MetricsServer:
                     "last_tick_age_ms": round(age * 1e3, 3), "max_loop_lag_ms": self.max_loop_lag_s * 1e3,
                     "uptime_s": round(time.monotonic() - self._started_at, 3)}
 
-    async def _h_metrics(self, request: Any) -> Any:
-        from aiohttp import web
-
+    async def _h_metrics(self, request: web.Request) -> web.Response:
         body = generate_latest(self.metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def _h_healthz(self, request: Any) -> Any:
-        from aiohttp import web
-
+    async def _h_healthz(self, request: web.Request) -> web.Response:
         ok, body = self.health()
         return web.json_response(body, status=200 if ok else 503)
 
-    async def _h_readyz(self, request: Any) -> Any:
-        from aiohttp import web
-
+    async def _h_readyz(self, request: web.Request) -> web.Response:
         try:
             ready, details = self.readiness()
         except Exception as e:

@@ -14,57 +14,29 @@ loop (``node.busy_poll``: :class:`BusyPoll`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import os
 import signal
 import sys
 import time
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
-from cexnode.config import Config, ConfigError, diff_reload, load_config
+import uvloop
+
+from cexnode.component import Component, NodeContext
+from cexnode.config import Config, ConfigError, GcConfig, diff_reload, load_config
+from cexnode.engine import Engine
+from cexnode.log import LogSystem, setup
+from cexnode.metrics import MetricsServer, NodeMetrics
+from cexnode.sim import run_standalone
+from cexnode.sim.component import SimComponent
+from cexnode.storage.feeder import TradeDBComponent
 
 log = logging.getLogger("cexnode.node")
 
 EXIT_OK, EXIT_RUNTIME = 0, 1
-
-
-class Component:
-    """Base of everything the node starts and stops. Subclasses override start/stop."""
-
-    name = "component"
-
-    async def start(self) -> None:  # pragma: no cover - trivial
-        pass
-
-    async def stop(self) -> None:  # pragma: no cover - trivial
-        pass
-
-    def apply_reload(self, cfg: Config) -> None:
-        """Take the reloadable settings of a new, validated config (SIGHUP)."""
-
-
-class CallbackComponent(Component):
-    def __init__(self, name: str, start: Callable | None = None, stop: Callable | None = None,
-                 reload: Callable[[Config], None] | None = None):
-        self.name = name
-        self._start, self._stop, self._reload = start, stop, reload
-
-    async def start(self) -> None:
-        if self._start is not None:
-            r = self._start()
-            if asyncio.iscoroutine(r):
-                await r
-
-    async def stop(self) -> None:
-        if self._stop is not None:
-            r = self._stop()
-            if asyncio.iscoroutine(r):
-                await r
-
-    def apply_reload(self, cfg: Config) -> None:
-        if self._reload is not None:
-            self._reload(cfg)
 
 
 # ------------------------------------------------------------------------------------------
@@ -97,7 +69,7 @@ def apply_cpu_affinity(cpus: Optional[tuple[int, ...]]) -> Optional[set[int]]:
     return good
 
 
-def apply_gc_policy(gc_cfg) -> None:
+def apply_gc_policy(gc_cfg: GcConfig) -> None:
     if gc_cfg.thresholds is not None:
         gc.set_threshold(*gc_cfg.thresholds)
     if gc_cfg.disable:
@@ -116,10 +88,10 @@ class BusyPoll:
 
     One callback that re-schedules itself with ``call_soon``: the loop always has a ready callback,
     so each iteration polls its sockets with a zero timeout instead of blocking in epoll. A frame is
-    then read by a CPU that is already running, not one woken from idle (measured here: the first
-    system calls after a 10 ms sleep cost ~27 us each, ~2 us while spinning; see
-    ``perf/bench_execution.py``). The cost is one core at 100%: use it with ``cpu_affinity`` on an
-    isolated core. uvloop releases the GIL while it polls, so the audit syncer thread still runs.
+    then read by a CPU that is already running, not one woken from idle, whose first system calls
+    after a sleep are slower (``perf/bench_execution.py`` runs the order path with and without busy
+    polling; its results are in ``perf/results/``). The cost is one core at 100%: use it with
+    ``cpu_affinity`` on an isolated core. uvloop releases the GIL while it polls, so the audit syncer thread still runs.
     ``poll``, when given, runs on every turn: the node passes the executor's ``warm_poll``, which
     keeps the order path warm at intervals under the loop's 1 ms timer resolution.
     """
@@ -162,7 +134,7 @@ class Node:
         self._busy_poll: BusyPoll | None = None
         self._signals = 0
         self.exit_code = EXIT_OK
-        self.context: dict[str, Any] = {}
+        self.context = NodeContext(metrics=NodeMetrics(node_name=cfg.node.name))
         self.components = build_components(self)
 
     # -- signals --------------------------------------------------------------------------
@@ -224,7 +196,7 @@ class Node:
             if self.cfg.node.gc.freeze_after_warmup:
                 loop.call_later(self.cfg.node.gc.warmup_s, freeze_gc)
             if self.cfg.node.busy_poll:
-                ex = getattr(self.context.get("engine"), "executor", None)
+                ex = self.context.engine.executor if self.context.engine is not None else None
                 if ex is not None:              # the order-path warm-up runs from the polling loop
                     ex.busy_warm = True
                 self._busy_poll = BusyPoll(loop, ex.warm_poll if ex is not None else None)
@@ -289,10 +261,8 @@ class LogComponent(Component):
 
     name = "log"
 
-    def __init__(self, node: "Node") -> None:
-        from cexnode.log import setup
-
-        self.system = setup(node.cfg.log, registry=node.context["metrics"].registry)
+    def __init__(self, node: Node) -> None:
+        self.system: LogSystem = setup(node.cfg.log, registry=node.context.metrics.registry)
         self.node = node
 
     async def start(self) -> None:
@@ -314,11 +284,9 @@ class MetricsComponent(Component):
 
     name = "metrics"
 
-    def __init__(self, node: "Node") -> None:
-        from cexnode.metrics import MetricsServer
-
-        self.server = MetricsServer(node.cfg.metrics, node.context["metrics"])
-        node.context["readiness"] = self.server.readiness
+    def __init__(self, node: Node) -> None:
+        self.server = MetricsServer(node.cfg.metrics, node.context.metrics)
+        node.context.readiness = self.server.readiness
 
     async def start(self) -> None:
         await self.server.start()
@@ -329,37 +297,26 @@ class MetricsComponent(Component):
         await self.server.stop()
 
 
-def build_components(node: "Node") -> list[Component]:
+def build_components(node: Node) -> list[Component]:
     """Construct every component from the config, in start order, without any I/O.
 
     Order: log system (first up, last down, so nothing is lost), metrics, the trade database
     (``storage``), the embedded simulator when ``sim.enabled``, then the venues (from
-    the adapter registry by name, ``cexnode.adapters.VENUE_PACKAGES``).
+    the venue registry by name, :mod:`cexnode.adapters.registry`).
     """
-    from cexnode.metrics import NodeMetrics
-
     cfg = node.cfg
-    node.context["metrics"] = NodeMetrics(node_name=cfg.node.name)
     comps: list[Component] = [LogComponent(node), MetricsComponent(node)]
     if cfg.storage.enabled:
-        from cexnode.storage.feeder import TradeDBComponent   # stops after the executor's last record
-
-        comps.append(TradeDBComponent(node))
+        comps.append(TradeDBComponent(node))     # stops after the executor's last record
     if cfg.sim.enabled:
-        from cexnode.sim.component import SimComponent   # before the venues: they take its URLs
-
-        comps.append(SimComponent(node))
+        comps.append(SimComponent(node))         # before the venues: they take its URLs
     if cfg.venues.enabled():
-        from cexnode.engine import Engine   # venues (from the registry by name), books, arb, executor
-
-        comps.append(Engine(node))
+        comps.append(Engine(node))               # venues (from the registry by name), books, arb, executor
     return comps
 
 
 def _merge_reloadable(old: Config, new: Config) -> Config:
     """``old`` with every reload=True field taken from ``new`` (critical fields stay)."""
-    import dataclasses
-
     def merge(a, b):
         if not (dataclasses.is_dataclass(a) and type(a) is type(b)):
             return a
@@ -395,8 +352,7 @@ def _setup_bootstrap_logging() -> None:
         root.propagate = False
 
 
-def _new_loop():
-    import uvloop
+def _new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
@@ -411,6 +367,5 @@ def run_node(cfg: Config, *, config_path: str | None = None, duration: float | N
 
 def run_sim(cfg: Config, *, duration: float | None = None) -> int:
     _setup_bootstrap_logging()
-    from cexnode.sim import run_standalone
     with asyncio.Runner(loop_factory=_new_loop) as runner:
         return runner.run(run_standalone(cfg, duration))

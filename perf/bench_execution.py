@@ -366,11 +366,11 @@ async def _run_node(fsync: str, n: int, busy: bool = False, warm_ms: float = 2) 
 
 
 async def _samples(node, simp, n: int) -> dict:
-    await _wait(lambda: "engine" in node.context and node.context["engine"].executor is not None
-                and node.context["engine"].books_in_sync() == (4, 4)
+    await _wait(lambda: node.context.engine is not None and node.context.engine.executor is not None
+                and node.context.engine.books_in_sync() == (4, 4)
                 and all(a.gateway is not None and a.gateway.started
-                        for a in node.context["engine"].adapters.values()), 30, "the node to start")
-    engine = node.context["engine"]
+                        for a in node.context.engine.adapters.values()), 30, "the node to start")
+    engine = node.context.engine
     ex = engine.executor
     books = {v: engine.books[(v, SYM)] for v in VENUES}
     want = (await simp.ask({"op": "freeze"}))["last_ids"]

@@ -65,10 +65,10 @@ def _instrument() -> list:
     orig_samples = B._samples
 
     async def samples(node, simp, n):
-        await B._wait(lambda: "engine" in node.context and node.context["engine"].executor is not None
+        await B._wait(lambda: node.context.engine is not None and node.context.engine.executor is not None
                       and all(a.gateway is not None and a.gateway.started
-                              for a in node.context["engine"].adapters.values()), 30, "the node to start")
-        eng = node.context["engine"]
+                              for a in node.context.engine.adapters.values()), 30, "the node to start")
+        eng = node.context.engine
         ex = eng.executor
         submit, begin, audit = ex.submit, ex._begin, ex._audit
 

@@ -24,7 +24,7 @@ import random
 from typing import Any, Optional
 
 from cexnode.log import get_exchange_logger
-from cexnode.node import Component
+from cexnode.component import Component, NodeContext
 
 __all__ = ["VenueAdapter", "SnapshotError"]
 
@@ -46,7 +46,7 @@ class VenueAdapter(Component):
     production_rest_url = ""
     ws_headers: dict = {}
 
-    def __init__(self, name: str, venue_config: Any, context: dict) -> None:
+    def __init__(self, name: str, venue_config: Any, context: NodeContext) -> None:
         self.name = name
         self.config = venue_config
         self.context = context
@@ -78,7 +78,7 @@ class VenueAdapter(Component):
     def urls(self) -> tuple[str, str]:
         """(ws, rest): the config's, else the embedded simulator's, else production."""
         ws, rest = self.config.ws_url, self.config.rest_url
-        sim = (self.context.get("sim_urls") or {}).get(self.name)
+        sim = (self.context.sim_urls or {}).get(self.name)
         if sim is not None:
             ws, rest = ws or sim.ws, rest or sim.rest
         return ws or self.production_ws_url, (rest or self.production_rest_url).rstrip("/")
@@ -92,7 +92,7 @@ class VenueAdapter(Component):
             rc = getattr(self.config, "rest", None)
             policy = RestPolicy.from_config(rc) if rc is not None else RestPolicy()
             self.rest = RestManager(self.urls()[1], venue=self.name, policy=policy,
-                                    headers=dict(self.ws_headers) or None, capture=self.context.get("capture"))
+                                    headers=dict(self.ws_headers) or None, capture=self.context.capture)
         return self.rest
 
     async def rest_get_json(self, path: str, params: Optional[dict] = None, *, weight: int = 1) -> Any:

@@ -622,12 +622,9 @@ class LiveGateway:
 def live_config(adapter: Any) -> Any:
     """The node config when it asks for live trading and this venue has credentials, else None.
 
-    The adapter finds the config in its context (``config``, or the engine's ``cfg``: the engine
-    attaches adapters after registering itself)."""
-    ctx = adapter.context or {}
-    cfg = ctx.get("config")
-    if cfg is None:
-        cfg = getattr(ctx.get("engine"), "cfg", None)
+    The adapter finds the config in its context (the engine's ``cfg``: the engine attaches
+    adapters after registering itself)."""
+    cfg = getattr(adapter.context.engine, "cfg", None)
     if cfg is None or getattr(cfg.trading, "mode", "paper") != "live":
         return None
     vc = adapter.config

@@ -311,8 +311,8 @@ class Executor:
         """Called by the busy-poll loop on every turn (``node.busy_poll``; it sets ``busy_warm``):
         a dry run once ``trading.warm_interval_ms`` has passed since the last one, to a fraction of
         a millisecond (the loop's timers have 1 ms resolution). The code is then warm within that
-        interval of any frame. Measured here within one run, samples alternating 2 and 0.25 ms
-        (busy poll, two runs of 300): both orders received 45-52 μs earlier at 0.25 ms."""
+        interval of any frame (``perf/bench_execution.py`` compares intervals; its results are in
+        ``perf/results/``)."""
         ms = self.trading.warm_interval_ms
         if not ms or self.inflight or not self.started:
             return
@@ -585,7 +585,7 @@ class Executor:
             raise
         # Live gateways (eager_place) write their order right here, one after the other; others'
         # tasks run at the loop's next step, in the order they are made. Either way a leg whose
-        # gateway writes in a few microseconds (a WebSocket order API) goes after one that first
+        # gateway writes at once (a WebSocket order API) goes after one that first
         # builds an HTTP request, so that the slower one is not also the later one.
         if getattr(ctx.buy.gw, "fast_send", False) and not getattr(ctx.sell.gw, "fast_send", False):
             t_sell = self._start_send(ctx.sell)

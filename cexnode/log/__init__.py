@@ -3,14 +3,14 @@
 Usage::
 
     from cexnode.log import get_logger
-    log = get_logger("exchange.mexc_spot.ws", ["mexc_spot", "public", "ws", "connection"])
-    log.info("order sent", sym="BTC/USDT", px=1.5)        # ~100 ns: a record in the ring, nothing else
-    log.metric("open_orders", 3, tags={"venue": "mexc_spot"})
-    log.counter("orders_placed", tags={"venue": "mexc_spot"})
+    log = get_logger("exchange.venue_a.ws", ["venue_a", "public", "ws", "connection"])
+    log.info("order sent", sym="BTC/USDT", px=1.5)        # a record in the ring, nothing else
+    log.metric("open_orders", 3, tags={"venue": "venue_a"})
+    log.counter("orders_placed", tags={"venue": "venue_a"})
     seq = log.audit("order_acked", {"order_id": "123"})   # written (and fsynced per config) NOW
     with log.timer("place_order"):
         ...
-    trade = log.with_context(route="BTC/USDT mexc->gate")  # records also carry route=...
+    trade = log.with_context(route="BTC/USDT venue_a->venue_b")  # records also carry route=...
 
 Records are formatted by the flusher task (``LogSystem``) into the console, a JSON Lines file, the
 audit file (audit events and loggers tagged ``trading``) and Prometheus. Cython code cimports
@@ -26,7 +26,9 @@ lists are masked the same way.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from typing import Iterable, Optional, TextIO
+
+from prometheus_client import CollectorRegistry
 
 from cexnode._core.logring import (
     BUILTIN_REDACT_KEYS,
@@ -44,6 +46,7 @@ from cexnode._core.logring import (
     redact,
 )
 from cexnode._core.logring import get_logger as _get_logger
+from cexnode.config import LogConfig
 from cexnode.log.flusher import LogSystem
 
 SECRET_ATTR = "__cexnode_secret__"
@@ -70,8 +73,9 @@ def get_strategy_logger(path: str, tags: Iterable[str]) -> Logger:
     return _get_logger("strategy." + path, list(tags))
 
 
-def setup(log_cfg: Any, *, registry: Any = None, console_stream: Any = None,
-          take_over: tuple = ("cexnode",), bridge_stdlib: bool = True) -> LogSystem:
+def setup(log_cfg: LogConfig, *, registry: Optional[CollectorRegistry] = None,
+          console_stream: Optional[TextIO] = None, take_over: tuple = ("cexnode",),
+          bridge_stdlib: bool = True) -> LogSystem:
     """Build the log system from the ``log`` config section (no I/O until ``await start()``)."""
     return LogSystem(log_cfg, registry=registry, console_stream=console_stream, take_over=take_over,
                      bridge_stdlib=bridge_stdlib)

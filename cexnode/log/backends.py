@@ -16,6 +16,7 @@ import time
 from typing import Any, Optional, TextIO
 
 import orjson
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from cexnode._core import logring as _lr
 
@@ -80,7 +81,7 @@ class ConsoleBackend:
             parts.extend("%s=%s" % (k, _fmt_value(v)) for k, v in red.items())
         return " ".join(parts)
 
-    def handle(self, batch: Any, max_level: int) -> None:
+    def handle(self, batch: _lr.LogBatch, max_level: int) -> None:
         if max_level < self.level:
             return
         stream = self.stream if self.stream is not None else sys.stderr
@@ -232,7 +233,7 @@ class JsonlFileBackend:
                     pass
             raise
 
-    def handle(self, batch: Any, max_level: int) -> None:
+    def handle(self, batch: _lr.LogBatch, max_level: int) -> None:
         if max_level < self.level:
             return
         self.write(batch.jsonl(self.level, False))
@@ -482,7 +483,7 @@ class AuditBackend:
                 self.request_sync()
         return seq
 
-    def handle(self, batch: Any, max_level: int) -> None:
+    def handle(self, batch: _lr.LogBatch, max_level: int) -> None:
         data = batch.jsonl(self.level, True)
         if data:
             with self._lock:
@@ -609,20 +610,16 @@ class PrometheusBackend:
 
     name = "prometheus"
 
-    def __init__(self, registry: Any = None):
-        from prometheus_client import CollectorRegistry
-
+    def __init__(self, registry: Optional[CollectorRegistry] = None):
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self._families: dict = {}
         self.errors = 0
         self.applied = 0
 
-    def _family(self, kind: int, name: str, labelnames: tuple) -> Any:
+    def _family(self, kind: int, name: str, labelnames: tuple) -> Gauge | Counter | Histogram:
         key = (kind, name, labelnames)
         fam = self._families.get(key)
         if fam is None:
-            from prometheus_client import Counter, Gauge, Histogram
-
             if kind == _lr.KIND_METRIC:
                 fam = Gauge(metric_name(name), "metric() values of %s" % name, labelnames, registry=self.registry)
             elif kind == _lr.KIND_COUNTER:
@@ -651,7 +648,7 @@ class PrometheusBackend:
         except (ValueError, TypeError):
             self.errors += 1
 
-    def handle_metrics(self, batch: Any, indices: list) -> None:
+    def handle_metrics(self, batch: _lr.LogBatch, indices: list) -> None:
         for i in indices:
             self.apply(*batch.metric(i))
 

@@ -12,7 +12,10 @@ import sys
 import time
 from typing import Any, Optional, TextIO
 
+from prometheus_client import CollectorRegistry
+
 from cexnode._core import logring as _lr
+from cexnode.config import LogConfig
 from cexnode.log.backends import AuditBackend, ConsoleBackend, JsonlFileBackend, PrometheusBackend
 from cexnode.log.bridge import StdlibBridge
 
@@ -37,8 +40,9 @@ class LogSystem:
         bootstrap handler lives on ``cexnode``); restored by ``stop()``.
     """
 
-    def __init__(self, cfg: Any, *, registry: Any = None, console_stream: Optional[TextIO] = None,
-                 take_over: tuple = ("cexnode",), bridge_stdlib: bool = True) -> None:
+    def __init__(self, cfg: LogConfig, *, registry: Optional[CollectorRegistry] = None,
+                 console_stream: Optional[TextIO] = None, take_over: tuple = ("cexnode",),
+                 bridge_stdlib: bool = True) -> None:
         self.cfg = cfg
         self.ring = _lr.LogRing(int(cfg.ring_capacity))
         self.console: Optional[ConsoleBackend] = None
@@ -63,15 +67,15 @@ class LogSystem:
         self._apply_levels(cfg)
 
     # -- config ------------------------------------------------------------------------------------
-    def _apply_levels(self, cfg: Any) -> None:
+    def _apply_levels(self, cfg: LogConfig) -> None:
         _lr.set_levels(cfg.level, dict(cfg.loggers or {}))
         _lr.set_redact_keys(list(cfg.redact_keys or ()))
 
-    def _min_level(self, cfg: Any) -> int:
+    def _min_level(self, cfg: LogConfig) -> int:
         levels = [_lr.level_value(cfg.level)] + [_lr.level_value(v) for v in (cfg.loggers or {}).values()]
         return min(levels)
 
-    def reconfigure(self, cfg: Any) -> None:
+    def reconfigure(self, cfg: LogConfig) -> None:
         """Apply reloadable settings: levels (global, per-logger, per-backend), flush interval,
         batch size, redact keys. Backend enablement, paths and the ring size need a restart."""
         self._apply_levels(cfg)

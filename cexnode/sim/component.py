@@ -2,12 +2,13 @@
 
 Integration (node side, ``cexnode/node.py`` ``build_components``): after metrics and before the
 venues, ``if cfg.sim.enabled: comps.append(SimComponent(node))``. Building does no network I/O;
-``start()`` binds the servers and publishes where they listen in ``node.context``:
+``start()`` binds the servers and publishes where they listen in ``node.context``
+(:class:`~cexnode.component.NodeContext`):
 
-* ``context["sim"]`` — the :class:`~cexnode.sim.server.ExchangeSimulator` (set at build time);
-* ``context["sim_urls"]`` — ``{venue: VenueUrls(ws, rest)}`` (set by ``start()``).
+* ``context.sim`` — the :class:`~cexnode.sim.server.ExchangeSimulator` (set at build time);
+* ``context.sim_urls`` — ``{venue: VenueUrls(ws, rest)}`` (set by ``start()``).
 
-Adapters whose ``ws_url``/``rest_url`` are empty read ``context["sim_urls"][venue]`` when they
+Adapters whose ``ws_url``/``rest_url`` are empty read ``context.sim_urls[venue]`` when they
 start (they start after this component), instead of the production URLs.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from cexnode.node import Component
+from cexnode.component import Component, NodeContext
 
 from .server import ExchangeSimulator
 
@@ -30,13 +31,13 @@ class SimComponent(Component):
     name = "sim"
 
     def __init__(self, node: Any):
-        self.context = node.context
+        self.context: NodeContext = node.context
         self.sim = ExchangeSimulator(node.cfg)
-        self.context["sim"] = self.sim
+        self.context.sim = self.sim
 
     async def start(self) -> None:
         await self.sim.start()
-        self.context["sim_urls"] = self.sim.urls
+        self.context.sim_urls = self.sim.urls
         for line in self.sim.describe():
             log.info("%s", line)
 

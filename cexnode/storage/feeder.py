@@ -119,9 +119,7 @@ class TradeDBComponent:
                                     interval_s=cfg.storage.poll_interval_ms / 1000.0)
         self._start_budget_s = cfg.node.start_timeout_s / 2
         self._stop_budget_s = cfg.node.stop_timeout_s / 2
-        m = node.context.get("metrics")
-        if m is not None:
-            self.register_metrics(m)
+        self.register_metrics(node.context.metrics)
 
     def register_metrics(self, metrics: Any) -> None:
         from cexnode.metrics import SeriesDef

@@ -94,11 +94,12 @@ CHILD = textwrap.dedent("""
     async def main(node):
         runner = asyncio.get_running_loop().create_task(node.run())
         ctx = node.context
-        await wait_for(lambda: "engine" in ctx and ctx["engine"].executor is not None and ctx["engine"].executor.started
-                       and ctx["engine"].books_in_sync() == (2, 2)
-                       and all(a.gateway is not None and a.gateway.started for a in ctx["engine"].adapters.values()),
+        await wait_for(lambda: ctx.engine is not None and ctx.engine.executor is not None
+                       and ctx.engine.executor.started
+                       and ctx.engine.books_in_sync() == (2, 2)
+                       and all(a.gateway is not None and a.gateway.started for a in ctx.engine.adapters.values()),
                        30, "the node")
-        engine, sim = ctx["engine"], ctx["sim"]
+        engine, sim = ctx.engine, ctx.sim
         ex, risk = engine.executor, engine.risk
         sim.pause()
 

@@ -90,12 +90,12 @@ def _run(tmp_path, sized: bool) -> tuple[dict, list, int, int]:
         try:
             deadline = time.monotonic() + 40
             while time.monotonic() < deadline:
-                eng = node.context.get("engine")
+                eng = node.context.engine
                 if eng is not None and eng.router is not None and eng.executor is not None \
                         and eng.executor.started and eng.books_in_sync() == (5, 5):
                     break
                 await asyncio.sleep(0.05)
-            engine = node.context["engine"]
+            engine = node.context.engine
             assert engine.books_in_sync() == (5, 5)
             out["seen"] = _spy_orders(engine.executor.gateways)
             await asyncio.sleep(TRADING_S)

@@ -83,9 +83,9 @@ def _run(tmp_path, body):
         loop.set_exception_handler(lambda _l, ctx: unhandled.append(ctx))
         runner = loop.create_task(node.run())
         try:
-            assert await _wait(lambda: "engine" in node.context and node.context["engine"].router is not None
-                               and node.context["engine"].books_in_sync() == (5, 5), 15), "books not in sync"
-            return await body(node, node.context["engine"], node.context["sim"])
+            assert await _wait(lambda: node.context.engine is not None and node.context.engine.router is not None
+                               and node.context.engine.books_in_sync() == (5, 5), 15), "books not in sync"
+            return await body(node, node.context.engine, node.context.sim)
         finally:
             node.request_stop()
             await asyncio.wait_for(runner, 20)

@@ -89,7 +89,7 @@ def test_books_equal_true_books_through_10000_updates_with_faults(tmp_path):
         loop.set_exception_handler(lambda _l, ctx: unhandled.append(ctx))
         runner = loop.create_task(node.run())
         try:
-            engine, sim = node.context["engine"], node.context["sim"]
+            engine, sim = node.context.engine, node.context.sim
             assert await _wait(lambda: engine.router is not None and engine.books_in_sync() == (5, 5), 15), \
                 "books not in sync at start"
             assert await checkpoint(engine, sim) == 5

@@ -103,10 +103,10 @@ def test_node_trades_the_simulator_in_paper_mode(tmp_path):
     async def main():
         runner = asyncio.get_running_loop().create_task(node.run())
         try:
-            ok = await _wait(lambda: "engine" in node.context and node.context["engine"].router is not None
-                             and node.context["engine"].books_in_sync() == (5, 5), 30)
-            engine = node.context["engine"]
-            sim = node.context["sim"]
+            ok = await _wait(lambda: node.context.engine is not None and node.context.engine.router is not None
+                             and node.context.engine.books_in_sync() == (5, 5), 30)
+            engine = node.context.engine
+            sim = node.context.sim
             assert ok, engine.books_in_sync() if engine.router is not None else "engine not built"
             metrics_url = None
             for c in node.components:
@@ -165,8 +165,8 @@ def test_busy_poll_keeps_the_loop_spinning_and_everything_running(tmp_path):
         runner = loop.create_task(node.run())
         try:
             # books can be in sync while later components still start; the spinner comes after all
-            assert await _wait(lambda: "engine" in node.context and node.context["engine"].router is not None
-                               and node.context["engine"].books_in_sync() == (5, 5)
+            assert await _wait(lambda: node.context.engine is not None and node.context.engine.router is not None
+                               and node.context.engine.books_in_sync() == (5, 5)
                                and len(node.started) == len(node.components), 30)
             bp = node._busy_poll
             assert bp is not None
@@ -178,7 +178,7 @@ def test_busy_poll_keeps_the_loop_spinning_and_everything_running(tmp_path):
             loop.call_later(0.05, lambda: fired.set_result(time.monotonic() - t_set))
             late = await asyncio.wait_for(fired, 2)
             assert 0.045 <= late < 0.5, late                 # libuv timers: ms granularity
-            engine = node.context["engine"]
+            engine = node.context.engine
             assert await _wait(lambda: sum(engine.executor.trades_by_status.values()) > 0, 20)
             rate = (bp.spins - s0) / (time.thread_time() - t0)
             assert rate > 100, rate                       # an idle loop would call it 0 times (how
@@ -219,9 +219,9 @@ def test_futures_decimal_sizes_books_match_with_the_header(tmp_path):
     async def main():
         runner = asyncio.get_running_loop().create_task(node.run())
         try:
-            assert await _wait(lambda: "engine" in node.context and node.context["engine"].router is not None
-                               and node.context["engine"].books_in_sync() == (5, 5), 30)
-            engine, sim = node.context["engine"], node.context["sim"]
+            assert await _wait(lambda: node.context.engine is not None and node.context.engine.router is not None
+                               and node.context.engine.books_in_sync() == (5, 5), 30)
+            engine, sim = node.context.engine, node.context.sim
             v = sim.venue("gateio_futures")
             assert v.instrument("BTC_USDT").size_decimals > 0
             for _ in range(3):
@@ -249,7 +249,7 @@ def test_a_failed_start_closes_what_it_opened(tmp_path):
 
     import uvloop
     rc = uvloop.run(node.run())
-    engine = node.context["engine"]
+    engine = node.context.engine
     assert rc == 1 and "gateio_futures" in engine.failed, engine.failed
     opened = [n for n, a in engine.adapters.items() if a.rest is not None and a.rest._session is not None]
     assert not opened

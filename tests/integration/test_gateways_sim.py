@@ -401,15 +401,15 @@ def test_node_in_live_mode_trades_through_the_gateways(tmp_path, monkeypatch):
     async def main():
         runner = asyncio.get_running_loop().create_task(node.run())
         try:
-            await wait_for(lambda: "engine" in node.context and node.context["engine"].executor is not None
-                           and node.context["engine"].books_in_sync() == (3, 3)
+            await wait_for(lambda: node.context.engine is not None and node.context.engine.executor is not None
+                           and node.context.engine.books_in_sync() == (3, 3)
                            and all(a.gateway is not None and a.gateway.started
-                                   for a in node.context["engine"].adapters.values()), 30,
+                                   for a in node.context.engine.adapters.values()), 30,
                            lambda: "engine up, books in sync, gateways started: %r %r" % (
-                               node.context["engine"].failed, [(n, a.gateway is not None and a.gateway.started)
-                                                               for n, a in node.context["engine"].adapters.items()]))
-            engine = node.context["engine"]
-            sim = node.context["sim"]
+                               node.context.engine.failed, [(n, a.gateway is not None and a.gateway.started)
+                                                            for n, a in node.context.engine.adapters.items()]))
+            engine = node.context.engine
+            sim = node.context.sim
             gws = {n: a.gateway for n, a in engine.adapters.items()}
             assert {n: type(g).__name__ for n, g in gws.items()} == {
                 "mexc_spot": "MexcSpotGateway", "gateio_spot": "GateSpotGateway", "gateio_futures": "GateFuturesGateway"}

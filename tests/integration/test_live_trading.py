@@ -417,8 +417,8 @@ def test_order_timeout_below_mexc_account_spacing_is_warned_at_start(tmp_path, m
     async def main():
         runner = asyncio.get_running_loop().create_task(node.run())
         try:
-            await wait_for(lambda: "engine" in node.context and node.context["engine"].executor is not None
-                           and node.context["engine"].executor.started, 30, "the live node")
+            await wait_for(lambda: node.context.engine is not None and node.context.engine.executor is not None
+                           and node.context.engine.executor.started, 30, "the live node")
         finally:
             node.request_stop()
             await asyncio.wait_for(runner, 30)

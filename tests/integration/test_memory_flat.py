@@ -96,9 +96,9 @@ def test_no_cexnode_site_grows_while_trading(tmp_path):
         runner = asyncio.get_running_loop().create_task(node.run())
         ctx = node.context
         try:
-            await _wait(lambda: "engine" in ctx and ctx["engine"].executor is not None
-                        and ctx["engine"].executor.started and ctx["engine"].books_in_sync() == (5, 5), 30, "the node")
-            eng, sim = ctx["engine"], ctx["sim"]
+            await _wait(lambda: ctx.engine is not None and ctx.engine.executor is not None
+                        and ctx.engine.executor.started and ctx.engine.books_in_sync() == (5, 5), 30, "the node")
+            eng, sim = ctx.engine, ctx.sim
             ex = eng.executor
             ex.retired_keep_s = 1.0
             for a in eng.adapters.values():

@@ -82,8 +82,8 @@ class Harness:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.engine = node.context["engine"]
-        self.sim = node.context["sim"]
+        self.engine = node.context.engine
+        self.sim = node.context.sim
         self.metrics_url = ""
         self.session: Any = None
 
@@ -315,7 +315,7 @@ def test_degrade_runs_without_the_failed_venue_and_a_failing_book_is_retried(tmp
     block = {"ETH_USDT": True}
 
     def before_start(node: Node) -> None:
-        ad = node.context["engine"].adapters["gateio_spot"]
+        ad = node.context.engine.adapters["gateio_spot"]
         real = ad.venue_fetch_snapshot
 
         async def flaky(vs):          # this one market's snapshot keeps failing until released
@@ -362,7 +362,7 @@ def test_degrade_runs_without_the_failed_venue_and_a_failing_book_is_retried(tmp
 
 def test_venue_start_timeout_stops_the_node(tmp_path):
     def before_start(node: Node) -> None:
-        node.context["sim"].venue("mexc_spot").faults.rest_delay(2.5)     # instrument info never in time
+        node.context.sim.venue("mexc_spot").faults.rest_delay(2.5)     # instrument info never in time
 
     t0 = time.monotonic()
     _, records = run_scenario(tmp_path, None, on_failure="stop", start_timeout=1, before_start=before_start,

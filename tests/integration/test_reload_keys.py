@@ -115,8 +115,8 @@ class Harness:
         self.path = tmp_path / "node.yaml"
         self.path.write_text(_yaml(tmp_path, changes))
         self.node = Node(load_config(str(self.path)), config_path=str(self.path))
-        self.engine = self.node.context["engine"]
-        self.sim = self.node.context.get("sim")
+        self.engine = self.node.context.engine
+        self.sim = self.node.context.sim
         self.log = self.node.components[0].system
 
     async def build(self):

@@ -14,7 +14,9 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from cexnode.component import NodeContext
 from cexnode.config import SimConfig, load_config
+from cexnode.metrics import NodeMetrics
 from cexnode.sim import ExchangeSimulator
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -150,14 +152,14 @@ def test_sim_component_publishes_urls_in_the_node_context(tmp_path):
     from cexnode.sim.component import SimComponent
     path = tmp_path / "sim.yaml"
     path.write_text(CFG)
-    node = SimpleNamespace(cfg=load_config(str(path)), context={})
+    node = SimpleNamespace(cfg=load_config(str(path)), context=NodeContext(metrics=NodeMetrics()))
 
     async def main():
         comp = SimComponent(node)
-        assert node.context["sim"] is comp.sim and "sim_urls" not in node.context     # no I/O at build
+        assert node.context.sim is comp.sim and node.context.sim_urls is None     # no I/O at build
         await comp.start()
         try:
-            urls = node.context["sim_urls"]
+            urls = node.context.sim_urls
             assert set(urls) == {"mexc_spot", "gateio_futures"}
             async with aiohttp.ClientSession() as s:
                 async with s.get(urls["gateio_futures"].rest + "/api/v4/futures/usdt/contracts") as r:

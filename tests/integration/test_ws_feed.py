@@ -45,8 +45,8 @@ async def _wait(pred: Callable[[], Any], timeout: float, step: float = 0.005) ->
 class H:
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.engine = node.context["engine"]
-        self.sim = node.context["sim"]
+        self.engine = node.context.engine
+        self.sim = node.context.sim
 
     def adapter(self, venue: str) -> Any:
         return self.engine.adapters[venue]
@@ -92,9 +92,9 @@ def run(tmp_path, scenario: Callable[[H], Awaitable[Any]], *, venues: str = "", 
         runner = loop.create_task(node.run())
         try:
             ok = await _wait(lambda: runner.done() or (
-                node.context.get("engine") is not None and node.context["engine"].router is not None
+                node.context.engine is not None and node.context.engine.router is not None
                 and any(c.name == "engine" for c in node.started)
-                and all(b.in_sync for b in node.context["engine"].books.values())), 15)
+                and all(b.in_sync for b in node.context.engine.books.values())), 15)
             assert ok and not runner.done(), "node did not start"
             h = H(node)
             out["feeds"] = [a.feed for a in h.engine.adapters.values()]

@@ -92,11 +92,11 @@ class Live:
     async def __aenter__(self) -> "Live":
         self.runner = asyncio.get_running_loop().create_task(self.node.run())
         ctx = self.node.context
-        await wait_for(lambda: "engine" in ctx and ctx["engine"].executor is not None
-                       and ctx["engine"].executor.started and ctx["engine"].books_in_sync() == (2, 2)
-                       and all(a.gateway is not None and a.gateway.started for a in ctx["engine"].adapters.values()),
+        await wait_for(lambda: ctx.engine is not None and ctx.engine.executor is not None
+                       and ctx.engine.executor.started and ctx.engine.books_in_sync() == (2, 2)
+                       and all(a.gateway is not None and a.gateway.started for a in ctx.engine.adapters.values()),
                        30, "the live node")
-        self.engine, self.sim = ctx["engine"], ctx["sim"]
+        self.engine, self.sim = ctx.engine, ctx.sim
         self.ex, self.risk = self.engine.executor, self.engine.risk
         for v, a in self.engine.adapters.items():            # every connection stays on the loopback
             assert a.gateway.rest_url.startswith("http://127.0.0.1:") and a.gateway.ws_url.startswith("ws://127.0.0.1:"), v
