@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Any, Callable, Optional
 
-from cexnode.config import Config, ConfigError, diff_reload, load_config
+from cexnode.config import Config, ConfigError, diff_reload, load_config, merge_reloadable
 
 log = logging.getLogger("cexnode.node")
 
@@ -358,26 +358,7 @@ def build_components(node: "Node") -> list[Component]:
 
 def _merge_reloadable(old: Config, new: Config) -> Config:
     """``old`` with every reload=True field taken from ``new`` (critical fields stay)."""
-    import dataclasses
-
-    def merge(a, b):
-        if not (dataclasses.is_dataclass(a) and type(a) is type(b)):
-            return a
-        changes = {}
-        for f in dataclasses.fields(a):
-            if f.metadata.get("internal"):
-                continue
-            va, vb = getattr(a, f.name), getattr(b, f.name)
-            if f.metadata.get("reload"):
-                if va != vb:
-                    changes[f.name] = vb
-            elif dataclasses.is_dataclass(va):
-                m = merge(va, vb)
-                if m is not va:
-                    changes[f.name] = m
-        return dataclasses.replace(a, **changes) if changes else a
-
-    return merge(old, new)
+    return merge_reloadable(old, new)
 
 
 # ------------------------------------------------------------------------------------------
