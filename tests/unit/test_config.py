@@ -9,8 +9,10 @@ from decimal import Decimal
 import pytest
 
 from cexnode.adapters import registry
+from cexnode.adapters.base import VenueAdapter
+from cexnode.adapters.descriptor import VenueDescriptor
 from cexnode.config import (ConfigError, Secret, VenueConfig, diff_reload, json_schema, load_config_text,
-                            markdown_reference, merge_reloadable, redacted_dict)
+                            markdown_reference, merge_reloadable, opt, redacted_dict, section)
 
 GOOD = """\
 venues:
@@ -283,3 +285,33 @@ def test_book_audit_interval_is_off_or_a_sane_period(env, value, error):
         load_config_text(text, source="x.yaml")
     assert ei.value.path == "venues.gateio_spot.book_audit_interval_s" and ei.value.line is not None
     assert error in str(ei.value)
+
+
+def test_a_registered_venue_brings_its_config_class(env):
+    """The venues a config may name, their classes and the reference come from the registry: a
+    venue registered from outside the package is loaded with its own class, its key is foreign on
+    the other venues, and the reference gets its section."""
+    @section
+    class PlugSpotConfig(VenueConfig):
+        """A plug-in venue."""
+        plug_mode: str = opt("a", doc="The plug-in's own key.")
+
+    desc = VenueDescriptor(name="plug_spot", venue_id=97, market="spot", title="Plug spot",
+                           adapter_class=VenueAdapter, config_class=PlugSpotConfig)
+    registry.register(desc)
+    try:
+        text = GOOD.replace("venues:\n", "venues:\n  plug_spot:\n    plug_mode: b\n    symbols: [BTC/USDT]\n")
+        cfg = load_config_text(text)
+        assert isinstance(cfg.venues["plug_spot"], PlugSpotConfig) and cfg.venues["plug_spot"].plug_mode == "b"
+        with pytest.raises(ConfigError) as ei:
+            load_config_text(GOOD.replace("    taker_fee: 0.0005\n", "    plug_mode: b\n"))
+        assert ei.value.path == "venues.mexc_spot.plug_mode" and "(a plug_spot key)" in ei.value.detail
+        with pytest.raises(ConfigError) as ei:
+            load_config_text(text.replace("plug_spot:\n    plug_mode: b\n    symbols: [BTC/USDT]",
+                                          "plug_spot:\n    symbols: [BTC/USDT:USDT]"))
+        assert ei.value.path == "venues.plug_spot.symbols[0]" and "spot venue" in ei.value.detail
+        ref = markdown_reference()
+        assert "### `venues.plug_spot`" in ref and "| `venues.plug_spot.plug_mode` |" in ref
+    finally:
+        registry.unregister("plug_spot")
+    assert "plug_spot" not in markdown_reference()
