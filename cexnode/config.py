@@ -279,9 +279,11 @@ class VenueConfig(Section):
 
 def _registry():
     """:mod:`cexnode.adapters.registry`, imported when a config is loaded or documented, not with
-    this module: the venue packages the registry discovers import this module for
-    :class:`VenueConfig`, and the registry's descriptor module may grow imports of modules that
-    read config classes (a real cycle, broken here)."""
+    this module. Importing it imports :mod:`cexnode.adapters` and the descriptor module, whose
+    fields name a venue's collaborators (net, execution) that import this module for their config
+    classes; and the venue packages the registry discovers import this module for
+    :class:`VenueConfig`. A module-level import would tie this module's import to all of theirs:
+    the cycle is broken here, on first use."""
     from cexnode.adapters import registry
     return registry
 
@@ -1122,7 +1124,8 @@ def _venues_reference(key: str, doc: str, head: list[str], walk) -> list[str]:
     for d in descs:
         out += ["### `%s.%s`" % (key, d.name), "", d.title + ".", ""]
         about = inspect.getdoc(d.config_class) or ""
-        if about and d.config_class is not VenueConfig:
+        # a class without a docstring has the one dataclass() writes: its signature
+        if about and d.config_class is not VenueConfig and not about.startswith(d.config_class.__name__ + "("):
             out += [about, ""]
         own = _own_fields(d.config_class)
         if own:
