@@ -204,7 +204,7 @@ class Engine(Component):
                 from cexnode.net.rest import min_interval_s
 
                 spacing_ms = 1000 * min_interval_s("mexc_spot", "GET", mexc_urls.ACCOUNT,
-                                                   cfg.venues.mexc_spot.rest.limit_headroom)
+                                                   cfg.venues["mexc_spot"].rest.limit_headroom)
                 if cfg.trading.order_timeout_ms < spacing_ms:
                     self.log.warning("trading.order_timeout_ms is below MEXC's account request spacing: a balance "
                                      "refresh right after another can time out (trade refused: "

@@ -26,7 +26,7 @@ from typing import Callable, Optional
 import uvloop
 
 from cexnode.component import Component, NodeContext
-from cexnode.config import Config, ConfigError, GcConfig, diff_reload, load_config
+from cexnode.config import Config, ConfigError, GcConfig, diff_reload, load_config, merge_reloadable
 from cexnode.engine import Engine
 from cexnode.log import LogSystem, setup
 from cexnode.metrics import MetricsServer, NodeMetrics
@@ -317,24 +317,7 @@ def build_components(node: Node) -> list[Component]:
 
 def _merge_reloadable(old: Config, new: Config) -> Config:
     """``old`` with every reload=True field taken from ``new`` (critical fields stay)."""
-    def merge(a, b):
-        if not (dataclasses.is_dataclass(a) and type(a) is type(b)):
-            return a
-        changes = {}
-        for f in dataclasses.fields(a):
-            if f.metadata.get("internal"):
-                continue
-            va, vb = getattr(a, f.name), getattr(b, f.name)
-            if f.metadata.get("reload"):
-                if va != vb:
-                    changes[f.name] = vb
-            elif dataclasses.is_dataclass(va):
-                m = merge(va, vb)
-                if m is not va:
-                    changes[f.name] = m
-        return dataclasses.replace(a, **changes) if changes else a
-
-    return merge(old, new)
+    return merge_reloadable(old, new)
 
 
 # ------------------------------------------------------------------------------------------

@@ -76,6 +76,22 @@ CASES = [
     ("paper_balance_unknown_venue", GOOD + "trading:\n  paper:\n    balances:\n      kraken: {USDT: 1}\n", ["trading.paper.balances.kraken", "unknown venue"]),
     ("risk_max_position_bad", GOOD + "risk:\n  max_position: {BTC: lots}\n", ["risk.max_position.BTC", "decimal"]),
     ("null_required", GOOD.replace("    - symbol: BTC/USDT\n", "    - symbol: null\n"), ["arbitrage.routes[0].symbol", "null"]),
+    ("foreign_key_on_spot", GOOD.replace("    taker_fee: 0.0005\n", "    taker_fee: 0.0005\n    size_decimal: true\n"),
+     ["venues.mexc_spot.size_decimal", "unknown key 'size_decimal' (a gateio_futures key)", ":4"]),
+    ("foreign_key_on_futures", GOOD.replace("    symbols: [BTC/USDT:USDT]\n", "    symbols: [BTC/USDT:USDT]\n    recv_window_ms: 6000\n"),
+     ["venues.gateio_futures.recv_window_ms", "unknown key 'recv_window_ms' (a mexc_spot key)", ":10"]),
+]
+
+# a key of another venue in a venue's section: (yaml, key path, message)
+FOREIGN = [
+    (GOOD.replace("    taker_fee: 0.0005\n", "    taker_fee: 0.0005\n    size_decimal: true\n"),
+     "venues.mexc_spot.size_decimal", "unknown key 'size_decimal' (a gateio_futures key)"),
+    (GOOD.replace("    taker_fee: 0.001\n", "    taker_fee: 0.001\n    listen_key_keepalive_s: 60\n"),
+     "venues.gateio_spot.listen_key_keepalive_s", "unknown key 'listen_key_keepalive_s' (a mexc_spot key)"),
+    (GOOD.replace("    symbols: [BTC/USDT:USDT]\n", "    symbols: [BTC/USDT:USDT]\n    order_connection: false\n"),
+     "venues.gateio_futures.order_connection", "unknown key 'order_connection' (a mexc_spot key)"),
+    (GOOD.replace("    taker_fee: 0.0005\n", "    taker_fee: 0.0005\n    ws_order_api: false\n"),
+     "venues.mexc_spot.ws_order_api", "unknown key 'ws_order_api' (a gateio_spot and gateio_futures key)"),
 ]
 
 
@@ -115,6 +131,19 @@ def test_malformed_config_exits_2(tmp_path, case_id, text, expect):
         assert needle in msg, "%r not in %r" % (needle, msg)
     # one paragraph: a single non-empty line
     assert len([ln for ln in msg.splitlines() if ln.strip()]) == 1, msg
+
+
+@pytest.mark.parametrize("text, path, message", FOREIGN, ids=[f[1] for f in FOREIGN])
+def test_key_of_another_venue_stops_the_node_with_exit_2(tmp_path, text, path, message):
+    """``python -m cexnode --config x.yaml`` (the node itself, not only ``check``) refuses a key of
+    another venue before starting anything: exit 2, one line naming the key and the venue owning it."""
+    f = tmp_path / "x.yaml"
+    f.write_text(text)
+    r = _run(["--config", str(f)])
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
+    assert "at key '%s': %s" % (path, message) in r.stderr, r.stderr
+    assert len([ln for ln in r.stderr.splitlines() if ln.strip()]) == 1, r.stderr
 
 
 def test_missing_file(tmp_path):

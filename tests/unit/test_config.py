@@ -8,8 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from cexnode.config import (VENUES, ConfigError, Secret, diff_reload, json_schema, load_config_text,
-                            markdown_reference, redacted_dict)
+from cexnode.adapters import registry
+from cexnode.adapters.base import VenueAdapter
+from cexnode.adapters.descriptor import VenueDescriptor
+from cexnode.config import (ConfigError, Secret, VenueConfig, diff_reload, json_schema, load_config_text,
+                            markdown_reference, merge_reloadable, opt, redacted_dict, section)
 
 GOOD = """\
 venues:
@@ -101,16 +104,23 @@ def test_configuration_reference_is_current():
         "docs/configuration.md config reference is stale: run `python scripts/update_docs.py`"
 
 
+def _common_keys() -> set[str]:
+    return {f.name for f in dataclasses.fields(VenueConfig)}
+
+
 def test_configuration_reference_documents_every_key_once():
-    """Every leaf key of the schema has one row; the venue keys are described once, under
-    venues.<venue>, with every venue named."""
+    """Every leaf key of the schema has one row: the keys every venue takes once, under
+    venues.<venue>; then each venue's section with only the keys that venue adds."""
     ref = markdown_reference()
     keys = re.findall(r"^\| `([^`]+)` \|", ref, re.M)
     assert len(keys) == len(set(keys))
     assert "venues.<venue>.taker_fee" in keys and "venues.<venue>.rest.timeout_s" in keys
-    assert not any(k.startswith(("venues.mexc_spot.", "venues.gateio_spot.", "venues.gateio_futures.")) for k in keys)
-    for venue in VENUES:
-        assert "- `venues.%s`: " % venue in ref
+    common = _common_keys()
+    for desc in registry.descriptors():
+        assert "### `venues.%s`" % desc.name in ref
+        assert "- [`venues.%s`](#venues%s): " % (desc.name, desc.name) in ref
+        own = [k.split(".", 2)[2] for k in keys if k.startswith("venues.%s." % desc.name)]
+        assert not set(own) & common, (desc.name, set(own) & common)
     schema = json_schema()
 
     def leaves(node, prefix):
@@ -125,10 +135,113 @@ def test_configuration_reference_documents_every_key_once():
 
     expected = set()
     for k in leaves(schema, ""):
-        for venue in VENUES:
-            k = k.replace("venues.%s." % venue, "venues.<venue>.")
+        parts = k.split(".")
+        if parts[0] == "venues" and parts[2].split("[")[0] in common:
+            k = ".".join(["venues", "<venue>"] + parts[2:])
         expected.add(k)
     assert expected <= set(keys), sorted(expected - set(keys))
+
+
+def test_reference_rows_of_one_venue_are_its_own_keys():
+    """The MEXC keys appear under venues.mexc_spot only, the Gate futures keys under
+    venues.gateio_futures only: no venue's section lists another's keys."""
+    keys = set(re.findall(r"^\| `([^`]+)` \|", markdown_reference(), re.M))
+    assert "venues.mexc_spot.recv_window_ms" in keys and "venues.gateio_futures.size_decimal" in keys
+    assert "venues.gateio_spot.account" in keys and "venues.gateio_spot.ws_order_api" in keys
+    for absent in ("venues.<venue>.recv_window_ms", "venues.gateio_futures.recv_window_ms",
+                   "venues.gateio_spot.recv_window_ms", "venues.mexc_spot.size_decimal",
+                   "venues.gateio_spot.size_decimal", "venues.mexc_spot.ws_order_api", "venues.mexc_spot.account",
+                   "venues.gateio_futures.account", "venues.gateio_futures.taker_fee"):
+        assert absent not in keys, absent
+
+
+def test_per_venue_schema_has_only_its_keys():
+    """Each venue's schema: the keys every venue takes plus its own, none of another venue's."""
+    props = json_schema()["properties"]["venues"]["properties"]
+    assert set(props) == set(registry.names())
+    common = _common_keys()
+    own = {name: set(p["anyOf"][0]["properties"]) - common for name, p in props.items()}
+    assert own["mexc_spot"] == {"recv_window_ms", "listen_key_keepalive_s", "order_connection"}
+    assert own["gateio_spot"] == {"ws_order_api", "account"}
+    assert own["gateio_futures"] == {"ws_order_api", "user_id", "size_decimal"}
+    for name, p in props.items():
+        assert common <= set(p["anyOf"][0]["properties"]), name
+        assert p["anyOf"][0]["additionalProperties"] is False
+        assert p["description"] == registry.descriptor(name).title
+
+
+@pytest.mark.parametrize("venue, key, value, owners", [
+    ("mexc_spot", "size_decimal", "true", "gateio_futures"),
+    ("mexc_spot", "ws_order_api", "false", "gateio_spot and gateio_futures"),
+    ("gateio_spot", "recv_window_ms", "6000", "mexc_spot"),
+    ("gateio_spot", "user_id", "'7'", "gateio_futures"),
+    ("gateio_futures", "order_connection", "false", "mexc_spot"),
+    ("gateio_futures", "account", "unified", "gateio_spot")])
+def test_key_of_another_venue_names_its_owner(env, venue, key, value, owners):
+    text = GOOD.replace("venues:\n", "venues:\n  gateio_futures:\n    symbols: [BTC/USDT:USDT]\n")
+    text = text.replace("  %s:\n" % venue, "  %s:\n    %s: %s\n" % (venue, key, value), 1)
+    with pytest.raises(ConfigError) as ei:
+        load_config_text(text, source="x.yaml")
+    e = ei.value
+    assert e.path == "venues.%s.%s" % (venue, key) and e.line is not None
+    assert e.detail == "unknown key '%s' (a %s key)" % (key, owners)
+
+
+def test_venue_keys_load_into_the_venues_class(env):
+    text = GOOD.replace("    taker_fee: 0.0005\n", "    taker_fee: 0.0005\n    recv_window_ms: 7000\n").replace(
+        "  gateio_spot:\n", "  gateio_spot:\n    account: unified\n")
+    cfg = load_config_text(text)
+    assert cfg.venues["mexc_spot"].recv_window_ms == 7000 and cfg.venues["gateio_spot"].account == "unified"
+    assert type(cfg.venues["mexc_spot"]) is registry.descriptor("mexc_spot").config_class
+    assert not hasattr(cfg.venues["gateio_spot"], "recv_window_ms")
+    assert cfg.venues.get("gateio_futures") is None and cfg.venues.gateio_futures is None
+    assert "gateio_spot" in cfg.venues and "gateio_futures" not in cfg.venues
+    assert list(cfg.venues) == ["mexc_spot", "gateio_spot"]
+    with pytest.raises(KeyError):
+        cfg.venues["gateio_futures"]
+    with pytest.raises(AttributeError):
+        cfg.venues.kraken_spot
+
+
+def test_plain_unknown_key_in_a_venue_keeps_its_hint(env):
+    with pytest.raises(ConfigError) as ei:
+        load_config_text(GOOD.replace("    taker_fee: 0.0005\n", "    recv_windw_ms: 1\n"))
+    assert ei.value.path == "venues.mexc_spot.recv_windw_ms"
+    assert "did you mean 'recv_window_ms'" in ei.value.detail
+
+
+def test_unknown_venue_name_says_did_you_mean(env):
+    with pytest.raises(ConfigError) as ei:
+        load_config_text(GOOD.replace("  gateio_spot:\n", "  gateio_spt:\n"))
+    assert ei.value.path == "venues.gateio_spt" and ei.value.line == 7
+    assert "unknown venue 'gateio_spt' (did you mean 'gateio_spot'?)" in ei.value.detail
+
+
+def test_reload_diff_and_merge_with_per_venue_classes(env):
+    """What SIGHUP applies: a venue's reloadable key (taker_fee) is hot, its own keys are not
+    (recv_window_ms needs a restart and stays); the merged config keeps each venue's class."""
+    a = load_config_text(GOOD)
+    b = load_config_text(GOOD.replace("    taker_fee: 0.0005\n", "    taker_fee: 0.0007\n    recv_window_ms: 9000\n")
+                         .replace("  gateio_spot:\n", "  gateio_spot:\n    ws_order_api: false\n"))
+    hot, cold = diff_reload(a, b)
+    assert hot == ["venues.mexc_spot.taker_fee"]
+    assert cold == ["venues.mexc_spot.recv_window_ms", "venues.gateio_spot.ws_order_api"]
+    m = merge_reloadable(a, b)
+    assert m.venues["mexc_spot"].taker_fee == Decimal("0.0007") and m.venues["mexc_spot"].recv_window_ms == 5000
+    assert m.venues["gateio_spot"].ws_order_api is True
+    assert type(m.venues["mexc_spot"]) is type(a.venues["mexc_spot"])
+    assert diff_reload(m, b) == ([], cold)
+    c = load_config_text(GOOD.replace("venues:\n", "venues:\n  gateio_futures:\n    symbols: [BTC/USDT:USDT]\n"))
+    assert diff_reload(a, c) == ([], ["venues.gateio_futures"])
+    assert list(merge_reloadable(a, c).venues) == ["mexc_spot", "gateio_spot"]
+
+
+def test_config_show_lists_every_venue(env):
+    """redacted_dict (config show): every registered venue, null where not configured."""
+    shown = redacted_dict(load_config_text(GOOD))["venues"]
+    assert list(shown) == list(registry.names())
+    assert shown["gateio_futures"] is None and shown["mexc_spot"]["recv_window_ms"] == 5000
+    assert "recv_window_ms" not in shown["gateio_spot"]
 
 
 @pytest.mark.parametrize("busy, value, error", [
@@ -172,3 +285,33 @@ def test_book_audit_interval_is_off_or_a_sane_period(env, value, error):
         load_config_text(text, source="x.yaml")
     assert ei.value.path == "venues.gateio_spot.book_audit_interval_s" and ei.value.line is not None
     assert error in str(ei.value)
+
+
+def test_a_registered_venue_brings_its_config_class(env):
+    """The venues a config may name, their classes and the reference come from the registry: a
+    venue registered from outside the package is loaded with its own class, its key is foreign on
+    the other venues, and the reference gets its section."""
+    @section
+    class PlugSpotConfig(VenueConfig):
+        """A plug-in venue."""
+        plug_mode: str = opt("a", doc="The plug-in's own key.")
+
+    desc = VenueDescriptor(name="plug_spot", venue_id=97, market="spot", title="Plug spot",
+                           adapter_class=VenueAdapter, config_class=PlugSpotConfig)
+    registry.register(desc)
+    try:
+        text = GOOD.replace("venues:\n", "venues:\n  plug_spot:\n    plug_mode: b\n    symbols: [BTC/USDT]\n")
+        cfg = load_config_text(text)
+        assert isinstance(cfg.venues["plug_spot"], PlugSpotConfig) and cfg.venues["plug_spot"].plug_mode == "b"
+        with pytest.raises(ConfigError) as ei:
+            load_config_text(GOOD.replace("    taker_fee: 0.0005\n", "    plug_mode: b\n"))
+        assert ei.value.path == "venues.mexc_spot.plug_mode" and "(a plug_spot key)" in ei.value.detail
+        with pytest.raises(ConfigError) as ei:
+            load_config_text(text.replace("plug_spot:\n    plug_mode: b\n    symbols: [BTC/USDT]",
+                                          "plug_spot:\n    symbols: [BTC/USDT:USDT]"))
+        assert ei.value.path == "venues.plug_spot.symbols[0]" and "spot venue" in ei.value.detail
+        ref = markdown_reference()
+        assert "### `venues.plug_spot`" in ref and "| `venues.plug_spot.plug_mode` |" in ref
+    finally:
+        registry.unregister("plug_spot")
+    assert "plug_spot" not in markdown_reference()

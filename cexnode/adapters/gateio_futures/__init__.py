@@ -4,7 +4,7 @@ from __future__ import annotations
 from cexnode.adapters.descriptor import VenueDescriptor, WsRules
 from cexnode.adapters.gateio_futures import subscriptions
 from cexnode.adapters.gateio_futures.adapter import GateFuturesAdapter
-from cexnode.config import VenueConfig
+from cexnode.adapters.gateio_futures.config import GateFuturesConfig
 
 Adapter = GateFuturesAdapter
 
@@ -14,7 +14,7 @@ DESCRIPTOR = VenueDescriptor(
     market="perpetual",
     title="Gate.io USDT-settled perpetual futures (API v4)",
     adapter_class=GateFuturesAdapter,
-    config_class=VenueConfig,
+    config_class=GateFuturesConfig,
     sim_venue="cexnode.sim.venues.gateio_futures",
     ws=WsRules(max_subscriptions_per_connection=subscriptions.MAX_SUBSCRIPTIONS_PER_CONNECTION,
                   ping_interval_s=subscriptions.PING_INTERVAL_S),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from cexnode.adapters.descriptor import VenueDescriptor, WsRules
 from cexnode.adapters.gateio_spot import subscriptions
 from cexnode.adapters.gateio_spot.adapter import GateSpotAdapter
-from cexnode.config import VenueConfig
+from cexnode.adapters.gateio_spot.config import GateSpotConfig
 
 Adapter = GateSpotAdapter
 
@@ -14,7 +14,7 @@ DESCRIPTOR = VenueDescriptor(
     market="spot",
     title="Gate.io spot (API v4)",
     adapter_class=GateSpotAdapter,
-    config_class=VenueConfig,
+    config_class=GateSpotConfig,
     sim_venue="cexnode.sim.venues.gateio_spot",
     ws=WsRules(max_subscriptions_per_connection=subscriptions.MAX_SUBSCRIPTIONS_PER_CONNECTION,
                   ping_interval_s=subscriptions.PING_INTERVAL_S),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from cexnode.adapters.descriptor import VenueDescriptor, WsRules
 from cexnode.adapters.mexc_spot import subscriptions
 from cexnode.adapters.mexc_spot.adapter import MexcSpotAdapter
-from cexnode.config import VenueConfig
+from cexnode.adapters.mexc_spot.config import MexcSpotConfig
 
 Adapter = MexcSpotAdapter
 
@@ -14,7 +14,7 @@ DESCRIPTOR = VenueDescriptor(
     market="spot",
     title="MEXC spot (API v3)",
     adapter_class=MexcSpotAdapter,
-    config_class=VenueConfig,
+    config_class=MexcSpotConfig,
     sim_venue="cexnode.sim.venues.mexc_spot",
     ws=WsRules(max_subscriptions_per_connection=subscriptions.MAX_SUBSCRIPTIONS_PER_CONNECTION,
                   ping_interval_s=subscriptions.PING_INTERVAL_S, protocol_pings=False,
