@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any, Optional
 
 from cexnode.adapters import create_adapter
+from cexnode.adapters.registry import descriptors
 from cexnode.log import get_logger
 from cexnode.component import Component, NodeContext
 
@@ -147,7 +148,8 @@ class Engine(Component):
         a = cfg.arbitrage
         self.router = BookRouter()
         self.arb = ArbEngine(min_profit=a.min_profit, min_bps=a.min_bps, max_notional=a.max_notional,
-                             max_book_age_ms=a.max_book_age_ms, slippage_bps=a.slippage_bps)
+                             max_book_age_ms=a.max_book_age_ms, slippage_bps=a.slippage_bps,
+                             venue_names={d.venue_id: d.name for d in descriptors()})
         live = [n for n in self.adapters if n not in self.failed]
         for name in live:
             smap = self.registry.map(name)

@@ -86,7 +86,6 @@ def _registry():
 
 
 def _ours(snapshot, frames, batch):
-    from cexnode._core import symbols as S
     from cexnode._core.book import Book, BookSync, SYNC_SNAPSHOT_DIFF
     from cexnode._core.parsers.gateio_spot import GateSpotParser
     from cexnode._core.parsers.recording import BookSyncSink
@@ -94,7 +93,7 @@ def _ours(snapshot, frames, batch):
     m = _registry()
 
     def fresh():
-        book = Book(m.id_of(SYMBOL), S.VENUE_GATEIO_SPOT)
+        book = Book(m.id_of(SYMBOL), m.venue)
         sync = BookSync(book, SYNC_SNAPSHOT_DIFF)
         sync.py_snapshot(snapshot[0], snapshot[1], snapshot[2])
         return sync, GateSpotParser(m, BookSyncSink({book.symbol_id: sync}))

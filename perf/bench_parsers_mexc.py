@@ -80,7 +80,7 @@ def _ours(snapshot, frames, batch):
     assert (m.instrument("BTCUSDT")["price_scale"], m.instrument("BTCUSDT")["qty_scale"]) == (2, 8)
 
     def fresh():
-        book = Book(m.id_of("BTCUSDT"), S.VENUE_MEXC_SPOT)
+        book = Book(m.id_of("BTCUSDT"), m.venue)
         sync = BookSync(book, SYNC_SNAPSHOT_DIFF)
         sync.py_snapshot(snapshot[0], snapshot[1], snapshot[2])
         return sync, MexcSpotParser(m, BookSyncSink({book.symbol_id: sync}))

@@ -44,7 +44,7 @@ else:
         import bench_parsers_gate as bp
         from cexnode._core.parsers.gateio_spot import GateSpotParser as P
         from cexnode._core.parsers.recording import BookSyncSink
-        m, sym, venue = bp._registry(), bp.SYMBOL, S.VENUE_GATEIO_SPOT
+        m, sym = bp._registry(), bp.SYMBOL
     else:
         import bench_parsers_mexc as bp
         from cexnode._core.parsers.mexc_spot import BookSyncSink, MexcSpotParser as P
@@ -52,9 +52,9 @@ else:
         reg.add_instrument({"venue": "mexc_spot", "symbol": "BTC/USDT", "venue_symbol": "BTCUSDT",
                             "tick": "0.01", "qty_step": "0.000001"})
         reg.freeze()
-        m, sym, venue = reg.map("mexc_spot"), "BTCUSDT", S.VENUE_MEXC_SPOT
+        m, sym = reg.map("mexc_spot"), "BTCUSDT"
     snapshot, frames = bp._frames(int(sys.argv[4]))
-    book = Book(m.id_of(sym), venue)
+    book = Book(m.id_of(sym), m.venue)
     sync = BookSync(book, SYNC_SNAPSHOT_DIFF)
     sync.py_snapshot(snapshot[0], snapshot[1], snapshot[2])
     p = P(m, BookSyncSink({book.symbol_id: sync}))

@@ -1,7 +1,9 @@
 # cexnode._core.arb — cross-venue arbitrage evaluation (DESIGN §4). THE CONTRACT; review this first.
 #
 # A route is a set of legs (venue + Book + instrument rules) quoting one economic instrument, e.g.
-# BTC/USDT on mexc_spot + gateio_spot, or BTC/USDT spot + BTC/USDT:USDT perp on gateio_futures.
+# BTC/USDT on two spot venues, or BTC/USDT spot + BTC/USDT:USDT perp on a perpetual venue. Venues
+# are ids (the descriptors', 0..symbols.MAX_VENUES-1) on books and legs, and the names the engine
+# was given (ArbEngine(venue_names=...)) in routes, balances, fees and opportunities.
 # ArbEngine.on_book_update(book, now_ns) evaluates, for every route with a leg on (book.venue,
 # book.symbol_id), every ordered pair (buy leg A, sell leg B) in which the updated leg is A or B,
 # in route registration order and lexicographic (A, B) leg order, and returns None or a list of
@@ -114,11 +116,11 @@ cdef enum:
     FEE_ONE = 100000000          # 10**FEE_SCALE: fee/slippage fractions are mantissas at 1e-8
     BPS_SCALE = 4                # net_bps decimals (floor)
     VWAP_EXTRA_DIGITS = 4        # vwap decimals beyond price_scale (floor)
-    MAX_ROUTE_LEGS = 3           # one leg per venue (symbols.N_VENUES)
+    MAX_ROUTE_LEGS = 3           # legs per route: 2 or 3 (at most one per venue); the pair loop is n×n
 
 
 cdef struct ArbLeg:
-    int venue                    # symbols.VenueId
+    int venue                    # venue id (0..symbols.MAX_VENUES-1)
     int32_t symbol_id            # the venue's instrument (spot or perp symbol id)
     int route                    # index of the owning route
     int64_t fee                  # taker fee at FEE_SCALE
@@ -213,10 +215,11 @@ cdef class ArbEngine:
         list _route_symbols                # str per route
         list _route_assets                 # (base, quote) per route
         list _venue_names                  # str per leg
+        dict _venue_ids                    # venue name -> id, from the venue_names given
         list _leg_fees                     # Decimal taker fee per leg (set_leg_params changes them)
         list _leg_margins                  # Decimal margin fraction per leg, None for spot legs
         dict _balances                     # (venue name, asset) -> Decimal
-        # index (venue, symbol_id) -> legs: CSR over key = venue * _n_sym + symbol_id
+        # index (venue, symbol_id) -> legs: CSR over key = venue * _n_sym + symbol_id (MAX_VENUES venues)
         int _n_sym
         int* _idx_off
         int* _idx_legs

@@ -6,8 +6,6 @@ from cexnode._core.book import Book
 
 _Num = Union[Decimal, int, str]
 
-VENUE_NAMES: tuple[str, str, str]
-
 def format_mantissa(mantissa: int, scale: int) -> str: ...
 
 class Opportunity:
@@ -62,7 +60,8 @@ class ArbEngine:
     evaluations: int
     emitted: int
     def __init__(self, min_profit: _Num = "0.50", min_bps: _Num = "0", max_notional: _Num = "1000",
-                 max_book_age_ms: int = 5000, slippage_bps: _Num = "0") -> None: ...
+                 max_book_age_ms: int = 5000, slippage_bps: _Num = "0",
+                 venue_names: Optional[Mapping[int, str]] = None) -> None: ...
     @property
     def min_profit(self) -> Decimal: ...
     @property

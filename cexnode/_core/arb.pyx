@@ -6,14 +6,16 @@ from libc.string cimport memset
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from cexnode._core.book cimport Book, Level
+from cexnode._core.symbols cimport MAX_VENUES
 
 import math
 from decimal import Decimal
 
+from cexnode._core.symbols import check_venue_id, registered_venues
+
 cdef extern from "cexnode_debug.h":
     void CEXNODE_ASSERT(bint)
 
-VENUE_NAMES = ("mexc_spot", "gateio_spot", "gateio_futures")   # index = symbols.VenueId
 cdef object _I128_MAX_PY = (1 << 127) - 1
 cdef object _U64_MASK = (1 << 64) - 1
 cdef object _DEFAULT = object()
@@ -237,6 +239,9 @@ cdef class ArbEngine:
     max_notional : maximum quote spent on the buy leg (> 0), default 1000
     max_book_age_ms : freshness bound for exchange and receive time, default 5000
     slippage_bps : limit-price widening (0 <= x < 10000, <= 4 decimals), default 0
+    venue_names : ``{venue id: name}`` of the venues legs may be on (ids 0..MAX_VENUES-1, the
+        venue descriptors'); legs, balances and fees name venues, books carry their ids. Default:
+        the node's venue registry.
     """
 
     def __cinit__(self):
@@ -251,6 +256,7 @@ cdef class ArbEngine:
         self._route_symbols = []
         self._route_assets = []
         self._venue_names = []
+        self._venue_ids = {}
         self._leg_fees = []
         self._leg_margins = []
         self._balances = {}
@@ -263,7 +269,16 @@ cdef class ArbEngine:
         PyMem_Free(self._idx_legs)
 
     def __init__(self, min_profit="0.50", min_bps="0", max_notional="1000", max_book_age_ms=5000,
-                 slippage_bps="0"):
+                 slippage_bps="0", venue_names=None):
+        if venue_names is None:
+            venue_names = {d.venue_id: d.name for d in registered_venues()}
+        ids = {}
+        for vid, vname in dict(venue_names).items():
+            vid = check_venue_id(vid, vname)
+            if not isinstance(vname, str) or not vname or vname in ids:
+                raise ValueError("venue_names: %r (id %d) must be a distinct non-empty name" % (vname, vid))
+            ids[vname] = vid
+        self._venue_ids = ids
         self._min_profit = Decimal(0)
         self._max_notional = Decimal(1)
         self.set_params(min_profit=min_profit, min_bps=min_bps, max_notional=max_notional,
@@ -341,8 +356,8 @@ cdef class ArbEngine:
         validated before any is applied, and the legs' caps are recomputed once."""
         items = list(amounts.items()) if hasattr(amounts, "items") else list(amounts)
         for (venue, asset), amount in items:
-            if venue not in VENUE_NAMES:
-                raise ValueError("unknown venue %r; known venues: %s" % (venue, ", ".join(VENUE_NAMES)))
+            if venue not in self._venue_ids:
+                raise ValueError("unknown venue %r; known venues: %s" % (venue, ", ".join(self._venue_ids)))
             if amount is not None:
                 _ratio(amount, "balance %s %s" % (venue, asset))
         for (venue, asset), amount in items:
@@ -359,8 +374,8 @@ cdef class ArbEngine:
         """Change the taker fee of every leg on ``venue`` and/or the margin fraction of its perp
         legs (those added with ``margin_fraction``; spot legs keep none). Validated first, then
         applied with the balance caps recomputed. Dedup memory is kept."""
-        if venue not in VENUE_NAMES:
-            raise ValueError("unknown venue %r; known venues: %s" % (venue, ", ".join(VENUE_NAMES)))
+        if venue not in self._venue_ids:
+            raise ValueError("unknown venue %r; known venues: %s" % (venue, ", ".join(self._venue_ids)))
         if taker_fee is not _DEFAULT:
             fee = _scaled(taker_fee, FEE_SCALE, "exact", "%s taker_fee" % venue)
             if not (0 <= fee < FEE_ONE):
@@ -450,7 +465,7 @@ cdef class ArbEngine:
         seen = set()
         for leg in legs:
             venue = leg["venue"]
-            if venue not in VENUE_NAMES:
+            if venue not in self._venue_ids:
                 raise ValueError("route %r: unknown venue %r" % (name, venue))
             if venue in seen:
                 raise ValueError("route %r: venue %s listed twice" % (name, venue))
@@ -458,7 +473,7 @@ cdef class ArbEngine:
             bk = leg["book"]
             if bk is None:
                 raise TypeError("route %r: leg %s has no book" % (name, venue))
-            if bk.venue != VENUE_NAMES.index(venue):
+            if bk.venue != self._venue_ids[venue]:
                 raise ValueError("route %r: the book given for %s belongs to venue id %d" % (name, venue, bk.venue))
             fee = _scaled(leg["taker_fee"], FEE_SCALE, "exact", "%s taker_fee" % venue)
             if not (0 <= fee < FEE_ONE):
@@ -539,7 +554,7 @@ cdef class ArbEngine:
         for k in range(self._n_legs):
             if self._legs[k].symbol_id + 1 > n_sym:
                 n_sym = self._legs[k].symbol_id + 1
-        n_keys = MAX_ROUTE_LEGS * n_sym
+        n_keys = MAX_VENUES * n_sym
         cdef int* off = <int*>PyMem_Malloc((n_keys + 1) * sizeof(int))
         cdef int* entries = <int*>PyMem_Malloc((self._n_legs + 1) * sizeof(int))
         if off == NULL or entries == NULL:
@@ -593,7 +608,7 @@ cdef class ArbEngine:
         cdef ArbRoute* r
         cdef ArbResult res
         cdef object out = None
-        if venue < 0 or venue >= MAX_ROUTE_LEGS or sid < 0 or sid >= self._n_sym:
+        if venue < 0 or venue >= MAX_VENUES or sid < 0 or sid >= self._n_sym:
             return None
         cdef int key = venue * self._n_sym + sid
         for e in range(self._idx_off[key], self._idx_off[key + 1]):

@@ -18,11 +18,11 @@ cdef struct Level:
 
 cdef struct DepthUpdate:
     int32_t symbol_id
-    int64_t first_id       # Gate U, MEXC fromVersion; for a snapshot: its id (first == last)
-    int64_t last_id        # Gate u, MEXC toVersion
+    int64_t first_id       # the push's first update id; for a snapshot: its id (first == last)
+    int64_t last_id        # the push's last update id (each parser's .pxd maps its venue's fields)
     int64_t exch_ts_ms     # exchange event time, ms (0 when the venue sends none)
     int64_t recv_ns        # local receive time, CLOCK_REALTIME ns
-    bint full              # replaces the whole book (REST snapshot, Gate full:true, obu first push)
+    bint full              # replaces the whole book (REST snapshot, a push marked full by its venue)
     int32_t n_bids
     int32_t n_asks
     const Level* bids
@@ -42,11 +42,11 @@ cdef struct _BufDiff:
 
 
 cdef enum SyncRule:
-    # Gate spot.order_book_update, futures.order_book_update, MEXC publicAggreDepths:
+    # a diff stream synced from a REST snapshot (the venue parsers' .pxd say which channels):
     # REST snapshot id S; drop last <= S; first applied needs first <= S+1 <= last;
     # then first == prev_last + 1. Diffs before the snapshot are buffered (bounded) and replayed.
     SYNC_SNAPSHOT_DIFF = 0
-    # Gate spot.obu / futures.obu: no REST snapshot, the first push is full; then first == prev_last+1;
+    # a stream whose first push is the full book: no REST snapshot; then first == prev_last+1;
     # a gap means unsubscribe + resubscribe (the resync request says so).
     SYNC_STREAM_FULL = 1
 
@@ -79,7 +79,7 @@ cdef enum:
 cdef class Book:
     cdef:
         readonly int32_t symbol_id
-        readonly int venue               # symbols.VenueId
+        readonly int venue               # venue id (0..symbols.MAX_VENUES-1)
         readonly int depth               # levels a side that readers use (arb walk, metrics, dumps)
         readonly int max_levels          # memory cap per side; every level up to it is kept
         readonly bint overflowed         # an insert hit max_levels since the last clear/full replace

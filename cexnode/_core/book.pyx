@@ -12,7 +12,7 @@ Every level, and a memory cap (documented choice)
 -------------------------------------------------
 A side holds every level the venue has told it about: a diff stream covers the whole book and
 never re-sends an unchanged level, so a level forgotten once would be a hole for good when the
-market moves through it (MEXC aggre depth, Gate obu full pushes deeper than ``depth``). The
+market moves through it (aggregated diff streams, full pushes deeper than ``depth``). The
 allocation starts at ``2 * depth + 16`` levels a side and doubles when full; ``clear()`` (a resync)
 gives a grown allocation back. ``depth`` is only what readers use: the arbitrage walk, metrics
 and dumps read at most ``depth`` levels a side.
@@ -25,13 +25,13 @@ no-op.
 
 Sync (BookSync)
 ---------------
-``SYNC_SNAPSHOT_DIFF`` (Gate spot/futures ``order_book_update``, MEXC ``publicAggreDepths``):
+``SYNC_SNAPSHOT_DIFF`` (a diff stream synced from REST snapshots; the parsers' ``.pxd`` name the channels):
 until a snapshot arrives, diffs are copied into a bounded FIFO buffer. ``on_snapshot(S)`` replaces
 the book, then replays the buffer with the live rule: drop ``last <= id``; the first diff applied
-needs ``first <= id+1 <= last``; every later one ``first == id+1``. A diff with ``full`` (Gate
-``full:true``) replaces the book and sets ``id = last`` (and counts as bridged). Futures: an
+needs ``first <= id+1 <= last``; every later one ``first == id+1``. A diff with ``full`` (a push
+the venue marks full) replaces the book and sets ``id = last`` (and counts as bridged). Futures: an
 update with no levels still advances the id (and the timestamps), but not ``version``.
-``SYNC_STREAM_FULL`` (Gate ``spot.obu`` / ``futures.obu``): no snapshot; diffs before the first
+``SYNC_STREAM_FULL`` (a stream whose first push is the full book): no snapshot; diffs before the first
 full push are ignored; after it ``first == id+1`` strictly.
 
 Out of sync: a gap, a crossed book after an update or snapshot, a snapshot that cannot bridge
@@ -47,6 +47,7 @@ cimport cython
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.string cimport memmove, memcpy
 from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
+from cexnode._core.symbols cimport MAX_VENUES
 from time import perf_counter_ns as _perf_counter_ns
 
 cdef extern from "cexnode_debug.h":
@@ -151,6 +152,8 @@ cdef class Book:
             raise ValueError("depth must be 1..%d, got %d" % (_MAX_DEPTH, depth))
         if max_levels < depth or max_levels > _MAX_DEPTH:
             raise ValueError("max_levels must be depth..%d, got %d" % (_MAX_DEPTH, max_levels))
+        if venue < 0 or venue >= MAX_VENUES:
+            raise ValueError("venue id %d is outside 0..%d (symbols.MAX_VENUES)" % (venue, MAX_VENUES - 1))
         self.symbol_id = symbol_id
         self.venue = venue
         self.depth = depth

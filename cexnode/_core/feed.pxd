@@ -32,11 +32,11 @@ cdef enum FrameResult:
 cdef enum MessageKind:
     MSG_ACK = 0             # subscribe / unsubscribe / login ack (dict)
     MSG_PONG = 1
-    MSG_ERROR = 2           # venue-reported error or rejection (MEXC "Blocked" with code 0 included)
+    MSG_ERROR = 2           # venue-reported error or rejection (also one a venue reports with code 0)
     MSG_ORDER = 3           # private order update (normalized dict)
     MSG_FILL = 4            # private deal / user trade
     MSG_BALANCE = 5         # private balance / account update
-    MSG_API_RESPONSE = 6    # Gate WebSocket order API response (spot.order_place, futures.order_place ...)
+    MSG_API_RESPONSE = 6    # response of a venue's WebSocket order API (order place / cancel ...)
     MSG_OTHER = 7
 
 
@@ -46,7 +46,7 @@ cdef struct Bbo:
     int64_t bid_qty         # 0 with bid_px 0 = empty side
     int64_t ask_px
     int64_t ask_qty
-    int64_t seq             # venue update id (Gate u, MEXC version); 0 when none
+    int64_t seq             # venue update id of the push; 0 when none
     int64_t exch_ts_ms
     int64_t recv_ns
 
@@ -74,7 +74,7 @@ cdef class FeedSink:
 
 cdef class FeedParser:
     cdef:
-        readonly int venue              # symbols.VenueId
+        readonly int venue              # venue id of the SymbolMap (-1 in raw mode: no map)
         readonly SymbolMap symbols      # may be None: raw mode (decode without instrument info)
         public FeedSink sink
         readonly uint64_t frames        # every frame handed to feed()

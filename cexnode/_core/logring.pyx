@@ -182,7 +182,7 @@ cdef int32_t _register(str name, tuple tags) except -1:
 
 
 def get_logger(name, tags=None):
-    """The logger for ``name`` with hierarchical ``tags`` (e.g. ``["mexc_spot", "public", "ws"]``).
+    """The logger for ``name`` with hierarchical ``tags`` (e.g. ``[venue name, "public", "ws"]``).
 
     Loggers are cached: the same (name, tags) always gives the same object and logger id."""
     cdef tuple t = tuple(str(x) for x in tags) if tags else ()

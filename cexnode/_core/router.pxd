@@ -2,8 +2,10 @@
 #
 # One BookRouter per node (and per replay). Every venue parser has it as its FeedSink; it holds one
 # BookSync + Book per (venue, symbol id), registered up front with add_book() (the sync rule is the
-# venue channel's: SYNC_SNAPSHOT_DIFF for Gate order_book_update and MEXC aggre depth,
-# SYNC_STREAM_FULL for Gate obu), and one ArbEngine (set_arb()).
+# venue channel's: SYNC_SNAPSHOT_DIFF for a diff stream synced from REST snapshots,
+# SYNC_STREAM_FULL for a stream whose first push is the full book), and one ArbEngine (set_arb()).
+# Venue ids are the descriptors' (0..symbols.MAX_VENUES-1): add_book refuses any other, and the
+# per-venue counters below are C arrays of MAX_VENUES.
 #
 # Hot path (on_depth, no Python object unless an opportunity exists):
 #   key = venue * _n_sym + symbol_id → BookSync (unknown key: counted in `unrouted`, dropped)
@@ -38,7 +40,7 @@ from cexnode._core.arb cimport ArbEngine
 from cexnode._core.book cimport Book, BookSync, DepthUpdate, Level
 from cexnode._core.feed cimport Bbo, FeedSink, Trade
 from cexnode._core.logring cimport HotHistogram
-from cexnode._core.symbols cimport N_VENUES
+from cexnode._core.symbols cimport MAX_VENUES
 
 
 cdef enum:
@@ -55,12 +57,12 @@ cdef class BookRouter(FeedSink):
         bint _fixed_clock
         int64_t _now_fixed
         # counters (C fields, read by metrics)
-        uint64_t _frames_depth[N_VENUES]        # depth updates per venue
-        uint64_t _bbo[N_VENUES]
-        uint64_t _trades[N_VENUES]
-        uint64_t _messages[N_VENUES]
-        uint64_t _parse_errors[N_VENUES]
-        uint64_t _resyncs[N_VENUES]
+        uint64_t _frames_depth[MAX_VENUES]        # depth updates per venue
+        uint64_t _bbo[MAX_VENUES]
+        uint64_t _trades[MAX_VENUES]
+        uint64_t _messages[MAX_VENUES]
+        uint64_t _parse_errors[MAX_VENUES]
+        uint64_t _resyncs[MAX_VENUES]
         readonly uint64_t depth_updates
         readonly uint64_t unrouted              # depth updates for a (venue, symbol) with no book
         readonly uint64_t evaluations           # ArbEngine.on_book_update calls
@@ -79,8 +81,8 @@ cdef class BookRouter(FeedSink):
         dict _resync_handlers                   # venue -> fn(symbol_id, reason)
         dict _message_handlers                  # venue -> fn(kind, msg)
         # book audits (see above): shadow BookSync per venue while _audit_on[venue]
-        bint _audit_on[N_VENUES]
-        int32_t _audit_sid[N_VENUES]
+        bint _audit_on[MAX_VENUES]
+        int32_t _audit_sid[MAX_VENUES]
         list _audits
 
     cdef inline int64_t now(self) noexcept

@@ -8,7 +8,9 @@ from cexnode._core.book cimport (APPLY_OK, DEFAULT_MAX_LEVELS, SYNC_SNAPSHOT_DIF
                                  DepthUpdate, Level)
 from cexnode._core.feed cimport FeedParser
 from cexnode._core.logring cimport HotHistogram, now_ns as clock_now_ns
-from cexnode._core.symbols cimport N_VENUES
+from cexnode._core.symbols cimport MAX_VENUES
+
+from cexnode._core.symbols import check_venue_id, registered_venues
 
 # Tick-to-decision histogram bounds (ns): 250 ns .. 10 ms, roughly ×2 per bucket.
 _LAT_BOUNDS_NS = (250, 500, 1000, 2000, 3000, 4000, 6000, 8000, 12000, 16000, 20000, 30000, 50000,
@@ -80,9 +82,9 @@ cdef class BookRouter(FeedSink):
         self.parse_error_handler = None
         self._resync_handlers = {}
         self._message_handlers = {}
-        self._audits = [None] * N_VENUES
+        self._audits = [None] * MAX_VENUES
         cdef int v
-        for v in range(<int>N_VENUES):
+        for v in range(<int>MAX_VENUES):
             self._audit_on[v] = False
             self._audit_sid[v] = -1
             self._frames_depth[v] = 0
@@ -106,8 +108,7 @@ cdef class BookRouter(FeedSink):
         cdef BookSync s
         cdef list grown
         cdef int v, n
-        if venue < 0 or venue >= N_VENUES:
-            raise ValueError("venue id out of range: %d" % venue)
+        check_venue_id(venue)
         if symbol_id < 0:
             raise ValueError("symbol id must be >= 0")
         if rule != SYNC_SNAPSHOT_DIFF and rule != SYNC_STREAM_FULL:
@@ -119,8 +120,8 @@ cdef class BookRouter(FeedSink):
             return s.book
         if symbol_id >= self._n_sym:
             n = max(symbol_id + 1, 2 * self._n_sym, 8)
-            grown = [None] * (N_VENUES * n)
-            for v in range(<int>N_VENUES):
+            grown = [None] * (MAX_VENUES * n)
+            for v in range(<int>MAX_VENUES):
                 grown[v * n:v * n + self._n_sym] = self._syncs[v * self._n_sym:(v + 1) * self._n_sym]
             self._syncs = grown
             self._n_sym = n
@@ -130,7 +131,7 @@ cdef class BookRouter(FeedSink):
 
     def book(self, int venue, int32_t symbol_id, bint create=True):
         """The Book of ``(venue, symbol_id)``; created (SYNC_SNAPSHOT_DIFF) when absent and ``create``."""
-        cdef BookSync s = self._sync(venue, symbol_id) if 0 <= venue < N_VENUES else None
+        cdef BookSync s = self._sync(venue, symbol_id) if 0 <= venue < MAX_VENUES else None
         if s is not None:
             return s.book
         if not create:
@@ -139,7 +140,7 @@ cdef class BookRouter(FeedSink):
 
     def book_sync(self, int venue, int32_t symbol_id):
         """The BookSync of ``(venue, symbol_id)`` or None."""
-        return self._sync(venue, symbol_id) if 0 <= venue < N_VENUES else None
+        return self._sync(venue, symbol_id) if 0 <= venue < MAX_VENUES else None
 
     def books(self):
         """``[((venue, symbol_id), Book), ...]`` in (venue, symbol id) order."""
@@ -203,7 +204,7 @@ cdef class BookRouter(FeedSink):
         cdef BookSync s
         cdef uint64_t v0
         cdef int r
-        if venue < 0 or venue >= N_VENUES:
+        if venue < 0 or venue >= MAX_VENUES:
             self.unrouted += 1
             return 0
         s = self._sync(venue, u.symbol_id)
@@ -245,17 +246,17 @@ cdef class BookRouter(FeedSink):
         return 0
 
     cdef int on_bbo(self, int venue, const Bbo* b) except -1:
-        if 0 <= venue < N_VENUES:
+        if 0 <= venue < MAX_VENUES:
             self._bbo[venue] += 1
         return 0
 
     cdef int on_trade(self, int venue, const Trade* t) except -1:
-        if 0 <= venue < N_VENUES:
+        if 0 <= venue < MAX_VENUES:
             self._trades[venue] += 1
         return 0
 
     cdef int on_message(self, int venue, int kind, object msg) except -1:
-        if 0 <= venue < N_VENUES:
+        if 0 <= venue < MAX_VENUES:
             self._messages[venue] += 1
         h = self._message_handlers.get(venue) if self._message_handlers else None
         if h is not None:
@@ -265,7 +266,7 @@ cdef class BookRouter(FeedSink):
         return 0
 
     cdef int on_parse_error(self, int venue, str reason, const char* buf, Py_ssize_t n) except -1:
-        if 0 <= venue < N_VENUES:
+        if 0 <= venue < MAX_VENUES:
             self._parse_errors[venue] += 1
         if self.parse_error_handler is not None:
             self.parse_error_handler(venue, reason)
@@ -275,7 +276,7 @@ cdef class BookRouter(FeedSink):
         # BookSync's on_resync hook: called once per resync episode, inside on_update/on_snapshot.
         cdef int venue = s.book.venue
         self.resyncs += 1
-        if 0 <= venue < N_VENUES:
+        if 0 <= venue < MAX_VENUES:
             self._resyncs[venue] += 1
         h = self._resync_handlers.get(venue) if self._resync_handlers else None
         if h is not None:
@@ -285,7 +286,7 @@ cdef class BookRouter(FeedSink):
 
     # -- snapshots and resync requests ------------------------------------------------------------
     cdef int snapshot_c(self, int venue, const DepthUpdate* snap) except -1:
-        cdef BookSync s = self._sync(venue, snap.symbol_id) if 0 <= venue < N_VENUES else None
+        cdef BookSync s = self._sync(venue, snap.symbol_id) if 0 <= venue < MAX_VENUES else None
         cdef uint64_t v0
         cdef int r
         if s is None:
@@ -309,7 +310,7 @@ cdef class BookRouter(FeedSink):
 
     def request_resync(self, int venue, int32_t symbol_id, int reason=5):
         """Force one book out of sync (its resync callback fires)."""
-        cdef BookSync s = self._sync(venue, symbol_id) if 0 <= venue < N_VENUES else None
+        cdef BookSync s = self._sync(venue, symbol_id) if 0 <= venue < MAX_VENUES else None
         if s is None:
             raise KeyError("no book for venue %d symbol id %d" % (venue, symbol_id))
         s.request_resync(reason)
@@ -330,7 +331,7 @@ cdef class BookRouter(FeedSink):
         SYNC_STREAM_FULL ids have no documented relation to the REST snapshot's) or RuntimeError (an
         audit of this venue is pending).
         """
-        cdef BookSync s = self._sync(venue, symbol_id) if 0 <= venue < N_VENUES else None
+        cdef BookSync s = self._sync(venue, symbol_id) if 0 <= venue < MAX_VENUES else None
         cdef BookSync shadow
         if s is None:
             raise KeyError("no book for venue %d symbol id %d" % (venue, symbol_id))
@@ -347,14 +348,14 @@ cdef class BookRouter(FeedSink):
 
     def audit_end(self, int venue):
         """Stop feeding the venue's audit shadow (no-op when none is pending)."""
-        if 0 <= venue < N_VENUES:
+        if 0 <= venue < MAX_VENUES:
             self._audit_on[venue] = False
             self._audit_sid[venue] = -1
             self._audits[venue] = None
 
     def audit_pending(self, int venue):
         """``(symbol_id, shadow BookSync)`` of the venue's pending audit, or None."""
-        if 0 <= venue < N_VENUES and self._audit_on[venue]:
+        if 0 <= venue < MAX_VENUES and self._audit_on[venue]:
             return self._audit_sid[venue], self._audits[venue]
         return None
 
@@ -374,7 +375,7 @@ cdef class BookRouter(FeedSink):
     # -- metrics -----------------------------------------------------------------------------------
     def counters(self, int venue):
         """Per-venue counters: depth, bbo, trades, messages, parse_errors, resyncs."""
-        if venue < 0 or venue >= N_VENUES:
+        if venue < 0 or venue >= MAX_VENUES:
             raise ValueError("venue id out of range: %d" % venue)
         return {"depth": self._frames_depth[venue], "bbo": self._bbo[venue], "trades": self._trades[venue],
                 "messages": self._messages[venue], "parse_errors": self._parse_errors[venue],
@@ -413,11 +414,14 @@ cdef class BookRouter(FeedSink):
         """Also observe every tick-to-decision sample, in μs, into ``hist`` (None stops)."""
         self._us_hist = hist
 
-    def register_metrics(self, metrics):
+    def register_metrics(self, metrics, venue_names=None):
         """Feed a cexnode.metrics.NodeMetrics: the tick-to-decision histogram (μs) and the router's
-        per-venue counters as ``cexnode_router_*`` series (book updates/resyncs per book come from
-        the metrics' BookSync sources, parse errors from the parsers)."""
-        from cexnode._core.symbols import VENUES
+        per-venue counters as ``cexnode_router_*`` series labelled with ``venue_names`` (``{venue id:
+        name}``; default: the node's venue registry). Book updates/resyncs per book come from the
+        metrics' BookSync sources, parse errors from the parsers."""
+        if venue_names is None:
+            venue_names = {d.venue_id: d.name for d in registered_venues()}
+        labels = sorted((check_venue_id(v, n), n) for v, n in dict(venue_names).items())
         self.set_latency_histogram_us(metrics.tick_to_decision())
         for key, name, help_ in (("depth", "cexnode_router_depth_updates", "Depth updates routed to a book."),
                                  ("bbo", "cexnode_router_bbo", "Best bid/offer pushes received."),
@@ -425,7 +429,7 @@ cdef class BookRouter(FeedSink):
                                  ("messages", "cexnode_router_messages", "Control/private messages routed."),
                                  ("resyncs", "cexnode_router_resyncs", "Books that left sync (resync requests).")):
             metrics.register_counter_source(name, help_, ("venue",),
-                                            lambda key=key: [((VENUES[v],), self.counters(v)[key]) for v in range(N_VENUES)])
+                                            lambda key=key: [((n,), self.counters(v)[key]) for v, n in labels])
         metrics.register_counter_source("cexnode_router_evaluations", "Arbitrage evaluations after a book change.", (),
                                         lambda: [((), self.evaluations)])
         metrics.register_counter_source("cexnode_router_opportunities", "Opportunities emitted by the arbitrage engine.", (),

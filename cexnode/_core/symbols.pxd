@@ -1,27 +1,29 @@
 # cexnode._core.symbols — unified symbols, venue ↔ symbol maps, per-instrument specs. THE CONTRACT.
 #
 # A unified Symbol ("BTC/USDT", "BTC/USDT:USDT") is interned: one object per instrument and a small
-# dense integer id for C arrays. Each venue has a SymbolMap built from its instrument info (MEXC
-# exchangeInfo, Gate currency_pairs, Gate futures contracts); an unknown venue string is a miss
-# (NULL / KeyError), never a wrong mapping.
+# dense integer id for C arrays. Each venue has a SymbolMap built from its instrument info (read by
+# the venue's package from its REST listing, or given in the config); an unknown venue string is a
+# miss (NULL / KeyError), never a wrong mapping.
+#
+# Venues: the core names none. Each is known by the id its descriptor gives it
+# (cexnode.adapters.registry; SymbolRegistry takes the venues from its caller); ids index C arrays
+# (router counters, book and leg indexes) bounded by MAX_VENUES, and an id outside 0..MAX_VENUES-1
+# is refused when a registry, map, book or route is built, never per message.
 #
 # Scales: all instruments that belong to one *economic* instrument compared by arbitrage
-# (BTC/USDT on mexc_spot and gateio_spot, and BTC/USDT:USDT on gateio_futures) share one
-# price_scale and one qty_scale (base units), fixed when the registry is frozen after loading.
+# (BTC/USDT on two spot venues, and BTC/USDT:USDT on a perpetual venue) share one price_scale and
+# one qty_scale (base units), fixed when the registry is frozen after loading.
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
 
-cdef enum VenueId:
-    VENUE_MEXC_SPOT = 0
-    VENUE_GATEIO_SPOT = 1
-    VENUE_GATEIO_FUTURES = 2
-    N_VENUES = 3
+cdef enum:
+    MAX_VENUES = 8            # capacity of the per-venue C arrays: venue ids are 0..MAX_VENUES-1
 
 
 cdef struct Instrument:
     int32_t symbol_id
-    int venue                 # VenueId
+    int venue                 # venue id (0..MAX_VENUES-1, the venue descriptor's)
     int price_scale           # decimals of book/arb prices (shared across the economic instrument)
     int qty_scale             # decimals of book/arb BASE quantities (shared likewise)
     int venue_qty_scale       # decimals the venue's size field is parsed at (futures: contracts)
@@ -60,7 +62,8 @@ cdef class Symbol:
 @cython.final
 cdef class SymbolMap:
     cdef:
-        readonly int venue
+        readonly int venue        # venue id (0..MAX_VENUES-1)
+        readonly str venue_label  # the venue's name (reports, errors)
         # implementation-owned hash table over venue strings (see symbols.pyx)
         _NameSlot* _slots
         uint64_t _mask

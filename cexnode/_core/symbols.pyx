@@ -1,10 +1,14 @@
 """Unified symbols, per-venue symbol maps and instrument specs (see symbols.pxd, the contract).
 
 Symbols are interned process-wide: ``get_symbol("BTC/USDT")`` always returns the same object, with a
-small dense ``id`` usable as a C array index. A :class:`SymbolRegistry` is loaded from each venue's
-instrument info (MEXC exchangeInfo, Gate currency_pairs, Gate futures contracts) or from plain
-dicts, then frozen: freezing fixes one price_scale and one qty_scale per economic instrument
-(``BTC/USDT`` and ``BTC/USDT:USDT`` share them) and builds one :class:`SymbolMap` per venue.
+small dense ``id`` usable as a C array index. A :class:`SymbolRegistry` is loaded with neutral
+instrument specs (plain dicts: read from each venue's REST listing by the venue's package,
+``cexnode.adapters.<venue>.instruments``, or given in the config), then frozen: freezing fixes one
+price_scale and one qty_scale per economic instrument (``BTC/USDT`` and ``BTC/USDT:USDT`` share them)
+and builds one :class:`SymbolMap` per venue.
+
+The core names no venue: the registry takes the venues (name, id, market kind) from its caller, by
+default the node's venue registry (:mod:`cexnode.adapters.registry`, read once at construction).
 """
 import decimal
 import json
@@ -21,20 +25,17 @@ cdef extern from "cexnode_debug.h":
 
 cdef int _MAX_SCALE = 18           # fixedpoint.MAX_SCALE
 
-VENUES = ("mexc_spot", "gateio_spot", "gateio_futures")
-_VENUE_IDS = {name: i for i, name in enumerate(VENUES)}
-globals().update(VENUE_MEXC_SPOT=<int>VENUE_MEXC_SPOT, VENUE_GATEIO_SPOT=<int>VENUE_GATEIO_SPOT,
-                 VENUE_GATEIO_FUTURES=<int>VENUE_GATEIO_FUTURES, N_VENUES=<int>N_VENUES)
+globals().update(MAX_VENUES=<int>MAX_VENUES)
 
 
-def venue_id(venue):
-    """``"mexc_spot"`` -> 0 etc.; ints are checked and returned. ValueError for an unknown venue."""
-    if isinstance(venue, int) and not isinstance(venue, bool):
-        if 0 <= venue < N_VENUES:
-            return int(venue)
-    elif venue in _VENUE_IDS:
-        return _VENUE_IDS[venue]
-    raise ValueError("unknown venue %r (expected one of %s)" % (venue, ", ".join(VENUES)))
+def check_venue_id(venue_id, name=None):
+    """``venue_id`` as an int when it fits the core's per-venue arrays (0..MAX_VENUES-1); else
+    ValueError naming the venue. Every constructor that takes a venue id calls it, so a venue the
+    arrays cannot hold is refused when the node is wired, never per message."""
+    if isinstance(venue_id, bool) or not isinstance(venue_id, int) or not 0 <= venue_id < MAX_VENUES:
+        raise ValueError("venue id %r%s is outside 0..%d (the core's capacity, symbols.MAX_VENUES)"
+                         % (venue_id, "" if name is None else " of venue %r" % name, MAX_VENUES - 1))
+    return int(venue_id)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -206,15 +207,18 @@ cdef class SymbolMap:
         PyMem_Free(self._name_ptrs)
         PyMem_Free(self._name_lens)
 
-    def __init__(self, venue, entries=(), int32_t n_ids=-1):
-        """``entries``: iterable of ``(venue_name: str, symbol: Symbol, spec: dict)``; spec keys are
-        the :class:`Instrument` fields except symbol_id and venue. Normally built by the registry."""
+    def __init__(self, venue, entries=(), int32_t n_ids=-1, str name=None):
+        """``venue``: the venue id (0..MAX_VENUES-1); ``name``: the venue's name (reports; default
+        ``"venue <id>"``). ``entries``: iterable of ``(venue_symbol: str, symbol: Symbol, spec:
+        dict)``; spec keys are the :class:`Instrument` fields except symbol_id and venue. Normally
+        built by the registry."""
         cdef Py_ssize_t cap = 8, i, k
         cdef uint64_t h
         cdef Instrument* ins
         cdef Symbol sym
         cdef bytes b
-        self.venue = venue_id(venue)
+        self.venue = check_venue_id(venue, name)
+        self.venue_label = name if name is not None else "venue %d" % self.venue
         entries = list(entries)
         if n_ids < 0:
             n_ids = len(_SYMBOLS_BY_ID)
@@ -246,10 +250,10 @@ cdef class SymbolMap:
                 raise ValueError("symbol %s (id %d) was interned after this map's id range" % (sym, sym.id))
             b = name.encode("utf-8")
             if self.find(b, len(b)) != NULL:
-                raise ValueError("duplicate venue symbol %r on %s" % (name, VENUES[self.venue]))
+                raise ValueError("duplicate venue symbol %r on %s" % (name, self.venue_label))
             if self._by_id[sym.id] != -1:
                 raise ValueError("%s listed twice on %s (%r and %r)"
-                                 % (sym, VENUES[self.venue], self._str_by_id[sym.id], name))
+                                 % (sym, self.venue_label, self._str_by_id[sym.id], name))
             k = self._n_insts
             ins = &self._insts[k]
             ins.symbol_id = sym.id
@@ -368,7 +372,7 @@ cdef class SymbolMap:
             raise KeyError(key)
         k = self._by_id[ins.symbol_id]
         return {
-            "symbol": self._symbols[k].name, "symbol_id": ins.symbol_id, "venue": VENUES[ins.venue],
+            "symbol": self._symbols[k].name, "symbol_id": ins.symbol_id, "venue": self.venue_label,
             "venue_symbol": self._name_str[k], "price_scale": ins.price_scale, "qty_scale": ins.qty_scale,
             "venue_qty_scale": ins.venue_qty_scale, "qty_mult": ins.qty_mult, "tick": ins.tick,
             "step": ins.step, "min_qty": ins.min_qty, "min_notional": ins.min_notional,
@@ -395,7 +399,7 @@ cdef class SymbolMap:
         return self.find(p, n) != NULL
 
     def __repr__(self):
-        return "SymbolMap(%s, %d instruments)" % (VENUES[self.venue], self._n_insts)
+        return "SymbolMap(%s, %d instruments)" % (self.venue_label, self._n_insts)
 
     def bench_find(self, list names, Py_ssize_t repeats):
         """Benchmark helper: C-level ``find`` over ``names`` (bytes), ``repeats`` times.
@@ -462,8 +466,11 @@ _D = decimal.Decimal
 _ZERO = _D(0)
 
 
-def _dec(value, what):
-    """Exact Decimal of a venue number (str, int or JSON float given as text); None stays None."""
+def spec_decimal(value, what):
+    """Exact Decimal of a venue number (str, int or JSON float given as text); None stays None.
+
+    ValueError (naming ``what``) for anything else, a non-finite or a negative number. The venue
+    instrument readers use it for the fields of their REST listings, the registry for specs."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -479,15 +486,16 @@ def _dec(value, what):
     return d
 
 
-def _decimals(d):
-    """Number of decimals needed to write ``d`` exactly (0 for integers)."""
+def decimals_of(d):
+    """Number of decimals needed to write Decimal ``d`` exactly (0 for integers and None)."""
     if d is None or d == 0:
         return 0
     e = d.normalize().as_tuple().exponent
     return -e if e < 0 else 0
 
 
-def _int_decimals(value, what):
+def spec_decimal_places(value, what):
+    """An integer number of decimals 0..18 (int or its text); ValueError naming ``what`` otherwise."""
     if isinstance(value, bool) or value is None:
         raise ValueError("%s: expected an integer number of decimals, got %r" % (what, value))
     try:
@@ -499,10 +507,21 @@ def _int_decimals(value, what):
     return v
 
 
-def _load_json(obj):
+def load_json(obj):
+    """A REST payload as given (parsed JSON) or parsed from its text (str/bytes)."""
     if isinstance(obj, (str, bytes, bytearray)):
         return json.loads(obj)
     return obj
+
+
+def rejection_reason(exc):
+    """The reason recorded in :attr:`SymbolRegistry.rejected` for an instrument that raised ``exc``."""
+    return ("missing field %s" % exc) if isinstance(exc, KeyError) else str(exc)
+
+
+_dec = spec_decimal
+_decimals = decimals_of
+_int_decimals = spec_decimal_places
 
 
 def _mantissa(d, int scale, bint round_up=False):
@@ -516,52 +535,91 @@ def _mantissa(d, int scale, bint round_up=False):
     return i
 
 
+def registered_venues():
+    """The node's venues (:func:`cexnode.adapters.registry.descriptors`): the default of
+    :class:`SymbolRegistry` and ``ArbEngine`` when their caller names none."""
+    # Imported here, not at module level: the venue registry's packages import this module
+    # (adapters -> core); the core reads the registry only when a caller leaves the venues out.
+    from cexnode.adapters.registry import descriptors
+    return descriptors()
+
+
+_MARKETS = ("spot", "perpetual")
+
+
 class SymbolRegistry:
-    """Builds the per-venue :class:`SymbolMap` objects from instrument info, then freezes.
+    """Builds the per-venue :class:`SymbolMap` objects from instrument specs, then freezes.
 
     Parameters
     ----------
+    venues : iterable of venue descriptors, optional
+        The venues instruments may be listed on: objects with ``name``, ``venue_id`` (0..MAX_VENUES-1)
+        and ``market`` (``"spot"`` lists BASE/QUOTE, ``"perpetual"`` BASE/QUOTE:SETTLE), such as
+        :class:`cexnode.adapters.descriptor.VenueDescriptor`. Default: the node's venue registry.
     qty_headroom : int
         Extra decimals added to each spot instrument's quantity precision when choosing the shared
-        qty_scale, so that book quantities finer than the order step still parse exactly (MEXC
-        pushes such sizes). Default 2.
+        qty_scale, so that book quantities finer than the order step still parse exactly (a venue
+        may push such sizes). Default 2.
     price_headroom : int
         Extra decimals added to every tick's decimals for price_scale. Default 0.
 
     Notes
     -----
-    Venue strings map to symbols from the venue's own fields (MEXC ``baseAsset``/``quoteAsset``,
-    Gate spot ``base``/``quote``). Gate futures contracts carry no base/quote fields: the settle
-    currency is the endpoint's (``/futures/usdt`` -> USDT) and the name must read
-    ``<BASE>_<SETTLE>``; anything else is rejected rather than guessed. Instruments that cannot
-    be loaded are skipped and listed in :attr:`rejected` as ``(venue, venue_symbol, reason)``.
+    Instruments come as neutral specs (:meth:`add_instrument`): given in the config, or read from a
+    venue's REST listing by the venue's package (``cexnode.adapters.<venue>.instruments``), whose
+    rows map to symbols from the venue's own fields, never by guessing. :meth:`add_listing` loads
+    such a listing: instruments that cannot be loaded are skipped and listed in :attr:`rejected` as
+    ``(venue, venue_symbol, reason)``.
     """
 
-    def __init__(self, *, qty_headroom=2, price_headroom=0):
+    def __init__(self, venues=None, *, qty_headroom=2, price_headroom=0):
         self.qty_headroom = int(qty_headroom)
         self.price_headroom = int(price_headroom)
+        self._names = {}          # venue id -> name
+        self._ids = {}            # venue name -> id
+        self._spot = {}           # venue id -> True for a spot venue, False for a perpetual one
+        for d in (registered_venues() if venues is None else venues):
+            vid = check_venue_id(d.venue_id, d.name)
+            if d.market not in _MARKETS:
+                raise ValueError("venue %r: market %r is not one of %s" % (d.name, d.market, ", ".join(_MARKETS)))
+            if vid in self._names or d.name in self._ids:
+                raise ValueError("venue %r (id %d) is given twice or its id is taken" % (d.name, vid))
+            self._names[vid] = d.name
+            self._ids[d.name] = vid
+            self._spot[vid] = d.market == "spot"
         self._specs = {}          # (venue_id, venue_symbol) -> spec dict (Decimals)
-        self._maps = None
+        self._maps = None         # venue id -> SymbolMap once frozen
         self._scales = {}         # (base, quote) -> (price_scale, qty_scale)
         self.rejected = []
+
+    # ---- venues -------------------------------------------------------------------------------
+    def venue_id(self, venue):
+        """The id of ``venue`` (its name, or an id that is one of this registry's venues); ValueError
+        naming the known venues otherwise."""
+        if isinstance(venue, int) and not isinstance(venue, bool):
+            if venue in self._names:
+                return int(venue)
+        elif venue in self._ids:
+            return self._ids[venue]
+        raise ValueError("unknown venue %r (expected one of %s)" % (venue, ", ".join(self._ids)))
+
+    def venue_names(self):
+        """``{venue id: name}`` of the registry's venues (what ``ArbEngine(venue_names=...)`` takes)."""
+        return dict(self._names)
 
     # ---- loading ------------------------------------------------------------------------------
     def _check_open(self):
         if self._maps is not None:
             raise RuntimeError("SymbolRegistry is frozen; load instruments before freeze()")
 
-    @staticmethod
-    def _wanted(only, venue_symbol, sym_name):
-        return only is None or venue_symbol in only or sym_name in only
-
     def _add(self, int venue, str venue_symbol, Symbol sym, *, tick, qty_step, min_qty, min_notional,
              quanto, venue_qty_dec, tradable, is_spot):
         key = (venue, venue_symbol)
         if key in self._specs:
-            raise ValueError("duplicate venue symbol %r on %s" % (venue_symbol, VENUES[venue]))
+            raise ValueError("duplicate venue symbol %r on %s" % (venue_symbol, self._names[venue]))
         for (v, vs), spec in self._specs.items():
             if v == venue and spec["symbol"] is sym:
-                raise ValueError("%s already listed on %s as %r" % (sym.name, VENUES[venue], vs))
+                raise ValueError("%s already listed on %s as %r" % (sym.name, self._names[venue], vs))
         if tick is None or tick <= 0:
             raise ValueError("tick must be > 0")
         if qty_step is None or qty_step <= 0:
@@ -573,131 +631,43 @@ class SymbolRegistry:
                                 min_notional=min_notional or _ZERO, quanto=quanto,
                                 venue_qty_dec=venue_qty_dec, tradable=bool(tradable), is_spot=is_spot)
 
-    def _try(self, venue, venue_symbol, fn):
-        try:
-            fn()
-        except (ValueError, KeyError, TypeError) as e:
-            reason = ("missing field %s" % e) if isinstance(e, KeyError) else str(e)
-            self.rejected.append((VENUES[venue], venue_symbol, reason))
-            return False
-        return True
+    def add_listing(self, entries):
+        """Load instruments read from a venue's REST listing; returns the number added.
 
-    def add_mexc_exchange_info(self, info, only=None):
-        """Load ``GET /api/v3/exchangeInfo`` (dict with ``symbols``, a list of symbol objects, one
-        symbol object, or the JSON text). ``only``: optional set of venue strings / unified names.
-
-        baseAssetPrecision = qty decimals, quotePrecision = price decimals (tick 10^-n),
-        baseSizePrecision = min qty, quoteAmountPrecision = min notional, status "1" = online.
-        Returns the number of instruments added.
+        ``entries``, in listing order: an instrument spec (a dict as :meth:`add_instrument` takes)
+        per row the venue's reader could read, or ``(venue, venue_symbol, reason)`` for a row it
+        could not. A spec the registry refuses (duplicate, zero tick, ...) is skipped too; both are
+        recorded in :attr:`rejected`, and the rest of the listing loads.
         """
         self._check_open()
-        info = _load_json(info)
-        rows = info.get("symbols", [info] if "symbol" in info else []) if isinstance(info, dict) else info
         added = 0
-        for row in rows:
-            vs = row.get("symbol", "?")
-
-            def one(row=row, vs=vs):
-                if not self._wanted(only, vs, row["baseAsset"] + "/" + row["quoteAsset"]):
-                    return
-                sym = symbol_from_parts(row["baseAsset"], row["quoteAsset"])
-                qdec = _int_decimals(row["baseAssetPrecision"], "baseAssetPrecision")
-                pdec = _int_decimals(row["quotePrecision"], "quotePrecision")
-                status = row.get("status")
-                online = status in ("1", 1, "ENABLED")
-                self._add(VENUE_MEXC_SPOT, vs, sym, tick=_D(1).scaleb(-pdec), qty_step=_D(1).scaleb(-qdec),
-                          min_qty=_dec(row.get("baseSizePrecision"), "baseSizePrecision"),
-                          min_notional=_dec(row.get("quoteAmountPrecision"), "quoteAmountPrecision"),
-                          quanto=None, venue_qty_dec=None,
-                          tradable=online and row.get("isSpotTradingAllowed", True) is not False,
-                          is_spot=True)
-            if self._try(VENUE_MEXC_SPOT, vs, one) and (VENUE_MEXC_SPOT, vs) in self._specs:
-                added += 1
-        return added
-
-    def add_gateio_spot_pairs(self, pairs, only=None):
-        """Load ``GET /spot/currency_pairs[/{pair}]`` (list, one object, or JSON text).
-
-        precision = price decimals, amount_precision = amount decimals, min_base_amount = min qty,
-        min_quote_amount = min notional (null = none), trade_status "tradable" = tradable.
-        """
-        self._check_open()
-        pairs = _load_json(pairs)
-        if isinstance(pairs, dict):
-            pairs = [pairs]
-        added = 0
-        for row in pairs:
-            vs = row.get("id", "?")
-
-            def one(row=row, vs=vs):
-                if not self._wanted(only, vs, row["base"] + "/" + row["quote"]):
-                    return
-                sym = symbol_from_parts(row["base"], row["quote"])
-                pdec = _int_decimals(row["precision"], "precision")
-                qdec = _int_decimals(row["amount_precision"], "amount_precision")
-                self._add(VENUE_GATEIO_SPOT, vs, sym, tick=_D(1).scaleb(-pdec), qty_step=_D(1).scaleb(-qdec),
-                          min_qty=_dec(row.get("min_base_amount"), "min_base_amount"),
-                          min_notional=_dec(row.get("min_quote_amount"), "min_quote_amount"),
-                          quanto=None, venue_qty_dec=None,
-                          tradable=row.get("trade_status") == "tradable", is_spot=True)
-            if self._try(VENUE_GATEIO_SPOT, vs, one) and (VENUE_GATEIO_SPOT, vs) in self._specs:
-                added += 1
-        return added
-
-    def add_gateio_futures_contracts(self, contracts, settle="USDT", size_decimal=False,
-                                     decimal_size_scale=4, only=None):
-        """Load ``GET /futures/{settle}/contracts[/{contract}]`` (list, one object, or JSON text).
-
-        quanto_multiplier = base units per contract, order_price_round = tick, order_size_min =
-        minimum contracts, status "trading" and not in_delisting = tradable. Sizes are integer
-        contracts unless ``size_decimal`` (the ``X-Gate-Size-Decimal: 1`` mode) is on and the
-        contract has ``enable_decimal: true``; then sizes parse at ``decimal_size_scale`` decimals
-        (Gate documents no per-contract size step for decimal mode; the order step is taken from
-        ``order_size_min`` when it is fractional, else 1 contract).
-        """
-        self._check_open()
-        contracts = _load_json(contracts)
-        if isinstance(contracts, dict):
-            contracts = [contracts]
-        added = 0
-        for row in contracts:
-            vs = row.get("name", "?")
-
-            def one(row=row, vs=vs):
-                base, us, quote = vs.rpartition("_")
-                if not us or not base or quote != settle:
-                    raise ValueError("contract name %r is not <BASE>_%s on the %s-settled endpoint"
-                                     % (vs, settle, settle))
-                if row.get("type", "direct") != "direct":
-                    raise ValueError("contract type %r is not a direct (linear) contract" % row.get("type"))
-                if not self._wanted(only, vs, "%s/%s:%s" % (base, quote, settle)):
-                    return
-                sym = symbol_from_parts(base, quote, settle)
-                mn = _dec(row.get("order_size_min", 1), "order_size_min")
-                decimal_mode = bool(size_decimal and row.get("enable_decimal", False))
-                vdec = max(_int_decimals(decimal_size_scale, "decimal_size_scale"), _decimals(mn)) if decimal_mode else 0
-                if _decimals(mn) > vdec:
-                    raise ValueError("order_size_min %s is fractional but decimal sizes are off" % mn)
-                step = _D(1).scaleb(-_decimals(mn)) if _decimals(mn) else _D(1)
-                self._add(VENUE_GATEIO_FUTURES, vs, sym, tick=_dec(row["order_price_round"], "order_price_round"),
-                          qty_step=step, min_qty=mn, min_notional=None,
-                          quanto=_dec(row["quanto_multiplier"], "quanto_multiplier"), venue_qty_dec=vdec,
-                          tradable=row.get("status", "trading") == "trading" and not row.get("in_delisting", False),
-                          is_spot=False)
-            if self._try(VENUE_GATEIO_FUTURES, vs, one) and (VENUE_GATEIO_FUTURES, vs) in self._specs:
+        for entry in entries:
+            if isinstance(entry, tuple):
+                venue, vs, reason = entry
+                self.rejected.append((self._names.get(venue, venue), vs, reason))
+                continue
+            try:
+                self.add_instrument(entry)
+            except (ValueError, KeyError, TypeError) as e:
+                venue = entry.get("venue")
+                self.rejected.append((self._names.get(venue, venue), entry.get("venue_symbol", "?"),
+                                      rejection_reason(e)))
+            else:
                 added += 1
         return added
 
     def add_instrument(self, spec):
-        """Add one instrument given explicitly (configs, replay). Raises ValueError on bad input.
+        """Add one instrument given explicitly (configs, replay, a venue's listing). Raises
+        ValueError on bad input.
 
-        ``{"venue": "gateio_futures", "symbol": "BTC/USDT:USDT", "venue_symbol": "BTC_USDT",
+        ``{"venue": "<perpetual venue>", "symbol": "BTC/USDT:USDT", "venue_symbol": "BTC_USDT",
         "tick": "0.1", "qty_step": "1", "min_qty": "1", "min_notional": "0",
         "quanto_multiplier": "0.0001", "size_decimals": 0, "tradable": true}``
 
-        Sizes (``qty_step``, ``min_qty``) are in venue units: base for spot, contracts for
-        futures. ``quanto_multiplier`` and ``size_decimals`` apply to futures only
-        (``size_decimals`` defaults to the decimals of ``qty_step``). ``min_notional`` is quote.
+        ``venue`` is the venue's name or id. Sizes (``qty_step``, ``min_qty``) are in venue units:
+        base for spot, contracts on a perpetual venue. ``quanto_multiplier`` (base per contract)
+        and ``size_decimals`` apply to perpetual venues only (``size_decimals`` defaults to the
+        decimals of ``qty_step``). ``min_notional`` is quote.
         """
         self._check_open()
         spec = dict(spec)
@@ -708,19 +678,19 @@ class SymbolRegistry:
         for k in ("venue", "symbol", "venue_symbol", "tick", "qty_step"):
             if k not in spec:
                 raise ValueError("instrument needs %r" % k)
-        venue = venue_id(spec["venue"])
+        venue = self.venue_id(spec["venue"])
         sym = get_symbol(spec["symbol"])
         vs = spec["venue_symbol"]
         if not isinstance(vs, str) or not vs:
             raise ValueError("venue_symbol must be a non-empty string")
-        is_spot = venue != VENUE_GATEIO_FUTURES
+        is_spot = self._spot[venue]
         if is_spot == sym.is_perp:
             raise ValueError("%s is %s but %s is a %s venue" % (sym.name, "a perpetual" if sym.is_perp else "spot",
-                             VENUES[venue], "spot" if is_spot else "futures"))
+                             self._names[venue], "spot" if is_spot else "perpetual"))
         step = _dec(spec["qty_step"], "qty_step")
         if is_spot:
             if "quanto_multiplier" in spec or "size_decimals" in spec:
-                raise ValueError("quanto_multiplier/size_decimals apply to futures only")
+                raise ValueError("quanto_multiplier/size_decimals apply to perpetual venues only")
             quanto, vdec = None, None
         else:
             quanto = _dec(spec.get("quanto_multiplier", 1), "quanto_multiplier")
@@ -759,7 +729,7 @@ class SymbolRegistry:
             if ps > _MAX_SCALE or qs > _MAX_SCALE:
                 raise ValueError("%s/%s needs scales (%d, %d) beyond %d decimals" % (key + (ps, qs, _MAX_SCALE)))
             self._scales[key] = (ps, qs)
-        per_venue = {v: [] for v in range(N_VENUES)}
+        per_venue = {v: [] for v in self._names}
         for spec in self._specs.values():
             sym = spec["symbol"]
             ps, qs = self._scales[(sym.base, sym.quote)]
@@ -777,7 +747,7 @@ class SymbolRegistry:
                        tradable=spec["tradable"])
             per_venue[spec["venue"]].append((spec["venue_symbol"], sym, out))
         n_ids = len(_SYMBOLS_BY_ID)
-        self._maps = tuple(SymbolMap(v, per_venue[v], n_ids) for v in range(N_VENUES))
+        self._maps = {v: SymbolMap(v, per_venue[v], n_ids, self._names[v]) for v in self._names}
         return self
 
     @property
@@ -785,10 +755,10 @@ class SymbolRegistry:
         return self._maps is not None
 
     def map(self, venue):
-        """The frozen :class:`SymbolMap` of ``venue`` (name or VenueId)."""
+        """The frozen :class:`SymbolMap` of ``venue`` (name or id)."""
         if self._maps is None:
             raise RuntimeError("SymbolRegistry.freeze() first")
-        return self._maps[venue_id(venue)]
+        return self._maps[self.venue_id(venue)]
 
     def scales(self, symbol):
         """``(price_scale, qty_scale)`` shared by the economic instrument of ``symbol``."""

@@ -40,8 +40,8 @@ class VenueAdapter(Component):
     SNAPSHOT_BACKOFF_MAX_S = 5.0
     SNAPSHOT_FAILURES_ERROR = 5    # consecutive snapshot failures logged as errors from then on
 
-    venue = ""                 # venue name (symbols.VENUES)
-    venue_id = -1              # symbols.VenueId
+    venue = ""                 # venue name (its descriptor's)
+    venue_id = -1              # venue id (its descriptor's; indexes the core's per-venue arrays)
     production_ws_url = ""
     production_rest_url = ""
     ws_headers: dict = {}
@@ -125,14 +125,7 @@ class VenueAdapter(Component):
         """Add this venue's configured symbols to ``registry``; returns how many were added."""
         wanted = list(self.config.symbols)
         if self.config.instruments:
-            specs = []
-            for ic in self.config.instruments:
-                spec = {"venue": self.name, "symbol": ic.symbol, "venue_symbol": ic.venue_symbol,
-                        "tick": str(ic.tick), "qty_step": str(ic.step), "min_qty": str(ic.min_qty),
-                        "min_notional": str(ic.min_notional)}
-                if self.name == "gateio_futures":
-                    spec["quanto_multiplier"] = str(ic.multiplier)
-                specs.append(spec)
+            specs = [self.instrument_spec(ic) for ic in self.config.instruments]
             registry.add_instruments(specs)
             n = len(specs)
         else:
@@ -142,7 +135,17 @@ class VenueAdapter(Component):
                              % (self.name, n, len(wanted), ", ".join(wanted), self.name))
         return n
 
+    def instrument_spec(self, ic: Any) -> dict:
+        """The registry spec (:meth:`SymbolRegistry.add_instrument`) of one instrument given in the
+        config (``venues.<name>.instruments``); a venue with more fields (a perpetual venue's
+        contract multiplier) extends it."""
+        return {"venue": self.name, "symbol": ic.symbol, "venue_symbol": ic.venue_symbol,
+                "tick": str(ic.tick), "qty_step": str(ic.step), "min_qty": str(ic.min_qty),
+                "min_notional": str(ic.min_notional)}
+
     async def venue_load_instruments(self, registry: Any, symbols: list[str]) -> int:
+        """Fetch the venue's REST instrument listing and add ``symbols`` of it to ``registry``
+        (the venue package's ``instruments.load``); returns how many were added."""
         raise NotImplementedError
 
     # -- phase 2 -------------------------------------------------------------------------------------

@@ -66,6 +66,11 @@ class VenueDescriptor:
     sign_hook: Optional[Callable[[Any, Any], Callable]] = None
     #: extra per-venue knowledge that has no common field yet (kept small; prefer a field)
     extras: dict = field(default_factory=dict)
+    #: ``(registry, payload, only=None) -> int``: adds the venue's REST instrument listing (the
+    #: parsed answer or its text) to a :class:`~cexnode._core.symbols.SymbolRegistry`, rows it
+    #: cannot read going to ``registry.rejected``; the venue package's ``instruments.load``. The
+    #: adapter's ``venue_load_instruments`` fetches the listing and calls it with its options.
+    instrument_loader: Optional[Callable[..., int]] = None
 
     @property
     def is_perpetual(self) -> bool:

@@ -35,6 +35,7 @@ from typing import IO, Any, Optional
 
 import orjson
 
+from cexnode.adapters.registry import descriptor, descriptors
 from cexnode.capture.format import VENUES, CaptureEntry, CaptureFormatError, read_capture
 
 __all__ = ["replay_main", "Replay", "ReplayInputError", "add_instrument_info", "parse_snapshot", "add_routes",
@@ -98,7 +99,8 @@ def make_arb_engine(cfg: Any) -> Any:
 
     a = cfg.arbitrage
     return ArbEngine(min_profit=a.min_profit, min_bps=a.min_bps, max_notional=a.max_notional,
-                     max_book_age_ms=a.max_book_age_ms, slippage_bps=a.slippage_bps)
+                     max_book_age_ms=a.max_book_age_ms, slippage_bps=a.slippage_bps,
+                     venue_names={d.venue_id: d.name for d in descriptors()})
 
 
 def add_routes(arb: Any, cfg: Any, registry: Any, maps: dict, books: dict) -> int:
@@ -140,11 +142,8 @@ def add_instrument_info(registry: Any, venue: str, bodies: list, wanted: list) -
     if not items:
         return 0
     only = set(wanted)
-    if venue == "mexc_spot":
-        return registry.add_mexc_exchange_info({"symbols": items}, only=only)
-    if venue == "gateio_spot":
-        return registry.add_gateio_spot_pairs(items, only=only)
-    return registry.add_gateio_futures_contracts(items, settle="USDT", only=only)
+    load = descriptor(venue).instrument_loader
+    return load(registry, {"symbols": items} if venue == "mexc_spot" else items, only=only)
 
 
 def parse_snapshot(venue: str, body: str, inst: dict) -> tuple[int, list, list]:

@@ -9,9 +9,12 @@ from decimal import Decimal
 
 import aiohttp
 
+from cexnode.adapters.gateio_futures import instruments as gate_futures_instruments
 from cexnode.adapters.gateio_futures.execution import GateFuturesGateway
+from cexnode.adapters.gateio_spot import instruments as gate_spot_instruments
 from cexnode.adapters.gateio_spot.execution import GateSpotGateway
 from cexnode.adapters.live import VenueInstrument, instruments_from_symbol_map
+from cexnode.adapters.mexc_spot import instruments as mexc_instruments
 from cexnode.adapters.mexc_spot.execution import MexcSpotGateway
 from cexnode.config import Secret, SimConfig
 from cexnode.execution.gateway import OrderGateway, OrderRequest, Side, TimeInForce
@@ -45,13 +48,13 @@ async def instruments(sim: ExchangeSimulator, venue: str) -> dict[str, VenueInst
     async with aiohttp.ClientSession() as s:
         if venue == "mexc_spot":
             async with s.get(rest + "/api/v3/exchangeInfo") as r:
-                reg.add_mexc_exchange_info(await r.json(), only={SYMBOL[venue]})
+                mexc_instruments.load(reg, await r.json(), only={SYMBOL[venue]})
         elif venue == "gateio_spot":
             async with s.get(rest + "/api/v4/spot/currency_pairs") as r:
-                reg.add_gateio_spot_pairs(await r.json(), only={SYMBOL[venue]})
+                gate_spot_instruments.load(reg, await r.json(), only={SYMBOL[venue]})
         else:
             async with s.get(rest + "/api/v4/futures/usdt/contracts") as r:
-                reg.add_gateio_futures_contracts(await r.json(), settle="USDT", only={SYMBOL[venue]})
+                gate_futures_instruments.load(reg, await r.json(), settle="USDT", only={SYMBOL[venue]})
     reg.freeze()
     return instruments_from_symbol_map(reg.map(venue))
 

@@ -26,6 +26,7 @@ from cexnode._core import book as B
 from cexnode._core.book import Book, BookSync
 from cexnode._core.fixedpoint import parse
 from cexnode._core.symbols import SymbolRegistry
+from cexnode.adapters.gateio_futures import instruments as gate_futures_instruments
 from reference import sync_ref as R
 from reference.bytestream import ByteStream
 from reference.decimal_book import RefBook, decimal_levels
@@ -332,7 +333,7 @@ def registry():
     """Scales from instrument info: Gate futures from the contract sample (quanto 0.0001), the spot
     BTC pairs given explicitly (the instrument samples are other pairs)."""
     r = SymbolRegistry()
-    r.add_gateio_futures_contracts([_load("gateio_futures/rest_contract.doc.json")])
+    gate_futures_instruments.load(r, [_load("gateio_futures/rest_contract.doc.json")])
     r.add_instrument({"venue": "mexc_spot", "symbol": "BTC/USDT", "venue_symbol": "BTCUSDT",
                       "tick": "0.01", "qty_step": "0.000001"})
     r.add_instrument({"venue": "mexc_spot", "symbol": "BTC/USDC", "venue_symbol": "BTCUSDC",

@@ -56,7 +56,7 @@ class Channel:
         self.venue, self.parser_cls, self.rule, self.vsym, self.futures = venue, parser_cls, rule, vsym, futures
         self.map = REG.map(venue)
         inst = self.map.instrument(vsym)
-        self.sid, self.vid = inst["symbol_id"], S.venue_id(venue)
+        self.sid, self.vid = inst["symbol_id"], self.map.venue
         self.px_scale, self.qty_scale = inst["price_scale"], inst["qty_scale"]
 
     # the venue's text for a price / size (true book units: ticks and lots or contracts)

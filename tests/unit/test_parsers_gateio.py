@@ -82,7 +82,7 @@ def test_spot_order_book_update_values():
     r, ev, p = live("gateio_spot", f)
     assert r == F.FRAME_DEPTH and p.depth_updates == 1
     # BTC/USDT: price_scale 1, qty_scale 8 (6 step decimals + 2 headroom)
-    assert ev == [("depth", S.VENUE_GATEIO_SPOT, sid(SPOT, "BTC_USDT"), 13934528633, 13934528633, 1682689045398, 7,
+    assert ev == [("depth", SPOT.venue, sid(SPOT, "BTC_USDT"), 13934528633, 13934528633, 1682689045398, 7,
                    False, [(292914, 51_240_000)], [])]
 
 
@@ -105,7 +105,7 @@ def test_spot_full_too_precise_for_tick_is_an_error():
     r, ev, p = live("gateio_spot", sample("gateio_spot", "ws_order_book_update_full.doc.json"))
     assert r == F.FRAME_ERROR and p.errors == 1
     assert "more decimals" in p.last_error and "19137.74" in p.last_error
-    assert ev == [("error", S.VENUE_GATEIO_SPOT, p.last_error)]
+    assert ev == [("error", SPOT.venue, p.last_error)]
 
 
 def test_spot_book_ticker_and_trades_values():
@@ -253,7 +253,7 @@ BAD_SPOT = [
 
 @pytest.mark.parametrize("frame,why", BAD_SPOT)
 def test_malformed_frames_are_counted_and_never_touch_a_book(frame, why):
-    book = Book(sid(SPOT, "BTC_USDT"), S.VENUE_GATEIO_SPOT)
+    book = Book(sid(SPOT, "BTC_USDT"), SPOT.venue)
     sync = BookSync(book, SYNC_SNAPSHOT_DIFF)
     sync.py_snapshot(4, [(10, 100)], [(20, 100)])
     version = book.version
@@ -263,7 +263,7 @@ def test_malformed_frames_are_counted_and_never_touch_a_book(frame, why):
     assert p.feed_bytes(frame) == F.FRAME_ERROR
     assert p.errors == 1 and why in p.last_error, p.last_error
     assert sink.results == [] and book.version == version and book.top() == ([(10, 100)], [(20, 100)])
-    assert sink.events == [("error", S.VENUE_GATEIO_SPOT, p.last_error)]
+    assert sink.events == [("error", SPOT.venue, p.last_error)]
     assert norm(GateSpotParser().decode(frame)) == norm(reference_decode(frame, "gateio_spot"))
     assert reference_sink_events(frame, "gateio_spot", INST["gateio_spot"]) == [("error", 1)]
 
@@ -285,7 +285,7 @@ def test_sink_exception_propagates():
     def on_resync(s, reason):
         raise Boom()
 
-    book = Book(sid(SPOT, "BTC_USDT"), S.VENUE_GATEIO_SPOT)
+    book = Book(sid(SPOT, "BTC_USDT"), SPOT.venue)
     sync = BookSync(book, SYNC_SNAPSHOT_DIFF, on_resync=on_resync)
     sync.py_snapshot(4, [(10, 100)], [(20, 100)])
     p = GateSpotParser(SPOT, BookSyncSink({book.symbol_id: sync}))
@@ -340,7 +340,7 @@ def _push(U, u, bids=(), asks=(), full=False, ch="spot.order_book_update", s="BT
 
 
 def test_booksync_end_to_end_snapshot_diff_full_reset():
-    book = Book(sid(SPOT, "BTC_USDT"), S.VENUE_GATEIO_SPOT)
+    book = Book(sid(SPOT, "BTC_USDT"), SPOT.venue)
     sync = BookSync(book, SYNC_SNAPSHOT_DIFF)
     sink = BookSyncSink({book.symbol_id: sync})
     sink.results = []
@@ -358,7 +358,7 @@ def test_booksync_end_to_end_snapshot_diff_full_reset():
 
 
 def test_booksync_obu_stream_full():
-    book = Book(sid(FUT, "BTC_USDT"), S.VENUE_GATEIO_FUTURES)
+    book = Book(sid(FUT, "BTC_USDT"), FUT.venue)
     sync = BookSync(book, SYNC_STREAM_FULL)
     sink = BookSyncSink({book.symbol_id: sync})
     p = GateFuturesParser(FUT, sink)
@@ -413,7 +413,7 @@ def test_price_conversion_equals_fixedpoint(text, k):
 def test_booksync_sink_two_symbols_alternating():
     syncs = {}
     for vs in ("BTC_USDT", "ETH_USDT"):
-        book = Book(sid(SPOT, vs), S.VENUE_GATEIO_SPOT)
+        book = Book(sid(SPOT, vs), SPOT.venue)
         syncs[book.symbol_id] = BookSync(book, SYNC_SNAPSHOT_DIFF)
         syncs[book.symbol_id].py_snapshot(10, [], [])
     p = GateSpotParser(SPOT, BookSyncSink(syncs))

@@ -188,7 +188,7 @@ def test_control_variants():
 # ---- errors ----------------------------------------------------------------------------------------
 
 def synced_sink():
-    book = Book(MAP.id_of("BTCUSDT"), S.VENUE_MEXC_SPOT)
+    book = Book(MAP.id_of("BTCUSDT"), MAP.venue)
     sync = BookSync(book, SYNC_SNAPSHOT_DIFF)
     assert sync.py_snapshot(9, [(10000, 100)], [(10100, 100)]) == APPLY_OK
     return sync, BookSyncSink({book.symbol_id: sync})

@@ -6,6 +6,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from cexnode._core import symbols as S
+from cexnode.adapters.gateio_futures import instruments as gate_futures
+from cexnode.adapters.gateio_spot import instruments as gate_spot
+from cexnode.adapters.mexc_spot import instruments as mexc
 
 RES = pathlib.Path(__file__).resolve().parents[1] / "resources" / "core"
 
@@ -35,10 +38,10 @@ def test_symbols_are_interned_with_dense_ids():
 
 def full_registry():
     r = S.SymbolRegistry()
-    assert r.add_mexc_exchange_info(load("mexc/rest_exchange_info.json")) == 1
-    assert r.add_mexc_exchange_info((RES / "mexc/rest_exchange_info_symbol.newdocs.json").read_text()) == 1
-    assert r.add_gateio_spot_pairs(load("gateio_spot/rest_currency_pair.doc.json")) == 1
-    assert r.add_gateio_futures_contracts([load("gateio_futures/rest_contract.doc.json")]) == 1
+    assert mexc.load(r, load("mexc/rest_exchange_info.json")) == 1
+    assert mexc.load(r, (RES / "mexc/rest_exchange_info_symbol.newdocs.json").read_text()) == 1
+    assert gate_spot.load(r, load("gateio_spot/rest_currency_pair.doc.json")) == 1
+    assert gate_futures.load(r, [load("gateio_futures/rest_contract.doc.json")]) == 1
     # BTC/USDT on both spot venues given explicitly (config / replay form)
     r.add_instrument({"venue": "mexc_spot", "symbol": "BTC/USDT", "venue_symbol": "BTCUSDT",
                       "tick": "0.01", "qty_step": "0.000001", "min_qty": "0.000001", "min_notional": "1"})
@@ -65,7 +68,7 @@ def test_mexc_status_not_online_is_untradable_but_mapped():
     row = dict(load("mexc/rest_exchange_info.json")["symbols"][0], status="2", symbol="PAUSEDUSDT",
                baseAsset="PAUSED")
     r = S.SymbolRegistry()
-    r.add_mexc_exchange_info({"symbols": [row]})
+    mexc.load(r, {"symbols": [row]})
     r.freeze()
     assert r.map("mexc_spot").instrument("PAUSEDUSDT")["tradable"] is False
 
@@ -116,9 +119,9 @@ def test_maps_both_ways_and_misses():
 def test_venue_strings_come_from_instrument_fields_not_string_surgery():
     # A pair whose id does not split into base/quote the obvious way still maps by its fields.
     r = S.SymbolRegistry()
-    r.add_gateio_spot_pairs([dict(load("gateio_spot/rest_currency_pair.doc.json"), id="WEIRD_ID", base="AAA",
+    gate_spot.load(r, [dict(load("gateio_spot/rest_currency_pair.doc.json"), id="WEIRD_ID", base="AAA",
                                   quote="USDT")])
-    r.add_mexc_exchange_info({"symbols": [dict(load("mexc/rest_exchange_info.json")["symbols"][0],
+    mexc.load(r, {"symbols": [dict(load("mexc/rest_exchange_info.json")["symbols"][0],
                                                symbol="ZZZUSDT", baseAsset="YYY")]})
     r.freeze()
     assert r.map("gateio_spot").symbol("WEIRD_ID").name == "AAA/USDT"
@@ -128,10 +131,10 @@ def test_venue_strings_come_from_instrument_fields_not_string_surgery():
 def test_rejections_are_listed_not_guessed():
     r = S.SymbolRegistry()
     c = load("gateio_futures/rest_contract.doc.json")
-    r.add_gateio_futures_contracts([dict(c, name="BTC_USD"), dict(c, name="BTCUSDT"), dict(c, name="ETH_USDT")])
+    gate_futures.load(r, [dict(c, name="BTC_USD"), dict(c, name="BTCUSDT"), dict(c, name="ETH_USDT")])
     bad = dict(load("gateio_spot/rest_currency_pair.doc.json"), precision="x")
     nobase = {k: v for k, v in load("gateio_spot/rest_currency_pair.doc.json").items() if k != "base"}
-    r.add_gateio_spot_pairs([bad, nobase])
+    gate_spot.load(r, [bad, nobase])
     r.freeze()
     names = [(v, s) for v, s, _ in r.rejected]
     assert ("gateio_futures", "BTC_USD") in names and ("gateio_futures", "BTCUSDT") in names
@@ -142,14 +145,14 @@ def test_rejections_are_listed_not_guessed():
 
 def test_only_filter_and_freeze_rules():
     r = S.SymbolRegistry()
-    assert r.add_mexc_exchange_info(load("mexc/rest_exchange_info.json"), only={"NOPE"}) == 0
-    assert r.add_gateio_spot_pairs(load("gateio_spot/rest_currency_pair.doc.json"), only={"ETH/USDT"}) == 1
+    assert mexc.load(r, load("mexc/rest_exchange_info.json"), only={"NOPE"}) == 0
+    assert gate_spot.load(r, load("gateio_spot/rest_currency_pair.doc.json"), only={"ETH/USDT"}) == 1
     with pytest.raises(RuntimeError):
         r.map("gateio_spot")
     r.freeze()
     assert r.freeze() is r and r.frozen
     with pytest.raises(RuntimeError):
-        r.add_gateio_spot_pairs([])
+        gate_spot.load(r, [])
     with pytest.raises(ValueError):
         r.map("binance")
 
@@ -180,7 +183,7 @@ def test_explicit_instrument_validation():
 def test_futures_decimal_size_mode():
     c = dict(load("gateio_futures/rest_contract.doc.json"), enable_decimal=True)
     r = S.SymbolRegistry()
-    r.add_gateio_futures_contracts([c], size_decimal=True)
+    gate_futures.load(r, [c], size_decimal=True)
     r.freeze()
     f = r.map("gateio_futures").instrument("BTC_USDT")
     # sizes like "1053.5" contracts parse at 4 decimals; 1 contract-mantissa = 0.0001*1e-4 BTC
@@ -195,7 +198,7 @@ def test_hash_map_agrees_with_dict(bases, probe):
     syms = [S.get_symbol("H%s/USDX" % b) for b in bases]
     spec = dict(price_scale=2, qty_scale=2, venue_qty_scale=2, qty_mult=1, tick=1, step=1, min_qty=0,
                 min_notional=0, tradable=True)
-    m = S.SymbolMap("mexc_spot", [(b + "USDX", s, spec) for b, s in zip(bases, syms)])
+    m = S.SymbolMap(0, [(b + "USDX", s, spec) for b, s in zip(bases, syms)])
     ref = {b + "USDX": s for b, s in zip(bases, syms)}
     for name, s in ref.items():
         assert m.id_of(name) == s.id and m.name_of(s.id) == name and m.get(name.encode()) is s
@@ -215,7 +218,7 @@ def test_hash_every_length_and_byte_position():
     syms = [S.get_symbol("HX%d/USDX" % i) for i in range(len(names))]
     spec = dict(price_scale=2, qty_scale=2, venue_qty_scale=2, qty_mult=1, tick=1, step=1, min_qty=0,
                 min_notional=0, tradable=True)
-    m = S.SymbolMap("mexc_spot", list(zip(names, syms, [spec] * len(names))))
+    m = S.SymbolMap(0, list(zip(names, syms, [spec] * len(names))))
     for name, s in zip(names, syms):
         assert m.id_of(name) == s.id and m.name_of(s.id) == name
     for probe in ("", "S", "Q" * 41, "QQQQQQQRR", "R" * 8, "Q" * 7 + "\x00"):

@@ -1,7 +1,7 @@
 """Gate.io USDT-settled futures v4 WebSocket parser (contract in gateio_futures.pxd)."""
 cimport cython
 from cexnode._core.feed cimport FeedParser, FeedSink
-from cexnode._core.symbols cimport SymbolMap, VENUE_GATEIO_FUTURES
+from cexnode._core.symbols cimport SymbolMap
 from cexnode._core.parsers.gateio_spot cimport GateParserBase
 
 VENUE = "gateio_futures"
@@ -21,7 +21,7 @@ cdef class GateFuturesParser(GateParserBase):
     """
 
     def __init__(self, SymbolMap symbols=None, FeedSink sink=None):
-        if symbols is not None and symbols.venue != VENUE_GATEIO_FUTURES:
-            raise ValueError("GateFuturesParser needs the gateio_futures SymbolMap")
-        FeedParser.__init__(self, VENUE_GATEIO_FUTURES, symbols, sink)
+        # events carry the map's venue id; raw mode (no map) has none (-1)
+        FeedParser.__init__(self, symbols.venue if symbols is not None else -1, symbols, sink)
+        self._venue_name = symbols.venue_label if symbols is not None else VENUE
         self._futures = True

@@ -107,6 +107,7 @@ cdef struct _GTop:
 cdef class GateParserBase(FeedParser):
     cdef:
         bint _futures
+        str _venue_name               # the "venue" of decoded / normalized dicts: the map's venue, or this protocol's name
         _GTop _t
         _GRes _r
         int _parsed_as                # GateChannel the result was read as during the walk

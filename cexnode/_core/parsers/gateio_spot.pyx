@@ -14,7 +14,7 @@ from cexnode._core.book cimport DepthUpdate, Level
 from cexnode._core.feed cimport (FeedParser, FeedSink, Bbo, Trade, FRAME_DEPTH, FRAME_BBO, FRAME_TRADE,
                                  FRAME_MESSAGE, FRAME_IGNORED, FRAME_ERROR, MSG_ACK, MSG_PONG, MSG_ERROR,
                                  MSG_ORDER, MSG_FILL, MSG_BALANCE, MSG_API_RESPONSE, MSG_OTHER)
-from cexnode._core.symbols cimport Instrument, SymbolMap, VENUE_GATEIO_SPOT, VENUE_GATEIO_FUTURES
+from cexnode._core.symbols cimport Instrument, SymbolMap
 from cexnode._core.fixedpoint cimport (parse_decimal, natural_scale, DecimalError, DEC_OK, DEC_EMPTY,
                                        DEC_SYNTAX, DEC_TOO_PRECISE, DEC_OVERFLOW)
 from cexnode._core.parsers.json cimport (
@@ -42,7 +42,6 @@ _DEC_TEXT = {
 }
 
 VENUE = "gateio_spot"
-_VENUE_NAMES = {VENUE_GATEIO_SPOT: "gateio_spot", VENUE_GATEIO_FUTURES: "gateio_futures"}
 
 cdef enum:
     _EV_NONE = 0
@@ -377,7 +376,7 @@ cdef class GateParserBase(FeedParser):
         if self._decoding:
             self.errors += 1
             self.last_error = reason
-            self._out.append({"venue": _VENUE_NAMES[self.venue], "symbol": None, "type": "error", "ts": None,
+            self._out.append({"venue": self._venue_name, "symbol": None, "type": "error", "ts": None,
                               "reason": reason})
             return FRAME_ERROR
         return self._error(reason, buf, n)
@@ -937,7 +936,7 @@ cdef class GateParserBase(FeedParser):
         self.depth_updates += 1
         if self._decoding:
             self._out.append({
-                "venue": _VENUE_NAMES[self.venue], "symbol": self._symbol_name(ins, &sym),
+                "venue": self._venue_name, "symbol": self._symbol_name(ins, &sym),
                 "type": "book_snapshot" if full else "book_delta", "ts": ts, "first": first, "last": last,
                 "bids": [[_pys(&self._rb[i].px), _size_text(&self._rb[i].qty, False)] for i in range(nb)],
                 "asks": [[_pys(&self._ra[i].px), _size_text(&self._ra[i].qty, False)] for i in range(na)],
@@ -1029,7 +1028,7 @@ cdef class GateParserBase(FeedParser):
                 b.ask_qty = out.qty
         if self._decoding:
             self._out.append({
-                "venue": _VENUE_NAMES[self.venue], "symbol": self._symbol_name(ins, &g.s), "type": "bbo", "ts": ts,
+                "venue": self._venue_name, "symbol": self._symbol_name(ins, &g.s), "type": "bbo", "ts": ts,
                 "bid": None if empty[0] else _pys(&g.b), "bid_qty": None if empty[0] else _size_text(&g.B, False),
                 "ask": None if empty[1] else _pys(&g.a), "ask_qty": None if empty[1] else _size_text(&g.A, False),
                 "seq": seq if g.u.kind != JK_NONE else None,
@@ -1127,7 +1126,7 @@ cdef class GateParserBase(FeedParser):
             k += 1
             if self._decoding:
                 pending.append({
-                    "venue": _VENUE_NAMES[self.venue], "symbol": self._symbol_name(ins, &d.sym), "type": "trade",
+                    "venue": self._venue_name, "symbol": self._symbol_name(ins, &d.sym), "type": "trade",
                     "ts": ts, "price": _pys(&d.px), "qty": _size_text(&d.size, self._futures),
                     "side": "buy" if side > 0 else "sell",
                     "id": str(t.trade_id) if d.id.kind != JK_NONE else None,
@@ -1144,7 +1143,7 @@ cdef class GateParserBase(FeedParser):
 
     cdef int _control(self, const char* buf, Py_ssize_t n, int ch) except -1:
         cdef JsonCursor c
-        cdef str venue = _VENUE_NAMES[self.venue]
+        cdef str venue = self._venue_name
         cdef str chname
         if self._decoding:
             return FRAME_MESSAGE                    # control frames and private pushes are not events
@@ -1218,7 +1217,8 @@ cdef class GateSpotParser(GateParserBase):
     """
 
     def __init__(self, SymbolMap symbols=None, FeedSink sink=None):
-        if symbols is not None and symbols.venue != VENUE_GATEIO_SPOT:
-            raise ValueError("GateSpotParser needs the gateio_spot SymbolMap")
-        FeedParser.__init__(self, VENUE_GATEIO_SPOT, symbols, sink)
+        # events carry the map's venue id (a venue speaking this protocol under another name and
+        # id gets its own); raw mode (no map) has none (-1)
+        FeedParser.__init__(self, symbols.venue if symbols is not None else -1, symbols, sink)
+        self._venue_name = symbols.venue_label if symbols is not None else VENUE
         self._futures = False

@@ -15,7 +15,7 @@ from cexnode._core.book cimport DepthUpdate, Level, BookSync
 from cexnode._core.feed cimport (FeedParser, FeedSink, Bbo, Trade, FRAME_DEPTH, FRAME_BBO, FRAME_TRADE,
                                  FRAME_MESSAGE, FRAME_IGNORED, FRAME_ERROR, MSG_ACK, MSG_PONG, MSG_ERROR,
                                  MSG_ORDER, MSG_FILL, MSG_BALANCE, MSG_OTHER)
-from cexnode._core.symbols cimport Instrument, SymbolMap, VENUE_MEXC_SPOT
+from cexnode._core.symbols cimport Instrument, SymbolMap
 from cexnode._core.fixedpoint cimport (parse_decimal, natural_scale, DecimalError, DEC_OK, DEC_EMPTY,
                                        DEC_SYNTAX, DEC_TOO_PRECISE, DEC_OVERFLOW)
 from cexnode._core.parsers.protobuf cimport (
@@ -414,9 +414,9 @@ cdef class MexcSpotParser(FeedParser):
         PyMem_Free(self._bbos)
 
     def __init__(self, SymbolMap symbols=None, FeedSink sink=None):
-        if symbols is not None and symbols.venue != VENUE_MEXC_SPOT:
-            raise ValueError("MexcSpotParser needs the mexc_spot SymbolMap")
-        FeedParser.__init__(self, VENUE_MEXC_SPOT, symbols, sink)
+        # events carry the map's venue id (a venue speaking this protocol under another name and
+        # id gets its own); raw mode (no map) has none (-1)
+        FeedParser.__init__(self, symbols.venue if symbols is not None else -1, symbols, sink)
 
     # ---- entry ------------------------------------------------------------------------------
     cdef int feed(self, const char* buf, Py_ssize_t n, bint binary, int64_t recv_ns) except -1:

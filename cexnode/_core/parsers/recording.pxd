@@ -18,8 +18,8 @@ cdef class RecordingSink(FeedSink):
 
 @cython.final
 cdef class BookSyncSink(FeedSink):
-    # Depth updates go to syncs[symbol_id].on_update (full updates too: Gate full:true / obu first
-    # push replace the book through BookSync's stream rule); results[] records each ApplyResult when
+    # Depth updates go to syncs[symbol_id].on_update (full updates too: a push its venue marks
+    # full replaces the book through BookSync's stream rule); results[] records each ApplyResult when
     # a list is set. Every other event is recorded like RecordingSink when `record` is true.
     cdef public dict syncs
     cdef public object results

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from cexnode.adapters.descriptor import VenueDescriptor, WsRules
-from cexnode.adapters.gateio_futures import subscriptions
+from cexnode.adapters.gateio_futures import instruments, subscriptions
 from cexnode.adapters.gateio_futures.adapter import GateFuturesAdapter
 from cexnode.adapters.gateio_futures.config import GateFuturesConfig
 
@@ -18,4 +18,5 @@ DESCRIPTOR = VenueDescriptor(
     sim_venue="cexnode.sim.venues.gateio_futures",
     ws=WsRules(max_subscriptions_per_connection=subscriptions.MAX_SUBSCRIPTIONS_PER_CONNECTION,
                   ping_interval_s=subscriptions.PING_INTERVAL_S),
+    instrument_loader=instruments.load,
 )

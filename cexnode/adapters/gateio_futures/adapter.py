@@ -7,7 +7,7 @@ from typing import Any
 
 from cexnode.adapters.base import VenueAdapter
 from cexnode.adapters.gateio_futures.execution import GateFuturesGateway
-from cexnode.adapters.gateio_futures import subscriptions, urls
+from cexnode.adapters.gateio_futures import instruments, subscriptions, urls
 
 
 class GateFuturesAdapter(VenueAdapter):
@@ -18,8 +18,12 @@ class GateFuturesAdapter(VenueAdapter):
 
     async def venue_load_instruments(self, registry: Any, symbols: list[str]) -> int:
         contracts = await self.rest_get_json(urls.CONTRACTS)
-        return registry.add_gateio_futures_contracts(contracts, settle="USDT", size_decimal=bool(self.config.size_decimal),
-                                                     only=set(symbols))
+        return instruments.load(registry, contracts, only=set(symbols), settle="USDT",
+                                size_decimal=bool(self.config.size_decimal), venue=self.name)
+
+    def instrument_spec(self, ic: Any) -> dict:
+        # a contract's size is in contracts: the config gives base units per contract
+        return dict(super().instrument_spec(ic), quanto_multiplier=str(ic.multiplier))
 
     def make_parser(self, symbol_map: Any, sink: Any) -> Any:
         from cexnode._core.parsers.gateio_futures import GateFuturesParser

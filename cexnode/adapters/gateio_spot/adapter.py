@@ -6,7 +6,7 @@ from typing import Any
 
 from cexnode.adapters.base import VenueAdapter
 from cexnode.adapters.gateio_spot.execution import GateSpotGateway
-from cexnode.adapters.gateio_spot import subscriptions, urls
+from cexnode.adapters.gateio_spot import instruments, subscriptions, urls
 
 
 class GateSpotAdapter(VenueAdapter):
@@ -17,7 +17,7 @@ class GateSpotAdapter(VenueAdapter):
 
     async def venue_load_instruments(self, registry: Any, symbols: list[str]) -> int:
         pairs = await self.rest_get_json(urls.CURRENCY_PAIRS)
-        return registry.add_gateio_spot_pairs(pairs, only=set(symbols))
+        return instruments.load(registry, pairs, only=set(symbols), venue=self.name)
 
     def make_parser(self, symbol_map: Any, sink: Any) -> Any:
         from cexnode._core.parsers.gateio_spot import GateSpotParser

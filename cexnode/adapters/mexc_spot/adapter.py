@@ -6,7 +6,7 @@ from typing import Any
 
 from cexnode.adapters.base import VenueAdapter
 from cexnode.adapters.mexc_spot.execution import MexcSpotGateway
-from cexnode.adapters.mexc_spot import subscriptions, urls
+from cexnode.adapters.mexc_spot import instruments, subscriptions, urls
 
 
 class MexcSpotAdapter(VenueAdapter):
@@ -17,7 +17,7 @@ class MexcSpotAdapter(VenueAdapter):
 
     async def venue_load_instruments(self, registry: Any, symbols: list[str]) -> int:
         info = await self.rest_get_json(urls.EXCHANGE_INFO)
-        return registry.add_mexc_exchange_info(info, only=set(symbols))
+        return instruments.load(registry, info, only=set(symbols), venue=self.name)
 
     def make_parser(self, symbol_map: Any, sink: Any) -> Any:
         from cexnode._core.parsers.mexc_spot import MexcSpotParser
