@@ -47,14 +47,17 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 from aiohttp import web
-from picows import (WSListener, WSMsgType, WSTransport, WSUpgradeRequest, WSUpgradeResponse,
+from picows import (WSCloseCode, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, WSUpgradeResponse,
                     WSUpgradeResponseWithListener, ws_create_server)
+
+from cexnode.config import Config, SimConfig
 
 from . import registry
 from .books import BookDiff, Trade, TrueBook
 from .faults import Faults
 from .generator import GeneratorParams, MarketGenerator
 from .instruments import DEFAULT_MIDS, SimInstrument
+from .playback import Player, load_capture
 
 __all__ = ["SimConnection", "SimVenue", "ExchangeSimulator", "VenueUrls", "run_standalone"]
 
@@ -167,7 +170,6 @@ class SimConnection(WSListener):
         if self.transport is None or self.transport.is_disconnected:
             return
         if code is not None:
-            from picows import WSCloseCode
             self.transport.send_close(WSCloseCode(code), reason)
             self.transport.disconnect(graceful=True)
         else:
@@ -700,10 +702,9 @@ class ExchangeSimulator:
     ...     bids, asks, last_id = sim.venue(name).true_book("BTC/USDT")
     """
 
-    def __init__(self, cfg: Any = None, *, seed: Optional[int] = None,
+    def __init__(self, cfg: "Config | SimConfig | None" = None, *, seed: Optional[int] = None,
                  venues: Optional[Mapping[str, Sequence[str]]] = None, clock: str = "auto",
                  host: Optional[str] = None, trading: bool = True):
-        from cexnode.config import Config, SimConfig
         full = cfg if isinstance(cfg, Config) else None
         sc: SimConfig = cfg.sim if full is not None else (cfg if cfg is not None else SimConfig())
         self.cfg = sc
@@ -760,7 +761,6 @@ class ExchangeSimulator:
         self._running.set()
         self.capture = None
         if sc.capture:
-            from .playback import Player, load_capture
             self.capture = load_capture(sc.capture)
             for name, data in self.capture.items():
                 if name in self.venues:

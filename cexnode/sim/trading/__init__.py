@@ -22,10 +22,13 @@ from __future__ import annotations
 import logging
 import time
 from decimal import Decimal
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from .common import release_held
 from .matching import Account, MatchingEngine, Reject, SimOrder
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..server import ExchangeSimulator, SimVenue
 
 __all__ = ["install", "SimTrading", "VenueTrading", "Account", "SimOrder", "Reject", "default_balances"]
 
@@ -49,7 +52,7 @@ def default_balances(venue) -> dict[str, Decimal]:
 class VenueTrading:
     """Trading state of one venue: accounts by API key, the matching engine, the protocol handler."""
 
-    def __init__(self, trading: "SimTrading", venue):
+    def __init__(self, trading: "SimTrading", venue: "SimVenue"):
         self.trading = trading
         self.venue = venue
         self.name = venue.name
@@ -80,7 +83,7 @@ class VenueTrading:
 class SimTrading:
     """``sim.trading``: accounts, engines and the auth clock of every simulated venue."""
 
-    def __init__(self, sim):
+    def __init__(self, sim: "ExchangeSimulator"):
         self.sim = sim
         self._clock_ms: Optional[int] = None
         self.venues: dict[str, VenueTrading] = {n: VenueTrading(self, v) for n, v in sim.venues.items()}
@@ -130,7 +133,7 @@ def _config_accounts(sim, trading: SimTrading) -> None:
             vt.add_account(key, secret, bal)
 
 
-def install(sim) -> SimTrading:
+def install(sim: "ExchangeSimulator") -> SimTrading:
     """Attach the trading side to an :class:`~cexnode.sim.server.ExchangeSimulator` (before start)."""
     trading = SimTrading(sim)
     sim.trading = trading
