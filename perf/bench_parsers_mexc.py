@@ -1,6 +1,6 @@
 """mexc_parse_apply: one MEXC publicAggreDepths push (binary protobuf, 4 levels) decoded and applied.
 
-Frames: a BTCUSDT diff stream encoded with the official protobuf runtime (cexnode/sim/mexc_proto.py
+Frames: a BTCUSDT diff stream encoded with the official protobuf runtime (cexnode/sim/venues/mexc_spot/proto.py
 encode_aggre_depth),
 consecutive fromVersion/toVersion, 2 bids + 2 asks per push (updates, deletes and inserts near the
 touch of a 20-level book), the real wire shape (channel, symbol, sendTime, eventType).
@@ -28,7 +28,7 @@ CHANNEL = "spot@public.aggre.depth.v3.api.pb@10ms@BTCUSDT"
 
 
 def _frames(n: int, seed: int = 7):
-    from cexnode.sim import mexc_proto as mp
+    from cexnode.sim.venues.mexc_spot import proto as mp
 
     rng = random.Random(seed)
     bids = {6_500_000 - 10 * k: rng.randint(1, 500) * 1000 for k in range(1, 21)}   # price_scale 2
@@ -109,7 +109,7 @@ def _ours(snapshot, frames, batch):
 
 
 def _peer_decimal(snapshot, frames, batch):
-    from cexnode.sim.mexc_proto import PushDataV3ApiWrapper
+    from cexnode.sim.venues.mexc_spot.proto import PushDataV3ApiWrapper
 
     parse = PushDataV3ApiWrapper.FromString
     bids = {Decimal(px) / 100: Decimal(q) / 10**8 for px, q in snapshot[1]}
@@ -144,7 +144,7 @@ def _peer_decimal(snapshot, frames, batch):
 def _peer_book(snapshot, frames, batch):
     from cexnode._core.book import Book
     from cexnode._core.fixedpoint import parse as dparse
-    from cexnode.sim.mexc_proto import PushDataV3ApiWrapper
+    from cexnode.sim.venues.mexc_spot.proto import PushDataV3ApiWrapper
 
     parse = PushDataV3ApiWrapper.FromString
     book = Book(0, 0)

@@ -78,7 +78,7 @@ def _gate_frames(n: int, top_bid: int, start_id: int = 101):
 
 
 def _mexc_frames(n: int, start_version: int = 1001):
-    from cexnode.sim.mexc_proto import encode_aggre_depth
+    from cexnode.sim.venues.mexc_spot.proto import encode_aggre_depth
 
     out = []
     t_ms = time.time_ns() // 1_000_000

@@ -1,11 +1,12 @@
-"""Exchange simulator: MEXC spot v3, Gate spot v4 and Gate USDT futures v4 on 127.0.0.1.
+"""Exchange simulator: the venues of ``cexnode/sim/venues/`` on 127.0.0.1.
 
 Each venue runs a picows WebSocket server and an aiohttp REST server speaking the venue's real
 public protocol, with market data from a seeded generator, REST snapshots consistent with the
 stream's sequence ids, instrument-info endpoints, connection limits and scriptable faults.
-See ``cexnode/sim/README.md`` and :mod:`cexnode.sim.server` (extension hook for the trading side).
+See ``docs/simulator.md``, :mod:`cexnode.sim.server` (extension hook for the trading side) and
+:mod:`cexnode.sim.registry` (which protocol serves a venue name).
 
-Public API (imported lazily, so ``from cexnode.sim import mexc_proto`` stays light)
+Public API (imported lazily, so importing one module of the package stays light)
 --------------------------------------------------------------------------------
 ExchangeSimulator, SimVenue, SimConnection, VenueUrls, run_standalone, Faults.
 """

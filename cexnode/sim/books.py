@@ -1,8 +1,8 @@
 """The simulator's true L2 books: integer ticks → integer steps, plus the venue's sequence id.
 
 A :class:`TrueBook` is what the venue "really" holds. Every change goes through :meth:`TrueBook.apply`,
-which assigns the change its id range ``[first, last]`` (Gate ``U``/``u``, MEXC
-``fromVersion``/``toVersion``) and returns a :class:`BookDiff` that the venue then publishes.
+which assigns the change its id range ``[first, last]`` (the first and last update id a push
+carries) and returns a :class:`BookDiff` that the venue then publishes.
 REST snapshots read the same object, so a snapshot's id is always the ``last`` of the newest diff
 applied, and the next diff starts at ``id + 1`` (the venues' sync rule).
 """
@@ -29,7 +29,7 @@ class Trade:
 class BookDiff:
     """One published change: absolute sizes per level (0 deletes) and the id range it covers.
 
-    ``full``: ``bids``/``asks`` are the whole book (Gate ``full: true``), not changes.
+    ``full``: ``bids``/``asks`` are the whole book (a venue's full-book push), not changes.
     """
 
     symbol: str                       # venue symbol

@@ -1,14 +1,14 @@
 """Fault injection of one simulated venue, scriptable from tests.
 
 Every method arms a fault; the venue consumes it on the next matching event. Stream faults apply
-to the book channels of one venue symbol (Gate ``order_book_update``/``obu``, MEXC aggre depth);
+to the book channels of one venue symbol (the venue's ``BOOK_KINDS``);
 the true book always advances, so a client that loses a diff must resync from REST.
 
 ==================================  ====================================================================
 ``gap_next(symbol, n=1)``           the next ``n`` diffs are applied to the true book but not sent
 ``duplicate_next(symbol)``          the next diff is sent twice
 ``reorder_next(symbol)``            the next diff is held back and sent after the one that follows it
-``full_reset(symbol)``              the book is regenerated and pushed as ``full: true`` (Gate only)
+``full_reset(symbol)``              the book is regenerated and pushed whole (venues with full pushes)
 ``malformed_next(symbol, replace)`` a malformed frame is sent before the next diff (or instead of it)
 ``close_connections(code)``         every WebSocket connection of the venue is closed now
 ``drop_connections()``              every connection is cut without a close frame (TCP reset)
@@ -19,7 +19,7 @@ the true book always advances, so a client that loses a diff must resync from RE
 ``rest_5xx(n, status)``             the next ``n`` REST requests get ``status`` (default 503)
 ``rest_delay(seconds, n=None)``     REST responses are delayed (all, or the next ``n``)
 ``reject_orders(n, code=None)``     the next ``n`` order placements are refused (venue error ``code``
-                                    or the venue's default: MEXC 30004, Gate ``BALANCE_NOT_ENOUGH``);
+                                    or the venue's default, its insufficient-balance error);
                                     nothing is placed
 ``partial_fill_next(fraction)``     the next order fills at most ``fraction`` of its size (rest: IOC
                                     cancelled, GTC resting)
@@ -31,11 +31,14 @@ the true book always advances, so a client that loses a diff must resync from RE
                                     (WS API: header status 500): the client cannot tell
 ``private_stream_stall(s, drop)``   private pushes (orders, fills, balances) held for ``s`` seconds
                                     (queued and delivered after, or dropped with ``drop=True``)
+``private_deals_late(s, n)``        venues with a separate deals channel: the next ``n`` deals pushes
+                                    sent ``s`` seconds late, after their order's pushes
+``private_deals_drop(n)``           the same venues: the next ``n`` deals pushes never sent
 ``clear()``                         disarm everything
 ==================================  ====================================================================
 
-Order faults apply to order placement on REST (MEXC ``POST /api/v3/order``, Gate ``POST .../orders``)
-and on Gate's WebSocket order API (``*.order_place``), counted together per venue, in arrival order.
+Order faults apply to order placement on REST and on a venue's WebSocket order API, counted
+together per venue, in arrival order.
 """
 from __future__ import annotations
 
@@ -110,7 +113,7 @@ class Faults:
 
     def book_fault_armed(self, vsym: str) -> bool:
         """A diff fault (gap, duplicate, reorder, malformed) waits for ``vsym``'s next diff. On an
-        interval-batched stream (MEXC aggre depth) that diff then goes out in a push of its own,
+        interval-batched stream (``batch_interval``) that diff then goes out in a push of its own,
         so each fault hits exactly one diff, as on the other streams."""
         return (self.gap.get(vsym, 0) > 0 or self.duplicate.get(vsym, 0) > 0 or self.reorder.get(vsym, 0) > 0
                 or vsym in self.malformed)
@@ -184,12 +187,13 @@ class Faults:
         self.private_stall_drop = drop
 
     def private_deals_late(self, seconds: float, n: int = 1) -> None:
-        """MEXC: the next ``n`` deals pushes are sent ``seconds`` late, after their order's pushes
-        (the orders and deals channels are not ordered with each other)."""
+        """Venues with a separate deals channel: the next ``n`` deals pushes are sent ``seconds``
+        late, after their order's pushes (the orders and deals channels are not ordered with each other)."""
         self.deals_late_s, self.deals_late_left = seconds, n
 
     def private_deals_drop(self, n: int = 1) -> None:
-        """MEXC: the next ``n`` deals pushes are never sent (the order pushes are)."""
+        """Venues with a separate deals channel: the next ``n`` deals pushes are never sent (the
+        order pushes are)."""
         self.deals_drop_left = n
 
     def take_deals_fault(self) -> Optional[tuple]:

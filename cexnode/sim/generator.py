@@ -11,8 +11,8 @@ Model
 * Books change incrementally (a few levels per step, like a real diff stream): the touch follows
   the quote, a random taker trade eats part of the touch (``trade_probability``), random levels are
   resized or removed, new levels appear in gaps, and each side is kept at ``book_levels`` levels.
-* Every step of one book covers 1-3 update ids, so pushes span id ranges (Gate ``U < u``, MEXC
-  ``fromVersion < toVersion``) as on the real venues.
+* Every step of one book covers 1-3 update ids, so pushes span id ranges (first id < last id)
+  as on the real venues.
 
 Determinism: every random stream is ``random.Random("<seed>:<name>")`` (string seeds are hashed with
 SHA-512, stable across processes), and one :meth:`MarketGenerator.step` advances every book once

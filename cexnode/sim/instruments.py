@@ -1,4 +1,4 @@
-"""Instrument tables of the simulated venues and their instrument-info payloads.
+"""Instruments of the simulated venues: integer scales and the venues' decimal strings.
 
 Every simulated book keeps prices as integer *ticks* and sizes as integer *steps* (venue units:
 base currency on spot, contracts on futures). :class:`SimInstrument` converts both ways and renders
@@ -6,9 +6,9 @@ the venue's decimal strings, so the wire, the REST snapshot and the instrument-i
 on one scale (DESIGN §3: "parsed from the venue's decimal strings straight into int64 mantissas at
 a per-instrument scale").
 
-Precision is derived from the starting price the way the real venues size their instruments
-(MEXC BTCUSDT: 2 price decimals, 6 size decimals; Gate BTC_USDT: 1 and 6; Gate futures BTC_USDT:
-``order_price_round`` 0.1, ``quanto_multiplier`` 0.0001).
+Precision is derived from the starting price the way the real venues size their instruments:
+:func:`instrument_basis` and :func:`default_decimals` give the common part, and each venue's
+``make_instrument`` (``cexnode/sim/venues/``) its symbol naming, precision and minimums.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-__all__ = ["SimInstrument", "make_instrument", "venue_symbol_of", "DEFAULT_MIDS", "fmt_scaled"]
+__all__ = ["SimInstrument", "instrument_basis", "default_decimals", "DEFAULT_MIDS", "fmt_scaled"]
 
 # Starting mid prices used when ``sim.mid_prices`` does not name a base.
 DEFAULT_MIDS = {"BTC": Decimal("65000"), "ETH": Decimal("3200"), "SOL": Decimal("150"),
@@ -24,7 +24,7 @@ DEFAULT_MIDS = {"BTC": Decimal("65000"), "ETH": Decimal("3200"), "SOL": Decimal(
 
 
 def fmt_scaled(value: int, decimals: int, strip: bool) -> str:
-    """``value / 10**decimals`` as a decimal string; ``strip`` drops trailing zeros (Gate style)."""
+    """``value / 10**decimals`` as a decimal string; ``strip`` drops trailing zeros (else fixed precision)."""
     if decimals == 0:
         return str(value)
     neg = value < 0
@@ -49,7 +49,7 @@ class SimInstrument:
     multiplier : futures base units per contract (``quanto_multiplier``); 1 on spot.
     min_qty, min_notional : order minimums (venue units / quote).
     is_futures : contract sizes (``{p,s}`` levels, signed trade sizes).
-    strip_zeros : render decimals without trailing zeros (Gate) or at fixed precision (MEXC).
+    strip_zeros : render decimals without trailing zeros, or at fixed precision (the venue's style).
     """
 
     venue: str
@@ -105,38 +105,21 @@ class SimInstrument:
         return self.size(steps) * self.multiplier
 
 
-def venue_symbol_of(venue: str, symbol: str) -> str:
-    """``BTC/USDT`` → ``BTCUSDT`` (MEXC) or ``BTC_USDT`` (Gate); ``BTC/USDT:USDT`` → ``BTC_USDT``."""
+def instrument_basis(venue: str, symbol: str, mid: Decimal, *, perpetual: bool) -> tuple[str, str, int]:
+    """``(base, quote, digits)`` of unified ``symbol`` listed on ``venue`` (a perpetual venue when
+    ``perpetual``); ``digits``: of the integer part of ``mid`` (65000 -> 5, 0.6 -> 0). ValueError when
+    the symbol's kind is not the venue's or the price is not positive."""
     base, rest = symbol.split("/", 1)
     quote = rest.split(":", 1)[0]
-    return base + quote if venue == "mexc_spot" else base + "_" + quote
-
-
-def make_instrument(venue: str, symbol: str, mid: Decimal, *, decimal_contracts: bool = False) -> SimInstrument:
-    """Instrument for ``symbol`` on ``venue`` with precision sized to its starting ``mid`` price."""
-    base, rest = symbol.split("/", 1)
-    quote = rest.split(":", 1)[0]
-    is_fut = ":" in symbol
-    if is_fut != (venue == "gateio_futures"):
+    if (":" in symbol) != perpetual:
         raise ValueError("symbol %s does not belong on %s (futures venues quote BASE/QUOTE:SETTLE)" % (symbol, venue))
     if mid <= 0:
         raise ValueError("mid price of %s must be positive, found %s" % (symbol, mid))
-    digits = int(math.floor(math.log10(float(mid)))) + 1      # 65000 -> 5, 0.6 -> 0
-    # price: ~7 significant digits on MEXC, one fewer on Gate; size: ~1e-6 BTC-equivalent granularity
-    pd = min(10, max(0, 7 - digits))
-    sd = min(8, max(0, digits + 1))
-    vs = venue_symbol_of(venue, symbol)
-    if venue == "mexc_spot":
-        return SimInstrument(venue=venue, symbol=symbol, venue_symbol=vs, base=base, quote=quote,
-                             price_decimals=pd, size_decimals=sd, min_notional=Decimal(1), strip_zeros=False)
-    if venue == "gateio_spot":
-        return SimInstrument(venue=venue, symbol=symbol, venue_symbol=vs, base=base, quote=quote,
-                             price_decimals=max(0, pd - 1), size_decimals=sd,
-                             min_qty=Decimal(1).scaleb(-sd), min_notional=Decimal(3))
-    # Gate USDT futures: contracts of 10**-(digits-1) base (BTC 0.0001), integer contracts unless
-    # decimal sizes are on (enable_decimal, X-Gate-Size-Decimal: 1), then 0.1 contract steps.
-    mult = Decimal(1).scaleb(-(digits - 1)) if digits > 1 else Decimal(1)
-    return SimInstrument(venue=venue, symbol=symbol, venue_symbol=vs, base=base, quote=quote,
-                         price_decimals=max(0, pd - 1), size_decimals=1 if decimal_contracts else 0,
-                         multiplier=mult, min_qty=Decimal(1) if not decimal_contracts else Decimal("0.1"),
-                         is_futures=True)
+    return base, quote, int(math.floor(math.log10(float(mid)))) + 1
+
+
+def default_decimals(digits: int) -> tuple[int, int]:
+    """``(price decimals, size decimals)`` for a price with ``digits`` integer digits: about 7
+    significant digits of price (venues that quote coarser take fewer) and a size granularity
+    near 1e-6 BTC worth."""
+    return min(10, max(0, 7 - digits)), min(8, max(0, digits + 1))

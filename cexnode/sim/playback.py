@@ -2,21 +2,21 @@
 
 Capture lines (JSON Lines, optionally gzip)::
 
-    {"t": ns, "venue": "gateio_spot", "kind": "ws", "op": "text", "data": "<frame text>"}
-    {"t": ns, "venue": "mexc_spot", "kind": "ws", "op": "binary", "data": "<base64 payload>"}
-    {"t": ns, "venue": "gateio_spot", "kind": "rest", "method": "GET", "path": "/api/v4/spot/order_book",
-     "query": "currency_pair=BTC_USDT&limit=100&with_id=true", "status": 200, "body": "<response text>"}
+    {"t": ns, "venue": "<venue>", "kind": "ws", "op": "text", "data": "<frame text>"}
+    {"t": ns, "venue": "<venue>", "kind": "ws", "op": "binary", "data": "<base64 payload>"}
+    {"t": ns, "venue": "<venue>", "kind": "rest", "method": "GET", "path": "<path>",
+     "query": "<query string>", "status": 200, "body": "<response text>"}
 
 Rules
 -----
 * Each venue's playback starts when its first WebSocket subscription is acknowledged (so the
   client sees the capture from its first frame) and sends every captured *push* to every
   connection with a subscription: binary frames, and text frames that are not the recorder's own
-  acks/pongs (captured malformed frames are sent as they are).
+  acks/pongs (the venue's ``is_control_frame``; captured malformed frames are sent as they are).
 * ``speed`` 1.0 keeps the captured timing, 2.0 plays twice as fast, 0 sends as fast as the loop
   allows (yielding every ``batch`` frames so REST requests are still answered).
-* REST requests with captured answers for the same method, path and symbol parameter get the
-  newest captured answer at or before the playback position (the first one before playback
+* REST requests with captured answers for the same method, path and symbol parameter (the venue's
+  ``symbol_params``) get the newest captured answer at or before the playback position (the first one before playback
   starts). Everything else falls through to the simulator's own endpoints.
 """
 from __future__ import annotations
@@ -26,17 +26,17 @@ import base64
 import gzip
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 from urllib.parse import parse_qsl
 
 import orjson
+
+from . import registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import SimVenue
 
 __all__ = ["CaptureData", "RestEntry", "load_capture", "Player"]
-
-_SYMBOL_PARAMS = ("currency_pair", "contract", "symbol")
 
 
 @dataclass(slots=True)
@@ -51,28 +51,32 @@ class RestEntry:
 
 @dataclass
 class CaptureData:
-    """One venue's part of a capture: ``ws`` = [(t_ns, payload, is_binary)], ``rest`` entries by key."""
+    """One venue's part of a capture: ``ws`` = [(t_ns, payload, is_binary)], ``rest`` entries by key.
+
+    ``is_control(text) -> bool`` and ``symbol_params`` come from the venue's protocol class
+    (:mod:`cexnode.sim.registry`); a venue the simulator does not serve keeps every frame."""
 
     ws: list = field(default_factory=list)
     rest: dict = field(default_factory=dict)      # (method, path, symbol) -> [RestEntry] in time order
+    is_control: Callable[[bytes], bool] = lambda text: False
+    symbol_params: tuple = ()
 
 
-def _is_control(text: bytes) -> bool:
-    """The recorder's own acks/pongs/errors are not replayed; pushes and unparsable frames are."""
-    try:
-        m = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return False
-    if not isinstance(m, dict):
-        return False
-    if "method" in m or ("code" in m and "msg" in m and "channel" not in m):
-        return True                                      # MEXC acks, PONG, rejections
-    ch, ev = m.get("channel", ""), m.get("event")
-    return ev in ("subscribe", "unsubscribe") or (isinstance(ch, str) and ch.endswith(".pong")) or "error" in m and m.get("error")
+def _capture_data(venue: str) -> CaptureData:
+    cls = registry.find(venue)
+    if cls is None:
+        return CaptureData()
+    return CaptureData(is_control=cls.is_control_frame, symbol_params=cls.symbol_params)
+
+
+def symbol_of(query, params: tuple) -> str:
+    """The symbol a REST query names (the first of the venue's ``params`` present), or ""."""
+    return next((query[k] for k in params if k in query), "")
 
 
 def load_capture(path: str) -> dict[str, CaptureData]:
-    """Read a capture file; ValueError naming the line for anything that is not a capture entry."""
+    """Read a capture file; ValueError naming the line for anything that is not a capture entry.
+    The recorder's own acks/pongs/errors are left out; pushes and unparsable frames are kept."""
     opener = gzip.open if path.endswith(".gz") else open
     out: dict[str, CaptureData] = {}
     with opener(path, "rb") as fh:
@@ -82,19 +86,21 @@ def load_capture(path: str) -> dict[str, CaptureData]:
             try:
                 e = orjson.loads(line)
                 venue, kind, t = e["venue"], e["kind"], int(e["t"])
-                cap = out.setdefault(venue, CaptureData())
+                cap = out.get(venue)
+                if cap is None:
+                    cap = out[venue] = _capture_data(venue)
                 if kind == "ws":
                     if e["op"] == "binary":
                         cap.ws.append((t, base64.b64decode(e["data"]), True))
                     elif e["op"] == "text":
                         data = e["data"].encode()
-                        if not _is_control(data):
+                        if not cap.is_control(data):
                             cap.ws.append((t, data, False))
                     else:
                         raise ValueError("op must be text or binary")
                 elif kind == "rest":
                     q = dict(parse_qsl(e.get("query", "")))
-                    sym = next((q[k] for k in _SYMBOL_PARAMS if k in q), "")
+                    sym = symbol_of(q, cap.symbol_params)
                     entry = RestEntry(t, e.get("method", "GET").upper(), e["path"], sym, int(e["status"]), e["body"])
                     cap.rest.setdefault((entry.method, entry.path, sym), []).append(entry)
                 else:
@@ -157,7 +163,7 @@ class Player:
         self.finished.set()
 
     def rest_answer(self, method: str, path: str, query) -> Optional[RestEntry]:
-        sym = next((query[k] for k in _SYMBOL_PARAMS if k in query), "")
+        sym = symbol_of(query, self.data.symbol_params)
         lst = self.data.rest.get((method, path, sym))
         if not lst:
             return None

@@ -3,7 +3,9 @@
 * :class:`SimConnection` — one picows server-side WebSocket connection.
 * :class:`SimVenue` — one venue: a picows WebSocket server and an aiohttp REST server on 127.0.0.1,
   its instruments, true books, subscriptions, faults, and the extension hook for the trading side.
-* :class:`ExchangeSimulator` — the three venues plus the market generator and its clock.
+  A venue's protocol is a subclass of it in ``cexnode/sim/venues/`` (see :mod:`cexnode.sim.venues`).
+* :class:`ExchangeSimulator` — the venues (found by name in :mod:`cexnode.sim.registry`) plus the
+  market generator and its clock.
 
 Extension hook (the trading side plugs in here)
 -----------------------------------------------
@@ -12,17 +14,9 @@ Before :meth:`ExchangeSimulator.start`, each ``SimVenue`` exposes:
 ``venue.app``
     its ``aiohttp.web.Application``; add routes (``venue.app.router.add_post(...)``) before start.
 ``venue.ws_handlers``
-    dict of extra WebSocket handlers, looked up by name:
-
-    * Gate (spot and futures): the request's ``channel`` (``"spot.orders"``, ``"spot.login"``,
-      ``"spot.order_place"``, ``"futures.orders"``...). Called as ``handler(conn, msg)`` for every
-      request on that channel (subscribe, unsubscribe, ``api``...); ``msg`` is the parsed JSON dict.
-      The handler answers itself (``conn.send_json(...)``; ``venue.gate_ack(conn, msg)`` and
-      ``venue.gate_error(conn, msg, code, text)`` build the venue's envelopes). A coroutine result
-      is scheduled as a task.
-    * MEXC: the topic (``"spot@private.orders.v3.api.pb"``...). Called as ``handler(conn, topic)``
-      for a SUBSCRIPTION of that topic; return True to accept (it joins ``conn.subscriptions`` and
-      the combined ack), False to reject it. ``conn.query["listenKey"]`` is the key from the URL.
+    dict of extra WebSocket handlers, looked up by a name the venue's protocol defines (a request's
+    channel, a subscription topic...) and called with the arguments it defines; the venue's module
+    in ``cexnode/sim/venues/`` documents both. A coroutine result is scheduled as a task.
 ``venue.books`` / ``venue.book(symbol)``
     the true books (:class:`cexnode.sim.books.TrueBook`, integer ticks and steps);
     ``venue.instruments`` venue symbol -> :class:`cexnode.sim.instruments.SimInstrument`.
@@ -53,19 +47,21 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 from aiohttp import web
-from picows import (WSListener, WSMsgType, WSTransport, WSUpgradeRequest, WSUpgradeResponse,
+from picows import (WSCloseCode, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, WSUpgradeResponse,
                     WSUpgradeResponseWithListener, ws_create_server)
 
+from cexnode.config import Config, SimConfig
+
+from . import registry
 from .books import BookDiff, Trade, TrueBook
 from .faults import Faults
 from .generator import GeneratorParams, MarketGenerator
-from .instruments import DEFAULT_MIDS, SimInstrument, make_instrument
+from .instruments import DEFAULT_MIDS, SimInstrument
+from .playback import Player, load_capture
 
 __all__ = ["SimConnection", "SimVenue", "ExchangeSimulator", "VenueUrls", "run_standalone"]
 
 log = logging.getLogger("cexnode.sim")
-
-VENUE_ORDER = ("mexc_spot", "gateio_spot", "gateio_futures")
 
 
 def now_ms() -> int:
@@ -93,10 +89,10 @@ class SimConnection(WSListener):
     Attributes
     ----------
     venue : SimVenue
-    path : request path without the query; ``query``: its parameters (``listenKey``...).
-    headers : the handshake headers (``X-Gate-Size-Decimal``...).
-    conn_id : hex id echoed in Gate acks.
-    subscriptions : keys this connection is subscribed to (venue-defined; MEXC: topic strings).
+    path : request path without the query; ``query``: its parameters (a private stream's key...).
+    headers : the handshake headers (a venue may read options from them).
+    conn_id : hex id, echoed in the acks of venues that send one.
+    subscriptions : keys this connection is subscribed to (venue-defined, e.g. topic strings).
     user_data : free per-connection state for extension handlers (auth, user id...).
     on_close : callbacks ``f(conn)`` run once when the connection ends.
     """
@@ -115,7 +111,8 @@ class SimConnection(WSListener):
         self.on_close: list[Callable[["SimConnection"], Any]] = []
         self.connected_at = time.monotonic()
         self.frames_sent = 0
-        self.msg_window: Optional[tuple[float, int]] = None    # client-message rate window (MEXC)
+        # client-message rate window, for venues that limit client messages per second
+        self.msg_window: Optional[tuple[float, int]] = None
         self._timers: list[asyncio.TimerHandle] = []
 
     # picows callbacks
@@ -173,7 +170,6 @@ class SimConnection(WSListener):
         if self.transport is None or self.transport.is_disconnected:
             return
         if code is not None:
-            from picows import WSCloseCode
             self.transport.send_close(WSCloseCode(code), reason)
             self.transport.disconnect(graceful=True)
         else:
@@ -220,18 +216,46 @@ class VenueUrls:
 class SimVenue:
     """Base of a simulated venue (see the module docstring for the extension hook).
 
-    Subclasses set ``name``, ``ws_paths``, ``supports_full`` and implement :meth:`on_text`,
-    :meth:`_add_routes` and :meth:`_frames_for` (wire format of the public channels).
+    A venue's protocol is a subclass in ``cexnode/sim/venues/`` (the class its module exports as
+    ``SIM_VENUE``); the generic simulator asks it for everything that differs between venues:
+
+    ``market``
+        ``"spot"`` (``BASE/QUOTE``) or ``"perpetual"`` (``BASE/QUOTE:SETTLE``, contract sizes).
+    :meth:`make_instrument`, :meth:`default_symbols`
+        the venue's symbol naming and instrument precision; the symbols it lists by default.
+    ``ws_paths``, :meth:`on_text`, ``BOOK_KINDS``, ``DEFAULT_BOOK_VARIANT``, :meth:`_frames_for`, :meth:`batch_interval`, :meth:`_malformed_frame`
+        its WebSocket endpoint: requests, channels and how a book diff is written on each.
+    ``supports_full``, ``max_connections``
+        full-book pushes (the ``full_reset`` fault); WebSocket connections per IP.
+    :meth:`_add_routes`, :meth:`rest_error`, ``rest_rate_limit``, :meth:`_rate_limit_headers`, :meth:`retry_after_s`
+        its public REST endpoints, error shape, published limits and quota headers.
+    :meth:`is_control_frame`, ``symbol_params``
+        what capture playback leaves out (acks, pongs) and which query parameter names the symbol.
+    ``trading_class``, ``order_id_start``
+        the trading side's protocol (signed REST, private streams; built by
+        :func:`cexnode.sim.trading.install`) and the venue's first order id.
+
+    The instance's ``name`` is the venue name it is served under (given by the simulator), so one
+    protocol can be served under several names.
     """
 
     name = "venue"
+    market = "spot"
     ws_paths: tuple[str, ...] = ("/ws",)
     supports_full = False
-    max_connections = 300           # Gate: 300 WebSocket connections per IP
+    max_connections = 300           # WebSocket connections per IP; venues set their own
+    #: query parameters that name the symbol of a REST request (capture playback keys answers by it)
+    symbol_params: tuple[str, ...] = ("symbol",)
+    #: the trading side's protocol handler class, called with the venue's ``VenueTrading`` (None: no trading)
+    trading_class: Optional[Callable[[Any], Any]] = None
+    #: first order id of the venue's matching engine
+    order_id_start = 1
 
     def __init__(self, sim: "ExchangeSimulator", instruments: Sequence[SimInstrument], *,
-                 host: str = "127.0.0.1", ws_port: int = 0, rest_port: int = 0,
+                 name: Optional[str] = None, host: str = "127.0.0.1", ws_port: int = 0, rest_port: int = 0,
                  fees: tuple[Decimal, Decimal] = (Decimal("0.001"), Decimal("0.001"))):
+        if name is not None:
+            self.name = name
         self.sim = sim
         self.host, self._ws_port, self._rest_port = host, ws_port, rest_port
         self.taker_fee, self.maker_fee = fees
@@ -255,11 +279,30 @@ class SimVenue:
         self._ws_server: Optional[asyncio.AbstractServer] = None
         self._runner: Optional[web.AppRunner] = None
         self.urls: Optional[VenueUrls] = None
-        # interval-batched book streams (MEXC aggre depth): (kind, vsym, variant) -> pending batch
+        # interval-batched book streams (batch_interval): (kind, vsym, variant) -> pending batch
         self._batches: dict[tuple, _Batch] = {}
         self._last_flush: dict[tuple, float] = {}
 
     # ---------------------------------------------------------------- symbols and books
+    @property
+    def is_perpetual(self) -> bool:
+        return self.market == "perpetual"
+
+    @classmethod
+    def make_instrument(cls, venue: str, symbol: str, mid: Decimal, *,
+                        decimal_contracts: bool = False) -> SimInstrument:  # pragma: no cover - abstract
+        """The instrument of unified ``symbol`` on this venue (served as ``venue``): its venue
+        symbol and precision sized to the starting ``mid`` price (:mod:`cexnode.sim.instruments`)."""
+        raise NotImplementedError
+
+    @classmethod
+    def default_symbols(cls, spot: Sequence[str]) -> list[str]:
+        """The unified symbols the venue lists when the config names none, from spot ``BASE/QUOTE``
+        symbols: those on a spot venue, their ``BASE/QUOTE:QUOTE`` perpetuals on a perpetual one."""
+        if cls.market == "perpetual":
+            return [s + ":" + s.split("/")[1] for s in spot]
+        return list(spot)
+
     def instrument(self, symbol: str) -> SimInstrument:
         """Instrument by venue symbol (``BTCUSDT``/``BTC_USDT``) or unified symbol (``BTC/USDT``)."""
         inst = self.instruments.get(symbol) or self._by_unified.get(symbol)
@@ -407,7 +450,7 @@ class SimVenue:
 
     def batch_interval(self, kind: str, variant: Any) -> Optional[float]:
         """Seconds over which a book stream's diffs are merged into one push (None: one push per
-        diff). Venues whose channels name an interval (MEXC ``aggre.depth...@100ms``) override it."""
+        diff). Venues whose channels name an interval override it."""
         return None
 
     def publish(self, diff: BookDiff) -> None:
@@ -565,7 +608,7 @@ class SimVenue:
     def rest_error(self, status: int, text: str, headers: Optional[dict] = None) -> web.Response:  # pragma: no cover
         raise NotImplementedError
 
-    # (requests, window seconds) per endpoint and IP: Gate public 200 / 10 s, MEXC 500 / 10 s
+    # (requests, window seconds) per endpoint and IP; venues set their published limit
     rest_rate_limit: tuple[int, float] = (200, 10.0)
 
     def _rate_headers(self, path: str) -> tuple[bool, dict]:
@@ -581,15 +624,26 @@ class SimVenue:
         return n > limit, self._rate_limit_headers(limit, max(0, limit - n), reset_ms)
 
     def _rate_limit_headers(self, limit: int, remain: int, reset_ms: int) -> dict:
+        """Quota headers sent on every REST response (none by default)."""
         return {}
+
+    def retry_after_s(self, headers: dict) -> int:
+        """``Retry-After`` seconds of a 429 beyond the rate limit; ``headers``: this response's quota
+        headers (:meth:`_rate_limit_headers`). Default: the limit's whole window."""
+        return int(self.rest_rate_limit[1])
+
+    @classmethod
+    def is_control_frame(cls, text: bytes) -> bool:
+        """A captured text frame that answers the recorder (ack, pong, error), not a push:
+        capture playback leaves it out. Default: none."""
+        return False
 
     @web.middleware
     async def _fault_middleware(self, request: web.Request, handler):
         self.rest_requests[request.path] += 1
         over, headers = self._rate_headers(request.path)
         if over and self.sim.cfg.enforce_rate_limits:
-            retry = max(1, int(headers.get("X-Gate-RateLimit-Reset-Timestamp", 0)) // 1000 - int(time.time())) \
-                if headers else int(self.rest_rate_limit[1])
+            retry = self.retry_after_s(headers)
             return self.rest_error(429, "Too Many Requests", dict(headers, **{"Retry-After": str(retry)}))
         resp = await self._faulted(request, handler)
         if headers:
@@ -623,27 +677,17 @@ class SimVenue:
 # the simulator
 
 
-def _venue_classes():
-    from .venues.gateio_futures import GateFuturesVenue
-    from .venues.gateio_spot import GateSpotVenue
-    from .venues.mexc_spot import MexcSpotVenue
-    return {"mexc_spot": MexcSpotVenue, "gateio_spot": GateSpotVenue, "gateio_futures": GateFuturesVenue}
-
-
-def _default_symbols(mids: Mapping[str, Decimal]) -> dict[str, list[str]]:
-    spot = list(mids) or ["BTC/USDT", "ETH/USDT"]
-    return {"mexc_spot": spot, "gateio_spot": spot, "gateio_futures": [s + ":" + s.split("/")[1] for s in spot]}
-
-
 class ExchangeSimulator:
-    """The three venues on 127.0.0.1, one market generator, one clock.
+    """The simulated venues on 127.0.0.1, one market generator, one clock.
 
     Parameters
     ----------
     cfg : ``cexnode.config.Config`` (venues and symbols from ``cfg.venues``, settings from ``cfg.sim``),
-        or ``SimConfig`` alone (every venue, symbols from ``mid_prices``), or None (defaults).
+        or ``SimConfig`` alone (every venue of :func:`cexnode.sim.registry.names`, symbols from
+        ``mid_prices``), or None (defaults).
     seed : overrides ``sim.seed``.
-    venues : ``{venue: [unified symbols]}`` overriding the venues and symbols served.
+    venues : ``{venue: [unified symbols]}`` overriding the venues and symbols served; each venue is
+        served by the protocol :func:`cexnode.sim.registry.venue_class` finds for its name.
     clock : ``"auto"`` — the generator steps every ``update_interval_ms`` once started;
         ``"manual"`` — only :meth:`tick` steps it (deterministic tests). With ``sim.capture`` the
         venues play the capture back instead (:mod:`cexnode.sim.playback`) and the clock stays off.
@@ -653,15 +697,14 @@ class ExchangeSimulator:
     Example
     -------
     >>> async with ExchangeSimulator(cfg, seed=3) as sim:            # doctest: +SKIP
-    ...     print(sim.urls["gateio_spot"].ws)
-    ...     sim.venue("gateio_spot").faults.gap_next("BTC_USDT")
-    ...     bids, asks, last_id = sim.venue("gateio_spot").true_book("BTC/USDT")
+    ...     print(sim.urls[name].ws)                                  # name: a venue it serves
+    ...     sim.venue(name).faults.gap_next("BTC/USDT")
+    ...     bids, asks, last_id = sim.venue(name).true_book("BTC/USDT")
     """
 
-    def __init__(self, cfg: Any = None, *, seed: Optional[int] = None,
+    def __init__(self, cfg: "Config | SimConfig | None" = None, *, seed: Optional[int] = None,
                  venues: Optional[Mapping[str, Sequence[str]]] = None, clock: str = "auto",
                  host: Optional[str] = None, trading: bool = True):
-        from cexnode.config import Config, SimConfig
         full = cfg if isinstance(cfg, Config) else None
         sc: SimConfig = cfg.sim if full is not None else (cfg if cfg is not None else SimConfig())
         self.cfg = sc
@@ -672,32 +715,36 @@ class ExchangeSimulator:
         self.seed = sc.seed if seed is None else int(seed)
         self.host = host or sc.host
         mids_cfg = {k: Decimal(v) for k, v in sc.mid_prices.items()}
+        # the registry is read here, once: the venues' classes serve every message after this
+        known = registry.names()
         if venues is None:
             if full is not None and any(v.symbols for _, v in full.venues.enabled()):
                 venues = {n: list(v.symbols) for n, v in full.venues.enabled()}
             else:
-                venues = _default_symbols(mids_cfg)
-        classes = _venue_classes()
+                spot = list(mids_cfg) or ["BTC/USDT", "ETH/USDT"]
+                venues = {n: registry.venue_class(n).default_symbols(spot) for n in known}
         self.venues: dict[str, SimVenue] = {}
         insts: dict[str, list[SimInstrument]] = {}
         mids: dict[tuple[str, str], Decimal] = {}
-        for i, name in enumerate(VENUE_ORDER):
+        # venue order (and with sim.base_port, each venue's ports) follows the registry's order
+        for i, name in enumerate(known):
             if name not in venues:
                 continue
+            cls = registry.venue_class(name)
             lst = []
             for sym in venues[name]:
                 base, quote = sym.split("/")[0], sym.split("/")[1].split(":")[0]
                 mid = mids_cfg.get(base + "/" + quote) or DEFAULT_MIDS.get(base, Decimal(10))
                 mids[(base, quote)] = mid
-                lst.append(make_instrument(name, sym, mid, decimal_contracts=sc.futures_decimal_sizes))
+                lst.append(cls.make_instrument(name, sym, mid, decimal_contracts=sc.futures_decimal_sizes))
             insts[name] = lst
             vcfg = getattr(full.venues, name, None) if full is not None else None
             fees = (vcfg.taker_fee, vcfg.maker_fee) if vcfg is not None else (Decimal("0.001"), Decimal("0.001"))
             ws_port = sc.base_port + 2 * i if sc.base_port else 0
             rest_port = sc.base_port + 2 * i + 1 if sc.base_port else 0
-            self.venues[name] = classes[name](self, lst, host=self.host, ws_port=ws_port, rest_port=rest_port,
-                                              fees=fees)
-        unknown = set(venues) - set(VENUE_ORDER)
+            self.venues[name] = cls(self, lst, name=name, host=self.host, ws_port=ws_port, rest_port=rest_port,
+                                    fees=fees)
+        unknown = set(venues) - set(known)
         if unknown:
             raise ValueError("unknown venue(s): %s" % ", ".join(sorted(unknown)))
         self.params = GeneratorParams(
@@ -714,7 +761,6 @@ class ExchangeSimulator:
         self._running.set()
         self.capture = None
         if sc.capture:
-            from .playback import Player, load_capture
             self.capture = load_capture(sc.capture)
             for name, data in self.capture.items():
                 if name in self.venues:

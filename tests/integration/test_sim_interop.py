@@ -20,7 +20,7 @@ import pytest
 
 from cexnode.config import SimConfig
 from cexnode.sim import ExchangeSimulator
-from cexnode.sim import mexc_proto as mp
+from cexnode.sim.venues.mexc_spot import proto as mp
 from reference.sync_ref import RESYNC, Diff, RefSync
 
 RES = pathlib.Path(__file__).resolve().parents[1] / "resources"

@@ -14,7 +14,7 @@ import pytest
 
 from cexnode.config import SimConfig
 from cexnode.sim import ExchangeSimulator
-from cexnode.sim import mexc_proto as mp
+from cexnode.sim.venues.mexc_spot import proto as mp
 
 T = 3.0
 

@@ -16,7 +16,8 @@ import pytest
 
 from cexnode.config import SimConfig
 from cexnode.sim import ExchangeSimulator
-from cexnode.sim.trading import auth as A
+from cexnode.sim.venues._gate import auth as gate_auth
+from cexnode.sim.venues.mexc_spot import auth as mexc_auth
 
 T = 3.0
 
@@ -61,44 +62,44 @@ def _sim():
 
 def test_mexc_vectors_verify():
     secrets = {MX_KEY: MX_SECRET}.get
-    assert A.mexc_sign(MX_SECRET, MX_A_TOTAL) == MX_A_SIG
-    assert A.mexc_sign(MX_SECRET, MX_B_QUERY + MX_B_BODY) == MX_B_SIG
+    assert mexc_auth.mexc_sign(MX_SECRET, MX_A_TOTAL) == MX_A_SIG
+    assert mexc_auth.mexc_sign(MX_SECRET, MX_B_QUERY + MX_B_BODY) == MX_B_SIG
     params = dict(p.split("=") for p in MX_A_TOTAL.split("&"))
     body = MX_A_TOTAL + "&signature=" + MX_A_SIG
-    assert A.verify_mexc(MX_KEY, "", body, params, secrets, MX_TS) is None
-    assert A.verify_mexc(MX_KEY, MX_A_TOTAL + "&signature=" + MX_A_SIG, "", params, secrets, MX_TS) is None
-    assert A.verify_mexc(MX_KEY, MX_B_QUERY, MX_B_BODY + "&signature=" + MX_B_SIG, params, secrets, MX_TS) is None
+    assert mexc_auth.verify_mexc(MX_KEY, "", body, params, secrets, MX_TS) is None
+    assert mexc_auth.verify_mexc(MX_KEY, MX_A_TOTAL + "&signature=" + MX_A_SIG, "", params, secrets, MX_TS) is None
+    assert mexc_auth.verify_mexc(MX_KEY, MX_B_QUERY, MX_B_BODY + "&signature=" + MX_B_SIG, params, secrets, MX_TS) is None
     # the docs' "Example 1" signature is wrong for this string (see the vector file)
-    assert A.verify_mexc(MX_KEY, "", MX_A_TOTAL + "&signature=" + MX_DOCS_WRONG_SIG, params, secrets,
+    assert mexc_auth.verify_mexc(MX_KEY, "", MX_A_TOTAL + "&signature=" + MX_DOCS_WRONG_SIG, params, secrets,
                          MX_TS).code == 700002
 
 
 def test_gate_vectors_verify():
     secrets = {G_KEY: G_SECRET}.get
     for method, path, query, body, sign in (G1, G2):
-        assert A.gate_rest_sign(G_SECRET, method, path, query, body, G_TS) == sign
+        assert gate_auth.gate_rest_sign(G_SECRET, method, path, query, body, G_TS) == sign
         hdr = {"KEY": G_KEY, "Timestamp": G_TS, "SIGN": sign}
-        assert A.verify_gate_rest(hdr, method, path, query, body, secrets, float(G_TS) + 5) is None
+        assert gate_auth.verify_gate_rest(hdr, method, path, query, body, secrets, float(G_TS) + 5) is None
         # one changed byte in each part of the request
-        assert A.verify_gate_rest(hdr, method, path + "x", query, body, secrets, float(G_TS)).code == "INVALID_SIGNATURE"
-        assert A.verify_gate_rest(hdr, method, path, query + "1", body, secrets, float(G_TS)).code == "INVALID_SIGNATURE"
-        assert A.verify_gate_rest(hdr, method, path, query, body + b" ", secrets, float(G_TS)).code == "INVALID_SIGNATURE"
-        assert A.verify_gate_rest(dict(hdr, Timestamp=str(int(G_TS) + 1)), method, path, query, body, secrets,
+        assert gate_auth.verify_gate_rest(hdr, method, path + "x", query, body, secrets, float(G_TS)).code == "INVALID_SIGNATURE"
+        assert gate_auth.verify_gate_rest(hdr, method, path, query + "1", body, secrets, float(G_TS)).code == "INVALID_SIGNATURE"
+        assert gate_auth.verify_gate_rest(hdr, method, path, query, body + b" ", secrets, float(G_TS)).code == "INVALID_SIGNATURE"
+        assert gate_auth.verify_gate_rest(dict(hdr, Timestamp=str(int(G_TS) + 1)), method, path, query, body, secrets,
                                   float(G_TS)).code == "INVALID_SIGNATURE"
-        assert A.verify_gate_rest(dict(hdr, SIGN=flip(sign, 7)), method, path, query, body, secrets,
+        assert gate_auth.verify_gate_rest(dict(hdr, SIGN=flip(sign, 7)), method, path, query, body, secrets,
                                   float(G_TS)).code == "INVALID_SIGNATURE"
-        e = A.verify_gate_rest(dict(hdr, KEY="kez"), method, path, query, body, secrets, float(G_TS))
+        e = gate_auth.verify_gate_rest(dict(hdr, KEY="kez"), method, path, query, body, secrets, float(G_TS))
         assert (e.code, e.status) == ("INVALID_KEY", 401)
-        e = A.verify_gate_rest(hdr, method, path, query, body, secrets, float(G_TS) + 61)
+        e = gate_auth.verify_gate_rest(hdr, method, path, query, body, secrets, float(G_TS) + 61)
         assert (e.code, e.status) == ("REQUEST_EXPIRED", 403)
-    assert A.gate_ws_sign(G_SECRET, "spot.orders", "subscribe", GWS_TIME) == GWS_SIGN
+    assert gate_auth.gate_ws_sign(G_SECRET, "spot.orders", "subscribe", GWS_TIME) == GWS_SIGN
     # WebSocket API login: "api\n<channel>\n<req_param>\n<timestamp>" with an empty req_param
     expected = hmac.new(b"secret", b"api\nspot.login\n\n1681984544", hashlib.sha512).hexdigest()
-    assert A.gate_api_sign("secret", "spot.login", "", "1681984544") == expected
-    key, err = A.verify_gate_api_login("spot.login", {"api_key": "key", "signature": expected,
+    assert gate_auth.gate_api_sign("secret", "spot.login", "", "1681984544") == expected
+    key, err = gate_auth.verify_gate_api_login("spot.login", {"api_key": "key", "signature": expected,
                                                       "timestamp": "1681984544"}, secrets, 1681984544.0)
     assert key == "key" and err is None
-    key, err = A.verify_gate_api_login("futures.login", {"api_key": "key", "signature": expected,
+    key, err = gate_auth.verify_gate_api_login("futures.login", {"api_key": "key", "signature": expected,
                                                          "timestamp": "1681984544"}, secrets, 1681984544.0)
     assert key is None and err.code == "INVALID_SIGNATURE"
 
@@ -154,7 +155,7 @@ def test_mexc_vectors_end_to_end_and_tampering():
             assert (await post("", MX_A_TOTAL + "&signature=" + MX_A_SIG))[0] == 200
             # recvWindow above 60000
             total = MX_A_TOTAL.replace("recvWindow=5000", "recvWindow=60001")
-            st, j = await post("", total + "&signature=" + A.mexc_sign(MX_SECRET, total))
+            st, j = await post("", total + "&signature=" + mexc_auth.mexc_sign(MX_SECRET, total))
             assert j["code"] == 700005
             assert len(sim.trading.engine("mexc_spot").orders) == 4        # only the accepted ones exist
     run(main())
@@ -170,7 +171,7 @@ def test_gate_rest_end_to_end_and_tampering():
             base = sim.urls["gateio_spot"].rest
 
             async def call(method, path, query="", body=b"", ts=G_TS, key=G_KEY, sign=None, url_base=base):
-                sig = sign or A.gate_rest_sign(G_SECRET, method, path, query, body, ts)
+                sig = sign or gate_auth.gate_rest_sign(G_SECRET, method, path, query, body, ts)
                 hdr = {"KEY": key, "Timestamp": ts, "SIGN": sig, "Content-Type": "application/json"}
                 async with s.request(method, url_base + path + ("?" + query if query else ""), data=body,
                                      headers=hdr) as r:
@@ -186,7 +187,7 @@ def test_gate_rest_end_to_end_and_tampering():
             st, j = await call("POST", "/api/v4/futures/usdt/orders",
                                body=b'{"contract":"BTC_USDT","size":1,"price":"6800","tif":"gtc"}', url_base=fbase)
             assert st == 201 and j["size"] == 1 and j["status"] == "open"
-            good = A.gate_rest_sign(G_SECRET, "POST", "/api/v4/spot/orders", "", body, G_TS)
+            good = gate_auth.gate_rest_sign(G_SECRET, "POST", "/api/v4/spot/orders", "", body, G_TS)
             for kw, exp in [(dict(body=body.replace(b"0.001", b"0.002"), sign=good), (401, "INVALID_SIGNATURE")),
                             (dict(body=body, sign=flip(good, 3)), (401, "INVALID_SIGNATURE")),
                             (dict(body=body, sign=good, ts=str(int(G_TS) + 1)), (401, "INVALID_SIGNATURE")),
@@ -194,7 +195,7 @@ def test_gate_rest_end_to_end_and_tampering():
                 st, j = await call("POST", "/api/v4/spot/orders", **kw)
                 assert (st, j["label"]) == exp and set(j) == {"label", "message"}
             st, j = await call("GET", "/api/v4/spot/accounts", "currency=USDT",
-                               sign=A.gate_rest_sign(G_SECRET, "GET", "/api/v4/spot/accounts", "currency=BTC", b"", G_TS))
+                               sign=gate_auth.gate_rest_sign(G_SECRET, "GET", "/api/v4/spot/accounts", "currency=BTC", b"", G_TS))
             assert (st, j["label"]) == (401, "INVALID_SIGNATURE")
             sim.trading.set_clock((int(G_TS) + 61) * 1000)
             st, j = await call("POST", "/api/v4/spot/orders", body=body)

@@ -23,7 +23,7 @@ from cexnode._core.parsers.mexc_spot import CollectSink, MexcSpotParser
 from cexnode._core.parsers.recording import RecordingSink
 from cexnode.config import SimConfig
 from cexnode.sim import ExchangeSimulator
-from cexnode.sim import mexc_proto as mp
+from cexnode.sim.venues.mexc_spot import proto as mp
 
 KEY, SECRET = "stream-key", "stream-secret"
 T = 3.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 
-from cexnode.sim import mexc_proto as mp
+from cexnode.sim.venues.mexc_spot import proto as mp
 
 PAD = 18
 _DEC = re.compile(r"-?[0-9]+(\.[0-9]+)?\Z")

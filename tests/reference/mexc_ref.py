@@ -1,6 +1,6 @@
 """Reference decoder for MEXC spot pushes: the official protobuf runtime + plain-Python normalization.
 
-The frame is parsed by ``google.protobuf`` with the descriptors of ``cexnode/sim/mexc_proto.py``
+The frame is parsed by ``google.protobuf`` with the descriptors of ``cexnode/sim/venues/mexc_spot/proto.py``
 (never by our Cython reader); the semantic rules of ``cexnode/_core/parsers/mexc_spot.pxd`` are
 re-implemented here with ``re`` and Python ints so the differential tests compare two independent
 implementations. Also a tiny protobuf *writer* used by the tests to emit fields in any order,
@@ -13,7 +13,7 @@ from typing import Optional
 
 from google.protobuf.message import DecodeError
 
-from cexnode.sim import mexc_proto as mp
+from cexnode.sim.venues.mexc_spot import proto as mp
 from reference.fixedpoint_ref import natural_scale_ref
 
 VENUE = "mexc_spot"

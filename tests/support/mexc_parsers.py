@@ -4,7 +4,7 @@ import json
 import pathlib
 
 from cexnode._core import symbols as S
-from cexnode.sim import mexc_proto as mp
+from cexnode.sim.venues.mexc_spot import proto as mp
 
 RES = pathlib.Path(__file__).resolve().parents[1] / "resources" / "mexc"
 PUSHES = sorted(p.name[: -len(".pb.hex")] for p in RES.glob("*.pb.hex"))

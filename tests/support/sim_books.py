@@ -11,7 +11,7 @@ import aiohttp
 import orjson
 
 from cexnode.sim import ExchangeSimulator
-from cexnode.sim import mexc_proto as mp
+from cexnode.sim.venues.mexc_spot import proto as mp
 from reference.sync_ref import RESYNC, SNAPSHOT_DIFF, STREAM_FULL, Diff, RefSync
 
 D = Decimal

@@ -26,7 +26,7 @@ from cexnode._core.parsers.gateio_futures import GateFuturesParser
 from cexnode._core.parsers.gateio_spot import GateSpotParser
 from cexnode._core.parsers.mexc_spot import MexcSpotParser
 from cexnode._core.router import BookRouter
-from cexnode.sim import mexc_proto as mp
+from cexnode.sim.venues.mexc_spot import proto as mp
 from reference.sync_ref import OK, Diff, RefSync
 
 LONG = bool(os.environ.get("CEXNODE_LONG"))

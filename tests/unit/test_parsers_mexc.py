@@ -9,7 +9,7 @@ from cexnode._core import symbols as S
 from cexnode._core.book import Book, BookSync, APPLY_OK, SYNC_SNAPSHOT_DIFF
 from cexnode._core.parsers import protobuf as PB
 from cexnode._core.parsers.mexc_spot import BookSyncSink, CollectSink, MexcSpotParser, classify_control
-from cexnode.sim import mexc_proto as mp
+from cexnode.sim.venues.mexc_spot import proto as mp
 from reference import long_decimals
 from reference.mexc_ref import (f_fixed32, f_fixed64, f_group, f_len, f_varint, reference_decode,
                                 reference_sink_events, strip_empty, tag, varint)

@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 from cexnode._core import feed as F
 from cexnode._core import symbols as S
 from cexnode._core.parsers.mexc_spot import CollectSink, MexcSpotParser
-from cexnode.sim import mexc_proto as mp
+from cexnode.sim.venues.mexc_spot import proto as mp
 from reference.mexc_ref import (MEMBERS, f_len, f_varint, reference_decode, reference_sink_events,
                                 runtime_member)
 

@@ -1,7 +1,7 @@
 # cexnode._core.parsers.mexc_spot — MEXC spot v3 WebSocket parser. THE CONTRACT; review first.
 #
 # Binary frames: one PushDataV3ApiWrapper (protobuf, no prefix, no compression; schema in
-# cexnode/sim/mexc_proto.py and the reference README). Text frames: JSON acks / PONG / rejections.
+# cexnode/sim/venues/mexc_spot/proto.py and the reference README). Text frames: JSON acks / PONG / rejections.
 #
 # Two passes, no Python objects on the market-data path:
 #   1. the wrapper: channel(1), symbol(3), symbolId(4), createTime(5), sendTime(6) and the body

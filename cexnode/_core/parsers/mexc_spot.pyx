@@ -226,7 +226,7 @@ cdef unsigned char _KINDS[_T_COUNT][_K_NF]
 
 
 def _schema_kinds():
-    # official .proto field numbers (as in cexnode/sim/mexc_proto.py); 'i' any varint type
+    # official .proto field numbers (as in cexnode/sim/venues/mexc_spot/proto.py); 'i' any varint type
     S, I = 1, 2
     return {
         _T_ORDERS: {f: (I if f in (7, 8, 9, 15, 16, 18, 20) else S) for f in range(1, 27)},
@@ -330,7 +330,7 @@ cdef int _validate_member(MexcSpotParser self) noexcept:
 
 
 # ---------------------------------------------------------------------------------------------
-# private bodies: field tables (official .proto numbers, as in cexnode/sim/mexc_proto.py)
+# private bodies: field tables (official .proto numbers, as in cexnode/sim/venues/mexc_spot/proto.py)
 # kinds: 's' string, 'i' int32, 'l' int64, 'b' bool
 # ---------------------------------------------------------------------------------------------
 

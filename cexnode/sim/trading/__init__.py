@@ -1,25 +1,18 @@
 """The simulator's trading side: signed order entry, accounts, matching, private streams, order faults.
 
 ``ExchangeSimulator.__init__`` calls :func:`install`, which attaches ``sim.trading`` (a
-:class:`SimTrading`) and adds to every venue its REST order/account routes and WebSocket handlers:
-
-* ``mexc_spot`` (:mod:`.mexc`): ``/api/v3/order`` (POST/GET/DELETE), ``/api/v3/openOrders``,
-  ``/api/v3/account``, ``/api/v3/myTrades``, ``/api/v3/userDataStream`` (POST/PUT/DELETE/GET); private protobuf pushes
-  ``spot@private.{orders,deals,account}.v3.api.pb`` on ``/ws?listenKey=``.
-* ``gateio_spot`` / ``gateio_futures`` (:mod:`.gate`): ``/api/v4/spot/orders[/{id}]``,
-  ``/api/v4/spot/open_orders``, ``/api/v4/spot/accounts``, ``/my_trades``;
-  ``/api/v4/futures/usdt/orders[/{id}]``, ``/accounts``, ``/positions``, ``/my_trades``; private channels ``spot.orders/usertrades/balances``,
-  ``futures.orders/usertrades/balances/positions``; WebSocket API ``*.login``, ``*.order_place``,
-  ``*.order_cancel``, ``*.order_status``.
+:class:`SimTrading`) and gives every venue its matching engine and, through the protocol class
+the venue names (``SimVenue.trading_class``, in ``cexnode/sim/venues/``), its signed REST
+order/account routes, private streams and WebSocket order handlers.
 
 Python API (tests, embedding)
 -----------------------------
 >>> t = sim.trading                                               # doctest: +SKIP
->>> acct = t.add_account("gateio_spot", "key", "secret", {"USDT": "1000", "BTC": "0.5"})
->>> t.account("gateio_spot", "key").balances["USDT"].available   # Decimal("1000")
->>> t.engine("gateio_spot").orders                               # {id: SimOrder}
+>>> acct = t.add_account(name, "key", "secret", {"USDT": "1000", "BTC": "0.5"})
+>>> t.account(name, "key").balances["USDT"].available            # Decimal("1000")
+>>> t.engine(name).orders                                        # {id: SimOrder}
 >>> t.set_clock(1541993715000)     # auth checks use this time (ms); None = real time
->>> t.venue("mexc_spot").listen_key_ttl_s = 2.0                  # MEXC listenKey validity (60 min)
+>>> t.venue(name).protocol                                       # the venue's protocol handler
 
 Accounts from the config: every enabled venue whose ``venues.<v>.api_key`` and ``api_secret`` are
 set gets that account, with ``sim.balances[<v>]`` (or :func:`default_balances`).
@@ -29,17 +22,17 @@ from __future__ import annotations
 import logging
 import time
 from decimal import Decimal
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
+from .common import release_held
 from .matching import Account, MatchingEngine, Reject, SimOrder
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..server import ExchangeSimulator, SimVenue
 
 __all__ = ["install", "SimTrading", "VenueTrading", "Account", "SimOrder", "Reject", "default_balances"]
 
 log = logging.getLogger("cexnode.sim.trading")
-
-# order id ranges per venue (Gate futures ids exceed 2**53 like the real ones: parse them as int64)
-_ID_START = {"mexc_spot": 505979017439002624, "gateio_spot": 1852454420, "gateio_futures": 58828270140012048}
-
 
 def default_balances(venue) -> dict[str, Decimal]:
     """Starting balances when the config names none: 100000 of each quote (settle) currency and,
@@ -59,13 +52,13 @@ def default_balances(venue) -> dict[str, Decimal]:
 class VenueTrading:
     """Trading state of one venue: accounts by API key, the matching engine, the protocol handler."""
 
-    def __init__(self, trading: "SimTrading", venue):
+    def __init__(self, trading: "SimTrading", venue: "SimVenue"):
         self.trading = trading
         self.venue = venue
         self.name = venue.name
         self.accounts: dict[str, Account] = {}
-        self.engine = MatchingEngine(venue, id_start=_ID_START.get(venue.name, 1))
-        self.listen_key_ttl_s = 3600.0       # MEXC: a listenKey lives 60 minutes, PUT extends it
+        self.engine = MatchingEngine(venue, id_start=venue.order_id_start)
+        self.listen_key_ttl_s = 3600.0       # private-stream key lifetime, for venues that issue keys
         self.protocol: Any = None
         self.held: set = set()               # transports of never-answered requests (order_timeout)
         self._uid = 10000000 + 1000 * (list(trading.sim.venues).index(venue.name) + 1)
@@ -90,7 +83,7 @@ class VenueTrading:
 class SimTrading:
     """``sim.trading``: accounts, engines and the auth clock of every simulated venue."""
 
-    def __init__(self, sim):
+    def __init__(self, sim: "ExchangeSimulator"):
         self.sim = sim
         self._clock_ms: Optional[int] = None
         self.venues: dict[str, VenueTrading] = {n: VenueTrading(self, v) for n, v in sim.venues.items()}
@@ -117,7 +110,7 @@ class SimTrading:
     def add_account(self, venue: str, api_key: str, api_secret: str, balances: Optional[Mapping] = None,
                     uid: Optional[int] = None, leverage: Any = None) -> Account:
         """Register an API key on ``venue`` with ``balances`` ({asset: amount}; default
-        :func:`default_balances`), Gate user id ``uid`` (default: generated) and futures ``leverage``
+        :func:`default_balances`), user id ``uid`` (default: generated) and futures ``leverage``
         (default 10). Re-registering a key replaces the account."""
         return self.venue(venue).add_account(api_key, api_secret, balances, uid, leverage)
 
@@ -140,16 +133,14 @@ def _config_accounts(sim, trading: SimTrading) -> None:
             vt.add_account(key, secret, bal)
 
 
-def install(sim) -> SimTrading:
+def install(sim: "ExchangeSimulator") -> SimTrading:
     """Attach the trading side to an :class:`~cexnode.sim.server.ExchangeSimulator` (before start)."""
-    from . import gate, mexc
     trading = SimTrading(sim)
     sim.trading = trading
-    for name, vt in trading.venues.items():
-        if name == "mexc_spot":
-            vt.protocol = mexc.MexcTrading(vt)
-        else:
-            vt.protocol = gate.GateTrading(vt)
+    for vt in trading.venues.values():
+        protocol = vt.venue.trading_class
+        if protocol is not None:
+            vt.protocol = protocol(vt)
         _hook_public_diffs(vt)
         _hook_stop(vt)
     _config_accounts(sim, trading)
@@ -158,7 +149,6 @@ def install(sim) -> SimTrading:
 
 def _hook_stop(vt: VenueTrading) -> None:
     """A request held by ``order_timeout`` must not keep the venue's REST server from stopping."""
-    from .common import release_held
     venue = vt.venue
     stop = venue.stop
 

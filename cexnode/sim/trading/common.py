@@ -1,13 +1,25 @@
-"""Helpers shared by the venue protocol modules: decimal rendering, private-push delivery with the
-``private_stream_stall`` fault, and applying order faults to a placement."""
+"""Helpers shared by the venues' trading modules: decimal rendering, private-push delivery with the
+``private_stream_stall`` fault, holding unanswered requests (``order_timeout``) and the result type
+of the venues' request authentication."""
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Optional
 
-__all__ = ["dec_str", "PrivateOut"]
+__all__ = ["dec_str", "PrivateOut", "AuthError", "hold_unanswered", "release_held"]
+
+
+@dataclass(frozen=True)
+class AuthError:
+    """Why a request was refused: the venue's ``code`` (a number or a label, as the venue writes
+    it), ``message`` and the HTTP ``status`` the venue answers with."""
+
+    code: object
+    message: str
+    status: int
 
 
 def dec_str(d: Decimal) -> str:

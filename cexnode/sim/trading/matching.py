@@ -15,17 +15,17 @@ Model
   bid) is filled as maker at its own price against the crossing book levels, which are consumed and
   published like any fill.
 * Fees: taker ``venue.taker_fee``, maker ``venue.maker_fee`` (config ``venues.<v>.taker_fee`` /
-  ``maker_fee``). Spot: charged in the asset received (buy → base, sell → quote), as Gate reports
-  (``fee_currency`` BTC on a BTC_USDT buy) and MEXC does without MX deduction. Futures: in the settle
-  currency, taken from the account's total.
+  ``maker_fee``). Spot: charged in the asset received (buy → base, sell → quote), as the simulated
+  spot venues report it (a fee in BTC on a BTC/USDT buy). Futures: in the settle currency, taken
+  from the account's total.
 * Balances are exact :class:`~decimal.Decimal`. Spot: a buy locks ``qty × limit price`` of quote, a
   sell locks ``qty`` of base; fills move locked → the other asset; the unused lock returns on
-  finish. Futures (Gate USDT): sizes in signed contracts, one net position per contract, margin =
+  finish. Futures (USDT-settled perpetuals): sizes in signed contracts, one net position per contract, margin =
   ``|contracts| × quanto_multiplier × price / leverage`` (default leverage 10), fills realise PnL in
   USDT; ``available = total − position margin − order margin``.
 
-All errors are :class:`Reject` with a generic ``kind``; the venue modules map kinds to their own
-codes (MEXC ``{"code","msg"}``, Gate ``{"label","message"}``).
+All errors are :class:`Reject` with a generic ``kind``; the venues' trading modules map kinds to
+their own codes and error shapes.
 """
 from __future__ import annotations
 
@@ -133,13 +133,13 @@ class Fill:
     fee_asset: str
     role: str                  # "taker" | "maker"
     ts_ms: int
-    closed: int = 0            # futures: steps of this fill that reduced the position (Gate close_size)
+    closed: int = 0            # futures: steps of this fill that reduced the position (a close size)
 
 
 @dataclass(eq=False)
 class SimOrder:
     """One order. ``qty``/``filled``: positive steps; ``side`` "buy"/"sell"; ``price`` ticks (None:
-    market). ``status``: "open" | "closed" | "cancelled"; ``finish_as`` (Gate): open, filled,
+    market). ``status``: "open" | "closed" | "cancelled"; ``finish_as`` (how it ended): open, filled,
     cancelled, ioc, poc, fok. ``reserved``: what is still locked for it (quote or base on spot,
     margin on futures)."""
 
@@ -164,8 +164,8 @@ class SimOrder:
     update_ms: int = 0
     fills: list = field(default_factory=list)
     seq: int = 0               # arrival order (time priority)
-    updates: int = 0           # order events pushed so far (Gate futures ``update_id``)
-    extra: dict = field(default_factory=dict)   # venue-specific fields (MEXC type name...)
+    updates: int = 0           # order events pushed so far (a futures order's update id)
+    extra: dict = field(default_factory=dict)   # venue-specific fields (an order type name...)
 
     @property
     def left(self) -> int:
@@ -189,14 +189,14 @@ class MatchingEngine:
     ``orders`` / ``by_client`` hold the open orders and the final ones of the last ``keep_final_s``
     seconds (default 60; older final orders are forgotten when the next order is placed).
 
-    Listeners ``fn(event, data)`` get: ``("order", (order, gate_event))`` with gate_event put /
+    Listeners ``fn(event, data)`` get: ``("order", (order, order_event))`` with order_event put /
     update / finish, ``("fill", fill)``, ``("balance", (account, [assets], change_type))``,
     ``("position", (account, contract))``. They run synchronously, in venue order.
     """
 
     def __init__(self, venue, *, id_start: int = 1_700_000_000, keep_final_s: float = 60.0):
         self.venue = venue
-        self.futures = venue.name == "gateio_futures"
+        self.futures = venue.is_perpetual
         self.orders: dict[int, SimOrder] = {}
         self.by_client: dict[tuple[str, str], SimOrder] = {}
         self.resting: dict[str, dict[str, list]] = {}      # vsym -> side -> [(sort key, seq, order)]

@@ -19,15 +19,17 @@ REST ``current``/``update`` are float seconds (unlike spot's integer ms); ``with
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from ..books import BookDiff
+from ..instruments import SimInstrument, default_decimals, instrument_basis
 from ._gate import GateVenue, SubError
 
-__all__ = ["GateFuturesVenue"]
+__all__ = ["GateFuturesVenue", "SIM_VENUE"]
 
 
 def _decimal_mode(headers) -> bool:
@@ -35,10 +37,26 @@ def _decimal_mode(headers) -> bool:
 
 
 class GateFuturesVenue(GateVenue):
-    name = "gateio_futures"
+    market = "perpetual"
     DEFAULT_BOOK_VARIANT = ("100", False)
     ws_paths = ("/v4/ws/usdt",)
     prefix = "futures"
+    symbol_params = ("contract",)
+    order_id_start = 58828270140012048      # futures ids exceed 2**53 like the real ones: parse them as int64
+
+    @classmethod
+    def make_instrument(cls, venue: str, symbol: str, mid: Decimal, *,
+                        decimal_contracts: bool = False) -> SimInstrument:
+        # USDT futures: contracts of 10**-(digits-1) base (BTC 0.0001), integer contracts unless
+        # decimal sizes are on (enable_decimal, X-Gate-Size-Decimal: 1), then 0.1 contract steps;
+        # order_price_round one digit coarser than ~7 significant (BTC_USDT 0.1)
+        base, quote, digits = instrument_basis(venue, symbol, mid, perpetual=True)
+        pd, _ = default_decimals(digits)
+        mult = Decimal(1).scaleb(-(digits - 1)) if digits > 1 else Decimal(1)
+        return SimInstrument(venue=venue, symbol=symbol, venue_symbol=base + "_" + quote, base=base, quote=quote,
+                             price_decimals=max(0, pd - 1), size_decimals=1 if decimal_contracts else 0,
+                             multiplier=mult, min_qty=Decimal(1) if not decimal_contracts else Decimal("0.1"),
+                             is_futures=True)
 
     def _parse_sub(self, conn, channel: Any, payload: list) -> list:
         dec = _decimal_mode(conn.headers)
@@ -176,3 +194,6 @@ class GateFuturesVenue(GateVenue):
         if name not in self.instruments:
             return self.bad_request("CONTRACT_NOT_FOUND", "Contract not found: %s" % name)
         return self.json_response(self._contract_info(self.instruments[name], _decimal_mode(request.headers)))
+
+
+SIM_VENUE = GateFuturesVenue

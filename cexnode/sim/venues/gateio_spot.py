@@ -21,22 +21,35 @@ Errors ``{"label","message"}``.
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from ..books import BookDiff
+from ..instruments import SimInstrument, default_decimals, instrument_basis
 from ._gate import GateVenue, SubError
 
-__all__ = ["GateSpotVenue"]
+__all__ = ["GateSpotVenue", "SIM_VENUE"]
 
 
 class GateSpotVenue(GateVenue):
-    name = "gateio_spot"
     DEFAULT_BOOK_VARIANT = "100"
     ws_paths = ("/ws/v4/", "/ws/v4")
     prefix = "spot"
+    symbol_params = ("currency_pair",)
+    order_id_start = 1852454420
+
+    @classmethod
+    def make_instrument(cls, venue: str, symbol: str, mid: Decimal, *,
+                        decimal_contracts: bool = False) -> SimInstrument:
+        # BTC_USDT: one price digit fewer than ~7 significant (0.1 at 65000), sizes 1e-6
+        base, quote, digits = instrument_basis(venue, symbol, mid, perpetual=False)
+        pd, sd = default_decimals(digits)
+        return SimInstrument(venue=venue, symbol=symbol, venue_symbol=base + "_" + quote, base=base, quote=quote,
+                             price_decimals=max(0, pd - 1), size_decimals=sd,
+                             min_qty=Decimal(1).scaleb(-sd), min_notional=Decimal(3))
 
     def _parse_sub(self, conn, channel: Any, payload: list) -> list:
         if channel == "spot.order_book_update":
@@ -188,3 +201,6 @@ class GateSpotVenue(GateVenue):
 
     async def _time(self, request: web.Request) -> web.Response:
         return self.json_response({"server_time": int(time.time() * 1000)})
+
+
+SIM_VENUE = GateSpotVenue

@@ -8,7 +8,7 @@ ws_obu_update.doc.json, rest_contract.doc.json; mexc/rest_exchange_info.json, re
 ws_push_aggre_depth.pb.hex, ws_subscribe_ack.json); the values (ids, prices, sizes, times) are
 generated here so that the streams contain buffered pre-snapshot diffs, gaps with REST resyncs,
 ``full`` resets, obu gaps + new full pushes, duplicates, malformed frames and cross-venue
-dislocations. MEXC pushes are encoded with the official protobuf runtime (cexnode.sim.mexc_proto).
+dislocations. MEXC pushes are encoded with the official protobuf runtime (cexnode.sim.venues.mexc_spot.proto).
 The files are committed; regenerate only when the scenario changes.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import orjson
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.abspath(os.path.join(HERE, "..", "..", "..")))
 
-from cexnode.sim.mexc_proto import encode_aggre_depth  # noqa: E402
+from cexnode.sim.venues.mexc_spot.proto import encode_aggre_depth  # noqa: E402
 
 T0 = 1_763_856_000_000_000_000          # 2025-11-23T00:00:00Z in ns
 MS = 1_000_000

@@ -1,5 +1,9 @@
 """What Gate spot and Gate USDT futures share: the v4 WebSocket envelope and request handling.
 
+The package holds the Gate v4 protocol both venues speak: this module (public WebSocket and REST
+helpers), :mod:`.trading` (signed REST, private channels, WebSocket order API) and :mod:`.auth`
+(signatures). ``gateio_spot`` and ``gateio_futures`` are its two venues.
+
 Envelopes (exchange-payloads README, "Gate spot / Message envelopes"):
 
 * request ``{"time","id"?,"channel","event":"subscribe"|"unsubscribe","payload":[...],"auth"?}``
@@ -25,8 +29,9 @@ from typing import Any, Optional
 import orjson
 from aiohttp import web
 
-from ..books import BookDiff
-from ..server import SimConnection, SimVenue
+from ...books import BookDiff
+from ...server import SimConnection, SimVenue
+from .trading import GateTrading
 
 __all__ = ["GateVenue", "SubError"]
 
@@ -41,12 +46,35 @@ class SubError(Exception):
 
 
 class GateVenue(SimVenue):
-    """Gate v4 WebSocket request handling; subclasses define the channels and wire shapes."""
+    """Gate v4 WebSocket request handling; subclasses define the channels and wire shapes.
+
+    ``ws_handlers`` (the trading side's hook) are looked up by the request's ``channel``
+    (``"spot.orders"``, ``"spot.login"``, ``"spot.order_place"``, ``"futures.orders"``...) and called as
+    ``handler(conn, msg)`` for every request on that channel (subscribe, unsubscribe, ``api``...);
+    ``msg`` is the parsed JSON dict. The handler answers itself (``conn.send_json(...)``;
+    :meth:`gate_ack` and :meth:`gate_error` build the envelopes).
+    """
 
     prefix = "spot"
     supports_full = True
+    max_connections = 300           # Gate: 300 WebSocket connections per IP
+    rest_rate_limit = (200, 10.0)   # Gate public endpoints: 200 requests per 10 s per endpoint and IP
     BOOK_KINDS = ("book", "obu")
     OBU_LEVELS = ("400", "50")
+    trading_class = GateTrading
+
+    # ---------------------------------------------------------------- capture playback
+    @classmethod
+    def is_control_frame(cls, text: bytes) -> bool:
+        """Subscribe/unsubscribe acks, pongs and error answers (pushes carry ``event: update|all``)."""
+        try:
+            m = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return False
+        if not isinstance(m, dict):
+            return False
+        ch, ev = m.get("channel", ""), m.get("event")
+        return ev in ("subscribe", "unsubscribe") or (isinstance(ch, str) and ch.endswith(".pong")) or bool(m.get("error"))
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
@@ -233,6 +261,10 @@ class GateVenue(SimVenue):
         # Gate reports its per-endpoint quota on every response (README "REST rate limits and headers")
         return {"X-Gate-RateLimit-Requests-Remain": str(remain), "X-Gate-RateLimit-Limit": str(limit),
                 "X-Gate-RateLimit-Reset-Timestamp": str(reset_ms)}
+
+    def retry_after_s(self, headers: dict) -> int:
+        # until the window resets, as the quota headers say
+        return max(1, int(headers.get("X-Gate-RateLimit-Reset-Timestamp", 0)) // 1000 - int(time.time()))
 
     def bad_request(self, label: str, message: str) -> web.Response:
         return self.json_response({"label": label, "message": message}, status=400)

@@ -1,6 +1,6 @@
 """Gate.io spot v4 and USDT futures v4 trading side: signed REST, private channels, WebSocket API.
 
-REST (signed: ``KEY``, ``Timestamp``, ``SIGN`` headers, :func:`cexnode.sim.trading.auth.verify_gate_rest`):
+REST (signed: ``KEY``, ``Timestamp``, ``SIGN`` headers, :func:`cexnode.sim.venues._gate.auth.verify_gate_rest`):
 
 * spot — ``POST /api/v4/spot/orders`` (JSON ``text, currency_pair, type=limit, side, amount, price,
   time_in_force gtc|ioc|poc|fok``; 201 with the order), ``GET|DELETE /api/v4/spot/orders/{order_id}
@@ -45,9 +45,9 @@ from typing import Any, Optional
 import orjson
 from aiohttp import web
 
+from ...trading.common import PrivateOut, dec_str, hold_unanswered
+from ...trading.matching import Reject, SimOrder
 from .auth import verify_gate_api_login, verify_gate_rest, verify_gate_ws_auth
-from .common import PrivateOut, dec_str, hold_unanswered
-from .matching import Reject, SimOrder
 
 __all__ = ["GateTrading"]
 
@@ -70,7 +70,7 @@ class GateTrading:
         self.vt = vt
         self.venue = vt.venue
         self.engine = vt.engine
-        self.futures = self.venue.name == "gateio_futures"
+        self.futures = self.venue.is_perpetual
         self.prefix = "futures" if self.futures else "spot"
         self.out = PrivateOut(self.venue)
         self._trace = 0

@@ -1,7 +1,7 @@
 """MEXC spot v3 trading side: signed REST order entry, account, listenKeys, protobuf private pushes.
 
 REST (all SIGNED: ``X-MEXC-APIKEY`` + ``timestamp`` + ``signature``, parameters in the query string
-and/or a form body; :func:`cexnode.sim.trading.auth.verify_mexc`):
+and/or a form body; :func:`cexnode.sim.venues.mexc_spot.auth.verify_mexc`):
 
 * ``POST /api/v3/order`` — ``symbol, side (BUY|SELL), type, quantity, price, newClientOrderId``;
   ``type``: ``LIMIT`` (GTC), ``IMMEDIATE_OR_CANCEL``, ``FILL_OR_KILL``, ``LIMIT_MAKER`` (post only),
@@ -37,10 +37,10 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from .. import mexc_proto as mp
+from ...trading.common import PrivateOut, dec_str, hold_unanswered
+from ...trading.matching import Reject, SimOrder
+from . import proto as mp
 from .auth import verify_mexc
-from .common import PrivateOut, dec_str, hold_unanswered
-from .matching import Reject, SimOrder
 
 __all__ = ["MexcTrading", "ORDERS_TOPIC", "DEALS_TOPIC", "ACCOUNT_TOPIC"]
 

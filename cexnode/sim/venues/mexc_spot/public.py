@@ -10,7 +10,7 @@ WebSocket (exchange-payloads README, "mexc/" and "Key protocol gotchas / MEXC"):
   ``UNSUBSCRIPTION`` acks the same way; ``{"method":"PING"}`` and ``{"method":"ping"}`` (ccxt's casing, answered
   alike by the venue in a public log) → ``{"id":0,"code":0,"msg":"PONG"}``.
 * pushes are binary ``PushDataV3ApiWrapper`` frames encoded with the official protobuf runtime
-  (:mod:`cexnode.sim.mexc_proto`):
+  (:mod:`cexnode.sim.venues.mexc_spot.proto`):
   ``spot@public.aggre.depth.v3.api.pb@(10ms|100ms)@SYM`` (fromVersion/toVersion, synced with REST
   ``/api/v3/depth`` ``lastUpdateId``; at most one push per named interval and symbol, merging the
   interval's diffs: fromVersion of the first, toVersion of the last, the latest quantity per price), ``spot@public.limit.depth.v3.api.pb@SYM@(5|10|20)``,
@@ -33,9 +33,11 @@ from typing import Any, Optional
 import orjson
 from aiohttp import web
 
-from .. import mexc_proto as mp
-from ..books import BookDiff
-from ..server import SimConnection, SimVenue
+from ...books import BookDiff
+from ...instruments import SimInstrument, default_decimals, instrument_basis
+from ...server import SimConnection, SimVenue
+from . import proto as mp
+from .trading import MexcTrading
 
 __all__ = ["MexcSpotVenue", "MAX_SUBSCRIPTIONS"]
 
@@ -48,7 +50,14 @@ _KINDS = {_DEPTH: "book", _TICKER: "ticker", _DEALS: "trades"}
 
 
 class MexcSpotVenue(SimVenue):
-    name = "mexc_spot"
+    """MEXC spot v3 (module docstring).
+
+    ``ws_handlers`` (the trading side's hook) are looked up by topic
+    (``"spot@private.orders.v3.api.pb"``...) and called as ``handler(conn, topic)`` for a
+    SUBSCRIPTION of that topic: True accepts it (it joins ``conn.subscriptions`` and the combined
+    ack), False rejects it. ``conn.query["listenKey"]`` is the key from the URL.
+    """
+
     DEFAULT_BOOK_VARIANT = "10ms"
     ws_paths = ("/ws",)
     supports_full = False
@@ -56,6 +65,29 @@ class MexcSpotVenue(SimVenue):
     BOOK_KINDS = ("book",)
     rest_rate_limit = (500, 10.0)        # 500 requests per 10 s per endpoint (no quota headers)
     MAX_CLIENT_MESSAGES_PER_S = 100      # more client messages per second close the connection
+    symbol_params = ("symbol",)
+    trading_class = MexcTrading
+    order_id_start = 505979017439002624
+
+    @classmethod
+    def make_instrument(cls, venue: str, symbol: str, mid: Decimal, *,
+                        decimal_contracts: bool = False) -> SimInstrument:
+        # BTCUSDT: ~7 significant price digits (0.01 at 65000), sizes 1e-6, fixed-precision strings
+        base, quote, digits = instrument_basis(venue, symbol, mid, perpetual=False)
+        pd, sd = default_decimals(digits)
+        return SimInstrument(venue=venue, symbol=symbol, venue_symbol=base + quote, base=base, quote=quote,
+                             price_decimals=pd, size_decimals=sd, min_notional=Decimal(1), strip_zeros=False)
+
+    @classmethod
+    def is_control_frame(cls, text: bytes) -> bool:
+        """Acks, PONG and rejections: JSON text (the pushes are binary protobuf)."""
+        try:
+            m = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return False
+        if not isinstance(m, dict):
+            return False
+        return "method" in m or ("code" in m and "msg" in m and "channel" not in m)
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
