@@ -66,6 +66,10 @@ class VenueDescriptor:
     sign_hook: Optional[Callable[[Any, Any], Callable]] = None
     #: extra per-venue knowledge that has no common field yet (kept small; prefer a field)
     extras: dict = field(default_factory=dict)
+    #: ``(frame bytes) -> bool``: True for a frame of a stream that pushes whole books (no REST
+    #: snapshot needed); a replay gives such a venue's books the stream-full sync rule. None: the
+    #: venue has no such stream
+    full_book_frame: Optional[Callable[[bytes], bool]] = None
 
     @property
     def is_perpetual(self) -> bool:

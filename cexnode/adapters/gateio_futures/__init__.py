@@ -18,4 +18,5 @@ DESCRIPTOR = VenueDescriptor(
     sim_venue="cexnode.sim.venues.gateio_futures",
     ws=WsRules(max_subscriptions_per_connection=subscriptions.MAX_SUBSCRIPTIONS_PER_CONNECTION,
                   ping_interval_s=subscriptions.PING_INTERVAL_S),
+    full_book_frame=subscriptions.is_full_book_frame,
 )

@@ -21,7 +21,8 @@ class GateFuturesAdapter(VenueAdapter):
         return registry.add_gateio_futures_contracts(contracts, settle="USDT", size_decimal=bool(self.config.size_decimal),
                                                      only=set(symbols))
 
-    def make_parser(self, symbol_map: Any, sink: Any) -> Any:
+    @staticmethod
+    def make_parser(symbol_map: Any, sink: Any) -> Any:
         from cexnode._core.parsers.gateio_futures import GateFuturesParser
 
         return GateFuturesParser(symbol_map, sink)
