@@ -38,24 +38,12 @@ sim:
     gateio_spot: {USDT: 50000, BTC: 2, ETH: 20}
     gateio_futures: {USDT: 50000}
 venues:
-  mexc_spot:
-    taker_fee: 0.0005
-    symbols: [BTC/USDT, ETH/USDT]
-    book_audit_interval_s: 0
-    api_key: ${CEXNODE_TEST_MEXC_KEY:-sim-key-m}
-    api_secret: ${CEXNODE_TEST_MEXC_SECRET:-sim-secret-m}
-  gateio_spot:
-    taker_fee: 0.001
-    symbols: [BTC/USDT, ETH/USDT]
-    book_audit_interval_s: 0
-    api_key: ${CEXNODE_TEST_GATE_KEY:-sim-key-g}
-    api_secret: ${CEXNODE_TEST_GATE_SECRET:-sim-secret-g}
-  gateio_futures:
-    taker_fee: 0.0005
-    symbols: [BTC/USDT:USDT]
-    book_audit_interval_s: 0
-    api_key: ${CEXNODE_TEST_GATE_KEY:-sim-key-g}
-    api_secret: ${CEXNODE_TEST_GATE_SECRET:-sim-secret-g}
+  mexc_spot: {taker_fee: 0.0005, symbols: [BTC/USDT, ETH/USDT], book_audit_interval_s: 0,
+              api_key: "${CEXNODE_TEST_MEXC_KEY:-sim-key-m}", api_secret: "${CEXNODE_TEST_MEXC_SECRET:-sim-secret-m}"}
+  gateio_spot: {taker_fee: 0.001, symbols: [BTC/USDT, ETH/USDT], book_audit_interval_s: 0,
+                api_key: "${CEXNODE_TEST_GATE_KEY:-sim-key-g}", api_secret: "${CEXNODE_TEST_GATE_SECRET:-sim-secret-g}"}
+  gateio_futures: {taker_fee: 0.0005, symbols: [BTC/USDT:USDT], book_audit_interval_s: 0,
+                   api_key: "${CEXNODE_TEST_GATE_KEY:-sim-key-g}", api_secret: "${CEXNODE_TEST_GATE_SECRET:-sim-secret-g}"}
 arbitrage:
   min_profit: 0.10
   max_notional: 2000
