@@ -121,8 +121,10 @@ class Replay:
         play = loop.create_task(self.transport.play(len(eng.adapters), on_entry=flush))
         try:
             await asyncio.wait({start, play}, return_when=asyncio.FIRST_COMPLETED)
-            if start.done() and not start.cancelled() and start.exception() is not None and not play.done():
-                raise start.exception()
+            if start.done() and not play.done() and not self.transport.playing:
+                # the start ended before every venue's feed ran: nothing would ever be played
+                raise (None if start.cancelled() else start.exception()) or RuntimeError(
+                    "the venues' feeds did not start")
             await play
         finally:
             for t in (start, play):

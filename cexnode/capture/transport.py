@@ -101,10 +101,16 @@ class CaptureFeed:
     async def stop(self) -> None:
         self.started = False
 
-    def deliver(self, e: CaptureEntry) -> None:
-        self.router.set_now(e.t)
-        self.parser.feed_bytes(e.data, e.binary, e.t)
+    def deliver(self, e: CaptureEntry) -> bool:
+        """Feed one frame; True when it may have woken a task (a book left sync, or a control
+        message reached the adapter), i.e. the pipeline must settle before the next entry."""
+        router, parser = self.router, self.parser
+        resyncs, quiet = router.resyncs, parser.depth_updates + parser.ignored + parser.errors
+        router.set_now(e.t)
+        parser.feed_bytes(e.data, e.binary, e.t)
         self.frames += 1
+        return (router.resyncs != resyncs
+                or parser.depth_updates + parser.ignored + parser.errors - quiet != 1)
 
     def status(self) -> dict:
         return {"frames": self.frames, "connected": self.started}
@@ -124,8 +130,10 @@ class CaptureTransport:
         self._gated = False                  # True once a feed runs: REST answers wait for their time
         self._pending: deque = deque()       # (key, future) in request order
         self._answers: dict[tuple, deque] = {}   # key -> captured answers reached and not used yet
-        self._activity = 0
+        self._activity = 0                   # request calls and resumptions (the pipeline is busy)
+        self._settled_at = -1                # _activity when the pipeline last settled
         self._router: Any = None
+        self.playing = False                 # the frames are being played
 
     # -- the adapters' side ------------------------------------------------------------------------
     def rest_client(self, adapter: "VenueAdapter") -> CaptureRestClient:
@@ -195,17 +203,20 @@ class CaptureTransport:
         if self._router is not None:
             self._router.set_now(self.now)
         await self._settle()
+        self.playing = True
         for e in self.entries:
             self.now = e.t
             if e.kind == "rest":
-                params = e.params()
-                self._answers.setdefault(_request_key(e.venue, e.method, e.path, params), deque()).append(e)
+                key = _request_key(e.venue, e.method, e.path, e.params())
+                self._answers.setdefault(key, deque()).append(e)
+                woke = any(k == key for k, _ in self._pending)
             else:
                 feed = self.feeds.get(e.venue)
                 if feed is None:
                     continue
-                feed.deliver(e)
-            await self._settle()
+                woke = feed.deliver(e)
+            if woke or self._activity != self._settled_at:
+                await self._settle()
             if on_entry is not None:
                 on_entry()
 
@@ -218,6 +229,7 @@ class CaptureTransport:
             if self._serve_one():
                 seen = -1
             idle = idle + 1 if seen == self._activity else 0
+        self._settled_at = self._activity
 
     def _serve_one(self) -> bool:
         for i, (key, fut) in enumerate(self._pending):
