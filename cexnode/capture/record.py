@@ -9,7 +9,10 @@ snapshots at start and at each resync; in live mode the private answers too) int
 (DESIGN §3). ``replay`` of that capture runs the same engine on it.
 
 With ``--opportunities FILE`` every opportunity the node sees is written there as ``replay``
-writes it (``{"type": "opportunity", ...}``): what a replay of the capture must reproduce.
+writes it (``{"type": "opportunity", ...}``): what a replay of the capture must reproduce. A replay
+reproduces them exactly when the run sized them by the books (``arbitrage.size_to_balances: false``:
+a replay has no balances) and ran no book audits (``book_audit_interval_s: 0``: an audit's snapshot
+answer looks like a resync's in the capture).
 """
 from __future__ import annotations
 
