@@ -9,6 +9,8 @@ import argparse
 import json
 import sys
 
+from cexnode.adapters import registry as venue_registry
+
 EXIT_OK, EXIT_RUNTIME, EXIT_BAD_INPUT = 0, 1, 2
 
 SUBCOMMANDS = ("run", "check", "config", "sim", "record", "decode", "replay", "trades", "pnl", "db")
@@ -32,7 +34,8 @@ def _duration(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="cexnode", description="Cython cross-exchange arbitrage node (MEXC spot, Gate.io spot and USDT futures).")
+    p = _Parser(prog="cexnode", description="Cython cross-exchange arbitrage node (venues: %s)."
+                % ", ".join(d.title for d in venue_registry.descriptors()))
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     run = sub.add_parser("run", help="run the node (the default command)")
@@ -53,16 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--config", required=True)
     sim.add_argument("--duration", type=_duration, default=None)
 
-    rec = sub.add_parser("record", help="record raw frames and REST snapshots to a capture")
+    rec = sub.add_parser("record", help="run the node and record every frame and REST answer it gets to a capture")
     rec.add_argument("--config", required=True)
     rec.add_argument("--out", required=True)
     rec.add_argument("--duration", type=_duration, default=None)
+    rec.add_argument("--opportunities", default=None, metavar="FILE",
+                     help="also write the opportunities the node sees, one JSON line each (as replay writes them)")
 
     dec = sub.add_parser("decode", help="raw frames of a capture -> one normalized event per line")
-    dec.add_argument("--venue", required=True, choices=("mexc_spot", "gateio_spot", "gateio_futures"))
+    dec.add_argument("--venue", required=True, choices=venue_registry.names())
     dec.add_argument("capture")
 
-    rep = sub.add_parser("replay", help="run the pipeline offline on a capture, deterministically")
+    rep = sub.add_parser("replay", help="run the engine on a capture (trading off), deterministically")
     rep.add_argument("--config", required=True)
     rep.add_argument("--capture", required=True)
     rep.add_argument("--dump-books", action="store_true")
@@ -142,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_sim(cfg, duration=args.duration)
         if args.command == "record":
             from cexnode.capture.record import record_main
-            return record_main(cfg, args.out, args.duration)
+            return record_main(cfg, args.out, args.duration, config_path=args.config,
+                               opportunities=args.opportunities)
         if args.command == "replay":
             from cexnode.capture.replay import replay_main
             return replay_main(cfg, args.capture, dump_books=args.dump_books, out=sys.stdout)

@@ -28,11 +28,11 @@ Every ``venues.<venue>.book_audit_interval_s`` (0: off) each book of the venue i
    snapshot's id) proves nothing either way: counted as ``inconclusive``, retried soon, never a
    mismatch.
 
-Books kept by ``SYNC_STREAM_FULL`` (Gate ``obu``) are not audited: nothing documents that their
-``U``/``u`` ids are comparable with the REST snapshot's ``id`` (exchange-payloads README: obu needs
-no REST snapshot), so there is no id at which the two could be compared. The live node syncs every
-book from REST snapshots (``SYNC_SNAPSHOT_DIFF``); only a replay uses obu. Replays and recordings
-have no auditor (no REST to ask).
+Books kept by ``SYNC_STREAM_FULL`` (a venue stream of whole books) are not audited: nothing
+documents that such a stream's update ids are comparable with the REST snapshot's id (the stream
+needs no REST snapshot), so there is no id at which the two could be compared. The live node syncs
+every book from REST snapshots (``SYNC_SNAPSHOT_DIFF``); only a replay follows a whole-book stream.
+A replay has no auditor (no venue behind the capture to ask).
 
 Every audit is counted in ``cexnode_book_audits_total{venue,result}`` (match, mismatch,
 inconclusive, skipped, error).

@@ -12,29 +12,38 @@ Start-up is phased because the Cython structures need every instrument before th
    ``start_timeout_s``; ``node.on_venue_failure`` decides whether a failed venue stops the node.
 
 An opportunity reaches the executor from inside the book-update call (never on a timer).
+
+Where the frames and REST answers come from is the engine's :class:`~cexnode.adapters.transport.
+Transport`, chosen once at start: the venues themselves (:class:`~cexnode.adapters.transport.
+LiveTransport`, tapped when the node context holds a capture sink: ``cexnode record``) or a capture
+file (:class:`~cexnode.capture.transport.CaptureTransport`: ``cexnode replay``, with trading off).
+Either way the same adapters, parsers, books, router and ArbEngine run.
 """
 from __future__ import annotations
 
 import asyncio
 import time
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from cexnode.adapters import create_adapter
 from cexnode.adapters.registry import descriptors
+from cexnode.adapters.transport import CaptureSink, LiveTransport, Transport
+from cexnode.execution.legs import venue_symbol
 from cexnode.log import get_logger
 from cexnode.component import Component, NodeContext
 
-__all__ = ["Engine", "route_legs", "format_summary"]
-
-VENUE_IDS = {"mexc_spot": 0, "gateio_spot": 1, "gateio_futures": 2}
+__all__ = ["Engine", "route_legs", "route_symbol_on", "format_summary", "context_capture"]
 
 
 def route_symbol_on(venue: str, symbol: str) -> str:
-    """A route's spot symbol as listed on ``venue``: the USDT-settled perpetual on futures."""
-    if venue == "gateio_futures" and ":" not in symbol:
-        return "%s:%s" % (symbol, symbol.split("/")[1])
-    return symbol
+    """A route's spot symbol as listed on ``venue`` (:func:`cexnode.execution.legs.venue_symbol`)."""
+    return venue_symbol(venue, symbol)
+
+
+def context_capture(context: Any) -> Optional[CaptureSink]:
+    """The node context's capture sink (``cexnode record`` sets one), or None."""
+    return context.capture
 
 
 class Engine(Component):
@@ -42,7 +51,10 @@ class Engine(Component):
 
     name = "engine"
 
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: Any, *, transport: Optional[Transport] = None, trading: bool = True) -> None:
+        """``transport``: where market data comes from (default: the venues, tapped by the
+        context's capture sink if any); ``trading=False``: no executor (replay), the
+        opportunities go only to :attr:`opportunity_taps`."""
         self.node = node
         self.cfg = node.cfg
         self.context: NodeContext = node.context
@@ -59,6 +71,10 @@ class Engine(Component):
         self.started_at = 0.0
         self.opportunities = 0
         self.last_opportunity: Any = None
+        self.transport = transport
+        self.trading = trading
+        #: called with every batch of opportunities, from inside the book-update call (record, replay)
+        self.opportunity_taps: list[Callable[[list], None]] = []
         self._status_task: Optional[asyncio.Task] = None
         self._last_status = (0.0, 0)
         self._cap_assets: dict[str, tuple[str, ...]] = {}   # venue -> assets the ArbEngine's caps read there
@@ -78,13 +94,18 @@ class Engine(Component):
         from cexnode._core.symbols import SymbolRegistry
 
         self.started_at = time.monotonic()
+        if self.transport is None:
+            self.transport = LiveTransport(capture=context_capture(self.context))
+        for adapter in self.adapters.values():
+            adapter.use_transport(self.transport)
         self.registry = SymbolRegistry()
         await self._each_venue("load instruments", lambda a: a.load_instruments(self.registry))
         self.registry.freeze()
         self._build_pipeline()
 
     async def start(self) -> None:
-        await self.build()
+        if self.registry is None:          # a replay builds first, then starts
+            await self.build()
         await self._each_venue("start", lambda a: a.start())
         self._register_readiness()
         self._register_metrics()
@@ -155,7 +176,7 @@ class Engine(Component):
             smap = self.registry.map(name)
             self.adapters[name].attach(smap, self.router)
             for sym in smap.symbols():
-                self.books[(name, sym.name)] = self.router.book(VENUE_IDS[name], sym.id)
+                self.books[(name, sym.name)] = self.router.book(self.adapters[name].venue_id, sym.id)
         rules = {}
         cap_assets: dict[str, dict[str, None]] = {}
         for i, r in enumerate(a.routes):
@@ -176,6 +197,8 @@ class Engine(Component):
         self._perp_venues = {v for (v, sym) in rules if ":" in sym}
         self.router.set_arb(self.arb)
         self.router.on_opportunities = self._on_opportunities
+        if not self.trading:
+            return
         self._build_executor(rules)
         # opportunities come sized to the free balances (less reservations) as they change
         if a.size_to_balances:
@@ -233,6 +256,8 @@ class Engine(Component):
     def _on_opportunities(self, opps: list) -> None:
         self.opportunities += len(opps)
         self.last_opportunity = opps[-1]
+        for tap in self.opportunity_taps:
+            tap(opps)
         ex = self.executor
         if ex is None or not ex.started:     # not before the gateways (live: private streams, time sync) are up
             return

@@ -23,6 +23,7 @@ import asyncio
 import random
 from typing import Any, Optional
 
+from cexnode.adapters.transport import LiveTransport, Transport
 from cexnode.log import get_exchange_logger
 from cexnode.component import Component, NodeContext
 
@@ -73,6 +74,8 @@ class VenueAdapter(Component):
         self._subscribed: dict[int, asyncio.Event] = {}
         self.subscriptions_rejected = 0     # books taken out of sync by a rejected subscription
         self.auditor: Any = None            # BookAuditor (cexnode.book_audit) when book audits are on
+        self.transport: Optional[Transport] = None     # use_transport(); live when none is given
+        self._stream_full = False           # books follow a stream of whole books: no REST snapshots
 
     # -- URLs ----------------------------------------------------------------------------------------
     def urls(self) -> tuple[str, str]:
@@ -83,16 +86,21 @@ class VenueAdapter(Component):
             ws, rest = ws or sim.ws, rest or sim.rest
         return ws or self.production_ws_url, (rest or self.production_rest_url).rstrip("/")
 
-    def _rest_client(self) -> Any:
-        """This venue's :class:`~cexnode.net.rest.RestManager` (created on first use: the embedded
-        simulator's URL is known only once it has started)."""
-        if self.rest is None:
-            from cexnode.net.rest import RestManager, RestPolicy
+    def use_transport(self, transport: Transport) -> None:
+        """Where market data and REST answers come from (the engine's choice, before ``attach``)."""
+        self.transport = transport
 
-            rc = getattr(self.config, "rest", None)
-            policy = RestPolicy.from_config(rc) if rc is not None else RestPolicy()
-            self.rest = RestManager(self.urls()[1], venue=self.name, policy=policy,
-                                    headers=dict(self.ws_headers) or None, capture=self.context.capture)
+    def _transport(self) -> Transport:
+        if self.transport is None:       # an adapter used without an engine: the venue itself
+            self.transport = LiveTransport(capture=self.context.capture)
+        return self.transport
+
+    def _rest_client(self) -> Any:
+        """This venue's REST client: the :class:`~cexnode.net.rest.RestManager` of the live
+        transport (created on first use: the embedded simulator's URL is known only once it has
+        started)."""
+        if self.rest is None:
+            self.rest = self._transport().rest_client(self)
         return self.rest
 
     async def rest_get_json(self, path: str, params: Optional[dict] = None, *, weight: int = 1) -> Any:
@@ -150,28 +158,33 @@ class VenueAdapter(Component):
 
     # -- phase 2 -------------------------------------------------------------------------------------
     def attach(self, symbol_map: Any, router: Any) -> None:
-        from cexnode._core.book import SYNC_SNAPSHOT_DIFF
+        from cexnode._core.book import SYNC_STREAM_FULL
 
         self.symbol_map = symbol_map
         self.router = router
         self.parser = self.make_parser(symbol_map, router)
+        transport = self._transport()
+        rule = transport.book_sync_rule(self)
+        self._stream_full = rule == SYNC_STREAM_FULL
         router.set_resync_handler(self.venue_id, self.on_resync)
         router.set_message_handler(self.venue_id, self.on_message)
         for sym in symbol_map.symbols():
             sid = sym.id
-            self.books[sid] = router.add_book(self.venue_id, sid, SYNC_SNAPSHOT_DIFF, self.book_depth(),
+            self.books[sid] = router.add_book(self.venue_id, sid, rule, self.book_depth(),
                                               max_levels=int(self.config.book_max_levels))
             self._venue_symbols[sid] = symbol_map.venue_symbol(sid)
             ev = self._subscribed[sid] = asyncio.Event()
             ev.set()                  # until the venue says otherwise
         interval = float(getattr(self.config, "book_audit_interval_s", 0) or 0)
-        if interval > 0 and self.books and self.auditor is None:
+        if interval > 0 and self.books and self.auditor is None and transport.book_audits:
             from cexnode.book_audit import BookAuditor
 
             self.auditor = BookAuditor(self, interval)
         self._attach_gateway(symbol_map)
 
-    def make_parser(self, symbol_map: Any, sink: Any) -> Any:
+    @staticmethod
+    def make_parser(symbol_map: Any, sink: Any) -> Any:
+        """The venue's Cython parser feeding ``sink`` (both None: raw mode, for ``decode``)."""
         raise NotImplementedError
 
     # -- live order entry (cexnode.adapters.live) ------------------------------------------------------
@@ -273,25 +286,20 @@ class VenueAdapter(Component):
         No book in sync by then raises :class:`SnapshotError` (the venue failed to start;
         ``node.on_venue_failure`` decides). A failed or cancelled start leaves nothing running."""
         from cexnode.adapters.live import start_gateway
-        from cexnode.net.ws import WsFeed
 
         ws_url, _ = self.urls()
         self._stopping = False
         try:
-            self.feed = WsFeed(ws_url, self.parser, self.subscription_messages(list(self._venue_symbols.values())),
-                               venue=self.name, headers=self.market_data_headers() or None,
-                               max_subscriptions=self.max_subscriptions_per_connection(),
-                               ping_message=self.ping_message, ping_interval_s=self.ping_interval_s(),
-                               max_connection_age_s=getattr(self.config, "max_connection_age_s", 0.0) or None,
-                               on_reconnected=self._on_reconnected)
+            self.feed = self._transport().market_feed(
+                self, ws_url, self.subscription_messages(list(self._venue_symbols.values())), self._on_reconnected)
             await self.feed.start()
             self.connected = True
             loop = asyncio.get_running_loop()
-            for sid in self.books:
+            for sid in self.books if not self._stream_full else ():
                 t = self._resyncing.get(sid)
                 if t is None or t.done():
                     self._resyncing[sid] = loop.create_task(self._sync_book(sid))
-            tasks = [self._resyncing[sid] for sid in self.books]
+            tasks = [self._resyncing[sid] for sid in self.books if sid in self._resyncing]
             if tasks:
                 wait_s = max(0.5, float(self.config.start_timeout_s) / 2)
                 await asyncio.wait(tasks, timeout=wait_s)
@@ -326,10 +334,12 @@ class VenueAdapter(Component):
     def on_resync(self, symbol_id: int, reason: int) -> None:
         """From the router: the book left sync (gap, crossed, overflow). Fetch a new snapshot."""
         self.resync_requests += 1
-        if self._stopping or symbol_id not in self.books:
-            return
+        if self._stopping or symbol_id not in self.books or self._stream_full:
+            return                      # a stream of whole books resyncs with its next push
         t = self._resyncing.get(symbol_id)
-        if t is None or t.done():
+        # a sync task asking again from inside its own snapshot (the buffered diffs that followed it
+        # show a gap) is ending: the book needs a new one
+        if t is None or t.done() or t is asyncio.current_task():
             self._resyncing[symbol_id] = asyncio.get_running_loop().create_task(self._sync_book(symbol_id))
 
     def _on_reconnected(self, *args: Any) -> None:

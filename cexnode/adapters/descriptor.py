@@ -71,6 +71,10 @@ class VenueDescriptor:
     #: cannot read going to ``registry.rejected``; the venue package's ``instruments.load``. The
     #: adapter's ``venue_load_instruments`` fetches the listing and calls it with its options.
     instrument_loader: Optional[Callable[..., int]] = None
+    #: ``(frame bytes) -> bool``: True for a frame of a stream that pushes whole books (no REST
+    #: snapshot needed); a replay gives such a venue's books the stream-full sync rule. None: the
+    #: venue has no such stream
+    full_book_frame: Optional[Callable[[bytes], bool]] = None
 
     @property
     def is_perpetual(self) -> bool:

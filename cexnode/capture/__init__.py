@@ -4,8 +4,9 @@
   :class:`~cexnode.capture.format.CaptureWriter` is the recording hook the WebSocket listener
   and the REST client call.
 * :mod:`cexnode.capture.decode` — raw frames → normalized events (``python -m cexnode decode``).
-* :mod:`cexnode.capture.replay` — the real Cython pipeline run offline, deterministically.
-* :mod:`cexnode.capture.record` — ``python -m cexnode record``.
+* :mod:`cexnode.capture.transport` — the engine's transport that answers from a capture.
+* :mod:`cexnode.capture.replay` — ``python -m cexnode replay``: the engine on that transport.
+* :mod:`cexnode.capture.record` — ``python -m cexnode record``: the node with a capture tap.
 """
 from cexnode.capture.format import CaptureEntry, CaptureFormatError, CaptureWriter, read_capture
 

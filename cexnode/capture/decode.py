@@ -14,23 +14,19 @@ from typing import IO, Any
 
 import orjson
 
-from cexnode.capture.format import VENUES, CaptureFormatError, read_capture
+from cexnode.adapters import registry as venue_registry
+from cexnode.capture.format import CaptureFormatError, read_capture
 
 __all__ = ["decode_capture", "raw_parser"]
 
 
 def raw_parser(venue: str) -> Any:
-    """The venue's Cython parser in raw mode (no SymbolMap)."""
-    if venue == "gateio_spot":
-        from cexnode._core.parsers.gateio_spot import GateSpotParser
-        return GateSpotParser()
-    if venue == "gateio_futures":
-        from cexnode._core.parsers.gateio_futures import GateFuturesParser
-        return GateFuturesParser()
-    if venue == "mexc_spot":
-        from cexnode._core.parsers.mexc_spot import MexcSpotParser
-        return MexcSpotParser()
-    raise ValueError("unknown venue %r (one of %s)" % (venue, ", ".join(VENUES)))
+    """The venue's Cython parser in raw mode (no SymbolMap); ValueError for an unknown venue."""
+    try:
+        desc = venue_registry.descriptor(venue)
+    except venue_registry.UnknownVenueError as e:
+        raise ValueError(str(e)) from None
+    return desc.adapter_class.make_parser(None, None)
 
 
 def decode_capture(venue: str, path: str, out: IO[str] = sys.stdout) -> int:
@@ -38,7 +34,7 @@ def decode_capture(venue: str, path: str, out: IO[str] = sys.stdout) -> int:
 
     Parameters
     ----------
-    venue : one of ``mexc_spot``, ``gateio_spot``, ``gateio_futures``
+    venue : a registered venue name (:func:`cexnode.adapters.registry.names`)
     path : capture file (JSON Lines, optionally gzip)
     out : text stream receiving one JSON object per line
 

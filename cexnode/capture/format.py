@@ -2,10 +2,12 @@
 
 ::
 
-    {"t": <receive ns>, "venue": "gateio_spot", "kind": "ws", "op": "text", "data": "<frame text>"}
-    {"t": <receive ns>, "venue": "mexc_spot", "kind": "ws", "op": "binary", "data": "<base64 payload>"}
-    {"t": <receive ns>, "venue": "gateio_spot", "kind": "rest", "method": "GET", "path": "/api/v4/spot/order_book",
-     "query": "currency_pair=BTC_USDT&limit=100&with_id=true", "status": 200, "body": "<response text>"}
+    {"t": <receive ns>, "venue": "<venue>", "kind": "ws", "op": "text", "data": "<frame text>"}
+    {"t": <receive ns>, "venue": "<venue>", "kind": "ws", "op": "binary", "data": "<base64 payload>"}
+    {"t": <receive ns>, "venue": "<venue>", "kind": "rest", "method": "GET", "path": "/path/of/order_book",
+     "query": "symbol=XY&limit=100", "status": 200, "body": "<response text>"}
+
+``venue`` is a registered venue name (:mod:`cexnode.adapters.registry`).
 
 Readers keep the file order (the recorder writes in receive order); a line that is not a capture
 entry is a :class:`CaptureFormatError` naming the file and line (or, with ``errors="collect"``,
@@ -24,9 +26,9 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-__all__ = ["CaptureEntry", "CaptureFormatError", "CaptureWriter", "read_capture", "open_capture", "VENUES"]
+from cexnode.adapters import registry as venue_registry
 
-VENUES = ("mexc_spot", "gateio_spot", "gateio_futures")
+__all__ = ["CaptureEntry", "CaptureFormatError", "CaptureWriter", "read_capture", "open_capture"]
 
 
 class CaptureFormatError(ValueError):
@@ -76,15 +78,15 @@ def open_capture(path: str, mode: str = "rb") -> IO[bytes]:
     return open(path, mode)
 
 
-def _entry(obj: Any, lineno: int) -> CaptureEntry:
+def _entry(obj: Any, lineno: int, venues: tuple[str, ...]) -> CaptureEntry:
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object")
     t = obj.get("t")
     if not isinstance(t, int) or isinstance(t, bool) or t < 0:
         raise ValueError('"t" must be a non-negative integer (receive time, ns)')
     venue = obj.get("venue")
-    if venue not in VENUES:
-        raise ValueError('"venue" must be one of %s' % ", ".join(VENUES))
+    if venue not in venues:
+        raise ValueError('"venue" must be one of %s' % ", ".join(venues))
     kind = obj.get("kind")
     if kind == "ws":
         op, data = obj.get("op"), obj.get("data")
@@ -123,6 +125,7 @@ def read_capture(path: str, *, errors: str = "raise") -> Iterator[Union[CaptureE
     yielded as a CaptureFormatError instance and reading goes on. Blank lines are skipped.
     OSError (missing file, bad gzip) propagates.
     """
+    venues = venue_registry.names()
     with open_capture(path) as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
@@ -132,7 +135,7 @@ def read_capture(path: str, *, errors: str = "raise") -> Iterator[Union[CaptureE
                     obj = orjson.loads(line)
                 except orjson.JSONDecodeError as exc:
                     raise ValueError("invalid JSON: %s" % exc) from None
-                e = _entry(obj, lineno)
+                e = _entry(obj, lineno, venues)
             except ValueError as exc:
                 err = CaptureFormatError(path, lineno, str(exc).splitlines()[0][:200])
                 if errors == "raise":
@@ -158,6 +161,8 @@ class CaptureWriter:
         os.makedirs(d, exist_ok=True)
         self._fh: Optional[IO[bytes]] = open_capture(path, "wb")
         self.entries = 0
+        self.ws_entries = 0
+        self.rest_entries = 0
         self.bytes_written = 0
 
     def _write(self, obj: dict) -> None:
@@ -172,6 +177,7 @@ class CaptureWriter:
            t: Optional[int] = None) -> None:
         """One received WebSocket frame (copied now: zero-copy buffers die after the callback)."""
         ts = self._clock() if t is None else t
+        self.ws_entries += 1
         if binary:
             self._write({"t": ts, "venue": venue, "kind": "ws", "op": "binary",
                          "data": base64.b64encode(bytes(data)).decode("ascii")})
@@ -183,6 +189,7 @@ class CaptureWriter:
              t: Optional[int] = None) -> None:
         """One REST exchange (the response as received)."""
         ts = self._clock() if t is None else t
+        self.rest_entries += 1
         if not isinstance(body, str):
             body = bytes(body).decode("utf-8", "replace")
         self._write({"t": ts, "venue": venue, "kind": "rest", "method": method.upper(), "path": path,

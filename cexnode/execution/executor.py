@@ -95,8 +95,7 @@ from cexnode.execution.audit import AuditFailed, AuditWriter
 from cexnode.execution.balances import BalanceBook, FreeListener
 from cexnode.execution.gateway import GatewayError, OrderGateway, OrderRequest, Side, mantissa_to_decimal
 from cexnode.execution.hedging import ResidualCloser
-from cexnode.execution.legs import (FUTURES_VENUES, LATENCY_BUCKETS_US, Leg, LegRules, LegTracker, ioc_request,
-                                    venue_symbol)
+from cexnode.execution.legs import LATENCY_BUCKETS_US, Leg, LegRules, LegTracker, ioc_request, venue_symbol
 from cexnode.execution.positions import PositionBook
 from cexnode.execution.recovery import AuditFold
 from cexnode.execution.risk import ACTIVE, RiskManager, balance_needs
@@ -536,8 +535,8 @@ class Executor:
         opp = ctx.opp
         ctx.needs = balance_needs(base=ctx.base, quote=ctx.quote, qty=ctx.qty, buy_price=ctx.buy_px,
                                   sell_price=ctx.sell_px, buy_fee=ctx.brules.taker_fee,
-                                  sell_fee=ctx.srules.taker_fee, buy_is_futures=opp.buy_venue in FUTURES_VENUES,
-                                  sell_is_futures=opp.sell_venue in FUTURES_VENUES,
+                                  sell_fee=ctx.srules.taker_fee, buy_is_futures=":" in ctx.bsym,
+                                  sell_is_futures=":" in ctx.ssym,       # a perpetual's symbol names its settle asset
                                   margin_fraction=self.trading.futures_margin_fraction)
         (asset_b, _), (asset_s, _) = ctx.needs
         return self.risk.check_needs(buy_venue=opp.buy_venue, sell_venue=opp.sell_venue, needs=ctx.needs,

@@ -30,23 +30,20 @@ Contract
   (:func:`cexnode.execution.eager.start_eager`): it then writes its order before it first waits
   and does not need ``asyncio.current_task()`` before that.
 * ``client_id`` is chosen by the executor, unique per order, at most 20 chars of ``[0-9a-z]``
-  (Gate ``text`` is ``t-`` + at most 28 bytes; MEXC ``newClientOrderId``); adapters add the
-  venue's prefix and strip it again in updates, so ``OrderState.client_id`` is the executor's.
+  (short enough for every venue's client order id field); adapters add the venue's prefix and
+  strip it again in updates, so ``OrderState.client_id`` is the executor's.
 
 Mapping venue states (for the adapters)
 ---------------------------------------
-* MEXC private orders ``status``: 1 new → NEW, 3 partially filled → PARTIALLY_FILLED, 2 filled →
-  FILLED, 4 canceled and 5 partially canceled → CANCELLED (``filled_qty`` says how much filled).
-  ``POST /api/v3/order`` answers with an ack without status: return DEFINITIVE with state NEW
-  (or None); the final state comes from the stream or ``query``.
-* Gate ``finish_as``: open → NEW/PARTIALLY_FILLED (by ``left``), filled → FILLED, cancelled, ioc,
-  stp, poc, fok → CANCELLED with the filled amount; a 4xx ``label`` answer → REJECTED with
-  ``reason`` = label. Futures sizes are contracts: ``filled_qty`` = |filled contracts| ×
-  quanto_multiplier (base units), side from the sign of ``size``.
+* Each venue's gateway (``cexnode/adapters/<venue>/execution.py``) documents how its order
+  states map onto :class:`OrderStatus`. An order answer that is only an ack (no status): return
+  DEFINITIVE with state NEW (or None); the final state comes from the stream or ``query``. A 4xx
+  answer naming a reason → REJECTED with that ``reason``. Contract sizes (perpetuals) are
+  reported in base units: ``filled_qty`` = |filled contracts| × the contract multiplier.
 * HTTP 5xx, timeouts and disconnects after a POST was written: AMBIGUOUS. A 4xx, or a failure
   before the request was written: DEFINITIVE REJECTED.
-* ``OrderState.avg_price`` = cumulative quote / filled quantity (MEXC ``cummulativeQuoteQty``,
-  Gate ``filled_total``), exact Decimal division is fine (the PositionBook keeps 80 digits).
+* ``OrderState.avg_price`` = cumulative quote / filled quantity (the venue's filled-quote field),
+  exact Decimal division is fine (the PositionBook keeps 80 digits).
 """
 from __future__ import annotations
 

@@ -44,6 +44,7 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 from cexnode._core.logring import HotHistogram, Logger
+from cexnode.adapters import registry as venue_registry
 from cexnode.config import TradingConfig
 from cexnode.execution.audit import AuditFailed, AuditWriter
 from cexnode.execution.balances import BalanceBook
@@ -54,18 +55,17 @@ from cexnode.execution.positions import DEC_CTX, PositionBook
 from cexnode.execution.recovery import OpenOrder, split_symbol
 from cexnode.execution.risk import RiskManager
 
-__all__ = ["Leg", "LegTracker", "LegRules", "AdoptedOrders", "ioc_request", "venue_symbol", "FUTURES_VENUES",
-           "LATENCY_BUCKETS_US"]
+__all__ = ["Leg", "LegTracker", "LegRules", "AdoptedOrders", "ioc_request", "venue_symbol", "LATENCY_BUCKETS_US"]
 
 LATENCY_BUCKETS_US = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000,
                       100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000)
 _ZERO = Decimal(0)
-FUTURES_VENUES = ("gateio_futures",)
 
 
 def venue_symbol(venue: str, route_symbol: str) -> str:
-    """The venue's unified symbol for a route symbol: the perpetual on futures venues (DESIGN §3)."""
-    if venue in FUTURES_VENUES and ":" not in route_symbol:
+    """The venue's unified symbol for a route symbol: the perpetual settled in the quote currency
+    on a perpetual-futures venue (its descriptor's market; DESIGN §3)."""
+    if ":" not in route_symbol and venue_registry.descriptor(venue).is_perpetual:
         return route_symbol + ":" + route_symbol.split("/")[1]
     return route_symbol
 

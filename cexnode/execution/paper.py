@@ -35,7 +35,7 @@ class PaperGateway:
     Parameters
     ----------
     venue
-        Venue name (``mexc_spot``, ``gateio_spot``, ``gateio_futures``).
+        Venue name (a registered venue, :mod:`cexnode.adapters.registry`).
     books
         ``{unified symbol: Book}`` of this venue (the node's live books; base quantities).
     fee_rate

@@ -4,6 +4,7 @@ exact output, byte-identical reruns (in process and via the CLI), and the same o
 pure-Python oracle (reference decoders + sync_ref.RefSync + arb_ref.RefEngine) on the same capture."""
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import shutil
@@ -16,12 +17,19 @@ import orjson
 import pytest
 
 from cexnode.capture.format import read_capture
-from cexnode.capture.replay import SNAPSHOT_PATHS, Replay, replay_main, route_symbol_on
+from cexnode.capture.replay import Replay, replay_main
 from cexnode.config import load_config
+from cexnode.engine import route_symbol_on
 from reference import arb_ref, gate_ref, mexc_ref, sync_ref
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CAPS = os.path.join(ROOT, "tests", "resources", "captures")
+# REST paths of the venues' order-book snapshots and their symbol parameter (the oracle's own knowledge)
+SNAPSHOT_PATHS = {
+    "mexc_spot": ("/api/v3/depth", "symbol"),
+    "gateio_spot": ("/api/v4/spot/order_book", "currency_pair"),
+    "gateio_futures": ("/api/v4/futures/usdt/order_book", "contract"),
+}
 SPOT = (os.path.join(CAPS, "spot_spot.yaml"), os.path.join(CAPS, "spot_spot_clean.jsonl"))
 OBU = (os.path.join(CAPS, "obu_spot_perp.yaml"), os.path.join(CAPS, "obu_spot_perp.jsonl.gz"))
 
@@ -142,9 +150,11 @@ def _oracle(cfg_path, cap_path):
     cfg = load_config(cfg_path)
     entries = list(read_capture(cap_path))
     rp = Replay(cfg, entries)            # only for the instrument specs (registry) of the capture
+    asyncio.run(rp.build())
+    node = rp.engine
     insts = {}
-    for (venue, symbol), _ in rp.books.items():
-        smap = rp.maps[venue]
+    for (venue, symbol), _ in node.books.items():
+        smap = node.registry.map(venue)
         insts[(venue, symbol)] = smap.instrument(symbol)
     a = cfg.arbitrage
     eng = arb_ref.RefEngine(arb_ref.RefParams(min_profit=Decimal(str(a.min_profit)), min_bps=Decimal(str(a.min_bps)),
@@ -154,10 +164,10 @@ def _oracle(cfg_path, cap_path):
     vsym = {}
     syncs, refbooks, mult = {}, {}, {}
     for (venue, symbol), inst in insts.items():
-        rule = sync_ref.STREAM_FULL if rp.rules[_key(venue, inst)] == 1 else sync_ref.SNAPSHOT_DIFF
+        rule = sync_ref.STREAM_FULL if rp.transport.book_sync_rule(node.adapters[venue]) == 1 else sync_ref.SNAPSHOT_DIFF
         syncs[(venue, symbol)] = sync_ref.RefSync(rule, depth=getattr(cfg.venues, venue).book_depth)
         refbooks[(venue, symbol)] = arb_ref.RefBook(venue, [], [], False)
-        vsym[(venue, rp.maps[venue].venue_symbol(symbol))] = symbol
+        vsym[(venue, node.registry.map(venue).venue_symbol(symbol))] = symbol
         mult[(venue, symbol)] = Decimal(inst["qty_mult"]).scaleb(inst["venue_qty_scale"] - inst["qty_scale"])
     for r in a.routes:
         legs = []
@@ -169,7 +179,7 @@ def _oracle(cfg_path, cap_path):
                                        sc(inst["tick"], inst["price_scale"]), sc(inst["step"], inst["qty_scale"]),
                                        sc(inst["min_qty"], inst["qty_scale"]),
                                        sc(inst["min_notional"], inst["price_scale"])))
-        p, q = rp.registry.scales(r.symbol)
+        p, q = node.registry.scales(r.symbol)
         eng.add_route(arb_ref.RefRoute(r.name or "%s %s" % (r.symbol, "/".join(r.venues)), r.symbol, p, q, legs))
 
     out = []
@@ -242,10 +252,6 @@ def _oracle(cfg_path, cap_path):
                 apply(key, lambda: syncs[key].update(d), e.t)
         serve(e.t)
     return [dict(type="opportunity", **o) for o in out], resyncs
-
-
-def _key(venue, inst):
-    return {"mexc_spot": 0, "gateio_spot": 1, "gateio_futures": 2}[venue], inst["symbol_id"]
 
 
 @pytest.mark.parametrize("case", [SPOT, OBU])

@@ -25,7 +25,8 @@ class GateFuturesAdapter(VenueAdapter):
         # a contract's size is in contracts: the config gives base units per contract
         return dict(super().instrument_spec(ic), quanto_multiplier=str(ic.multiplier))
 
-    def make_parser(self, symbol_map: Any, sink: Any) -> Any:
+    @staticmethod
+    def make_parser(symbol_map: Any, sink: Any) -> Any:
         from cexnode._core.parsers.gateio_futures import GateFuturesParser
 
         return GateFuturesParser(symbol_map, sink)

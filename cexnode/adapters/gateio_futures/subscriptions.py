@@ -30,3 +30,9 @@ def book_subscription(contract: str, depth: int, req_id: int = 0, now: float | N
 
 def ping_message(now: float | None = None) -> bytes:
     return orjson.dumps({"time": int(now if now is not None else time.time()), "channel": "futures.ping"})
+
+
+def is_full_book_frame(frame: bytes) -> bool:
+    """A push of the ``futures.obu`` channel, which sends whole books (its first push and each reset are
+    full: no REST snapshot); subscription acks of that channel are not."""
+    return b'.obu"' in frame and b'"event":"subscribe"' not in frame.replace(b" ", b"")

@@ -19,4 +19,5 @@ DESCRIPTOR = VenueDescriptor(
     ws=WsRules(max_subscriptions_per_connection=subscriptions.MAX_SUBSCRIPTIONS_PER_CONNECTION,
                   ping_interval_s=subscriptions.PING_INTERVAL_S),
     instrument_loader=instruments.load,
+    full_book_frame=subscriptions.is_full_book_frame,
 )

@@ -19,7 +19,8 @@ class GateSpotAdapter(VenueAdapter):
         pairs = await self.rest_get_json(urls.CURRENCY_PAIRS)
         return instruments.load(registry, pairs, only=set(symbols), venue=self.name)
 
-    def make_parser(self, symbol_map: Any, sink: Any) -> Any:
+    @staticmethod
+    def make_parser(symbol_map: Any, sink: Any) -> Any:
         from cexnode._core.parsers.gateio_spot import GateSpotParser
 
         return GateSpotParser(symbol_map, sink)

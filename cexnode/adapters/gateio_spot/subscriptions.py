@@ -39,3 +39,9 @@ def book_subscription(venue_symbol: str, depth: int, req_id: int = 0, now: float
 
 def ping_message(now: float | None = None) -> bytes:
     return orjson.dumps({"time": int(now if now is not None else time.time()), "channel": "spot.ping"})
+
+
+def is_full_book_frame(frame: bytes) -> bool:
+    """A push of the ``spot.obu`` channel, which sends whole books (its first push and each reset are
+    full: no REST snapshot); subscription acks of that channel are not."""
+    return b'.obu"' in frame and b'"event":"subscribe"' not in frame.replace(b" ", b"")

@@ -19,7 +19,8 @@ class MexcSpotAdapter(VenueAdapter):
         info = await self.rest_get_json(urls.EXCHANGE_INFO)
         return instruments.load(registry, info, only=set(symbols), venue=self.name)
 
-    def make_parser(self, symbol_map: Any, sink: Any) -> Any:
+    @staticmethod
+    def make_parser(symbol_map: Any, sink: Any) -> Any:
         from cexnode._core.parsers.mexc_spot import MexcSpotParser
 
         return MexcSpotParser(symbol_map, sink)

@@ -5,6 +5,9 @@
   prefix), ``type=IMMEDIATE_OR_CANCEL`` for IOC (``LIMIT`` for GTC). The answer is an ack without
   status (exchange-payloads ``rest_order_new_response.json``): DEFINITIVE with state NEW; the final
   state comes from the private stream or :meth:`query`.
+* Order ``status`` (private orders): 1 new → NEW, 3 partially filled → PARTIALLY_FILLED, 2 filled →
+  FILLED, 4 canceled and 5 partially canceled → CANCELLED (``filled_qty`` says how much filled);
+  ``OrderState.avg_price`` from ``cummulativeQuoteQty``.
 * ``GET``/``DELETE /api/v3/order`` by ``origClientOrderId``; ``-2013``/``-2011`` mean the order is
   unknown (:class:`OrderNotFound`). ``GET /api/v3/account`` for balances.
 * Fees: the order answers carry none; they come from the private stream's deals, and a final
