@@ -23,7 +23,9 @@ import asyncio
 import random
 from typing import Any, Optional
 
+from cexnode.adapters.registry import descriptor
 from cexnode.log import get_exchange_logger
+from cexnode.net.ws import subscription_rejected
 from cexnode.node import Component
 
 __all__ = ["VenueAdapter", "SnapshotError"]
@@ -208,6 +210,11 @@ class VenueAdapter(Component):
             self._on_subscription_accepted(msg)
 
     # -- subscription state of each book ---------------------------------------------------------------
+    def is_subscription_reject(self, msg: Any) -> bool:
+        """Is a venue error frame ``msg`` the rejection of a subscription (the feed re-sends it)?
+        Default: :func:`cexnode.net.ws.subscription_rejected`; venue packages add their own shapes."""
+        return subscription_rejected(msg)
+
     def subscription_symbols(self, msg: Any) -> list[str]:
         """Venue symbols of the book subscriptions a subscribe ack / rejection ``msg`` is about.
 
@@ -275,11 +282,16 @@ class VenueAdapter(Component):
         ws_url, _ = self.urls()
         self._stopping = False
         try:
+            rules = descriptor(self.name).ws
             self.feed = WsFeed(ws_url, self.parser, self.subscription_messages(list(self._venue_symbols.values())),
                                venue=self.name, headers=self.market_data_headers() or None,
                                max_subscriptions=self.max_subscriptions_per_connection(),
                                ping_message=self.ping_message, ping_interval_s=self.ping_interval_s(),
-                               max_connection_age_s=getattr(self.config, "max_connection_age_s", 0.0) or None,
+                               protocol_ping_s=None if rules.protocol_pings else 0.0,
+                               max_connection_age_s=(getattr(self.config, "max_connection_age_s", 0.0)
+                                                     or rules.default_rotation_age_s or None),
+                               max_messages_per_s=rules.max_client_messages_per_s,
+                               is_subscription_reject=self.is_subscription_reject,
                                on_reconnected=self._on_reconnected)
             await self.feed.start()
             self.connected = True

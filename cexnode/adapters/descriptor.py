@@ -66,6 +66,12 @@ class VenueDescriptor:
     sign_hook: Optional[Callable[[Any, Any], Callable]] = None
     #: extra per-venue knowledge that has no common field yet (kept small; prefer a field)
     extras: dict = field(default_factory=dict)
+    #: ``headers -> (remaining, reset_ms) | None``: the venue's quota headers on a REST answer
+    #: (:data:`cexnode.net.ratelimit.QuotaReader`); the REST manager pauses an endpoint with none left
+    rest_quota_reader: Optional[Callable[[Any], Optional[tuple]]] = None
+    #: ``(method, path)`` of the REST request a balance refresh makes, when a published limit of
+    #: its own spaces it (the engine warns if that spacing exceeds ``trading.order_timeout_ms``)
+    balance_request: Optional[tuple[str, str]] = None
 
     @property
     def is_perpetual(self) -> bool:

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from cexnode.adapters.descriptor import VenueDescriptor, WsRules
-from cexnode.adapters.gateio_futures import subscriptions
+from cexnode.adapters.gateio_futures import limits, subscriptions
 from cexnode.adapters.gateio_futures.adapter import GateFuturesAdapter
+from cexnode.adapters.gateio_spot.signing import rest_sign_hook
 from cexnode.config import VenueConfig
 
 Adapter = GateFuturesAdapter
@@ -18,4 +19,7 @@ DESCRIPTOR = VenueDescriptor(
     sim_venue="cexnode.sim.venues.gateio_futures",
     ws=WsRules(max_subscriptions_per_connection=subscriptions.MAX_SUBSCRIPTIONS_PER_CONNECTION,
                   ping_interval_s=subscriptions.PING_INTERVAL_S),
+    rest_limits=limits.rest_limits,
+    sign_hook=rest_sign_hook,
+    rest_quota_reader=limits.read_quota_headers,
 )

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from cexnode.adapters.descriptor import VenueDescriptor, WsRules
-from cexnode.adapters.gateio_spot import subscriptions
+from cexnode.adapters.gateio_spot import limits, signing, subscriptions
 from cexnode.adapters.gateio_spot.adapter import GateSpotAdapter
 from cexnode.config import VenueConfig
 
@@ -18,4 +18,7 @@ DESCRIPTOR = VenueDescriptor(
     sim_venue="cexnode.sim.venues.gateio_spot",
     ws=WsRules(max_subscriptions_per_connection=subscriptions.MAX_SUBSCRIPTIONS_PER_CONNECTION,
                   ping_interval_s=subscriptions.PING_INTERVAL_S),
+    rest_limits=limits.rest_limits,
+    sign_hook=signing.rest_sign_hook,
+    rest_quota_reader=limits.read_quota_headers,
 )
