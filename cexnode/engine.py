@@ -27,11 +27,12 @@ from decimal import Decimal
 from typing import Any, Callable, Optional
 
 from cexnode.adapters import create_adapter
-from cexnode.adapters.registry import descriptors
+from cexnode.adapters.registry import descriptor, descriptors
 from cexnode.adapters.transport import CaptureSink, LiveTransport, Transport
+from cexnode.component import Component, NodeContext
 from cexnode.execution.legs import venue_symbol
 from cexnode.log import get_logger
-from cexnode.component import Component, NodeContext
+from cexnode.net.ratelimit import min_interval_s
 
 __all__ = ["Engine", "route_legs", "route_symbol_on", "format_summary", "context_capture"]
 
@@ -223,17 +224,17 @@ class Engine(Component):
                     if gw is None:
                         raise RuntimeError("%s: live order entry is not available in this adapter" % name)
                     gateways[name] = gw
-            if "mexc_spot" in gateways:
-                # a REST balance refresh waits for the account-request spacing within the order timeout
-                from cexnode.adapters.mexc_spot import urls as mexc_urls
-                from cexnode.net.rest import min_interval_s
-
-                spacing_ms = 1000 * min_interval_s("mexc_spot", "GET", mexc_urls.ACCOUNT,
-                                                   cfg.venues["mexc_spot"].rest.limit_headroom)
+            for name in gateways:
+                # a REST balance refresh waits for the venue's balance-request spacing within the order timeout
+                desc = descriptor(name)
+                if desc.balance_request is None or desc.rest_limits is None:
+                    continue
+                spacing_ms = 1000 * min_interval_s(desc.rest_limits(), *desc.balance_request,
+                                                   self.adapters[name].config.rest.limit_headroom)
                 if cfg.trading.order_timeout_ms < spacing_ms:
-                    self.log.warning("trading.order_timeout_ms is below MEXC's account request spacing: a balance "
-                                     "refresh right after another can time out (trade refused: "
-                                     "balance_unavailable)", order_timeout_ms=cfg.trading.order_timeout_ms,
+                    self.log.warning("trading.order_timeout_ms is below the venue's balance request spacing: a "
+                                     "balance refresh right after another can time out (trade refused: "
+                                     "balance_unavailable)", venue=name, order_timeout_ms=cfg.trading.order_timeout_ms,
                                      spacing_ms=round(spacing_ms))
         self.executor = Executor(gateways=gateways, risk=self.risk, positions=self.positions,
                                  trading=cfg.trading, rules=rules)

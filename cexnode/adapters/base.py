@@ -24,8 +24,9 @@ import random
 from typing import Any, Optional
 
 from cexnode.adapters.transport import LiveTransport, Transport
-from cexnode.log import get_exchange_logger
 from cexnode.component import Component, NodeContext
+from cexnode.log import get_exchange_logger
+from cexnode.net.ws import subscription_rejected
 
 __all__ = ["VenueAdapter", "SnapshotError"]
 
@@ -224,6 +225,11 @@ class VenueAdapter(Component):
             self._on_subscription_accepted(msg)
 
     # -- subscription state of each book ---------------------------------------------------------------
+    def is_subscription_reject(self, msg: Any) -> bool:
+        """Is a venue error frame ``msg`` the rejection of a subscription (the feed re-sends it)?
+        Default: :func:`cexnode.net.ws.subscription_rejected`; venue packages add their own shapes."""
+        return subscription_rejected(msg)
+
     def subscription_symbols(self, msg: Any) -> list[str]:
         """Venue symbols of the book subscriptions a subscribe ack / rejection ``msg`` is about.
 

@@ -75,6 +75,12 @@ class VenueDescriptor:
     #: snapshot needed); a replay gives such a venue's books the stream-full sync rule. None: the
     #: venue has no such stream
     full_book_frame: Optional[Callable[[bytes], bool]] = None
+    #: ``headers -> (remaining, reset_ms) | None``: the venue's quota headers on a REST answer
+    #: (:data:`cexnode.net.ratelimit.QuotaReader`); the REST manager pauses an endpoint with none left
+    rest_quota_reader: Optional[Callable[[Any], Optional[tuple]]] = None
+    #: ``(method, path)`` of the REST request a balance refresh makes, when a published limit of
+    #: its own spaces it (the engine warns if that spacing exceeds ``trading.order_timeout_ms``)
+    balance_request: Optional[tuple[str, str]] = None
 
     @property
     def is_perpetual(self) -> bool:

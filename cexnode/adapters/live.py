@@ -12,19 +12,26 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import itertools
 import random
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Awaitable, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
+
+import aiohttp
+import orjson
 
 from cexnode.execution.gateway import (Balance, GatewayError, OrderAck, OrderNotFound, OrderRequest, OrderState,
                                        OrderStatus, Outcome)
 from cexnode.log import get_exchange_logger
-from cexnode.net import rest as R
+from cexnode.net.errors import (AmbiguousRequestError, CircuitOpenError, NotSentError, RateLimitedError, RestError,
+                                RestFailure)
+from cexnode.net.rest import RestManager, Signer
+from cexnode.net.servertime import ServerClock
 
-__all__ = ["ServerClock", "VenueInstrument", "HttpAnswer", "NotSent", "LiveGateway", "PrivateConnection",
+__all__ = ["VenueInstrument", "HttpAnswer", "NotSent", "LiveGateway", "PrivateConnection",
            "cancel_task", "instruments_from_symbol_map", "dec", "fmt_decimal"]
 
 _ZERO = Decimal(0)
@@ -43,8 +50,6 @@ async def cancel_task(task: Optional[asyncio.Task]) -> None:
 
 
 def _with(st: OrderState, **kw: Any) -> OrderState:
-    import dataclasses
-
     return dataclasses.replace(st, **kw)
 
 
@@ -65,77 +70,6 @@ def fmt_decimal(d: Decimal) -> str:
     if "." in s:
         s = s.rstrip("0").rstrip(".")
     return s or "0"
-
-
-# -- server time -------------------------------------------------------------------------------------
-
-class ServerClock:
-    """Offset between the venue's clock and ours, for signed-request timestamps.
-
-    ``sync()`` asks ``fetch`` (the venue's time endpoint, returning server ms) ``samples`` times and
-    keeps the estimate of the fastest round trip: ``offset = server - (t_sent + t_received) / 2``.
-    ``start()`` syncs once (failures are logged; the offset stays 0) and then every ``interval_s``.
-    """
-
-    def __init__(self, fetch: Callable[[], Awaitable[int]], *, interval_s: float = 60.0, samples: int = 3,
-                 clock_ns: Callable[[], int] = time.time_ns, log: Any = None) -> None:
-        self._fetch = fetch
-        self.interval_s = float(interval_s)
-        self.samples = max(1, int(samples))
-        self._clock = clock_ns
-        self.log = log
-        self.offset_ms = 0
-        self.rtt_ms: Optional[float] = None
-        self.synced = False
-        self.syncs = 0
-        self.failures = 0
-        self._task: Optional[asyncio.Task] = None
-
-    def now_ms(self) -> int:
-        return self._clock() // 1_000_000 + self.offset_ms
-
-    def now_s(self) -> int:
-        return self.now_ms() // 1000
-
-    async def sync(self) -> int:
-        best: Optional[tuple[float, int]] = None
-        for _ in range(self.samples):
-            t0 = self._clock()
-            server_ms = int(await self._fetch())
-            t1 = self._clock()
-            rtt = (t1 - t0) / 1e6
-            off = server_ms - (t0 + t1) // 2_000_000
-            if best is None or rtt < best[0]:
-                best = (rtt, off)
-        assert best is not None
-        self.rtt_ms, self.offset_ms = best
-        self.synced = True
-        self.syncs += 1
-        return self.offset_ms
-
-    async def _sync_logged(self) -> None:
-        try:
-            await self.sync()
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:
-            self.failures += 1
-            if self.log is not None:
-                self.log.warning("server time sync failed", error=type(e).__name__, detail=str(e)[:200])
-
-    async def start(self) -> None:
-        await self._sync_logged()
-        if self.interval_s > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            await self._sync_logged()
-
-    async def stop(self) -> None:
-        await cancel_task(self._task)
-        self._task = None
 
 
 # -- private connections ----------------------------------------------------------------------------
@@ -261,8 +195,6 @@ class HttpAnswer:
     headers: Any
 
     def json(self) -> Any:
-        import orjson
-
         return orjson.loads(self.body) if self.body else None
 
 
@@ -286,7 +218,7 @@ class LiveGateway:
         self.rest_url = rest_url.rstrip("/")
         self.balance_poll_s = float(balance_poll_s)
         self._poll_task: Optional[asyncio.Task] = None
-        self._rest: Any = rest                      # a shared RestManager (the adapter's), else ours
+        self._rest: Optional[RestManager] = rest    # a shared RestManager (the adapter's), else ours
         self._own_rest = False
         self.ws_url = ws_url
         self.request_timeout_s = float(request_timeout_s)
@@ -333,8 +265,6 @@ class LiveGateway:
     # -- HTTP --------------------------------------------------------------------------------------
     def _http(self) -> Any:
         """The aiohttp session of the private WebSockets."""
-        import aiohttp
-
         if self._session is None:
             if self._closed:
                 # stopped: a late caller (a background reconciliation) must not leave a new,
@@ -343,20 +273,22 @@ class LiveGateway:
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8, keepalive_timeout=60))
         return self._session
 
-    def _manager(self) -> Any:
+    def _manager(self) -> RestManager:
         """The venue's :class:`~cexnode.net.rest.RestManager` (the adapter's, shared with market
-        data: the venue counts its limits per IP/UID; or our own when standalone)."""
-        if self._rest is None:
+        data: the venue counts its limits per IP/UID; or our own when standalone). It reads the
+        venue's time from our clock."""
+        rest = self._rest
+        if rest is None:
             if self._closed:
                 raise NotSent("%s: gateway stopped" % self.venue)
-            self._rest = R.RestManager(self.rest_url, venue=self.venue, timeout_s=self.request_timeout_s)
+            rest = self._rest = RestManager(self.rest_url, venue=self.venue, timeout_s=self.request_timeout_s)
             self._own_rest = True
-        if self._rest.server_clock is None:
-            self._rest.server_clock = self.server_clock
-        return self._rest
+        if rest.server_clock is not self.server_clock:
+            rest.adopt_server_clock(self.server_clock)
+        return rest
 
     async def _send(self, method: str, path: str, params: Optional[dict] = None, body: bytes = b"", *,
-                    sign: Optional[Callable] = None, endpoint: Optional[str] = None, market: Optional[str] = None,
+                    sign: Optional[Signer] = None, endpoint: Optional[str] = None, market: Optional[str] = None,
                     timeout_s: Optional[float] = None, query: Optional[str] = None) -> HttpAnswer:
         """One exchange through the REST manager (rate limits, breaker; an order is never retried,
         a GET may be). Any HTTP answer is returned as is (the caller classifies it). Raises
@@ -379,15 +311,15 @@ class LiveGateway:
                 r = await m.request(method, path, params=params, query=query, body=body or None, sign=sign,
                                     endpoint=endpoint, market=market, timeout_s=timeout_s or self.request_timeout_s)
             return HttpAnswer(r.status, r.body, r.headers)
-        except R.RestError as e:
+        except RestError as e:
             return HttpAnswer(e.status, e.body, e.headers)
-        except (R.NotSentError, R.CircuitOpenError, R.RateLimitedError) as e:
+        except (NotSentError, CircuitOpenError, RateLimitedError) as e:
             raise NotSent("%s %s %s: %s" % (self.venue, method, endpoint or path, type(e).__name__)) from None
-        except R.AmbiguousRequestError as e:
+        except AmbiguousRequestError as e:
             raise GatewayError("%s %s %s: %s" % (self.venue, method, endpoint or path,
                                                  "HTTP %d" % e.status if e.status else "no answer"),
                                ambiguous=True, code=str(e.status or "transport")) from None
-        except (R.RestFailure, asyncio.TimeoutError) as e:
+        except (RestFailure, asyncio.TimeoutError) as e:
             raise GatewayError("%s %s %s: %s" % (self.venue, method, endpoint or path, type(e).__name__),
                                ambiguous=True, code="transport") from None
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from cexnode._core.book import SYNC_SNAPSHOT_DIFF
 from cexnode._core.tap import FrameTap
+from cexnode.adapters.registry import descriptor
 from cexnode.net.rest import RestManager, RestPolicy
 from cexnode.net.ws import WsFeed
 
@@ -98,12 +99,16 @@ class LiveTransport:
                     on_reconnected: Callable[..., None]) -> Any:
         """The venue's public feed; with a capture, the frames pass a tap before the parser."""
         parser = adapter.parser if self.capture is None else FrameTap(adapter.parser, self.capture, adapter.name)
-        cfg = adapter.config
+        rules = descriptor(adapter.name).ws
         return WsFeed(ws_url, parser, subscriptions,
                       venue=adapter.name, headers=adapter.market_data_headers() or None,
                       max_subscriptions=adapter.max_subscriptions_per_connection(),
                       ping_message=adapter.ping_message, ping_interval_s=adapter.ping_interval_s(),
-                      max_connection_age_s=getattr(cfg, "max_connection_age_s", 0.0) or None,
+                      protocol_ping_s=None if rules.protocol_pings else 0.0,
+                      max_connection_age_s=(getattr(adapter.config, "max_connection_age_s", 0.0)
+                                            or rules.default_rotation_age_s or None),
+                      max_messages_per_s=rules.max_client_messages_per_s,
+                      is_subscription_reject=adapter.is_subscription_reject,
                       on_reconnected=on_reconnected)
 
     def book_sync_rule(self, adapter: "VenueAdapter") -> int:

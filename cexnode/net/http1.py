@@ -1,10 +1,11 @@
 """One kept-alive HTTP/1.1 connection for the order path (:class:`OrderConnection`).
 
-Why: an order over aiohttp's client costs ~190 μs of Python before its bytes leave (request and URL
-objects, header multidicts, the connector, the writer; ``perf/bench_execution.py``). An order is
-one small request on a connection that is already open, so this writes it in one
+Why: an order over aiohttp's client goes through request and URL objects, header multidicts, the
+connector and the writer before its bytes leave (``perf/bench_execution.py`` measures both paths).
+An order is one small request on a connection that is already open, so this writes it in one
 ``transport.write`` from the caller's own call (the executor starts orders inside the book-update
-callback), and reads the one answer back.
+callback), and reads the one answer back. It is a :class:`cexnode.net.transport.Transport` of the
+REST manager (:meth:`OrderConnection.send` + :meth:`OrderConnection.answer`).
 
 Contract
 --------
@@ -14,6 +15,9 @@ Contract
   One request at a time (no pipelining: a lost connection then leaves exactly one ambiguous request).
 * After the write, the future fails with :class:`ConnectionLostError` (an ``OSError``) when the
   connection drops or the answer cannot be read: the request may have been acted on (ambiguous).
+* :meth:`OrderConnection.answer` awaits that future with a timeout; whenever it does not return the
+  answer (timed out, or its caller gave up) the connection is abandoned: closed and opened again,
+  so that a late answer is never read as the next request's.
 * Answers: status line, headers (a case-insensitive ``multidict.CIMultiDict``), a body by
   ``Content-Length``, ``Transfer-Encoding: chunked`` or, without either, up to the close; an answer
   with ``Connection: close`` (or HTTP/1.0) closes the connection after it.
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import ssl as _ssl
 import time
 from typing import Any, Callable, Optional
@@ -169,6 +174,11 @@ class _Answer:
             self._chunk_left = -1
 
 
+def _expire(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_exception(asyncio.TimeoutError())
+
+
 class _Protocol(asyncio.Protocol):
     def __init__(self, owner: "OrderConnection") -> None:
         self.owner = owner
@@ -260,6 +270,10 @@ class OrderConnection:
     def connected(self) -> bool:
         return self._proto is not None
 
+    @property
+    def connections_created(self) -> int:
+        return self.connects
+
     # -- the request ---------------------------------------------------------------------------------
     def send(self, method: str, target: str, headers: Optional[dict] = None, body: bytes = b"") -> asyncio.Future:
         """Write one request now; a future of ``(status, headers, body)``. ``target`` is the path
@@ -279,6 +293,25 @@ class OrderConnection:
         self.last_used = time.monotonic()
         p.transport.write(data)
         return fut
+
+    async def answer(self, fut: asyncio.Future, timeout_s: float) -> tuple:
+        """``(status, headers, body)`` of the request :meth:`send` wrote (``fut``). Raises
+        TimeoutError after ``timeout_s`` (and OSError when the connection is lost). Whenever it
+        does not return the answer — timed out, or the caller gave up (cancelled; the executor's
+        order timeout) — a late answer must not hold the connection, nor be read as the next
+        request's: the connection is abandoned (closed, opened again)."""
+        timer = fut.get_loop().call_later(timeout_s, _expire, fut)
+        try:
+            return await fut
+        except asyncio.TimeoutError:
+            self.abandon("no answer in %.1f s" % timeout_s)
+            raise
+        except asyncio.CancelledError:
+            if not fut.done() or fut.cancelled() or isinstance(fut.exception(), asyncio.TimeoutError):
+                self.abandon("the caller gave up waiting")     # (or our timeout came first)
+            raise
+        finally:
+            timer.cancel()
 
     def request_bytes(self, method: str, target: str, headers: Optional[dict] = None, body: bytes = b"") -> bytes:
         """The request exactly as :meth:`send` writes it."""
@@ -375,8 +408,6 @@ class OrderConnection:
                                                      server_hostname=self.host if self.tls else None)
         sock = _t.get_extra_info("socket")
         if sock is not None:
-            import socket
-
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:

@@ -3,30 +3,31 @@
 Every data frame goes zero-copy from picows to the venue's Cython parser through
 :class:`cexnode._core.listener.FeedListener` (``FeedParser.feed(ptr, n, binary, recv_ns)``, the
 receive time read from a C clock): no Python code runs per market-data frame. This module only
-does the cold work around the connections:
+does the cold work around the connections. The venue's rules (``VenueDescriptor.ws``: subscriptions
+per connection, application ping, protocol pings, connection age, client message rate) come from
+the caller (:mod:`cexnode.adapters.base`); nothing here names a venue.
 
 * subscribe on every (re)connect, one connection per group of ``max_subscriptions`` messages
-  (MEXC: 30 subscriptions per connection);
-* application pings per venue (MEXC ``{"method":"PING"}`` every 20 s — MEXC reportedly does not
-  answer protocol pings, so protocol pings are off for MEXC; Gate ``spot.ping`` / ``futures.ping``)
-  plus protocol pings through picows' auto-ping (a missing pong disconnects);
+  (a venue that caps subscriptions per connection);
+* application pings (the venue's ping message every ``ping_interval_s``) plus protocol pings through
+  picows' auto-ping (a missing pong disconnects), off for a venue that does not answer them;
 * a watchdog: a connection with no frame for ``watchdog_s`` is closed and reconnected;
 * reconnect with exponential backoff and jitter (``backoff_initial_s`` doubling up to
   ``backoff_max_s``; reset once a connection stayed up ``healthy_reset_s``), then resubscribe and
   ``on_reconnected(index)`` so the owner resyncs every book;
-* rotation before a venue's connection age limit (MEXC: 24 h; ``max_connection_age_s``): the
-  replacement connection is opened and subscribed, and once its first data frame arrived the old one
-  is closed. During the overlap both feed the same parser: every diff arrives twice and the book
-  sync drops the second copy (``APPLY_STALE``), so there is no gap and no resync;
-* rejected subscriptions (a venue error ack: Gate ``error`` on ``subscribe``, MEXC ``Blocked!`` /
-  ``Maximum subscriptions exceeded!``): the adapter hands venue errors to :meth:`WsFeed.on_venue_error`,
-  which counts them (``subscription_rejects``), logs, and re-sends that connection's subscriptions
-  with backoff (same schedule as reconnects) until accepted. The books of the rejected symbols get
-  no diffs meanwhile: the adapter (``adapters.base``) takes them out of sync at once (not ready,
-  never traded) and fetches their snapshots only once the venue acknowledges the subscription;
-* the venue's limit on client messages per connection (MEXC: 100 per second, more closes the
-  connection with 1008): subscriptions, re-sent subscriptions and application pings of a connection
-  are paced to that many per 2 s (``_RATE_WINDOW_S``). A re-send that does not fit waits.
+* rotation before a venue's connection age limit (``max_connection_age_s``): the replacement
+  connection is opened and subscribed, and once its first data frame arrived the old one is closed.
+  During the overlap both feed the same parser: every diff arrives twice and the book sync drops
+  the second copy (``APPLY_STALE``), so there is no gap and no resync;
+* rejected subscriptions (a venue error ack): the adapter hands venue errors to
+  :meth:`WsFeed.on_venue_error`, which counts them (``subscription_rejects``), logs, and re-sends that
+  connection's subscriptions with backoff (same schedule as reconnects) until accepted. The books of
+  the rejected symbols get no diffs meanwhile: the adapter (``adapters.base``) takes them out of sync
+  at once (not ready, never traded) and fetches their snapshots only once the venue acknowledges the
+  subscription;
+* a venue's limit on client messages per connection (``max_messages_per_s``; more closes the
+  connection): subscriptions, re-sent subscriptions and application pings of a connection are paced
+  to that many per 2 s (``_RATE_WINDOW_S``). A re-send that does not fit waits.
 """
 from __future__ import annotations
 
@@ -36,17 +37,15 @@ import time
 from collections import deque
 from typing import Any, Callable, Optional
 
+from picows import WSCloseCode, WSMsgType, ws_connect
+
+from cexnode._core.listener import FeedListener, current_listener
 from cexnode.log import get_logger
 
-__all__ = ["WsFeed"]
+__all__ = ["WsFeed", "subscription_rejected"]
 
-# Why protocol pings are off for MEXC: the venue reportedly does not answer them (adapters.mexc_spot
-# .subscriptions); its keep-alive is the application PING.
-_NO_PROTOCOL_PING = ("mexc_spot",)
-# MEXC closes a connection after 24 h: rotate half an hour before (config venues.<v>.max_connection_age_s).
-_DEFAULT_MAX_AGE_S = {"mexc_spot": 23.5 * 3600}
-# MEXC closes a connection that sends more than 100 messages in a second (close code 1008).
-_MAX_CLIENT_MESSAGES_PER_S = {"mexc_spot": 100}
+# Protocol ping after this long without incoming data, unless the caller says otherwise.
+_PROTOCOL_PING_S = 15.0
 # The venue counts messages as they arrive, and arrival can lag sending (a loaded host, a
 # retransmit): a connection's budget of messages per second is spread over this many seconds, so
 # messages sent up to a second apart never land in one of the venue's one-second windows together.
@@ -79,16 +78,16 @@ class WsFeed:
         Where to connect and the venue's FeedParser (frames are fed to it from C).
     subscriptions
         Subscription messages sent on every (re)connect; split across connections when
-        ``max_subscriptions`` (per connection, 0 = unlimited) requires it (MEXC: 30).
+        ``max_subscriptions`` (per connection, 0 = unlimited) requires it.
     venue
-        Venue name (logs; MEXC turns protocol pings off).
+        Venue name (logs and metrics).
     headers
-        Extra handshake headers (Gate futures ``X-Gate-Size-Decimal: 1``).
+        Extra handshake headers (venue options).
     ping_message, ping_interval_s
-        Application-level keep-alive (MEXC ``PING``, Gate ``spot.ping``), sent on every connection.
+        Application-level keep-alive (the venue's ping message), sent on every connection.
     protocol_ping_s
         Protocol ping after this long without incoming data (picows auto-ping; no pong within the
-        same time disconnects). None: 15 s, except 0 (off) for MEXC.
+        same time disconnects). None: 15 s; 0: off (a venue that does not answer protocol pings).
     watchdog_s
         A connection without any frame this long is closed and reconnected.
     backoff_initial_s, backoff_max_s, healthy_reset_s
@@ -97,13 +96,16 @@ class WsFeed:
     connect_timeout_s
         Handshake timeout of each connect, and how long :meth:`start` waits for every group.
     max_connection_age_s
-        Rotate a connection older than this: replacement first, then close. None or 0: the venue's
-        default (MEXC 84600 s = 23.5 h, under its 24 h limit; others never).
+        Rotate a connection older than this: replacement first, then close. None or 0: never (the
+        caller gives the venue's rotation age where it has an age limit).
     on_reconnected
         Called with the connection index after a reconnect: the owner resyncs its books.
     max_messages_per_s
         The venue's limit on client messages per connection and second; the feed sends at most
-        that many per ``_RATE_WINDOW_S`` (2 s). None: the venue's (MEXC 100), 0: no limit.
+        that many per ``_RATE_WINDOW_S`` (2 s). None or 0: no limit.
+    is_subscription_reject
+        ``(venue error message) -> bool``: is it the rejection of a subscription (re-sent with
+        backoff)? Default :func:`subscription_rejected`.
     """
 
     def __init__(self, url: str, parser: Any, subscriptions: list[bytes], *, venue: str = "",
@@ -114,7 +116,8 @@ class WsFeed:
                  healthy_reset_s: float = 30.0, connect_timeout_s: float = 10.0,
                  max_connection_age_s: Optional[float] = None,
                  on_reconnected: Optional[Callable[[int], Any]] = None,
-                 max_messages_per_s: Optional[int] = None) -> None:
+                 max_messages_per_s: Optional[int] = None,
+                 is_subscription_reject: Optional[Callable[[Any], bool]] = None) -> None:
         self.url = url
         self.parser = parser
         self.venue = venue
@@ -122,22 +125,19 @@ class WsFeed:
         self.ping_message = ping_message
         self.ping_interval_s = ping_interval_s
         if protocol_ping_s is None:
-            protocol_ping_s = 0.0 if venue in _NO_PROTOCOL_PING else 15.0
+            protocol_ping_s = _PROTOCOL_PING_S
         self.protocol_ping_s = float(protocol_ping_s)
         self.watchdog_s = watchdog_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.healthy_reset_s = healthy_reset_s
         self.connect_timeout_s = connect_timeout_s
-        if not max_connection_age_s:
-            max_connection_age_s = _DEFAULT_MAX_AGE_S.get(venue, 0.0)
-        self.max_connection_age_s = float(max_connection_age_s)
+        self.max_connection_age_s = float(max_connection_age_s or 0.0)
         self.on_reconnected = on_reconnected
         n = max_subscriptions if max_subscriptions > 0 else max(len(subscriptions), 1)
         self.groups = [subscriptions[i:i + n] for i in range(0, len(subscriptions), n)] or [[]]
-        if max_messages_per_s is None:
-            max_messages_per_s = _MAX_CLIENT_MESSAGES_PER_S.get(venue, 0)
-        self.max_messages_per_s = int(max_messages_per_s)
+        self.max_messages_per_s = int(max_messages_per_s or 0)
+        self.is_subscription_reject = is_subscription_reject or subscription_rejected
         biggest = max(len(g) for g in self.groups)
         if 0 < self.max_messages_per_s <= biggest:        # a group and a ping must fit the budget
             raise ValueError("%s: %d subscription messages per connection do not fit %d client messages per second"
@@ -228,10 +228,6 @@ class WsFeed:
     # ------------------------------------------------------------------ connections
     async def _connect(self, i: int) -> _Conn:
         """Open one connection for group ``i`` and send its subscriptions."""
-        from picows import ws_connect
-
-        from cexnode._core.listener import FeedListener
-
         self._gen += 1
         gen = self._gen
         pp = self.protocol_ping_s
@@ -256,7 +252,7 @@ class WsFeed:
 
     def _send(self, conn: _Conn, msg: bytes) -> None:
         """Send one client (text) message on ``conn``, counted against the venue's message budget."""
-        conn.transport.send(_text(), msg)
+        conn.transport.send(WSMsgType.TEXT, msg)
         if self.max_messages_per_s > 0:
             conn.sent.append(time.monotonic())
 
@@ -278,8 +274,6 @@ class WsFeed:
         tr = listener.transport
         if tr is None or tr.is_disconnected:
             return
-        from picows import WSCloseCode
-
         try:
             if not tr.is_close_frame_sent:
                 tr.send_close(WSCloseCode(code))
@@ -436,9 +430,7 @@ class WsFeed:
         """A venue error frame reached the adapter (called from inside the parser, i.e. during the
         frame of the connection it came on). A subscription rejection is counted, logged and that
         connection's subscriptions are re-sent with backoff. Returns True when it was one."""
-        from cexnode._core.listener import current_listener
-
-        if not _is_subscription_reject(msg):
+        if not self.is_subscription_reject(msg):
             return False
         self.subscription_rejects += 1
         lst = current_listener()
@@ -462,7 +454,7 @@ class WsFeed:
             if c is None or self._stopping or not c.listener.connected:
                 return                               # a reconnect subscribes anyway
             # the whole group, within the connection's message budget: the retries of a rejected
-            # group come faster than the budget refills (MEXC: 30 messages a retry, 100 a second)
+            # group come faster than the budget refills (a group as large as the budget allows, every retry)
             wait = self._send_wait(c, len(self.groups[i]))
             if wait <= 0:
                 break
@@ -521,18 +513,12 @@ class WsFeed:
                 "resubscribes": self.resubscribes}
 
 
-def _text() -> Any:
-    from picows import WSMsgType
-
-    return WSMsgType.TEXT
-
-
-def _is_subscription_reject(msg: Any) -> bool:
-    """Gate: ``{"event": "subscribe", "error": {...}}``; MEXC: ``msg`` containing ``Blocked`` or
-    ``Maximum subscriptions`` (MEXC answers rejections with code 0: detect by the text)."""
+def subscription_rejected(msg: Any) -> bool:
+    """The default test of a venue error frame for a rejected subscription: an error ack of a
+    ``subscribe`` event, or an error text about subscriptions. A venue package adds the shapes of
+    its own (``VenueAdapter.is_subscription_reject``)."""
     if isinstance(msg, dict):
         if msg.get("event") == "subscribe" and msg.get("error"):
             return True
-        text = str(msg.get("msg") or msg.get("reason") or "")
-        return "Blocked" in text or "Maximum subscriptions" in text or "subscri" in text.lower()
-    return "Blocked" in str(msg)
+        return "subscri" in str(msg.get("msg") or msg.get("reason") or "").lower()
+    return False

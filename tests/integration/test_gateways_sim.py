@@ -474,7 +474,7 @@ def test_server_time_sync_makes_a_skewed_clock_sign_valid_requests(venue):
 
 
 def test_server_clock_keeps_the_fastest_sample_and_resyncs():
-    from cexnode.adapters.live import ServerClock
+    from cexnode.net.servertime import ServerClock
 
     now = [1_000_000_000_000]              # ns
     answers = iter([(5_000, 2_000), (1_000, 2_000), (9_000, 2_000)] * 10)   # (rtt µs, server offset ms)

@@ -425,7 +425,8 @@ def test_order_timeout_below_mexc_account_spacing_is_warned_at_start(tmp_path, m
 
     asyncio.run(asyncio.wait_for(main(), 60))
     lines = [json.loads(x) for x in log_path.read_text().splitlines()]
-    warn = [x for x in lines if "below MEXC's account request spacing" in str(x.get("msg") or x.get("message"))]
+    warn = [x for x in lines if "below the venue's balance request spacing" in str(x.get("msg") or x.get("message"))
+            and "mexc_spot" in json.dumps(x)]
     assert bool(warn) is warned, [x.get("msg") for x in lines if x.get("level") in ("warning", "WARNING")]
     if warned:
         assert "500" in json.dumps(warn[0])

@@ -13,10 +13,11 @@ from aiohttp import web
 from prometheus_client import generate_latest
 
 from cexnode.metrics import NodeMetrics, add_rest_sources
+from cexnode.adapters.registry import descriptor
 from cexnode.net.rest import (BREAKER_CLOSED, BREAKER_HALF_OPEN, BREAKER_OPEN, AmbiguousRequestError,
                               CircuitBreaker, CircuitOpenError, LimitRule, NotSentError, RateLimitedError, RestBusyError,
-                              RestError, RestManager, RestPolicy, RestTimeoutError, RollingWindow, background_requests,
-                              venue_limits)
+                              RestError, RestManager, RestPolicy, RestTimeoutError, RollingWindow, background_requests)
+from cexnode.net.ratelimit import with_headroom
 
 
 class Server:
@@ -120,9 +121,7 @@ def test_rate_limit_delays_never_drops_and_server_sees_the_limit():
 def test_headroom_keeps_the_rate_and_never_exceeds_the_published_limit(limit, window_s):
     """0.9 of a published limit is 0.9 of its rate (MEXC's 2 account requests/s: 1.8/s, not 1/s
     from truncation), and no published window ever sees more than ``limit``."""
-    from cexnode.net.rest import _with_headroom
-
-    lim, win = _with_headroom(limit, window_s, 0.9)
+    lim, win = with_headroom(limit, window_s, 0.9)
     assert lim / win == pytest.approx(0.9 * limit / window_s)
     w = RollingWindow(lim, win)
     t, booked = 0.0, []
@@ -156,10 +155,10 @@ def test_free_now_is_earliest_le_now():
 
 
 def test_published_venue_limits():
-    mexc = venue_limits("mexc_spot")
+    mexc = descriptor("mexc_spot").rest_limits()
     assert any(r.limit == 500 and r.window_s == 10 and r.per == "endpoint" for r in mexc)
     assert any(r.limit == 2 and r.window_s == 1 and r.matches("GET", "/api/v3/account") for r in mexc)
-    gate = venue_limits("gateio_spot")
+    gate = descriptor("gateio_spot").rest_limits()
     assert any(r.limit == 200 and r.window_s == 10 for r in gate)
     place = [r for r in gate if r.matches("POST", "/api/v4/spot/orders") and r.per == "market"]
     assert place and place[0].limit == 10 and place[0].window_s == 1
@@ -268,11 +267,13 @@ def test_418_pauses_the_whole_venue():
 def test_gate_quota_headers_pause_until_reset():
     async def main():
         async with Server() as srv:
+            # built first: the venue's rules are looked up in the registry (its first use imports
+            # every venue package), and the reset below is only 700 ms away
+            m = RestManager(srv.url, venue="gateio_spot", policy=FAST)
             reset_ms = int(time.time() * 1000) + 700
             srv.script["/api/v4/spot/order_book"] = [
                 (200, {"X-Gate-RateLimit-Requests-Remain": "0", "X-Gate-RateLimit-Limit": "200",
                        "X-Gate-RateLimit-Reset-Timestamp": str(reset_ms)}, 0), (200, {}, 0)]
-            m = RestManager(srv.url, venue="gateio_spot", policy=FAST)
             await m.request("GET", "/api/v4/spot/order_book")
             t0 = time.monotonic()
             await m.request("GET", "/api/v4/spot/order_book")
@@ -280,7 +281,7 @@ def test_gate_quota_headers_pause_until_reset():
             return time.monotonic() - t0, m
     el, m = run(main())
     assert el >= 0.5
-    assert m.gate_remaining["/api/v4/spot/order_book"] == 0
+    assert m.quota_remaining["/api/v4/spot/order_book"] == 0
     assert m.waits["/api/v4/spot/order_book"] == 1
 
 
@@ -614,3 +615,144 @@ def test_send_now_goes_only_when_the_request_can_go_at_once():
 
     srv = run(main())
     assert srv.hits(ORDER) == 2
+
+
+# -- a venue's REST rules come from its descriptor ------------------------------------------------------------
+
+def _fake_quota(headers):
+    left = headers.get("X-Fake-Quota-Left")
+    if left is None:
+        return None
+    return int(left), int(headers["X-Fake-Quota-Reset-Ms"]) if "X-Fake-Quota-Reset-Ms" in headers else None
+
+
+@pytest.fixture
+def fake_venue():
+    """A venue registered only by its descriptor: 2 requests per 0.5 s on every endpoint, and a quota
+    header of its own."""
+    from cexnode.adapters.base import VenueAdapter
+    from cexnode.adapters.descriptor import VenueDescriptor
+    from cexnode.adapters.registry import register, unregister
+    from cexnode.config import VenueConfig
+
+    desc = VenueDescriptor(name="fake_rest_venue", venue_id=241, market="spot", title="fake", adapter_class=VenueAdapter,
+                           config_class=VenueConfig,
+                           rest_limits=lambda: [LimitRule(name="endpoint", limit=2, window_s=0.5)],
+                           rest_quota_reader=_fake_quota)
+    register(desc)
+    try:
+        yield desc
+    finally:
+        unregister(desc.name)
+
+
+def test_a_registered_venue_s_published_limits_reach_its_manager(fake_venue):
+    """A manager built for a venue applies the rules of the venue's descriptor: the server never
+    sees more than 2 requests in any 0.5 s; an unregistered name has no limits (all at once)."""
+    async def main():
+        async with Server() as srv:
+            pol = RestPolicy(limit_headroom=1.0)
+            m = RestManager(srv.url, venue="fake_rest_venue", policy=pol)
+            t0 = time.monotonic()
+            await asyncio.gather(*(m.request("GET", "/a") for _ in range(6)))
+            limited = time.monotonic() - t0
+            free = RestManager(srv.url, venue="unregistered", policy=pol)
+            await asyncio.gather(*(free.request("GET", "/b") for _ in range(6)))
+            await m.close()
+            await free.close()
+            return srv.log, limited, free, m
+    log, limited, free, m = run(main())
+    times = [t for t, _, pq, _ in log if pq == "/a"]
+    assert len(times) == 6
+    for a in times:
+        assert sum(1 for b in times if a <= b < a + 0.4) <= 2
+    assert limited >= 0.95                              # 6 at 2 per 0.5 s: the last pair waits 2 windows
+    assert m.waits["/a"] >= 4
+    assert sum(free.waits.values()) == 0 and len([1 for _, _, pq, _ in log if pq == "/b"]) == 6   # no limits
+
+
+def test_a_venue_s_quota_header_hook_pauses_the_endpoint_until_its_reset(fake_venue):
+    """The descriptor's quota reader sees every answer: no request left pauses that endpoint (only
+    that one) until the reset time the venue gave."""
+    async def main():
+        async with Server() as srv:
+            m = RestManager(srv.url, venue="fake_rest_venue", policy=FAST)
+            reset_ms = int(time.time() * 1000) + 1200
+            srv.script["/q"] = [(200, {"X-Fake-Quota-Left": "0", "X-Fake-Quota-Reset-Ms": str(reset_ms)}, 0),
+                                (200, {"X-Fake-Quota-Left": "7"}, 0)]
+            await m.request("GET", "/q")
+            paused = m.paused_for("/q")
+            t0 = time.monotonic()
+            await m.request("GET", "/other")
+            other = time.monotonic() - t0
+            t0 = time.monotonic()
+            await m.request("GET", "/q")
+            waited = time.monotonic() - t0
+            left = dict(m.quota_remaining)
+            await m.close()
+            return paused, other, waited, left, m
+    paused, other, waited, left, m = run(main())
+    assert 0.5 < paused <= 1.25
+    assert other < 0.5                       # another endpoint is not paused
+    assert waited >= paused - 0.1 - other    # this one waited for the reset
+    assert left == {"/q": 7} and m.waits["/q"] == 1
+
+
+# -- the transport is an interface -------------------------------------------------------------------------
+
+class Recorded:
+    """A transport that answers from a list, as a replay from a recording would
+    (:class:`cexnode.net.transport.Transport`): each item an answer ``(status, headers, body)`` or an
+    exception raised instead."""
+
+    ready = True
+
+    def __init__(self, answers) -> None:
+        self.answers = list(answers)
+        self.sent: list[tuple] = []
+        self.connections_created = 0
+        self.closed = False
+
+    def send(self, method, target, headers=None, body=b""):
+        self.sent.append((method, target, dict(headers or {}), body))
+        return self.answers.pop(0)
+
+    async def answer(self, sent, timeout_s):
+        if isinstance(sent, BaseException):
+            raise sent
+        return sent
+
+    async def close(self):
+        self.closed = True
+
+
+def test_the_request_path_runs_over_any_transport():
+    """No socket: the manager's retries, signing and classification work the same over a transport
+    that answers from a list (what a replay transport does)."""
+    from cexnode.net.transport import NotWrittenError, TransportLostError
+
+    def sign(method, path, query, body):
+        return query + "&sig=1", {"X-Sig": "1"}
+
+    async def main():
+        tr = Recorded([(503, {}, b"{}"), (200, {}, b'{"ok": true}'),       # GET: retried once
+                       NotWrittenError("ClientConnectorError"),             # POST: not sent
+                       TransportLostError("ServerDisconnectedError"),       # POST: ambiguous
+                       asyncio.TimeoutError()])                             # POST: ambiguous
+        m = RestManager("http://replay.invalid", venue="x", policy=FAST, transport=tr)
+        out = {"get": (await m.request("GET", "/p", params={"a": 1}, sign=sign)).json()}
+        for name in ("not_sent", "lost", "timeout"):
+            try:
+                await m.request("POST", "/o", body={"q": 1})
+            except (NotSentError, AmbiguousRequestError) as e:
+                out[name] = type(e).__name__
+        await m.close()
+        return tr, m, out
+    tr, m, out = run(main())
+    assert out == {"get": {"ok": True}, "not_sent": "NotSentError", "lost": "AmbiguousRequestError",
+                   "timeout": "AmbiguousRequestError"}
+    assert [s[1] for s in tr.sent[:2]] == ["/p?a=1&sig=1"] * 2 and tr.sent[0][2] == {"X-Sig": "1"}
+    assert tr.sent[2][2]["Content-Type"] == "application/json" and tr.sent[2][3] == b'{"q":1}'
+    assert m.by_status[("/p", "503")] == 1 and m.by_status[("/o", "connect_error")] == 1
+    assert m.by_status[("/o", "transport_error")] == 1 and m.by_status[("/o", "timeout")] == 1
+    assert m.retries == 1 and tr.closed

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from cexnode.adapters.descriptor import VenueDescriptor, WsRules
-from cexnode.adapters.gateio_futures import instruments, subscriptions
+from cexnode.adapters.gateio_futures import instruments, limits, subscriptions
 from cexnode.adapters.gateio_futures.adapter import GateFuturesAdapter
 from cexnode.adapters.gateio_futures.config import GateFuturesConfig
+from cexnode.adapters.gateio_spot.signing import rest_sign_hook
 
 Adapter = GateFuturesAdapter
 
@@ -20,4 +21,7 @@ DESCRIPTOR = VenueDescriptor(
                   ping_interval_s=subscriptions.PING_INTERVAL_S),
     instrument_loader=instruments.load,
     full_book_frame=subscriptions.is_full_book_frame,
+    rest_limits=limits.rest_limits,
+    sign_hook=rest_sign_hook,
+    rest_quota_reader=limits.read_quota_headers,
 )

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from cexnode.adapters.descriptor import VenueDescriptor, WsRules
-from cexnode.adapters.gateio_spot import instruments, subscriptions
+from cexnode.adapters.gateio_spot import instruments, limits, signing, subscriptions
 from cexnode.adapters.gateio_spot.adapter import GateSpotAdapter
 from cexnode.adapters.gateio_spot.config import GateSpotConfig
 
@@ -20,4 +20,7 @@ DESCRIPTOR = VenueDescriptor(
                   ping_interval_s=subscriptions.PING_INTERVAL_S),
     instrument_loader=instruments.load,
     full_book_frame=subscriptions.is_full_book_frame,
+    rest_limits=limits.rest_limits,
+    sign_hook=signing.rest_sign_hook,
+    rest_quota_reader=limits.read_quota_headers,
 )

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import orjson
 
+if TYPE_CHECKING:  # pragma: no cover
+    from cexnode.net.rest import RestManager, Signer
+
 __all__ = ["EMPTY_BODY_SHA512", "body_hash", "rest_sign_string", "rest_signature", "ws_channel_sign_string",
-           "ws_channel_signature", "ws_api_sign_string", "ws_api_signature", "GateSigner"]
+           "ws_channel_signature", "ws_api_sign_string", "ws_api_signature", "GateSigner", "rest_sign_hook"]
 
 EMPTY_BODY_SHA512 = hashlib.sha512(b"").hexdigest()
 
@@ -99,3 +102,11 @@ class GateSigner:
                              "payload": {"api_key": _secret_value(self._key),
                                          "signature": ws_api_signature(self._secret, channel, "", ts),
                                          "timestamp": ts, "req_id": req_id}})
+
+
+def rest_sign_hook(signer: GateSigner, manager: "RestManager") -> "Signer":
+    """The REST manager's signing hook (``DESCRIPTOR.sign_hook``; spot and futures): ``KEY`` /
+    ``Timestamp`` (the venue's time) / ``SIGN`` headers over method, path, query and the body's SHA-512."""
+    def sign(method: str, path: str, query: str, body: bytes) -> tuple:
+        return query, signer.rest_headers(method, path, query, body, manager.server_now_ms() // 1000)
+    return sign

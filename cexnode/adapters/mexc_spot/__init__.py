@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from cexnode.adapters.descriptor import VenueDescriptor, WsRules
-from cexnode.adapters.mexc_spot import instruments, subscriptions
+from cexnode.adapters.mexc_spot import instruments, limits, signing, subscriptions
 from cexnode.adapters.mexc_spot.adapter import MexcSpotAdapter
 from cexnode.adapters.mexc_spot.config import MexcSpotConfig
 
@@ -22,4 +22,7 @@ DESCRIPTOR = VenueDescriptor(
                   default_rotation_age_s=subscriptions.MAX_CONNECTION_AGE_S - 1800.0,
                   max_client_messages_per_s=100),
     instrument_loader=instruments.load,
+    rest_limits=limits.rest_limits,
+    sign_hook=signing.rest_sign_hook,
+    balance_request=limits.BALANCE_REQUEST,
 )

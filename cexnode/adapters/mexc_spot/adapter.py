@@ -41,6 +41,14 @@ class MexcSpotAdapter(VenueAdapter):
         prefix = subscriptions.depth_topic("")
         return [t[len(prefix):] for t in topics or () if isinstance(t, str) and t.startswith(prefix)]
 
+    def is_subscription_reject(self, msg: Any) -> bool:
+        # MEXC answers a rejection with code 0 and says why in the text ("... Reason: Blocked!",
+        # "Maximum subscriptions exceeded!")
+        if super().is_subscription_reject(msg):
+            return True
+        text = str(msg.get("msg") or msg.get("reason") or "") if isinstance(msg, dict) else str(msg)
+        return "Blocked" in text
+
     def ping_message(self) -> bytes:
         return subscriptions.ping_message()
 

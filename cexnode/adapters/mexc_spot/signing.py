@@ -3,7 +3,7 @@
 * ``totalParams`` = the query string concatenated with the request body, **without** a ``&``
   between them; the signature is the lowercase hex HMAC-SHA256 of ``totalParams`` with the secret,
   sent as the last parameter ``signature``. The API key goes in the ``X-MEXC-APIKEY`` header.
-* ``timestamp`` is in ms (server time: see :class:`cexnode.adapters.live.ServerClock`);
+* ``timestamp`` is in ms (server time: see :class:`cexnode.net.servertime.ServerClock`);
   ``recvWindow`` (default 5000, at most 60000): the venue accepts a request only if
   ``timestamp < serverTime + 1000`` and ``serverTime - timestamp <= recvWindow``.
 
@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 from urllib.parse import urlencode
 
-__all__ = ["API_KEY_HEADER", "MAX_RECV_WINDOW_MS", "signature", "total_params", "KeyedSha256", "MexcSigner"]
+if TYPE_CHECKING:  # pragma: no cover
+    from cexnode.net.rest import RestManager, Signer
+
+__all__ = ["API_KEY_HEADER", "MAX_RECV_WINDOW_MS", "signature", "total_params", "KeyedSha256", "MexcSigner",
+           "rest_sign_hook"]
 
 API_KEY_HEADER = "X-MEXC-APIKEY"
 MAX_RECV_WINDOW_MS = 60000
@@ -105,3 +109,11 @@ class MexcSigner:
         without decoding and encoding them again)."""
         q = "%s%srecvWindow=%d&timestamp=%d" % (query, "&" if query else "", self.recv_window_ms, int(timestamp_ms))
         return q + "&signature=" + self._mac.hexdigest(total_params(q, body).encode())
+
+
+def rest_sign_hook(signer: MexcSigner, manager: "RestManager") -> "Signer":
+    """The REST manager's signing hook (``DESCRIPTOR.sign_hook``): ``recvWindow``, ``timestamp``
+    (the venue's time) and ``signature`` appended to the query, the ``X-MEXC-APIKEY`` header."""
+    def sign(method: str, path: str, query: str, body: bytes) -> tuple:
+        return signer.sign_query(query, manager.server_now_ms(), body.decode() if body else ""), signer.headers()
+    return sign
