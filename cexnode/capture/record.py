@@ -38,8 +38,8 @@ class Recorder:
                  config_path: Optional[str] = None, opportunities: Optional[IO[bytes]] = None) -> None:
         self.writer = writer
         self.node = Node(cfg, config_path=config_path, duration=duration)
-        self.node.context["capture"] = writer         # read once, when the engine builds (engine.context_capture)
-        self.engine: Any = self.node.context.get("engine")
+        self.node.context.capture = writer         # read once, when the engine builds (engine.context_capture)
+        self.engine: Any = self.node.context.engine
         self.opportunities = 0
         self._opp_out = opportunities
         if self.engine is not None:

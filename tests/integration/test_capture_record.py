@@ -69,7 +69,7 @@ async def _record(cfg, path):
             return total > 0 and n == total
 
         await until(lambda: eng.executor is not None and eng.executor.started and all_in_sync())
-        sim = rec.node.context["sim"]
+        sim = rec.node.context.sim
         gs, gf, mx = sim.venue("gateio_spot"), sim.venue("gateio_futures"), sim.venue("mexc_spot")
         s0 = rec.snapshots()
         gs.faults.rest_5xx(1)
