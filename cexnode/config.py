@@ -468,9 +468,8 @@ class TradingConfig(Section):
 
 
 @section
-class SimConfig(SimVenueOptions, Section):
-    """``sim:``: the embedded simulator. The keys one simulated venue reads (its venue rules made
-    adjustable) are declared with the simulator venues (:class:`SimVenueOptions`)."""
+class _SimCommonConfig(Section):
+    """The keys of ``sim:`` every simulated venue reads (:class:`SimConfig` adds the venues' own)."""
 
     enabled: bool = opt(False, doc="Start the embedded exchange simulator and point every venue at it.")
     seed: int = opt(1, doc="Seed of the deterministic market generator.")
@@ -494,6 +493,13 @@ class SimConfig(SimVenueOptions, Section):
     capture_speed: float = opt(1.0, doc="Playback speed of sim.capture: 1 keeps the captured timing, 0 sends as fast as possible.", ge=0, le=1000000)
     capture_loop: bool = opt(False, doc="Start the capture again when it ends.")
     enforce_rate_limits: bool = opt(False, doc="Answer 429 (with Retry-After) beyond each venue's published REST limits per endpoint; the rate-limit headers of a venue that sends them always are.")
+
+
+@section
+class SimConfig(SimVenueOptions, _SimCommonConfig):
+    """``sim:``: the embedded simulator. The keys one simulated venue reads (its venue rules made
+    adjustable) are declared with the simulator venues (:class:`SimVenueOptions`) and come after
+    the common ones."""
 
 
 @section
