@@ -5,7 +5,7 @@ A venue package turns its own REST payloads into these (``cexnode/adapters/<venu
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable, Literal, Optional
 
@@ -198,5 +198,3 @@ class UniverseSource:
     #: the transfers endpoint needs a signed request (API keys)
     transfers_signed: bool = False
     parse_transfers: Optional[Callable[[object], list[AssetTransfer]]] = None
-    #: query parameters the venue needs on the tickers request
-    tickers_params: dict = field(default_factory=dict)
