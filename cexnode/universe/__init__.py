@@ -9,7 +9,7 @@ routes to stop (delisted, halted, frozen).
 """
 from cexnode.universe.records import (CRYPTO, AssetTransfer, Listing, Market, Route, RouteKind, Ticker24h,
                                       Universe, UniverseRules, UniverseSource)
-from cexnode.universe.selection import diff, held_assets, select
+from cexnode.universe.selection import diff, held_assets, removal_reason, select
 
 __all__ = ["CRYPTO", "AssetTransfer", "Listing", "Market", "Route", "RouteKind", "Ticker24h", "Universe",
-           "UniverseRules", "UniverseSource", "diff", "held_assets", "select"]
+           "UniverseRules", "UniverseSource", "diff", "held_assets", "removal_reason", "select"]

@@ -32,7 +32,7 @@ from typing import Iterable, Optional
 
 from cexnode.universe.records import AssetTransfer, Listing, Route, Ticker24h, Universe, UniverseRules
 
-__all__ = ["select", "diff", "held_assets"]
+__all__ = ["select", "diff", "held_assets", "removal_reason"]
 
 _ZERO = Decimal(0)
 
@@ -168,3 +168,19 @@ def diff(old: Universe, new: Universe) -> tuple[tuple[Route, ...], tuple[Route, 
     added = tuple(sorted((r for r in new.routes if r.key not in old_keys), key=lambda r: r.key))
     removed = tuple(sorted((r for r in old.routes if r.key not in new_keys), key=lambda r: r.key))
     return added, removed
+
+
+def removal_reason(route: Route, new: Universe, listings: Iterable[Listing]) -> str:
+    """Why ``route`` (a ``removed`` route of :func:`diff`) left, for the log and the metric label:
+    ``delisted`` (a leg's instrument is gone from ``listings``, the new read), ``halted`` (listed
+    but not tradable), ``frozen`` (its transfers are), else ``filtered`` (volume, rank or rules)."""
+    listed = {(li.venue, li.symbol): li for li in listings}
+    for leg in route.legs:
+        li = listed.get((leg.venue, leg.symbol))
+        if li is None:
+            return "delisted"
+        if not li.tradable:
+            return "halted"
+    if any(r.key == route.key for r in new.frozen):
+        return "frozen"
+    return "filtered"

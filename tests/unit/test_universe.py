@@ -12,7 +12,7 @@ from decimal import Decimal as D
 import pytest
 from hypothesis import given, strategies as st
 
-from cexnode.universe import AssetTransfer, Listing, Ticker24h, Universe, UniverseRules, diff, select
+from cexnode.universe import AssetTransfer, Listing, Ticker24h, Universe, UniverseRules, diff, removal_reason, select
 from reference.universe_ref import select_ref
 
 SPOT_VENUES = ("s1", "s2", "s3")
@@ -198,15 +198,26 @@ def test_diff_of_two_reads_adds_new_listings_and_removes_delisted_halted_and_fro
     assert [r.key for r in added] == [("XRP/USDT", ("s1", "s2"))] and removed == ()
 
     halted = [spot("s2", "ETH", tradable=False) if li == spot("s2", "ETH") else li for li in ls]
-    added, removed = diff(old, select(halted, ts, []))
+    new = select(halted, ts, [])
+    added, removed = diff(old, new)
     assert added == () and [r.key for r in removed] == [("ETH/USDT", ("s1", "s2"))]
+    assert removal_reason(removed[0], new, halted) == "halted"
 
     delisted = [li for li in ls if li != spot("s1", "BTC")]
-    added, removed = diff(old, select(delisted, ts, []))
+    new = select(delisted, ts, [])
+    added, removed = diff(old, new)
     assert added == () and [r.key for r in removed] == [("BTC/USDT", ("s1", "s2"))]
+    assert removal_reason(removed[0], new, delisted) == "delisted"
 
-    frozen = select(ls, ts, wallet("s2", BTC="dw", ETH="w", USDT="dw"))
-    assert [r.key for r in diff(old, frozen)[1]] == [("ETH/USDT", ("s1", "s2"))]
+    new = select(ls, ts, wallet("s2", BTC="dw", ETH="w", USDT="dw"))
+    removed = diff(old, new)[1]
+    assert [r.key for r in removed] == [("ETH/USDT", ("s1", "s2"))]
+    assert removal_reason(removed[0], new, ls) == "frozen"
+
+    new = select(ls, ts, [], UniverseRules(max_routes=1))
+    removed = diff(old, new)[1]
+    assert [r.key for r in removed] == [("ETH/USDT", ("s1", "s2"))]
+    assert removal_reason(removed[0], new, ls) == "filtered"
 
     # volume moves between reads: the same route, no change
     busier = select(ls, [Ticker24h(t.venue, t.symbol, t.quote_volume * 3) for t in ts], [])
