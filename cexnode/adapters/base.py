@@ -23,6 +23,8 @@ import asyncio
 import random
 from typing import Any, Optional
 
+from cexnode.adapters.descriptor import VenueDescriptor
+from cexnode.adapters.registry import descriptor
 from cexnode.adapters.transport import LiveTransport, Transport
 from cexnode.component import Component, NodeContext
 from cexnode.log import get_exchange_logger
@@ -42,14 +44,16 @@ class VenueAdapter(Component):
     SNAPSHOT_BACKOFF_MAX_S = 5.0
     SNAPSHOT_FAILURES_ERROR = 5    # consecutive snapshot failures logged as errors from then on
 
-    venue = ""                 # venue name (its descriptor's)
-    venue_id = -1              # venue id (its descriptor's; indexes the core's per-venue arrays)
     production_ws_url = ""
     production_rest_url = ""
     ws_headers: dict = {}
 
     def __init__(self, name: str, venue_config: Any, context: NodeContext) -> None:
         self.name = name
+        #: the venue's descriptor (:mod:`cexnode.adapters.registry`): its id, market and rules
+        self.descriptor: VenueDescriptor = descriptor(name)
+        #: indexes the core's per-venue arrays (books, routes, counters)
+        self.venue_id = self.descriptor.venue_id
         self.config = venue_config
         self.context = context
         self.log = get_exchange_logger(name, "adapter")
@@ -110,7 +114,7 @@ class VenueAdapter(Component):
         return resp.json()
 
     def market_data_headers(self) -> dict:
-        """Headers of the public REST requests and the WebSocket handshake (venue options)."""
+        """Venue hook: Headers of the public REST requests and the WebSocket handshake (venue options)."""
         return dict(self.ws_headers)
 
     def register_metrics(self, metrics: Any) -> None:
@@ -145,7 +149,7 @@ class VenueAdapter(Component):
         return n
 
     def instrument_spec(self, ic: Any) -> dict:
-        """The registry spec (:meth:`SymbolRegistry.add_instrument`) of one instrument given in the
+        """Venue hook: The registry spec (:meth:`SymbolRegistry.add_instrument`) of one instrument given in the
         config (``venues.<name>.instruments``); a venue with more fields (a perpetual venue's
         contract multiplier) extends it."""
         return {"venue": self.name, "symbol": ic.symbol, "venue_symbol": ic.venue_symbol,
@@ -153,7 +157,7 @@ class VenueAdapter(Component):
                 "min_notional": str(ic.min_notional)}
 
     async def venue_load_instruments(self, registry: Any, symbols: list[str]) -> int:
-        """Fetch the venue's REST instrument listing and add ``symbols`` of it to ``registry``
+        """Venue hook: Fetch the venue's REST instrument listing and add ``symbols`` of it to ``registry``
         (the venue package's ``instruments.load``); returns how many were added."""
         raise NotImplementedError
 
@@ -185,12 +189,12 @@ class VenueAdapter(Component):
 
     @staticmethod
     def make_parser(symbol_map: Any, sink: Any) -> Any:
-        """The venue's Cython parser feeding ``sink`` (both None: raw mode, for ``decode``)."""
+        """Venue hook: The venue's Cython parser feeding ``sink`` (both None: raw mode, for ``decode``)."""
         raise NotImplementedError
 
     # -- live order entry (cexnode.adapters.live) ------------------------------------------------------
     def make_gateway(self, common: dict) -> Any:
-        """The venue's OrderGateway: ``common`` are the arguments every gateway takes
+        """Venue hook: The venue's OrderGateway: ``common`` are the arguments every gateway takes
         (:func:`~cexnode.adapters.live.gateway_kwargs`), the venue adds its own settings. None: the
         venue has no order entry."""
         return None
@@ -226,12 +230,12 @@ class VenueAdapter(Component):
 
     # -- subscription state of each book ---------------------------------------------------------------
     def is_subscription_reject(self, msg: Any) -> bool:
-        """Is a venue error frame ``msg`` the rejection of a subscription (the feed re-sends it)?
+        """Venue hook: Is a venue error frame ``msg`` the rejection of a subscription (the feed re-sends it)?
         Default: :func:`cexnode.net.ws.subscription_rejected`; venue packages add their own shapes."""
         return subscription_rejected(msg)
 
     def subscription_symbols(self, msg: Any) -> list[str]:
-        """Venue symbols of the book subscriptions a subscribe ack / rejection ``msg`` is about.
+        """Venue hook: Venue symbols of the book subscriptions a subscribe ack / rejection ``msg`` is about.
 
         Default: the request id (``subscription_messages`` numbers its requests 1.. in symbol
         order, and the venues echo the id). Venue packages override this to read the echoed
@@ -280,6 +284,8 @@ class VenueAdapter(Component):
         return [self._venue_symbols[sid] for sid, ev in self._subscribed.items() if not ev.is_set()]
 
     def book_depth(self) -> int:
+        """Venue hook: the depth its stream and snapshot serve for ``venues.<name>.book_depth``
+        (default: as configured)."""
         return int(self.config.book_depth)
 
     # -- phase 3 -------------------------------------------------------------------------------------
@@ -407,19 +413,26 @@ class VenueAdapter(Component):
         return [(parse(str(p), ps), parse(str(q), vqs) * mult) for p, q in levels]
 
     async def venue_fetch_snapshot(self, venue_symbol: str) -> tuple[int, list, list]:
+        """Venue hook: one REST book snapshot, ``(last_id, bids, asks)`` with levels as the venue's
+        (price, size) strings or numbers."""
         raise NotImplementedError
 
     def subscription_messages(self, venue_symbols: list[str]) -> list[bytes]:
+        """Venue hook: the subscribe frames of the book streams, one per book, numbered 1.. in
+        ``venue_symbols`` order where the venue echoes an id."""
         raise NotImplementedError
 
     def ping_message(self) -> bytes:
+        """Venue hook: the venue's application-level ping frame (sent every ``ws.ping_interval_s``)."""
         raise NotImplementedError
 
     def ping_interval_s(self) -> float:
-        return 10.0
+        """The descriptor's ``ws.ping_interval_s``."""
+        return self.descriptor.ws.ping_interval_s
 
     def max_subscriptions_per_connection(self) -> int:
-        return 0
+        """The descriptor's ``ws.max_subscriptions_per_connection`` (0: no limit)."""
+        return self.descriptor.ws.max_subscriptions_per_connection
 
     async def stop(self) -> None:
         if self.auditor is not None:

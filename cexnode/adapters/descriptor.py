@@ -64,8 +64,6 @@ class VenueDescriptor:
     rest_limits: Optional[Callable[[], list]] = None
     #: ``(signer, manager) -> Signer``: how a signed REST request is signed (live mode)
     sign_hook: Optional[Callable[[Any, Any], Callable]] = None
-    #: extra per-venue knowledge that has no common field yet (kept small; prefer a field)
-    extras: dict = field(default_factory=dict)
     #: ``(registry, payload, only=None) -> int``: adds the venue's REST instrument listing (the
     #: parsed answer or its text) to a :class:`~cexnode._core.symbols.SymbolRegistry`, rows it
     #: cannot read going to ``registry.rejected``; the venue package's ``instruments.load``. The

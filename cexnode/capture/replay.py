@@ -32,7 +32,9 @@ from cexnode._core.arb import format_mantissa
 from cexnode._core.book import RESYNC_NAMES
 from cexnode.capture.format import CaptureEntry, CaptureFormatError, read_capture
 from cexnode.capture.transport import CaptureTransport
+from cexnode.component import NodeContext
 from cexnode.engine import Engine
+from cexnode.metrics import NodeMetrics
 
 __all__ = ["replay_main", "Replay", "ReplayInputError"]
 
@@ -49,7 +51,7 @@ class _Host:
 
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
-        self.context: dict[str, Any] = {}
+        self.context = NodeContext(metrics=NodeMetrics(node_name="replay"))
 
 
 def _dumps(obj: dict) -> str:

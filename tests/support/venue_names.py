@@ -37,17 +37,20 @@ def allowed(rel: str, venues: tuple[str, ...]) -> bool:
     return False
 
 
-def package_venues() -> tuple[str, ...]:
+def package_venues(package: Path = PACKAGE) -> tuple[str, ...]:
     """Venue packages under cexnode/adapters (each directory with an ``__init__.py``)."""
-    base = PACKAGE / "adapters"
+    base = package / "adapters"
+    if not base.is_dir():
+        return ()
     return tuple(sorted(p.name for p in base.iterdir() if (p / "__init__.py").exists()))
 
 
-def offences(paths: list[Path] | None = None) -> list[tuple[str, int, str]]:
-    """(path relative to the repository, line number, line) of every venue name outside its places."""
-    venues = package_venues()
+def offences(paths: list[Path] | None = None, package: Path = PACKAGE) -> list[tuple[str, int, str]]:
+    """(path relative to the repository, line number, line) of every venue name outside its places
+    (``package``: the package root the places are relative to)."""
+    venues = package_venues(package)
     out = []
-    roots = paths or [PACKAGE]
+    roots = paths or [package]
     for root in roots:
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
         for f in files:
@@ -56,7 +59,7 @@ def offences(paths: list[Path] | None = None) -> list[tuple[str, int, str]]:
             # generated C of the Cython modules is a build product, not source
             if f.suffix == ".c" and f.with_suffix(".pyx").exists():
                 continue
-            rel = f.resolve().relative_to(PACKAGE).as_posix()
+            rel = f.resolve().relative_to(package.resolve()).as_posix()
             if allowed(rel, venues):
                 continue
             for no, line in enumerate(f.read_text(encoding="utf-8", errors="replace").splitlines(), 1):

@@ -11,8 +11,6 @@ from cexnode.adapters.gateio_futures import instruments, subscriptions, urls
 
 
 class GateFuturesAdapter(VenueAdapter):
-    venue = "gateio_futures"
-    venue_id = 2
     production_ws_url = urls.WS_URL
     production_rest_url = urls.REST_URL
 
@@ -60,9 +58,6 @@ class GateFuturesAdapter(VenueAdapter):
 
     def ping_message(self) -> bytes:
         return subscriptions.ping_message()
-
-    def ping_interval_s(self) -> float:
-        return subscriptions.PING_INTERVAL_S
 
     # -- live order entry (cexnode.adapters.live) ---------------------------------------------------------
     def make_gateway(self, common: dict) -> Any:

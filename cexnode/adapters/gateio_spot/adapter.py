@@ -10,8 +10,6 @@ from cexnode.adapters.gateio_spot import instruments, subscriptions, urls
 
 
 class GateSpotAdapter(VenueAdapter):
-    venue = "gateio_spot"
-    venue_id = 1
     production_ws_url = urls.WS_URL
     production_rest_url = urls.REST_URL
 
@@ -46,9 +44,6 @@ class GateSpotAdapter(VenueAdapter):
 
     def ping_message(self) -> bytes:
         return subscriptions.ping_message()
-
-    def ping_interval_s(self) -> float:
-        return subscriptions.PING_INTERVAL_S
 
     # -- live order entry (cexnode.adapters.live) ---------------------------------------------------------
     def make_gateway(self, common: dict) -> Any:

@@ -10,8 +10,6 @@ from cexnode.adapters.mexc_spot import instruments, subscriptions, urls
 
 
 class MexcSpotAdapter(VenueAdapter):
-    venue = "mexc_spot"
-    venue_id = 0
     production_ws_url = urls.WS_URL
     production_rest_url = urls.REST_URL
 
@@ -51,12 +49,6 @@ class MexcSpotAdapter(VenueAdapter):
 
     def ping_message(self) -> bytes:
         return subscriptions.ping_message()
-
-    def ping_interval_s(self) -> float:
-        return subscriptions.PING_INTERVAL_S
-
-    def max_subscriptions_per_connection(self) -> int:
-        return subscriptions.MAX_SUBSCRIPTIONS_PER_CONNECTION
 
     # -- live order entry (cexnode.adapters.live) ---------------------------------------------------------
     def make_gateway(self, common: dict) -> Any:
