@@ -489,7 +489,7 @@ class _SimCommonConfig(Section):
     level_notional: Decimal = opt(Decimal("3000"), doc="Typical quote value of one book level (sizes are log-normal around it).", gt=0)
     trade_probability: float = opt(0.3, doc="Chance per update that a taker trade eats (part of) the touch.", ge=0, le=1)
     dislocation_half_life_ms: float = opt(300.0, doc="Half life of a venue's price dislocation.", ge=0, le=3600000)
-    capture: Optional[str] = opt(None, doc="Capture file (JSON Lines, optionally .gz; DESIGN section 3) to play back instead of generating market data; REST requests with captured answers get them.")
+    capture: Optional[str] = opt(None, doc="Capture file (JSON Lines, optionally .gz; docs/design.md §3) to play back instead of generating market data; REST requests with captured answers get them.")
     capture_speed: float = opt(1.0, doc="Playback speed of sim.capture: 1 keeps the captured timing, 0 sends as fast as possible.", ge=0, le=1000000)
     capture_loop: bool = opt(False, doc="Start the capture again when it ends.")
     enforce_rate_limits: bool = opt(False, doc="Answer 429 (with Retry-After) beyond each venue's published REST limits per endpoint; the rate-limit headers of a venue that sends them always are.")

@@ -1,4 +1,4 @@
-"""Engine: wires venues, books, arbitrage routes and the executor (DESIGN §1).
+"""Engine: wires venues, books, arbitrage routes and the executor (docs/design.md §1).
 
 Start-up is phased because the Cython structures need every instrument before they exist:
 

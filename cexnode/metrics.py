@@ -573,7 +573,7 @@ def books_readiness(books: Callable[[], Iterable[BookEntry]], max_book_age_ms: i
                     clock_ns: Callable[[], int] = time.time_ns) -> Callable[[], tuple]:
     """A readiness check (for :meth:`ReadinessRegistry.add_check`): every book in sync and fresh.
 
-    Fresh as in DESIGN §4 step 1: the local receive time of the last applied update, and its
+    Fresh as in docs/design.md §4 step 1: the local receive time of the last applied update, and its
     exchange timestamp when the venue sends one, are within ``max_book_age_ms`` of now. No books
     at all is not ready. Details list the books that are out of sync or stale.
     """

@@ -1,4 +1,4 @@
-# cexnode._core.arb — cross-venue arbitrage evaluation (DESIGN §4). THE CONTRACT; review this first.
+# cexnode._core.arb — cross-venue arbitrage evaluation (docs/design.md §4). THE CONTRACT; review this first.
 #
 # A route is a set of legs (venue + Book + instrument rules) quoting one economic instrument, e.g.
 # BTC/USDT on two spot venues, or BTC/USDT spot + BTC/USDT:USDT perp on a perpetual venue. Venues

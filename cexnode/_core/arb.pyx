@@ -1,4 +1,4 @@
-"""Cross-venue arbitrage evaluation (DESIGN §4). The contract, numbers and rules: ``arb.pxd``."""
+"""Cross-venue arbitrage evaluation (docs/design.md §4). The contract, numbers and rules: ``arb.pxd``."""
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint64_t
@@ -131,10 +131,10 @@ cdef inline int64_t _qty_fitting(i128 cap, int64_t limit_px, int64_t k) noexcept
 @cython.final
 @cython.freelist(64)
 cdef class Opportunity:
-    """One profitable ordered pair after a book update (DESIGN §4); immutable.
+    """One profitable ordered pair after a book update (docs/design.md §4); immutable.
 
     Decimal properties (``qty``, ``buy_price``, ..., ``net_bps``) are exact values of the integer
-    fields; ``json_fields()`` renders the DESIGN §3 ``opportunity`` line fields.
+    fields; ``json_fields()`` renders the docs/design.md §3 ``opportunity`` line fields.
     """
 
     def __init__(self):
@@ -202,7 +202,7 @@ cdef class Opportunity:
         return _dec(self.net_bps_m, BPS_SCALE)
 
     def json_fields(self):
-        """The DESIGN §3 ``opportunity`` line fields: money and sizes as decimal strings, t as int ns."""
+        """The docs/design.md §3 ``opportunity`` line fields: money and sizes as decimal strings, t as int ns."""
         cdef int p = self.price_scale
         return {
             "route": self.route,
@@ -232,7 +232,7 @@ cdef class Opportunity:
 cdef class ArbEngine:
     """Routes, thresholds and balances; evaluates every route touching an updated book.
 
-    Parameters (DESIGN §4 / ``arbitrage`` config; Decimals, ints or decimal strings, never floats)
+    Parameters (docs/design.md §4 / ``arbitrage`` config; Decimals, ints or decimal strings, never floats)
     ----------
     min_profit : net profit floor in quote currency (>= 0), default 0.50
     min_bps : net profit floor in bps of the buy cost (|x| <= 10000, <= 8 decimals), default 0

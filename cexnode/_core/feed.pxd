@@ -1,9 +1,9 @@
 # cexnode._core.feed — what a venue parser produces and who receives it. THE CONTRACT; review first.
 #
-# Data flow (DESIGN §1):  FeedListener (picows, zero-copy)  →  FeedParser.feed(ptr, n, ...)  →  FeedSink
+# Data flow (docs/design.md §1):  FeedListener (picows, zero-copy)  →  FeedParser.feed(ptr, n, ...)  →  FeedSink
 #   * market data (depth, bbo, trades) reaches the sink as C structs: no Python object per message;
 #   * everything that is not hot (acks, pongs, errors, private orders/deals/balances) reaches the sink
-#     as one Python object (a dict in the normalized shape of DESIGN §3, decimal strings) via on_message;
+#     as one Python object (a dict in the normalized shape of docs/design.md §3, decimal strings) via on_message;
 #   * a frame that cannot be parsed is counted in the parser, its reason kept in last_error, and the
 #     sink's on_parse_error is called; it never touches a book and never raises into the listener.
 #

@@ -1,6 +1,6 @@
 # cexnode._core.listener — the picows listener of a public market-data connection. THE CONTRACT; review first.
 #
-# DESIGN §1: "Python never sees a market-data frame". One FeedListener per WebSocket connection
+# docs/design.md §1: "Python never sees a market-data frame". One FeedListener per WebSocket connection
 # (cexnode.net.ws.WsFeed creates them through picows ws_connect). For every complete TEXT/BINARY
 # frame, on_ws_frame hands frame.payload_ptr / payload_size straight to the venue's
 # FeedParser.feed (a cdef call through the vtable, no bytes object) with recv_ns = CLOCK_REALTIME

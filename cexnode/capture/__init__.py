@@ -1,4 +1,4 @@
-"""Capture tools (DESIGN §3): the capture file format, ``record``, ``decode`` and ``replay``.
+"""Capture tools (docs/design.md §3): the capture file format, ``record``, ``decode`` and ``replay``.
 
 * :mod:`cexnode.capture.format` — read/write capture entries (JSON Lines, optionally gzip);
   :class:`~cexnode.capture.format.CaptureWriter` is the recording hook the WebSocket listener

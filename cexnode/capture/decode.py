@@ -1,4 +1,4 @@
-"""``python -m cexnode decode --venue VENUE CAPTURE``: raw frames → normalized events (DESIGN §3).
+"""``python -m cexnode decode --venue VENUE CAPTURE``: raw frames → normalized events (docs/design.md §3).
 
 Every WebSocket frame of ``VENUE`` in the capture goes through the venue's Cython parser in raw
 mode (no instrument info: venue symbols, decimals as sent) and each event is written as one JSON

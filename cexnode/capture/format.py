@@ -1,4 +1,4 @@
-"""The capture file format (DESIGN §3): one JSON object per line, optionally gzip (``.gz``).
+"""The capture file format (docs/design.md §3): one JSON object per line, optionally gzip (``.gz``).
 
 ::
 

@@ -6,7 +6,7 @@ capture sink is a :class:`~cexnode.capture.format.CaptureWriter`, so the engine'
 (:class:`cexnode.adapters.transport.LiveTransport`) writes every frame the feed listeners receive,
 with its receive time and venue, and every answer the venues' REST managers get (instrument info,
 snapshots at start and at each resync; in live mode the private answers too) into the capture
-(DESIGN §3). ``replay`` of that capture runs the same engine on it.
+(docs/design.md §3). ``replay`` of that capture runs the same engine on it.
 
 With ``--opportunities FILE`` every opportunity the node sees is written there as ``replay``
 writes it (``{"type": "opportunity", ...}``): what a replay of the capture must reproduce. A replay

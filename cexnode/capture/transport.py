@@ -1,4 +1,4 @@
-"""A transport that answers from a capture file (``cexnode replay``; DESIGN §3).
+"""A transport that answers from a capture file (``cexnode replay``; docs/design.md §3).
 
 The engine runs unchanged on it: the adapters load their instruments, attach their parsers and
 sync their books through this transport instead of the venues (:mod:`cexnode.adapters.transport`).

@@ -1,6 +1,6 @@
 """Execution: order-entry interface, paper venue, risk, positions and the two-leg executor.
 
-See DESIGN §5. The engine builds one :class:`Executor` with a gateway per venue
+See docs/design.md §5. The engine builds one :class:`Executor` with a gateway per venue
 (:class:`PaperGateway` in paper mode, the venue adapters in live mode), a :class:`RiskManager`
 and a :class:`PositionBook`, and calls ``Executor.submit(opportunity)`` on every emission.
 """

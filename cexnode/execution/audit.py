@@ -1,4 +1,4 @@
-"""The executor's audit writer: every order event goes to the audit log before it is acted on (DESIGN §5).
+"""The executor's audit writer: every order event goes to the audit log before it is acted on (docs/design.md §5).
 
 :class:`AuditWriter` is shared by the executor's pieces (the orchestration in
 :mod:`cexnode.execution.executor`, the legs in :mod:`cexnode.execution.legs`, the residual hedging in

@@ -1,6 +1,6 @@
 """What the executor may spend: each venue's free balances and the trades in flight's reservations.
 
-:class:`BalanceBook` is the executor's balance state (DESIGN §5, "balances are never taken from a
+:class:`BalanceBook` is the executor's balance state (docs/design.md §5, "balances are never taken from a
 stale cache"):
 
 * **The fresh cache** per venue: balances fetched over REST (:meth:`BalanceBook.fetch`, both venues

@@ -1,4 +1,4 @@
-"""The executor: from an Opportunity to a settled trade (DESIGN §5).
+"""The executor: from an Opportunity to a settled trade (docs/design.md §5).
 
 ``Executor.submit(opp)`` is called by the engine the moment the arbitrage code emits (no timer).
 When the balances are fresh, steps 1–3 run synchronously inside that call — both ``place`` calls
@@ -10,7 +10,7 @@ Between trades, :meth:`Executor.warm` dry-runs steps 1–3 every ``trading.warm_
 (nothing sent, audited or counted) so that the next trade does not run from cold CPU caches.
 
 1. **Risk** (``RiskManager.check_trade``): state, route cooldown, notional, positions, exposure.
-2. **Balances fresh** (DESIGN §5): pushed by the venue or fetched within ``max_balance_age_ms``,
+2. **Balances fresh** (docs/design.md §5): pushed by the venue or fetched within ``max_balance_age_ms``,
    else both venues are asked concurrently (REST); ``RiskManager.check_balances``. A venue's
    cached balances are invalidated the moment an order is sent there, and what a trade in flight
    takes is reserved (less free for the trades checked meanwhile) until it has ended.
@@ -42,7 +42,7 @@ them and binds the order path's calls to them once, in ``__init__``):
   check, the ``trade_start`` record, both sends), the two-leg outcome, trades in flight, stop,
   warm-up, status, metrics and :meth:`Executor.recover`.
 
-Restart (DESIGN §5, state rebuilt from the audit trail by :mod:`cexnode.execution.recovery`):
+Restart (docs/design.md §5, state rebuilt from the audit trail by :mod:`cexnode.execution.recovery`):
 the engine adopts the positions and daily P&L; :meth:`Executor.recover` restores the error-rate
 window and hands the legs' part to the LegTracker (fills a crash cut off from their booking,
 every order without a final record reconciled with its venue). Balances are not restored: they

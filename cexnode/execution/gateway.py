@@ -3,7 +3,7 @@
 Contract
 --------
 * Every quantity is in **base units** of the unified symbol (futures adapters convert contracts ×
-  ``quanto_multiplier`` both ways, DESIGN §3); prices in the quote currency. Requests carry int
+  ``quanto_multiplier`` both ways, docs/design.md §3); prices in the quote currency. Requests carry int
   mantissas with explicit scales (the route's ``price_scale``/``qty_scale``, as in ``Opportunity``);
   venue reports carry exact :class:`~decimal.Decimal` values parsed from the venue's strings.
   No floats for money anywhere.
@@ -19,7 +19,7 @@ Contract
 * Order updates from the venue's private stream are delivered to callbacks registered with
   :meth:`OrderGateway.subscribe_orders`, in venue order, with ``filled_qty`` cumulative.
   Balance pushes (when the venue streams them) go to :meth:`OrderGateway.subscribe_balances`
-  callbacks; ``Balance.ts_ns`` says when the venue's value was observed (DESIGN §5 freshness), on
+  callbacks; ``Balance.ts_ns`` says when the venue's value was observed (docs/design.md §5 freshness), on
   OUR clock: a venue timestamp is converted with the server-time offset (the executor compares it
   with its own send times).
 * Optional attribute ``fast_send`` (default False): True while ``place`` writes its order at once
@@ -87,7 +87,7 @@ class Side(str, enum.Enum):
 
 
 class TimeInForce(str, enum.Enum):
-    IOC = "ioc"      # immediate-or-cancel: what the executor sends (DESIGN §5)
+    IOC = "ioc"      # immediate-or-cancel: what the executor sends (docs/design.md §5)
     GTC = "gtc"
 
 

@@ -1,7 +1,7 @@
 """Closing a one-leg residual: the hedge/unwind orders after a trade whose legs filled unequally.
 
 When the buy leg filled more than the sell leg (or less), the difference is a position the trade
-did not mean to take. :class:`ResidualCloser` closes it with IOC orders (DESIGN §5, step 5 of the
+did not mean to take. :class:`ResidualCloser` closes it with IOC orders (docs/design.md §5, step 5 of the
 executor): hedge first (on the other venue, completing the arbitrage), then unwind (reversing on
 the filled leg's venue), alternating for ``trading.hedge_attempts`` orders. Each order's limit price
 is the worst price at which the residual's total loss — against its entry price, fees included —

@@ -2,7 +2,7 @@
 
 A :class:`Leg` is one IOC order (an entry leg, a hedge or an unwind) and what is known about it;
 :class:`LegTracker` owns every leg that has no final state yet and the recently settled ones, and
-runs each leg's state machine (DESIGN §5, steps 3–4 of the executor):
+runs each leg's state machine (docs/design.md §5, steps 3–4 of the executor):
 
 * **send** (:meth:`LegTracker.start_send`): ``place`` is started at once (eagerly where the gateway
   allows, :func:`~cexnode.execution.eager.start_eager`); the venue's balance cache is dropped
@@ -64,7 +64,7 @@ _ZERO = Decimal(0)
 
 def venue_symbol(venue: str, route_symbol: str) -> str:
     """The venue's unified symbol for a route symbol: the perpetual settled in the quote currency
-    on a perpetual-futures venue (its descriptor's market; DESIGN §3)."""
+    on a perpetual-futures venue (its descriptor's market; docs/design.md §3)."""
     if ":" not in route_symbol and venue_registry.descriptor(venue).is_perpetual:
         return route_symbol + ":" + route_symbol.split("/")[1]
     return route_symbol

@@ -1,4 +1,4 @@
-"""State rebuilt from the audit trail: the node's write-ahead record (DESIGN §5).
+"""State rebuilt from the audit trail: the node's write-ahead record (docs/design.md §5).
 
 At start the node folds its audit file into what it must not forget across a restart:
 
@@ -45,7 +45,7 @@ _FOLDED = frozenset((b"trade_start", b"order_request", b"order_final", b"fill_bo
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
-    """``BTC/USDT`` or ``BTC/USDT:USDT`` -> ``("BTC", "USDT")`` (DESIGN §3 unified symbols)."""
+    """``BTC/USDT`` or ``BTC/USDT:USDT`` -> ``("BTC", "USDT")`` (docs/design.md §3 unified symbols)."""
     base, _, rest = symbol.partition("/")
     return base, rest.partition(":")[0]
 

@@ -313,7 +313,7 @@ class RiskManager:
                        buy_free: Mapping[str, Any], sell_free: Mapping[str, Any], sell_is_futures: bool,
                        buy_is_futures: bool = False, margin_fraction: Decimal = Decimal(1),
                        count: bool = True) -> RiskDecision:
-        """Balances (free amounts, fresh per DESIGN §5) cover both legs (:func:`balance_needs`)."""
+        """Balances (free amounts, fresh per docs/design.md §5) cover both legs (:func:`balance_needs`)."""
         needs = balance_needs(base=base, quote=quote, qty=qty, buy_price=buy_price, sell_price=sell_price,
                               buy_fee=buy_fee, sell_fee=sell_fee, buy_is_futures=buy_is_futures,
                               sell_is_futures=sell_is_futures, margin_fraction=margin_fraction)

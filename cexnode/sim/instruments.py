@@ -3,7 +3,7 @@
 Every simulated book keeps prices as integer *ticks* and sizes as integer *steps* (venue units:
 base currency on spot, contracts on futures). :class:`SimInstrument` converts both ways and renders
 the venue's decimal strings, so the wire, the REST snapshot and the instrument-info endpoint agree
-on one scale (DESIGN §3: "parsed from the venue's decimal strings straight into int64 mantissas at
+on one scale (docs/design.md §3: "parsed from the venue's decimal strings straight into int64 mantissas at
 a per-instrument scale").
 
 Precision is derived from the starting price the way the real venues size their instruments:

@@ -1,4 +1,4 @@
-"""Play a capture file (DESIGN §3 capture format) back through the simulated venues.
+"""Play a capture file (docs/design.md §3 capture format) back through the simulated venues.
 
 Capture lines (JSON Lines, optionally gzip)::
 

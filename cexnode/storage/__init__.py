@@ -1,4 +1,4 @@
-"""Trade history: an embedded SQLite database fed from the audit file (DESIGN §6).
+"""Trade history: an embedded SQLite database fed from the audit file (docs/design.md §6).
 
 :mod:`cexnode.storage.tradedb` holds the schema, the ingestion of audit records and the queries;
 :mod:`cexnode.storage.feeder` the node component whose thread keeps the database current.

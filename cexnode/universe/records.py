@@ -59,7 +59,7 @@ class Listing:
 
     @property
     def symbol(self) -> str:
-        """Unified symbol: ``BASE/QUOTE`` (spot), ``BASE/QUOTE:SETTLE`` (perpetual), as DESIGN §3."""
+        """Unified symbol: ``BASE/QUOTE`` (spot), ``BASE/QUOTE:SETTLE`` (perpetual), as docs/design.md §3."""
         head = self.base + "/" + self.quote
         return head if self.settle is None else head + ":" + self.settle
 

@@ -9,7 +9,7 @@ VENUE: str
 class GateParserBase(FeedParser):
     messages: int
     def decode(self, frame: bytes, binary: bool = False, recv_ns: int = 0) -> list[dict[str, Any]]:
-        """Normalized events of one frame (DESIGN §3) read with the same Cython cursor as ``feed``.
+        """Normalized events of one frame (docs/design.md §3) read with the same Cython cursor as ``feed``.
 
         ``book_snapshot``/``book_delta`` (``first``, ``last``, ``bids``, ``asks``: ``[price, size]``
         venue decimal strings, sizes in venue units, futures contracts), ``bbo`` (``bid``,

@@ -1173,7 +1173,7 @@ cdef class GateParserBase(FeedParser):
 
     # ---- Python API ---------------------------------------------------------------------------
     def decode(self, bytes frame, bint binary=False, int64_t recv_ns=0):
-        """Normalized events of one frame (DESIGN §3), read with the same cursor as the live path.
+        """Normalized events of one frame (docs/design.md §3), read with the same cursor as the live path.
 
         Returns a list of dicts: ``book_snapshot`` / ``book_delta`` (``first``, ``last``, ``bids``,
         ``asks`` as ``[price, size]`` venue strings, sizes in venue units), ``bbo``, ``trade``, or

@@ -1176,7 +1176,7 @@ cdef class MexcSpotParser(FeedParser):
 
     # ---- Python API ---------------------------------------------------------------------------
     def decode(self, bytes frame, bint binary, int64_t recv_ns=0):
-        """Normalized events of one frame (DESIGN §3), using the same reader as the live path.
+        """Normalized events of one frame (docs/design.md §3), using the same reader as the live path.
 
         Returns a list of dicts: ``book_delta`` / ``book_snapshot`` (``first``, ``last``, ``bids``,
         ``asks`` as ``[price, qty]`` venue strings), ``bbo``, ``trade``, or one ``error`` with its
