@@ -4,6 +4,7 @@ parser events, router counters and arbitrage legs like any other; an id the arra
 refused when the node is wired, with a ValueError naming it."""
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -15,21 +16,20 @@ from cexnode._core.router import BookRouter
 from cexnode._core.symbols import MAX_VENUES, SymbolMap, SymbolRegistry
 from cexnode.adapters import registry
 from cexnode.adapters.descriptor import VenueDescriptor
-from cexnode.adapters.gateio_spot.adapter import GateSpotAdapter
-from cexnode.config import VenueConfig
 
 NOW = 1_700_000_000_000_000_000
 
 
+PACKAGED = registry.descriptor("gateio_spot")
+
+
 def fake_venue(name: str, venue_id: int) -> VenueDescriptor:
-    """A spot venue that speaks an existing venue's protocol under its own name and id."""
-    return VenueDescriptor(name=name, venue_id=venue_id, market="spot", title="test venue %s" % name,
-                           adapter_class=GateSpotAdapter, config_class=VenueConfig)
+    """A spot venue that speaks a packaged venue's protocol under its own name and id."""
+    return dataclasses.replace(PACKAGED, name=name, venue_id=venue_id, title="test venue %s" % name)
 
 
 FAR = fake_venue("far_spot", MAX_VENUES - 1)
 FOURTH = fake_venue("fourth_spot", 3)
-PACKAGED = registry.descriptor("gateio_spot")
 
 
 def venues():
