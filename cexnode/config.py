@@ -42,7 +42,7 @@ from typing import Any, Literal, Mapping, Optional
 
 import yaml
 
-from cexnode.sim.venues.options import SimVenueOptions
+from cexnode.sim.venues._options import SimVenueOptions
 
 __all__ = [
     "ConfigError", "Secret", "Config", "load_config", "load_config_text", "json_schema",
