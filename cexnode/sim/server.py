@@ -223,11 +223,13 @@ class SimVenue:
         ``"spot"`` (``BASE/QUOTE``) or ``"perpetual"`` (``BASE/QUOTE:SETTLE``, contract sizes).
     :meth:`make_instrument`, :meth:`default_symbols`
         the venue's symbol naming and instrument precision; the symbols it lists by default.
-    ``ws_paths``, :meth:`on_text`, ``BOOK_KINDS``, ``DEFAULT_BOOK_VARIANT``, :meth:`_frames_for`, :meth:`batch_interval`, :meth:`_malformed_frame`
+    ``ws_paths``, :meth:`on_text`, ``BOOK_KINDS``, ``DEFAULT_BOOK_VARIANT``, :meth:`_frames_for`,
+    :meth:`batch_interval`, :meth:`_malformed_frame`
         its WebSocket endpoint: requests, channels and how a book diff is written on each.
     ``supports_full``, ``max_connections``
         full-book pushes (the ``full_reset`` fault); WebSocket connections per IP.
-    :meth:`_add_routes`, :meth:`rest_error`, ``rest_rate_limit``, :meth:`_rate_limit_headers`, :meth:`retry_after_s`
+    :meth:`_add_routes`, :meth:`rest_error`, ``rest_rate_limit``, :meth:`_rate_limit_headers`,
+    :meth:`retry_after_s`
         its public REST endpoints, error shape, published limits and quota headers.
     :meth:`is_control_frame`, ``symbol_params``
         what capture playback leaves out (acks, pongs) and which query parameter names the symbol.

@@ -71,7 +71,7 @@ def test_mexc_vectors_verify():
     assert mexc_auth.verify_mexc(MX_KEY, MX_B_QUERY, MX_B_BODY + "&signature=" + MX_B_SIG, params, secrets, MX_TS) is None
     # the docs' "Example 1" signature is wrong for this string (see the vector file)
     assert mexc_auth.verify_mexc(MX_KEY, "", MX_A_TOTAL + "&signature=" + MX_DOCS_WRONG_SIG, params, secrets,
-                         MX_TS).code == 700002
+                                 MX_TS).code == 700002
 
 
 def test_gate_vectors_verify():
@@ -85,9 +85,9 @@ def test_gate_vectors_verify():
         assert gate_auth.verify_gate_rest(hdr, method, path, query + "1", body, secrets, float(G_TS)).code == "INVALID_SIGNATURE"
         assert gate_auth.verify_gate_rest(hdr, method, path, query, body + b" ", secrets, float(G_TS)).code == "INVALID_SIGNATURE"
         assert gate_auth.verify_gate_rest(dict(hdr, Timestamp=str(int(G_TS) + 1)), method, path, query, body, secrets,
-                                  float(G_TS)).code == "INVALID_SIGNATURE"
+                                          float(G_TS)).code == "INVALID_SIGNATURE"
         assert gate_auth.verify_gate_rest(dict(hdr, SIGN=flip(sign, 7)), method, path, query, body, secrets,
-                                  float(G_TS)).code == "INVALID_SIGNATURE"
+                                          float(G_TS)).code == "INVALID_SIGNATURE"
         e = gate_auth.verify_gate_rest(dict(hdr, KEY="kez"), method, path, query, body, secrets, float(G_TS))
         assert (e.code, e.status) == ("INVALID_KEY", 401)
         e = gate_auth.verify_gate_rest(hdr, method, path, query, body, secrets, float(G_TS) + 61)
@@ -97,10 +97,10 @@ def test_gate_vectors_verify():
     expected = hmac.new(b"secret", b"api\nspot.login\n\n1681984544", hashlib.sha512).hexdigest()
     assert gate_auth.gate_api_sign("secret", "spot.login", "", "1681984544") == expected
     key, err = gate_auth.verify_gate_api_login("spot.login", {"api_key": "key", "signature": expected,
-                                                      "timestamp": "1681984544"}, secrets, 1681984544.0)
+                                                              "timestamp": "1681984544"}, secrets, 1681984544.0)
     assert key == "key" and err is None
     key, err = gate_auth.verify_gate_api_login("futures.login", {"api_key": "key", "signature": expected,
-                                                         "timestamp": "1681984544"}, secrets, 1681984544.0)
+                                                                 "timestamp": "1681984544"}, secrets, 1681984544.0)
     assert key is None and err.code == "INVALID_SIGNATURE"
 
 

@@ -34,6 +34,7 @@ __all__ = ["install", "SimTrading", "VenueTrading", "Account", "SimOrder", "Reje
 
 log = logging.getLogger("cexnode.sim.trading")
 
+
 def default_balances(venue) -> dict[str, Decimal]:
     """Starting balances when the config names none: 100000 of each quote (settle) currency and,
     on spot, 100000 quote worth of each base at the starting mid."""

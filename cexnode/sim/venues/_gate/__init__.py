@@ -74,7 +74,8 @@ class GateVenue(SimVenue):
         if not isinstance(m, dict):
             return False
         ch, ev = m.get("channel", ""), m.get("event")
-        return ev in ("subscribe", "unsubscribe") or (isinstance(ch, str) and ch.endswith(".pong")) or bool(m.get("error"))
+        return (ev in ("subscribe", "unsubscribe") or (isinstance(ch, str) and ch.endswith(".pong"))
+                or bool(m.get("error")))
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
