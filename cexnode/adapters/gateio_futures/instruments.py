@@ -16,17 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
-from cexnode._core.symbols import (SymbolRegistry, decimals_of, load_json, rejection_reason, spec_decimal,
+from cexnode._core.symbols import (SymbolRegistry, decimals_of, load_json, spec_decimal,
                                    spec_decimal_places, symbol_from_parts)
+from cexnode.adapters.listing import Entry, read_rows
 
 __all__ = ["VENUE", "listing", "load"]
 
 VENUE = "gateio_futures"
 
-#: one entry of :func:`listing`: a spec, or ``(venue, venue_symbol, reason)`` for a row it could not read
-Entry = Union[dict, tuple]
 
 
 def listing(contracts: Any, only: Optional[Iterable[str]] = None, *, settle: str = "USDT",
@@ -36,17 +35,7 @@ def listing(contracts: Any, only: Optional[Iterable[str]] = None, *, settle: str
     contracts = load_json(contracts)
     if isinstance(contracts, dict):
         contracts = [contracts]
-    out: list[Entry] = []
-    for row in contracts:
-        vs = row.get("name", "?")
-        try:
-            spec = _spec(row, vs, only, settle, size_decimal, decimal_size_scale, venue)
-        except (ValueError, KeyError, TypeError) as e:
-            out.append((venue, vs, rejection_reason(e)))
-            continue
-        if spec is not None:
-            out.append(spec)
-    return out
+    return read_rows(contracts, "name", lambda row, vs: _spec(row, vs, only, settle, size_decimal, decimal_size_scale, venue), venue)
 
 
 def _spec(row: dict, vs: str, only: Optional[Iterable[str]], settle: str, size_decimal: bool,

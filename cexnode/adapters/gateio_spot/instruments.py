@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
-from cexnode._core.symbols import (SymbolRegistry, load_json, rejection_reason, spec_decimal,
+from cexnode._core.symbols import (SymbolRegistry, load_json, spec_decimal,
                                    spec_decimal_places, symbol_from_parts)
+from cexnode.adapters.listing import Entry, read_rows
 
 __all__ = ["VENUE", "listing", "load"]
 
 VENUE = "gateio_spot"
 
-#: one entry of :func:`listing`: a spec, or ``(venue, venue_symbol, reason)`` for a row it could not read
-Entry = Union[dict, tuple]
 
 
 def listing(pairs: Any, only: Optional[Iterable[str]] = None, *, venue: str = VENUE) -> list[Entry]:
@@ -27,17 +26,7 @@ def listing(pairs: Any, only: Optional[Iterable[str]] = None, *, venue: str = VE
     pairs = load_json(pairs)
     if isinstance(pairs, dict):
         pairs = [pairs]
-    out: list[Entry] = []
-    for row in pairs:
-        vs = row.get("id", "?")
-        try:
-            spec = _spec(row, vs, only, venue)
-        except (ValueError, KeyError, TypeError) as e:
-            out.append((venue, vs, rejection_reason(e)))
-            continue
-        if spec is not None:
-            out.append(spec)
-    return out
+    return read_rows(pairs, "id", lambda row, vs: _spec(row, vs, only, venue), venue)
 
 
 def _spec(row: dict, vs: str, only: Optional[Iterable[str]], venue: str) -> Optional[dict]:

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
-from cexnode._core.symbols import (SymbolRegistry, load_json, rejection_reason, spec_decimal,
+from cexnode._core.symbols import (SymbolRegistry, load_json, spec_decimal,
                                    spec_decimal_places, symbol_from_parts)
+from cexnode.adapters.listing import Entry, read_rows
 
 __all__ = ["VENUE", "listing", "load"]
 
 VENUE = "mexc_spot"
 
-#: one entry of :func:`listing`: a spec, or ``(venue, venue_symbol, reason)`` for a row it could not read
-Entry = Union[dict, tuple]
 
 
 def listing(info: Any, only: Optional[Iterable[str]] = None, *, venue: str = VENUE) -> list[Entry]:
@@ -30,17 +29,7 @@ def listing(info: Any, only: Optional[Iterable[str]] = None, *, venue: str = VEN
     ``only``: optional set of venue strings / unified names (rows outside it are left out)."""
     info = load_json(info)
     rows = info.get("symbols", [info] if "symbol" in info else []) if isinstance(info, dict) else info
-    out: list[Entry] = []
-    for row in rows:
-        vs = row.get("symbol", "?")
-        try:
-            spec = _spec(row, vs, only, venue)
-        except (ValueError, KeyError, TypeError) as e:
-            out.append((venue, vs, rejection_reason(e)))
-            continue
-        if spec is not None:
-            out.append(spec)
-    return out
+    return read_rows(rows, "symbol", lambda row, vs: _spec(row, vs, only, venue), venue)
 
 
 def _spec(row: dict, vs: str, only: Optional[Iterable[str]], venue: str) -> Optional[dict]:
