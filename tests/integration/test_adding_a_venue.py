@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-import time
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from cexnode.adapters.base import VenueAdapter
 from cexnode.adapters.descriptor import VenueDescriptor, WsRules
 from cexnode.config import ConfigError, load_config_text
 from cexnode.node import Node
+from support.node_books import true_levels, wait_until
 
 NEW = "exampleex_spot"
 PROTOCOL_OF = "gateio_spot"          # the protocol the new venue's simulator speaks
@@ -79,25 +78,6 @@ def new_venue():
     assert NEW not in registry.names()
 
 
-async def _wait(pred, timeout: float, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        await asyncio.sleep(step)
-    return pred()
-
-
-def _true_levels(venue_obj, symbol, inst, n=20):
-    bids, asks, last_id = venue_obj.true_book(symbol, n)
-    ps, vqs, mult = inst["price_scale"], inst["venue_qty_scale"], inst["qty_mult"]
-
-    def conv(side):
-        return [(int(Decimal(p).scaleb(ps)), int(Decimal(q).scaleb(vqs)) * mult) for p, q in side]
-
-    return (conv(bids), conv(asks)), last_id
-
-
 def test_a_venue_built_from_a_descriptor_streams_its_books_through_the_engine(tmp_path, new_venue):
     cfg = load_config_text(YAML % {"audit": tmp_path / "audit.jsonl", "new": NEW})
     assert type(cfg.venues[NEW]) is new_venue.config_class
@@ -106,7 +86,7 @@ def test_a_venue_built_from_a_descriptor_streams_its_books_through_the_engine(tm
     async def main():
         runner = asyncio.get_running_loop().create_task(node.run())
         try:
-            assert await _wait(lambda: node.context.engine is not None and node.context.engine.router is not None
+            assert await wait_until(lambda: node.context.engine is not None and node.context.engine.router is not None
                                and node.context.engine.books_in_sync() == (4, 4), 30)
             engine, sim = node.context.engine, node.context.sim
             adapter = engine.adapters[NEW]
@@ -119,13 +99,13 @@ def test_a_venue_built_from_a_descriptor_streams_its_books_through_the_engine(tm
                 for sym in ("BTC/USDT", "ETH/USDT"):
                     book = engine.books[(NEW, sym)]
                     assert book.venue == new_venue.venue_id
-                    assert await _wait(lambda: book.in_sync and book.last_id == v.book(sym).last_id, 10)
-                    want, last_id = _true_levels(v, sym, engine.registry.map(NEW).instrument(sym))
+                    assert await wait_until(lambda: book.in_sync and book.last_id == v.book(sym).last_id, 10)
+                    want, last_id = true_levels(v, sym, engine.registry.map(NEW).instrument(sym))
                     assert book.last_id == last_id and book.top(20) == want, sym
             finally:
                 sim.resume()
             # routes with a leg on the new venue are evaluated and traded (paper)
-            assert await _wait(lambda: engine.opportunities > 0 and sum(engine.executor.trades_by_status.values()) > 0,
+            assert await wait_until(lambda: engine.opportunities > 0 and sum(engine.executor.trades_by_status.values()) > 0,
                                20), (engine.opportunities, engine.executor.status())
             return engine
         finally:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from decimal import Decimal
 
 import aiohttp
 
 from cexnode.config import load_config_text
 from cexnode.node import Node
+from support.node_books import true_levels, wait_until
 
 YAML = """
 node: {name: t, status_interval_s: 0, start_timeout_s: 20}
@@ -54,29 +54,6 @@ trading:
 """
 
 
-async def _wait(pred, timeout: float, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        await asyncio.sleep(step)
-    return pred()
-
-
-def _levels(book, n=20):
-    return book.top(n)
-
-
-def _true_levels(venue_obj, symbol, inst, n=20):
-    bids, asks, last_id = venue_obj.true_book(symbol, n)
-    ps, vqs, mult = inst["price_scale"], inst["venue_qty_scale"], inst["qty_mult"]
-
-    def conv(side):
-        return [(int(Decimal(p).scaleb(ps)), int(Decimal(q).scaleb(vqs)) * mult) for p, q in side]
-
-    return (conv(bids), conv(asks)), last_id
-
-
 async def _checkpoint(engine, sim) -> int:
     """Pause the simulator's clock, let the node drain, compare every book; resume."""
     sim.pause()
@@ -85,11 +62,11 @@ async def _checkpoint(engine, sim) -> int:
         for (venue, sym), book in engine.books.items():
             v = sim.venue(venue)
             inst = engine.registry.map(venue).instrument(sym)
-            await _wait(lambda: book.in_sync and book.last_id == v.book(sym).last_id, 10)
-            want, last_id = _true_levels(v, sym, inst)
+            await wait_until(lambda: book.in_sync and book.last_id == v.book(sym).last_id, 10)
+            want, last_id = true_levels(v, sym, inst)
             assert book.in_sync, (venue, sym)
             assert book.last_id == last_id, (venue, sym, book.last_id, last_id)
-            assert _levels(book) == want, (venue, sym)
+            assert book.top(20) == want, (venue, sym)
             compared += 1
         return compared
     finally:
@@ -103,7 +80,7 @@ def test_node_trades_the_simulator_in_paper_mode(tmp_path):
     async def main():
         runner = asyncio.get_running_loop().create_task(node.run())
         try:
-            ok = await _wait(lambda: node.context.engine is not None and node.context.engine.router is not None
+            ok = await wait_until(lambda: node.context.engine is not None and node.context.engine.router is not None
                              and node.context.engine.books_in_sync() == (5, 5), 30)
             engine = node.context.engine
             sim = node.context.sim
@@ -124,9 +101,9 @@ def test_node_trades_the_simulator_in_paper_mode(tmp_path):
             sim.venue("gateio_spot").faults.full_reset("BTC_USDT")
             sim.venue("mexc_spot").faults.close_connections()
             await asyncio.sleep(0.5)
-            assert await _wait(lambda: engine.books_in_sync() == (5, 5), 20), engine.books_in_sync()
+            assert await wait_until(lambda: engine.books_in_sync() == (5, 5), 20), engine.books_in_sync()
             assert await _checkpoint(engine, sim) == 5
-            assert await _wait(lambda: engine.opportunities > 0 and sum(engine.executor.trades_by_status.values()) > 0,
+            assert await wait_until(lambda: engine.opportunities > 0 and sum(engine.executor.trades_by_status.values()) > 0,
                                20), (engine.opportunities, engine.executor.status())
             resyncs = sum(s.resyncs for _, _, s in engine.book_entries())
             assert resyncs >= 3
@@ -165,7 +142,7 @@ def test_busy_poll_keeps_the_loop_spinning_and_everything_running(tmp_path):
         runner = loop.create_task(node.run())
         try:
             # books can be in sync while later components still start; the spinner comes after all
-            assert await _wait(lambda: node.context.engine is not None and node.context.engine.router is not None
+            assert await wait_until(lambda: node.context.engine is not None and node.context.engine.router is not None
                                and node.context.engine.books_in_sync() == (5, 5)
                                and len(node.started) == len(node.components), 30)
             bp = node._busy_poll
@@ -179,7 +156,7 @@ def test_busy_poll_keeps_the_loop_spinning_and_everything_running(tmp_path):
             late = await asyncio.wait_for(fired, 2)
             assert 0.045 <= late < 0.5, late                 # libuv timers: ms granularity
             engine = node.context.engine
-            assert await _wait(lambda: sum(engine.executor.trades_by_status.values()) > 0, 20)
+            assert await wait_until(lambda: sum(engine.executor.trades_by_status.values()) > 0, 20)
             rate = (bp.spins - s0) / (time.thread_time() - t0)
             assert rate > 100, rate                       # an idle loop would call it 0 times (how
             # fast it spins is a benchmark's business: perf/, tick_to_order with busy polling)
@@ -190,11 +167,11 @@ def test_busy_poll_keeps_the_loop_spinning_and_everything_running(tmp_path):
             # (warm-ups run only while no trade is in flight: on a loaded machine trades last longer,
             # so wait for them rather than count them over a fixed window)
             w0 = ex.warmups
-            assert await _wait(lambda: ex.warmups - w0 >= 50, 15), ex.warmups - w0
+            assert await wait_until(lambda: ex.warmups - w0 >= 50, 15), ex.warmups - w0
             assert ex.warm_errors == 0
             # the audit syncer thread (fsync: batch) still gets the GIL while the loop spins
             audit = next(c for c in node.components if c.name == "log").system.audit
-            assert await _wait(lambda: audit.syncs_behind >= 2, 5), (audit.written, audit.syncs_behind)
+            assert await wait_until(lambda: audit.syncs_behind >= 2, 5), (audit.written, audit.syncs_behind)
             return bp
         finally:
             node.request_stop()
@@ -219,7 +196,7 @@ def test_futures_decimal_sizes_books_match_with_the_header(tmp_path):
     async def main():
         runner = asyncio.get_running_loop().create_task(node.run())
         try:
-            assert await _wait(lambda: node.context.engine is not None and node.context.engine.router is not None
+            assert await wait_until(lambda: node.context.engine is not None and node.context.engine.router is not None
                                and node.context.engine.books_in_sync() == (5, 5), 30)
             engine, sim = node.context.engine, node.context.sim
             v = sim.venue("gateio_futures")
