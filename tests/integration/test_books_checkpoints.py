@@ -35,6 +35,10 @@ venues:
 
 VENUES = ("mexc_spot", "gateio_spot", "gateio_futures")
 TARGET_UPDATES = 10_000
+# Rounds are paced by diffs, not by time: how fast the simulator publishes and the node keeps up
+# depends on the machine's load (rates are perf/'s business); the waits below are hang guards.
+ROUND_UPDATES = TARGET_UPDATES // 9 + 1          # nine rounds, one per fault scenario, reach the target
+HANG_S = 60.0
 
 
 async def _wait(pred, timeout: float, step: float = 0.01) -> bool:
@@ -64,7 +68,7 @@ async def checkpoint(engine, sim) -> int:
         for (venue, sym), book in engine.books.items():
             v = sim.venue(venue)
             inst = engine.registry.map(venue).instrument(sym)
-            ok = await _wait(lambda: book.in_sync and book.last_id == v.book(sym).last_id, 10)
+            ok = await _wait(lambda: book.in_sync and book.last_id == v.book(sym).last_id, HANG_S)
             want, last_id = _true_levels(v, sym, inst)
             assert ok, (venue, sym, book.in_sync, book.last_id, last_id)
             assert book.top(20) == want, (venue, sym, book.last_id)
@@ -108,13 +112,13 @@ def test_books_equal_true_books_through_10000_updates_with_faults(tmp_path):
                 lambda: sim.venue("gateio_spot").faults.gap_next("ETH_USDT", 3),
             ]
             rounds = checkpoints = 0
-            t_end = time.monotonic() + 16
             while sim.diffs_published - start_diffs < TARGET_UPDATES or rounds < len(scenarios):
-                assert time.monotonic() < t_end, ("too slow", sim.diffs_published - start_diffs, rounds)
                 scenarios[rounds % len(scenarios)]()
                 rounds += 1
-                await asyncio.sleep(0.15)               # the fault lands, diffs keep flowing
-                assert await _wait(lambda: engine.books_in_sync() == (5, 5), 10), engine.books_in_sync()
+                d0 = sim.diffs_published                # the fault lands, diffs keep flowing
+                assert await _wait(lambda: sim.diffs_published - d0 >= ROUND_UPDATES, HANG_S), \
+                    ("the simulator stopped publishing", sim.diffs_published - d0, rounds)
+                assert await _wait(lambda: engine.books_in_sync() == (5, 5), HANG_S), engine.books_in_sync()
                 checkpoints += await checkpoint(engine, sim) and 1
             total = updates(engine)
             diffs = sim.diffs_published - start_diffs
@@ -132,7 +136,8 @@ def test_books_equal_true_books_through_10000_updates_with_faults(tmp_path):
             node.request_stop()
             await asyncio.wait_for(runner, 20)
 
-    total, diffs, resyncs, reconnects, checkpoints, ready, text, rest = asyncio.run(asyncio.wait_for(main(), 60))
+    out = asyncio.run(asyncio.wait_for(main(), 10 * HANG_S))
+    total, diffs, resyncs, reconnects, checkpoints, ready, text, rest = out
     print("updates", diffs, "pushes applied", total, "resyncs", resyncs, "reconnects", reconnects, "checkpoints", checkpoints, rest)
     assert node.exit_code == 0
     assert diffs >= TARGET_UPDATES

@@ -97,8 +97,21 @@ def test_kill9_while_trading_then_recover(tmp_path, monkeypatch):
     audit = tmp_path / "audit.jsonl"
     rnd = random.Random(int(os.environ.get("CEXNODE_RECOVERY_SEED", "5")))
 
+    # every order the simulator accepts for the node's key, as it is placed: the matching engines
+    # forget final orders keep_final_s (60 s) after they end, and this test runs longer than that,
+    # so reading their maps at the end would miss the first runs' orders
+    placed: list = []
+
+    def tap(venue):
+        def on_trading(event, data):
+            if event == "order" and data[1] == "put" and data[0].account.api_key == KEY:
+                placed.append((venue, data[0]))
+        return on_trading
+
     async def main():
         sim = ExchangeSimulator(load_config_text(_text(audit, sim=True)))
+        for v in VENUES:
+            sim.trading.engine(v).listeners.append(tap(v))
         await sim.start()
         try:
             cfg_path = tmp_path / "node.yaml"
@@ -145,11 +158,14 @@ def test_kill9_while_trading_then_recover(tmp_path, monkeypatch):
         elif r["event"] == "fill_booked":
             booked[d["client_id"]].append(d)
     accepted = {}
-    for v in VENUES:
-        for (key, cid), o in sim.trading.engine(v).by_client.items():
-            if key == KEY:
-                accepted[cid[2:] if v.startswith("gateio") and cid.startswith("t-") else cid] = (v, o)
+    for v, o in placed:
+        cid = o.client_id
+        accepted[cid[2:] if v.startswith("gateio") and cid.startswith("t-") else cid] = (v, o)
     assert accepted, "the node never traded"
+    assert len(accepted) == len(placed), "a client id reused across orders"
+    # no fill is booked for an order the simulator never accepted
+    unknown = sorted(c for c in booked if c not in accepted)
+    assert not unknown, (unknown, [booked[c] for c in unknown])
     recovered = [r for r in recs if r["event"] == "recovery"]
     assert len(recovered) == KILLS + 1                  # every start recovers (the first from an empty file)
     # every order the simulator accepted has exactly one final record
