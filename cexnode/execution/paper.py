@@ -21,6 +21,7 @@ import time
 from decimal import Decimal
 from typing import Callable, Mapping, Optional
 
+from cexnode.adapters.registry import UnknownVenueError, descriptor
 from cexnode.execution.gateway import (Balance, OrderAck, OrderNotFound, OrderRequest, OrderState,
                                        OrderStatus, Outcome, Side, mantissa_to_decimal)
 from cexnode.execution.positions import DEC_CTX
@@ -45,7 +46,7 @@ class PaperGateway:
     balances
         ``{asset: amount}`` starting virtual balances.
     futures
-        True for a perpetual venue (margin in quote, shorts allowed).
+        True for a perpetual venue (margin in quote, shorts allowed); None: from the venue's descriptor.
     """
 
     def __init__(self, venue: str, books: Mapping[str, object], *, fee_rate: Decimal = Decimal("0.001"),
@@ -56,7 +57,7 @@ class PaperGateway:
         self.books = dict(books)
         self.fee_rate = Decimal(fee_rate)
         self.latency_ms = float(latency_ms)
-        self.futures = venue.endswith("futures") if futures is None else futures
+        self.futures = _is_perpetual(venue) if futures is None else futures
         self.margin_fraction = Decimal(margin_fraction)
         self._clock = clock_ns
         self._free: dict[str, Decimal] = {a: Decimal(v) for a, v in (balances or {}).items()}
@@ -213,6 +214,14 @@ class PaperGateway:
     # -- paper only --------------------------------------------------------------------------------
     def free(self, asset: str) -> Decimal:
         return self._free.get(asset, _ZERO)
+
+
+def _is_perpetual(venue: str) -> bool:
+    """The venue's market from its descriptor (a name no venue registers: spot)."""
+    try:
+        return descriptor(venue).is_perpetual
+    except UnknownVenueError:
+        return False
 
 
 def build_paper_gateways(config, books: Mapping[str, Mapping[str, object]],
