@@ -7,9 +7,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from cexnode.adapters import registry as venue_registry
+from cexnode.config import ConfigError, json_schema, load_config, markdown_reference, redacted_dict
+from cexnode.storage.tradedb import parse_since
+
+# The subcommands' entry points (node, record, replay, reports, decode) are imported where the
+# command runs: `check` and `config` must not import the node, its engine, capture or reports.
 
 EXIT_OK, EXIT_RUNTIME, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -94,7 +100,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _since(text: str) -> int:
-    from cexnode.storage.tradedb import parse_since
     try:
         return parse_since(text)
     except ValueError as e:
@@ -107,7 +112,6 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
 
 
 def _load(path: str):
-    from cexnode.config import load_config
     return load_config(path)
 
 
@@ -117,8 +121,6 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help"):
         argv = ["run"] + argv
     args = build_parser().parse_args(argv)
-
-    from cexnode.config import ConfigError, json_schema, markdown_reference, redacted_dict
 
     try:
         if args.command == "config" and args.config_command == "schema":
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write("\n")
             return EXIT_OK
         if args.command == "run":
-            from cexnode.node import run_node
+            from cexnode.node import run_node  # lazy: see the note under the imports
             return run_node(cfg, config_path=args.config, duration=args.duration)
         if args.command == "sim":
             from cexnode.node import run_sim
@@ -169,11 +171,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _decode(args) -> int:
-    import os
     if not os.path.isfile(args.capture):
         return _fail("capture file not found or not a file: %s" % args.capture)
     try:
-        from cexnode.capture.decode import decode_capture
+        from cexnode.capture.decode import decode_capture  # lazy: a missing build is reported below
     except ImportError as e:  # the parsers are compiled; a missing build is a clear runtime error
         return _fail(str(e), EXIT_RUNTIME)
     try:
@@ -187,7 +188,7 @@ def _entry() -> int:
         return main()
     except BrokenPipeError:  # `cexnode config show | head`: not an error
         try:
-            sys.stdout = open(__import__("os").devnull, "w")
+            sys.stdout = open(os.devnull, "w")
         except OSError:
             pass
         return EXIT_OK

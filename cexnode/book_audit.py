@@ -45,7 +45,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
+from cexnode._core.book import RESYNC_REQUESTED, SYNC_SNAPSHOT_DIFF
+from cexnode._core.fixedpoint import format as fmt
 from cexnode.log import get_exchange_logger
+from cexnode.net.errors import RestBusyError
+from cexnode.net.rest import background_requests
 
 __all__ = ["BookAuditor", "AuditProbe", "AuditVerdict", "LevelDifference", "compare_tops", "first_audit_offsets",
            "MATCH", "MISMATCH", "INCONCLUSIVE", "PENDING", "SKIPPED", "ERROR"]
@@ -239,8 +243,6 @@ class BookAuditor:
 
     # -- schedule --------------------------------------------------------------------------------------
     async def _run(self) -> None:
-        from cexnode._core.book import SYNC_SNAPSHOT_DIFF
-
         loop = asyncio.get_running_loop()
         ad = self.adapter
         sids = []
@@ -266,8 +268,6 @@ class BookAuditor:
 
     # -- one audit ---------------------------------------------------------------------------------------
     def _skip_reason(self, sid: int) -> str:
-        from cexnode._core.book import SYNC_SNAPSHOT_DIFF
-
         ad = self.adapter
         sync = ad.router.book_sync(ad.venue_id, sid)
         if sync is None or sync.rule != SYNC_SNAPSHOT_DIFF:
@@ -296,8 +296,6 @@ class BookAuditor:
         return result
 
     async def _audit(self, sid: int) -> str:
-        from cexnode.net.rest import RestBusyError, background_requests
-
         ad = self.adapter
         why = self._skip_reason(sid)
         if why:
@@ -336,9 +334,6 @@ class BookAuditor:
         return v.result
 
     def _mismatch(self, sid: int, vs: str, v: AuditVerdict) -> None:
-        from cexnode._core.book import RESYNC_REQUESTED
-        from cexnode._core.fixedpoint import format as fmt
-
         ad = self.adapter
         inst = ad.symbol_map.instrument(sid)
         ps, qs, symbol = inst["price_scale"], inst["qty_scale"], inst["symbol"]

@@ -284,7 +284,7 @@ def _registry():
     classes; and the venue packages the registry discovers import this module for
     :class:`VenueConfig`. A module-level import would tie this module's import to all of theirs:
     the cycle is broken here, on first use."""
-    from cexnode.adapters import registry
+    from cexnode.adapters import registry  # cycle: see the docstring
     return registry
 
 

@@ -22,16 +22,25 @@ Either way the same adapters, parsers, books, router and ArbEngine run.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from decimal import Decimal
 from typing import Any, Callable, Optional
 
+from cexnode._core.arb import ArbEngine
+from cexnode._core.router import BookRouter
+from cexnode._core.symbols import SymbolRegistry
 from cexnode.adapters import create_adapter
 from cexnode.adapters.registry import descriptor, descriptors
 from cexnode.adapters.transport import CaptureSink, LiveTransport, Transport
 from cexnode.component import Component, NodeContext
+from cexnode.execution import (Executor, LegRules, PositionBook, RiskManager, book_ages,
+                               build_paper_gateways)
 from cexnode.execution.legs import venue_symbol
+from cexnode.execution.paper import reconfigure_paper_gateways
+from cexnode.execution.recovery import AuditFold, Checkpointer, recover
 from cexnode.log import get_logger
+from cexnode.metrics import add_book_sources, books_readiness, venues_readiness
 from cexnode.net.ratelimit import min_interval_s
 
 __all__ = ["Engine", "route_legs", "route_symbol_on", "format_summary", "context_capture"]
@@ -92,8 +101,6 @@ class Engine(Component):
     async def build(self) -> None:
         """Phases 1 and 2 (instruments, pipeline): everything but the feeds, the executor's start
         and the status lines (``start`` runs it first)."""
-        from cexnode._core.symbols import SymbolRegistry
-
         self.started_at = time.monotonic()
         if self.transport is None:
             self.transport = LiveTransport(capture=context_capture(self.context))
@@ -127,8 +134,6 @@ class Engine(Component):
     async def _recover(self) -> None:
         """Rebuild the executor's state from the audit trail (``trading.recover``) and keep its
         checkpoint current (``log.audit.checkpoint_interval_s``); see cexnode.execution.recovery."""
-        from cexnode.execution.recovery import AuditFold, Checkpointer, recover
-
         cfg = self.cfg
         path = cfg.log.audit.path
         if not cfg.trading.recover or not path:
@@ -163,9 +168,6 @@ class Engine(Component):
             raise RuntimeError("venue(s) failed: " + "; ".join("%s (%s)" % kv for kv in sorted(self.failed.items())))
 
     def _build_pipeline(self) -> None:
-        from cexnode._core.arb import ArbEngine
-        from cexnode._core.router import BookRouter
-
         cfg = self.cfg
         a = cfg.arbitrage
         self.router = BookRouter()
@@ -206,8 +208,6 @@ class Engine(Component):
             self.executor.add_free_listener(self._push_free)
 
     def _build_executor(self, rules: dict) -> None:
-        from cexnode.execution import Executor, PositionBook, RiskManager, book_ages, build_paper_gateways
-
         cfg = self.cfg
         self.positions = PositionBook()
         self.risk = RiskManager(cfg.risk, self.positions, book_ages_ms=book_ages(self.books))
@@ -280,8 +280,6 @@ class Engine(Component):
         return out
 
     def _register_readiness(self) -> None:
-        from cexnode.metrics import books_readiness, venues_readiness
-
         readiness = self.context.readiness
         if readiness is None:
             return
@@ -297,8 +295,6 @@ class Engine(Component):
         m = self.context.metrics
         if self.executor is not None:
             self.executor.register_metrics(m)
-        from cexnode.metrics import add_book_sources
-
         add_book_sources(m, self.book_entries)
         register = getattr(self.router, "register_metrics", None)
         if register is not None:
@@ -421,14 +417,10 @@ class Engine(Component):
         if self.risk is not None:
             self.risk.reconfigure(cfg.risk)
         if self.executor is not None:
-            import dataclasses
-
             rules = {k: dataclasses.replace(r, taker_fee=getattr(cfg.venues, k[0]).taker_fee)
                      for k, r in self.executor.rules.items()}
             self.executor.reconfigure(cfg.trading, rules)
             if cfg.trading.mode == "paper":
-                from cexnode.execution.paper import reconfigure_paper_gateways
-
                 reconfigure_paper_gateways(cfg, self.executor.gateways)
         if cfg.node.status_interval_s != old_interval:
             try:
@@ -443,8 +435,6 @@ def route_legs(route: Any, registry: Any, books: dict, venues_cfg: Any, skip: An
     """ArbEngine leg dicts and executor LegRules of one configured route (venues in ``skip`` left out).
     ``margin_fraction`` (``trading.futures_margin_fraction``) makes the perpetual legs margin legs:
     their balance caps are in quote margin, as the executor checks them."""
-    from cexnode.execution import LegRules
-
     legs, rules = [], {}
     for venue in route.venues:
         if venue in skip:

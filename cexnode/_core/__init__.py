@@ -4,15 +4,15 @@ There is deliberately no pure-Python fallback: the pure-Python reference impleme
 test oracles live in ``tests/``. If the extensions are missing the node cannot run, and says so.
 """
 
+import importlib.machinery
+import pathlib
+
 
 class CoreNotBuiltError(ImportError):
     pass
 
 
 def _check_built() -> None:
-    import importlib.machinery
-    import pathlib
-
     here = pathlib.Path(__file__).parent
     pyx = sorted(here.rglob("*.pyx"))
     suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)

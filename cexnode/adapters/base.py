@@ -23,11 +23,18 @@ import asyncio
 import random
 from typing import Any, Optional
 
+from cexnode._core import feed
+from cexnode._core.book import SYNC_STREAM_FULL
+from cexnode._core.fixedpoint import parse
 from cexnode.adapters.descriptor import VenueDescriptor
+from cexnode.adapters.live import gateway_kwargs, live_config, start_gateway
 from cexnode.adapters.registry import descriptor
 from cexnode.adapters.transport import LiveTransport, Transport
+from cexnode.book_audit import BookAuditor
 from cexnode.component import Component, NodeContext
 from cexnode.log import get_exchange_logger
+from cexnode.metrics import add_book_audit_sources, add_rest_sources, add_ws_sources
+from cexnode.net.errors import CircuitOpenError, RateLimitedError
 from cexnode.net.ws import subscription_rejected
 
 __all__ = ["VenueAdapter", "SnapshotError"]
@@ -121,8 +128,6 @@ class VenueAdapter(Component):
         """Series of this venue read at scrape time: REST manager (``cexnode_rest_*``), public feed
         (``cexnode_ws_*``), parse errors of its parser, books waiting for their subscription, the
         book audits (``cexnode_book_audit*``) and the gateway's (live mode)."""
-        from cexnode.metrics import add_book_audit_sources, add_rest_sources, add_ws_sources
-
         add_rest_sources(metrics, lambda: [self.rest] if self.rest is not None else [])
         add_ws_sources(metrics, lambda: [self.feed] if self.feed is not None else [])
         metrics.add_source("cexnode_parse_errors",
@@ -163,8 +168,6 @@ class VenueAdapter(Component):
 
     # -- phase 2 -------------------------------------------------------------------------------------
     def attach(self, symbol_map: Any, router: Any) -> None:
-        from cexnode._core.book import SYNC_STREAM_FULL
-
         self.symbol_map = symbol_map
         self.router = router
         self.parser = self.make_parser(symbol_map, router)
@@ -182,8 +185,6 @@ class VenueAdapter(Component):
             ev.set()                  # until the venue says otherwise
         interval = float(getattr(self.config, "book_audit_interval_s", 0) or 0)
         if interval > 0 and self.books and self.auditor is None and transport.book_audits:
-            from cexnode.book_audit import BookAuditor
-
             self.auditor = BookAuditor(self, interval)
         self._attach_gateway(symbol_map)
 
@@ -201,8 +202,6 @@ class VenueAdapter(Component):
 
     def _attach_gateway(self, symbol_map: Any) -> None:
         """Live mode with credentials for this venue: build its gateway (started after the books)."""
-        from cexnode.adapters.live import gateway_kwargs, live_config
-
         if self.gateway is not None:
             return
         cfg = live_config(self)
@@ -213,8 +212,6 @@ class VenueAdapter(Component):
 
     def on_message(self, kind: int, msg: Any) -> None:
         """Acks, pongs, venue errors and private updates of the public connection (feed.MessageKind)."""
-        from cexnode._core import feed
-
         if kind == feed.MSG_ERROR:
             self.message_errors += 1
             hook = getattr(self.feed, "on_venue_error", None)
@@ -297,8 +294,6 @@ class VenueAdapter(Component):
         traded: the arbitrage engine needs both books in sync) and keep retrying in the background.
         No book in sync by then raises :class:`SnapshotError` (the venue failed to start;
         ``node.on_venue_failure`` decides). A failed or cancelled start leaves nothing running."""
-        from cexnode.adapters.live import start_gateway
-
         ws_url, _ = self.urls()
         self._stopping = False
         try:
@@ -364,8 +359,6 @@ class VenueAdapter(Component):
         """Fetch a snapshot until one is applied. Each fetch already retries inside the REST manager
         (429 / 5xx / timeouts); between fetches: exponential backoff with jitter (at most
         ``SNAPSHOT_BACKOFF_MAX_S``), or as long as the breaker / the venue's pause says."""
-        from cexnode.net.rest import CircuitOpenError, RateLimitedError
-
         vs = self._venue_symbols[symbol_id]
         self._snapshot_ok[symbol_id] = False
         subscribed = self._subscribed[symbol_id]
@@ -407,8 +400,6 @@ class VenueAdapter(Component):
         return last_id, self._scale_levels(inst, bids), self._scale_levels(inst, asks)
 
     def _scale_levels(self, inst: dict, levels: list) -> list:
-        from cexnode._core.fixedpoint import parse
-
         ps, vqs, mult = inst["price_scale"], inst["venue_qty_scale"], inst["qty_mult"]
         return [(parse(str(p), ps), parse(str(q), vqs) * mult) for p, q in levels]
 

@@ -12,6 +12,8 @@ import difflib
 import importlib
 import pkgutil
 import threading
+
+import cexnode.adapters as pkg
 from cexnode.adapters.descriptor import VenueDescriptor
 
 __all__ = ["UnknownVenueError", "descriptors", "descriptor", "names", "by_id", "register", "unregister",
@@ -36,8 +38,6 @@ def _discover() -> None:
     with _lock:
         if _discovered:
             return
-        import cexnode.adapters as pkg
-
         found: dict[str, VenueDescriptor] = {}
         for mod in pkgutil.iter_modules(pkg.__path__):
             if not mod.ispkg:

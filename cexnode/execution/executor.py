@@ -100,6 +100,7 @@ from cexnode.execution.positions import PositionBook
 from cexnode.execution.recovery import AuditFold
 from cexnode.execution.risk import ACTIVE, RiskManager, balance_needs
 from cexnode.log import get_logger
+from cexnode.metrics import SeriesDef
 
 __all__ = ["Executor", "LegRules", "TradeResult", "LATENCY_BUCKETS_US", "venue_symbol"]
 
@@ -729,7 +730,6 @@ class Executor:
     def register_metrics(self, metrics: Any) -> None:
         """Add this executor's sources to a ``cexnode.metrics.NodeMetrics``: the existing
         ``cexnode_orders`` and ``cexnode_order_roundtrip_microseconds`` plus METRIC_SERIES."""
-        from cexnode.metrics import SeriesDef
         for name, help_, kind, labels in self.METRIC_SERIES:
             if kind == "histogram":
                 metrics.define(SeriesDef(name, help_, kind, labels, LATENCY_BUCKETS_US))

@@ -17,9 +17,9 @@ __all__ = ["ExchangeSimulator", "SimVenue", "SimConnection", "VenueUrls", "run_s
 
 def __getattr__(name: str):
     if name in ("ExchangeSimulator", "SimVenue", "SimConnection", "VenueUrls", "run_standalone"):
-        from . import server
+        from . import server  # lazy: the package docstring says why
         return getattr(server, name)
     if name == "Faults":
-        from .faults import Faults
+        from .faults import Faults  # lazy: as above
         return Faults
     raise AttributeError("module 'cexnode.sim' has no attribute %r" % name)

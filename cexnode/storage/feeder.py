@@ -22,6 +22,7 @@ import time
 from typing import Any, Optional
 
 from cexnode.log import get_logger
+from cexnode.metrics import SeriesDef
 from cexnode.storage.tradedb import TradeDB, db_path
 
 __all__ = ["TradeDBFeeder", "TradeDBComponent"]
@@ -122,8 +123,6 @@ class TradeDBComponent:
         self.register_metrics(node.context.metrics)
 
     def register_metrics(self, metrics: Any) -> None:
-        from cexnode.metrics import SeriesDef
-
         f = self.feeder
         metrics.define(SeriesDef("cexnode_tradedb_events", "Audit events ingested into the trade database.", "counter"))
         metrics.define(SeriesDef("cexnode_tradedb_errors", "Failed trade database writes (the audit file keeps the "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cexnode._core.parsers.gateio_futures import GateFuturesParser
 from cexnode.adapters.base import VenueAdapter
 from cexnode.adapters.gateio_futures.execution import GateFuturesGateway
 from cexnode.adapters.gateio_futures import instruments, subscriptions, urls
@@ -25,8 +26,6 @@ class GateFuturesAdapter(VenueAdapter):
 
     @staticmethod
     def make_parser(symbol_map: Any, sink: Any) -> Any:
-        from cexnode._core.parsers.gateio_futures import GateFuturesParser
-
         return GateFuturesParser(symbol_map, sink)
 
     def book_depth(self) -> int:

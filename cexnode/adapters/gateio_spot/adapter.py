@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cexnode._core.parsers.gateio_spot import GateSpotParser
 from cexnode.adapters.base import VenueAdapter
 from cexnode.adapters.gateio_spot.execution import GateSpotGateway
 from cexnode.adapters.gateio_spot import instruments, subscriptions, urls
@@ -19,8 +20,6 @@ class GateSpotAdapter(VenueAdapter):
 
     @staticmethod
     def make_parser(symbol_map: Any, sink: Any) -> Any:
-        from cexnode._core.parsers.gateio_spot import GateSpotParser
-
         return GateSpotParser(symbol_map, sink)
 
     def book_depth(self) -> int:

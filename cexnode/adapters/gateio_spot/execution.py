@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 import orjson
 
 from cexnode.adapters.gateio_spot import urls
+from cexnode.adapters.gateio_spot.private import GateWsSession
 from cexnode.adapters.gateio_spot.signing import GateSigner
 from cexnode.adapters.live import GatewayError, HttpAnswer, LiveGateway, NotSent, VenueInstrument, dec
 from cexnode.execution.gateway import (Balance, OrderAck, OrderNotFound, OrderRequest, OrderState, OrderStatus,
@@ -341,8 +342,6 @@ class GateGatewayBase(LiveGateway):
     async def _start_private(self) -> None:
         if not (self.private_stream or self.ws_order_api):
             return
-        from cexnode.adapters.gateio_spot.private import GateWsSession
-
         self.session = GateWsSession(self)
         await self.session.start(self.stream_start_timeout_s)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cexnode._core.parsers.mexc_spot import MexcSpotParser
 from cexnode.adapters.base import VenueAdapter
 from cexnode.adapters.mexc_spot.execution import MexcSpotGateway
 from cexnode.adapters.mexc_spot import instruments, subscriptions, urls
@@ -19,8 +20,6 @@ class MexcSpotAdapter(VenueAdapter):
 
     @staticmethod
     def make_parser(symbol_map: Any, sink: Any) -> Any:
-        from cexnode._core.parsers.mexc_spot import MexcSpotParser
-
         return MexcSpotParser(symbol_map, sink)
 
     async def venue_fetch_snapshot(self, venue_symbol: str) -> tuple[int, list, list]:

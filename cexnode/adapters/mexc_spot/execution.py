@@ -27,8 +27,10 @@ import time
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Optional
 
+from cexnode._core import feed
 from cexnode.adapters.live import GatewayError, LiveGateway, NotSent, VenueInstrument, _with, dec
 from cexnode.adapters.mexc_spot import urls
+from cexnode.adapters.mexc_spot.private import MexcUserStream
 from cexnode.adapters.mexc_spot.signing import MexcSigner
 from cexnode.execution.gateway import (Balance, OrderAck, OrderNotFound, OrderRequest, OrderState, OrderStatus,
                                        Outcome, Side, TimeInForce)
@@ -307,8 +309,6 @@ class MexcSpotGateway(LiveGateway):
     # -- private stream ----------------------------------------------------------------------------
     def on_private(self, kind: int, msg: dict) -> None:
         """A private push decoded by the Cython MEXC parser (feed.MSG_ORDER / MSG_FILL / MSG_BALANCE)."""
-        from cexnode._core import feed
-
         if kind == feed.MSG_ORDER:
             st = self._state_from_push(msg)
             if st is None:
@@ -398,8 +398,6 @@ class MexcSpotGateway(LiveGateway):
                                                         ping_path=urls.PING)
         if not self.private_stream:
             return
-        from cexnode.adapters.mexc_spot.private import MexcUserStream
-
         self.stream = MexcUserStream(self)
         await self.stream.start(self.stream_start_timeout_s)
 

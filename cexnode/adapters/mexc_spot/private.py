@@ -14,6 +14,9 @@ import asyncio
 import time
 from typing import Any, Optional
 
+from cexnode._core import feed
+from cexnode._core.parsers.mexc_spot import MexcSpotParser
+from cexnode._core.parsers.recording import RecordingSink
 from cexnode.adapters.live import PrivateConnection
 from cexnode.adapters.mexc_spot import subscriptions, urls
 
@@ -94,9 +97,6 @@ class MexcUserStream(PrivateConnection):
             self.rotations += 1
 
     async def _session(self) -> None:
-        from cexnode._core.parsers.mexc_spot import MexcSpotParser
-        from cexnode._core.parsers.recording import RecordingSink
-
         sep = "&" if "?" in self.gw.ws_url else "?"
         url = "%s%slistenKey=%s" % (self.gw.ws_url, sep, self.listen_key)
         sink = RecordingSink()
@@ -130,8 +130,6 @@ class MexcUserStream(PrivateConnection):
             await ws.close()
 
     async def _on_message(self, kind: int, msg: Any) -> None:
-        from cexnode._core import feed
-
         if kind == feed.MSG_ACK:
             if not self.connected.is_set():
                 # (re)connected and subscribed: re-read balances so the pushes update a current cache
