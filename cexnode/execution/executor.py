@@ -307,20 +307,24 @@ class Executor:
             return
         self._warm_safely()
 
-    def warm_poll(self) -> None:
+    def warm_poll(self, now_ns: Optional[int] = None) -> None:
         """Called by the busy-poll loop on every turn (``node.busy_poll``; it sets ``busy_warm``):
-        a dry run once ``trading.warm_interval_ms`` has passed since the last one, to a fraction of
-        a millisecond (the loop's timers have 1 ms resolution). The code is then warm within that
-        interval of any frame (``perf/bench_execution.py`` compares intervals; its results are in
-        ``perf/results/``)."""
+        a dry run once ``trading.warm_interval_ms`` has passed since the last one ended, to a
+        fraction of a millisecond (the loop's timers have 1 ms resolution). The code is then warm
+        within that interval of any frame (``perf/bench_execution.py`` compares intervals; its
+        results are in ``perf/results/``). The interval counts from the end of a dry run, so a slow
+        one (the thread preempted) is not followed by another at once. ``now_ns``: the monotonic
+        clock's reading (tests); by default read here."""
         ms = self.trading.warm_interval_ms
         if not ms or self.inflight or not self.started:
             return
-        now = time.monotonic_ns()
+        now = time.monotonic_ns() if now_ns is None else now_ns
         if now < self._warm_due:
             return
-        self._warm_due = now + int(ms * 1_000_000)
+        self._warm_due = now + int(ms * 1_000_000)      # no second dry run from inside this one
         self._warm_safely()
+        if now_ns is None:
+            self._warm_due = time.monotonic_ns() + int(ms * 1_000_000)
 
     def _warm_safely(self) -> None:
         try:

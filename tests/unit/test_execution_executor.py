@@ -831,13 +831,16 @@ def test_warm_poll_dry_runs_once_per_interval(tmp_path):
             await asyncio.sleep(0.01)                      # the 1 ms timer fires: it must not warm
             assert h.ex.warmups == 0
             counts = []
-            for _ in range(3):
-                h.ex.warm_poll()
-                h.ex.warm_poll()                           # at once again: not yet due
+            t0 = _time.monotonic_ns()
+            for i in range(3):                             # the loop's clock readings, 0.6 ms apart
+                now = t0 + i * 600_000
+                h.ex.warm_poll(now)
+                h.ex.warm_poll(now + 400_000)              # within the interval: not yet due
                 counts.append(h.ex.warmups)
-                t = _time.monotonic()
-                while _time.monotonic() - t < 0.0006:
-                    pass
+            while _time.monotonic_ns() < now + 600_000:    # past the last one's interval
+                pass
+            h.ex.warm_poll()                               # the clock read by the executor itself
+            assert h.ex.warmups == 4
             h.ex.inflight += 1                             # a trade in flight: no dry run
             h.ex.warm_poll()
             busy = h.ex.warmups
@@ -845,9 +848,9 @@ def test_warm_poll_dry_runs_once_per_interval(tmp_path):
             return counts, busy
 
     counts, busy = run(main())
-    assert counts == [1, 2, 3] and busy == 3 and h.ex.warm_errors == 0
+    assert counts == [1, 2, 3] and busy == 4 and h.ex.warm_errors == 0
     h.ex.warm_poll()                                       # stopped: nothing
-    assert h.ex.warmups == 3
+    assert h.ex.warmups == 4
 
 
 def test_reconfigure_applies_reloaded_sections(tmp_path):
