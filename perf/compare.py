@@ -52,6 +52,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tolerance", type=float, default=0.10)
     ap.add_argument("--timeout-s", type=float, default=1800.0, help="per perf/run.py invocation")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--out", default="compare", help="results file perf/results/<OUT>.json (a re-check of a few: another name)")
     args = ap.parse_args(argv)
     base = pathlib.Path(args.base).resolve()
 
@@ -81,9 +82,9 @@ def main(argv=None) -> int:
             "" if r["within_tolerance"] else "SLOWER"))
     if not args.no_write:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=base, capture_output=True, text=True).stdout.strip()
-        doc = {"kind": "compare", "base": rev, "rounds": args.rounds, "tolerance": args.tolerance, "quick": args.quick,
+        doc = {"kind": "compare", "base": rev, "only": args.only or "all", "rounds": args.rounds, "tolerance": args.tolerance, "quick": args.quick,
                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": rows}
-        (HERE / "results" / "compare.json").write_text(json.dumps(doc, indent=2) + "\n")
+        (HERE / "results" / ("%s.json" % args.out)).write_text(json.dumps(doc, indent=2) + "\n")
     return 0
 
 

@@ -32,7 +32,15 @@ CHILD = r'''
 import sys
 sys.path[:0] = [sys.argv[3], sys.argv[3] + "/perf"]
 which, n = sys.argv[1], int(sys.argv[2])
-if which.startswith("book_apply"):
+if which == "log_call":
+    from cexnode._core import logring as lr
+    from cexnode.log import get_logger
+    lr.activate_ring(lr.LogRing(1 << 16))
+    lr.set_levels("info", {})
+    info = get_logger("bench.exec", ["bench", "execution"]).info
+    for _ in range(n):
+        info("order sent", sym="BTC/USDT", px=1.5)
+elif which.startswith("book_apply"):
     import bench_core as bc
     book, mid = bc._book_400()
     deltas = bc._near_touch_deltas(mid) if which == "book_apply" else bc._random_depth_deltas(mid)
@@ -64,7 +72,7 @@ else:
 
 # loop -> (operations in the long run, operations per unit: deltas per repetition for the books)
 LOOPS = {"book_apply": (2001, 4), "book_apply_random": (201, 72), "gate_spot_parse_apply": (20001, 1),
-         "mexc_parse_apply": (20001, 1)}
+         "mexc_parse_apply": (20001, 1), "log_call": (2001, 1)}
 
 
 def _count(script: str, tree: pathlib.Path, loop: str, n: int, frames: int) -> int:
@@ -101,7 +109,7 @@ def main(argv=None) -> int:
             short, long = _count(script, tree, loop, 1, frames), _count(script, tree, loop, n, frames)
             per = (long - short) / ((n - 1) * unit)
             res["loops"][loop] = {"instructions_per_op": round(per, 1), "ops": (n - 1) * unit}
-            print("%-24s %8.1f instructions per %s" % (loop, per, "frame" if "parse" in loop else "delta"))
+            print("%-24s %8.1f instructions per %s" % (loop, per, "frame" if "parse" in loop else "call" if loop == "log_call" else "delta"))
     out = pathlib.Path(args.out or HERE / "results" / "instructions" / "instructions.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2, sort_keys=True) + "\n")

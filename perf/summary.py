@@ -42,18 +42,19 @@ def rows() -> list[str]:
 
 
 def compare_rows() -> list[str]:
-    """The last side-by-side comparison of two checkouts (perf/compare.py)."""
-    path = RESULTS / "compare.json"
-    if not path.exists():
-        return []
-    d = json.loads(path.read_text())
-    out = ["", "Side by side with %s (`python perf/compare.py --base DIR`, %s, %d alternating runs a side): "
-           "head/base of the medians; flagged when slower by more than %g %%."
-           % (d.get("base", "?"), d.get("when", ""), d.get("rounds", 0), 100 * d.get("tolerance", 0.1)), "",
-           "| benchmark | base median | head median | head/base | within |", "|---|---|---|---|---|"]
-    for r in d.get("results", []):
-        out.append("| `%s` | %s | %s | %.2f | %s |" % (r["name"], _ns(r["base_median_ns"]), _ns(r["head_median_ns"]),
-                                                  r["ratio"] or 0, "yes" if r["within_tolerance"] else "**no**"))
+    """The side-by-side comparisons of two checkouts (perf/compare.py): the whole set, then any re-check."""
+    out = []
+    for path in sorted(RESULTS.glob("compare*.json")):
+        d = json.loads(path.read_text())
+        out += ["", "Side by side with %s (`python perf/compare.py --base DIR%s%s`, %s, %d alternating runs a side, "
+                "benchmarks: %s): head/base of the medians; flagged when slower by more than %g %%."
+                % (d.get("base", "?"), " --quick" if d.get("quick") else "",
+                   "" if d.get("only", "all") == "all" else " --only " + d["only"], d.get("when", ""),
+                   d.get("rounds", 0), d.get("only", "all"), 100 * d.get("tolerance", 0.1)), "",
+                "| benchmark | base median | head median | head/base | within |", "|---|---|---|---|---|"]
+        for r in d.get("results", []):
+            out.append("| `%s` | %s | %s | %.2f | %s |" % (r["name"], _ns(r["base_median_ns"]), _ns(r["head_median_ns"]),
+                                                      r["ratio"] or 0, "yes" if r["within_tolerance"] else "**no**"))
     return out
 
 
