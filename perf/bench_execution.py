@@ -332,11 +332,13 @@ class _SimProcess:
             self.p.kill()
 
 
-async def _wait(pred, timeout: float, what: str, step: float = 0.0005) -> None:
+async def _wait(pred, timeout: float, what: str, step: float = 0.0005, state=None) -> None:
+    """Until ``pred()``; after ``timeout`` s an error naming ``what`` (and ``state()``, if given)."""
     deadline = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > deadline:
-            raise RuntimeError("bench tick_to_order: timed out waiting for " + what)
+            raise RuntimeError("bench tick_to_order: timed out waiting for %s%s"
+                               % (what, "" if state is None else ": %r" % (state(),)))
         await asyncio.sleep(step)
 
 
@@ -376,7 +378,7 @@ async def _samples(node, simp, n: int) -> dict:
     want = (await simp.ask({"op": "freeze"}))["last_ids"]
 
     def synced() -> bool:
-        return all(books[v].in_sync and books[v].last_id == want[v] for v in VENUES)
+        return all(books[v].in_sync and books[v].last_id >= want[v] for v in VENUES)
 
     await _wait(synced, 5, "books to catch up with the paused simulator", 0.002)
     await ex.refresh_balances()
@@ -428,7 +430,8 @@ async def _samples(node, simp, n: int) -> dict:
         st = ex.results[-1].status
         statuses[st] = statuses.get(st, 0) + 1
         want = (await simp.ask({"op": "restore"}))["last_ids"]
-        await _wait(synced, 5, "books to catch up after the restore", 0.002)
+        await _wait(synced, 5, "books to catch up after the restore", 0.002,
+                    lambda: {v: (books[v].in_sync, books[v].last_id, want[v]) for v in VENUES})
         await asyncio.sleep(PACE_S)
     ex.submit = submit
     return {"samples": samples, "first": first, "matched": matched, "parsed": parsed, "per_venue": per_venue,
