@@ -21,11 +21,11 @@ gateio_futures/):
 """
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cexnode.adapters.gateio_futures import urls
 from cexnode.adapters.gateio_spot import universe as spot_universe
+from cexnode.universe.readers import as_list, tickers_from_rows
 from cexnode.universe.records import CRYPTO, AssetTransfer, Listing, Ticker24h, UniverseSource
 
 __all__ = ["VENUE", "SETTLE", "SOURCE", "TICKERS", "parse_listings", "parse_tickers", "parse_transfers"]
@@ -35,14 +35,10 @@ SETTLE = "USDT"
 TICKERS = "/api/v4/futures/usdt/tickers"
 
 
-def _as_list(payload: Any) -> list:
-    return [payload] if isinstance(payload, dict) else list(payload or ())
-
-
 def parse_listings(contracts: Any) -> list[Listing]:
     """``GET /futures/usdt/contracts`` (the array, or one contract object)."""
     out = []
-    for row in _as_list(contracts):
+    for row in as_list(contracts):
         name = row.get("name") or ""
         base, us, quote = name.rpartition("_")
         if not us or not base or quote != SETTLE or row.get("type", "direct") != "direct":
@@ -59,18 +55,7 @@ def parse_listings(contracts: Any) -> list[Listing]:
 
 def parse_tickers(tickers: Any, listings: list[Listing]) -> list[Ticker24h]:
     """``GET /futures/usdt/tickers`` (always an array). Contracts not in ``listings`` are skipped."""
-    by_vs = {li.venue_symbol: li for li in listings if li.venue == VENUE}
-    out = []
-    for row in _as_list(tickers):
-        li = by_vs.get(row.get("contract"))
-        vol = row.get("volume_24h_quote")
-        if li is None or vol in (None, ""):
-            continue
-        try:
-            out.append(Ticker24h(venue=VENUE, symbol=li.symbol, quote_volume=Decimal(str(vol))))
-        except InvalidOperation:
-            continue
-    return out
+    return tickers_from_rows(tickers, listings, VENUE, "contract", "volume_24h_quote")
 
 
 def parse_transfers(currencies: Any) -> list[AssetTransfer]:

@@ -22,10 +22,10 @@ under gateio_spot/):
 """
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cexnode.adapters.gateio_spot import urls
+from cexnode.universe.readers import as_list, tickers_from_rows
 from cexnode.universe.records import AssetTransfer, Listing, Ticker24h, UniverseSource
 
 __all__ = ["VENUE", "SOURCE", "TICKERS", "CURRENCIES", "parse_listings", "parse_tickers", "parse_transfers",
@@ -36,14 +36,10 @@ TICKERS = "/api/v4/spot/tickers"
 CURRENCIES = "/api/v4/spot/currencies"
 
 
-def _as_list(payload: Any) -> list:
-    return [payload] if isinstance(payload, dict) else list(payload or ())
-
-
 def parse_listings(pairs: Any) -> list[Listing]:
     """``GET /spot/currency_pairs`` (the array, or one pair object)."""
     out = []
-    for row in _as_list(pairs):
+    for row in as_list(pairs):
         try:
             out.append(Listing(venue=VENUE, base=row["base"], quote=row["quote"], settle=None, market="spot",
                                venue_symbol=row["id"], tradable=row.get("trade_status") == "tradable"))
@@ -55,26 +51,14 @@ def parse_listings(pairs: Any) -> list[Listing]:
 def parse_tickers(tickers: Any, listings: list[Listing]) -> list[Ticker24h]:
     """``GET /spot/tickers`` (always an array, one element with ``currency_pair``). Pairs not in
     ``listings`` are skipped."""
-    by_vs = {li.venue_symbol: li for li in listings if li.venue == VENUE}
-    out = []
-    for row in _as_list(tickers):
-        li = by_vs.get(row.get("currency_pair"))
-        vol = row.get("quote_volume")
-        if li is None or vol in (None, ""):
-            continue
-        try:
-            out.append(Ticker24h(venue=VENUE, symbol=li.symbol, quote_volume=Decimal(str(vol)),
-                                 leveraged="etf_leverage" in row))
-        except InvalidOperation:
-            continue
-    return out
+    return tickers_from_rows(tickers, listings, VENUE, "currency_pair", "quote_volume", leveraged=lambda row: "etf_leverage" in row)
 
 
 def transfers_for(venue: str, currencies: Any) -> list[AssetTransfer]:
     """``GET /spot/currencies`` (the array, or one currency object) as ``venue``'s wallet status:
     the venue's futures account is funded from this same wallet."""
     out = []
-    for row in _as_list(currencies):
+    for row in as_list(currencies):
         asset = row.get("currency")
         if not asset:
             continue

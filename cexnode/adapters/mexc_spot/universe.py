@@ -23,10 +23,10 @@ config" under mexc/):
 """
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cexnode.adapters.mexc_spot import urls
+from cexnode.universe.readers import tickers_from_rows
 from cexnode.universe.records import AssetTransfer, Listing, Ticker24h, UniverseSource
 
 __all__ = ["VENUE", "SOURCE", "TICKER_24H", "CAPITAL_CONFIG", "parse_listings", "parse_tickers",
@@ -61,19 +61,7 @@ def parse_listings(exchange_info: Any) -> list[Listing]:
 def parse_tickers(tickers: Any, listings: list[Listing]) -> list[Ticker24h]:
     """``GET /api/v3/ticker/24hr``: one object (``?symbol=``) or the array of all symbols. Symbols
     not in ``listings`` are skipped (their assets are not known from the string alone)."""
-    by_vs = {li.venue_symbol: li for li in listings if li.venue == VENUE}
-    rows = [tickers] if isinstance(tickers, dict) else list(tickers or ())
-    out = []
-    for row in rows:
-        li = by_vs.get(row.get("symbol"))
-        vol = row.get("quoteVolume")
-        if li is None or vol in (None, ""):
-            continue
-        try:
-            out.append(Ticker24h(venue=VENUE, symbol=li.symbol, quote_volume=Decimal(str(vol))))
-        except InvalidOperation:
-            continue
-    return out
+    return tickers_from_rows(tickers, listings, VENUE, "symbol", "quoteVolume")
 
 
 def parse_transfers(config: Any) -> list[AssetTransfer]:
