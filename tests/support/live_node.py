@@ -141,6 +141,10 @@ class Live:
         n0 = len(self.ex.results)
         undo = self.dislocate(cheap, **kw)
         await wait_for(lambda: len(self.ex.results) > n0 and self.ex.inflight == 0, 15, "the trade to finish")
+        # the books take in what the trade consumed before the market moves back: a private fill can
+        # arrive before the public diff that removes the level it took, and with the route cooldown
+        # at 0 here, the restore's diff on the other venue would meet the stale level and trade again
+        await self.synced()
         await self.restore(undo)
         return self.ex.results[n0]
 
