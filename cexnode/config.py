@@ -43,6 +43,7 @@ from typing import Any, Literal, Mapping, Optional
 import yaml
 
 from cexnode.sim.venues._options import SimVenueOptions
+from cexnode.universe.records import UniverseRules
 
 __all__ = [
     "ConfigError", "Secret", "Config", "load_config", "load_config_text", "json_schema",
@@ -417,6 +418,39 @@ class RouteConfig(Section):
 
 
 @section
+class UniverseConfig(Section):
+    """``arbitrage.universe``: routes found from the venues' own lists (cexnode/universe/)."""
+
+    enabled: bool = opt(False, doc="Trade every route the enabled venues have in common (spot-spot and spot-perpetual) that the rules below keep, besides the explicit routes. The venues' instrument lists, 24 h tickers and wallet status are read at start and every refresh_interval_s: a new listing gets its books, subscriptions and routes while the node runs; a delisted, halted or filtered one is removed (trades in flight finish).")
+    quote_assets: list[str] = opt(factory=lambda: ["USDT"], doc="Quote assets routes may have (empty: any).")
+    min_quote_volume: Decimal = opt(Decimal("0"), doc="Leave out routes whose thinner leg traded less than this 24 h quote volume (the venues' tickers).", ge=0)
+    include: list[str] = opt(factory=list, doc="Only these unified symbols (empty: all). BTC/USDT names every route of the pair; BTC/USDT:USDT its spot-perpetual routes only.")
+    exclude: list[str] = opt(factory=list, doc="Never these unified symbols (matched as include; wins over include).")
+    max_routes: int = opt(0, doc="Most routes to trade, the highest volume first (0: no limit).", ge=0)
+    spot_spot: bool = opt(True, doc="Form routes between two spot venues.")
+    spot_perp: bool = opt(True, doc="Form routes between a spot venue and the linear perpetual on a perpetual venue.")
+    skip_frozen_transfers: bool = opt(True, doc="Leave out routes whose assets cannot be deposited or withdrawn on a leg's venue (where the venue publishes it): their spreads do not close, so they are not arbitrage. A venue whose wallet status needs a signed request is judged only with its API keys.")
+    asset_classes: list[str] = opt(factory=lambda: ["crypto"], doc="Asset classes routes may have (venues also list tokenized stocks and indices).")
+    exclude_leveraged: bool = opt(True, doc="Leave out the leveraged tokens a venue marks as such.")
+    refresh_interval_s: float = opt(300.0, doc="Re-read the venues' lists this often (0: read once, at start).", ge=0, le=86400)
+
+    def check(self, data, path):
+        try:
+            self.rules()
+        except ValueError as e:      # the rules name the field first ("include: ...")
+            key = str(e).split(":", 1)[0]
+            raise ConfigError(str(e), path=path + "." + key if key in data else path) from None
+
+    def rules(self) -> UniverseRules:
+        """The selection rules (:func:`cexnode.universe.select`) of this section."""
+        return UniverseRules(quote_assets=tuple(self.quote_assets), min_quote_volume=self.min_quote_volume,
+                             include=tuple(self.include), exclude=tuple(self.exclude), max_routes=self.max_routes,
+                             spot_spot=self.spot_spot, spot_perp=self.spot_perp,
+                             skip_frozen_transfers=self.skip_frozen_transfers,
+                             asset_classes=tuple(self.asset_classes), exclude_leveraged=self.exclude_leveraged)
+
+
+@section
 class ArbitrageConfig(Section):
     min_profit: Decimal = opt(Decimal("0.50"), doc="Minimum net profit per opportunity, in quote currency.", ge=0, reload=True)
     min_bps: Decimal = opt(Decimal("0"), doc="Minimum net profit in basis points of the buy cost.", ge=-10000, le=10000, reload=True)
@@ -425,6 +459,7 @@ class ArbitrageConfig(Section):
     slippage_bps: Decimal = opt(Decimal("0"), doc="Widen leg limit prices by this many bps beyond the worst level walked.", ge=0, le=1000, reload=True)
     size_to_balances: bool = opt(True, doc="Size opportunities to the free balances (less what trades in flight have reserved) as the executor's balance check takes them, so that one larger than a balance is traded smaller instead of refused. Off: sized by the books and max_notional only; the balance check refuses what does not fit.")
     routes: list[RouteConfig] = opt(factory=list, doc="Routes to evaluate on every book update.")
+    universe: UniverseConfig = opt(factory=UniverseConfig, doc="Routes found from the venues' instrument lists (beside the explicit routes; an explicit route of the same symbol and venues wins).")
 
 
 @section

@@ -29,11 +29,12 @@ from typing import Any, Callable, Optional
 
 from cexnode._core.arb import ArbEngine
 from cexnode._core.router import BookRouter
-from cexnode._core.symbols import SymbolRegistry
+from cexnode._core.symbols import SymbolRegistry, get_symbol
 from cexnode.adapters import create_adapter
 from cexnode.adapters.registry import descriptor, descriptors
 from cexnode.adapters.transport import CaptureSink, LiveTransport, Transport
 from cexnode.component import Component, NodeContext
+from cexnode.config import RouteConfig
 from cexnode.execution import (Executor, LegRules, PositionBook, RiskManager, book_ages,
                                build_paper_gateways)
 from cexnode.execution.legs import venue_symbol
@@ -42,6 +43,7 @@ from cexnode.execution.recovery import AuditFold, Checkpointer, recover
 from cexnode.log import get_logger
 from cexnode.metrics import add_book_sources, books_readiness, venues_readiness
 from cexnode.net.ratelimit import min_interval_s
+from cexnode.universe.manager import UniverseManager
 
 __all__ = ["Engine", "route_legs", "route_symbol_on", "format_summary", "context_capture"]
 
@@ -94,6 +96,10 @@ class Engine(Component):
         self.balance_pushes = 0
         self.summary: list[str] = []           # the closing summary table, once stopped
         self.checkpointer: Optional[Any] = None   # keeps the audit checkpoint current (recovery)
+        #: arbitrage.universe: keeps the routes equal to the venues' lists while the node runs
+        self.universe: Optional[UniverseManager] = None
+        #: route name -> the (venue, unified symbol) books its legs read, for every wired route
+        self.route_books: dict[str, tuple[tuple[str, str], ...]] = {}
         self._kill_signal_installed = False
         self.context.engine = self
 
@@ -108,6 +114,11 @@ class Engine(Component):
             adapter.use_transport(self.transport)
         self.registry = SymbolRegistry()
         await self._each_venue("load instruments", lambda a: a.load_instruments(self.registry))
+        if self.cfg.arbitrage.universe.enabled:
+            # the universe's instruments join the configured ones before the registry is frozen,
+            # most liquid route first: books are created, subscribed and synced in that order
+            self.universe = UniverseManager(self, self.cfg.arbitrage.universe)
+            await asyncio.wait_for(self.universe.load(self.registry), self.cfg.node.start_timeout_s)
         self.registry.freeze()
         self._build_pipeline()
 
@@ -129,6 +140,9 @@ class Engine(Component):
                 await asyncio.wait_for(self.executor.refresh_balances(), self.cfg.node.start_timeout_s)
             except Exception as e:
                 self.log.warning("initial balance refresh failed; trades will refresh first", error=repr(e)[:200])
+        if self.universe is not None:
+            self.universe.register_metrics(self.context.metrics)
+            self.universe.start()
         self.restart_status()
 
     async def _recover(self) -> None:
@@ -182,14 +196,17 @@ class Engine(Component):
                 self.books[(name, sym.name)] = self.router.book(self.adapters[name].venue_id, sym.id)
         rules = {}
         cap_assets: dict[str, dict[str, None]] = {}
-        for i, r in enumerate(a.routes):
+        routes = list(a.routes) + (self.universe.route_configs() if self.universe is not None else [])
+        for r in routes:
             legs, leg_rules = route_legs(r, self.registry, self.books, cfg.venues, skip=self.failed,
                                          margin_fraction=cfg.trading.futures_margin_fraction)
             if len(legs) < 2:
                 self.log.warning("route disabled: fewer than two venues available", route=r.name or r.symbol)
                 continue
             p, q = self.registry.scales(r.symbol)
-            self.arb.add_route(r.name or "%s %s" % (r.symbol, "/".join(r.venues)), r.symbol, p, q, legs)
+            name = r.name or "%s %s" % (r.symbol, "/".join(r.venues))
+            self.arb.add_route(name, r.symbol, p, q, legs)
+            self.route_books[name] = tuple((leg["venue"], route_symbol_on(leg["venue"], r.symbol)) for leg in legs)
             rules.update(leg_rules)
             base, quote = r.symbol.split(":")[0].split("/")
             for leg in legs:     # a perp leg's caps read the quote margin only (arb.pxd rule 3)
@@ -198,6 +215,8 @@ class Engine(Component):
         self._cap_assets = {v: tuple(a) for v, a in cap_assets.items()}
         self._leg_venues = {leg_venue for leg_venue in cap_assets}
         self._perp_venues = {v for (v, sym) in rules if ":" in sym}
+        if self.universe is not None:
+            self.universe.started(self.route_books)
         self.router.set_arb(self.arb)
         self.router.on_opportunities = self._on_opportunities
         if not self.trading:
@@ -264,6 +283,65 @@ class Engine(Component):
             return
         for o in opps:
             ex.submit(o)
+
+    # -- routes and books while running (the universe: cexnode.universe.manager) ----------------------
+    def routed_books(self) -> set[tuple[str, str]]:
+        """``(venue, unified symbol)`` of every book a wired route reads."""
+        return {b for books in self.route_books.values() for b in books}
+
+    def lists(self, venue: str, symbol: str) -> bool:
+        """The symbol registry holds ``symbol`` on ``venue``."""
+        try:
+            self.registry.map(venue).instrument(get_symbol(symbol))
+        except (KeyError, ValueError):
+            return False
+        return True
+
+    def refusal(self, venue: str, venue_symbol: str) -> str:
+        """Why the registry did not take ``venue_symbol`` of ``venue`` (its last rejection)."""
+        for v, vs, reason in reversed(self.registry.rejected):
+            if v == venue and vs == venue_symbol:
+                return reason
+        return "not in the venue's instrument list"
+
+    def add_instruments(self, specs: list) -> None:
+        """Extend the frozen registry with instrument specs (refusals go to ``registry.rejected``);
+        the venues' newer maps reach their parsers and gateways when their books are added."""
+        if specs:
+            self.registry.extend(specs)
+
+    def add_books(self, venue: str, symbols: list[str]) -> None:
+        """Books for ``symbols`` (listed in the registry) on ``venue``, subscribed and synced in
+        this order, while the venue's other books run."""
+        adapter = self.adapters[venue]
+        smap = self.registry.map(venue)
+        sids = [get_symbol(s).id for s in symbols]
+        adapter.add_books(smap, sids)
+        for sym, sid in zip(symbols, sids):
+            self.books[(venue, sym)] = self.router.book(adapter.venue_id, sid, False)
+
+    def remove_books(self, venue: str, symbols: list[str]) -> None:
+        """Unsubscribe and drop ``venue``'s books of ``symbols`` (no wired route reads them)."""
+        adapter = self.adapters[venue]
+        adapter.remove_books([get_symbol(s).id for s in symbols])
+        for sym in symbols:
+            self.books.pop((venue, sym), None)
+
+    def wire_universe_route(self, symbol: str, venues: list[str], name: str) -> bool:
+        """Wire a route of the universe whose books exist; False when fewer than two legs do."""
+        r = RouteConfig(symbol=symbol, venues=venues, name=name)
+        legs, rules = route_legs(r, self.registry, self.books, self.cfg.venues, skip=self.failed,
+                                 margin_fraction=self.cfg.trading.futures_margin_fraction)
+        if len(legs) < 2:
+            return False
+        self.wire_route(name, symbol, legs, rules)
+        self.route_books[name] = tuple((leg["venue"], route_symbol_on(leg["venue"], symbol)) for leg in legs)
+        return True
+
+    def unwire_route(self, name: str) -> None:
+        """Stop the route: no new trade starts on it; trades in flight finish."""
+        self.route_books.pop(name, None)
+        self._unwire_route(name)
 
     # -- readiness, metrics, status --------------------------------------------------------------------
     def books_in_sync(self) -> tuple[int, int]:
@@ -380,6 +458,8 @@ class Engine(Component):
                 self.log.error("status line failed", error=repr(e)[:200])
 
     async def stop(self) -> None:
+        if self.universe is not None:       # no route changes while stopping
+            await self.universe.stop()
         if self._status_task is not None:
             self._status_task.cancel()
             self._status_task = None
@@ -467,7 +547,8 @@ def format_summary(engine: Engine) -> list[str]:
     ex = engine.executor
     if ex is None:
         return lines
-    rows = ex.summary_rows()
+    # the routes that made the most first (with a universe of hundreds, the top is what matters)
+    rows = sorted(ex.summary_rows(), key=lambda r: (-Decimal(str(r.get("realised_pnl", "0"))), r["route"]))
     header = "%-36s %-6s %14s %12s %10s %7s %8s" % ("route", "asset", "position", "realised", "fees", "trades", "rejected")
     lines.append(header)
     lines.append("-" * len(header))

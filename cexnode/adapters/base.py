@@ -161,6 +161,17 @@ class VenueAdapter(Component):
                 "tick": str(ic.tick), "qty_step": str(ic.step), "min_qty": str(ic.min_qty),
                 "min_notional": str(ic.min_notional)}
 
+    def instrument_entries(self, payload: Any) -> list:
+        """Venue hook: the registry entries (:meth:`SymbolRegistry.add_listing`: a spec, or
+        ``(venue, venue_symbol, reason)`` for a row it cannot read) of a whole answer of the venue's
+        instrument listing (``descriptor.universe.instruments_path``), read with this venue's options."""
+        raise NotImplementedError
+
+    async def signed_get_json(self, path: str) -> Any:
+        """Venue hook: a signed GET of ``path`` with this venue's account (a wallet-status endpoint
+        that needs one), or None when this venue cannot sign here (no order gateway, no keys)."""
+        return None
+
     async def venue_load_instruments(self, registry: Any, symbols: list[str]) -> int:
         """Venue hook: Fetch the venue's REST instrument listing and add ``symbols`` of it to ``registry``
         (the venue package's ``instruments.load``); returns how many were added."""

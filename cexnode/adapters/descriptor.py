@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Literal, Optional
 
+from cexnode.universe.records import UniverseSource
+
 if TYPE_CHECKING:  # pragma: no cover
     from cexnode.adapters.base import VenueAdapter
 
@@ -79,6 +81,10 @@ class VenueDescriptor:
     #: ``(method, path)`` of the REST request a balance refresh makes, when a published limit of
     #: its own spaces it (the engine warns if that spacing exceeds ``trading.order_timeout_ms``)
     balance_request: Optional[tuple[str, str]] = None
+    #: where the venue's instrument list, 24 h tickers and wallet status come from and how they
+    #: read (``arbitrage.universe``: :mod:`cexnode.universe`); None: the venue takes part in
+    #: explicit routes only
+    universe: Optional[UniverseSource] = None
 
     @property
     def is_perpetual(self) -> bool:

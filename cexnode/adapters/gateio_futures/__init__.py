@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from cexnode.adapters.descriptor import VenueDescriptor, WsRules
-from cexnode.adapters.gateio_futures import instruments, limits, subscriptions
+from cexnode.adapters.gateio_futures import instruments, limits, subscriptions, universe
 from cexnode.adapters.gateio_futures.adapter import GateFuturesAdapter
 from cexnode.adapters.gateio_futures.config import GateFuturesConfig
 from cexnode.adapters.gateio_spot.signing import rest_sign_hook
@@ -24,4 +24,5 @@ DESCRIPTOR = VenueDescriptor(
     rest_limits=limits.rest_limits,
     sign_hook=rest_sign_hook,
     rest_quota_reader=limits.read_quota_headers,
+    universe=universe.SOURCE,
 )

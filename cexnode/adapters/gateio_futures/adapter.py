@@ -20,6 +20,9 @@ class GateFuturesAdapter(VenueAdapter):
         return instruments.load(registry, contracts, only=set(symbols), settle="USDT",
                                 size_decimal=bool(self.config.size_decimal), venue=self.name)
 
+    def instrument_entries(self, payload: Any) -> list:
+        return instruments.listing(payload, settle="USDT", size_decimal=bool(self.config.size_decimal), venue=self.name)
+
     def instrument_spec(self, ic: Any) -> dict:
         # a contract's size is in contracts: the config gives base units per contract
         return dict(super().instrument_spec(ic), quanto_multiplier=str(ic.multiplier))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from cexnode.adapters.descriptor import VenueDescriptor, WsRules
-from cexnode.adapters.gateio_spot import instruments, limits, signing, subscriptions
+from cexnode.adapters.gateio_spot import instruments, limits, signing, subscriptions, universe
 from cexnode.adapters.gateio_spot.adapter import GateSpotAdapter
 from cexnode.adapters.gateio_spot.config import GateSpotConfig
 
@@ -23,4 +23,5 @@ DESCRIPTOR = VenueDescriptor(
     rest_limits=limits.rest_limits,
     sign_hook=signing.rest_sign_hook,
     rest_quota_reader=limits.read_quota_headers,
+    universe=universe.SOURCE,
 )

@@ -18,6 +18,9 @@ class GateSpotAdapter(VenueAdapter):
         pairs = await self.rest_get_json(urls.CURRENCY_PAIRS)
         return instruments.load(registry, pairs, only=set(symbols), venue=self.name)
 
+    def instrument_entries(self, payload: Any) -> list:
+        return instruments.listing(payload, venue=self.name)
+
     @staticmethod
     def make_parser(symbol_map: Any, sink: Any) -> Any:
         return GateSpotParser(symbol_map, sink)

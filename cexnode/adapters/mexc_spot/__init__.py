@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from cexnode.adapters.descriptor import VenueDescriptor, WsRules
-from cexnode.adapters.mexc_spot import instruments, limits, signing, subscriptions
+from cexnode.adapters.mexc_spot import instruments, limits, signing, subscriptions, universe
 from cexnode.adapters.mexc_spot.adapter import MexcSpotAdapter
 from cexnode.adapters.mexc_spot.config import MexcSpotConfig
 
@@ -25,4 +25,5 @@ DESCRIPTOR = VenueDescriptor(
     rest_limits=limits.rest_limits,
     sign_hook=signing.rest_sign_hook,
     balance_request=limits.BALANCE_REQUEST,
+    universe=universe.SOURCE,
 )

@@ -18,6 +18,18 @@ class MexcSpotAdapter(VenueAdapter):
         info = await self.rest_get_json(urls.EXCHANGE_INFO)
         return instruments.load(registry, info, only=set(symbols), venue=self.name)
 
+    def instrument_entries(self, payload: Any) -> list:
+        return instruments.listing(payload, venue=self.name)
+
+    async def signed_get_json(self, path: str) -> Any:
+        gw = self.gateway
+        if gw is None:
+            return None
+        ans = await gw.signed("GET", path)
+        if ans.status != 200:
+            raise RuntimeError("%s %s: HTTP %d" % (self.name, path, ans.status))
+        return ans.json()
+
     @staticmethod
     def make_parser(symbol_map: Any, sink: Any) -> Any:
         return MexcSpotParser(symbol_map, sink)
