@@ -481,6 +481,7 @@ class PaperConfig(Section):
     latency_ms: float = opt(5.0, doc="Simulated order latency.", ge=0, le=60000, reload=True)
     balances: dict[str, dict[str, Decimal]] = opt(factory=dict, doc="Virtual balances per venue and asset, e.g. {<venue>: {USDT: 10000, BTC: 0.1}}.")
     fees: dict[str, Decimal] = opt(factory=dict, doc="Paper taker fee rate per venue, e.g. {<venue>: 0.0005}; a venue not listed uses venues.<venue>.taker_fee.")
+    asset_notional: Decimal = opt(Decimal("0"), doc="Every base asset a paper spot venue has no balance of in balances starts with this much of it in quote value, at its book's mid price once the book has one (a universe of hundreds of assets, where listing each is impractical). 0: none.", ge=0)
 
 
 @section

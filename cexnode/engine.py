@@ -234,7 +234,8 @@ class Engine(Component):
             by_venue: dict[str, dict[str, Any]] = {}
             for (venue, sym), book in self.books.items():
                 by_venue.setdefault(venue, {})[sym] = book
-            gateways = {v: g for v, g in build_paper_gateways(cfg, by_venue).items() if v not in self.failed}
+            gateways = {v: g for v, g in build_paper_gateways(cfg, by_venue, mid_price=self.mid_price).items()
+                        if v not in self.failed}
         else:
             gateways = {}
             for name, ad in self.adapters.items():
@@ -257,6 +258,16 @@ class Engine(Component):
                                      spacing_ms=round(spacing_ms))
         self.executor = Executor(gateways=gateways, risk=self.risk, positions=self.positions,
                                  trading=cfg.trading, rules=rules)
+
+    def mid_price(self, venue: str, symbol: str) -> Optional[Decimal]:
+        """The mid of ``venue``'s book of ``symbol`` (None: no such book, out of sync or one-sided)."""
+        book = self.books.get((venue, symbol))
+        if book is None or not book.in_sync:
+            return None
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is None or ask is None:
+            return None
+        return Decimal(bid[0] + ask[0]).scaleb(-self.registry.scales(symbol)[0]) / 2
 
     def _push_free(self, venue: str, free: Optional[dict]) -> None:
         """The executor's free balances at ``venue`` changed: hand the ArbEngine what its caps read

@@ -47,12 +47,18 @@ class PaperGateway:
         ``{asset: amount}`` starting virtual balances.
     futures
         True for a perpetual venue (margin in quote, shorts allowed); None: from the venue's descriptor.
+    asset_notional, mid_price
+        A spot venue's starting inventory of every base asset ``balances`` does not name: worth
+        ``asset_notional`` in quote at ``mid_price(symbol)`` (None while that book has no price),
+        given the first time the asset's book has one (``trading.paper.asset_notional``: a universe of
+        hundreds of assets). 0: none.
     """
 
     def __init__(self, venue: str, books: Mapping[str, object], *, fee_rate: Decimal = Decimal("0.001"),
                  latency_ms: float = 5.0, balances: Optional[Mapping[str, Decimal]] = None,
                  futures: Optional[bool] = None, margin_fraction: Decimal = Decimal(1),
-                 clock_ns: Callable[[], int] = time.time_ns):
+                 clock_ns: Callable[[], int] = time.time_ns, asset_notional: Decimal = _ZERO,
+                 mid_price: Optional[Callable[[str], Optional[Decimal]]] = None):
         self.venue = venue
         self.books = dict(books)
         self.fee_rate = Decimal(fee_rate)
@@ -61,6 +67,8 @@ class PaperGateway:
         self.margin_fraction = Decimal(margin_fraction)
         self._clock = clock_ns
         self._free: dict[str, Decimal] = {a: Decimal(v) for a, v in (balances or {}).items()}
+        self.asset_notional = Decimal(asset_notional)
+        self._mid_price = mid_price
         self._orders: dict[str, OrderState] = {}
         self._taken: dict[str, tuple[int, dict[tuple[bool, int], int]]] = {}   # symbol -> (version, {(is_bid, px): qty})
         self._order_cbs: list = []
@@ -89,8 +97,23 @@ class PaperGateway:
         base, _, rest = symbol.partition("/")
         return base, rest.partition(":")[0]
 
+    def _seed_inventory(self) -> None:
+        """Give every base asset without a balance its ``asset_notional`` worth, once its book
+        has a price (spot venues: a perpetual holds no base)."""
+        if self.asset_notional <= 0 or self.futures or self._mid_price is None:
+            return
+        for symbol in self.books:
+            base = self._split(symbol)[0]
+            if base in self._free:
+                continue
+            mid = self._mid_price(symbol)
+            if mid is not None and mid > 0:
+                with decimal.localcontext(DEC_CTX):
+                    self._free[base] = self.asset_notional / mid
+
     def _match(self, order: OrderRequest) -> OrderState:
         """Fill ``order`` against the book now; update balances; return the final state."""
+        self._seed_inventory()
         book = self.books.get(order.symbol)
         if order.client_id in self._orders:
             return self._reject(order, "duplicate_client_id")
@@ -201,6 +224,7 @@ class PaperGateway:
 
     async def balances(self) -> dict[str, Balance]:
         await self._delay()
+        self._seed_inventory()
         return self._snapshot()
 
     def subscribe_orders(self, callback) -> Callable[[], None]:
@@ -225,17 +249,21 @@ def _is_perpetual(venue: str) -> bool:
 
 
 def build_paper_gateways(config, books: Mapping[str, Mapping[str, object]],
-                         clock_ns: Callable[[], int] = time.time_ns) -> dict[str, PaperGateway]:
+                         clock_ns: Callable[[], int] = time.time_ns,
+                         mid_price: Optional[Callable[[str, str], Optional[Decimal]]] = None) -> dict[str, PaperGateway]:
     """One PaperGateway per enabled venue of a ``cexnode.config.Config``: fees from
     ``trading.paper.fees`` or else ``venues.<v>.taker_fee``, latency and balances from ``trading.paper``, books from ``books``
-    (``{venue: {unified symbol: Book}}``, the node's live books)."""
+    (``{venue: {unified symbol: Book}}``, the node's live books); ``mid_price(venue, symbol)``
+    prices ``trading.paper.asset_notional``."""
     out = {}
     paper = config.trading.paper
     for name, vcfg in config.venues.enabled():
         fee = paper.fees.get(name, vcfg.taker_fee)
         out[name] = PaperGateway(name, books.get(name, {}), fee_rate=fee, latency_ms=paper.latency_ms,
                                  balances=paper.balances.get(name, {}),
-                                 margin_fraction=config.trading.futures_margin_fraction, clock_ns=clock_ns)
+                                 margin_fraction=config.trading.futures_margin_fraction, clock_ns=clock_ns,
+                                 asset_notional=paper.asset_notional,
+                                 mid_price=(lambda s, v=name: mid_price(v, s)) if mid_price is not None else None)
     return out
 
 

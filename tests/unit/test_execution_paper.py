@@ -262,3 +262,33 @@ def test_paper_balance_too_low_rejects_before_sending(tmp_path):
     res = run(main())
     assert (res.status, res.reason) == ("rejected", "balance")
     assert h.gws["mexc_spot"].placed == 0 and h.gws["gateio_spot"].placed == 0
+
+
+def test_paper_asset_notional_gives_each_unlisted_base_its_worth_once_its_book_has_a_price():
+    """``trading.paper.asset_notional``: a spot venue starts with that much quote value of every base
+    asset ``balances`` does not name, priced at the book's mid once it has one; a listed balance wins,
+    and a perpetual venue holds no base."""
+    eth = book(1, bids=[(m("1999", P), m("5", Q))], asks=[(m("2001", P), m("5", Q))])
+    sol = book(1, bids=[], asks=[], in_sync=False)
+    btc = book(1, bids=[(m("99", P), m("1", Q))], asks=[(m("101", P), m("1", Q))])
+    mids = {"ETH/USDT": D(2000), "SOL/USDT": None, "BTC/USDT": D(100)}
+    gw = PaperGateway("gateio_spot", {"ETH/USDT": eth, "SOL/USDT": sol, "BTC/USDT": btc}, fee_rate=D("0.001"),
+                      latency_ms=0, balances={"USDT": "1000", "BTC": "0.5"}, asset_notional=D("500"),
+                      mid_price=mids.get)
+
+    async def main():
+        first = await gw.balances()
+        mids["SOL/USDT"] = D(20)                       # its book got a price later
+        second = await gw.balances()
+        sold = await gw.place(req(Side.SELL, "0.25", "1999", "s", sym="ETH/USDT"))
+        too_much = await gw.place(req(Side.SELL, "1", "1999", "t", sym="ETH/USDT"))
+        return first, second, sold, too_much
+
+    first, second, sold, too_much = run(main())
+    assert first["ETH"].free == D("0.25") and "SOL" not in first and first["BTC"].free == D("0.5")
+    assert second["SOL"].free == D(25) and second["ETH"].free == D("0.25")
+    assert sold.state.status is OrderStatus.FILLED and gw.free("ETH") == 0
+    assert too_much.state.status is OrderStatus.REJECTED and too_much.state.reason == "insufficient_balance"
+    perp = PaperGateway("gateio_futures", {"ETH/USDT:USDT": eth}, latency_ms=0, balances={"USDT": "1000"},
+                        asset_notional=D("500"), mid_price=lambda s: D(2000))
+    assert "ETH" not in run(perp.balances())
