@@ -225,6 +225,8 @@ class Engine(Component):
             wired.append((venue, sym, (quote,) if leg.get("margin_fraction") is not None else (quote, base)))
             self.routed_books.add((venue, sym), leg["book"], pending=self._feeds_started)
         self._wired[name] = tuple(wired)
+        if self._feeds_started:        # those of arbitrage.routes are the config's; these are news
+            self.log.info("route wired", route=name, symbol=symbol, venues=[w[0] for w in wired])
         if self.executor is not None:
             self.executor.add_route_rules(rules, route=name)
             for (venue, sym, _), leg in zip(wired, legs):
@@ -250,6 +252,8 @@ class Engine(Component):
         self._route_caps()
         if self.executor is not None:
             self.executor.remove_route(name, on_released=lambda: self._drop_paper_books(wired))
+        self.log.info("route unwired", route=name,
+                      trade_in_flight=self.executor is not None and self.executor.releasing(name))
 
     @property
     def wired_routes(self) -> list[str]:

@@ -476,6 +476,8 @@ class Executor:
                 self.rules.pop(k, None)
             self._legs_by_key.clear()
         self.risk.forget_route(route)
+        if self._warm_opp is not None and self._warm_opp.route == route:
+            self._warm_opp = None             # dry runs go on with the next route's opportunity
         for cb in cbs:
             try:
                 cb()
@@ -767,7 +769,7 @@ class Executor:
                 "orders": {"%s|%s" % k: v for k, v in self.orders_by_result.items()},
                 "unreconciled": sorted(self.unreconciled), "risk": self.risk.status(),
                 "realised_pnl": str(self.positions.realised()), "warmups": self.warmups,
-                "warm_errors": self.warm_errors,
+                "warm_errors": self.warm_errors, "routes_releasing": sorted(self._releasing),
                 "reserved": {v: {a: str(x) for a, x in r.items()} for v, r in self.balances.reserved_by_venue().items()}}
 
     def summary_rows(self) -> list[dict]:
