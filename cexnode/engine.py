@@ -6,8 +6,10 @@ Start-up is phased because the Cython structures need every instrument before th
    config's ``instruments``) into one :class:`SymbolRegistry`; the registry is frozen, which
    fixes the shared price/quantity scales of each economic instrument;
 2. **pipeline** — one :class:`BookRouter` (the parsers' sink: BookSync → Book → ArbEngine), one
-   book per (venue, symbol), the arbitrage routes of ``arbitrage.routes``, and the executor with
-   a gateway per venue (paper: :class:`PaperGateway` on our own books; live: the adapters');
+   book per (venue, symbol), the executor with a gateway per venue (paper: :class:`PaperGateway`
+   on our own books; live: the adapters'), and the arbitrage routes of ``arbitrage.routes``, each
+   wired by :meth:`Engine.wire_route` — the one way a route is wired, at start or while the node
+   runs (the universe; :meth:`Engine.unwire_route` takes one away);
 3. **feeds** — the adapters connect, subscribe and sync their books concurrently, each within its
    ``start_timeout_s``; ``node.on_venue_failure`` decides whether a failed venue stops the node.
 
@@ -35,7 +37,7 @@ from cexnode.adapters.registry import descriptor, descriptors
 from cexnode.adapters.transport import CaptureSink, LiveTransport, Transport
 from cexnode.component import Component, NodeContext
 from cexnode.config import RouteConfig
-from cexnode.execution import (Executor, LegRules, PositionBook, RiskManager, book_ages,
+from cexnode.execution import (Executor, LegRules, PaperGateway, PositionBook, RiskManager, RoutedBooks,
                                build_paper_gateways)
 from cexnode.execution.legs import venue_symbol
 from cexnode.execution.paper import reconfigure_paper_gateways
@@ -93,13 +95,16 @@ class Engine(Component):
         self._caps_pushed: dict[str, dict] = {}             # venue -> what set_balances got last
         self._leg_venues: set[str] = set()                  # venues with an arbitrage leg
         self._perp_venues: set[str] = set()                 # venues whose legs are perpetuals
+        #: route name -> its legs' (venue, venue unified symbol, assets its caps read): wire_route
+        self._wired: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {}
+        #: the books of the wired routes: the risk manager's stale-data source
+        self.routed_books = RoutedBooks()
+        self._feeds_started = False          # routes wired from now on wait for their books' first sync
         self.balance_pushes = 0
         self.summary: list[str] = []           # the closing summary table, once stopped
         self.checkpointer: Optional[Any] = None   # keeps the audit checkpoint current (recovery)
         #: arbitrage.universe: keeps the routes equal to the venues' lists while the node runs
         self.universe: Optional[UniverseManager] = None
-        #: route name -> the (venue, unified symbol) books its legs read, for every wired route
-        self.route_books: dict[str, tuple[tuple[str, str], ...]] = {}
         self._kill_signal_installed = False
         self.context.engine = self
 
@@ -126,6 +131,7 @@ class Engine(Component):
         if self.registry is None:          # a replay builds first, then starts
             await self.build()
         await self._each_venue("start", lambda a: a.start())
+        self._feeds_started = True
         self._register_readiness()
         self._register_metrics()
         if self.executor is not None:
@@ -194,8 +200,8 @@ class Engine(Component):
             self.adapters[name].attach(smap, self.router)
             for sym in smap.symbols():
                 self.books[(name, sym.name)] = self.router.book(self.adapters[name].venue_id, sym.id)
-        rules = {}
-        cap_assets: dict[str, dict[str, None]] = {}
+        if self.trading:
+            self._build_executor({})
         routes = list(a.routes) + (self.universe.route_configs() if self.universe is not None else [])
         for r in routes:
             legs, leg_rules = route_legs(r, self.registry, self.books, cfg.venues, skip=self.failed,
@@ -203,33 +209,106 @@ class Engine(Component):
             if len(legs) < 2:
                 self.log.warning("route disabled: fewer than two venues available", route=r.name or r.symbol)
                 continue
-            p, q = self.registry.scales(r.symbol)
-            name = r.name or "%s %s" % (r.symbol, "/".join(r.venues))
-            self.arb.add_route(name, r.symbol, p, q, legs)
-            self.route_books[name] = tuple((leg["venue"], route_symbol_on(leg["venue"], r.symbol)) for leg in legs)
-            rules.update(leg_rules)
-            base, quote = r.symbol.split(":")[0].split("/")
-            for leg in legs:     # a perp leg's caps read the quote margin only (arb.pxd rule 3)
-                assets = (quote,) if leg.get("margin_fraction") is not None else (quote, base)
-                cap_assets.setdefault(leg["venue"], {}).update(dict.fromkeys(assets))
-        self._cap_assets = {v: tuple(a) for v, a in cap_assets.items()}
-        self._leg_venues = {leg_venue for leg_venue in cap_assets}
-        self._perp_venues = {v for (v, sym) in rules if ":" in sym}
+            self.wire_route(r.name or "%s %s" % (r.symbol, "/".join(r.venues)), r.symbol, legs, leg_rules)
         if self.universe is not None:
-            self.universe.started(self.route_books)
+            self.universe.started(self.wired_routes)
         self.router.set_arb(self.arb)
         self.router.on_opportunities = self._on_opportunities
-        if not self.trading:
-            return
-        self._build_executor(rules)
         # opportunities come sized to the free balances (less reservations) as they change
-        if a.size_to_balances:
+        if self.executor is not None and a.size_to_balances:
             self.executor.add_free_listener(self._push_free)
+
+    # -- routes, wired at start (arbitrage.routes) and while the node runs (the universe) ----------
+    def wire_route(self, name: str, symbol: str, legs: list[dict], rules: dict) -> None:
+        """Trade route ``name`` on ``symbol`` from now on: its ArbEngine legs (``legs``, as
+        :func:`route_legs` makes them: each with its ``venue`` and ``book``) and its executor leg
+        rules (``rules``: ``{(venue, venue unified symbol): LegRules}``). Besides the ArbEngine
+        route: the executor's rules, the balance caps of its legs' assets (pushed at once from the
+        free balances the executor holds), its books in the stale-data check (a book wired while
+        the node runs is watched from its first sync on: :class:`RoutedBooks`) and the paper
+        venues' books; a live venue's gateway learns an instrument it did not have (a listing added
+        to the registry after start)."""
+        if name in self._wired:
+            raise ValueError("route %r is wired already" % name)
+        p, q = self.registry.scales(symbol)
+        self.arb.add_route(name, symbol, p, q, legs)
+        base, quote = symbol.split(":")[0].split("/")
+        wired = []
+        for leg in legs:     # a perp leg's caps read the quote margin only (arb.pxd rule 3)
+            venue = leg["venue"]
+            sym = route_symbol_on(venue, symbol)
+            wired.append((venue, sym, (quote,) if leg.get("margin_fraction") is not None else (quote, base)))
+            self.routed_books.add((venue, sym), leg["book"], pending=self._feeds_started)
+        self._wired[name] = tuple(wired)
+        if self._feeds_started:        # those of arbitrage.routes are the config's; these are news
+            self.log.info("route wired", route=name, symbol=symbol, venues=[w[0] for w in wired])
+        if self.executor is not None:
+            self.executor.add_route_rules(rules, route=name)
+            for (venue, sym, _), leg in zip(wired, legs):
+                gw = self.executor.gateways.get(venue)
+                if isinstance(gw, PaperGateway):
+                    gw.add_book(sym, leg["book"])
+                elif gw is not None and hasattr(gw, "bind_symbol_map") and gw.instrument(sym) is None:
+                    gw.bind_symbol_map(self.registry.map(venue))
+        self._route_caps()
+
+    def unwire_route(self, name: str) -> None:
+        """Route ``name`` trades no more: the ArbEngine drops it, the executor skips what is left
+        of its opportunities (``route_removed``) while its trades in flight finish (hedges and
+        reconciliation included), its books leave the stale-data check (those no other route
+        uses), and once nothing of it is in flight its leg rules and paper books go. Its trades
+        stay in the positions, the metrics and the closing summary. Unknown names are ignored."""
+        wired = self._wired.pop(name, None)
+        if wired is None:
+            return
+        self.arb.remove_route(name)
+        for venue, sym, _ in wired:
+            self.routed_books.remove((venue, sym))
+        self._route_caps()
+        if self.executor is not None:
+            self.executor.remove_route(name, on_released=lambda: self._drop_paper_books(wired))
+        self.log.info("route unwired", route=name,
+                      trade_in_flight=self.executor is not None and self.executor.releasing(name))
+
+    @property
+    def wired_routes(self) -> list[str]:
+        """The routes trading now (wire_route), in the order they were wired."""
+        return list(self._wired)
+
+    def _drop_paper_books(self, wired: tuple) -> None:
+        """A removed route's trades have ended: the paper venues forget the books no wired route uses."""
+        for venue, sym, _ in wired:
+            gw = self.executor.gateways.get(venue) if self.executor is not None else None
+            if isinstance(gw, PaperGateway) and (venue, sym) not in self.routed_books:
+                gw.remove_book(sym)
+
+    def _route_caps(self) -> None:
+        """The wired routes' balance caps (venue -> assets they read), leg venues and perpetual
+        venues; a venue whose caps read a new asset gets them pushed now (the free balances the
+        executor already holds: the whole account, every asset)."""
+        cap_assets: dict[str, dict[str, None]] = {}
+        perp = set()
+        for legs in self._wired.values():
+            for venue, sym, assets in legs:
+                cap_assets.setdefault(venue, {}).update(dict.fromkeys(assets))
+                if ":" in sym:
+                    perp.add(venue)
+        old = self._cap_assets
+        self._cap_assets = {v: tuple(a) for v, a in cap_assets.items()}
+        self._leg_venues = set(cap_assets)
+        self._perp_venues = perp
+        ex = self.executor
+        if ex is None or not self.cfg.arbitrage.size_to_balances:
+            return
+        for venue, assets in self._cap_assets.items():
+            free = ex.free_balances(venue)
+            if free is not None and not set(assets) <= set(old.get(venue, ())):   # None: not observed yet
+                self._push_free(venue, free)
 
     def _build_executor(self, rules: dict) -> None:
         cfg = self.cfg
         self.positions = PositionBook()
-        self.risk = RiskManager(cfg.risk, self.positions, book_ages_ms=book_ages(self.books))
+        self.risk = RiskManager(cfg.risk, self.positions, book_ages_ms=self.routed_books)
         if cfg.trading.mode == "paper":
             by_venue: dict[str, dict[str, Any]] = {}
             for (venue, sym), book in self.books.items():
@@ -296,9 +375,9 @@ class Engine(Component):
             ex.submit(o)
 
     # -- routes and books while running (the universe: cexnode.universe.manager) ----------------------
-    def routed_books(self) -> set[tuple[str, str]]:
+    def books_in_use(self) -> set[tuple[str, str]]:
         """``(venue, unified symbol)`` of every book a wired route reads."""
-        return {b for books in self.route_books.values() for b in books}
+        return {(venue, sym) for legs in self._wired.values() for venue, sym, _ in legs}
 
     def lists(self, venue: str, symbol: str) -> bool:
         """The symbol registry holds ``symbol`` on ``venue``."""
@@ -346,13 +425,7 @@ class Engine(Component):
         if len(legs) < 2:
             return False
         self.wire_route(name, symbol, legs, rules)
-        self.route_books[name] = tuple((leg["venue"], route_symbol_on(leg["venue"], symbol)) for leg in legs)
         return True
-
-    def unwire_route(self, name: str) -> None:
-        """Stop the route: no new trade starts on it; trades in flight finish."""
-        self.route_books.pop(name, None)
-        self._unwire_route(name)
 
     # -- readiness, metrics, status --------------------------------------------------------------------
     def books_in_sync(self) -> tuple[int, int]:

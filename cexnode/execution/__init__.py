@@ -9,11 +9,12 @@ from cexnode.execution.gateway import (Balance, GatewayError, OrderAck, OrderGat
                                        OrderState, OrderStatus, Outcome, Side, TimeInForce)
 from cexnode.execution.paper import PaperGateway, build_paper_gateways
 from cexnode.execution.positions import PositionBook
-from cexnode.execution.risk import ACTIVE, HALTED, REDUCING, RiskDecision, RiskManager, book_ages
+from cexnode.execution.risk import (ACTIVE, HALTED, REDUCING, RiskDecision, RiskManager,
+                                    RoutedBooks, book_ages)
 
 __all__ = [
     "Executor", "LegRules", "TradeResult", "venue_symbol", "Balance", "GatewayError", "OrderAck", "OrderGateway",
     "OrderNotFound", "OrderRequest", "OrderState", "OrderStatus", "Outcome", "Side", "TimeInForce", "PaperGateway",
     "build_paper_gateways",
-    "PositionBook", "RiskManager", "RiskDecision", "book_ages", "ACTIVE", "REDUCING", "HALTED",
+    "PositionBook", "RiskManager", "RiskDecision", "RoutedBooks", "book_ages", "ACTIVE", "REDUCING", "HALTED",
 ]

@@ -181,6 +181,12 @@ class Executor:
         self.positions = positions
         self.trading = trading
         self.rules = dict(rules)
+        # routes wired and unwired while the node runs (add_route_rules, remove_route)
+        self._fixed_rules = set(self.rules)                 # given at construction: held by no route
+        self._route_rules: dict[str, set[tuple[str, str]]] = {}   # route -> the rules keys it holds
+        self._removed_routes: dict[str, None] = {}          # removed routes (their opportunities skipped)
+        self._releasing: dict[str, list[Callable[[], None]]] = {}   # removed, trades in flight -> on_released
+        self._route_trades: dict[str, int] = {}             # route -> its trades in flight
         self._legs_by_key: dict[tuple, tuple] = {}      # (symbol, buy venue, sell venue) -> _legs_of
         self._clock = clock_ns
         self.log = logger if logger is not None else get_logger("execution.executor", ["execution", "trading"])
@@ -367,10 +373,14 @@ class Executor:
         Returns the task executing it, or None when skipped (the executor is stopping, a trade
         already runs on the route, ``max_inflight_trades`` are running, the route is in its
         cooldown, or risk is not active).
-        Skips are counted in ``skipped[reason]``, not audited: no order is involved."""
+        Skips are counted in ``skipped[reason]``, not audited: no order is involved; an
+        opportunity of a route removed by :meth:`remove_route` is skipped as ``route_removed``."""
         self.opportunities += 1
         if self.stopping:
             self.skipped["stopping"] = self.skipped.get("stopping", 0) + 1
+            return None
+        if opp.route in self._removed_routes:
+            self.skipped["route_removed"] = self.skipped.get("route_removed", 0) + 1
             return None
         if opp.route in self._inflight_routes:
             self.skipped["route_busy"] = self.skipped.get("route_busy", 0) + 1
@@ -386,6 +396,7 @@ class Executor:
             return None
         self._warm_opp = opp
         self._inflight_routes.add(opp.route)
+        self._route_trades[opp.route] = self._route_trades.get(opp.route, 0) + 1
         self.inflight += 1
         trade_id, t0 = next(self._trade_ids), time.monotonic_ns()
         # The front half runs right here, in the book-update call: when the balances are fresh both
@@ -409,6 +420,69 @@ class Executor:
         finally:
             self._inflight_routes.discard(opp.route)
             self.inflight -= 1
+            self._route_trade_ended(opp.route)
+
+    # -- routes wired and unwired while the node runs ---------------------------------------------
+    def add_route_rules(self, rules: Mapping[tuple[str, str], LegRules], route: str = "") -> None:
+        """The leg rules of a route wired while the node runs (``{(venue, venue unified symbol):
+        LegRules}``, as the constructor's). With ``route`` they belong to it: :meth:`remove_route`
+        takes them away again once nothing in flight needs them (unless another route holds them
+        too); a removed route added again trades again."""
+        self.rules.update(rules)            # in place: the residual closer reads the same map
+        if route:
+            self._route_rules.setdefault(route, set()).update(rules)
+            self._removed_routes.pop(route, None)
+            self._releasing.pop(route, None)      # wired again before its trades ended: nothing to release
+        self._legs_by_key.clear()           # a key cached without rules has them now
+
+    def remove_route(self, route: str, on_released: Optional[Callable[[], None]] = None) -> None:
+        """``route`` trades no more: its opportunities are skipped (``skipped["route_removed"]``)
+        from now on, while its trades in flight — hedges, unwinds, reconciliation — finish as any
+        other. Once none is left, its leg rules go (those no other route holds), its cooldown
+        entry goes, and ``on_released()`` is called (at once when nothing of it is in flight)."""
+        self._removed_routes[route] = None
+        if len(self._removed_routes) > _MAX_REMOVED_ROUTES:     # bounded over churn: oldest first
+            del self._removed_routes[next(iter(self._removed_routes))]
+        cbs = self._releasing.setdefault(route, [])
+        if on_released is not None:
+            cbs.append(on_released)
+        if not self._route_trades.get(route):
+            self._release(route)
+
+    @property
+    def removed_routes(self) -> list[str]:
+        """Routes removed by :meth:`remove_route` (and not added again), oldest first."""
+        return list(self._removed_routes)
+
+    def releasing(self, route: str) -> bool:
+        """``route`` was removed and a trade of it is still in flight."""
+        return route in self._releasing
+
+    def _route_trade_ended(self, route: str) -> None:
+        n = self._route_trades.get(route, 0) - 1
+        if n > 0:
+            self._route_trades[route] = n
+            return
+        self._route_trades.pop(route, None)
+        if route in self._releasing:
+            self._release(route)
+
+    def _release(self, route: str) -> None:
+        cbs = self._releasing.pop(route, [])
+        keys = self._route_rules.pop(route, set())
+        if keys:
+            held = self._fixed_rules.union(*self._route_rules.values())
+            for k in keys - held:
+                self.rules.pop(k, None)
+            self._legs_by_key.clear()
+        self.risk.forget_route(route)
+        if self._warm_opp is not None and self._warm_opp.route == route:
+            self._warm_opp = None             # dry runs go on with the next route's opportunity
+        for cb in cbs:
+            try:
+                cb()
+            except Exception as e:      # the route is gone either way; what the caller tidies is its own
+                self.log.error("route release callback failed", route=route, error=repr(e)[:200])
 
     # -- audit -------------------------------------------------------------------------------------
     @property
@@ -458,7 +532,11 @@ class Executor:
     # -- the trade ---------------------------------------------------------------------------------
     async def execute(self, opp: Any) -> TradeResult:
         """Run one opportunity to the end; returns its TradeResult (also kept in ``results``)."""
-        return await self._execute_guarded(opp, next(self._trade_ids), time.monotonic_ns(), None)
+        self._route_trades[opp.route] = self._route_trades.get(opp.route, 0) + 1
+        try:
+            return await self._execute_guarded(opp, next(self._trade_ids), time.monotonic_ns(), None)
+        finally:
+            self._route_trade_ended(opp.route)
 
     async def _execute_guarded(self, opp: Any, trade_id: int, t0: int, ctx: Any) -> TradeResult:
         try:
@@ -691,7 +769,7 @@ class Executor:
                 "orders": {"%s|%s" % k: v for k, v in self.orders_by_result.items()},
                 "unreconciled": sorted(self.unreconciled), "risk": self.risk.status(),
                 "realised_pnl": str(self.positions.realised()), "warmups": self.warmups,
-                "warm_errors": self.warm_errors,
+                "warm_errors": self.warm_errors, "routes_releasing": sorted(self._releasing),
                 "reserved": {v: {a: str(x) for a, x in r.items()} for v, r in self.balances.reserved_by_venue().items()}}
 
     def summary_rows(self) -> list[dict]:
@@ -774,6 +852,7 @@ def _display(d: Any) -> str:
 
 
 _DISPLAY_Q = Decimal("1e-8")
+_MAX_REMOVED_ROUTES = 10_000     # removed route names remembered (their opportunities skipped)
 
 
 def _b36(n: int) -> str:

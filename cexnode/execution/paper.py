@@ -235,6 +235,18 @@ class PaperGateway:
         self._balance_cbs.append(callback)
         return lambda: self._balance_cbs.remove(callback) if callback in self._balance_cbs else None
 
+    # -- books (routes wired and unwired while the node runs) --------------------------------------
+    def add_book(self, symbol: str, book: object) -> None:
+        """Match orders on ``symbol`` against ``book`` from now on (a route wired at run time)."""
+        self.books[symbol] = book
+        self._taken.pop(symbol, None)
+
+    def remove_book(self, symbol: str) -> None:
+        """No more orders on ``symbol`` (its route is gone and nothing of it is in flight): an
+        order on it is refused as ``unknown_symbol``; the orders already answered stay queryable."""
+        self.books.pop(symbol, None)
+        self._taken.pop(symbol, None)
+
     # -- paper only --------------------------------------------------------------------------------
     def free(self, asset: str) -> Decimal:
         return self._free.get(asset, _ZERO)

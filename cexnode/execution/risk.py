@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 from cexnode.execution.positions import DEC_CTX, PositionBook
 from cexnode.log import get_logger
 
-__all__ = ["RiskManager", "RiskDecision", "book_ages", "balance_needs", "ACTIVE", "REDUCING", "HALTED", "STATE_CODES",
+__all__ = ["RiskManager", "RiskDecision", "book_ages", "RoutedBooks", "balance_needs", "ACTIVE", "REDUCING", "HALTED", "STATE_CODES",
            "HALT_REASONS", "REDUCE_REASONS"]
 
 ACTIVE, REDUCING, HALTED = "active", "reducing", "halted"
@@ -59,6 +59,72 @@ def book_ages(books: Mapping[tuple, Any], clock_ns: Callable[[], int] = time.tim
         return {k: ((now - b.recv_ns) / 1e6 if b.in_sync and b.recv_ns else None) for k, b in items}
 
     return ages
+
+
+class RoutedBooks:
+    """The routed books, as routes come and go at run time: a ``book_ages_ms`` source for
+    :class:`RiskManager` (call it) that follows :meth:`add` and :meth:`remove`.
+
+    A book is watched while at least one route uses it (each :meth:`add` is one use, each
+    :meth:`remove` gives one back), so a book left by its last route never trips the stale-data
+    halt. A book added with ``pending=True`` (a route wired while the node runs, whose book is
+    still fetching its snapshot) is not watched until it is first in sync: until then its route
+    cannot trade (the arbitrage stage reads only books in sync), and one listing syncing must not
+    halt every other route. From then on it is watched as any other (out of sync = stale).
+    """
+
+    def __init__(self, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self._clock = clock_ns
+        self._books: dict[tuple, Any] = {}
+        self._uses: dict[tuple, int] = {}
+        self._pending: set[tuple] = set()
+
+    def add(self, key: tuple, book: Any, *, pending: bool = False) -> None:
+        """One more route uses ``book`` (``key``: ``(venue, symbol)``)."""
+        n = self._uses.get(key, 0)
+        self._uses[key] = n + 1
+        if n == 0:
+            self._books[key] = book
+            if pending and not book.in_sync:
+                self._pending.add(key)
+
+    def remove(self, key: tuple) -> bool:
+        """One route fewer uses the book; True when that was the last (it is no longer watched)."""
+        n = self._uses.get(key, 0)
+        if n > 1:
+            self._uses[key] = n - 1
+            return False
+        self._uses.pop(key, None)
+        self._books.pop(key, None)
+        self._pending.discard(key)
+        return n == 1
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._books
+
+    def __len__(self) -> int:
+        return len(self._books)
+
+    def keys(self) -> list[tuple]:
+        return list(self._books)
+
+    @property
+    def pending(self) -> list[tuple]:
+        """Books added while the node runs that have not been in sync yet (not watched)."""
+        return sorted(self._pending)
+
+    def __call__(self) -> dict[tuple, Optional[float]]:
+        """``{(venue, symbol): age_ms}`` of the watched books, as :func:`book_ages`."""
+        now = self._clock()
+        pending = self._pending
+        out: dict[tuple, Optional[float]] = {}
+        for k, b in self._books.items():
+            if pending and k in pending:
+                if not b.in_sync:
+                    continue
+                pending.discard(k)
+            out[k] = (now - b.recv_ns) / 1e6 if b.in_sync and b.recv_ns else None
+        return out
 
 
 def balance_needs(*, base: str, quote: str, qty: Decimal, buy_price: Decimal, sell_price: Decimal,
@@ -344,6 +410,11 @@ class RiskManager:
     def note_trade(self, route: str, now_ns: Optional[int] = None) -> None:
         """A trade went out on ``route`` (starts its cooldown)."""
         self._last_trade_ns[route] = self._clock() if now_ns is None else now_ns
+
+    def forget_route(self, route: str) -> None:
+        """``route`` is gone (unwired, nothing of it in flight): its cooldown entry goes, so that
+        routes coming and going leave nothing behind."""
+        self._last_trade_ns.pop(route, None)
 
     def status(self) -> dict:
         return {"state": self.state, "reasons": sorted(self.reasons), "error_rate": self.error_rate,

@@ -209,7 +209,7 @@ class UniverseManager:
         self.routes.pop(route.name, None)
         self._count("removed", reason)
         self.log.warning("route removed", route=route.name, reason=reason)
-        in_use = self.engine.routed_books()
+        in_use = self.engine.books_in_use()
         drop: dict[str, list[str]] = {}
         for leg in route.legs:
             if (leg.venue, leg.symbol) not in in_use:
