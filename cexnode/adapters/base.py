@@ -247,7 +247,7 @@ class VenueAdapter(Component):
         for sym in symbol_map.symbols():
             self._add_book(sym.id)
         interval = float(getattr(self.config, "book_audit_interval_s", 0) or 0)
-        if interval > 0 and self.books and self.auditor is None and transport.book_audits:
+        if interval > 0 and self.auditor is None and transport.book_audits:
             self.auditor = BookAuditor(self, interval)
         self._attach_gateway(symbol_map)
 
@@ -276,6 +276,10 @@ class VenueAdapter(Component):
         new = [sid for sid in dict.fromkeys(symbol_ids) if sid not in self.books]
         for sid in new:
             self._add_book(sid)
+            if self.feed is not None:
+                # the subscribe frame may wait for the connection's message budget: a snapshot
+                # fetched before the venue took the subscription would meet a gap; the ack says when
+                self._subscribed[sid].clear()
         self.books_added += len(new)
         if not new:
             return
@@ -307,7 +311,11 @@ class VenueAdapter(Component):
             t = self._resyncing.pop(sid, None)
             if t is not None:
                 t.cancel()
-            self.router.remove_book(self.venue_id, sid)
+            if not self.router.remove_book(self.venue_id, sid):
+                # a route still reads it (the routes leave first): it stays in the router, out of
+                # its subscription, and its book is never updated again
+                self.log.error("book removed while a route still reads it", venue=self.name,
+                               symbol=self._venue_symbols[sid])
             del self.books[sid]
             vs = self._venue_symbols.pop(sid)
             self._subscribed.pop(sid, None)
@@ -424,7 +432,7 @@ class VenueAdapter(Component):
                 self.on_resync(sid, 5)      # no-op when a sync task is already waiting
 
     def unsubscribed_books(self) -> list[str]:
-        """Venue symbols whose subscription was rejected and not yet accepted."""
+        """Venue symbols whose subscription was rejected, or added at run time, and not yet accepted."""
         return [self._venue_symbols[sid] for sid, ev in self._subscribed.items() if not ev.is_set()]
 
     def book_depth(self) -> int:
