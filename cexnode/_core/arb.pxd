@@ -9,6 +9,14 @@
 # in route registration order and lexicographic (A, B) leg order, and returns None or a list of
 # Opportunity. Nothing is allocated unless an opportunity exists.
 #
+# Routes come and go at run time (configuration calls, between book updates, never inside one):
+# add_route(name, ...) appends a route (names are unique: a second add of a name is a ValueError);
+# remove_route(name) drops one: its legs, pair states and Book references go, the arrays are
+# compacted (the other routes keep their registration order, params, balance caps and dedup memory)
+# and the (venue, symbol_id) -> legs index is rebuilt, so an update of one of its books no longer
+# reaches it. A name removed may be added again (a new route, no dedup memory). routes_on_book()
+# tells which routes still read a book: BookRouter.remove_book refuses a book any route uses.
+#
 # Numbers — everything is an exact integer; no float anywhere:
 #   P = route price_scale, Q = route qty_scale (shared by all books of the route, see symbols.pxd);
 #   prices int64 at P, base quantities int64 at Q, fee rates int64 at FEE_SCALE (1e-8 units, so
@@ -219,7 +227,8 @@ cdef class ArbEngine:
         list _leg_fees                     # Decimal taker fee per leg (set_leg_params changes them)
         list _leg_margins                  # Decimal margin fraction per leg, None for spot legs
         dict _balances                     # (venue name, asset) -> Decimal
-        # index (venue, symbol_id) -> legs: CSR over key = venue * _n_sym + symbol_id (MAX_VENUES venues)
+        # index (venue, symbol_id) -> legs: CSR over key = venue * _n_sym + symbol_id (MAX_VENUES venues),
+        # rebuilt by add_route / remove_route (entries in leg order, i.e. route registration order)
         int _n_sym
         int* _idx_off
         int* _idx_legs

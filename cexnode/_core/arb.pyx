@@ -2,7 +2,7 @@
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint64_t
-from libc.string cimport memset
+from libc.string cimport memmove, memset
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from cexnode._core.book cimport Book, Level
@@ -451,6 +451,8 @@ cdef class ArbEngine:
         cdef int n = len(legs)
         cdef int i, j, k
         cdef Book bk
+        if name in self._route_names:
+            raise ValueError("route %r is already added (remove_route first)" % name)
         if not (2 <= n <= MAX_ROUTE_LEGS):
             raise ValueError("route %r: expected 2..%d legs, found %d" % (name, MAX_ROUTE_LEGS, n))
         if not (0 <= price_scale <= 18 and 0 <= qty_scale <= 18):
@@ -548,6 +550,61 @@ cdef class ArbEngine:
         self._apply_balances()
         self._rebuild_index()
         return ri
+
+    def remove_route(self, str name):
+        """Stop evaluating the route ``name``; True when it existed, False otherwise.
+
+        No opportunity of it is emitted after the call, also when its books update; the other
+        routes (those sharing its books too) keep their order, thresholds, balances and dedup
+        memory. Its Book references are dropped (a book no route uses can then leave the router).
+        The same name may be added again later (a new route: no dedup memory). Configuration,
+        not hot: O(legs of all routes), called between book updates, never inside one.
+        """
+        cdef int ri, k, first, n, nn, fp
+        try:
+            ri = self._route_names.index(name)
+        except ValueError:
+            return False
+        first = self._routes[ri].first_leg
+        n = self._routes[ri].n_legs
+        fp = self._routes[ri].first_pair
+        nn = n * n
+        # no evaluation until the index is rebuilt over the compacted legs (a MemoryError in
+        # _rebuild_index then leaves an engine that evaluates nothing, never a stale index)
+        self._n_sym = 0
+        memmove(&self._legs[first], &self._legs[first + n], (self._n_legs - first - n) * sizeof(ArbLeg))
+        memmove(&self._pairs[fp], &self._pairs[fp + nn], (self._n_pairs - fp - nn) * sizeof(PairState))
+        memmove(&self._routes[ri], &self._routes[ri + 1], (self._n_routes - ri - 1) * sizeof(ArbRoute))
+        self._n_legs -= n
+        self._n_pairs -= nn
+        self._n_routes -= 1
+        for k in range(first, self._n_legs):
+            self._legs[k].route -= 1
+        for k in range(ri, self._n_routes):
+            self._routes[k].first_leg -= n
+            self._routes[k].first_pair -= nn
+        del self._books[first:first + n]
+        del self._venue_names[first:first + n]
+        del self._leg_fees[first:first + n]
+        del self._leg_margins[first:first + n]
+        del self._route_names[ri]
+        del self._route_symbols[ri]
+        del self._route_assets[ri]
+        self._rebuild_index()
+        return True
+
+    def route_names(self):
+        """Names of the routes, in registration order."""
+        return list(self._route_names)
+
+    def routes_on_book(self, int venue, int32_t symbol_id):
+        """Names of the routes with a leg on the book ``(venue id, symbol_id)``, in registration order."""
+        cdef int e, key
+        if venue < 0 or venue >= MAX_VENUES or symbol_id < 0 or symbol_id >= self._n_sym:
+            return []
+        key = venue * self._n_sym + symbol_id
+        return [self._route_names[self._legs[self._idx_legs[e]].route]
+                for e in range(self._idx_off[key], self._idx_off[key + 1])]
 
     cdef int _rebuild_index(self) except -1:
         cdef int k, key, n_keys, n_sym = 0

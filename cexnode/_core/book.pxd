@@ -97,6 +97,8 @@ cdef class Book:
         int _bids_cap                    # their capacities in levels (grow by doubling, see book.pyx)
         int _asks_cap
         int _cap0                        # initial capacity (2 * depth + 16), restored by clear()
+        object __weakref__               # books leave at run time (a delisting): tests and owners
+                                         # can check that nothing keeps a removed book alive
 
     # O(1) access; i = 0 is the touch. Caller guarantees 0 <= i < n (checked in debug builds).
     cdef inline int n_bids(self) noexcept:

@@ -12,6 +12,12 @@
 # converted exactly by the parser). A symbol the venue map does not list is FRAME_IGNORED (we did
 # not subscribe to it), never mapped to a wrong id.
 #
+# Instruments listed at run time: set_symbols(newer map of the same venue) swaps the parser's map
+# between frames; frames of the instruments new in it parse from the next frame on. The parsers
+# look instruments up per frame (no Instrument pointer outlives a feed call), and a feed call
+# holds a reference to the map it started with, so a swap from inside a sink callback cannot free
+# the instruments the rest of that frame reads.
+#
 # Lifetime: every pointer handed to a sink (DepthUpdate.bids/asks, the frame bytes) is valid only
 # during that call. A sink that keeps data copies it (BookSync does).
 cimport cython
@@ -90,3 +96,6 @@ cdef class FeedParser:
     # Python entry (tests, replay): same as feed on a bytes object.
     cpdef int feed_bytes(self, bytes frame, bint binary=*, int64_t recv_ns=*) except -1
     cdef int _error(self, str reason, const char* buf, Py_ssize_t n) except -1   # count + notify; FRAME_ERROR
+    # Swap in a newer map of the same venue (SymbolMap.extends(current)); ValueError otherwise, and
+    # in raw mode (no map). Overridden by parsers that derive something from the map.
+    cpdef set_symbols(self, SymbolMap symbol_map)

@@ -48,6 +48,23 @@ cdef class FeedParser:
     cpdef int feed_bytes(self, bytes frame, bint binary=False, int64_t recv_ns=0) except -1:
         return self.feed(<const char*>frame, len(frame), binary, recv_ns)
 
+    cpdef set_symbols(self, SymbolMap symbol_map):
+        """Use ``symbol_map``, a newer map of this parser's venue (one that lists every instrument
+        of the current map unchanged, as ``SymbolRegistry.extend`` hands out), from the next frame
+        on. ValueError for another venue's map, one that drops or changes an instrument, or a
+        raw-mode parser (no map)."""
+        if symbol_map is None:
+            raise ValueError("set_symbols needs a SymbolMap, not None")
+        if self.symbols is None:
+            raise ValueError("a raw-mode parser (no SymbolMap) cannot take one later")
+        if symbol_map.venue != self.venue or symbol_map.venue_label != self.symbols.venue_label:
+            raise ValueError("the map is of %s (id %d), the parser of %s (id %d)"
+                             % (symbol_map.venue_label, symbol_map.venue, self.symbols.venue_label, self.venue))
+        if not symbol_map.extends(self.symbols):
+            raise ValueError("the new %s map does not list every instrument of the current one unchanged"
+                             % symbol_map.venue_label)
+        self.symbols = symbol_map
+
     cdef int _error(self, str reason, const char* buf, Py_ssize_t n) except -1:
         self.errors += 1
         self.last_error = reason

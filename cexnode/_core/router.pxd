@@ -15,6 +15,15 @@
 #   (live clock only) in the histogram and `last_tick_to_decision_ns`.
 #   A snapshot or a buffered replay that brings a book (back) into sync is evaluated the same way.
 #
+# Books leave at run time (a delisting): remove_book(venue, symbol_id) drops the BookSync + Book
+# (the router's references; an audit of it ends), so books() no longer lists it and it is freed
+# once nobody else holds it. Routes reading the book must be removed from the ArbEngine first
+# (ArbEngine.remove_route): remove_book refuses, with RuntimeError, a book the engine still
+# routes. Later frames for it (in flight, or until the venue confirms the unsubscription) are
+# counted per venue in counters(venue)["removed_book_msgs"] and dropped, not in `unrouted`; a
+# REST snapshot for it is a KeyError like any unknown book. add_book of the same key later
+# creates a fresh book (a relisting), unsynced, with a new version history.
+#
 # `now` for freshness and Opportunity.t: CLOCK_REALTIME ns, unless the clock is fixed with
 # set_now(ns) (replay: the frame's capture time), which also stops the latency recording.
 #
@@ -52,6 +61,8 @@ cdef class BookRouter(FeedSink):
     cdef:
         list _syncs                     # BookSync or None by key = venue * _n_sym + symbol_id
         int _n_sym                      # symbol id capacity per venue (grows in add_book)
+        unsigned char* _removed         # by key like _syncs: 1 = removed by remove_book, not re-added
+        readonly int n_books            # books registered now
         readonly ArbEngine arb          # may be None: books only
         # clock
         bint _fixed_clock
@@ -63,6 +74,7 @@ cdef class BookRouter(FeedSink):
         uint64_t _messages[MAX_VENUES]
         uint64_t _parse_errors[MAX_VENUES]
         uint64_t _resyncs[MAX_VENUES]
+        uint64_t _removed_msgs[MAX_VENUES]        # depth updates for a removed book (dropped)
         readonly uint64_t depth_updates
         readonly uint64_t unrouted              # depth updates for a (venue, symbol) with no book
         readonly uint64_t evaluations           # ArbEngine.on_book_update calls

@@ -2,7 +2,7 @@
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdlib cimport qsort
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 from cexnode._core.book cimport (APPLY_OK, DEFAULT_MAX_LEVELS, SYNC_SNAPSHOT_DIFF, SYNC_STREAM_FULL, Book, BookSync,
                                  DepthUpdate, Level)
@@ -67,9 +67,16 @@ cdef class BookRouter(FeedSink):
         The arbitrage engine evaluated after every book change (also settable with ``set_arb``).
     """
 
+    def __cinit__(self):
+        self._removed = NULL
+
+    def __dealloc__(self):
+        PyMem_Free(self._removed)
+
     def __init__(self, ArbEngine arb=None):
         self._syncs = []
         self._n_sym = 0
+        self.n_books = 0
         self.arb = arb
         self._fixed_clock = False
         self._now_fixed = 0
@@ -93,6 +100,7 @@ cdef class BookRouter(FeedSink):
             self._messages[v] = 0
             self._parse_errors[v] = 0
             self._resyncs[v] = 0
+            self._removed_msgs[v] = 0
 
     # -- configuration (not hot) -------------------------------------------------------------------
     def set_arb(self, ArbEngine arb):
@@ -118,16 +126,46 @@ cdef class BookRouter(FeedSink):
             if <int>s.rule != rule:
                 raise ValueError("book (%d, %d) already registered with sync rule %d" % (venue, symbol_id, s.rule))
             return s.book
+        cdef unsigned char* removed
         if symbol_id >= self._n_sym:
             n = max(symbol_id + 1, 2 * self._n_sym, 8)
+            removed = <unsigned char*>PyMem_Malloc(MAX_VENUES * n)
+            if removed == NULL:
+                raise MemoryError()
+            memset(removed, 0, MAX_VENUES * n)
             grown = [None] * (MAX_VENUES * n)
             for v in range(<int>MAX_VENUES):
                 grown[v * n:v * n + self._n_sym] = self._syncs[v * self._n_sym:(v + 1) * self._n_sym]
+                if self._n_sym:
+                    memcpy(removed + v * n, self._removed + v * self._n_sym, self._n_sym)
+            PyMem_Free(self._removed)
+            self._removed = removed
             self._syncs = grown
             self._n_sym = n
         s = BookSync(Book(symbol_id, venue, depth, max_levels), rule, buffer_limit, self._book_resync)
         self._syncs[venue * self._n_sym + symbol_id] = s
+        self._removed[venue * self._n_sym + symbol_id] = 0
+        self.n_books += 1
         return s.book
+
+    def remove_book(self, int venue, int32_t symbol_id):
+        """Drop the book of ``(venue, symbol_id)`` (router.pxd); True when there was one.
+
+        RuntimeError when the ArbEngine still has a route on it (remove those routes first)."""
+        cdef BookSync s = self._sync(venue, symbol_id) if 0 <= venue < MAX_VENUES else None
+        if s is None:
+            return False
+        if self.arb is not None:
+            routes = self.arb.routes_on_book(venue, symbol_id)
+            if routes:
+                raise RuntimeError("book (%d, %d) is still traded by route(s) %s: remove them from the "
+                                   "ArbEngine first" % (venue, symbol_id, ", ".join(routes)))
+        if self._audit_on[venue] and self._audit_sid[venue] == symbol_id:
+            self.audit_end(venue)
+        self._syncs[venue * self._n_sym + symbol_id] = None
+        self._removed[venue * self._n_sym + symbol_id] = 1
+        self.n_books -= 1
+        return True
 
     def book(self, int venue, int32_t symbol_id, bint create=True):
         """The Book of ``(venue, symbol_id)``; created (SYNC_SNAPSHOT_DIFF) when absent and ``create``."""
@@ -209,7 +247,10 @@ cdef class BookRouter(FeedSink):
             return 0
         s = self._sync(venue, u.symbol_id)
         if s is None:
-            self.unrouted += 1
+            if 0 <= u.symbol_id < self._n_sym and self._removed[venue * self._n_sym + u.symbol_id]:
+                self._removed_msgs[venue] += 1
+            else:
+                self.unrouted += 1
             return 0
         self.depth_updates += 1
         self._frames_depth[venue] += 1
@@ -374,12 +415,12 @@ cdef class BookRouter(FeedSink):
 
     # -- metrics -----------------------------------------------------------------------------------
     def counters(self, int venue):
-        """Per-venue counters: depth, bbo, trades, messages, parse_errors, resyncs."""
+        """Per-venue counters: depth, bbo, trades, messages, parse_errors, resyncs, removed_book_msgs."""
         if venue < 0 or venue >= MAX_VENUES:
             raise ValueError("venue id out of range: %d" % venue)
         return {"depth": self._frames_depth[venue], "bbo": self._bbo[venue], "trades": self._trades[venue],
                 "messages": self._messages[venue], "parse_errors": self._parse_errors[venue],
-                "resyncs": self._resyncs[venue]}
+                "resyncs": self._resyncs[venue], "removed_book_msgs": self._removed_msgs[venue]}
 
     @property
     def tick_to_decision(self):
@@ -427,7 +468,9 @@ cdef class BookRouter(FeedSink):
                                  ("bbo", "cexnode_router_bbo", "Best bid/offer pushes received."),
                                  ("trades", "cexnode_router_trades", "Public trades received."),
                                  ("messages", "cexnode_router_messages", "Control/private messages routed."),
-                                 ("resyncs", "cexnode_router_resyncs", "Books that left sync (resync requests).")):
+                                 ("resyncs", "cexnode_router_resyncs", "Books that left sync (resync requests)."),
+                                 ("removed_book_msgs", "cexnode_router_removed_book_msgs",
+                                  "Depth updates for a book removed at run time (dropped).")):
             metrics.register_counter_source(name, help_, ("venue",),
                                             lambda key=key: [((n,), self.counters(v)[key]) for v, n in labels])
         metrics.register_counter_source("cexnode_router_evaluations", "Arbitrage evaluations after a book change.", (),

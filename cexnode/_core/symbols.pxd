@@ -85,3 +85,5 @@ cdef class SymbolMap:
     cdef const Instrument* by_id(self, int32_t symbol_id) noexcept
     # symbol id -> venue string bytes (borrowed pointer valid for the map's lifetime), NULL if absent.
     cdef const char* venue_name(self, int32_t symbol_id, Py_ssize_t* n) noexcept
+    # True when self lists every instrument of `older` (same venue) unchanged: a newer map of it.
+    cpdef bint extends(self, SymbolMap older)

@@ -319,6 +319,31 @@ cdef class SymbolMap:
         n[0] = self._name_lens[k]
         return self._name_ptrs[k]
 
+    cpdef bint extends(self, SymbolMap older):
+        """True when this map is ``older`` or a newer map of the same venue: it lists every
+        instrument of ``older`` under the same venue string and symbol id with the same numbers
+        (what :meth:`SymbolRegistry.extend` guarantees; a parser's set_symbols checks it)."""
+        cdef int32_t k, j
+        cdef const Instrument* a
+        cdef const Instrument* b
+        if older is None or older.venue != self.venue:
+            return False
+        for k in range(older._n_insts):
+            a = &older._insts[k]
+            b = self.by_id(a.symbol_id)
+            if b == NULL:
+                return False
+            if (a.price_scale != b.price_scale or a.qty_scale != b.qty_scale
+                    or a.venue_qty_scale != b.venue_qty_scale or a.qty_mult != b.qty_mult
+                    or a.tick != b.tick or a.step != b.step or a.min_qty != b.min_qty
+                    or a.min_notional != b.min_notional or a.tradable != b.tradable):
+                return False
+            j = self._by_id[a.symbol_id]
+            if (older._name_lens[k] != self._name_lens[j]
+                    or memcmp(older._name_ptrs[k], self._name_ptrs[j], older._name_lens[k]) != 0):
+                return False
+        return True
+
     # ---- Python API ---------------------------------------------------------------------------
     def id_of(self, name):
         """Venue string (str or bytes) -> symbol id; KeyError when the venue does not list it."""

@@ -22,3 +22,4 @@ cdef class FrameTap(FeedParser):
         readonly str last_sink_error
 
     # feed() (FeedParser's, overridden): the sink, then inner.feed with the same arguments
+    # set_symbols() (FeedParser's, overridden): swaps the inner parser's map too

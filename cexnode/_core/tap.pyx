@@ -2,6 +2,7 @@
 cimport cython
 from libc.stdint cimport int64_t, uint64_t
 from cexnode._core.feed cimport FeedParser
+from cexnode._core.symbols cimport SymbolMap
 
 
 cdef class FrameTap(FeedParser):
@@ -15,6 +16,11 @@ cdef class FrameTap(FeedParser):
         self.capture_sink = capture_sink
         self.venue_name = venue_name
         self.last_sink_error = None
+
+    cpdef set_symbols(self, SymbolMap symbol_map):
+        """The inner parser's map is the one that counts: swapped there, then mirrored here."""
+        self.inner.set_symbols(symbol_map)
+        FeedParser.set_symbols(self, symbol_map)
 
     cdef int feed(self, const char* buf, Py_ssize_t n, bint binary, int64_t recv_ns) except -1:
         self.frames += 1

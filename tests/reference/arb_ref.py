@@ -253,6 +253,15 @@ class RefEngine:
         self.routes.append(route)
         return len(self.routes) - 1
 
+    def remove_route(self, name: str) -> bool:
+        """Drop the route ``name``: later routes move up one index, their dedup memory kept."""
+        for ri, route in enumerate(self.routes):
+            if route.name == name:
+                del self.routes[ri]
+                self._emitted = {(r - (r > ri), a, b): v for (r, a, b), v in self._emitted.items() if r != ri}
+                return True
+        return False
+
     def set_balance(self, venue: str, asset: str, amount) -> None:
         if amount is None:
             self.balances.pop((venue, asset), None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import weakref
 from decimal import Decimal
 
 import pytest
@@ -40,7 +41,9 @@ class Pair:
 
     def __init__(self, price_scale, qty_scale, **params):
         self.P, self.Q = price_scale, qty_scale
+        self.params = params
         self.cy = ArbEngine(**params)
+        self.cy_routes = {}  # name -> (symbol, Cython leg dicts): what an engine built anew is given
         rp = ref.RefParams()
         for k, v in params.items():
             setattr(rp, k, Decimal(v) if k != "max_book_age_ms" else v)
@@ -68,6 +71,23 @@ class Pair:
                                        min_notional * p, margin))
         self.cy.add_route(name, symbol, self.P, self.Q, cy_legs)
         self.ref.add_route(ref.RefRoute(name, symbol, self.P, self.Q, ref_legs))
+        self.cy_routes[name] = (symbol, cy_legs)
+
+    def remove_route(self, name):
+        """Remove a route from both engines (they agree whether it existed); returns that."""
+        got = self.cy.remove_route(name)
+        assert got == self.ref.remove_route(name)
+        self.cy_routes.pop(name, None)
+        return got
+
+    def built_anew(self):
+        """A Cython engine built from scratch with the routes (in order) and balances of now."""
+        eng = ArbEngine(**self.params)
+        for name in self.cy.route_names():
+            symbol, legs = self.cy_routes[name]
+            eng.add_route(name, symbol, self.P, self.Q, legs)
+        eng.set_balances(self.cy.balances())
+        return eng
 
     def set_balance(self, venue, asset, amount):
         self.cy.set_balance(VNAMES[venue], asset, amount)
@@ -439,6 +459,119 @@ def test_spot_perp_route_both_directions_and_index():
     (o,) = h.update(GFUT, 1)                 # perp now cheap: buy perp, sell spot
     assert (o.route, o.buy_venue, o.sell_venue) == ("sp", "gateio_futures", "gateio_spot")
     assert o.qty_m % 100 == 0
+
+
+def test_remove_route_stops_only_that_route():
+    h = Pair(2, 6, min_profit="0", max_notional="100000")
+    h.add_route("ss", "BTC/USDT", [(MEXC, 0, "0.001", 1, 1, 0, 0), (GATE, 0, "0.001", 1, 1, 0, 0)])
+    h.add_route("sp", "BTC/USDT", [(GATE, 0, "0.001", 1, 1, 0, 0), (GFUT, 1, "0.0005", 1, 100, 0, 0)])
+    h.add_route("mp", "BTC/USDT", [(MEXC, 0, "0.001", 1, 1, 0, 0), (GFUT, 1, "0.0005", 1, 100, 0, 0)])
+    assert h.cy.n_routes == 3 and h.cy.route_names() == ["ss", "sp", "mp"]
+    assert h.cy.routes_on_book(GATE, 0) == ["ss", "sp"]
+    with pytest.raises(ValueError, match="already added"):
+        h.cy.add_route("ss", "BTC/USDT", 2, 6, [dict(venue="mexc_spot", book=h.book(MEXC, 0)[0], taker_fee="0",
+                                                     tick=1, step=1)] * 2)
+    h.load(MEXC, 0, bids=[(6400000, 10**6)], asks=[(6500000, 10**5)])
+    h.load(GATE, 0, bids=[(6600000, 10**6)], asks=[(6610000, 10**6)])
+    h.load(GFUT, 1, bids=[(6700000, 10**6)], asks=[(6710000, 10**6)])
+    assert h.remove_route("ss") is True
+    assert h.remove_route("ss") is False and h.remove_route("nope") is False
+    assert h.cy.n_routes == 2 and h.cy.route_names() == ["sp", "mp"]
+    assert [r[0] for r in h.cy.routes()] == ["sp", "mp"]
+    assert h.cy.routes_on_book(GATE, 0) == ["sp"] and h.cy.routes_on_book(MEXC, 0) == ["mp"]
+    got = h.update(GATE, 0)                  # the book ss shared with sp: only sp answers
+    assert [(o.route, o.buy_venue, o.sell_venue) for o in got] == [("sp", "gateio_spot", "gateio_futures")]
+    got = h.update(MEXC, 0)                  # mexc/gate edge exists, but ss is gone
+    assert [(o.route, o.buy_venue, o.sell_venue) for o in got] == [("mp", "mexc_spot", "gateio_futures")]
+    # the same name again: a new route at the end, no dedup memory
+    h.add_route("ss", "BTC/USDT", [(MEXC, 0, "0.001", 1, 1, 0, 0), (GATE, 0, "0.001", 1, 1, 0, 0)])
+    assert h.cy.route_names() == ["sp", "mp", "ss"]
+    got = h.update(GATE, 0)
+    assert [(o.route, o.buy_venue, o.sell_venue) for o in got] == [("ss", "mexc_spot", "gateio_spot")]
+    for name in ("sp", "mp", "ss"):
+        assert h.remove_route(name)
+    assert h.cy.n_routes == 0 and h.cy.routes_on_book(GATE, 0) == []
+    h.load(GATE, 0, bids=[(6600000, 10**6)], asks=[(6610000, 10**6)])
+    assert h.update(GATE, 0) is None
+
+
+def test_remove_route_releases_its_books():
+    h = Pair(2, 6)
+    h.add_route("ss", "BTC/USDT", [(MEXC, 0, "0.001", 1, 1, 0, 0), (GATE, 0, "0.001", 1, 1, 0, 0)])
+    probe = Book(7, GFUT)
+    h.cy.add_route("x", "BTC/USDT", 2, 6, [dict(venue="gateio_spot", book=h.book(GATE, 0)[0], taker_fee="0", tick=1,
+                                                step=1),
+                                           dict(venue="gateio_futures", book=probe, taker_fee="0", tick=1, step=1)])
+    ref_ = weakref.ref(probe)
+    del probe
+    assert ref_() is not None
+    assert h.cy.remove_route("x")
+    assert ref_() is None
+
+
+@settings(max_examples=20_000 if LONG else 400, deadline=None, derandomize=not LONG)
+@given(st.integers(0, 2**64 - 1), st.integers(10, 40))
+def test_route_add_remove_differential(seed, n_ops):
+    """Random add/remove/update sequences: the engine agrees with the oracle at every update, and
+    (dedup forgotten) with an engine built from scratch with the surviving routes."""
+    rng = random.Random(seed)
+    P, Q = rng.randint(0, 6), rng.randint(0, 8)
+    mid = rng.randint(10, 10**rng.randint(2, 8))
+    qunit = 10**Q
+    qmax = max(1, qunit * rng.choice([1, 10, 1000]) // rng.choice([1, 10, 100]))
+    h = Pair(P, Q, min_profit=rng.choice(["0", "0.5"]), max_notional=rng.choice(["1000", "1000000000000"]),
+             slippage_bps=rng.choice(["0", "3"]))
+    books = [(MEXC, 0), (MEXC, 1), (GATE, 0), (GATE, 1), (GFUT, 1), (GFUT, 2)]
+    names = ["r%d" % i for i in range(6)]
+
+    def leg(venue, sid):
+        margin = "0.1" if venue == GFUT and rng.random() < 0.5 else None
+        return (venue, sid, rng.choice(["0", "0.001", "0.0005"]), rng.choice([1, 1, 5]),
+                rng.choice([1, 1, 10, 100]), 0, 0, margin)
+
+    def add(name):
+        venues = rng.sample([MEXC, GATE, GFUT], rng.choice([2, 2, 3]))
+        legs = [leg(v, rng.choice([s for vv, s in books if vv == v])) for v in venues]
+        h.add_route(name, "BTC/USDT", legs)
+
+    def compare_with_a_new_engine(now):
+        fresh = h.built_anew()
+        assert fresh.route_names() == h.cy.route_names() and fresh.n_routes == h.cy.n_routes
+        h.forget()
+        for v, sid in books:
+            got = h.update(v, sid, now)
+            want = fresh.evaluate(h.book(v, sid)[0], now)
+            assert (None if got is None else [o.json_fields() for o in got]) == (
+                None if want is None else [o.json_fields() for o in want])
+
+    now = NOW
+    for v, sid in books:
+        _reload(h, rng, v, sid, mid, qmax, now)
+    for name in rng.sample(names, 3):
+        add(name)
+    for step in range(n_ops):
+        r = rng.random()
+        if r < 0.2:
+            free = [n for n in names if n not in h.cy_routes]
+            if free:
+                add(rng.choice(free))
+        elif r < 0.4:
+            name = rng.choice(names)
+            present = name in h.cy_routes
+            assert h.remove_route(name) is present
+            assert name not in h.cy.route_names()
+        elif r < 0.45:
+            h.set_balance(rng.choice([MEXC, GATE, GFUT]), rng.choice(["BTC", "USDT"]),
+                          rng.choice([None, str(_dec(rng, 10**6, 6))]))
+        else:
+            v, sid = rng.choice(books)
+            if rng.random() < 0.8:
+                _reload(h, rng, v, sid, mid, qmax, now)
+            h.update(v, sid, now)
+        assert h.cy.n_routes == len(h.cy_routes) == len(h.ref.routes)
+        if step % 10 == 9:
+            compare_with_a_new_engine(now)
+    compare_with_a_new_engine(now)
 
 
 def test_min_bps_and_min_profit_thresholds():

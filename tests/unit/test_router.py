@@ -3,6 +3,7 @@ snapshot) and through the real Gate spot parser; opportunities checked against t
 from __future__ import annotations
 
 import time
+import weakref
 from decimal import Decimal
 
 import pytest
@@ -66,6 +67,68 @@ def test_unrouted_depth_counted_not_applied():
     assert r.py_depth(GATE, 2, 1, 1, [(100, 1)], [], True) == 0
     assert r.py_depth(MEXC, 1, 1, 1, [(100, 1)], [], True) == 0
     assert r.unrouted == 2 and r.depth_updates == 0
+
+
+def test_remove_book_drops_it_and_counts_its_later_frames():
+    t0 = 1_700_000_000_000_000_000
+    r, arb, bm, bg, opps, resyncs = make(now_fixed=t0, min_profit="0.01")
+    other = r.add_book(MEXC, SID + 1, SYNC_SNAPSHOT_DIFF, 50)
+    assert r.n_books == 3
+    # a book a route still reads is refused, and stays
+    with pytest.raises(RuntimeError, match="r1"):
+        r.remove_book(MEXC, SID)
+    assert r.book(MEXC, SID, create=False) is bm and r.n_books == 3
+    assert arb.remove_route("r1")
+    assert r.remove_book(MEXC, SID) is True
+    assert r.remove_book(MEXC, SID) is False and r.remove_book(FUT, 3) is False
+    assert r.n_books == 2
+    assert [k for k, _ in r.books()] == [(MEXC, SID + 1), (GATE, SID)]
+    assert r.book(MEXC, SID, create=False) is None and r.book_sync(MEXC, SID) is None
+    # later frames for it: counted apart from unrouted ones, dropped, the others unaffected
+    version = bm.version
+    assert r.py_depth(MEXC, SID, 11, 12, [(px("100"), qy("1"))], [], recv_ns=t0) == 0
+    assert r.py_depth(MEXC, SID, 13, 13, [(px("100"), qy("1"))], [], recv_ns=t0) == 0
+    assert r.py_depth(MEXC, SID + 2, 1, 1, [(px("100"), qy("1"))], [], True, recv_ns=t0) == 0
+    assert r.counters(MEXC)["removed_book_msgs"] == 2 and r.unrouted == 1 and r.depth_updates == 0
+    assert bm.version == version and resyncs == []
+    with pytest.raises(KeyError):
+        r.snapshot(MEXC, SID, 10, [(px("99"), qy("2"))], [(px("101"), qy("2"))])
+    assert r.snapshot(MEXC, SID + 1, 10, [(px("99"), qy("2"))], [(px("101"), qy("2"))]) == APPLY_OK
+    assert other.in_sync
+    # a relisting: a fresh book at the same key; its frames are routed again
+    again = r.add_book(MEXC, SID, SYNC_SNAPSHOT_DIFF, 50)
+    assert again is not bm and not again.in_sync and again.version == 0 and r.n_books == 3
+    assert r.snapshot(MEXC, SID, 10, [(px("99"), qy("2"))], [(px("101"), qy("2"))], recv_ns=t0) == APPLY_OK
+    r.py_depth(MEXC, SID, 11, 11, [(px("99.5"), qy("1"))], [], recv_ns=t0)
+    assert again.in_sync and again.best_bid() == (px("99.5"), qy("1")) and r.depth_updates == 1
+    assert r.counters(MEXC)["removed_book_msgs"] == 2
+    # and a route on it works as before
+    arb.add_route("r1", "BTC/USDT", P, Q, [dict(venue="mexc_spot", book=again, taker_fee="0.001", tick=1, step=1),
+                                           dict(venue="gateio_spot", book=bg, taker_fee="0.002", tick=1, step=1)])
+    r.py_depth(GATE, SID, 1, 1, [(px("102.00"), qy("1"))], [(px("102.50"), qy("1"))], True,
+               exch_ts_ms=t0 // 1_000_000, recv_ns=t0)
+    assert [(o.route, o.buy_venue) for o in opps] == [("r1", "mexc_spot")]
+
+
+def test_removed_books_are_freed():
+    r = BookRouter(ArbEngine())
+    refs = [weakref.ref(r.add_book(v, sid, SYNC_SNAPSHOT_DIFF, 20)) for v in (MEXC, GATE) for sid in range(50)]
+    for sid in range(50):
+        r.snapshot(MEXC, sid, 1, [(px("99"), qy("1"))], [(px("100"), qy("1"))])
+    shadow = weakref.ref(r.audit_begin(MEXC, 4).book)
+    assert all(w() is not None for w in refs)
+    for v in (MEXC, GATE):
+        for sid in range(0, 50, 2):
+            assert r.remove_book(v, sid)
+    assert r.audit_pending(MEXC) is None and shadow() is None     # its audit ended with it
+    assert r.n_books == 50 and len(r.books()) == 50
+    for k, w in enumerate(refs):
+        sid = k % 50
+        assert (w() is None) == (sid % 2 == 0), (k, sid)
+    # growing the key space after removals keeps both the books and the removed marks
+    r.add_book(GATE, 500)
+    assert r.py_depth(MEXC, 0, 2, 2, [(px("99"), qy("1"))], []) == 0
+    assert r.counters(MEXC)["removed_book_msgs"] == 1 and r.book(MEXC, 1, create=False).in_sync
 
 
 def test_snapshot_diff_flow_resync_and_callbacks():

@@ -363,6 +363,7 @@ cdef class GateParserBase(FeedParser):
     # ---- entry ------------------------------------------------------------------------------
     cdef int feed(self, const char* buf, Py_ssize_t n, bint binary, int64_t recv_ns) except -1:
         cdef int r
+        cdef SymbolMap hold = self.symbols   # kept alive for this frame even if a sink swaps it (feed.pxd)
         self.frames += 1
         self.bytes_in += <uint64_t>n
         r = self._frame(buf, n, recv_ns)
