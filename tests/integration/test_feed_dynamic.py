@@ -107,9 +107,10 @@ def test_subscriptions_added_and_removed_on_a_running_feed(tmp_path):
     run(main())
 
 
-@pytest.mark.parametrize("venue", [MEXC, GATE])
+@pytest.mark.parametrize("venue", [MEXC, GATE, "gateio_futures"])
 def test_books_added_and_removed_on_a_running_adapter(tmp_path, venue):
-    start, extra = spot_symbols(3), spot_symbols(4, "N")
+    perp = descriptor(venue).is_perpetual
+    start, extra = spot_symbols(3, perpetual=perp), spot_symbols(4, "N", perpetual=perp)
 
     async def main():
         async with AdapterRig(tmp_path, venue, start, [*start, *extra]) as rig:

@@ -27,9 +27,10 @@ venues:
 """
 
 
-def spot_symbols(n: int, prefix: str = "R") -> list[str]:
-    """``n`` unified spot symbols no one of which is a prefix of another (``R001/USDT``...)."""
-    return ["%s%03d/USDT" % (prefix, i) for i in range(n)]
+def spot_symbols(n: int, prefix: str = "R", perpetual: bool = False) -> list[str]:
+    """``n`` unified spot symbols no one of which is a prefix of another (``R001/USDT``...), or the
+    USDT perpetuals of the same (``R001/USDT:USDT``)."""
+    return ["%s%03d/USDT%s" % (prefix, i, ":USDT" if perpetual else "") for i in range(n)]
 
 
 class AdapterRig:
