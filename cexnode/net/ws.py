@@ -678,13 +678,16 @@ class WsFeed:
 
     def status(self) -> dict:
         conns = self.connection_stats()
-        return {"connected": self.connected, "connections": len(self.groups), "connects": self.connects,
+        return {"connected": self.connected, "connections": sum(1 for g in self.groups if g),
+                "subscriptions": sum(len(g) for g in self.groups), "connects": self.connects,
                 "reconnects": self.reconnects, "disconnects": self.disconnects,
                 "frames": sum(c["frames"] for c in conns), "bytes": sum(c["bytes"] for c in conns), "pings": sum(c["pings"] for c in conns), "pongs": sum(c["pongs"] for c in conns),
                 "watchdog_trips": self.watchdog_trips, "errors": self.errors,
                 "frame_errors": self.frame_errors, "app_pings": self.app_pings, "rotations": self.rotations,
                 "rotation_failures": self.rotation_failures, "subscription_rejects": self.subscription_rejects,
-                "resubscribes": self.resubscribes}
+                "resubscribes": self.resubscribes, "subscriptions_added": self.subscriptions_added,
+                "subscriptions_removed": self.subscriptions_removed,
+                "connections_closed_idle": self.connections_closed_idle}
 
 
 def subscription_rejected(msg: Any) -> bool:

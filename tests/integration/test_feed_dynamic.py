@@ -86,6 +86,8 @@ def test_subscriptions_added_and_removed_on_a_running_feed(tmp_path):
             assert await wait_until(lambda: len(rig.sim_venue().connections) == 2, 10), \
                 len(rig.sim_venue().connections)
             assert f.connected and f.connections_closed_idle == 1
+            st = f.status()
+            assert (st["connections"], st["subscriptions"], st["subscriptions_removed"]) == (2, 60, 15), st
             assert f.connection_stats()[2]["connected"] is False
             # partly emptied group 1: its connection stays, only the unsubscribed stream stops
             keep = [vs for vs, m in zip(vss, subs) if m in f.groups[1] and vs not in gone]
