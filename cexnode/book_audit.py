@@ -216,7 +216,7 @@ class BookAuditor:
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:
-        if self.interval_s <= 0 or not self.adapter.books or self._task is not None:
+        if self.interval_s <= 0 or self._task is not None:
             return
         self._task = asyncio.get_running_loop().create_task(self._run())
         self._task.add_done_callback(self._done)
@@ -244,27 +244,44 @@ class BookAuditor:
     # -- schedule --------------------------------------------------------------------------------------
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        ad = self.adapter
-        sids = []
-        for sid in ad.books:
-            sync = ad.router.book_sync(ad.venue_id, sid)
-            if sync is not None and sync.rule == SYNC_SNAPSHOT_DIFF:
-                sids.append(sid)
-            else:       # obu: its ids are not comparable with the REST snapshot's (module docstring)
-                self.log.info("book not audited: not synced from REST snapshots", venue=self.venue,
-                              symbol=ad._venue_symbols.get(sid, sid))
-        if not sids:
-            return
-        t0 = loop.time()
-        due = {sid: t0 + off for sid, off in zip(sids, first_audit_offsets(self.interval_s, len(sids)))}
+        due: dict[int, float] = {}          # symbol id -> loop time of its next audit
+        seen: set = set()                   # books looked at (audited or not auditable)
         while True:
+            self._follow_books(due, seen, loop.time())
+            if not due:
+                await asyncio.sleep(min(self.interval_s, self.RETRY_S))
+                continue
             sid = min(due, key=due.__getitem__)
             wait = due[sid] - loop.time()
             if wait > 0:
-                await asyncio.sleep(wait)
+                # short enough that books added meanwhile join the schedule
+                await asyncio.sleep(min(wait, self.RETRY_S))
+                continue
             result = await self.audit(sid)
             later = self.interval_s if result in (MATCH, MISMATCH) else min(self.interval_s, self.RETRY_S)
-            due[sid] = loop.time() + later
+            if sid in due:
+                due[sid] = loop.time() + later
+
+    def _follow_books(self, due: dict, seen: set, now: float) -> None:
+        """The schedule follows the adapter's books (added and removed at run time): a removed book
+        leaves it, new books get first audits spread over one interval from now."""
+        ad = self.adapter
+        for sid in [sid for sid in seen if sid not in ad.books]:
+            seen.discard(sid)
+            due.pop(sid, None)
+        new = []
+        for sid in ad.books:
+            if sid in seen:
+                continue
+            seen.add(sid)
+            sync = ad.router.book_sync(ad.venue_id, sid)
+            if sync is not None and sync.rule == SYNC_SNAPSHOT_DIFF:
+                new.append(sid)
+            else:       # obu: its ids are not comparable with the REST snapshot's (module docstring)
+                self.log.info("book not audited: not synced from REST snapshots", venue=self.venue,
+                              symbol=ad._venue_symbols.get(sid, sid))
+        for sid, off in zip(new, first_audit_offsets(self.interval_s, len(new))):
+            due[sid] = now + off
 
     # -- one audit ---------------------------------------------------------------------------------------
     def _skip_reason(self, sid: int) -> str:

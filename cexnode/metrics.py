@@ -110,6 +110,12 @@ SERIES: tuple = (
               ("venue",)),
     SeriesDef("cexnode_ws_subscription_rejects", "Subscription requests the venue rejected.", "counter", ("venue",)),
     SeriesDef("cexnode_ws_resubscribes", "Subscriptions re-sent after a rejection.", "counter", ("venue",)),
+    SeriesDef("cexnode_ws_subscriptions_added", "Subscriptions added while the feed ran (books added).", "counter",
+              ("venue",)),
+    SeriesDef("cexnode_ws_subscriptions_removed", "Subscriptions removed while the feed ran (books removed).",
+              "counter", ("venue",)),
+    SeriesDef("cexnode_ws_idle_closes", "Connections closed because their last subscription was removed.",
+              "counter", ("venue",)),
     SeriesDef("cexnode_ws_unsubscribed_books", "Books whose subscription was rejected and not yet accepted.", "gauge",
               ("venue",)),
     SeriesDef("cexnode_opportunities", "Arbitrage opportunities emitted.", "counter",
@@ -558,14 +564,17 @@ def add_ws_sources(metrics: NodeMetrics, feeds: Callable[[], Iterable[Any]]) -> 
     metrics.add_source("cexnode_ws_connected", per_conn("connected", int))
     metrics.add_source("cexnode_ws_connection_age_seconds", per_conn("age_s"))
     metrics.add_source("cexnode_ws_last_frame_age_seconds", per_conn("last_frame_age_s"))
-    metrics.add_source("cexnode_ws_connections", each(lambda f: [((f.venue,), len(f.groups))]))
+    metrics.add_source("cexnode_ws_connections", each(lambda f: [((f.venue,), sum(1 for g in f.groups if g))]))
     for series, attr in (("cexnode_ws_connects", "connects"), ("cexnode_ws_reconnects", "reconnects"),
                          ("cexnode_ws_disconnects", "disconnects"), ("cexnode_ws_watchdog_trips", "watchdog_trips"),
                          ("cexnode_ws_errors", "errors"), ("cexnode_ws_frame_errors", "frame_errors"),
                          ("cexnode_ws_app_pings", "app_pings"), ("cexnode_ws_rotations", "rotations"),
                          ("cexnode_ws_rotation_failures", "rotation_failures"),
                          ("cexnode_ws_subscription_rejects", "subscription_rejects"),
-                         ("cexnode_ws_resubscribes", "resubscribes")):
+                         ("cexnode_ws_resubscribes", "resubscribes"),
+                         ("cexnode_ws_subscriptions_added", "subscriptions_added"),
+                         ("cexnode_ws_subscriptions_removed", "subscriptions_removed"),
+                         ("cexnode_ws_idle_closes", "connections_closed_idle")):
         metrics.add_source(series, each(lambda f, attr=attr: [((f.venue,), getattr(f, attr))]))
 
 

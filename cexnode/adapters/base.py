@@ -14,14 +14,24 @@ Lifecycle, driven by :class:`cexnode.engine.Engine`:
    ``book_audit_interval_s`` > 0, the books' periodic truth checks (:mod:`cexnode.book_audit`);
 4. ``await stop()``.
 
+Books come and go while the node runs (the universe): ``add_books(symbol_map, symbol_ids)`` and
+``remove_books(symbol_ids)`` (:meth:`VenueAdapter.add_books`). Each book keeps one subscription
+request id for life (:meth:`VenueAdapter.request_id`), so acks and rejections find their book
+whatever was added or removed since. Snapshots go through one queue per venue
+(:class:`SnapshotQueue`): at most ``SNAPSHOT_CONCURRENCY`` fetches at a time, a live book's resync
+first, then books in start-up / ``add_books`` order (most liquid first), each fetch within the REST
+manager's rate limits.
+
 A venue package subclasses :class:`VenueAdapter` and fills in the ``venue_*`` hooks: URLs, how
 instrument info and snapshots are requested and read, and the subscription messages.
 """
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import random
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from cexnode._core import feed
 from cexnode._core.book import SYNC_STREAM_FULL
@@ -29,7 +39,7 @@ from cexnode._core.fixedpoint import parse
 from cexnode.adapters.descriptor import VenueDescriptor
 from cexnode.adapters.live import gateway_kwargs, live_config, start_gateway
 from cexnode.adapters.registry import descriptor
-from cexnode.adapters.transport import LiveTransport, Transport
+from cexnode.adapters.transport import LiveTransport, MarketFeed, Transport
 from cexnode.book_audit import BookAuditor
 from cexnode.component import Component, NodeContext
 from cexnode.log import get_exchange_logger
@@ -37,11 +47,52 @@ from cexnode.metrics import add_book_audit_sources, add_rest_sources, add_ws_sou
 from cexnode.net.errors import CircuitOpenError, RateLimitedError
 from cexnode.net.ws import subscription_rejected
 
-__all__ = ["VenueAdapter", "SnapshotError"]
+__all__ = ["VenueAdapter", "SnapshotError", "SnapshotQueue"]
+
+# SnapshotQueue priorities: a book that was in sync and left it is waiting traders; a new one is not
+RESYNC_PRIORITY = 0
+FIRST_SYNC_PRIORITY = 1
 
 
 class SnapshotError(Exception):
     """A REST snapshot could not be fetched or read."""
+
+
+class SnapshotQueue:
+    """Turns for snapshot fetches: at most ``concurrency`` at a time, served by (priority, order)
+    rather than by whoever wakes first, so that under the venue's rate limits the books wanted
+    first (most liquid, or a live book's resync) sync first."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = max(int(concurrency), 1)
+        self.active = 0
+        self._waiting: list = []          # heap of (priority, order, seq, future)
+        self._seq = itertools.count()
+
+    def __len__(self) -> int:
+        """Fetches waiting for their turn."""
+        return sum(1 for *_, f in self._waiting if not f.done())
+
+    async def acquire(self, priority: int, order: int) -> None:
+        if self.active < self.concurrency:     # then nobody is waiting (release serves them first)
+            self.active += 1
+            return
+        fut = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, order, next(self._seq), fut))
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release()             # the turn came with the cancellation: pass it on
+            raise
+
+    def release(self) -> None:
+        self.active -= 1
+        while self._waiting and self.active < self.concurrency:
+            *_, fut = heapq.heappop(self._waiting)
+            if not fut.done():
+                self.active += 1
+                fut.set_result(None)
 
 
 class VenueAdapter(Component):
@@ -50,6 +101,9 @@ class VenueAdapter(Component):
     SNAPSHOT_BACKOFF_BASE_S = 0.05
     SNAPSHOT_BACKOFF_MAX_S = 5.0
     SNAPSHOT_FAILURES_ERROR = 5    # consecutive snapshot failures logged as errors from then on
+    # snapshot fetches at a time: enough to keep the REST windows busy, few enough that the queue
+    # (not the REST manager's waiters, woken in no order) decides which book goes next
+    SNAPSHOT_CONCURRENCY = 4
 
     production_ws_url = ""
     production_rest_url = ""
@@ -68,7 +122,7 @@ class VenueAdapter(Component):
         self.symbol_map: Any = None
         self.router: Any = None
         self.parser: Any = None
-        self.feed: Any = None
+        self.feed: Optional[MarketFeed] = None
         self.rest: Any = None
         self.gateway: Any = None
         self.books: dict[int, Any] = {}              # symbol id -> Book
@@ -88,6 +142,16 @@ class VenueAdapter(Component):
         self.auditor: Any = None            # BookAuditor (cexnode.book_audit) when book audits are on
         self.transport: Optional[Transport] = None     # use_transport(); live when none is given
         self._stream_full = False           # books follow a stream of whole books: no REST snapshots
+        # subscription request ids, one per book for life (venue symbol <-> id); fresh for a new book
+        self._req_ids: dict[str, int] = {}
+        self._req_symbols: dict[int, str] = {}
+        self._next_req_id = 1
+        self._sub_msgs: dict[int, bytes] = {}       # symbol id -> its subscribe frame as sent
+        self._order: dict[int, int] = {}            # symbol id -> priority order (start-up / add_books)
+        self._next_order = 0
+        self.snapshot_queue = SnapshotQueue(self.SNAPSHOT_CONCURRENCY)
+        self.books_added = 0
+        self.books_removed = 0
 
     # -- URLs ----------------------------------------------------------------------------------------
     def urls(self) -> tuple[str, str]:
@@ -140,8 +204,11 @@ class VenueAdapter(Component):
 
     # -- phase 1 -------------------------------------------------------------------------------------
     async def load_instruments(self, registry: Any) -> int:
-        """Add this venue's configured symbols to ``registry``; returns how many were added."""
+        """Add this venue's configured symbols to ``registry``; returns how many were added (none
+        configured: 0, the books come later through :meth:`add_books`)."""
         wanted = list(self.config.symbols)
+        if not wanted and not self.config.instruments:
+            return 0
         if self.config.instruments:
             specs = [self.instrument_spec(ic) for ic in self.config.instruments]
             registry.add_instruments(specs)
@@ -187,17 +254,107 @@ class VenueAdapter(Component):
         self._stream_full = rule == SYNC_STREAM_FULL
         router.set_resync_handler(self.venue_id, self.on_resync)
         router.set_message_handler(self.venue_id, self.on_message)
+        self._book_rule = rule
         for sym in symbol_map.symbols():
-            sid = sym.id
-            self.books[sid] = router.add_book(self.venue_id, sid, rule, self.book_depth(),
-                                              max_levels=int(self.config.book_max_levels))
-            self._venue_symbols[sid] = symbol_map.venue_symbol(sid)
-            ev = self._subscribed[sid] = asyncio.Event()
-            ev.set()                  # until the venue says otherwise
+            self._add_book(sym.id)
         interval = float(getattr(self.config, "book_audit_interval_s", 0) or 0)
-        if interval > 0 and self.books and self.auditor is None and transport.book_audits:
+        if interval > 0 and self.auditor is None and transport.book_audits:
             self.auditor = BookAuditor(self, interval)
         self._attach_gateway(symbol_map)
+
+    def _add_book(self, sid: int) -> None:
+        self.books[sid] = self.router.add_book(self.venue_id, sid, self._book_rule, self.book_depth(),
+                                               max_levels=int(self.config.book_max_levels))
+        self._venue_symbols[sid] = self.symbol_map.venue_symbol(sid)
+        ev = self._subscribed[sid] = asyncio.Event()
+        ev.set()                  # until the venue says otherwise
+        self._order[sid] = self._next_order
+        self._next_order += 1
+
+    # -- books at run time -----------------------------------------------------------------------------
+    def add_books(self, symbol_map: Any, symbol_ids: Sequence[int]) -> None:
+        """Add the books of ``symbol_ids`` (in priority order: most liquid first) while the venue
+        runs. ``symbol_map`` is the venue's newer map that lists them (the registry grew): the
+        parser and the gateway are bound to it, each book is added to the router, subscribed through
+        the feed (paced by it), and synced from its snapshot in turn. Books already here are left
+        alone. Before :meth:`start` they are subscribed and synced with the others."""
+        if self.router is None:
+            raise RuntimeError("%s: add_books before attach" % self.name)
+        self.symbol_map = symbol_map
+        self.parser.set_symbols(symbol_map)
+        if self.gateway is not None:
+            self.gateway.bind_symbol_map(symbol_map)
+        new = [sid for sid in dict.fromkeys(symbol_ids) if sid not in self.books]
+        for sid in new:
+            self._add_book(sid)
+            if self.feed is not None:
+                # the subscribe frame may wait for the connection's message budget: a snapshot
+                # fetched before the venue took the subscription would meet a gap; the ack says when
+                self._subscribed[sid].clear()
+        self.books_added += len(new)
+        if not new:
+            return
+        self.log.info("books added", venue=self.name, count=len(new),
+                      symbols=",".join(self._venue_symbols[sid] for sid in new[:20]))
+        if self.feed is None:
+            return                        # start() subscribes and syncs every book
+        self.feed.add_subscriptions(self._subscriptions(new))
+        if not self._stream_full and not self._stopping:
+            loop = asyncio.get_running_loop()
+            for sid in new:
+                self._resyncing[sid] = loop.create_task(self._sync_book(sid))
+
+    def remove_books(self, symbol_ids: Sequence[int]) -> None:
+        """Remove the books of ``symbol_ids`` while the venue runs: unsubscribe them (the feed
+        sends the venue's unsubscribe frames), stop their sync, take them out of the router (no
+        more frames reach them: they are never traded again) and forget them."""
+        gone = [sid for sid in dict.fromkeys(symbol_ids) if sid in self.books]
+        if not gone:
+            return
+        if self.feed is not None:
+            vss = [self._venue_symbols[sid] for sid in gone]
+            subs = [self._sub_msgs[sid] for sid in gone if sid in self._sub_msgs]
+            unsubs = self.unsubscription_messages([self._venue_symbols[sid] for sid in gone if sid in self._sub_msgs])
+            self.feed.remove_subscriptions(subs, unsubs)
+        else:
+            vss = [self._venue_symbols[sid] for sid in gone]
+        for sid in gone:
+            t = self._resyncing.pop(sid, None)
+            if t is not None:
+                t.cancel()
+            if not self.router.remove_book(self.venue_id, sid):
+                # a route still reads it (the routes leave first): it stays in the router, out of
+                # its subscription, and its book is never updated again
+                self.log.error("book removed while a route still reads it", venue=self.name,
+                               symbol=self._venue_symbols[sid])
+            del self.books[sid]
+            vs = self._venue_symbols.pop(sid)
+            self._subscribed.pop(sid, None)
+            self._snapshot_ok.pop(sid, None)
+            self._sub_msgs.pop(sid, None)
+            self._order.pop(sid, None)
+            rid = self._req_ids.pop(vs, None)
+            self._req_symbols.pop(rid, None)
+        self.books_removed += len(gone)
+        self.log.info("books removed", venue=self.name, count=len(gone), symbols=",".join(vss[:20]))
+
+    def _subscriptions(self, sids: Sequence[int]) -> list[bytes]:
+        """The books' subscribe frames, kept as sent: the same bytes identify them to the feed later."""
+        msgs = self.subscription_messages([self._venue_symbols[sid] for sid in sids])
+        for sid, m in zip(sids, msgs):
+            self._sub_msgs[sid] = m
+        return msgs
+
+    def request_id(self, venue_symbol: str) -> int:
+        """The subscription request id of a book, the same for its life (its subscribe, re-sends and
+        unsubscribe); a book added later, or added again after a removal, gets a fresh one. The venue
+        packages' ``subscription_messages`` number their requests with it."""
+        rid = self._req_ids.get(venue_symbol)
+        if rid is None:
+            rid = self._req_ids[venue_symbol] = self._next_req_id
+            self._req_symbols[rid] = venue_symbol
+            self._next_req_id += 1
+        return rid
 
     @staticmethod
     def make_parser(symbol_map: Any, sink: Any) -> Any:
@@ -245,14 +402,12 @@ class VenueAdapter(Component):
     def subscription_symbols(self, msg: Any) -> list[str]:
         """Venue hook: Venue symbols of the book subscriptions a subscribe ack / rejection ``msg`` is about.
 
-        Default: the request id (``subscription_messages`` numbers its requests 1.. in symbol
-        order, and the venues echo the id). Venue packages override this to read the echoed
-        topics / payload first."""
-        vs = list(self._venue_symbols.values())
+        Default: the request id (``subscription_messages`` numbers each book's requests with its
+        :meth:`request_id`, and the venues echo the id). Venue packages override this to read the
+        echoed topics / payload first."""
         rid = msg.get("id") if isinstance(msg, dict) else None
-        if isinstance(rid, int) and 1 <= rid <= len(vs):
-            return [vs[rid - 1]]
-        return []
+        vs = self._req_symbols.get(rid) if isinstance(rid, int) else None
+        return [vs] if vs is not None else []
 
     def _subscription_sids(self, msg: Any) -> list[int]:
         by_vs = {vs: sid for sid, vs in self._venue_symbols.items()}
@@ -288,7 +443,7 @@ class VenueAdapter(Component):
                 self.on_resync(sid, 5)      # no-op when a sync task is already waiting
 
     def unsubscribed_books(self) -> list[str]:
-        """Venue symbols whose subscription was rejected and not yet accepted."""
+        """Venue symbols whose subscription was rejected, or added at run time, and not yet accepted."""
         return [self._venue_symbols[sid] for sid, ev in self._subscribed.items() if not ev.is_set()]
 
     def book_depth(self) -> int:
@@ -309,7 +464,7 @@ class VenueAdapter(Component):
         self._stopping = False
         try:
             self.feed = self._transport().market_feed(
-                self, ws_url, self.subscription_messages(list(self._venue_symbols.values())), self._on_reconnected)
+                self, ws_url, self._subscriptions(list(self._venue_symbols)), self._on_reconnected)
             await self.feed.start()
             self.connected = True
             loop = asyncio.get_running_loop()
@@ -367,10 +522,14 @@ class VenueAdapter(Component):
             self.on_resync(sid, 5)
 
     async def _sync_book(self, symbol_id: int) -> None:
-        """Fetch a snapshot until one is applied. Each fetch already retries inside the REST manager
-        (429 / 5xx / timeouts); between fetches: exponential backoff with jitter (at most
-        ``SNAPSHOT_BACKOFF_MAX_S``), or as long as the breaker / the venue's pause says."""
+        """Fetch a snapshot until one is applied. Each fetch waits for its turn in
+        :attr:`snapshot_queue` (a book that was in sync before goes first) and already retries
+        inside the REST manager (429 / 5xx / timeouts); between fetches: exponential backoff with
+        jitter (at most ``SNAPSHOT_BACKOFF_MAX_S``), or as long as the breaker / the venue's pause
+        says."""
         vs = self._venue_symbols[symbol_id]
+        priority = RESYNC_PRIORITY if self._snapshot_ok.get(symbol_id) else FIRST_SYNC_PRIORITY
+        order = self._order.get(symbol_id, 0)
         self._snapshot_ok[symbol_id] = False
         subscribed = self._subscribed[symbol_id]
         delay = self.SNAPSHOT_BACKOFF_BASE_S
@@ -380,7 +539,11 @@ class VenueAdapter(Component):
                 # a book without its subscription would be "in sync" with no diffs coming: the
                 # snapshot waits for the venue's ack (its diffs are buffered from then on)
                 await subscribed.wait()
-                last_id, bids, asks = await self.fetch_snapshot(vs)
+                await self.snapshot_queue.acquire(priority, order)
+                try:
+                    last_id, bids, asks = await self.fetch_snapshot(vs)
+                finally:
+                    self.snapshot_queue.release()
                 if not subscribed.is_set():
                     continue            # rejected meanwhile
                 self.router.snapshot(self.venue_id, symbol_id, last_id, bids, asks)
@@ -420,8 +583,13 @@ class VenueAdapter(Component):
         raise NotImplementedError
 
     def subscription_messages(self, venue_symbols: list[str]) -> list[bytes]:
-        """Venue hook: the subscribe frames of the book streams, one per book, numbered 1.. in
-        ``venue_symbols`` order where the venue echoes an id."""
+        """Venue hook: the subscribe frames of the book streams, one per book, each numbered with
+        the book's :meth:`request_id` where the venue echoes an id."""
+        raise NotImplementedError
+
+    def unsubscription_messages(self, venue_symbols: list[str]) -> list[bytes]:
+        """Venue hook: the unsubscribe frames of the book streams, one per book (the same order),
+        in the venue's protocol; sent when :meth:`remove_books` takes a book away at run time."""
         raise NotImplementedError
 
     def ping_message(self) -> bytes:
@@ -458,6 +626,8 @@ class VenueAdapter(Component):
                 "snapshots": self.snapshots, "snapshot_errors": self.snapshot_errors,
                 "resync_requests": self.resync_requests, "unsubscribed": self.unsubscribed_books(),
                 "subscriptions_rejected": self.subscriptions_rejected, "feed": feed,
+                "books_added": self.books_added, "books_removed": self.books_removed,
+                "snapshots_waiting": len(self.snapshot_queue),
                 "book_audits": dict(self.auditor.results) if self.auditor is not None else {},
                 "rest": self.rest.stats() if self.rest is not None else {}}
 

@@ -40,6 +40,9 @@ class WsRules:
     default_rotation_age_s: float = 0.0
     #: client messages per second one connection may send (0: no limit); more closes it
     max_client_messages_per_s: int = 0
+    #: new connections per second the node opens (0: no limit): a venue's connection-rate limit,
+    #: which matters once hundreds of books spread over many connections open at start-up
+    max_connects_per_s: float = 0.0
 
 
 @dataclass(frozen=True)

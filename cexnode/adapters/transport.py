@@ -54,6 +54,10 @@ class MarketFeed(Protocol):
 
     async def stop(self) -> None: ...
 
+    def add_subscriptions(self, msgs: list[bytes]) -> None: ...
+
+    def remove_subscriptions(self, sub_msgs: list[bytes], unsub_msgs: list[bytes]) -> None: ...
+
     def status(self) -> dict: ...
 
 
@@ -109,6 +113,7 @@ class LiveTransport:
                                             or rules.default_rotation_age_s or None),
                       max_messages_per_s=rules.max_client_messages_per_s,
                       is_subscription_reject=adapter.is_subscription_reject,
+                      max_connects_per_s=rules.max_connects_per_s,
                       on_reconnected=on_reconnected)
 
     def book_sync_rule(self, adapter: "VenueAdapter") -> int:

@@ -101,6 +101,12 @@ class CaptureFeed:
     async def stop(self) -> None:
         self.started = False
 
+    def add_subscriptions(self, msgs: list[bytes]) -> None:
+        """Nothing to send: the capture holds the frames of whatever the recording node subscribed."""
+
+    def remove_subscriptions(self, sub_msgs: list[bytes], unsub_msgs: list[bytes]) -> None:
+        """Nothing to send (see :meth:`add_subscriptions`); the router drops a removed book's frames."""
+
     def deliver(self, e: CaptureEntry) -> bool:
         """Feed one frame; True when it may have woken a task (a book left sync, or a control
         message reached the adapter), i.e. the pipeline must settle before the next entry."""

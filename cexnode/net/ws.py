@@ -9,6 +9,13 @@ the caller (:mod:`cexnode.adapters.base`); nothing here names a venue.
 
 * subscribe on every (re)connect, one connection per group of ``max_subscriptions`` messages
   (a venue that caps subscriptions per connection);
+* subscriptions added and removed while the feed runs (:meth:`WsFeed.add_subscriptions`,
+  :meth:`WsFeed.remove_subscriptions`): an added one joins a group with room, else a new group whose
+  connection opens; on a live connection the (un)subscribe frames go out within the connection's
+  message budget; a removed one is not re-sent on reconnect, and a connection left with no
+  subscription is closed (a venue may close an idle connection itself);
+* connections open at most ``max_connects_per_s`` per second (starts, reconnects, rotations, new
+  groups), a venue's limit on new connections;
 * application pings (the venue's ping message every ``ping_interval_s``) plus protocol pings through
   picows' auto-ping (a missing pong disconnects), off for a venue that does not answer them;
 * a watchdog: a connection with no frame for ``watchdog_s`` is closed and reconnected;
@@ -56,7 +63,7 @@ class _Conn:
     """One live connection of a group (cold bookkeeping around the C listener)."""
 
     __slots__ = ("listener", "transport", "index", "generation", "opened_at", "first_data", "subscribed_at",
-                 "sent")
+                 "sent", "subs", "outbox")
 
     def __init__(self, listener: Any, transport: Any, index: int, generation: int) -> None:
         self.listener = listener
@@ -67,6 +74,8 @@ class _Conn:
         self.first_data = asyncio.Event()
         self.subscribed_at = 0.0
         self.sent: deque = deque()             # monotonic times of the client messages in the rate window
+        self.subs: set = set()                 # subscribe messages this connection sent (or will send)
+        self.outbox: deque = deque()           # (un)subscribe frames waiting for the message budget
 
 
 class WsFeed:
@@ -106,6 +115,9 @@ class WsFeed:
     is_subscription_reject
         ``(venue error message) -> bool``: is it the rejection of a subscription (re-sent with
         backoff)? Default :func:`subscription_rejected`.
+    max_connects_per_s
+        The venue's limit on new connections per second: every connect (start, reconnect, rotation,
+        a new group) waits for its turn, ``1 / max_connects_per_s`` apart. None or 0: no limit.
     """
 
     def __init__(self, url: str, parser: Any, subscriptions: list[bytes], *, venue: str = "",
@@ -117,7 +129,8 @@ class WsFeed:
                  max_connection_age_s: Optional[float] = None,
                  on_reconnected: Optional[Callable[[int], Any]] = None,
                  max_messages_per_s: Optional[int] = None,
-                 is_subscription_reject: Optional[Callable[[Any], bool]] = None) -> None:
+                 is_subscription_reject: Optional[Callable[[Any], bool]] = None,
+                 max_connects_per_s: Optional[float] = None) -> None:
         self.url = url
         self.parser = parser
         self.venue = venue
@@ -134,23 +147,30 @@ class WsFeed:
         self.connect_timeout_s = connect_timeout_s
         self.max_connection_age_s = float(max_connection_age_s or 0.0)
         self.on_reconnected = on_reconnected
-        n = max_subscriptions if max_subscriptions > 0 else max(len(subscriptions), 1)
-        self.groups = [subscriptions[i:i + n] for i in range(0, len(subscriptions), n)] or [[]]
         self.max_messages_per_s = int(max_messages_per_s or 0)
+        self.max_connects_per_s = float(max_connects_per_s or 0.0)
         self.is_subscription_reject = is_subscription_reject or subscription_rejected
-        biggest = max(len(g) for g in self.groups)
-        if 0 < self.max_messages_per_s <= biggest:        # a group and a ping must fit the budget
+        if 0 < self.max_messages_per_s <= max_subscriptions:   # a group and a ping must fit the budget
             raise ValueError("%s: %d subscription messages per connection do not fit %d client messages per second"
-                             % (venue, biggest, self.max_messages_per_s))
+                             % (venue, max_subscriptions, self.max_messages_per_s))
+        # subscriptions per group: the venue's cap, else what fits the message budget with a ping
+        # (a whole group is sent at once on every connect), else unlimited (0)
+        self.group_capacity = max_subscriptions if max_subscriptions > 0 else max(self.max_messages_per_s - 1, 0)
+        n = self.group_capacity or max(len(subscriptions), 1)
+        self.groups: list[list[bytes]] = [subscriptions[i:i + n] for i in range(0, len(subscriptions), n)]
         self.log = get_logger("net.ws." + venue, [venue, "public", "ws"])
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[Optional[asyncio.Task]] = []
         self._conns: list[Optional[_Conn]] = [None] * len(self.groups)
         self._extra: set = set()                     # listeners of connections being replaced / opened
         self._ready: list[asyncio.Event] = []
         self._resub: list[Optional[asyncio.Task]] = [None] * len(self.groups)
         self._resub_delay = [backoff_initial_s] * len(self.groups)
+        self._drains: list[Optional[asyncio.Task]] = [None] * len(self.groups)
         self._gen = 0
         self._stopping = False
+        self._started = False
+        self._next_connect_at = 0.0                  # monotonic time of the next connect's turn
+        self.connect_times: deque = deque(maxlen=256)   # monotonic turn of each recent connect
         # counters (status(), metrics)
         self.connects = 0
         self.reconnects = 0
@@ -163,33 +183,161 @@ class WsFeed:
         self.rotation_failures = 0
         self.subscription_rejects = 0
         self.resubscribes = 0
+        self.subscriptions_added = 0     # at run time (add_subscriptions)
+        self.subscriptions_removed = 0
+        self.connections_closed_idle = 0     # closed because their last subscription left
         # per connection index: data frames, bytes, pings, pongs of its listeners already gone
         self._dead = [[0, 0, 0, 0] for _ in self.groups]
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Connect every group and subscribe; returns once all are connected (raises on timeout)."""
+        """Connect every group and subscribe; returns once all are connected (raises on timeout).
+        Connects are paced (``max_connects_per_s``): the wait allows for that. No subscription:
+        returns at once (groups come with :meth:`add_subscriptions`)."""
         self._stopping = False
-        self._ready = [asyncio.Event() for _ in self.groups]
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._run(i)) for i in range(len(self.groups))]
+        self._started = True
+        n = len(self.groups)
+        self._ready = [asyncio.Event() for _ in range(n)]
+        self._tasks = [None] * n
+        for i in range(n):
+            if self.groups[i]:
+                self._start_group(i)
+        waits = [self._ready[i].wait() for i in range(n) if self.groups[i]]
+        pacing = len(waits) / self.max_connects_per_s if self.max_connects_per_s > 0 else 0.0
         try:
-            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in self._ready)), self.connect_timeout_s)
+            await asyncio.wait_for(asyncio.gather(*waits), self.connect_timeout_s + pacing)
         except BaseException:
             await self.stop()
             raise
 
+    def _start_group(self, i: int) -> None:
+        t = self._tasks[i]
+        if t is None or t.done():
+            self._tasks[i] = asyncio.get_running_loop().create_task(self._run(i))
+
+    def _new_group(self) -> int:
+        self.groups.append([])
+        self._conns.append(None)
+        self._resub.append(None)
+        self._resub_delay.append(self.backoff_initial_s)
+        self._drains.append(None)
+        self._dead.append([0, 0, 0, 0])
+        self._ready.append(asyncio.Event())
+        self._tasks.append(None)
+        return len(self.groups) - 1
+
+    # ------------------------------------------------------------------ subscriptions at run time
+    def add_subscriptions(self, msgs: list[bytes]) -> None:
+        """Subscribe ``msgs`` (one subscription each): each joins the first group with room, else a
+        new group. A group with a live connection sends them within its message budget; a group
+        without a running connection gets one (paced like every connect); all of them are re-sent
+        on every reconnect. Before :meth:`start` they only join the groups."""
+        cap = self.group_capacity
+        added: dict[int, list[bytes]] = {}
+        i = 0
+        for m in msgs:
+            while i < len(self.groups) and cap > 0 and len(self.groups[i]) >= cap:
+                i += 1
+            if i == len(self.groups):
+                self._new_group()
+            self.groups[i].append(m)
+            added.setdefault(i, []).append(m)
+        self.subscriptions_added += len(msgs)
+        if not self._started or self._stopping:
+            return
+        for i, ms in added.items():
+            t = self._tasks[i]
+            if t is None or t.done():
+                self._start_group(i)        # its connect sends the whole group
+                continue
+            c = self._conns[i]
+            if c is None:
+                continue                    # reconnecting: the connect sends the whole group
+            for m in ms:
+                if m not in c.subs:
+                    c.subs.add(m)
+                    c.outbox.append(m)
+            self._kick(i)
+
+    def remove_subscriptions(self, sub_msgs: list[bytes], unsub_msgs: list[bytes]) -> None:
+        """Take the subscriptions ``sub_msgs`` out of their groups (never re-sent) and send
+        ``unsub_msgs[k]`` (the venue's unsubscribe of ``sub_msgs[k]``) on the connection that holds
+        it, within its message budget; one not sent yet is simply dropped. A connection left with no
+        subscription is closed once its frames are out."""
+        if len(sub_msgs) != len(unsub_msgs):
+            raise ValueError("one unsubscribe message per subscription")
+        touched = set()
+        for s, u in zip(sub_msgs, unsub_msgs):
+            for i, g in enumerate(self.groups):
+                if s in g:
+                    g.remove(s)
+                    break
+            else:
+                continue
+            self.subscriptions_removed += 1
+            touched.add(i)
+            c = self._conns[i]
+            if c is None or s not in c.subs:
+                continue
+            c.subs.discard(s)
+            try:
+                c.outbox.remove(s)          # never sent: nothing to undo
+            except ValueError:
+                c.outbox.append(u)
+        for i in touched:
+            self._kick(i)
+
+    def _kick(self, i: int) -> None:
+        """Start group ``i``'s sender of queued frames (one at a time)."""
+        if not self._started or self._stopping:
+            return
+        t = self._drains[i]
+        if t is None or t.done():
+            self._drains[i] = asyncio.get_running_loop().create_task(self._drain(i))
+
+    async def _drain(self, i: int) -> None:
+        """Send group ``i``'s queued (un)subscribe frames within the message budget, leaving room
+        for a ping; then close the connection if the group has no subscription left."""
+        while not self._stopping:
+            c = self._conns[i]
+            if c is None or not c.listener.connected or not c.outbox:
+                break                       # none (a reconnect sends the whole group) or all out
+            wait = self._send_wait(c, 2)
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            m = c.outbox.popleft()
+            try:
+                self._send(c, m)
+            except Exception as e:
+                self.log.warning("subscription send failed", venue=self.venue, conn=i, error=repr(e)[:200])
+                break                       # the connection is going: its reconnect resubscribes
+        if not self.groups[i] and not self._stopping:
+            self._close_group(i)
+
+    def _close_group(self, i: int) -> None:
+        """Group ``i`` lost its last subscription: end its supervisor (which closes the connection)."""
+        t = self._tasks[i]
+        if t is not None and not t.done():
+            t.cancel()
+            self.connections_closed_idle += 1
+            self.log.info("connection without subscriptions: closing", venue=self.venue, conn=i)
+        r = self._resub[i]
+        if r is not None:
+            r.cancel()
+            self._resub[i] = None
+
     async def stop(self) -> None:
         """Close every connection and end every task (idempotent)."""
         self._stopping = True
-        for t in self._resub:
-            if t is not None:
-                t.cancel()
-        for t in self._tasks:
+        self._started = False
+        tasks = [t for t in (*self._tasks, *self._resub, *self._drains) if t is not None]
+        for t in tasks:
             t.cancel()
-        await asyncio.gather(*self._tasks, *(t for t in self._resub if t is not None), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks = []
         self._resub = [None] * len(self.groups)
+        self._drains = [None] * len(self.groups)
         listeners = [c.listener for c in self._conns if c is not None] + list(self._extra)
         for lst in listeners:
             self._close_listener(lst)
@@ -206,7 +354,8 @@ class WsFeed:
 
     @property
     def connected(self) -> bool:
-        return all(c is not None and c.listener.connected for c in self._conns)
+        """Every group with subscriptions has its connection up."""
+        return all(c is not None and c.listener.connected for c, g in zip(self._conns, self.groups) if g)
 
     # ------------------------------------------------------------------ listener callbacks (cold)
     def _on_ws_connected(self, listener: Any) -> None:
@@ -227,7 +376,8 @@ class WsFeed:
 
     # ------------------------------------------------------------------ connections
     async def _connect(self, i: int) -> _Conn:
-        """Open one connection for group ``i`` and send its subscriptions."""
+        """Open one connection for group ``i`` (in its turn) and send its subscriptions."""
+        await self._connect_turn()
         self._gen += 1
         gen = self._gen
         pp = self.protocol_ping_s
@@ -246,9 +396,23 @@ class WsFeed:
         listener.notify_data_frames = 1
         for m in self.groups[i]:
             self._send(conn, m)
+        conn.subs.update(self.groups[i])
         conn.subscribed_at = time.monotonic()
         self.connects += 1
         return conn
+
+    async def _connect_turn(self) -> None:
+        """Wait until this connect may go: connects are ``1 / max_connects_per_s`` apart."""
+        rate = self.max_connects_per_s
+        now = time.monotonic()
+        if rate <= 0:
+            self.connect_times.append(now)
+            return
+        at = max(now, self._next_connect_at)
+        self._next_connect_at = at + 1.0 / rate
+        self.connect_times.append(at)
+        if at > now:
+            await asyncio.sleep(at - now)
 
     def _send(self, conn: _Conn, msg: bytes) -> None:
         """Send one client (text) message on ``conn``, counted against the venue's message budget."""
@@ -419,6 +583,12 @@ class WsFeed:
             return old
         self._extra.discard(new.listener)
         self._conns[i] = new
+        # subscriptions added while the replacement opened: it subscribed the group as it was then
+        for m in self.groups[i]:
+            if m not in new.subs:
+                new.subs.add(m)
+                new.outbox.append(m)
+        self._kick(i)
         self._close_listener(old.listener, 1000)
         self._retire(old.listener)
         self.rotations += 1
@@ -459,8 +629,12 @@ class WsFeed:
             if wait <= 0:
                 break
             await asyncio.sleep(wait)
-        for m in self.groups[i]:
+        group = self.groups[i]
+        queued = set(group)
+        c.outbox = deque(m for m in c.outbox if m not in queued)     # the whole group goes now
+        for m in group:
             self._send(c, m)
+        c.subs.update(group)
         self.resubscribes += 1
 
     # ------------------------------------------------------------------ status
@@ -504,13 +678,16 @@ class WsFeed:
 
     def status(self) -> dict:
         conns = self.connection_stats()
-        return {"connected": self.connected, "connections": len(self.groups), "connects": self.connects,
+        return {"connected": self.connected, "connections": sum(1 for g in self.groups if g),
+                "subscriptions": sum(len(g) for g in self.groups), "connects": self.connects,
                 "reconnects": self.reconnects, "disconnects": self.disconnects,
                 "frames": sum(c["frames"] for c in conns), "bytes": sum(c["bytes"] for c in conns), "pings": sum(c["pings"] for c in conns), "pongs": sum(c["pongs"] for c in conns),
                 "watchdog_trips": self.watchdog_trips, "errors": self.errors,
                 "frame_errors": self.frame_errors, "app_pings": self.app_pings, "rotations": self.rotations,
                 "rotation_failures": self.rotation_failures, "subscription_rejects": self.subscription_rejects,
-                "resubscribes": self.resubscribes}
+                "resubscribes": self.resubscribes, "subscriptions_added": self.subscriptions_added,
+                "subscriptions_removed": self.subscriptions_removed,
+                "connections_closed_idle": self.connections_closed_idle}
 
 
 def subscription_rejected(msg: Any) -> bool:

@@ -474,7 +474,9 @@ def test_feed_counters_scraped_from_metrics(tmp_path):
             sim_mexc = h.sim.venue("mexc_spot")
             sim_mexc.faults.reject_subscriptions(True)
             sim_mexc.faults.close_connections(1012)
-            assert await _wait(lambda: mexc.subscription_rejects >= 4 and mexc.resubscribes >= 2, 5), mexc.status()
+            # (the two reconnects are paced, ws.max_connects_per_s: the second one's rejections come later)
+            assert await _wait(lambda: mexc.subscription_rejects >= 4 and mexc.resubscribes >= 2
+                               and len(mexc_ad.unsubscribed_books()) == 32, 5), mexc.status()
             mid = await scrape()
             assert v(mid, "cexnode_ws_unsubscribed_books", "mexc_spot") == 32
             assert v(mid, "cexnode_ws_subscription_rejects_total", "mexc_spot") >= 4

@@ -44,8 +44,12 @@ class GateFuturesAdapter(VenueAdapter):
         return int(body["id"]), levels(body.get("bids")), levels(body.get("asks"))
 
     def subscription_messages(self, venue_symbols: list[str]) -> list[bytes]:
-        return [subscriptions.book_subscription(vs, self.book_depth(), req_id=i + 1)
-                for i, vs in enumerate(venue_symbols)]
+        return [subscriptions.book_subscription(vs, self.book_depth(), req_id=self.request_id(vs))
+                for vs in venue_symbols]
+
+    def unsubscription_messages(self, venue_symbols: list[str]) -> list[bytes]:
+        return [subscriptions.book_unsubscription(vs, self.book_depth(), req_id=self.request_id(vs))
+                for vs in venue_symbols]
 
     def subscription_symbols(self, msg: Any) -> list[str]:
         # Gate echoes the request's payload: [contract, interval, level]

@@ -13,19 +13,27 @@ import orjson
 CHANNEL_BOOK = "futures.order_book_update"
 PING_INTERVAL_S = 10.0
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 0
+# Gate publishes at most 300 connections per IP but no rate of new connections: a conservative pace
+MAX_CONNECTS_PER_S = 2.0
 
 
 def book_level(depth: int) -> int:
     return 20 if depth <= 20 else (50 if depth <= 50 else 100)
 
 
-def book_subscription(contract: str, depth: int, req_id: int = 0, now: float | None = None) -> bytes:
+def book_subscription(contract: str, depth: int, req_id: int = 0, now: float | None = None,
+                      event: str = "subscribe") -> bytes:
     level = book_level(depth)
     msg: dict = {"time": int(now if now is not None else time.time()), "channel": CHANNEL_BOOK,
-                 "event": "subscribe", "payload": [contract, "20ms" if level == 20 else "100ms", str(level)]}
+                 "event": event, "payload": [contract, "20ms" if level == 20 else "100ms", str(level)]}
     if req_id:
         msg["id"] = req_id
     return orjson.dumps(msg)
+
+
+def book_unsubscription(contract: str, depth: int, req_id: int = 0, now: float | None = None) -> bytes:
+    """The unsubscribe of :func:`book_subscription` (same channel and payload, ``event: unsubscribe``)."""
+    return book_subscription(contract, depth, req_id, now, event="unsubscribe")
 
 
 def ping_message(now: float | None = None) -> bytes:

@@ -34,8 +34,12 @@ class GateSpotAdapter(VenueAdapter):
         return int(body["id"]), body.get("bids") or [], body.get("asks") or []
 
     def subscription_messages(self, venue_symbols: list[str]) -> list[bytes]:
-        return [subscriptions.book_subscription(vs, self.book_depth(), req_id=i + 1)
-                for i, vs in enumerate(venue_symbols)]
+        return [subscriptions.book_subscription(vs, self.book_depth(), req_id=self.request_id(vs))
+                for vs in venue_symbols]
+
+    def unsubscription_messages(self, venue_symbols: list[str]) -> list[bytes]:
+        return [subscriptions.book_unsubscription(vs, self.book_depth(), req_id=self.request_id(vs))
+                for vs in venue_symbols]
 
     def subscription_symbols(self, msg: Any) -> list[str]:
         # Gate echoes the request's payload: [pair, interval]

@@ -13,6 +13,8 @@ import orjson
 CHANNEL_BOOK = "spot.order_book_update"
 PING_INTERVAL_S = 10.0
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 0        # not documented: no limit applied
+# Gate publishes at most 300 connections per IP but no rate of new connections: a conservative pace
+MAX_CONNECTS_PER_S = 2.0
 
 
 def book_interval(depth: int) -> str:
@@ -35,6 +37,11 @@ def subscribe_message(channel: str, payload: list, req_id: int = 0, event: str =
 
 def book_subscription(venue_symbol: str, depth: int, req_id: int = 0, now: float | None = None) -> bytes:
     return subscribe_message(CHANNEL_BOOK, [venue_symbol, book_interval(depth)], req_id, now=now)
+
+
+def book_unsubscription(venue_symbol: str, depth: int, req_id: int = 0, now: float | None = None) -> bytes:
+    """The unsubscribe of :func:`book_subscription` (same channel and payload, ``event: unsubscribe``)."""
+    return subscribe_message(CHANNEL_BOOK, [venue_symbol, book_interval(depth)], req_id, event="unsubscribe", now=now)
 
 
 def ping_message(now: float | None = None) -> bytes:

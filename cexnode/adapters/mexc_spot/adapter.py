@@ -41,8 +41,12 @@ class MexcSpotAdapter(VenueAdapter):
 
     def subscription_messages(self, venue_symbols: list[str]) -> list[bytes]:
         # one topic per request so that the per-connection limit (30) can split them
-        return [subscriptions.subscribe_message([subscriptions.depth_topic(vs)], req_id=i + 1)
-                for i, vs in enumerate(venue_symbols)]
+        return [subscriptions.subscribe_message([subscriptions.depth_topic(vs)], req_id=self.request_id(vs))
+                for vs in venue_symbols]
+
+    def unsubscription_messages(self, venue_symbols: list[str]) -> list[bytes]:
+        return [subscriptions.unsubscribe_message([subscriptions.depth_topic(vs)], req_id=self.request_id(vs))
+                for vs in venue_symbols]
 
     def subscription_symbols(self, msg: Any) -> list[str]:
         # MEXC names the topics in both the ack and the rejection ("... [t1,t2].  Reason: Blocked!")

@@ -15,6 +15,8 @@ import orjson
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 30
 PING_INTERVAL_S = 20.0
 MAX_CONNECTION_AGE_S = 24 * 3600.0
+# MEXC publishes no rate of new connections: a conservative pace (35 connections, 1,000 books, in 18 s)
+MAX_CONNECTS_PER_S = 2.0
 DEPTH_INTERVAL = "10ms"          # aggre depth pushes: 10ms or 100ms
 
 PRIVATE_TOPICS = ("spot@private.orders.v3.api.pb", "spot@private.deals.v3.api.pb",
