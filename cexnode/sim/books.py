@@ -119,6 +119,16 @@ class TrueBook:
         self.ts_ms = ts_ms
         return BookDiff(self.symbol, first, self.last_id, ob, oa, ts_ms, full, list(trades))
 
+    def commit(self, bids, asks, *, n_ids: int, ts_ms: int, trades=()) -> BookDiff:
+        """The diff of changes already made to the levels in place (the generator edits the book
+        directly): advance the id by ``n_ids``; ``bids``/``asks`` are the changed levels, best first."""
+        if n_ids < 1:
+            raise ValueError("a diff covers at least one id")
+        first = self.last_id + 1
+        self.last_id += n_ids
+        self.ts_ms = ts_ms
+        return BookDiff(self.symbol, first, self.last_id, bids, asks, ts_ms, False, list(trades))
+
     @property
     def crossed(self) -> bool:
         return bool(self.bid_px) and bool(self.ask_px) and self.bid_px[-1] >= self.ask_px[0]

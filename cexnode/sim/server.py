@@ -36,6 +36,7 @@ import asyncio
 import importlib
 import importlib.util
 import logging
+import random
 import signal
 import sys
 import time
@@ -58,6 +59,7 @@ from .faults import Faults
 from .generator import GeneratorParams, MarketGenerator
 from .instruments import DEFAULT_MIDS, SimInstrument
 from .playback import Player, load_capture
+from .universe import SimUniverse
 
 __all__ = ["SimConnection", "SimVenue", "ExchangeSimulator", "VenueUrls", "run_standalone"]
 
@@ -252,6 +254,9 @@ class SimVenue:
     trading_class: Optional[Callable[[Any], Any]] = None
     #: first order id of the venue's matching engine
     order_id_start = 1
+    #: update periods (ms) of a generated universe's instruments: one rate, or (fast, slow) where
+    #: the venue's streams have two (the ``sim.universe.fast_pairs`` most traded take the fast one)
+    universe_step_ms: tuple[float, ...] = (100.0,)
 
     def __init__(self, sim: "ExchangeSimulator", instruments: Sequence[SimInstrument], *,
                  name: Optional[str] = None, host: str = "127.0.0.1", ws_port: int = 0, rest_port: int = 0,
@@ -264,11 +269,14 @@ class SimVenue:
         self.instruments: dict[str, SimInstrument] = {i.venue_symbol: i for i in instruments}
         self._by_unified: dict[str, SimInstrument] = {i.symbol: i for i in instruments}
         self.books: dict[str, TrueBook] = {}        # filled by the simulator from the generator
+        self.halted: set[str] = set()                # venue symbols delisted: listed as halted, not stepped
         self.faults = Faults(self)
         self.ws_handlers: dict[str, Callable] = {}
         self.connections: set[SimConnection] = set()
         # (kind, venue_symbol) -> {conn: variant}; kinds are venue-defined ("book", "obu", ...)
         self.subs: dict[tuple[str, str], dict[SimConnection, Any]] = {}
+        # the same dicts by venue symbol, in the order they were made: [(kind, {conn: variant})]
+        self._sym_subs: dict[str, list[tuple[str, dict]]] = {}
         self.rest_requests: Counter = Counter()      # path -> requests seen (faulted ones included)
         self._rate: dict[str, tuple[float, int]] = {}
         self.connections_total = 0
@@ -311,6 +319,37 @@ class SimVenue:
         if inst is None:
             raise KeyError("%s does not list %s (it lists %s)" % (self.name, symbol, ", ".join(self.instruments)))
         return inst
+
+    def add_instrument(self, inst: SimInstrument, book: TrueBook) -> None:
+        """List ``inst`` while running (a scheduled listing): its book joins the venue's."""
+        self.instruments[inst.venue_symbol] = inst
+        self._by_unified[inst.symbol] = inst
+        self.books[inst.venue_symbol] = book
+
+    def halt(self, symbol: str) -> None:
+        """Delist ``symbol``: the instrument lists show it halted, its book stops, orders are refused."""
+        self.halted.add(self.venue_symbol(symbol))
+
+    # ---------------------------------------------------------------- generated universe
+    @property
+    def wallet_venue(self) -> str:
+        """Name of the venue whose wallet funds this one (its own; a venue sharing another's
+        wallet, like a futures account funded from the spot wallet, names that one)."""
+        return self.name
+
+    def quote_volume_24h(self, vsym: str) -> Optional[Decimal]:
+        """24 h quote volume of the generated universe for ``vsym``; None without a universe."""
+        u = self.sim.universe
+        return u.volume(self.name, self.instruments[vsym].symbol) if u is not None else None
+
+    def transfer_status(self, asset: str) -> tuple[bool, bool]:
+        """``(can_deposit, can_withdraw)`` of ``asset`` on this venue's wallet (open without a universe)."""
+        u = self.sim.universe
+        return u.transfer(self.wallet_venue, asset) if u is not None else (True, True)
+
+    def asset_delisted(self, asset: str) -> bool:
+        u = self.sim.universe
+        return u.is_delisted_asset(self.wallet_venue, asset) if u is not None else False
 
     def venue_symbol(self, symbol: str) -> str:
         return self.instrument(symbol).venue_symbol
@@ -412,7 +451,10 @@ class SimVenue:
 
     def subscribe(self, conn: SimConnection, kind: str, vsym: str, variant: Any = None) -> bool:
         """Add a public subscription; False when the connection already has it."""
-        subs = self.subs.setdefault((kind, vsym), {})
+        subs = self.subs.get((kind, vsym))
+        if subs is None:
+            subs = self.subs[(kind, vsym)] = {}
+            self._sym_subs.setdefault(vsym, []).append((kind, subs))
         if conn in subs:
             return False
         subs[conn] = variant
@@ -462,8 +504,8 @@ class SimVenue:
         book_deliveries: list[tuple[SimConnection, bytes, bool]] = []
         batched = False
         armed = None
-        for (kind, vsym), subs in self.subs.items():
-            if vsym != sym or not subs:
+        for kind, subs in self._sym_subs.get(sym, ()):
+            if not subs:
                 continue
             cache: dict = {}
             book = kind in self.BOOK_KINDS
@@ -719,6 +761,12 @@ class ExchangeSimulator:
         mids_cfg = {k: Decimal(v) for k, v in sc.mid_prices.items()}
         # the registry is read here, once: the venues' classes serve every message after this
         known = registry.names()
+        self.universe: Optional[SimUniverse] = None
+        if venues is None and sc.universe.enabled:
+            served = [n for n, _ in full.venues.enabled()] if full is not None else []
+            served = [n for n in known if n in served] or list(known)
+            self.universe = SimUniverse(sc.universe, self.seed, {n: registry.venue_class(n).market for n in served})
+            venues = {n: self.universe.symbols(n) for n in served}
         if venues is None:
             if full is not None and any(v.symbols for _, v in full.venues.enabled()):
                 venues = {n: list(v.symbols) for n, v in full.venues.enabled()}
@@ -736,7 +784,8 @@ class ExchangeSimulator:
             lst = []
             for sym in venues[name]:
                 base, quote = sym.split("/")[0], sym.split("/")[1].split(":")[0]
-                mid = mids_cfg.get(base + "/" + quote) or DEFAULT_MIDS.get(base, Decimal(10))
+                mid = (self.universe.mid(sym) if self.universe is not None else
+                       mids_cfg.get(base + "/" + quote) or DEFAULT_MIDS.get(base, Decimal(10)))
                 mids[(base, quote)] = mid
                 lst.append(cls.make_instrument(name, sym, mid, decimal_contracts=sc.futures_decimal_sizes))
             insts[name] = lst
@@ -758,6 +807,17 @@ class ExchangeSimulator:
         self.generator = MarketGenerator(self.params, insts, mids)
         for (vname, vsym), st in self.generator.states.items():
             self.venues[vname].books[vsym] = st.book
+        self._tick_no = 0
+        self._listings_done = self._delistings_done = 0
+        self.listed: list[tuple[str, str]] = []       # (venue, symbol) listed while running
+        self.delisted: list[tuple[str, str]] = []     # (venue, symbol) delisted while running
+        if self.universe is not None:
+            for name, venue in self.venues.items():
+                ranked = sorted(venue.instruments.values(),
+                                key=lambda i: -(self.universe.volume(name, i.symbol) or 0))
+                fast = {i.venue_symbol for i in ranked[:sc.universe.fast_pairs]}
+                for inst in venue.instruments.values():
+                    self._schedule(self.generator.states[(name, inst.venue_symbol)], inst.venue_symbol in fast)
         self._task: Optional[asyncio.Task] = None
         self._running = asyncio.Event()
         self._running.set()
@@ -793,13 +853,74 @@ class ExchangeSimulator:
     def true_book(self, venue: str, symbol: str, depth: Optional[int] = None):
         return self.venue(venue).true_book(symbol, depth)
 
+    # ---------------------------------------------------------------- generated universe
+    def _schedule(self, st, fast: bool) -> None:
+        """Step a universe book at its venue's rate (``sim.universe.step_ms`` or the venue's
+        ``universe_step_ms``: the fast rate for the most traded), from a random phase so that the
+        books' pushes spread over the period instead of coming together."""
+        venue = self.venues[st.venue]
+        uc = self.cfg.universe
+        ms = uc.step_ms.get(st.venue) or (venue.universe_step_ms[0] if fast else venue.universe_step_ms[-1])
+        period = max(1, round(ms / self.cfg.update_interval_ms))
+        phase = random.Random("%d:phase:%s:%s" % (self.seed, st.venue, st.inst.venue_symbol)).randrange(period)
+        self.generator.schedule(st, period, phase)
+
+    def list_next(self) -> list[tuple[str, str]]:
+        """List the universe's next pair on every venue now: instruments, books (streaming from
+        the next tick), REST lists. Returns ``[(venue, unified symbol)]``."""
+        if self.universe is None:
+            raise RuntimeError("listings need sim.universe.enabled")
+        added = self.universe.list_next()
+        for name, sym in added:
+            venue = self.venues[name]
+            inst = type(venue).make_instrument(name, sym, self.universe.mid(sym),
+                                               decimal_contracts=self.cfg.futures_decimal_sizes)
+            st = self.generator.add_book(name, inst, self.universe.mid(sym))
+            venue.add_instrument(inst, st.book)
+            self._schedule(st, False)
+            log.info("sim %s: listed %s (%s)", name, sym, inst.venue_symbol)
+        self.listed.extend(added)
+        return added
+
+    def delist_next(self) -> list[tuple[str, str]]:
+        """Delist one common pair on every venue listing it: halted in the instrument lists as each
+        venue shows it, its books stop, its orders are refused. Returns ``[(venue, unified symbol)]``."""
+        if self.universe is None:
+            raise RuntimeError("delistings need sim.universe.enabled")
+        removed = self.universe.delist_next()
+        for name, sym in removed:
+            venue = self.venues[name]
+            venue.halt(sym)
+            self.generator.unschedule(self.generator.states[(name, venue.venue_symbol(sym))])
+            log.info("sim %s: delisted %s", name, sym)
+        self.delisted.extend(removed)
+        return removed
+
+    def _run_schedule(self, elapsed_s: float) -> None:
+        """Listings and delistings due ``elapsed_s`` after the clock started."""
+        uc = self.cfg.universe
+        if uc.listing_interval_s > 0:
+            while elapsed_s >= (self._listings_done + 1) * uc.listing_interval_s:
+                self._listings_done += 1
+                self.list_next()
+        if uc.delisting_interval_s > 0:
+            while elapsed_s >= (self._delistings_done + 1) * uc.delisting_interval_s:
+                self._delistings_done += 1
+                self.delist_next()
+
     # ---------------------------------------------------------------- clock
     def tick(self, n: int = 1) -> int:
-        """Step the generator ``n`` times and publish; returns the number of diffs published."""
+        """Step the generator ``n`` times and publish; returns the number of diffs published.
+        With a universe, one tick steps the books due on it (each at its own rate)."""
         count = 0
         for _ in range(n):
             ts = now_ms()
-            for st, diff in self.generator.step(ts):
+            if self.universe is not None:
+                self._tick_no += 1
+                stepped = self.generator.step_due(self._tick_no, ts)
+            else:
+                stepped = self.generator.step(ts)
+            for st, diff in stepped:
                 self.venues[st.venue].publish(diff)
                 count += 1
             for venue in self.venues.values():
@@ -827,11 +948,14 @@ class ExchangeSimulator:
     async def _run_clock(self) -> None:
         interval = self.params.step_ms / 1000.0
         loop = asyncio.get_running_loop()
-        nxt = loop.time()
+        nxt = start = loop.time()
+        self._listings_done = self._delistings_done = 0
         while True:
             if not self._running.is_set():
                 await self._running.wait()
                 nxt = loop.time()
+            if self.universe is not None:
+                self._run_schedule(loop.time() - start)
             self.tick()
             nxt += interval
             delay = nxt - loop.time()
@@ -879,8 +1003,13 @@ class ExchangeSimulator:
         await self.stop()
 
     def describe(self) -> list[str]:
-        """One line per venue: name, WebSocket URL, REST base URL, venue symbols."""
-        return ["sim %-15s ws %s  rest %s  symbols %s" % (n, v.urls.ws, v.urls.rest, ",".join(v.instruments))
+        """One line per venue: name, WebSocket URL, REST base URL, venue symbols (their count
+        with a generated universe)."""
+        def symbols(v: SimVenue) -> str:
+            if self.universe is not None:
+                return "%d (generated universe)" % len(v.instruments)
+            return ",".join(v.instruments)
+        return ["sim %-15s ws %s  rest %s  symbols %s" % (n, v.urls.ws, v.urls.rest, symbols(v))
                 for n, v in self.venues.items() if v.urls is not None]
 
 
