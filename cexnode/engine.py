@@ -42,6 +42,7 @@ from cexnode.execution.recovery import AuditFold, Checkpointer, recover
 from cexnode.log import get_logger
 from cexnode.metrics import add_book_sources, books_readiness, venues_readiness
 from cexnode.net.ratelimit import min_interval_s
+from cexnode.routes import LegView, RouteView
 
 __all__ = ["Engine", "route_legs", "route_symbol_on", "format_summary", "context_capture"]
 
@@ -77,6 +78,8 @@ class Engine(Component):
         self.risk: Any = None
         self.positions: Any = None
         self.books: dict[tuple[str, str], Any] = {}       # (venue, unified symbol) -> Book
+        #: route name -> its view (the scanner reads it each refresh; routes may come and go)
+        self.route_table: dict[str, RouteView] = {}
         self.failed: dict[str, str] = {}
         self.started_at = 0.0
         self.opportunities = 0
@@ -189,7 +192,11 @@ class Engine(Component):
                 self.log.warning("route disabled: fewer than two venues available", route=r.name or r.symbol)
                 continue
             p, q = self.registry.scales(r.symbol)
-            self.arb.add_route(r.name or "%s %s" % (r.symbol, "/".join(r.venues)), r.symbol, p, q, legs)
+            name = r.name or "%s %s" % (r.symbol, "/".join(r.venues))
+            self.arb.add_route(name, r.symbol, p, q, legs)
+            self.route_table[name] = RouteView(name, r.symbol, tuple(
+                LegView(leg["venue"], route_symbol_on(leg["venue"], r.symbol), leg["book"], leg["taker_fee"])
+                for leg in legs), p, q)
             rules.update(leg_rules)
             base, quote = r.symbol.split(":")[0].split("/")
             for leg in legs:     # a perp leg's caps read the quote margin only (arb.pxd rule 3)
@@ -414,6 +421,9 @@ class Engine(Component):
                     self.arb.set_leg_params(venue, taker_fee=fee, margin_fraction=mf)
                 else:
                     self.arb.set_leg_params(venue, taker_fee=fee)
+            for name, view in list(self.route_table.items()):
+                self.route_table[name] = dataclasses.replace(view, legs=tuple(
+                    dataclasses.replace(leg, taker_fee=getattr(cfg.venues, leg.venue).taker_fee) for leg in view.legs))
         if self.risk is not None:
             self.risk.reconfigure(cfg.risk)
         if self.executor is not None:
