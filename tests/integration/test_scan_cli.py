@@ -7,7 +7,9 @@ arguments and configs exit 2 naming the problem.
 """
 from __future__ import annotations
 
+import asyncio
 import csv
+import dataclasses
 import io
 import os
 import pty
@@ -19,6 +21,12 @@ import time
 from decimal import Decimal
 
 import orjson
+
+from cexnode.config import load_config
+from cexnode.node import Node
+from cexnode.scan.main import ScanComponent, scan_config
+from cexnode.scan.report import report_rows
+from cexnode.scan.stats import ScanStats
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -186,3 +194,53 @@ def test_scan_on_a_terminal_draws_the_live_table_of_the_best_routes(tmp_path):
     # then the closing report, every route in it
     for name in ROUTE_VENUES:
         assert re.search(r"^%s\s" % name, report, re.M), report
+
+
+async def _until(cond, deadline_s: float, what: str) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not cond():
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        await asyncio.sleep(0.02)
+
+
+def test_scan_follows_routes_that_leave_and_join_the_engines_table(tmp_path):
+    """What the universe manager does at run time, done here by hand on the running engine's
+    route table: the scanner stops sampling a removed route (reported ``removed``) and picks up a
+    new one from its first refresh on."""
+    cfg = load_config(_config(tmp_path))
+    out = {}
+
+    async def main():
+        node = Node(scan_config(cfg), duration=30, trading=False)
+        engine = node.context.engine
+        stats = ScanStats(Decimal(500), time.monotonic())
+        engine.opportunity_taps.append(stats.on_opportunities)
+        comp = ScanComponent(engine, stats, None, refresh_s=0.1)
+        node.components.append(comp)
+
+        async def edit():
+            await _until(lambda: stats.refreshes >= 3, 60, "the scan's first refreshes")
+            view = engine.route_table.pop("eth-ss")
+            at = stats.refreshes
+            await _until(lambda: stats.refreshes >= at + 3, 10, "refreshes without eth-ss")
+            engine.route_table["eth-ss-again"] = dataclasses.replace(view, name="eth-ss-again")
+            at = stats.refreshes
+            await _until(lambda: stats.refreshes >= at + 3, 10, "refreshes with eth-ss-again")
+            node.request_stop()
+
+        editor = asyncio.get_running_loop().create_task(edit())
+        out["rc"] = await node.run()
+        await editor
+        out["refreshes"] = stats.refreshes
+        out["rows"] = {r["route"]: r for r in report_rows(stats, time.monotonic())}
+
+    asyncio.run(asyncio.wait_for(main(), 120))
+    assert out["rc"] == 0
+    rows, refreshes = out["rows"], out["refreshes"]
+    assert set(rows) == set(ROUTE_VENUES) | {"eth-ss-again"}
+    assert rows["eth-ss"]["status"] == "removed" and rows["eth-ss-again"]["status"] == "live"
+    assert rows["btc-ss"]["samples"] == rows["btc-sp"]["samples"] == refreshes
+    # sampled while in the table only: at least 3 refreshes saw neither the old route nor the new one
+    assert rows["eth-ss"]["samples"] >= 3 and rows["eth-ss-again"]["samples"] >= 3
+    assert rows["eth-ss"]["samples"] + rows["eth-ss-again"]["samples"] <= refreshes - 3
+    assert rows["eth-ss-again"]["direction"] is not None
