@@ -22,7 +22,7 @@ from cexnode.scan.depth import depth_at_breakeven, net_bps_at_size
 __all__ = ["RouteSample", "RouteStats", "ScanStats", "sample_route", "LEVELS"]
 
 #: levels read per side per book and refresh: the size walk and the depth go no deeper
-LEVELS = 200
+LEVELS = 100
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,11 @@ def _rank(net_bps: Optional[Decimal], depth: Decimal) -> tuple[int, Decimal, Dec
     return (0, Decimal(0), depth) if net_bps is None else (1, net_bps, depth)
 
 
-def sample_route(view: RouteView, size: Decimal, now_ns: int, levels: int = LEVELS) -> RouteSample:
+def sample_route(view: RouteView, size: Decimal, now_ns: int, levels: int = LEVELS,
+                 tops: Optional[dict[int, tuple]] = None) -> RouteSample:
     """The better of the route's directions at ``size`` quote (every ordered pair of legs whose
-    books are in sync; by net bps, then depth)."""
+    books are in sync; by net bps, then depth). ``tops``: the levels of books already read at
+    this refresh, by ``id(book)`` (a book in several routes is read once)."""
     ladders = {}
     ages = []
     for leg in view.legs:
@@ -59,7 +61,13 @@ def sample_route(view: RouteView, size: Decimal, now_ns: int, levels: int = LEVE
         recv = book.recv_ns
         ages.append((leg.venue, (now_ns - recv) // 1_000_000 if recv else None))
         if book.in_sync:
-            ladders[leg.venue] = book.top(levels)          # (bids, asks)
+            if tops is None:
+                ladders[leg.venue] = book.top(levels)      # (bids, asks)
+                continue
+            top = tops.get(id(book))
+            if top is None:
+                top = tops[id(book)] = book.top(levels)
+            ladders[leg.venue] = top
     best: Optional[tuple] = None
     for a, b in permutations(view.legs, 2):
         if a.venue not in ladders or b.venue not in ladders:
@@ -158,6 +166,7 @@ class ScanStats:
         first = self.refreshes == 0
         self.refreshes += 1
         out = []
+        tops: dict[int, tuple] = {}       # this refresh's levels, by book (held here: ids stay unique)
         for name, view in list(table.items()):
             st = self.routes.get(name)
             if st is None or st.until is not None:
@@ -166,7 +175,7 @@ class ScanStats:
                     st = self.routes[name] = RouteStats(name, view.symbol, since=self.started if first else now)
                 else:                          # back after a removal: counted on from its first window
                     st.until = None
-            s = sample_route(view, self.size, now_ns)
+            s = sample_route(view, self.size, now_ns, tops=tops)
             st.add(s)
             out.append(s)
         for name, st in self.routes.items():

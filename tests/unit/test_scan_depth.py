@@ -17,11 +17,14 @@ import dataclasses
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cexnode._core.book import Book
 from cexnode.routes import LegView, RouteView
 from cexnode.scan.depth import depth_at_breakeven, net_bps_at_size
 from cexnode.scan.stats import ScanStats, sample_route
+from reference import scan_depth_ref as ref
 
 P, Q = 2, 3
 X_ASKS = [(10000, 2000), (10100, 3000)]
@@ -112,3 +115,29 @@ def test_scan_stats_follow_routes_that_come_and_go():
     # in the table from the start (it was there at the first refresh) until 90 s: 1.5 minutes
     assert r.minutes(120.0) == pytest.approx(1.5) and r2.minutes(120.0) == pytest.approx(1.0)
     assert stats.per_minute("r", 120.0) == 0.0 and stats.per_minute("gone", 120.0) is None
+
+
+def test_fees_with_more_than_8_decimals_and_sizes_below_the_books_resolution():
+    with pytest.raises(ValueError):
+        net_bps_at_size(X_ASKS, Y_BIDS, P, Q, Decimal("0.000000001"), FY, Decimal(1))
+    with pytest.raises(ValueError):
+        depth_at_breakeven(X_ASKS, Y_BIDS, P, Q, FX, Decimal("0.000000001"))
+    # P+Q = 5 decimals of quote: 0.000001 is below it, 0.00001 is one unit (at the best ask)
+    assert net_bps_at_size(X_ASKS, Y_BIDS, P, Q, FX, FY, Decimal("0.000001")) is None
+    assert net_bps_at_size(X_ASKS, Y_BIDS, P, Q, FX, FY, Decimal("0.00001")) == Decimal("269.40")
+
+
+_ladder = st.lists(st.tuples(st.integers(1, 120), st.integers(1, 5000)), min_size=0, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(asks=_ladder, bids=_ladder, fb=st.integers(0, 300_000), fs=st.integers(0, 300_000),
+       size=st.decimals(min_value=Decimal("0.001"), max_value=Decimal(5000), places=3))
+def test_pricing_equals_the_reference(asks, bids, fb, fs, size):
+    # ladders: asks ascending from 100.00, bids descending from 103.00 (crossing or not)
+    a = [(10000 + sum(d for d, _ in asks[:k + 1]), qty) for k, (_, qty) in enumerate(asks)]
+    b = [(10300 - sum(d for d, _ in bids[:k + 1]), qty) for k, (_, qty) in enumerate(bids)]
+    b = [(px, qty) for px, qty in b if px > 0]
+    fee_b, fee_s = Decimal(fb).scaleb(-8), Decimal(fs).scaleb(-8)
+    assert net_bps_at_size(a, b, P, Q, fee_b, fee_s, size) == ref.net_bps_at_size(a, b, P, Q, fee_b, fee_s, size)
+    assert depth_at_breakeven(a, b, P, Q, fee_b, fee_s) == ref.depth_at_breakeven(a, b, P, Q, fee_b, fee_s)
