@@ -15,6 +15,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -244,3 +245,27 @@ def test_scan_follows_routes_that_leave_and_join_the_engines_table(tmp_path):
     assert rows["eth-ss"]["samples"] >= 3 and rows["eth-ss-again"]["samples"] >= 3
     assert rows["eth-ss"]["samples"] + rows["eth-ss-again"]["samples"] <= refreshes - 3
     assert rows["eth-ss-again"]["direction"] is not None
+
+
+def test_scan_until_ctrl_c_then_the_report(tmp_path):
+    p = subprocess.Popen([sys.executable, "-m", "cexnode", "scan", "--config", _config(tmp_path), "--format", "json"],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # the node says when it runs (every component started: the scan's too); then Ctrl-C
+        seen = b""
+        deadline = time.monotonic() + 60
+        while b" running (" not in seen:
+            assert time.monotonic() < deadline and p.poll() is None, seen.decode()[-2000:]
+            ready, _, _ = select.select([p.stderr], [], [], 0.5)
+            if ready:
+                seen += os.read(p.stderr.fileno(), 65536)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, (seen + err).decode()[-3000:]
+    lines = [orjson.loads(x) for x in out.splitlines()]
+    assert {x["route"] for x in lines if x["type"] == "route"} == set(ROUTE_VENUES)
+    assert lines[-1]["type"] == "summary" and lines[-1]["refreshes"] >= 1
