@@ -150,7 +150,8 @@ class ScanStats:
 
     def __init__(self, size: Decimal, started: float) -> None:
         self.size = size
-        self.started = started        # monotonic s: the opportunities of the routes there at the first refresh count from here
+        # monotonic s: the opportunities of the routes there at the first refresh count from here
+        self.started = started
         self.routes: dict[str, RouteStats] = {}
         self.opportunities: Counter = Counter()       # route name -> opportunities (the engine's tap)
         self.refreshes = 0
@@ -173,7 +174,8 @@ class ScanStats:
                 if st is None:
                     # routes there at the first refresh were there when the tap was attached
                     st = self.routes[name] = RouteStats(name, view.symbol, since=self.started if first else now)
-                else:                          # back after a removal: counted on from its first window
+                else:                          # back after a removal: the time away is no time in the table
+                    st.since += now - st.until
                     st.until = None
             s = sample_route(view, self.size, now_ns, tops=tops)
             st.add(s)

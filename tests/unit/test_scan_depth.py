@@ -115,6 +115,10 @@ def test_scan_stats_follow_routes_that_come_and_go():
     # in the table from the start (it was there at the first refresh) until 90 s: 1.5 minutes
     assert r.minutes(120.0) == pytest.approx(1.5) and r2.minutes(120.0) == pytest.approx(1.0)
     assert stats.per_minute("r", 120.0) == 0.0 and stats.per_minute("gone", 120.0) is None
+    # back at 150 s after 60 s away: 1.5 minutes before, and the time since its return
+    table["r"] = view
+    stats.refresh(table, now_ns, 150.0)
+    assert r.until is None and r.samples == 3 and r.minutes(180.0) == pytest.approx(2.0)
 
 
 def test_fees_with_more_than_8_decimals_and_sizes_below_the_books_resolution():
