@@ -9,17 +9,18 @@ import argparse
 import json
 import os
 import sys
+from decimal import Decimal, InvalidOperation
 
 from cexnode.adapters import registry as venue_registry
 from cexnode.config import ConfigError, json_schema, load_config, markdown_reference, redacted_dict
 from cexnode.storage.tradedb import parse_since
 
-# The subcommands' entry points (node, record, replay, reports, decode) are imported where the
+# The subcommands' entry points (node, record, replay, scan, reports, decode) are imported where the
 # command runs: `check` and `config` must not import the node, its engine, capture or reports.
 
 EXIT_OK, EXIT_RUNTIME, EXIT_BAD_INPUT = 0, 1, 2
 
-SUBCOMMANDS = ("run", "check", "config", "sim", "record", "decode", "replay", "trades", "pnl", "db")
+SUBCOMMANDS = ("run", "check", "config", "sim", "record", "decode", "replay", "scan", "trades", "pnl", "db")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,6 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--capture", required=True)
     rep.add_argument("--dump-books", action="store_true")
 
+    scan = sub.add_parser("scan", help="run the node with trading off: live table of the best routes, then a report")
+    scan.add_argument("--config", required=True)
+    scan.add_argument("--duration", type=_duration, default=None, help="stop after S seconds (default: Ctrl-C)")
+    scan.add_argument("--size", type=_quote, default=None, metavar="QUOTE",
+                      help="quote notional the routes are priced at (default: arbitrage.max_notional)")
+    scan.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                      help="of the closing report: table (default), csv, or json (one object per line)")
+    scan.add_argument("--top", type=_count, default=20, metavar="N", help="routes in the live table (default 20)")
+    scan.add_argument("--out", default=None, metavar="FILE", help="write the closing report there (default: stdout)")
+
     fmt_help = "table (default: aligned text), csv, or json (one object per line; exact decimals)"
     trd = sub.add_parser("trades", help="trade history from the trade database (storage.path)")
     trd.add_argument("--config", required=True)
@@ -97,6 +108,26 @@ def build_parser() -> argparse.ArgumentParser:
     reb = dsub.add_parser("rebuild", help="rebuild the trade database from the audit log (idempotent)")
     reb.add_argument("--config", required=True)
     return p
+
+
+def _quote(text: str) -> Decimal:
+    try:
+        v = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError("expected a quote amount, found %r" % text) from None
+    if not v.is_finite() or v <= 0:
+        raise argparse.ArgumentTypeError("expected a positive quote amount, found %r" % text)
+    return v
+
+
+def _count(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a whole number, found %r" % text) from None
+    if v < 1:
+        raise argparse.ArgumentTypeError("expected at least 1, found %r" % text)
+    return v
 
 
 def _since(text: str) -> int:
@@ -154,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "replay":
             from cexnode.capture.replay import replay_main
             return replay_main(cfg, args.capture, dump_books=args.dump_books, out=sys.stdout)
+        if args.command == "scan":
+            from cexnode.scan.main import scan_main
+            return scan_main(cfg, duration=args.duration, size=args.size, fmt=args.format, top=args.top,
+                             out=args.out, config_path=args.config)
         if args.command == "trades":
             from cexnode.storage.report import trades_main
             return trades_main(cfg, since_ns=args.since, route=args.route, fmt=args.format, out=sys.stdout)

@@ -45,6 +45,7 @@ from cexnode.execution.recovery import AuditFold, Checkpointer, recover
 from cexnode.log import get_logger
 from cexnode.metrics import add_book_sources, books_readiness, venues_readiness
 from cexnode.net.ratelimit import min_interval_s
+from cexnode.routes import LegView, RouteView
 from cexnode.universe.manager import UniverseManager
 
 __all__ = ["Engine", "route_legs", "route_symbol_on", "format_summary", "context_capture"]
@@ -81,6 +82,8 @@ class Engine(Component):
         self.risk: Any = None
         self.positions: Any = None
         self.books: dict[tuple[str, str], Any] = {}       # (venue, unified symbol) -> Book
+        #: route name -> its view (the scanner reads it each refresh; routes may come and go)
+        self.route_table: dict[str, RouteView] = {}
         self.failed: dict[str, str] = {}
         self.started_at = 0.0
         self.opportunities = 0
@@ -240,6 +243,9 @@ class Engine(Component):
             wired.append((venue, sym, (quote,) if leg.get("margin_fraction") is not None else (quote, base)))
             self.routed_books.add((venue, sym), leg["book"], pending=self._feeds_started)
         self._wired[name] = tuple(wired)
+        self.route_table[name] = RouteView(name, symbol, tuple(
+            LegView(leg["venue"], route_symbol_on(leg["venue"], symbol), leg["book"], leg["taker_fee"])
+            for leg in legs), p, q)
         if self._feeds_started:        # those of arbitrage.routes are the config's; these are news
             self.log.info("route wired", route=name, symbol=symbol, venues=[w[0] for w in wired])
         if self.executor is not None:
@@ -262,6 +268,7 @@ class Engine(Component):
         if wired is None:
             return
         self.arb.remove_route(name)
+        self.route_table.pop(name, None)
         for venue, sym, _ in wired:
             self.routed_books.remove((venue, sym))
         self._route_caps()
@@ -578,6 +585,9 @@ class Engine(Component):
                     self.arb.set_leg_params(venue, taker_fee=fee, margin_fraction=mf)
                 else:
                     self.arb.set_leg_params(venue, taker_fee=fee)
+            for name, view in list(self.route_table.items()):
+                self.route_table[name] = dataclasses.replace(view, legs=tuple(
+                    dataclasses.replace(leg, taker_fee=getattr(cfg.venues, leg.venue).taker_fee) for leg in view.legs))
         if self.risk is not None:
             self.risk.reconfigure(cfg.risk)
         if self.executor is not None:

@@ -124,10 +124,12 @@ class BusyPoll:
 class Node:
     """The node's lifecycle. ``components`` are started in order and stopped in reverse."""
 
-    def __init__(self, cfg: Config, *, config_path: str | None = None, duration: float | None = None):
+    def __init__(self, cfg: Config, *, config_path: str | None = None, duration: float | None = None,
+                 trading: bool = True):
         self.cfg = cfg
         self.config_path = config_path
         self.duration = duration
+        self.trading = trading          # False: the engine builds no executor (``cexnode scan``)
         self.components: list[Component] = []
         self.started: list[Component] = []
         self._stop_event: asyncio.Event | None = None
@@ -311,7 +313,7 @@ def build_components(node: Node) -> list[Component]:
     if cfg.sim.enabled:
         comps.append(SimComponent(node))         # before the venues: they take its URLs
     if cfg.venues.enabled():
-        comps.append(Engine(node))               # venues (from the registry by name), books, arb, executor
+        comps.append(Engine(node, trading=node.trading))   # venues (from the registry by name), books, arb, executor
     return comps
 
 

@@ -227,6 +227,9 @@ def _taker_fee(venue):
     async def check(h, capfd):
         h.reload({"venues.%s.taker_fee" % venue: "0.0042"})
         assert {Decimal(f) for _, f, _ in _leg(h.engine, venue)} == {Decimal("0.0042")}
+        # the route views (what the scanner prices routes with) carry the new fee too
+        assert {leg.taker_fee for view in h.engine.route_table.values() for leg in view.legs
+                if leg.venue == venue} == {Decimal("0.0042")}
         assert {r.taker_fee for (v, _), r in h.engine.executor.rules.items() if v == venue} == {Decimal("0.0042")}
         assert h.engine.executor.gateways[venue].fee_rate == Decimal("0.0042")
         assert h.sim.venues[venue].taker_fee == Decimal("0.0042")
