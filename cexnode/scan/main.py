@@ -92,8 +92,8 @@ def _config_problem(cfg: Config) -> Optional[str]:
         return "the config enables no venue (venues.<venue>.enabled)"
     if len(cfg.venues.enabled()) < 2:
         return "a scan needs two enabled venues at least (a route buys on one and sells on another)"
-    if not cfg.arbitrage.routes:
-        return "the config has no routes to scan (arbitrage.routes)"
+    if not cfg.arbitrage.routes and not cfg.arbitrage.universe.enabled:
+        return "the config has no routes to scan (arbitrage.routes, or arbitrage.universe.enabled)"
     return None
 
 
