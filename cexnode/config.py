@@ -600,10 +600,17 @@ class Config(Section):
         adata = data.get("arbitrage", {})
         rdata = adata.get("routes", []) if isinstance(adata, dict) else []
         rlines = getattr(rdata, "item_lines", [])
+        names: dict[str, int] = {}
         for i, route in enumerate(self.arbitrage.routes):
             rpath = "arbitrage.routes[%d]" % i
             rline = rlines[i] if i < len(rlines) else None
             _check_symbol(route.symbol, rpath + ".symbol", rline)
+            # routes are known by name (trades, metrics, the universe's changes): one name, one route
+            rname = route.name or "%s %s" % (route.symbol, "/".join(route.venues))
+            if rname in names:
+                raise ConfigError("route name '%s' is taken by arbitrage.routes[%d] (name the routes apart)"
+                                  % (rname, names[rname]), path=rpath + ".name", line=rline)
+            names[rname] = i
             if ":" in route.symbol:
                 raise ConfigError("a route names the spot symbol (the perpetual is implied on futures venues), found '%s'"
                                   % route.symbol, path=rpath + ".symbol", line=rline)

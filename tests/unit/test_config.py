@@ -315,3 +315,26 @@ def test_a_registered_venue_brings_its_config_class(env):
     finally:
         registry.unregister("plug_spot")
     assert "plug_spot" not in markdown_reference()
+
+
+def test_two_routes_of_one_name_are_refused_naming_the_second(env):
+    twice = GOOD + "    - {symbol: BTC/USDT, venues: [gateio_spot, mexc_spot], name: 'BTC/USDT mexc_spot/gateio_spot'}\n"
+    with pytest.raises(ConfigError) as ei:
+        load_config_text(twice, source="x.yaml")
+    assert ei.value.path == "arbitrage.routes[1].name" and "arbitrage.routes[0]" in str(ei.value)
+    load_config_text(twice.replace("name: 'BTC/USDT mexc_spot/gateio_spot'", "name: reversed"))
+
+
+@pytest.mark.parametrize("key, value, path", [
+    ("include", "[BTCUSDT]", "arbitrage.universe.include"),
+    ("exclude", "['BTC/']", "arbitrage.universe.exclude"),
+    ("max_routes", "-1", "arbitrage.universe.max_routes"),
+    ("refresh_interval_s", "-5", "arbitrage.universe.refresh_interval_s"),
+])
+def test_universe_rules_are_checked_naming_the_key(env, key, value, path):
+    text = GOOD.replace("  min_profit: 0.1\n", "  min_profit: 0.1\n  universe: {enabled: true, %s: %s}\n" % (key, value))
+    with pytest.raises(ConfigError) as ei:
+        load_config_text(text)
+    assert ei.value.path == path, str(ei.value)
+    ok = load_config_text(GOOD.replace("  min_profit: 0.1\n", "  min_profit: 0.1\n  universe: {enabled: true, include: [ETH/USDT]}\n"))
+    assert ok.arbitrage.universe.rules().include == ("ETH/USDT",)
