@@ -241,7 +241,10 @@ class Engine(Component):
             venue = leg["venue"]
             sym = route_symbol_on(venue, symbol)
             wired.append((venue, sym, (quote,) if leg.get("margin_fraction") is not None else (quote, base)))
-            self.routed_books.add((venue, sym), leg["book"], pending=self._feeds_started)
+            # a book is watched by the stale-data check from its first sync: one that has not
+            # synced yet (hundreds start together; a listing syncs later) cannot trade its route,
+            # and must not halt the routes whose books are in sync
+            self.routed_books.add((venue, sym), leg["book"], pending=True)
         self._wired[name] = tuple(wired)
         self.route_table[name] = RouteView(name, symbol, tuple(
             LegView(leg["venue"], route_symbol_on(leg["venue"], symbol), leg["book"], leg["taker_fee"])
