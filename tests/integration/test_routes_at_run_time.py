@@ -215,11 +215,10 @@ def test_live_route_unwired_with_a_trade_in_flight_then_wired_again(tmp_path, mo
             gate.faults.order_delay(0)
             await lv.synced()
             await lv.restore(undo)
-            n1 = len(lv.ex.results)
+            n1, o1 = len(lv.ex.results), lv.engine.opportunities
             undo = lv.dislocate("mexc_spot")         # no route: nothing trades
-            await lv.synced()
-            await asyncio.sleep(0.2)
-            idle = (len(lv.ex.results) - n1, len(lv.sim_orders()))
+            await lv.synced()                        # (a trade would have started inside the book update)
+            idle = (len(lv.ex.results) - n1, lv.engine.opportunities - o1, len(lv.sim_orders()))
             await lv.restore(undo)
             legs, rules = route_legs(types.SimpleNamespace(symbol=SYM, venues=["mexc_spot", "gateio_spot"]),
                                      lv.engine.registry, lv.engine.books, lv.engine.cfg.venues)
@@ -231,5 +230,5 @@ def test_live_route_unwired_with_a_trade_in_flight_then_wired_again(tmp_path, mo
     check_end(lv)
     assert releasing is True
     assert res.status == "done" and res.residual == 0, res
-    assert idle == (0, 2)
+    assert idle == (0, 0, 2)
     assert again.status == "done" and again.residual == 0, again
