@@ -98,6 +98,8 @@ class Engine(Component):
         self._caps_pushed: dict[str, dict] = {}             # venue -> what set_balances got last
         self._leg_venues: set[str] = set()                  # venues with an arbitrage leg
         self._perp_venues: set[str] = set()                 # venues whose legs are perpetuals
+        self._cap_uses: dict[str, dict[str, int]] = {}      # venue -> asset -> wired legs reading it
+        self._perp_uses: dict[str, int] = {}                # venue -> wired perpetual legs
         #: route name -> its legs' (venue, venue unified symbol, assets its caps read): wire_route
         self._wired: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {}
         #: the books of the wired routes: the risk manager's stale-data source
@@ -236,16 +238,15 @@ class Engine(Component):
         p, q = self.registry.scales(symbol)
         self.arb.add_route(name, symbol, p, q, legs)
         base, quote = symbol.split(":")[0].split("/")
-        wired = []
-        for leg in legs:     # a perp leg's caps read the quote margin only (arb.pxd rule 3)
-            venue = leg["venue"]
-            sym = route_symbol_on(venue, symbol)
-            wired.append((venue, sym, (quote,) if leg.get("margin_fraction") is not None else (quote, base)))
+        wired = tuple((leg["venue"], route_symbol_on(leg["venue"], symbol),
+                       # a perp leg's caps read the quote margin only (arb.pxd rule 3)
+                       (quote,) if leg.get("margin_fraction") is not None else (quote, base)) for leg in legs)
+        for (venue, sym, _), leg in zip(wired, legs):
             # a book is watched by the stale-data check from its first sync: one that has not
             # synced yet (hundreds start together; a listing syncs later) cannot trade its route,
             # and must not halt the routes whose books are in sync
             self.routed_books.add((venue, sym), leg["book"], pending=True)
-        self._wired[name] = tuple(wired)
+        self._wired[name] = wired
         self.route_table[name] = RouteView(name, symbol, tuple(
             LegView(leg["venue"], route_symbol_on(leg["venue"], symbol), leg["book"], leg["taker_fee"])
             for leg in legs), p, q)
@@ -259,7 +260,7 @@ class Engine(Component):
                     gw.add_book(sym, leg["book"])
                 elif gw is not None and hasattr(gw, "bind_symbol_map") and gw.instrument(sym) is None:
                     gw.bind_symbol_map(self.registry.map(venue))
-        self._route_caps()
+        self._route_caps(wired, add=True)
 
     def unwire_route(self, name: str) -> None:
         """Route ``name`` trades no more: the ArbEngine drops it, the executor skips what is left
@@ -274,7 +275,7 @@ class Engine(Component):
         self.route_table.pop(name, None)
         for venue, sym, _ in wired:
             self.routed_books.remove((venue, sym))
-        self._route_caps()
+        self._route_caps(wired, add=False)
         if self.executor is not None:
             self.executor.remove_route(name, on_released=lambda: self._drop_paper_books(wired))
         self.log.info("route unwired", route=name,
@@ -292,27 +293,41 @@ class Engine(Component):
             if isinstance(gw, PaperGateway) and (venue, sym) not in self.routed_books:
                 gw.remove_book(sym)
 
-    def _route_caps(self) -> None:
-        """The wired routes' balance caps (venue -> assets they read), leg venues and perpetual
-        venues; a venue whose caps read a new asset gets them pushed now (the free balances the
-        executor already holds: the whole account, every asset)."""
-        cap_assets: dict[str, dict[str, None]] = {}
-        perp = set()
-        for legs in self._wired.values():
-            for venue, sym, assets in legs:
-                cap_assets.setdefault(venue, {}).update(dict.fromkeys(assets))
-                if ":" in sym:
-                    perp.add(venue)
-        old = self._cap_assets
-        self._cap_assets = {v: tuple(a) for v, a in cap_assets.items()}
-        self._leg_venues = set(cap_assets)
-        self._perp_venues = perp
+    def _route_caps(self, wired: tuple, add: bool) -> None:
+        """One route's legs (``wired``) join (``add``) or leave the balance caps (venue -> assets
+        the wired routes read there), the leg venues and the perpetual venues; a venue whose caps
+        read a new asset gets them pushed now (the free balances the executor already holds: the
+        whole account, every asset). Counted per use, so wiring is not quadratic in the routes."""
+        grown = []
+        for venue, sym, assets in wired:
+            uses = self._cap_uses.setdefault(venue, {})
+            for a in assets:
+                n = uses.get(a, 0) + (1 if add else -1)
+                if n > 0:
+                    uses[a] = n
+                else:
+                    uses.pop(a, None)
+                if add and n == 1:
+                    grown.append(venue)
+            if ":" in sym:
+                n = self._perp_uses.get(venue, 0) + (1 if add else -1)
+                if n > 0:
+                    self._perp_uses[venue] = n
+                else:
+                    self._perp_uses.pop(venue, None)
+            if uses:
+                self._cap_assets[venue] = tuple(uses)
+            else:
+                self._cap_assets.pop(venue, None)
+                self._cap_uses.pop(venue, None)
+        self._leg_venues = set(self._cap_assets)
+        self._perp_venues = set(self._perp_uses)
         ex = self.executor
         if ex is None or not self.cfg.arbitrage.size_to_balances:
             return
-        for venue, assets in self._cap_assets.items():
+        for venue in dict.fromkeys(grown):
             free = ex.free_balances(venue)
-            if free is not None and not set(assets) <= set(old.get(venue, ())):   # None: not observed yet
+            if free is not None:           # None: not observed yet (the first observation pushes)
                 self._push_free(venue, free)
 
     def _build_executor(self, rules: dict) -> None:

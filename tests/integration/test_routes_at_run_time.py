@@ -1,10 +1,11 @@
 """Routes wired and unwired while the node runs (``Engine.wire_route`` / ``Engine.unwire_route``),
 end to end: the whole node in paper mode on the embedded simulator, the market generator paused
 once the books synced (only the test moves the market). A route wired at run time gets its
-balance caps and trades; an unwired route trades no more while its trade in flight finishes, its
-book no longer weighs on the stale-data check, and its trades stay in the positions, the metrics
-and the closing summary. The live variant unwires and wires again the route of a node in
-``trading.mode: live`` (the simulator answers its orders)."""
+balance caps and trades (its book, wired while still syncing, halts nothing until its first sync);
+an unwired route trades no more while its trade in flight finishes, its book no longer weighs on
+the stale-data check, and its trades stay in the positions, the metrics and the closing summary.
+The live variant unwires and wires again the route of a node in ``trading.mode: live`` (the
+simulator answers its orders)."""
 from __future__ import annotations
 
 import asyncio
@@ -124,14 +125,17 @@ def test_a_route_wired_at_run_time_trades_and_an_unwired_one_stops_after_its_tra
 
         # -- wired at run time: caps for its new asset, then a trade
         legs, rules = legs_of(engine, ETH)
+        eth_book = engine.books[("mexc_spot", ETH)]
+        eth_book.mark_in_sync(False)                   # as a new listing's book, still syncing
         engine.wire_route("eth", ETH, legs, rules)
         out["caps_after"] = dict(engine.arb.balances())
+        out["risk_while_syncing"] = (risk.refresh(), engine.routed_books.pending)
+        eth_book.mark_in_sync(True)
         undo = dislocate(sim, ETH)
         await wait_for(lambda: results_of(ex, "eth") and ex.inflight == 0, 10, "the eth trade")
         out["first"] = results_of(ex, "eth")[0]
         restore(undo)
         await synced(engine, sim, ETH)
-        eth_book = engine.books[("mexc_spot", ETH)]
         eth_book.mark_in_sync(False)                   # a routed book out of sync halts trading ...
         out["halted_while_routed"] = risk.refresh()
         eth_book.mark_in_sync(True)
@@ -178,6 +182,7 @@ def test_a_route_wired_at_run_time_trades_and_an_unwired_one_stops_after_its_tra
     out = run(main())
     assert out["routes_before"] == ["btc"]
     assert ("mexc_spot", "ETH") not in out["caps_before"] and out["caps_after"][("mexc_spot", "ETH")] == Decimal(5)
+    assert out["risk_while_syncing"] == ("active", [("mexc_spot", ETH)])
     assert out["first"].status == "done" and out["first"].buy_filled > 0
     assert out["halted_while_routed"] == "halted" and out["active_again"] == "active"
     assert out["wired_after"] == ["btc"] and out["releasing"] is True and out["late_submit"] is None
@@ -215,11 +220,10 @@ def test_live_route_unwired_with_a_trade_in_flight_then_wired_again(tmp_path, mo
             gate.faults.order_delay(0)
             await lv.synced()
             await lv.restore(undo)
-            n1 = len(lv.ex.results)
+            n1, o1 = len(lv.ex.results), lv.engine.opportunities
             undo = lv.dislocate("mexc_spot")         # no route: nothing trades
-            await lv.synced()
-            await asyncio.sleep(0.2)
-            idle = (len(lv.ex.results) - n1, len(lv.sim_orders()))
+            await lv.synced()                        # (a trade would have started inside the book update)
+            idle = (len(lv.ex.results) - n1, lv.engine.opportunities - o1, len(lv.sim_orders()))
             await lv.restore(undo)
             legs, rules = route_legs(types.SimpleNamespace(symbol=SYM, venues=["mexc_spot", "gateio_spot"]),
                                      lv.engine.registry, lv.engine.books, lv.engine.cfg.venues)
@@ -231,5 +235,5 @@ def test_live_route_unwired_with_a_trade_in_flight_then_wired_again(tmp_path, mo
     check_end(lv)
     assert releasing is True
     assert res.status == "done" and res.residual == 0, res
-    assert idle == (0, 2)
+    assert idle == (0, 0, 2)
     assert again.status == "done" and again.residual == 0, again

@@ -118,6 +118,28 @@ def test_rules_given_at_construction_outlive_route_removal(tmp_path):
     assert h.ex.rules == RULES and h.ex.removed_routes == [ROUTE]
 
 
+def test_route_churn_leaves_nothing_behind(tmp_path):
+    """Many routes wired, traded and removed: no rules, nothing releasing, no cooldown left of
+    them; their trades are still counted."""
+    h = bare(tmp_path, a_asks=(("100", "50"),), b_bids=(("101", "50"),), b_bal={"USDT": "10000", "BTC": "10"})
+    h.risk.cfg = risk_cfg(route_cooldown_ms=60_000, max_position={"BTC": D(100)})
+    names = ["r%d" % i for i in range(20)]
+
+    async def main():
+        async with running(h):
+            for name in names:
+                h.ex.add_route_rules(RULES, route=name)
+                res = await h.ex.execute(opp(route=name, qty="0.1"))
+                assert res.status == "done" and h.risk.in_cooldown(name), res
+                h.ex.remove_route(name)
+
+    run(main())
+    assert h.ex.rules == {} and h.ex.status()["routes_releasing"] == []
+    assert not any(h.risk.in_cooldown(n) for n in names)
+    assert h.ex.removed_routes == names
+    assert sum(n for (r, st), n in h.ex.trades_by_status.items() if st == "done") == len(names)
+
+
 # -- the stale-data check's books --------------------------------------------------------------------
 
 class Clock:
