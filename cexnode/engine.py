@@ -104,7 +104,7 @@ class Engine(Component):
         self._wired: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {}
         #: the books of the wired routes: the risk manager's stale-data source
         self.routed_books = RoutedBooks()
-        self._feeds_started = False          # routes wired from now on wait for their books' first sync
+        self._feeds_started = False          # routes wired from now on are news (logged)
         self.balance_pushes = 0
         self.summary: list[str] = []           # the closing summary table, once stopped
         self.checkpointer: Optional[Any] = None   # keeps the audit checkpoint current (recovery)
@@ -262,12 +262,14 @@ class Engine(Component):
                     gw.bind_symbol_map(self.registry.map(venue))
         self._route_caps(wired, add=True)
 
-    def unwire_route(self, name: str) -> None:
+    def unwire_route(self, name: str, then: Optional[Callable[[], None]] = None) -> None:
         """Route ``name`` trades no more: the ArbEngine drops it, the executor skips what is left
         of its opportunities (``route_removed``) while its trades in flight finish (hedges and
         reconciliation included), its books leave the stale-data check (those no other route
         uses), and once nothing of it is in flight its leg rules and paper books go. Its trades
-        stay in the positions, the metrics and the closing summary. Unknown names are ignored."""
+        stay in the positions, the metrics and the closing summary. Unknown names are ignored.
+        ``then``: called once nothing of the route is in flight any more (at once without an
+        executor): what must outlive its trades, such as the books a hedge still reads."""
         wired = self._wired.pop(name, None)
         if wired is None:
             return
@@ -277,7 +279,13 @@ class Engine(Component):
             self.routed_books.remove((venue, sym))
         self._route_caps(wired, add=False)
         if self.executor is not None:
-            self.executor.remove_route(name, on_released=lambda: self._drop_paper_books(wired))
+            def released() -> None:
+                self._drop_paper_books(wired)
+                if then is not None:
+                    then()
+            self.executor.remove_route(name, on_released=released)
+        elif then is not None:
+            then()
         self.log.info("route unwired", route=name,
                       trade_in_flight=self.executor is not None and self.executor.releasing(name))
 

@@ -205,14 +205,18 @@ class UniverseManager:
         return n_added, len(removed)
 
     def _remove(self, route: Route, reason: str) -> None:
-        self.engine.unwire_route(route.name)
+        """Unwire ``route`` now; its books go once its trades in flight (and their hedges, which
+        price from the books) have ended, unless a route reads them again by then."""
         self.routes.pop(route.name, None)
         self._count("removed", reason)
         self.log.warning("route removed", route=route.name, reason=reason)
+        self.engine.unwire_route(route.name, then=lambda: self._drop_books(route))
+
+    def _drop_books(self, route: Route) -> None:
         in_use = self.engine.books_in_use()
         drop: dict[str, list[str]] = {}
         for leg in route.legs:
-            if (leg.venue, leg.symbol) not in in_use:
+            if (leg.venue, leg.symbol) not in in_use and (leg.venue, leg.symbol) in self.engine.books:
                 drop.setdefault(leg.venue, []).append(leg.symbol)
         for venue, symbols in drop.items():
             self.engine.remove_books(venue, symbols)
