@@ -297,7 +297,7 @@ class WsFeed:
 
     async def _drain(self, i: int) -> None:
         """Send group ``i``'s queued (un)subscribe frames within the message budget, leaving room
-        for a ping; then close the connection if the group has no subscription left."""
+        for a ping (a group left with no subscription is closed by its supervisor once they are out)."""
         while not self._stopping:
             c = self._conns[i]
             if c is None or not c.listener.connected or not c.outbox:
@@ -312,20 +312,6 @@ class WsFeed:
             except Exception as e:
                 self.log.warning("subscription send failed", venue=self.venue, conn=i, error=repr(e)[:200])
                 break                       # the connection is going: its reconnect resubscribes
-        if not self.groups[i] and not self._stopping:
-            self._close_group(i)
-
-    def _close_group(self, i: int) -> None:
-        """Group ``i`` lost its last subscription: end its supervisor (which closes the connection)."""
-        t = self._tasks[i]
-        if t is not None and not t.done():
-            t.cancel()
-            self.connections_closed_idle += 1
-            self.log.info("connection without subscriptions: closing", venue=self.venue, conn=i)
-        r = self._resub[i]
-        if r is not None:
-            r.cancel()
-            self._resub[i] = None
 
     async def stop(self) -> None:
         """Close every connection and end every task (idempotent)."""
@@ -453,10 +439,11 @@ class WsFeed:
         d[3] += listener.pongs
 
     async def _run(self, i: int) -> None:
-        """Supervisor of group ``i``: connect, keep alive, reconnect with backoff, rotate."""
+        """Supervisor of group ``i``: connect, keep alive, reconnect with backoff, rotate; ends when
+        the group has no subscription left (:meth:`add_subscriptions` starts a new one)."""
         delay = self.backoff_initial_s
         first = True
-        while not self._stopping:
+        while not self._stopping and self.groups[i]:
             conn: Optional[_Conn] = None
             try:
                 conn = await self._connect(i)
@@ -481,7 +468,7 @@ class WsFeed:
                     self._close_listener(c.listener)
                     self._retire(c.listener)
                     self._conns[i] = None
-            if self._stopping:
+            if self._stopping or not self.groups[i]:
                 break
             up_for = time.monotonic() - conn.opened_at if conn is not None else 0.0
             if up_for >= self.healthy_reset_s:
@@ -506,6 +493,12 @@ class WsFeed:
             while True:
                 lst = conn.listener
                 if lst.transport is None or lst.transport.is_disconnected or not lst.connected:
+                    return conn
+                if not self.groups[i] and not conn.outbox:
+                    # the last subscription left and its unsubscribe is out: nothing to keep open
+                    self.connections_closed_idle += 1
+                    self.log.info("connection without subscriptions: closing", venue=self.venue, conn=i)
+                    self._close_listener(lst)
                     return conn
                 if down_of is not lst:
                     if down is not None:

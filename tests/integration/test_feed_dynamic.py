@@ -105,6 +105,30 @@ def test_subscriptions_added_and_removed_on_a_running_feed(tmp_path):
             assert await wait_until(lambda: f.reconnects >= 2 and f.connected
                                     and all(rig.sim_subscribed(vs) == 1 for vs in keep), 15), f.status()
             assert all(rig.sim_subscribed(vs) == 0 for vs in gone)
+            # removed and added back in the same breath: the unsubscribe then the subscribe go out, the
+            # connection stays
+            closed = f.connections_closed_idle
+            g1 = list(f.groups[1])
+            g1_vs = [rig.sim_venue().venue_symbol(s) for s in [*start, *extra]
+                     if a.subscription_messages([rig.sim_venue().venue_symbol(s)])[0] in g1]
+            assert len(g1_vs) == 30
+            f.remove_subscriptions(g1, a.unsubscription_messages(g1_vs))
+            f.add_subscriptions(g1)
+            assert [len(g) for g in f.groups] == [30, 30, 0]
+            connects = f.connects
+            assert await wait_until(lambda: all(rig.sim_subscribed(vs) == 1 for vs in g1_vs), 10)
+            frames1 = f.connection_stats()[1]["frames"]
+            assert await wait_until(lambda: f.connection_stats()[1]["frames"] >= frames1 + 100, 10)
+            assert (f.connections_closed_idle, f.connects) == (closed, connects)     # the same connection
+            assert len(rig.sim_venue().connections) == 2
+            assert all(rig.sim_subscribed(vs) == 1 for vs in g1_vs)
+            # the emptied group's connection closed, then the group reopens for new subscriptions
+            f.remove_subscriptions(g1, a.unsubscription_messages(g1_vs))
+            assert await wait_until(lambda: f.connections_closed_idle == closed + 1
+                                    and len(rig.sim_venue().connections) == 1, 10)
+            f.add_subscriptions(g1)
+            assert await wait_until(lambda: f.connected and all(rig.sim_subscribed(vs) == 1 for vs in g1_vs), 10)
+            assert [len(g) for g in f.groups] == [30, 30, 0] and len(rig.sim_venue().connections) == 2
 
     run(main())
 
