@@ -36,6 +36,7 @@ from typing import Any, Optional, Sequence
 from cexnode._core import feed
 from cexnode._core.book import SYNC_STREAM_FULL
 from cexnode._core.fixedpoint import parse
+from cexnode._core.symbols import SymbolMap
 from cexnode.adapters.descriptor import VenueDescriptor
 from cexnode.adapters.live import gateway_kwargs, live_config, start_gateway
 from cexnode.adapters.registry import descriptor
@@ -103,7 +104,7 @@ class VenueAdapter(Component):
     SNAPSHOT_FAILURES_ERROR = 5    # consecutive snapshot failures logged as errors from then on
     # snapshot fetches at a time: enough to keep the REST windows busy, few enough that the queue
     # (not the REST manager's waiters, woken in no order) decides which book goes next
-    SNAPSHOT_CONCURRENCY = 4
+    SNAPSHOT_CONCURRENCY = 8
 
     production_ws_url = ""
     production_rest_url = ""
@@ -261,7 +262,7 @@ class VenueAdapter(Component):
         self._next_order += 1
 
     # -- books at run time -----------------------------------------------------------------------------
-    def add_books(self, symbol_map: Any, symbol_ids: Sequence[int]) -> None:
+    def add_books(self, symbol_map: SymbolMap, symbol_ids: Sequence[int]) -> None:
         """Add the books of ``symbol_ids`` (in priority order: most liquid first) while the venue
         runs. ``symbol_map`` is the venue's newer map that lists them (the registry grew): the
         parser and the gateway are bound to it, each book is added to the router, subscribed through
