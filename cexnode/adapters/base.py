@@ -153,6 +153,7 @@ class VenueAdapter(Component):
         self.snapshot_queue = SnapshotQueue(self.SNAPSHOT_CONCURRENCY)
         self.books_added = 0
         self.books_removed = 0
+        self._awaiting_ack: set[int] = set()        # books added at run time, their subscription not acked yet
 
     # -- URLs ----------------------------------------------------------------------------------------
     def urls(self) -> tuple[str, str]:
@@ -281,6 +282,7 @@ class VenueAdapter(Component):
                 # the subscribe frame may wait for the connection's message budget: a snapshot
                 # fetched before the venue took the subscription would meet a gap; the ack says when
                 self._subscribed[sid].clear()
+                self._awaiting_ack.add(sid)
         self.books_added += len(new)
         if not new:
             return
@@ -320,6 +322,7 @@ class VenueAdapter(Component):
             del self.books[sid]
             vs = self._venue_symbols.pop(sid)
             self._subscribed.pop(sid, None)
+            self._awaiting_ack.discard(sid)
             self._snapshot_ok.pop(sid, None)
             self._sub_msgs.pop(sid, None)
             self._order.pop(sid, None)
@@ -416,8 +419,9 @@ class VenueAdapter(Component):
             ev = self._subscribed.get(sid)
             if ev is None:
                 continue
-            if ev.is_set():
+            if ev.is_set() or sid in self._awaiting_ack:
                 ev.clear()
+                self._awaiting_ack.discard(sid)
                 self.subscriptions_rejected += 1
             if self.router is not None and self.books[sid].in_sync:
                 # out of sync now; the resync callback starts a sync task that waits for the ack
@@ -426,6 +430,11 @@ class VenueAdapter(Component):
     def _on_subscription_accepted(self, msg: Any) -> None:
         for sid in self._subscription_sids(msg):
             ev = self._subscribed.get(sid)
+            if sid in self._awaiting_ack:           # a book added at run time: its first ack
+                self._awaiting_ack.discard(sid)
+                if ev is not None:
+                    ev.set()
+                continue
             if ev is not None and not ev.is_set():
                 ev.set()
                 self.log.info("subscription accepted: syncing the book", venue=self.name,
@@ -433,8 +442,9 @@ class VenueAdapter(Component):
                 self.on_resync(sid, 5)      # no-op when a sync task is already waiting
 
     def unsubscribed_books(self) -> list[str]:
-        """Venue symbols whose subscription was rejected, or added at run time, and not yet accepted."""
-        return [self._venue_symbols[sid] for sid, ev in self._subscribed.items() if not ev.is_set()]
+        """Venue symbols whose subscription was rejected and not yet accepted."""
+        return [self._venue_symbols[sid] for sid, ev in self._subscribed.items()
+                if not ev.is_set() and sid not in self._awaiting_ack]
 
     def book_depth(self) -> int:
         """Venue hook: the depth its stream and snapshot serve for ``venues.<name>.book_depth``
@@ -617,7 +627,7 @@ class VenueAdapter(Component):
                 "resync_requests": self.resync_requests, "unsubscribed": self.unsubscribed_books(),
                 "subscriptions_rejected": self.subscriptions_rejected, "feed": feed,
                 "books_added": self.books_added, "books_removed": self.books_removed,
-                "snapshots_waiting": len(self.snapshot_queue),
+                "snapshots_waiting": len(self.snapshot_queue), "awaiting_ack": len(self._awaiting_ack),
                 "book_audits": dict(self.auditor.results) if self.auditor is not None else {},
                 "rest": self.rest.stats() if self.rest is not None else {}}
 

@@ -147,6 +147,7 @@ def test_books_added_and_removed_on_a_running_adapter(tmp_path, venue):
             a.add_books(newer, rig.ids(extra))
             assert set(a.books) == set(rig.ids([*start, *extra]))
             assert await wait_until(lambda: all(a.books[i].in_sync for i in rig.ids(extra)), 20), a.status()
+            assert a.unsubscribed_books() == [] and a.status()["awaiting_ack"] == 0     # each ack came
             await rig.books_equal_truth([*start, *extra])
             new_ids = {s: a.request_id(rig.venue_symbol(s)) for s in extra}
             assert len(set(new_ids.values()) | set(old_ids.values())) == 7       # one id per book
