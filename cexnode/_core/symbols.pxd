@@ -13,6 +13,13 @@
 # Scales: all instruments that belong to one *economic* instrument compared by arbitrage
 # (BTC/USDT on two spot venues, and BTC/USDT:USDT on a perpetual venue) share one price_scale and
 # one qty_scale (base units), fixed when the registry is frozen after loading.
+#
+# Listings at run time: SymbolRegistry.extend(specs) after freeze() adds instruments (a new economic
+# instrument gets its scales as freeze computes them; one that has scales keeps them and refuses an
+# instrument needing finer ones) and hands out a NEW SymbolMap per venue that gained one: the old
+# entries (same symbol ids and numbers) plus the new. A SymbolMap never changes once built, so maps
+# handed out earlier (parsers, books, gateways) stay valid until their holders swap
+# (FeedParser.set_symbols); SymbolMap.extends(older) tells a newer map of the same venue.
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint64_t
 

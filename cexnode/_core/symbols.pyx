@@ -570,6 +570,12 @@ def registered_venues():
 
 
 _MARKETS = ("spot", "perpetual")
+_SPEC_FIELDS = ("symbol", "tick", "qty_step", "min_qty", "min_notional", "quanto", "venue_qty_dec", "tradable")
+
+
+def _spec_changes(old, new):
+    """What differs between two parsed specs of one (venue, venue_symbol): "" when nothing."""
+    return ", ".join("%s %s (was %s)" % (k, new[k], old[k]) for k in _SPEC_FIELDS if new[k] != old[k])
 
 
 class SymbolRegistry:
@@ -613,6 +619,8 @@ class SymbolRegistry:
             self._ids[d.name] = vid
             self._spot[vid] = d.market == "spot"
         self._specs = {}          # (venue_id, venue_symbol) -> spec dict (Decimals)
+        self._listed = {}         # (venue_id, symbol id) -> venue_symbol
+        self._entries = None      # venue id -> [map entry] once frozen (extend appends)
         self._maps = None         # venue id -> SymbolMap once frozen
         self._scales = {}         # (base, quote) -> (price_scale, qty_scale)
         self.rejected = []
@@ -635,26 +643,65 @@ class SymbolRegistry:
     # ---- loading ------------------------------------------------------------------------------
     def _check_open(self):
         if self._maps is not None:
-            raise RuntimeError("SymbolRegistry is frozen; load instruments before freeze()")
+            raise RuntimeError("SymbolRegistry is frozen; load instruments before freeze() (or extend())")
 
-    def _add(self, int venue, str venue_symbol, Symbol sym, *, tick, qty_step, min_qty, min_notional,
-             quanto, venue_qty_dec, tradable, is_spot):
-        key = (venue, venue_symbol)
-        if key in self._specs:
-            raise ValueError("duplicate venue symbol %r on %s" % (venue_symbol, self._names[venue]))
-        for (v, vs), spec in self._specs.items():
-            if v == venue and spec["symbol"] is sym:
-                raise ValueError("%s already listed on %s as %r" % (sym.name, self._names[venue], vs))
+    def _check_new(self, spec):
+        """ValueError when ``spec`` (a parsed spec) collides with a loaded instrument."""
+        venue, vs, sym = spec["venue"], spec["venue_symbol"], spec["symbol"]
+        if (venue, vs) in self._specs:
+            raise ValueError("duplicate venue symbol %r on %s" % (vs, self._names[venue]))
+        listed = self._listed.get((venue, (<Symbol>sym).id))
+        if listed is not None:
+            raise ValueError("%s already listed on %s as %r" % (sym.name, self._names[venue], listed))
+
+    def _insert(self, spec):
+        self._specs[(spec["venue"], spec["venue_symbol"])] = spec
+        self._listed[(spec["venue"], (<Symbol>spec["symbol"]).id)] = spec["venue_symbol"]
+
+    def _parse(self, spec):
+        """A spec as :meth:`add_instrument` takes it -> the registry's parsed spec (Decimals);
+        ValueError on bad input. Reads no loaded instrument."""
+        spec = dict(spec)
+        unknown = set(spec) - {"venue", "symbol", "venue_symbol", "tick", "qty_step", "min_qty",
+                               "min_notional", "quanto_multiplier", "size_decimals", "tradable"}
+        if unknown:
+            raise ValueError("unknown instrument keys: %s" % ", ".join(sorted(unknown)))
+        for k in ("venue", "symbol", "venue_symbol", "tick", "qty_step"):
+            if k not in spec:
+                raise ValueError("instrument needs %r" % k)
+        venue = self.venue_id(spec["venue"])
+        sym = get_symbol(spec["symbol"])
+        vs = spec["venue_symbol"]
+        if not isinstance(vs, str) or not vs:
+            raise ValueError("venue_symbol must be a non-empty string")
+        is_spot = self._spot[venue]
+        if is_spot == sym.is_perp:
+            raise ValueError("%s is %s but %s is a %s venue" % (sym.name, "a perpetual" if sym.is_perp else "spot",
+                             self._names[venue], "spot" if is_spot else "perpetual"))
+        step = _dec(spec["qty_step"], "qty_step")
+        if is_spot:
+            if "quanto_multiplier" in spec or "size_decimals" in spec:
+                raise ValueError("quanto_multiplier/size_decimals apply to perpetual venues only")
+            quanto, vdec = None, None
+        else:
+            quanto = _dec(spec.get("quanto_multiplier", 1), "quanto_multiplier")
+            vdec = _int_decimals(spec.get("size_decimals", _decimals(step)), "size_decimals")
+            if _decimals(step) > vdec:
+                raise ValueError("qty_step %s has more decimals than size_decimals %d" % (step, vdec))
+        tradable = spec.get("tradable", True)
+        if not isinstance(tradable, bool):
+            raise ValueError("tradable must be true/false")
+        tick = _dec(spec["tick"], "tick")
         if tick is None or tick <= 0:
             raise ValueError("tick must be > 0")
-        if qty_step is None or qty_step <= 0:
+        if step is None or step <= 0:
             raise ValueError("quantity step must be > 0")
         if quanto is not None and quanto <= 0:
             raise ValueError("quanto_multiplier must be > 0")
-        self._specs[key] = dict(symbol=sym, venue=venue, venue_symbol=venue_symbol, tick=tick,
-                                qty_step=qty_step, min_qty=min_qty or _ZERO,
-                                min_notional=min_notional or _ZERO, quanto=quanto,
-                                venue_qty_dec=venue_qty_dec, tradable=bool(tradable), is_spot=is_spot)
+        return dict(symbol=sym, venue=venue, venue_symbol=vs, tick=tick, qty_step=step,
+                    min_qty=_dec(spec.get("min_qty"), "min_qty") or _ZERO,
+                    min_notional=_dec(spec.get("min_notional"), "min_notional") or _ZERO, quanto=quanto,
+                    venue_qty_dec=vdec, tradable=bool(tradable), is_spot=is_spot)
 
     def add_listing(self, entries):
         """Load instruments read from a venue's REST listing; returns the number added.
@@ -695,46 +742,49 @@ class SymbolRegistry:
         decimals of ``qty_step``). ``min_notional`` is quote.
         """
         self._check_open()
-        spec = dict(spec)
-        unknown = set(spec) - {"venue", "symbol", "venue_symbol", "tick", "qty_step", "min_qty",
-                               "min_notional", "quanto_multiplier", "size_decimals", "tradable"}
-        if unknown:
-            raise ValueError("unknown instrument keys: %s" % ", ".join(sorted(unknown)))
-        for k in ("venue", "symbol", "venue_symbol", "tick", "qty_step"):
-            if k not in spec:
-                raise ValueError("instrument needs %r" % k)
-        venue = self.venue_id(spec["venue"])
-        sym = get_symbol(spec["symbol"])
-        vs = spec["venue_symbol"]
-        if not isinstance(vs, str) or not vs:
-            raise ValueError("venue_symbol must be a non-empty string")
-        is_spot = self._spot[venue]
-        if is_spot == sym.is_perp:
-            raise ValueError("%s is %s but %s is a %s venue" % (sym.name, "a perpetual" if sym.is_perp else "spot",
-                             self._names[venue], "spot" if is_spot else "perpetual"))
-        step = _dec(spec["qty_step"], "qty_step")
-        if is_spot:
-            if "quanto_multiplier" in spec or "size_decimals" in spec:
-                raise ValueError("quanto_multiplier/size_decimals apply to perpetual venues only")
-            quanto, vdec = None, None
-        else:
-            quanto = _dec(spec.get("quanto_multiplier", 1), "quanto_multiplier")
-            vdec = _int_decimals(spec.get("size_decimals", _decimals(step)), "size_decimals")
-            if _decimals(step) > vdec:
-                raise ValueError("qty_step %s has more decimals than size_decimals %d" % (step, vdec))
-        tradable = spec.get("tradable", True)
-        if not isinstance(tradable, bool):
-            raise ValueError("tradable must be true/false")
-        self._add(venue, vs, sym, tick=_dec(spec["tick"], "tick"), qty_step=step,
-                  min_qty=_dec(spec.get("min_qty"), "min_qty"),
-                  min_notional=_dec(spec.get("min_notional"), "min_notional"),
-                  quanto=quanto, venue_qty_dec=vdec, tradable=tradable, is_spot=is_spot)
+        parsed = self._parse(spec)
+        self._check_new(parsed)
+        self._insert(parsed)
 
     def add_instruments(self, specs):
         for s in specs:
             self.add_instrument(s)
 
     # ---- freezing -----------------------------------------------------------------------------
+    def _needs(self, spec):
+        """``(price_scale, qty_scale)`` this one instrument asks of its economic instrument."""
+        ps = _decimals(spec["tick"]) + self.price_headroom
+        if spec["is_spot"]:
+            return ps, _decimals(spec["qty_step"]) + self.qty_headroom
+        return ps, spec["venue_qty_dec"] + _decimals(spec["quanto"])
+
+    def _group_scales(self, key, members):
+        ps = qs = 0
+        for m in members:
+            p, q = self._needs(m)
+            ps, qs = max(ps, p), max(qs, q)
+        if ps > _MAX_SCALE or qs > _MAX_SCALE:
+            raise ValueError("%s/%s needs scales (%d, %d) beyond %d decimals" % (key + (ps, qs, _MAX_SCALE)))
+        return ps, qs
+
+    def _converted(self, spec):
+        """The map entry ``(venue_symbol, Symbol, Instrument fields)`` of a spec at its group's scales."""
+        sym = spec["symbol"]
+        ps, qs = self._scales[(sym.base, sym.quote)]
+        if spec["is_spot"]:
+            vqs, mult, unit = qs, 1, _D(1)
+        else:
+            vqs = spec["venue_qty_dec"]
+            mult = _mantissa(spec["quanto"], qs - vqs)
+            unit = spec["quanto"]
+        out = dict(price_scale=ps, qty_scale=qs, venue_qty_scale=vqs, qty_mult=mult,
+                   tick=_mantissa(spec["tick"], ps),
+                   step=_mantissa(spec["qty_step"] * unit, qs),
+                   min_qty=_mantissa(spec["min_qty"] * unit, qs, True),
+                   min_notional=_mantissa(spec["min_notional"], ps, True),
+                   tradable=spec["tradable"])
+        return (spec["venue_symbol"], sym, out)
+
     def freeze(self):
         """Fix the shared scales per economic instrument and build the venue maps. Idempotent."""
         if self._maps is not None:
@@ -744,43 +794,120 @@ class SymbolRegistry:
             sym = spec["symbol"]
             groups.setdefault((sym.base, sym.quote), []).append(spec)
         for key, members in groups.items():
-            ps = max(_decimals(m["tick"]) for m in members) + self.price_headroom
-            qs = 0
-            for m in members:
-                if m["is_spot"]:
-                    qs = max(qs, _decimals(m["qty_step"]) + self.qty_headroom)
-                else:
-                    qs = max(qs, m["venue_qty_dec"] + _decimals(m["quanto"]))
-            if ps > _MAX_SCALE or qs > _MAX_SCALE:
-                raise ValueError("%s/%s needs scales (%d, %d) beyond %d decimals" % (key + (ps, qs, _MAX_SCALE)))
-            self._scales[key] = (ps, qs)
+            self._scales[key] = self._group_scales(key, members)
         per_venue = {v: [] for v in self._names}
         for spec in self._specs.values():
-            sym = spec["symbol"]
-            ps, qs = self._scales[(sym.base, sym.quote)]
-            if spec["is_spot"]:
-                vqs, mult, unit = qs, 1, _D(1)
-            else:
-                vqs = spec["venue_qty_dec"]
-                mult = _mantissa(spec["quanto"], qs - vqs)
-                unit = spec["quanto"]
-            out = dict(price_scale=ps, qty_scale=qs, venue_qty_scale=vqs, qty_mult=mult,
-                       tick=_mantissa(spec["tick"], ps),
-                       step=_mantissa(spec["qty_step"] * unit, qs),
-                       min_qty=_mantissa(spec["min_qty"] * unit, qs, True),
-                       min_notional=_mantissa(spec["min_notional"], ps, True),
-                       tradable=spec["tradable"])
-            per_venue[spec["venue"]].append((spec["venue_symbol"], sym, out))
+            per_venue[spec["venue"]].append(self._converted(spec))
         n_ids = len(_SYMBOLS_BY_ID)
+        self._entries = per_venue
         self._maps = {v: SymbolMap(v, per_venue[v], n_ids, self._names[v]) for v in self._names}
         return self
+
+    def extend(self, entries):
+        """Add instruments listed after :meth:`freeze` (a re-read listing); returns ``{venue id:
+        SymbolMap}``, a NEW map for every venue that gained an instrument.
+
+        ``entries`` as :meth:`add_listing` takes them (spec dicts, or ``(venue, venue_symbol,
+        reason)`` for rows a reader could not read). A spec identical to the one loaded for its
+        (venue, venue_symbol) is ignored, so a caller may pass the whole listing again; a changed
+        one is refused (the map keeps the loaded instrument). A new economic instrument gets its
+        scales as :meth:`freeze` computes them; a new instrument of one that has scales keeps
+        them, and is refused when it needs finer ones (its tick, or its step plus the headroom,
+        has more decimals: the live books of the others are at those scales). Refusals go to
+        :attr:`rejected` (each reason once), and the rest loads.
+
+        A new map lists the old map's instruments (same symbol ids, same numbers) then the new
+        ones; :meth:`map` returns it from now on. Maps handed out earlier stay valid: they are
+        immutable and simply lack the new instruments (``new.extends(old)`` is true).
+        """
+        if self._maps is None:
+            raise RuntimeError("SymbolRegistry.freeze() first; extend() adds to a frozen registry")
+        seen = set(self.rejected)
+
+        def reject(venue, vs, reason):
+            rec = (self._names.get(venue, venue), vs, reason)
+            if rec not in seen:
+                seen.add(rec)
+                self.rejected.append(rec)
+
+        fresh = []                # parsed specs new to the registry, in listing order
+        batch = {}                # (venue, venue_symbol) -> parsed spec of this call
+        batch_syms = {}           # (venue, symbol id) -> venue_symbol of this call
+        for entry in entries:
+            if isinstance(entry, tuple):
+                reject(*entry)
+                continue
+            try:
+                sp = self._parse(entry)
+            except (ValueError, KeyError, TypeError) as e:
+                reject(entry.get("venue"), entry.get("venue_symbol", "?"), rejection_reason(e))
+                continue
+            key = (sp["venue"], sp["venue_symbol"])
+            known = self._specs.get(key, batch.get(key))
+            if known is not None:
+                changed = _spec_changes(known, sp)
+                if changed:
+                    reject(sp["venue"], sp["venue_symbol"], "listed again with %s; the loaded instrument stays"
+                           % changed)
+                continue
+            try:
+                self._check_new(sp)
+                other = batch_syms.get((sp["venue"], (<Symbol>sp["symbol"]).id))
+                if other is not None:
+                    raise ValueError("%s already listed on %s as %r" % (sp["symbol"].name, self._names[sp["venue"]],
+                                                                        other))
+            except ValueError as e:
+                reject(sp["venue"], sp["venue_symbol"], str(e))
+                continue
+            batch[key] = sp
+            batch_syms[(sp["venue"], (<Symbol>sp["symbol"]).id)] = sp["venue_symbol"]
+            fresh.append(sp)
+        # scales: kept for a known economic instrument, computed as freeze does for a new one
+        groups = {}
+        for sp in fresh:
+            groups.setdefault((sp["symbol"].base, sp["symbol"].quote), []).append(sp)
+        refused = set()
+        for key, members in groups.items():
+            have = self._scales.get(key)
+            if have is None:
+                try:
+                    self._scales[key] = self._group_scales(key, members)
+                except ValueError as e:
+                    for m in members:
+                        refused.add(id(m))
+                        reject(m["venue"], m["venue_symbol"], str(e))
+                continue
+            for m in members:
+                need = self._needs(m)
+                if need[0] > have[0] or need[1] > have[1]:
+                    refused.add(id(m))
+                    reject(m["venue"], m["venue_symbol"],
+                           "needs scales (price %d, qty %d) finer than the scales (price %d, qty %d) %s/%s has: "
+                           "its books would have to be rebuilt" % (need + have + key))
+        gained = {}
+        for sp in fresh:
+            if id(sp) in refused:
+                continue
+            try:
+                entry = self._converted(sp)
+            except ValueError as e:
+                reject(sp["venue"], sp["venue_symbol"], str(e))
+                continue
+            self._insert(sp)
+            self._entries[sp["venue"]].append(entry)
+            gained[sp["venue"]] = True
+        n_ids = len(_SYMBOLS_BY_ID)
+        out = {}
+        for v in gained:
+            out[v] = self._maps[v] = SymbolMap(v, self._entries[v], n_ids, self._names[v])
+        return out
 
     @property
     def frozen(self):
         return self._maps is not None
 
     def map(self, venue):
-        """The frozen :class:`SymbolMap` of ``venue`` (name or id)."""
+        """The newest :class:`SymbolMap` of ``venue`` (name or id): freeze()'s, or the last extend()'s."""
         if self._maps is None:
             raise RuntimeError("SymbolRegistry.freeze() first")
         return self._maps[self.venue_id(venue)]
