@@ -7,7 +7,8 @@ Lifecycle, driven by :class:`cexnode.engine.Engine`:
 2. ``attach(symbol_map, router)`` — the venue's Cython parser with the router as its sink, and one
    book per configured symbol (sync rule and depth per the venue's rules);
 3. ``await start()`` — the public WebSocket feed (``cexnode.net``), subscriptions, then REST
-   snapshots for every book (diffs that arrive first are buffered by BookSync and replayed);
+   snapshots for every book, each once its connection subscribed (diffs that arrive first are
+   buffered by BookSync and replayed);
    a resync request from a book (gap, crossed, overflow) or a reconnect fetches a new snapshot;
    a book whose subscription the venue rejected is taken out of sync at once and gets its
    snapshot only once the venue acknowledges the (re-sent) subscription; then, with
@@ -453,7 +454,8 @@ class VenueAdapter(Component):
 
     # -- phase 3 -------------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Connect the feed, then sync every book from REST snapshots.
+        """Connect the feed and sync every book from REST snapshots (a book's snapshot once its own
+        connection subscribed, in :attr:`snapshot_queue` order).
 
         Returns once every book is in sync, or — when some snapshots keep failing — after
         ``start_timeout_s / 2`` with at least one book in sync: the others stay out of sync (never
@@ -465,13 +467,15 @@ class VenueAdapter(Component):
         try:
             self.feed = self._transport().market_feed(
                 self, ws_url, self._subscriptions(list(self._venue_symbols)), self._on_reconnected)
-            await self.feed.start()
-            self.connected = True
+            # each book's snapshot goes once its own connection subscribed (feed.wait_sent), not once
+            # every connection of the venue is open: the connects are paced
             loop = asyncio.get_running_loop()
             for sid in self.books if not self._stream_full else ():
                 t = self._resyncing.get(sid)
                 if t is None or t.done():
                     self._resyncing[sid] = loop.create_task(self._sync_book(sid))
+            await self.feed.start()
+            self.connected = True
             tasks = [self._resyncing[sid] for sid in self.books if sid in self._resyncing]
             if tasks:
                 wait_s = max(0.5, float(self.config.start_timeout_s) / 2)
@@ -539,6 +543,9 @@ class VenueAdapter(Component):
                 # a book without its subscription would be "in sync" with no diffs coming: the
                 # snapshot waits for the venue's ack (its diffs are buffered from then on)
                 await subscribed.wait()
+                msg = self._sub_msgs.get(symbol_id)
+                if msg is not None and self.feed is not None:
+                    await self.feed.wait_sent(msg)
                 await self.snapshot_queue.acquire(priority, order)
                 try:
                     last_id, bids, asks = await self.fetch_snapshot(vs)

@@ -162,7 +162,7 @@ class WsFeed:
         self._tasks: list[Optional[asyncio.Task]] = []
         self._conns: list[Optional[_Conn]] = [None] * len(self.groups)
         self._extra: set = set()                     # listeners of connections being replaced / opened
-        self._ready: list[asyncio.Event] = []
+        self._ready = [asyncio.Event() for _ in self.groups]     # set once the group's connection subscribed
         self._resub: list[Optional[asyncio.Task]] = [None] * len(self.groups)
         self._resub_delay = [backoff_initial_s] * len(self.groups)
         self._drains: list[Optional[asyncio.Task]] = [None] * len(self.groups)
@@ -197,7 +197,8 @@ class WsFeed:
         self._stopping = False
         self._started = True
         n = len(self.groups)
-        self._ready = [asyncio.Event() for _ in range(n)]
+        for e in self._ready:
+            e.clear()
         self._tasks = [None] * n
         for i in range(n):
             if self.groups[i]:
@@ -209,6 +210,15 @@ class WsFeed:
         except BaseException:
             await self.stop()
             raise
+
+    async def wait_sent(self, msg: bytes) -> None:
+        """Returns once the subscription ``msg`` went out: its group's connection opened and sent
+        the group's subscriptions (at once for a message in no group). A book's snapshot waits for
+        this rather than for every connection of a venue whose connects are paced."""
+        for i, g in enumerate(self.groups):
+            if msg in g:
+                await self._ready[i].wait()
+                return
 
     def _start_group(self, i: int) -> None:
         t = self._tasks[i]

@@ -34,7 +34,12 @@ def test_75_books_spread_over_three_connections_of_at_most_30_opened_at_the_venu
 
     async def main():
         async with AdapterRig(tmp_path, MEXC, syms, syms) as rig:
-            await rig.start()
+            starting = asyncio.ensure_future(rig.start())
+            a = rig.adapter
+            # the books of the first connection fetch their snapshots while the others wait their turn
+            assert await wait_until(lambda: a.snapshots > 0 or starting.done(), 10)
+            assert a.snapshots > 0 and a.feed.connects < 3, (a.snapshots, a.feed.connects)
+            await starting
             f = rig.adapter.feed
             stats = f.connection_stats()
             assert len(stats) == 3 and all(s["connected"] for s in stats), stats
