@@ -166,6 +166,8 @@ class WsFeed:
         self._resub: list[Optional[asyncio.Task]] = [None] * len(self.groups)
         self._resub_delay = [backoff_initial_s] * len(self.groups)
         self._drains: list[Optional[asyncio.Task]] = [None] * len(self.groups)
+        # removed while a group's replacement connection opened: (group, subscription) -> its unsubscribe
+        self._rotating_unsubs: dict[tuple[int, bytes], bytes] = {}
         self._gen = 0
         self._stopping = False
         self._started = False
@@ -286,6 +288,8 @@ class WsFeed:
                 continue
             self.subscriptions_removed += 1
             touched.add(i)
+            if any(lst.index == i for lst in self._extra):
+                self._rotating_unsubs[(i, s)] = u   # the replacement being opened may hold it
             c = self._conns[i]
             if c is None or s not in c.subs:
                 continue
@@ -429,6 +433,10 @@ class WsFeed:
         if over <= 0:
             return 0.0
         return sent[min(over, len(sent)) - 1] + _RATE_WINDOW_S - now
+
+    def _forget_rotating_unsubs(self, i: int) -> None:
+        for k in [k for k in self._rotating_unsubs if k[0] == i]:
+            del self._rotating_unsubs[k]
 
     def _close_listener(self, listener: Any, code: int = 1000) -> None:
         tr = listener.transport
@@ -582,15 +590,23 @@ class WsFeed:
                 self._extra.discard(new.listener)
                 self._close_listener(new.listener)
                 self._retire(new.listener)
+            self._forget_rotating_unsubs(i)
             old.opened_at = time.monotonic() - max(self.max_connection_age_s - min(60.0, self.max_connection_age_s / 10), 0)
             return old
         self._extra.discard(new.listener)
         self._conns[i] = new
-        # subscriptions added while the replacement opened: it subscribed the group as it was then
+        # the group changed while the replacement opened (it subscribed the group as it was then)
+        group = set(self.groups[i])
         for m in self.groups[i]:
             if m not in new.subs:
                 new.subs.add(m)
                 new.outbox.append(m)
+        for m in [m for m in new.subs if m not in group]:
+            new.subs.discard(m)
+            u = self._rotating_unsubs.get((i, m))
+            if u is not None:
+                new.outbox.append(u)
+        self._forget_rotating_unsubs(i)
         self._kick(i)
         self._close_listener(old.listener, 1000)
         self._retire(old.listener)

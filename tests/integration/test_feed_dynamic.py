@@ -230,3 +230,30 @@ def test_hundreds_of_books_start_within_the_venues_rest_limits(tmp_path):
             await rig.books_equal_truth(syms[::37])
 
     run(main())
+
+
+def test_a_rotated_connection_holds_the_subscriptions_as_they_are_now(tmp_path):
+    """Books added and removed, then the connection rotates (age limit): the replacement subscribes
+    the current set, the removed book's stream is not back, and no book resyncs."""
+    start, extra = spot_symbols(3), spot_symbols(2, "M")
+
+    async def main():
+        async with AdapterRig(tmp_path, MEXC, start, [*start, *extra]) as rig:
+            await rig.start()
+            a, f = rig.adapter, rig.adapter.feed
+            a.add_books(await rig.map_with(extra), rig.ids(extra))
+            a.remove_books(rig.ids([start[0]]))
+            live = [*start[1:], *extra]
+            assert await wait_until(lambda: all(a.books[i].in_sync for i in rig.ids(live)), 20), a.status()
+            resyncs = a.resync_requests
+            f.max_connection_age_s = 0.5            # read live by the keep-alive loop
+            assert await wait_until(lambda: f.rotations >= 2, 15), f.status()
+            f.max_connection_age_s = 0.0
+            assert await wait_until(lambda: len(rig.sim_venue().connections) == 1, 10)
+            (conn,) = rig.sim_venue().connections
+            held = {t.rsplit("@", 1)[1] for t in conn.subscriptions}
+            assert held == {rig.venue_symbol(s) for s in live}
+            assert a.resync_requests == resyncs
+            await rig.books_equal_truth(live)
+
+    run(main())
