@@ -7,7 +7,8 @@ Lifecycle, driven by :class:`cexnode.engine.Engine`:
 2. ``attach(symbol_map, router)`` — the venue's Cython parser with the router as its sink, and one
    book per configured symbol (sync rule and depth per the venue's rules);
 3. ``await start()`` — the public WebSocket feed (``cexnode.net``), subscriptions, then REST
-   snapshots for every book (diffs that arrive first are buffered by BookSync and replayed);
+   snapshots for every book, each once its connection subscribed (diffs that arrive first are
+   buffered by BookSync and replayed);
    a resync request from a book (gap, crossed, overflow) or a reconnect fetches a new snapshot;
    a book whose subscription the venue rejected is taken out of sync at once and gets its
    snapshot only once the venue acknowledges the (re-sent) subscription; then, with
@@ -36,6 +37,7 @@ from typing import Any, Optional, Sequence
 from cexnode._core import feed
 from cexnode._core.book import SYNC_STREAM_FULL
 from cexnode._core.fixedpoint import parse
+from cexnode._core.symbols import SymbolMap
 from cexnode.adapters.descriptor import VenueDescriptor
 from cexnode.adapters.live import gateway_kwargs, live_config, start_gateway
 from cexnode.adapters.registry import descriptor
@@ -103,7 +105,7 @@ class VenueAdapter(Component):
     SNAPSHOT_FAILURES_ERROR = 5    # consecutive snapshot failures logged as errors from then on
     # snapshot fetches at a time: enough to keep the REST windows busy, few enough that the queue
     # (not the REST manager's waiters, woken in no order) decides which book goes next
-    SNAPSHOT_CONCURRENCY = 4
+    SNAPSHOT_CONCURRENCY = 8
 
     production_ws_url = ""
     production_rest_url = ""
@@ -152,6 +154,7 @@ class VenueAdapter(Component):
         self.snapshot_queue = SnapshotQueue(self.SNAPSHOT_CONCURRENCY)
         self.books_added = 0
         self.books_removed = 0
+        self._awaiting_ack: set[int] = set()        # books added at run time, their subscription not acked yet
 
     # -- URLs ----------------------------------------------------------------------------------------
     def urls(self) -> tuple[str, str]:
@@ -272,7 +275,7 @@ class VenueAdapter(Component):
         self._next_order += 1
 
     # -- books at run time -----------------------------------------------------------------------------
-    def add_books(self, symbol_map: Any, symbol_ids: Sequence[int]) -> None:
+    def add_books(self, symbol_map: SymbolMap, symbol_ids: Sequence[int]) -> None:
         """Add the books of ``symbol_ids`` (in priority order: most liquid first) while the venue
         runs. ``symbol_map`` is the venue's newer map that lists them (the registry grew): the
         parser and the gateway are bound to it, each book is added to the router, subscribed through
@@ -291,6 +294,7 @@ class VenueAdapter(Component):
                 # the subscribe frame may wait for the connection's message budget: a snapshot
                 # fetched before the venue took the subscription would meet a gap; the ack says when
                 self._subscribed[sid].clear()
+                self._awaiting_ack.add(sid)
         self.books_added += len(new)
         if not new:
             return
@@ -330,6 +334,7 @@ class VenueAdapter(Component):
             del self.books[sid]
             vs = self._venue_symbols.pop(sid)
             self._subscribed.pop(sid, None)
+            self._awaiting_ack.discard(sid)
             self._snapshot_ok.pop(sid, None)
             self._sub_msgs.pop(sid, None)
             self._order.pop(sid, None)
@@ -426,8 +431,9 @@ class VenueAdapter(Component):
             ev = self._subscribed.get(sid)
             if ev is None:
                 continue
-            if ev.is_set():
+            if ev.is_set() or sid in self._awaiting_ack:
                 ev.clear()
+                self._awaiting_ack.discard(sid)
                 self.subscriptions_rejected += 1
             if self.router is not None and self.books[sid].in_sync:
                 # out of sync now; the resync callback starts a sync task that waits for the ack
@@ -436,6 +442,11 @@ class VenueAdapter(Component):
     def _on_subscription_accepted(self, msg: Any) -> None:
         for sid in self._subscription_sids(msg):
             ev = self._subscribed.get(sid)
+            if sid in self._awaiting_ack:           # a book added at run time: its first ack
+                self._awaiting_ack.discard(sid)
+                if ev is not None:
+                    ev.set()
+                continue
             if ev is not None and not ev.is_set():
                 ev.set()
                 self.log.info("subscription accepted: syncing the book", venue=self.name,
@@ -443,8 +454,9 @@ class VenueAdapter(Component):
                 self.on_resync(sid, 5)      # no-op when a sync task is already waiting
 
     def unsubscribed_books(self) -> list[str]:
-        """Venue symbols whose subscription was rejected, or added at run time, and not yet accepted."""
-        return [self._venue_symbols[sid] for sid, ev in self._subscribed.items() if not ev.is_set()]
+        """Venue symbols whose subscription was rejected and not yet accepted."""
+        return [self._venue_symbols[sid] for sid, ev in self._subscribed.items()
+                if not ev.is_set() and sid not in self._awaiting_ack]
 
     def book_depth(self) -> int:
         """Venue hook: the depth its stream and snapshot serve for ``venues.<name>.book_depth``
@@ -453,7 +465,8 @@ class VenueAdapter(Component):
 
     # -- phase 3 -------------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Connect the feed, then sync every book from REST snapshots.
+        """Connect the feed and sync every book from REST snapshots (a book's snapshot once its own
+        connection subscribed, in :attr:`snapshot_queue` order).
 
         Returns once every book is in sync, or — when some snapshots keep failing — after
         ``start_timeout_s / 2`` with at least one book in sync: the others stay out of sync (never
@@ -465,13 +478,15 @@ class VenueAdapter(Component):
         try:
             self.feed = self._transport().market_feed(
                 self, ws_url, self._subscriptions(list(self._venue_symbols)), self._on_reconnected)
-            await self.feed.start()
-            self.connected = True
+            # each book's snapshot goes once its own connection subscribed (feed.wait_sent), not once
+            # every connection of the venue is open: the connects are paced
             loop = asyncio.get_running_loop()
             for sid in self.books if not self._stream_full else ():
                 t = self._resyncing.get(sid)
                 if t is None or t.done():
                     self._resyncing[sid] = loop.create_task(self._sync_book(sid))
+            await self.feed.start()
+            self.connected = True
             tasks = [self._resyncing[sid] for sid in self.books if sid in self._resyncing]
             if tasks:
                 wait_s = max(0.5, float(self.config.start_timeout_s) / 2)
@@ -539,6 +554,9 @@ class VenueAdapter(Component):
                 # a book without its subscription would be "in sync" with no diffs coming: the
                 # snapshot waits for the venue's ack (its diffs are buffered from then on)
                 await subscribed.wait()
+                msg = self._sub_msgs.get(symbol_id)
+                if msg is not None and self.feed is not None:
+                    await self.feed.wait_sent(msg)
                 await self.snapshot_queue.acquire(priority, order)
                 try:
                     last_id, bids, asks = await self.fetch_snapshot(vs)
@@ -627,7 +645,7 @@ class VenueAdapter(Component):
                 "resync_requests": self.resync_requests, "unsubscribed": self.unsubscribed_books(),
                 "subscriptions_rejected": self.subscriptions_rejected, "feed": feed,
                 "books_added": self.books_added, "books_removed": self.books_removed,
-                "snapshots_waiting": len(self.snapshot_queue),
+                "snapshots_waiting": len(self.snapshot_queue), "awaiting_ack": len(self._awaiting_ack),
                 "book_audits": dict(self.auditor.results) if self.auditor is not None else {},
                 "rest": self.rest.stats() if self.rest is not None else {}}
 

@@ -101,6 +101,9 @@ class CaptureFeed:
     async def stop(self) -> None:
         self.started = False
 
+    async def wait_sent(self, msg: bytes) -> None:
+        """Nothing is sent: the captured frames follow the recording's subscriptions."""
+
     def add_subscriptions(self, msgs: list[bytes]) -> None:
         """Nothing to send: the capture holds the frames of whatever the recording node subscribed."""
 

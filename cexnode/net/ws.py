@@ -162,10 +162,12 @@ class WsFeed:
         self._tasks: list[Optional[asyncio.Task]] = []
         self._conns: list[Optional[_Conn]] = [None] * len(self.groups)
         self._extra: set = set()                     # listeners of connections being replaced / opened
-        self._ready: list[asyncio.Event] = []
+        self._ready = [asyncio.Event() for _ in self.groups]     # set once the group's connection subscribed
         self._resub: list[Optional[asyncio.Task]] = [None] * len(self.groups)
         self._resub_delay = [backoff_initial_s] * len(self.groups)
         self._drains: list[Optional[asyncio.Task]] = [None] * len(self.groups)
+        # removed while a group's replacement connection opened: (group, subscription) -> its unsubscribe
+        self._rotating_unsubs: dict[tuple[int, bytes], bytes] = {}
         self._gen = 0
         self._stopping = False
         self._started = False
@@ -197,7 +199,8 @@ class WsFeed:
         self._stopping = False
         self._started = True
         n = len(self.groups)
-        self._ready = [asyncio.Event() for _ in range(n)]
+        for e in self._ready:
+            e.clear()
         self._tasks = [None] * n
         for i in range(n):
             if self.groups[i]:
@@ -209,6 +212,15 @@ class WsFeed:
         except BaseException:
             await self.stop()
             raise
+
+    async def wait_sent(self, msg: bytes) -> None:
+        """Returns once the subscription ``msg`` went out: its group's connection opened and sent
+        the group's subscriptions (at once for a message in no group). A book's snapshot waits for
+        this rather than for every connection of a venue whose connects are paced."""
+        for i, g in enumerate(self.groups):
+            if msg in g:
+                await self._ready[i].wait()
+                return
 
     def _start_group(self, i: int) -> None:
         t = self._tasks[i]
@@ -276,6 +288,8 @@ class WsFeed:
                 continue
             self.subscriptions_removed += 1
             touched.add(i)
+            if any(lst.index == i for lst in self._extra):
+                self._rotating_unsubs[(i, s)] = u   # the replacement being opened may hold it
             c = self._conns[i]
             if c is None or s not in c.subs:
                 continue
@@ -297,7 +311,7 @@ class WsFeed:
 
     async def _drain(self, i: int) -> None:
         """Send group ``i``'s queued (un)subscribe frames within the message budget, leaving room
-        for a ping; then close the connection if the group has no subscription left."""
+        for a ping (a group left with no subscription is closed by its supervisor once they are out)."""
         while not self._stopping:
             c = self._conns[i]
             if c is None or not c.listener.connected or not c.outbox:
@@ -312,20 +326,6 @@ class WsFeed:
             except Exception as e:
                 self.log.warning("subscription send failed", venue=self.venue, conn=i, error=repr(e)[:200])
                 break                       # the connection is going: its reconnect resubscribes
-        if not self.groups[i] and not self._stopping:
-            self._close_group(i)
-
-    def _close_group(self, i: int) -> None:
-        """Group ``i`` lost its last subscription: end its supervisor (which closes the connection)."""
-        t = self._tasks[i]
-        if t is not None and not t.done():
-            t.cancel()
-            self.connections_closed_idle += 1
-            self.log.info("connection without subscriptions: closing", venue=self.venue, conn=i)
-        r = self._resub[i]
-        if r is not None:
-            r.cancel()
-            self._resub[i] = None
 
     async def stop(self) -> None:
         """Close every connection and end every task (idempotent)."""
@@ -434,6 +434,10 @@ class WsFeed:
             return 0.0
         return sent[min(over, len(sent)) - 1] + _RATE_WINDOW_S - now
 
+    def _forget_rotating_unsubs(self, i: int) -> None:
+        for k in [k for k in self._rotating_unsubs if k[0] == i]:
+            del self._rotating_unsubs[k]
+
     def _close_listener(self, listener: Any, code: int = 1000) -> None:
         tr = listener.transport
         if tr is None or tr.is_disconnected:
@@ -453,10 +457,11 @@ class WsFeed:
         d[3] += listener.pongs
 
     async def _run(self, i: int) -> None:
-        """Supervisor of group ``i``: connect, keep alive, reconnect with backoff, rotate."""
+        """Supervisor of group ``i``: connect, keep alive, reconnect with backoff, rotate; ends when
+        the group has no subscription left (:meth:`add_subscriptions` starts a new one)."""
         delay = self.backoff_initial_s
         first = True
-        while not self._stopping:
+        while not self._stopping and self.groups[i]:
             conn: Optional[_Conn] = None
             try:
                 conn = await self._connect(i)
@@ -481,7 +486,7 @@ class WsFeed:
                     self._close_listener(c.listener)
                     self._retire(c.listener)
                     self._conns[i] = None
-            if self._stopping:
+            if self._stopping or not self.groups[i]:
                 break
             up_for = time.monotonic() - conn.opened_at if conn is not None else 0.0
             if up_for >= self.healthy_reset_s:
@@ -506,6 +511,12 @@ class WsFeed:
             while True:
                 lst = conn.listener
                 if lst.transport is None or lst.transport.is_disconnected or not lst.connected:
+                    return conn
+                if not self.groups[i] and not conn.outbox:
+                    # the last subscription left and its unsubscribe is out: nothing to keep open
+                    self.connections_closed_idle += 1
+                    self.log.info("connection without subscriptions: closing", venue=self.venue, conn=i)
+                    self._close_listener(lst)
                     return conn
                 if down_of is not lst:
                     if down is not None:
@@ -579,15 +590,23 @@ class WsFeed:
                 self._extra.discard(new.listener)
                 self._close_listener(new.listener)
                 self._retire(new.listener)
+            self._forget_rotating_unsubs(i)
             old.opened_at = time.monotonic() - max(self.max_connection_age_s - min(60.0, self.max_connection_age_s / 10), 0)
             return old
         self._extra.discard(new.listener)
         self._conns[i] = new
-        # subscriptions added while the replacement opened: it subscribed the group as it was then
+        # the group changed while the replacement opened (it subscribed the group as it was then)
+        group = set(self.groups[i])
         for m in self.groups[i]:
             if m not in new.subs:
                 new.subs.add(m)
                 new.outbox.append(m)
+        for m in [m for m in new.subs if m not in group]:
+            new.subs.discard(m)
+            u = self._rotating_unsubs.get((i, m))
+            if u is not None:
+                new.outbox.append(u)
+        self._forget_rotating_unsubs(i)
         self._kick(i)
         self._close_listener(old.listener, 1000)
         self._retire(old.listener)

@@ -34,7 +34,12 @@ def test_75_books_spread_over_three_connections_of_at_most_30_opened_at_the_venu
 
     async def main():
         async with AdapterRig(tmp_path, MEXC, syms, syms) as rig:
-            await rig.start()
+            starting = asyncio.ensure_future(rig.start())
+            a = rig.adapter
+            # the books of the first connection fetch their snapshots while the others wait their turn
+            assert await wait_until(lambda: a.snapshots > 0 or starting.done(), 10)
+            assert a.snapshots > 0 and a.feed.connects < 3, (a.snapshots, a.feed.connects)
+            await starting
             f = rig.adapter.feed
             stats = f.connection_stats()
             assert len(stats) == 3 and all(s["connected"] for s in stats), stats
@@ -105,6 +110,30 @@ def test_subscriptions_added_and_removed_on_a_running_feed(tmp_path):
             assert await wait_until(lambda: f.reconnects >= 2 and f.connected
                                     and all(rig.sim_subscribed(vs) == 1 for vs in keep), 15), f.status()
             assert all(rig.sim_subscribed(vs) == 0 for vs in gone)
+            # removed and added back in the same breath: the unsubscribe then the subscribe go out, the
+            # connection stays
+            closed = f.connections_closed_idle
+            g1 = list(f.groups[1])
+            g1_vs = [rig.sim_venue().venue_symbol(s) for s in [*start, *extra]
+                     if a.subscription_messages([rig.sim_venue().venue_symbol(s)])[0] in g1]
+            assert len(g1_vs) == 30
+            f.remove_subscriptions(g1, a.unsubscription_messages(g1_vs))
+            f.add_subscriptions(g1)
+            assert [len(g) for g in f.groups] == [30, 30, 0]
+            connects = f.connects
+            assert await wait_until(lambda: all(rig.sim_subscribed(vs) == 1 for vs in g1_vs), 10)
+            frames1 = f.connection_stats()[1]["frames"]
+            assert await wait_until(lambda: f.connection_stats()[1]["frames"] >= frames1 + 100, 10)
+            assert (f.connections_closed_idle, f.connects) == (closed, connects)     # the same connection
+            assert len(rig.sim_venue().connections) == 2
+            assert all(rig.sim_subscribed(vs) == 1 for vs in g1_vs)
+            # the emptied group's connection closed, then the group reopens for new subscriptions
+            f.remove_subscriptions(g1, a.unsubscription_messages(g1_vs))
+            assert await wait_until(lambda: f.connections_closed_idle == closed + 1
+                                    and len(rig.sim_venue().connections) == 1, 10)
+            f.add_subscriptions(g1)
+            assert await wait_until(lambda: f.connected and all(rig.sim_subscribed(vs) == 1 for vs in g1_vs), 10)
+            assert [len(g) for g in f.groups] == [30, 30, 0] and len(rig.sim_venue().connections) == 2
 
     run(main())
 
@@ -123,6 +152,7 @@ def test_books_added_and_removed_on_a_running_adapter(tmp_path, venue):
             a.add_books(newer, rig.ids(extra))
             assert set(a.books) == set(rig.ids([*start, *extra]))
             assert await wait_until(lambda: all(a.books[i].in_sync for i in rig.ids(extra)), 20), a.status()
+            assert a.unsubscribed_books() == [] and a.status()["awaiting_ack"] == 0     # each ack came
             await rig.books_equal_truth([*start, *extra])
             new_ids = {s: a.request_id(rig.venue_symbol(s)) for s in extra}
             assert len(set(new_ids.values()) | set(old_ids.values())) == 7       # one id per book
@@ -198,5 +228,32 @@ def test_hundreds_of_books_start_within_the_venues_rest_limits(tmp_path):
             assert rest["rate_limit_waits"] > 0, rest            # the limit was reached, and kept to
             assert rest["rate_limited"] == 0 and a.snapshot_errors == 0, rest
             await rig.books_equal_truth(syms[::37])
+
+    run(main())
+
+
+def test_a_rotated_connection_holds_the_subscriptions_as_they_are_now(tmp_path):
+    """Books added and removed, then the connection rotates (age limit): the replacement subscribes
+    the current set, the removed book's stream is not back, and no book resyncs."""
+    start, extra = spot_symbols(3), spot_symbols(2, "M")
+
+    async def main():
+        async with AdapterRig(tmp_path, MEXC, start, [*start, *extra]) as rig:
+            await rig.start()
+            a, f = rig.adapter, rig.adapter.feed
+            a.add_books(await rig.map_with(extra), rig.ids(extra))
+            a.remove_books(rig.ids([start[0]]))
+            live = [*start[1:], *extra]
+            assert await wait_until(lambda: all(a.books[i].in_sync for i in rig.ids(live)), 20), a.status()
+            resyncs = a.resync_requests
+            f.max_connection_age_s = 0.5            # read live by the keep-alive loop
+            assert await wait_until(lambda: f.rotations >= 2, 15), f.status()
+            f.max_connection_age_s = 0.0
+            assert await wait_until(lambda: len(rig.sim_venue().connections) == 1, 10)
+            (conn,) = rig.sim_venue().connections
+            held = {t.rsplit("@", 1)[1] for t in conn.subscriptions}
+            assert held == {rig.venue_symbol(s) for s in live}
+            assert a.resync_requests == resyncs
+            await rig.books_equal_truth(live)
 
     run(main())
