@@ -497,8 +497,10 @@ class VenueAdapter(Component):
                                         % (self.name, wait_s, self.snapshot_errors, self.last_snapshot_error))
                 pending = [self._venue_symbols[sid] for sid in self.books if not self._snapshot_ok.get(sid)]
                 if pending:
-                    self.log.warning("books without a snapshot yet: not traded, still retrying", venue=self.name,
-                                     symbols=",".join(pending), last_error=self.last_snapshot_error)
+                    # hundreds of books start together: name the first few, count them all
+                    self.log.warning("books without a snapshot yet: not traded until they sync", venue=self.name,
+                                     count=len(pending), of=len(self.books), first=",".join(pending[:10]),
+                                     last_error=self.last_snapshot_error)
             await start_gateway(self)           # order entry, private streams, balances (live mode)
             if self.auditor is not None:
                 self.auditor.start()            # the books' truth checks (cexnode.book_audit)
