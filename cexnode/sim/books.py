@@ -119,6 +119,18 @@ class TrueBook:
         self.ts_ms = ts_ms
         return BookDiff(self.symbol, first, self.last_id, ob, oa, ts_ms, full, list(trades))
 
+    def set_levels(self, bids, asks) -> None:
+        """Set absolute sizes (0 deletes) without making a diff (a replayed one: :meth:`commit` next)."""
+        for side, ladder, levels in ((self.bids, self.bid_px, bids), (self.asks, self.ask_px, asks)):
+            for px, q in levels:
+                if q:
+                    if px not in side:
+                        insort(ladder, px)
+                    side[px] = q
+                elif px in side:
+                    del side[px]
+                    del ladder[bisect_left(ladder, px)]
+
     def commit(self, bids, asks, *, n_ids: int, ts_ms: int, trades=()) -> BookDiff:
         """The diff of changes already made to the levels in place (the generator edits the book
         directly): advance the id by ``n_ids``; ``bids``/``asks`` are the changed levels, best first."""

@@ -116,6 +116,26 @@ class GateVenue(SimVenue):
         b, a = book.top(level)
         return [dict(b), dict(a), None, None, len(book.bid_px) <= level and len(book.ask_px) <= level]
 
+    _VIEW_LEVELS = (20, 50, 100, 400)
+
+    def after_replay(self, diff: BookDiff) -> None:
+        # a replayed push came from a template, not from view_changes: bring the views of its book
+        # to the book after it (what view_changes would have left), and forget the memo of the
+        # template's sentinel ids
+        book = self.books[diff.symbol]
+        for kind in self.BOOK_KINDS:
+            for level in self._VIEW_LEVELS:
+                view = self._views.get((kind, diff.symbol, level))
+                if view is None:
+                    continue
+                if view[4] and len(book.bid_px) <= level and len(book.ask_px) <= level \
+                        and _distinct(diff.bids) and _distinct(diff.asks):
+                    _apply_changes(view[0], diff.bids, True)
+                    _apply_changes(view[1], diff.asks, False)
+                    view[2] = view[3] = None
+                else:
+                    self._views[(kind, diff.symbol, level)] = self._new_view(diff.symbol, level)
+
     def view_changes(self, kind: str, diff: BookDiff, level: int) -> tuple[list, list]:
         """Changes of the top-``level`` view that ``diff`` causes (Gate's 20/50/100/400-level
         streams push what changed inside their depth, and levels entering it), best first.
