@@ -314,6 +314,7 @@ class SimVenue:
         self.books: dict[str, TrueBook] = {}        # filled by the simulator from the generator
         self.halted: set[str] = set()                # venue symbols delisted: listed as halted, not stepped
         self._clock_override: Optional[float] = None  # the time pushes carry while a template renders
+        self._fill_times: tuple = (None, None)          # (ts_ms, its (sentinel, bytes) pairs) of fill_template
         self.faults = Faults(self)
         self.ws_handlers: dict[str, Callable] = {}
         self.connections: set[SimConnection] = set()
@@ -547,9 +548,16 @@ class SimVenue:
         return self._clock_override if self._clock_override is not None else time.time()
 
     def after_replay(self, diff: BookDiff) -> None:
-        """Called once a replayed diff is published: venues that keep state per push (views) update it."""
+        """Called once a replayed diff is published (its frames came from templates)."""
 
-    def _replay_frames(self, replay: tuple, kind: str, diff: BookDiff, variant: Any) -> list:
+    def before_render(self, replay: tuple, diff: BookDiff) -> None:
+        """Called before a replayed diff's template is rendered, the diff already in the book;
+        ``replay``: its ``(BookLoop, position)``."""
+
+    def loop_ended(self, vsym: str) -> None:
+        """The replay loop of ``vsym`` ended; the book has every replayed diff and no other yet."""
+
+    def replay_frames(self, replay: tuple, kind: str, diff: BookDiff, variant: Any) -> list:
         """Frames of a replayed diff: its loop position's template with the real ids and time, the
         template rendered first if the position has none yet (or its ids were shorter)."""
         loop, pos = replay
@@ -557,6 +565,7 @@ class SimVenue:
         tpl = loop.templates.get(key)
         nf, nl = len(str(diff.first)), len(str(diff.last))
         if tpl is None or tpl[0] != nf or tpl[1] != nl:
+            self.before_render(replay, diff)
             sentinel = BookDiff(diff.symbol, replay_mod.sentinel_id(nf, False), replay_mod.sentinel_id(nl, True),
                                 diff.bids, diff.asks, ts_ms=replay_mod.SENTINEL_MS)
             self._clock_override = replay_mod.SENTINEL_S
@@ -572,14 +581,17 @@ class SimVenue:
         fit the template's bytes (a varint of another length)."""
         nf, nl, frames = tpl
         ts = diff.ts_ms
-        pairs = [(_SENTINEL_FIRST[nf], b"%d" % diff.first), (_SENTINEL_LAST[nl], b"%d" % diff.last)]
-        if self.template_time_varint:
-            new = _varint(ts)
-            if len(new) != len(_SENTINEL_VARINT):
-                return None
-            pairs.append((_SENTINEL_VARINT, new))
-        else:
-            pairs += [(_SENTINEL_MS_TEXT, b"%d" % ts), (_SENTINEL_S_TEXT, b"%d" % (ts // 1000))]
+        times = self._fill_times
+        if times[0] != ts:          # the pushes of one tick share their time
+            if self.template_time_varint:
+                new = _varint(ts)
+                times = (ts, [(_SENTINEL_VARINT, new)] if len(new) == len(_SENTINEL_VARINT) else None)
+            else:
+                times = (ts, [(_SENTINEL_MS_TEXT, b"%d" % ts), (_SENTINEL_S_TEXT, b"%d" % (ts // 1000))])
+            self._fill_times = times
+        if times[1] is None:
+            return None
+        pairs = [(_SENTINEL_FIRST[nf], b"%d" % diff.first), (_SENTINEL_LAST[nl], b"%d" % diff.last)] + times[1]
         out = []
         for data, binary in frames:
             for old, new in pairs:
@@ -618,7 +630,7 @@ class SimVenue:
                             self._flush_batch((kind, sym, variant), faults=False)
                             self._last_flush[(kind, sym, variant)] = time.monotonic()
                         frames = cache[variant] = (self._frames_for(kind, diff, variant) if replay is None else
-                                                   self._replay_frames(replay, kind, diff, variant))
+                                                   self.replay_frames(replay, kind, diff, variant))
                 for data, binary in frames:
                     target.append((conn, data, binary))
         if not batched:        # a batched stream meets the faults when its push goes out (_flush_batch)
@@ -632,6 +644,13 @@ class SimVenue:
         key = (kind, diff.symbol, variant)
         b = self._batches.get(key)
         if b is None:
+            if replay is not None and self._last_flush.get(key, float("-inf")) + interval <= time.monotonic():
+                # alone in its interval, due now: its template goes out as it is
+                self._last_flush[key] = time.monotonic()
+                frames = self.replay_frames(replay, kind, diff, variant)
+                subs = [c for c, v in self.subs.get((kind, diff.symbol), {}).items() if v == variant]
+                self._deliver(self._book_faults(diff.symbol, [(c, d, bi) for c in subs for d, bi in frames]))
+                return
             b = self._batches[key] = _Batch(diff.first)
         b.add(diff, replay)
         if b.timer is not None:
@@ -660,7 +679,7 @@ class SimVenue:
         diff = BookDiff(sym, b.first, b.last, sorted(b.bids.items(), reverse=True), sorted(b.asks.items()),
                         ts_ms=b.ts_ms)
         # one replayed diff alone in its interval: its loop position's template
-        frames = (self._replay_frames(b.replay, kind, diff, variant) if b.replay is not None
+        frames = (self.replay_frames(b.replay, kind, diff, variant) if b.replay is not None
                   else self._frames_for(kind, diff, variant))
         out = [(c, d, binary) for c in subs for d, binary in frames]
         self._deliver(self._book_faults(sym, out) if faults else out)
@@ -1028,8 +1047,10 @@ class ExchangeSimulator:
         return count
 
     def book_changed(self, venue: str, vsym: str) -> None:
-        """A book changed outside the generator (a fill, a reset): its replay loop ends there."""
-        self._loops.pop((venue, vsym), None)
+        """A book is about to change outside the generator (a fill, a reset): its replay loop
+        ends there, and the venue brings what it keeps per push up to the book (before the change)."""
+        if self._loops.pop((venue, vsym), None) is not None:
+            self.venues[venue].loop_ended(vsym)
 
     def _run_schedule(self, elapsed_s: float) -> None:
         """Listings and delistings due ``elapsed_s`` after the clock started."""
