@@ -14,7 +14,9 @@
   offered 60,000 frames/s), a client in another process subscribed to every book of every venue
   (picows, within each venue's subscription limits) counting frames for the measured window. Reports
   the frames/s received and the simulator process's CPU (utime + stime) per frame. Target: 50,000
-  frames/s; the median is the simulator's CPU per frame (target 20 us: 50,000 frames/s on one core).
+  frames/s; the median is the simulator's CPU per frame (target 20 us: 50,000 frames/s on one core),
+  measured once the replay loops have warmed up (every book pushed 4 x replay_steps frames on average,
+  and the CPU per frame of two 5 s windows within 10 %).
   ``python perf/bench_sim.py --market [--instruments N] [--step-ms MS] [--seconds S]`` runs it alone.
 """
 from __future__ import annotations
@@ -168,8 +170,9 @@ def _subscriptions(venue: str, symbols: list[str]) -> list[list[bytes]]:
     return [msgs[i:i + 100] for i in range(0, len(msgs), 100)]
 
 
-def market_client(urls: dict, warmup: float, seconds: float) -> dict:
-    """Subscribe to every book of every venue, count the frames of the measured window."""
+def market_client(urls: dict) -> None:
+    """Subscribe to every book of every venue; print ``{"t", "frames", "bytes", "books",
+    "connections"}`` (cumulative) once a second until terminated."""
     import aiohttp
     import uvloop
     from picows import WSListener, WSMsgType, ws_connect
@@ -202,30 +205,22 @@ def market_client(urls: dict, warmup: float, seconds: float) -> dict:
                     for m in msgs:
                         tr.send(WSMsgType.TEXT, m)
                     conns.append(tr)
-        await asyncio.sleep(warmup)
-        f0, b0, t0 = counts["frames"], counts["bytes"], time.monotonic()
-        await asyncio.sleep(seconds)
-        frames, nbytes, dt = counts["frames"] - f0, counts["bytes"] - b0, time.monotonic() - t0
-        for tr in conns:
-            tr.disconnect()
-        return {"books": books, "connections": len(conns), "frames": frames, "bytes": nbytes, "window_s": dt}
+        while True:
+            print(json.dumps(dict(counts, t=time.monotonic(), books=books, connections=len(conns))), flush=True)
+            await asyncio.sleep(1.0)
 
-    return uvloop.run(main())
+    uvloop.run(main())
 
 
 def sim_market(quick: bool, instruments: int = 1000, step_ms: float = 50.0, seconds: float = 0.0,
-               replay_steps: int = 32, warmup: float = 0.0) -> dict:
+               replay_steps: int = 32, max_warmup: float = 300.0) -> dict:
     seconds = seconds or (10.0 if quick else 30.0)
-    # the loops record their first replay_steps steps and render each position once: after that
-    # the market runs on replays (cexnode/sim/replay.py). Recording and rendering cost what live
-    # generation does (~100 us a diff), so the warm-up gives them about 1.5 ms of CPU per book and
-    # loop step, at the simulator's share of a busy machine
-    warmup = warmup or (3 * instruments * 3 * replay_steps * 1.5e-4 + 5.0)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = pathlib.Path(tmp) / "sim.yaml"
         cfg.write_text(_market_config(instruments, step_ms, replay_steps))
         sim = subprocess.Popen([sys.executable, "-m", "cexnode", "sim", "--config", str(cfg)], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        client = None
         try:
             urls = {}
             while len(urls) < len(_MARKET_VENUES):
@@ -235,27 +230,56 @@ def sim_market(quick: bool, instruments: int = 1000, step_ms: float = 50.0, seco
                 parts = line.split()
                 if len(parts) >= 6 and parts[0] == "sim" and parts[2] == "ws":
                     urls[parts[1]] = (parts[3], parts[5])
-            client = subprocess.Popen([sys.executable, __file__, "--client", json.dumps(urls), str(warmup), str(seconds)],
-                                      cwd=ROOT, stdout=subprocess.PIPE, text=True)
-            time.sleep(warmup)
-            c0, t0 = _cpu_s(sim.pid), time.monotonic()
-            time.sleep(seconds)
-            c1, t1 = _cpu_s(sim.pid), time.monotonic()
-            out, _ = client.communicate(timeout=120)
+            client = subprocess.Popen([sys.executable, __file__, "--client", json.dumps(urls)], cwd=ROOT,
+                                      stdout=subprocess.PIPE, text=True)
+
+            def sample():
+                got = json.loads(client.stdout.readline())
+                return got, _cpu_s(sim.pid)
+
+            # warm-up: the loops record their first steps and render each position once at the cost
+            # of live generation (3 x replay_steps pushes a book); measured once every book has
+            # pushed 4 x replay_steps frames on average and the simulator's CPU per frame has
+            # settled (two 5 s windows within 10 % of each other)
+            start = time.monotonic()
+            prev = None
+            got0, cpu0 = sample()
+            while True:
+                for _ in range(5):
+                    got1, cpu1 = sample()
+                frames = got1["frames"] - got0["frames"]
+                per = (cpu1 - cpu0) / frames if frames else None
+                warm = got1["frames"] >= got1["books"] * 4 * max(1, replay_steps)
+                if warm and per is not None and prev is not None and abs(per - prev) <= 0.1 * prev:
+                    break
+                if time.monotonic() - start > max_warmup:
+                    break
+                prev, got0, cpu0 = per, got1, cpu1
+            warmup = time.monotonic() - start
+            got0, cpu0 = got1, cpu1
+            while True:
+                got1, cpu1 = sample()
+                if got1["t"] - got0["t"] >= seconds:
+                    break
         finally:
+            if client is not None:
+                client.terminate()
+                client.wait(30)
             sim.terminate()
             sim.wait(30)
-    got = json.loads(out.strip().splitlines()[-1])
-    frames = got["frames"]
-    cpu_ns_per_frame = (c1 - c0) * 1e9 / frames if frames else None
+    frames, window = got1["frames"] - got0["frames"], got1["t"] - got0["t"]
+    cpu_ns_per_frame = (cpu1 - cpu0) * 1e9 / frames if frames else None
     return {"name": "sim_market", "median_ns": round(cpu_ns_per_frame) if cpu_ns_per_frame else None, "p99_ns": None,
             "target_ns": 20_000, "instruments_per_venue": instruments, "venues": len(_MARKET_VENUES),
-            "books": got["books"], "connections": got["connections"], "step_ms": step_ms,
-            "replay_steps": replay_steps, "offered_frames_per_s": round(got["books"] * 1000.0 / step_ms),
-            "frames_per_s": round(frames / got["window_s"]), "target_frames_per_s": 50_000,
-            "sim_cpu_fraction": round((c1 - c0) / (t1 - t0), 3), "avg_frame_bytes": round(got["bytes"] / frames) if frames else None,
-            "window_s": round(got["window_s"], 1),
-            "note": "median = simulator process CPU (utime+stime) per frame received; the client runs in another process"}
+            "books": got1["books"], "connections": got1["connections"], "step_ms": step_ms,
+            "replay_steps": replay_steps, "offered_frames_per_s": round(got1["books"] * 1000.0 / step_ms),
+            "frames_per_s": round(frames / window), "target_frames_per_s": 50_000,
+            "frames_per_s_per_core": round(1e9 / cpu_ns_per_frame) if cpu_ns_per_frame else None,
+            "sim_cpu_fraction": round((cpu1 - cpu0) / window, 3),
+            "avg_frame_bytes": round((got1["bytes"] - got0["bytes"]) / frames) if frames else None,
+            "warmup_s": round(warmup, 1), "window_s": round(window, 1), "load_average": round(os.getloadavg()[0], 2),
+            "note": "median = simulator process CPU (utime+stime) per frame received by a client in another "
+                    "process; frames_per_s_per_core = 1 s / that; frames_per_s is what this run's CPU share gave"}
 
 
 BENCHMARKS = [sim_tick, sim_loopback_frames, sim_market]
@@ -264,15 +288,14 @@ BENCHMARKS = [sim_tick, sim_loopback_frames, sim_market]
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
     ap = argparse.ArgumentParser()
-    ap.add_argument("--client", nargs=3, metavar=("URLS", "WARMUP", "SECONDS"))
+    ap.add_argument("--client", metavar="URLS")
     ap.add_argument("--market", action="store_true")
     ap.add_argument("--instruments", type=int, default=1000)
     ap.add_argument("--step-ms", type=float, default=50.0)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--replay-steps", type=int, default=32)
-    ap.add_argument("--warmup", type=float, default=0.0)
     a = ap.parse_args()
     if a.client:
-        print(json.dumps(market_client(json.loads(a.client[0]), float(a.client[1]), float(a.client[2]))))
+        market_client(json.loads(a.client))
     elif a.market:
-        print(json.dumps(sim_market(False, a.instruments, a.step_ms, a.seconds, a.replay_steps, a.warmup), indent=2))
+        print(json.dumps(sim_market(False, a.instruments, a.step_ms, a.seconds, a.replay_steps), indent=2))

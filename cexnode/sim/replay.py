@@ -17,8 +17,6 @@ ids would repeat).
 """
 from __future__ import annotations
 
-from typing import Optional
-
 __all__ = ["BookLoop", "SENTINEL_S", "SENTINEL_MS", "sentinel_id"]
 
 #: wall time a template is rendered at: 2065-01-24; its seconds and milliseconds are digit runs no
@@ -37,11 +35,11 @@ class BookLoop:
 
     ``steps[i]``: ``(bids, asks, n_ids)`` of the i-th diff of the loop, best first: the ``n``
     recorded forward diffs, then their inverses in reverse order, so that the book is back at its
-    start after ``2 n`` steps. ``templates``: ``(position, kind, variant) -> [(frame, binary)]``
-    rendered with sentinels, or None where a frame cannot be templated (rendered every time).
+    start after ``2 n`` steps. ``templates``: ``(position, kind, variant) -> (first id digits, last id
+    digits, [(frame, binary)])``: the frames rendered with sentinel ids of those lengths.
     """
 
-    __slots__ = ("n", "steps", "undo", "pos", "templates")
+    __slots__ = ("n", "steps", "undo", "pos", "templates", "looping")
 
     def __init__(self, n: int):
         if n < 1:
@@ -50,21 +48,23 @@ class BookLoop:
         self.steps: list[tuple[list, list, int]] = []
         self.undo: list[tuple[list, list, int]] = []
         self.pos = 0
-        self.templates: dict[tuple, Optional[list]] = {}
+        self.templates: dict[tuple, tuple[int, int, list]] = {}
+        self.looping = False            # recorded: replaying from now on
 
     @property
     def recording(self) -> bool:
-        return len(self.steps) < self.n
+        return not self.looping
 
     def record(self, bids: list, asks: list, old_bids: dict, old_asks: dict, n_ids: int) -> None:
         """One generated diff and the sizes its levels had before it (0: absent)."""
         self.steps.append((bids, asks, n_ids))
         self.undo.append(([(p, old_bids.get(p, 0)) for p, _ in bids], [(p, old_asks.get(p, 0)) for p, _ in asks],
                           n_ids))
-        if not self.recording:
+        if len(self.steps) == self.n:
             self.steps.extend(reversed(self.undo))
             self.undo = []
             self.pos = self.n            # the book is at the loop's far end: walk back first
+            self.looping = True
 
     def next_step(self) -> tuple[int, tuple[list, list, int]]:
         """``(position, (bids, asks, n_ids))`` of the next replayed diff."""

@@ -56,7 +56,7 @@ from cexnode.config import Config, SimConfig
 from . import registry
 from .books import BookDiff, Trade, TrueBook
 from .faults import Faults
-from .generator import GeneratorParams, MarketGenerator
+from .generator import BookState, GeneratorParams, MarketGenerator
 from .instruments import DEFAULT_MIDS, SimInstrument
 from .playback import Player, load_capture
 from . import replay as replay_mod
@@ -928,7 +928,7 @@ class ExchangeSimulator:
         # while the clock steps: the connections holding pushes, written once at the end of the tick
         self.write_batch: Optional[list[SimConnection]] = None
         self._tick_no = 0
-        self._loops: dict[tuple[str, str], BookLoop] = {}     # (venue, venue symbol) -> replay loop
+        self._loops: dict[BookState, BookLoop] = {}     # a book's replay loop
         self._listings_done = self._delistings_done = 0
         self.listed: list[tuple[str, str]] = []       # (venue, symbol) listed while running
         self.delisted: list[tuple[str, str]] = []     # (venue, symbol) delisted while running
@@ -1025,8 +1025,8 @@ class ExchangeSimulator:
         count = 0
         for st in gen.due(tick):
             venue = self.venues[st.venue]
-            loop = loops.get((st.venue, st.inst.venue_symbol)) if n_loop else None
-            if loop is not None and not loop.recording:
+            loop = loops.get(st)
+            if loop is not None and loop.looping:
                 pos, (bids, asks, n_ids) = loop.next_step()
                 book = st.book
                 book.set_levels(bids, asks)
@@ -1040,7 +1040,7 @@ class ExchangeSimulator:
                 continue
             if n_loop:
                 if loop is None:
-                    loop = loops[(st.venue, st.inst.venue_symbol)] = BookLoop(n_loop)
+                    loop = loops[st] = BookLoop(n_loop)
                 loop.record(diff.bids, diff.asks, st.replaced[0], st.replaced[1], diff.last - diff.first + 1)
             venue.publish(diff)
             count += 1
@@ -1049,7 +1049,8 @@ class ExchangeSimulator:
     def book_changed(self, venue: str, vsym: str) -> None:
         """A book is about to change outside the generator (a fill, a reset): its replay loop
         ends there, and the venue brings what it keeps per push up to the book (before the change)."""
-        if self._loops.pop((venue, vsym), None) is not None:
+        st = self.generator.states.get((venue, vsym))
+        if st is not None and self._loops.pop(st, None) is not None:
             self.venues[venue].loop_ended(vsym)
 
     def _run_schedule(self, elapsed_s: float) -> None:
