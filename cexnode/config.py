@@ -517,6 +517,7 @@ class SimUniverseConfig(Section):
     volume_median: Decimal = opt(Decimal("200000"), doc="Median 24 h quote volume of a pair (USDT); volumes are log-normal around it.", gt=0)
     volume_sigma: float = opt(1.5, doc="Standard deviation of the log of the 24 h volumes.", ge=0, le=10)
     step_ms: dict[str, float] = opt(factory=dict, doc="Update period of every instrument of a venue, by venue name, e.g. {<venue>: 20}; a venue not named uses its own rates (the simulator venue's universe_step_ms). Each instrument starts at a random phase.")
+    replay_steps: int = opt(32, doc="Each book generates this many diffs, then replays them backwards and forwards in a loop (fresh ids and times; frames rendered once per loop position and reused), until a fill or reset changes it; what lets one core push a market of thousands of books. 0: every diff is generated (and rendered) anew.", ge=0, le=100000)
     fast_pairs: int = opt(20, doc="On a venue with two rates (a fast and a slow aggregated stream), the most traded this many pairs update at the fast one.", ge=0, le=100000)
 
     def check(self, data, path):

@@ -9,11 +9,26 @@
   time per frame written (target: under 4 μs, i.e. faster than the node's ``feed_throughput``
   target of 250,000 frames/s, so the simulator is not that benchmark's bottleneck); the end-to-end
   time per frame with the in-process receiver is reported next to it.
+* ``sim_market``: the simulator at market scale in its own process (``python -m cexnode sim`` with a
+  generated ``sim.universe`` of 1,000 instruments per venue, every book updating every 50 ms: an
+  offered 60,000 frames/s), a client in another process subscribed to every book of every venue
+  (picows, within each venue's subscription limits) counting frames for the measured window. Reports
+  the frames/s received and the simulator process's CPU (utime + stime) per frame. Target: 50,000
+  frames/s; the median is the simulator's CPU per frame (target 20 us: 50,000 frames/s on one core),
+  measured once the replay loops have warmed up (every book pushed 4 x replay_steps frames on average,
+  and the CPU per frame of two 5 s windows within 10 %).
+  ``python perf/bench_sim.py --market [--instruments N] [--step-ms MS] [--seconds S]`` runs it alone.
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
+import os
 import pathlib
+import subprocess
+import sys
+import tempfile
 import time
 
 from _timing import single_calls_ns, summarize
@@ -30,6 +45,9 @@ class _NullConn:
         self.frames = 0
 
     def send_frame(self, data, binary):
+        self.frames += 1
+
+    def queue_frame(self, data, binary, batch):      # a clock tick's pushes: counted, not held
         self.frames += 1
 
 
@@ -116,4 +134,168 @@ def sim_loopback_frames(quick: bool) -> dict:
     return out
 
 
-BENCHMARKS = [sim_tick, sim_loopback_frames]
+# ------------------------------------------------------------------ sim_market
+
+_MARKET_VENUES = ("mexc_spot", "gateio_spot", "gateio_futures")
+
+
+def _market_config(instruments: int, step_ms: float, replay_steps: int) -> str:
+    venues = "".join("  %s: {enabled: true}\n" % v for v in _MARKET_VENUES)
+    steps = ", ".join("%s: %s" % (v, step_ms) for v in _MARKET_VENUES)
+    return ("venues:\n" + venues +
+            "sim:\n  seed: 7\n  update_interval_ms: 10\n  book_levels: 50\n"
+            "  universe:\n    enabled: true\n    spot_pairs: %d\n    common_pairs: %d\n    perpetuals: %d\n"
+            "    step_ms: {%s}\n    replay_steps: %d\n" % (instruments, instruments, instruments, steps, replay_steps))
+
+
+def _cpu_s(pid: int) -> float:
+    """utime + stime of a process, seconds (/proc/<pid>/stat fields 14 and 15)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _subscriptions(venue: str, symbols: list[str]) -> list[list[bytes]]:
+    """Subscription messages per connection, within the venue's limits."""
+    if venue == "mexc_spot":       # 30 topics per connection, one request each
+        topics = ["spot@public.aggre.depth.v3.api.pb@10ms@" + s for s in symbols]
+        return [[json.dumps({"method": "SUBSCRIPTION", "params": topics[i:i + 30], "id": 1}).encode()]
+                for i in range(0, len(topics), 30)]
+    if venue == "gateio_spot":     # one pair per request
+        msgs = [json.dumps({"time": 1, "channel": "spot.order_book_update", "event": "subscribe",
+                            "payload": [s, "100ms"]}).encode() for s in symbols]
+    else:
+        msgs = [json.dumps({"time": 1, "channel": "futures.order_book_update", "event": "subscribe",
+                            "payload": [s, "100ms", "100"]}).encode() for s in symbols]
+    return [msgs[i:i + 100] for i in range(0, len(msgs), 100)]
+
+
+def market_client(urls: dict) -> None:
+    """Subscribe to every book of every venue; print ``{"t", "frames", "bytes", "books",
+    "connections"}`` (cumulative) once a second until terminated."""
+    import aiohttp
+    import uvloop
+    from picows import WSListener, WSMsgType, ws_connect
+
+    from cexnode.adapters.gateio_futures import universe as fut_u
+    from cexnode.adapters.gateio_spot import universe as spot_u
+    from cexnode.adapters.mexc_spot import universe as mexc_u
+
+    sources = {"mexc_spot": mexc_u.SOURCE, "gateio_spot": spot_u.SOURCE, "gateio_futures": fut_u.SOURCE}
+    counts = {"frames": 0, "bytes": 0}
+
+    class Counter(WSListener):
+        def on_ws_frame(self, transport, frame):
+            if frame.msg_type in (WSMsgType.BINARY, WSMsgType.TEXT):
+                counts["frames"] += 1
+                counts["bytes"] += frame.payload_size
+
+    async def main():
+        conns = []
+        books = 0
+        async with aiohttp.ClientSession() as session:
+            for venue, (ws, rest) in urls.items():
+                src = sources[venue]
+                async with session.get(rest + src.instruments_path) as r:
+                    listings = src.parse_listings(json.loads(await r.read()))
+                symbols = [li.venue_symbol for li in listings if li.tradable]
+                books += len(symbols)
+                for msgs in _subscriptions(venue, symbols):
+                    tr, _ = await ws_connect(Counter, ws)
+                    for m in msgs:
+                        tr.send(WSMsgType.TEXT, m)
+                    conns.append(tr)
+        while True:
+            print(json.dumps(dict(counts, t=time.monotonic(), books=books, connections=len(conns))), flush=True)
+            await asyncio.sleep(1.0)
+
+    uvloop.run(main())
+
+
+def sim_market(quick: bool, instruments: int = 1000, step_ms: float = 50.0, seconds: float = 0.0,
+               replay_steps: int = 32, max_warmup: float = 300.0) -> dict:
+    seconds = seconds or (10.0 if quick else 30.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = pathlib.Path(tmp) / "sim.yaml"
+        cfg.write_text(_market_config(instruments, step_ms, replay_steps))
+        sim = subprocess.Popen([sys.executable, "-m", "cexnode", "sim", "--config", str(cfg)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        client = None
+        try:
+            urls = {}
+            while len(urls) < len(_MARKET_VENUES):
+                line = sim.stdout.readline()
+                if not line:
+                    raise RuntimeError("the simulator exited before printing its URLs")
+                parts = line.split()
+                if len(parts) >= 6 and parts[0] == "sim" and parts[2] == "ws":
+                    urls[parts[1]] = (parts[3], parts[5])
+            client = subprocess.Popen([sys.executable, __file__, "--client", json.dumps(urls)], cwd=ROOT,
+                                      stdout=subprocess.PIPE, text=True)
+
+            def sample():
+                got = json.loads(client.stdout.readline())
+                return got, _cpu_s(sim.pid)
+
+            # warm-up: the loops record their first steps and render each position once at the cost
+            # of live generation (3 x replay_steps pushes a book); measured once every book has
+            # pushed 4 x replay_steps frames on average and the simulator's CPU per frame has
+            # settled (two 5 s windows within 10 % of each other)
+            start = time.monotonic()
+            prev = None
+            got0, cpu0 = sample()
+            while True:
+                for _ in range(5):
+                    got1, cpu1 = sample()
+                frames = got1["frames"] - got0["frames"]
+                per = (cpu1 - cpu0) / frames if frames else None
+                warm = got1["frames"] >= got1["books"] * 4 * max(1, replay_steps)
+                if warm and per is not None and prev is not None and abs(per - prev) <= 0.1 * prev:
+                    break
+                if time.monotonic() - start > max_warmup:
+                    break
+                prev, got0, cpu0 = per, got1, cpu1
+            warmup = time.monotonic() - start
+            got0, cpu0 = got1, cpu1
+            while True:
+                got1, cpu1 = sample()
+                if got1["t"] - got0["t"] >= seconds:
+                    break
+        finally:
+            if client is not None:
+                client.terminate()
+                client.wait(30)
+            sim.terminate()
+            sim.wait(30)
+    frames, window = got1["frames"] - got0["frames"], got1["t"] - got0["t"]
+    cpu_ns_per_frame = (cpu1 - cpu0) * 1e9 / frames if frames else None
+    return {"name": "sim_market", "median_ns": round(cpu_ns_per_frame) if cpu_ns_per_frame else None, "p99_ns": None,
+            "target_ns": 20_000, "instruments_per_venue": instruments, "venues": len(_MARKET_VENUES),
+            "books": got1["books"], "connections": got1["connections"], "step_ms": step_ms,
+            "replay_steps": replay_steps, "offered_frames_per_s": round(got1["books"] * 1000.0 / step_ms),
+            "frames_per_s": round(frames / window), "target_frames_per_s": 50_000,
+            "frames_per_s_per_core": round(1e9 / cpu_ns_per_frame) if cpu_ns_per_frame else None,
+            "sim_cpu_fraction": round((cpu1 - cpu0) / window, 3),
+            "avg_frame_bytes": round((got1["bytes"] - got0["bytes"]) / frames) if frames else None,
+            "warmup_s": round(warmup, 1), "window_s": round(window, 1), "load_average": round(os.getloadavg()[0], 2),
+            "note": "median = simulator process CPU (utime+stime) per frame received by a client in another "
+                    "process; frames_per_s_per_core = 1 s / that; frames_per_s is what this run's CPU share gave"}
+
+
+BENCHMARKS = [sim_tick, sim_loopback_frames, sim_market]
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--client", metavar="URLS")
+    ap.add_argument("--market", action="store_true")
+    ap.add_argument("--instruments", type=int, default=1000)
+    ap.add_argument("--step-ms", type=float, default=50.0)
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--replay-steps", type=int, default=32)
+    a = ap.parse_args()
+    if a.client:
+        market_client(json.loads(a.client))
+    elif a.market:
+        print(json.dumps(sim_market(False, a.instruments, a.step_ms, a.seconds, a.replay_steps), indent=2))

@@ -54,7 +54,7 @@ class GeneratorParams:
 class BookState:
     """Generator state of one (venue, symbol) book. ``book`` is the venue's true book."""
 
-    __slots__ = ("venue", "inst", "book", "rnd", "offset_bps", "spacing", "tick_px", "key", "trade_id")
+    __slots__ = ("venue", "inst", "book", "rnd", "offset_bps", "spacing", "tick_px", "key", "trade_id", "replaced")
 
     def __init__(self, venue: str, inst: SimInstrument, seed: int):
         self.venue = venue
@@ -66,6 +66,8 @@ class BookState:
         self.tick_px = float(inst.tick)
         self.spacing = 1
         self.trade_id = self.rnd.randrange(10 ** 8, 10 ** 10)
+        #: (bids, asks) price -> size before the last step_book, of the levels it touched
+        self.replaced: tuple[dict, dict] = ({}, {})
 
 
 class MarketGenerator:
@@ -129,23 +131,31 @@ class MarketGenerator:
         self._wheel[slot[0]][slot[1]].remove(st)
         return True
 
+    def due(self, tick: int) -> list[BookState]:
+        """The books scheduled on ``tick``: shorter periods first, then in the order they were scheduled."""
+        out: list[BookState] = []
+        for period in sorted(self._wheel):
+            out.extend(self._wheel[period][tick % period])
+        return out
+
+    def step_scheduled(self, st: BookState, tick: int, ts_ms: int = 0) -> BookDiff | None:
+        """Step one scheduled book on ``tick``: its mid first walks the ticks since its base/quote
+        last moved (so a mid's path does not depend on how many books quote it), then the book."""
+        key = st.key
+        n = tick - self._mid_tick.get(key, 0)
+        if n > 0:
+            self.mids[key] *= math.exp(self._mid_rnd[key].gauss(0.0, self.p.volatility_bps / 1e4 * math.sqrt(n)))
+            self._mid_tick[key] = tick
+        return self.step_book(st, ts_ms)
+
     def step_due(self, tick: int, ts_ms: int = 0) -> list[tuple[BookState, BookDiff]]:
-        """Step the books scheduled on ``tick`` (shorter periods first, then in the order they were
-        scheduled); each book's mid first walks the ticks since its base/quote last moved, so a
-        mid's path does not depend on how many books quote it."""
+        """Step every book scheduled on ``tick`` (:meth:`due`, :meth:`step_scheduled`)."""
         self.steps += 1
         out = []
-        vol = self.p.volatility_bps / 1e4
-        for period in sorted(self._wheel):
-            for st in self._wheel[period][tick % period]:
-                key = st.key
-                n = tick - self._mid_tick.get(key, 0)
-                if n > 0:
-                    self.mids[key] *= math.exp(self._mid_rnd[key].gauss(0.0, vol * math.sqrt(n)))
-                    self._mid_tick[key] = tick
-                d = self.step_book(st, ts_ms)
-                if d is not None:
-                    out.append((st, d))
+        for st in self.due(tick):
+            d = self.step_scheduled(st, tick, ts_ms)
+            if d is not None:
+                out.append((st, d))
         return out
 
     # ------------------------------------------------------------------ helpers
@@ -254,6 +264,7 @@ class MarketGenerator:
         self._fix_depth(st, asks, apx, oa, False)
         db = [(px, bids.get(px, 0)) for px in sorted(ob, reverse=True) if bids.get(px, 0) != ob[px]]
         da = [(px, asks.get(px, 0)) for px in sorted(oa) if asks.get(px, 0) != oa[px]]
+        st.replaced = (ob, oa)
         if not db and not da and not trades:
             return None
         return book.commit(db, da, n_ids=rnd.randint(1, 3), ts_ms=ts_ms, trades=trades)

@@ -56,9 +56,11 @@ from cexnode.config import Config, SimConfig
 from . import registry
 from .books import BookDiff, Trade, TrueBook
 from .faults import Faults
-from .generator import GeneratorParams, MarketGenerator
+from .generator import BookState, GeneratorParams, MarketGenerator
 from .instruments import DEFAULT_MIDS, SimInstrument
 from .playback import Player, load_capture
+from . import replay as replay_mod
+from .replay import BookLoop
 from .universe import SimUniverse
 
 __all__ = ["SimConnection", "SimVenue", "ExchangeSimulator", "VenueUrls", "run_standalone"]
@@ -68,6 +70,26 @@ log = logging.getLogger("cexnode.sim")
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+_SENTINEL_VARINT = _varint(replay_mod.SENTINEL_MS)
+_SENTINEL_MS_TEXT = b"%d" % replay_mod.SENTINEL_MS
+_SENTINEL_S_TEXT = b"%d" % int(replay_mod.SENTINEL_S)
+# sentinel ids as bytes by digit count (update ids are at most 19 digits: int64)
+_SENTINEL_FIRST = {n: b"%d" % replay_mod.sentinel_id(n, False) for n in range(1, 20)}
+_SENTINEL_LAST = {n: b"%d" % replay_mod.sentinel_id(n, True) for n in range(1, 20)}
 
 
 def ws_frame_bytes(payload: bytes, binary: bool) -> bytes:
@@ -115,6 +137,7 @@ class SimConnection(WSListener):
         self.frames_sent = 0
         # client-message rate window, for venues that limit client messages per second
         self.msg_window: Optional[tuple[float, int]] = None
+        self._queued: list[bytes] = []          # pushes held for one write (queue_frame, flush)
         self._timers: list[asyncio.TimerHandle] = []
 
     # picows callbacks
@@ -164,6 +187,20 @@ class SimConnection(WSListener):
             self.transport.send(WSMsgType.BINARY if binary else WSMsgType.TEXT, data)
             self.frames_sent += 1
 
+    def queue_frame(self, data: bytes, binary: bool, batch: "list[SimConnection]") -> None:
+        """Hold a push for :meth:`flush` (one socket write per connection and clock tick);
+        ``batch`` collects the connections holding pushes."""
+        if not self._queued:
+            batch.append(self)
+        self._queued.append(ws_frame_bytes(data, binary))
+
+    def flush(self) -> None:
+        """Write the held pushes at once: ready-made server frames (unmasked, RFC 6455 §5.2)."""
+        queued, self._queued = self._queued, []
+        if queued and self.open:
+            self.transport.underlying_transport.write(b"".join(queued))
+            self.frames_sent += len(queued)
+
     def send_json(self, obj: Any) -> None:
         self.send_text(orjson.dumps(obj))
 
@@ -189,7 +226,7 @@ class SimConnection(WSListener):
 class _Batch:
     """Diffs of one interval-batched stream waiting for their push."""
 
-    __slots__ = ("first", "last", "bids", "asks", "ts_ms", "timer")
+    __slots__ = ("first", "last", "bids", "asks", "ts_ms", "timer", "count", "replay")
 
     def __init__(self, first: int):
         self.first = first
@@ -198,8 +235,12 @@ class _Batch:
         self.asks: dict[int, int] = {}
         self.ts_ms = 0
         self.timer: Optional[asyncio.TimerHandle] = None
+        self.count = 0
+        self.replay: Optional[tuple] = None       # (loop, position) of its only diff, if replayed
 
-    def add(self, diff: BookDiff) -> None:
+    def add(self, diff: BookDiff, replay: Optional[tuple] = None) -> None:
+        self.count += 1
+        self.replay = replay if self.count == 1 else None
         self.last = diff.last
         self.bids.update(diff.bids)
         self.asks.update(diff.asks)
@@ -257,6 +298,8 @@ class SimVenue:
     #: update periods (ms) of a generated universe's instruments: one rate, or (fast, slow) where
     #: the venue's streams have two (the ``sim.universe.fast_pairs`` most traded take the fast one)
     universe_step_ms: tuple[float, ...] = (100.0,)
+    #: pushes carry their time as a protobuf varint (milliseconds), not as decimal text
+    template_time_varint = False
 
     def __init__(self, sim: "ExchangeSimulator", instruments: Sequence[SimInstrument], *,
                  name: Optional[str] = None, host: str = "127.0.0.1", ws_port: int = 0, rest_port: int = 0,
@@ -270,6 +313,8 @@ class SimVenue:
         self._by_unified: dict[str, SimInstrument] = {i.symbol: i for i in instruments}
         self.books: dict[str, TrueBook] = {}        # filled by the simulator from the generator
         self.halted: set[str] = set()                # venue symbols delisted: listed as halted, not stepped
+        self._clock_override: Optional[float] = None  # the time pushes carry while a template renders
+        self._fill_times: tuple = (None, None)          # (ts_ms, its (sentinel, bytes) pairs) of fill_template
         self.faults = Faults(self)
         self.ws_handlers: dict[str, Callable] = {}
         self.connections: set[SimConnection] = set()
@@ -373,6 +418,7 @@ class SimVenue:
         ``venue.instrument(symbol).ticks_of(price)`` / ``steps_of(size)`` to convert.
         """
         book = self.book(symbol)
+        self.sim.book_changed(self.name, book.symbol)
         diff = book.apply(list(bids), list(asks), n_ids=n_ids, ts_ms=now_ms(), trades=list(trades))
         if book.crossed:
             log.warning("%s %s: external change crossed the book", self.name, book.symbol)
@@ -497,8 +543,65 @@ class SimVenue:
         diff). Venues whose channels name an interval override it."""
         return None
 
-    def publish(self, diff: BookDiff) -> None:
-        """Send one diff (and its trades, ticker, ...) to every subscriber, applying armed faults."""
+    def push_clock(self) -> float:
+        """Wall time (s) the pushes being rendered carry: now, or the sentinel of a template."""
+        return self._clock_override if self._clock_override is not None else time.time()
+
+    def after_replay(self, diff: BookDiff) -> None:
+        """Called once a replayed diff is published (its frames came from templates)."""
+
+    def before_render(self, replay: tuple, diff: BookDiff) -> None:
+        """Called before a replayed diff's template is rendered, the diff already in the book;
+        ``replay``: its ``(BookLoop, position)``."""
+
+    def loop_ended(self, vsym: str) -> None:
+        """The replay loop of ``vsym`` ended; the book has every replayed diff and no other yet."""
+
+    def replay_frames(self, replay: tuple, kind: str, diff: BookDiff, variant: Any) -> list:
+        """Frames of a replayed diff: its loop position's template with the real ids and time, the
+        template rendered first if the position has none yet (or its ids were shorter)."""
+        loop, pos = replay
+        key = (pos, kind, variant)
+        tpl = loop.templates.get(key)
+        nf, nl = len(str(diff.first)), len(str(diff.last))
+        if tpl is None or tpl[0] != nf or tpl[1] != nl:
+            self.before_render(replay, diff)
+            sentinel = BookDiff(diff.symbol, replay_mod.sentinel_id(nf, False), replay_mod.sentinel_id(nl, True),
+                                diff.bids, diff.asks, ts_ms=replay_mod.SENTINEL_MS)
+            self._clock_override = replay_mod.SENTINEL_S
+            try:
+                tpl = loop.templates[key] = (nf, nl, self._frames_for(kind, sentinel, variant))
+            finally:
+                self._clock_override = None
+        frames = self.fill_template(tpl, diff)
+        return frames if frames is not None else self._frames_for(kind, diff, variant)
+
+    def fill_template(self, tpl: tuple, diff: BookDiff) -> Optional[list]:
+        """``tpl``'s frames with ``diff``'s ids and time (``ts_ms``); None when a value does not
+        fit the template's bytes (a varint of another length)."""
+        nf, nl, frames = tpl
+        ts = diff.ts_ms
+        times = self._fill_times
+        if times[0] != ts:          # the pushes of one tick share their time
+            if self.template_time_varint:
+                new = _varint(ts)
+                times = (ts, [(_SENTINEL_VARINT, new)] if len(new) == len(_SENTINEL_VARINT) else None)
+            else:
+                times = (ts, [(_SENTINEL_MS_TEXT, b"%d" % ts), (_SENTINEL_S_TEXT, b"%d" % (ts // 1000))])
+            self._fill_times = times
+        if times[1] is None:
+            return None
+        pairs = [(_SENTINEL_FIRST[nf], b"%d" % diff.first), (_SENTINEL_LAST[nl], b"%d" % diff.last)] + times[1]
+        out = []
+        for data, binary in frames:
+            for old, new in pairs:
+                data = data.replace(old, new)
+            out.append((data, binary))
+        return out
+
+    def publish(self, diff: BookDiff, replay: Optional[tuple] = None) -> None:
+        """Send one diff (and its trades, ticker, ...) to every subscriber, applying armed faults.
+        ``replay``: ``(BookLoop, position)`` of a replayed diff, whose frames come from templates."""
         sym = diff.symbol
         deliveries: list[tuple[SimConnection, bytes, bool]] = []
         book_deliveries: list[tuple[SimConnection, bytes, bool]] = []
@@ -517,7 +620,7 @@ class SimVenue:
                     if interval is not None and armed is None:
                         armed = self.faults.book_fault_armed(sym)
                     if interval is not None and not armed:
-                        self._batch_add(kind, diff, variant, interval)
+                        self._batch_add(kind, diff, variant, interval, replay)
                         frames = cache[variant] = ()
                         batched = True
                     else:
@@ -526,22 +629,30 @@ class SimVenue:
                             # the interval so far goes out first, intact, and the next push shows the fault
                             self._flush_batch((kind, sym, variant), faults=False)
                             self._last_flush[(kind, sym, variant)] = time.monotonic()
-                        frames = cache[variant] = self._frames_for(kind, diff, variant)
+                        frames = cache[variant] = (self._frames_for(kind, diff, variant) if replay is None else
+                                                   self.replay_frames(replay, kind, diff, variant))
                 for data, binary in frames:
                     target.append((conn, data, binary))
         if not batched:        # a batched stream meets the faults when its push goes out (_flush_batch)
             book_deliveries = self._book_faults(sym, book_deliveries)
         self._deliver(book_deliveries + deliveries)
 
-    def _batch_add(self, kind: str, diff: BookDiff, variant: Any, interval: float) -> None:
+    def _batch_add(self, kind: str, diff: BookDiff, variant: Any, interval: float, replay: Optional[tuple] = None) -> None:
         """Merge ``diff`` into the pending push of its stream: ids from the first diff's ``first`` to
         the last one's ``last``, the latest size per price. A push goes out at most once per
         ``interval``: at once when the previous one is older, else when the interval has passed."""
         key = (kind, diff.symbol, variant)
         b = self._batches.get(key)
         if b is None:
+            if replay is not None and self._last_flush.get(key, float("-inf")) + interval <= time.monotonic():
+                # alone in its interval, due now: its template goes out as it is
+                self._last_flush[key] = time.monotonic()
+                frames = self.replay_frames(replay, kind, diff, variant)
+                subs = [c for c, v in self.subs.get((kind, diff.symbol), {}).items() if v == variant]
+                self._deliver(self._book_faults(diff.symbol, [(c, d, bi) for c in subs for d, bi in frames]))
+                return
             b = self._batches[key] = _Batch(diff.first)
-        b.add(diff)
+        b.add(diff, replay)
         if b.timer is not None:
             return
         wait = self._last_flush.get(key, float("-inf")) + interval - time.monotonic()
@@ -567,7 +678,9 @@ class SimVenue:
             return
         diff = BookDiff(sym, b.first, b.last, sorted(b.bids.items(), reverse=True), sorted(b.asks.items()),
                         ts_ms=b.ts_ms)
-        frames = self._frames_for(kind, diff, variant)
+        # one replayed diff alone in its interval: its loop position's template
+        frames = (self.replay_frames(b.replay, kind, diff, variant) if b.replay is not None
+                  else self._frames_for(kind, diff, variant))
         out = [(c, d, binary) for c in subs for d, binary in frames]
         self._deliver(self._book_faults(sym, out) if faults else out)
 
@@ -603,8 +716,13 @@ class SimVenue:
             f.stall_until = 0.0
             queued, self._stall_queue = self._stall_queue, []
             deliveries = queued + deliveries
-        for conn, data, binary in deliveries:
-            conn.send_frame(data, binary)
+        batch = self.sim.write_batch
+        if batch is None:
+            for conn, data, binary in deliveries:
+                conn.send_frame(data, binary)
+        else:
+            for conn, data, binary in deliveries:
+                conn.queue_frame(data, binary, batch)
 
     def send_raw(self, payload: bytes, binary: bool) -> None:
         """Send one ready frame to every connection with a subscription (capture playback, benchmarks)."""
@@ -807,7 +925,10 @@ class ExchangeSimulator:
         self.generator = MarketGenerator(self.params, insts, mids)
         for (vname, vsym), st in self.generator.states.items():
             self.venues[vname].books[vsym] = st.book
+        # while the clock steps: the connections holding pushes, written once at the end of the tick
+        self.write_batch: Optional[list[SimConnection]] = None
         self._tick_no = 0
+        self._loops: dict[BookState, BookLoop] = {}     # a book's replay loop
         self._listings_done = self._delistings_done = 0
         self.listed: list[tuple[str, str]] = []       # (venue, symbol) listed while running
         self.delisted: list[tuple[str, str]] = []     # (venue, symbol) delisted while running
@@ -896,6 +1017,42 @@ class ExchangeSimulator:
         self.delisted.extend(removed)
         return removed
 
+    def _step_universe(self, ts: int) -> int:
+        """One tick of a universe: every book due on it generates a diff (recording its loop) or
+        replays the next one of its loop (:mod:`cexnode.sim.replay`); returns the diffs published."""
+        self._tick_no += 1
+        tick, gen, loops, n_loop = self._tick_no, self.generator, self._loops, self.cfg.universe.replay_steps
+        count = 0
+        for st in gen.due(tick):
+            venue = self.venues[st.venue]
+            loop = loops.get(st)
+            if loop is not None and loop.looping:
+                pos, (bids, asks, n_ids) = loop.next_step()
+                book = st.book
+                book.set_levels(bids, asks)
+                diff = book.commit(bids, asks, n_ids=n_ids, ts_ms=ts)
+                venue.publish(diff, (loop, pos))
+                venue.after_replay(diff)
+                count += 1
+                continue
+            diff = gen.step_scheduled(st, tick, ts)
+            if diff is None:
+                continue
+            if n_loop:
+                if loop is None:
+                    loop = loops[st] = BookLoop(n_loop)
+                loop.record(diff.bids, diff.asks, st.replaced[0], st.replaced[1], diff.last - diff.first + 1)
+            venue.publish(diff)
+            count += 1
+        return count
+
+    def book_changed(self, venue: str, vsym: str) -> None:
+        """A book is about to change outside the generator (a fill, a reset): its replay loop
+        ends there, and the venue brings what it keeps per push up to the book (before the change)."""
+        st = self.generator.states.get((venue, vsym))
+        if st is not None and self._loops.pop(st, None) is not None:
+            self.venues[venue].loop_ended(vsym)
+
     def _run_schedule(self, elapsed_s: float) -> None:
         """Listings and delistings due ``elapsed_s`` after the clock started."""
         uc = self.cfg.universe
@@ -911,27 +1068,39 @@ class ExchangeSimulator:
     # ---------------------------------------------------------------- clock
     def tick(self, n: int = 1) -> int:
         """Step the generator ``n`` times and publish; returns the number of diffs published.
-        With a universe, one tick steps the books due on it (each at its own rate)."""
+        With a universe, one tick steps the books due on it (each at its own rate). The pushes of a
+        tick go out with one socket write per connection at its end."""
         count = 0
         for _ in range(n):
-            ts = now_ms()
-            if self.universe is not None:
-                self._tick_no += 1
-                stepped = self.generator.step_due(self._tick_no, ts)
-            else:
-                stepped = self.generator.step(ts)
-            for st, diff in stepped:
+            self.write_batch = batch = []
+            try:
+                count += self._tick_once()
+            finally:
+                self.write_batch = None
+                for conn in batch:
+                    conn.flush()
+        self.diffs_published += count
+        return count
+
+    def _tick_once(self) -> int:
+        """One step of the clock: the generator's diffs, then the armed ``full`` resets."""
+        count = 0
+        ts = now_ms()
+        if self.universe is not None:
+            count += self._step_universe(ts)
+        else:
+            for st, diff in self.generator.step(ts):
                 self.venues[st.venue].publish(diff)
                 count += 1
-            for venue in self.venues.values():
-                if venue.faults.reset:
-                    for vsym in sorted(venue.faults.reset):
-                        st = self.generator.states[(venue.name, vsym)]
-                        venue.publish(self.generator.reset_book(st, ts))
-                        count += 1
-                    venue.faults.reset.clear()
-                venue.flush_stall()
-        self.diffs_published += count
+        for venue in self.venues.values():
+            if venue.faults.reset:
+                for vsym in sorted(venue.faults.reset):
+                    st = self.generator.states[(venue.name, vsym)]
+                    self.book_changed(venue.name, vsym)
+                    venue.publish(self.generator.reset_book(st, ts))
+                    count += 1
+                venue.faults.reset.clear()
+            venue.flush_stall()
         return count
 
     def pause(self) -> None:

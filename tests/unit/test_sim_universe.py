@@ -17,6 +17,7 @@ from cexnode.sim import ExchangeSimulator
 from cexnode.sim import registry
 from cexnode.sim.generator import GeneratorParams, MarketGenerator
 from cexnode.sim.trading.matching import Reject
+from cexnode.sim.replay import BookLoop
 from reference.sim_generator_ref import CopyingGenerator
 
 
@@ -202,3 +203,31 @@ def test_in_place_generator_equals_the_copying_reference():
             assert st.book.bid_px == sorted(st.book.bids) and st.book.ask_px == sorted(st.book.asks)
             assert not st.book.crossed
             assert math.isclose(st.offset_bps, rst.offset_bps)
+
+
+def test_template_frames_equal_frames_rendered_for_the_diff():
+    # a loop position's frames are rendered once with sentinel ids and time, then filled in: the
+    # filled bytes equal what rendering the diff itself gives (at the diff's time)
+    sim = _sim(replay_steps=2)
+    channels = {"mexc_spot": [("book", "10ms"), ("book", "100ms"), ("limit", 5), ("ticker", "10ms")],
+                "gateio_spot": [("ticker", None)], "gateio_futures": [("ticker", False), ("ticker", True)]}
+    for name, kinds in channels.items():
+        v = sim.venue(name)
+        st = next(s for (n, _), s in sim.generator.states.items() if n == name)
+        loop = BookLoop(2)
+        for i in range(4):
+            d = sim.generator.step_book(st, 1765000000123 + 997 * i)
+            # the loop position's first push rendered the template (other ids and time) ...
+            earlier = type(d)(d.symbol, d.first - 1000, d.last - 1000, d.bids, d.asks, ts_ms=d.ts_ms - 5000)
+            if i == 3:          # ... with ids one digit shorter: this push renders anew
+                d = type(d)(d.symbol, d.first * 10, d.last * 10, d.bids, d.asks, ts_ms=d.ts_ms)
+            for kind, variant in kinds:
+                v.replay_frames((loop, i), kind, earlier, variant)
+                got = v.replay_frames((loop, i), kind, d, variant)
+                v._clock_override = (d.ts_ms + 0.5) / 1000
+                try:
+                    want = v._frames_for(kind, d, variant)
+                finally:
+                    v._clock_override = None
+                assert got == want, (name, kind, variant, i)
+                assert got and all(b"%d" % d.last in f for f, _ in got)

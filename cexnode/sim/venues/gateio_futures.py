@@ -92,7 +92,7 @@ class GateFuturesVenue(GateVenue):
 
     def _frames_for(self, kind: str, diff: BookDiff, variant: Any) -> list:
         inst = self.instruments[diff.symbol]
-        now = time.time()
+        now = self.push_clock()
         if kind == "book":
             level, dec = variant
             bids, asks = self.view_changes(kind, diff, int(level))

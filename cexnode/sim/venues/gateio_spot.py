@@ -74,7 +74,7 @@ class GateSpotVenue(GateVenue):
 
     def _frames_for(self, kind: str, diff: BookDiff, variant: Any) -> list:
         inst = self.instruments[diff.symbol]
-        now = time.time()
+        now = self.push_clock()
         if kind == "book":
             bids, asks = self.view_changes(kind, diff, int(variant))
             r: dict = {"t": diff.ts_ms}

@@ -29,7 +29,7 @@ from typing import Any, Optional
 import orjson
 from aiohttp import web
 
-from ...books import BookDiff
+from ...books import BookDiff, TrueBook
 from ...server import SimConnection, SimVenue
 from .trading import GateTrading
 
@@ -82,6 +82,7 @@ class GateVenue(SimVenue):
         self._trace = 0
         # top-N views of the N-level streams: (kind, vsym, N) -> [bids, asks, memo key, memo changes]
         self._views: dict[tuple, list] = {}
+        self._stale: set[str] = set()          # books whose views replayed pushes left behind
 
     # ---------------------------------------------------------------- N-level views
     @staticmethod
@@ -114,7 +115,42 @@ class GateVenue(SimVenue):
         ``whole``: each side has at most ``level`` levels, so the view is the whole book."""
         book = self.books[vsym]
         b, a = book.top(level)
-        return [dict(b), dict(a), None, None, len(book.bid_px) <= level and len(book.ask_px) <= level]
+        return [dict(b), dict(a), None, None, len(book.bids) <= level and len(book.asks) <= level]
+
+    _VIEW_LEVELS = (20, 50, 100, 400)
+
+    # A replayed push comes from a template, not from view_changes, so the views of its book fall
+    # behind; they are brought up to the book only when a push is rendered again: before a
+    # template is rendered (from the book before that diff) and when the loop ends (before the
+    # change that ends it).
+    def after_replay(self, diff: BookDiff) -> None:
+        self._stale.add(diff.symbol)
+
+    def loop_ended(self, vsym: str) -> None:
+        if vsym in self._stale:
+            self._stale.discard(vsym)
+            self._rebuild_views(vsym, self.books[vsym])
+
+    def before_render(self, replay: tuple, diff: BookDiff) -> None:
+        if diff.symbol not in self._stale:
+            return
+        self._stale.discard(diff.symbol)
+        loop, pos = replay
+        # the book before this diff: its levels at the sizes the loop's mirror position sets
+        bids, asks, _ = loop.steps[len(loop.steps) - 1 - pos]
+        before = TrueBook(diff.symbol, 0)
+        book = self.books[diff.symbol]
+        before.set_levels(list(book.bids.items()), list(book.asks.items()))
+        before.set_levels(bids, asks)
+        self._rebuild_views(diff.symbol, before)
+
+    def _rebuild_views(self, vsym: str, book: TrueBook) -> None:
+        for kind in self.BOOK_KINDS:
+            for level in self._VIEW_LEVELS:
+                if (kind, vsym, level) in self._views:
+                    b, a = book.top(level)
+                    self._views[(kind, vsym, level)] = [dict(b), dict(a), None, None,
+                                                        len(book.bids) <= level and len(book.asks) <= level]
 
     def view_changes(self, kind: str, diff: BookDiff, level: int) -> tuple[list, list]:
         """Changes of the top-``level`` view that ``diff`` causes (Gate's 20/50/100/400-level
@@ -135,7 +171,7 @@ class GateVenue(SimVenue):
         memo = (diff.symbol, diff.first, diff.last)
         if view is not None and view[2] == memo:
             return view[3]
-        if view is not None and view[4] and len(book.bid_px) <= level and len(book.ask_px) <= level \
+        if view is not None and view[4] and len(book.bids) <= level and len(book.asks) <= level \
                 and _distinct(diff.bids) and _distinct(diff.asks):
             changes = (_apply_changes(view[0], diff.bids, True), _apply_changes(view[1], diff.asks, False))
             view[2], view[3] = memo, changes
@@ -153,7 +189,7 @@ class GateVenue(SimVenue):
             cb.sort(key=lambda x: -x[0])
             ca.sort(key=lambda x: x[0])
             changes = (cb, ca)
-        self._views[key] = [nb, na, memo, changes, len(book.bid_px) <= level and len(book.ask_px) <= level]
+        self._views[key] = [nb, na, memo, changes, len(book.bids) <= level and len(book.asks) <= level]
         return changes
 
     # ---------------------------------------------------------------- envelopes

@@ -71,6 +71,7 @@ class MexcSpotVenue(SimVenue):
     trading_class = MexcTrading
     order_id_start = 505979017439002624
     universe_step_ms = (10.0, 100.0)     # the aggregated streams' two intervals (@10ms, @100ms)
+    template_time_varint = True          # sendTime: int64 milliseconds in the protobuf wrapper
 
     @classmethod
     def make_instrument(cls, venue: str, symbol: str, mid: Decimal, *,
@@ -98,13 +99,13 @@ class MexcSpotVenue(SimVenue):
         # than a day): [open_ms, open ticks, high, low, last, volume steps, sum of ticks × steps]
         self._stats: dict[str, list] = {}
 
-    def publish(self, diff: BookDiff) -> None:
+    def publish(self, diff: BookDiff, replay: Optional[tuple] = None) -> None:
         for t in diff.trades:
             st = self._stat(diff.symbol)
             st[2], st[3], st[4] = max(st[2], t.price), min(st[3], t.price), t.price
             st[5] += t.size
             st[6] += t.price * t.size
-        super().publish(diff)
+        super().publish(diff, replay)
 
     def _stat(self, vsym: str) -> list:
         st = self._stats.get(vsym)
@@ -226,7 +227,7 @@ class MexcSpotVenue(SimVenue):
     def _frames_for(self, kind: str, diff: BookDiff, variant: Any) -> list:
         inst = self.instruments[diff.symbol]
         sym = diff.symbol
-        now = int(time.time() * 1000)
+        now = int(self.push_clock() * 1000)
         if kind == "book":
             ch = "%s@%s@%s" % (_DEPTH, variant, sym)
             data = mp.encode_aggre_depth(ch, sym, [(inst.price_str(p), inst.size_str(q)) for p, q in diff.bids],
