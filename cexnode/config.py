@@ -471,7 +471,8 @@ class RiskConfig(Section):
     error_rate_threshold: Decimal = opt(Decimal("0.01"), doc="Halt when failed orders / orders in the window exceed this.", gt=0, le=1, reload=True)
     error_window_s: int = opt(300, doc="Rolling window of the error-rate breaker.", ge=1, le=86400, reload=True)
     min_orders_for_breaker: int = opt(20, doc="Orders needed in the window before the error-rate breaker may trip.", ge=1, reload=True)
-    stale_data_halt_ms: int = opt(10000, doc="Halt trading when any routed book has been stale this long.", ge=1, reload=True)
+    stale_data_halt_ms: int = opt(10000, doc="Halt trading when a routed book (stale_data_scope: book) or all the routed books of a venue (venue) have been stale this long.", ge=1, reload=True)
+    stale_data_scope: Literal["book", "venue"] = opt("book", doc="What stale data halts trading: book — any routed book stale (a few liquid routes, each book expected to move); venue — a venue whose routed books are all stale (its feed stopped), while a single quiet or halted book only keeps its own routes from trading, since arbitrage reads fresh books only: a universe of hundreds of thin books (arbitrage.universe).", reload=True)
     route_cooldown_ms: int = opt(500, doc="Minimum time between trades on one route.", ge=0, reload=True)
     kill_switch_file: Optional[str] = opt(None, doc="If this file exists, trading halts (SIGUSR1 toggles too).", reload=True)
 

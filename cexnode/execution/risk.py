@@ -276,7 +276,13 @@ class RiskManager:
         if tripped != ("error_rate" in self.reasons):
             self._set("error_rate", tripped, "%d/%d failed" % (f, n))
         if self.book_ages_ms is not None:
-            stale = [k for k, age in self.book_ages_ms().items() if age is None or age > cfg.stale_data_halt_ms]
+            ages = self.book_ages_ms()
+            stale = [k for k, age in ages.items() if age is None or age > cfg.stale_data_halt_ms]
+            if stale and cfg.stale_data_scope == "venue":
+                # only a venue whose every routed book is stale: its feed stopped, not one quiet book
+                gone = set(stale)
+                streaming = {k[0] for k in ages if k not in gone}
+                stale = [k for k in stale if k[0] not in streaming]
             self.stale_books = stale
             if bool(stale) != ("stale_data" in self.reasons):
                 self._set("stale_data", bool(stale), ",".join("%s:%s" % k for k in stale))

@@ -36,7 +36,7 @@ arbitrage:
   max_notional: 500
   max_book_age_ms: 600000
   universe: {enabled: true, refresh_interval_s: 0.3}
-risk: {max_notional_per_trade: 1000, max_open_exposure: 100000, route_cooldown_ms: 0, stale_data_halt_ms: 600000}
+risk: {max_notional_per_trade: 1000, max_open_exposure: 100000, route_cooldown_ms: 0, stale_data_halt_ms: 600000, stale_data_scope: venue}
 trading:
   mode: paper
   recover: false

@@ -258,3 +258,32 @@ def test_audit_log_on_a_full_disk_halts_and_never_raises(capfd):
     errors = [ln for ln in err.splitlines() if "ERROR" in ln]
     assert len(errors) == 2 and "/dev/full cannot be written (write: [Errno 28]" in errors[0]   # once
     assert "still cannot be written at stop" in errors[1] and "Traceback" not in err   # what it held: on stderr
+
+
+def test_stale_data_scope_venue_halts_only_when_a_venues_routed_books_are_all_stale():
+    """``risk.stale_data_scope: venue``: one quiet or halted book of a venue that streams its other
+    books does not halt (its routes read fresh books only); the venue's every book stale does, and
+    clears when one of them is fresh again. ``book`` (the default) halts on any."""
+    from cexnode._core.book import Book
+    from cexnode.execution import book_ages
+    clk = Clock()
+
+    def synced(venue, age_ms):
+        b = Book(0, venue)
+        b.py_apply([(1, 1)], [(2, 1)], full=True, recv_ns=T0 - int(age_ms * 1_000_000))
+        b.mark_in_sync(True)
+        return b
+
+    books = {("mexc_spot", "A"): synced(0, 5), ("mexc_spot", "B"): synced(0, 20000),
+             ("gateio_spot", "A"): synced(1, 5), ("gateio_spot", "B"): synced(1, 5)}
+    def src():                                   # the books as they are at each refresh
+        return book_ages(books, clk)()
+    by_venue = RiskManager(risk_cfg(stale_data_halt_ms=10000, stale_data_scope="venue"), PositionBook(clock_ns=clk),
+                           book_ages_ms=src, clock_ns=clk)
+    by_book = RiskManager(risk_cfg(stale_data_halt_ms=10000), PositionBook(clock_ns=clk), book_ages_ms=src, clock_ns=clk)
+    assert by_venue.refresh() == "active" and by_venue.stale_books == []
+    assert by_book.refresh() == "halted" and by_book.stale_books == [("mexc_spot", "B")]
+    books[("mexc_spot", "A")] = synced(0, 30000)               # now every MEXC book is stale
+    assert by_venue.refresh() == "halted" and set(by_venue.stale_books) == {("mexc_spot", "A"), ("mexc_spot", "B")}
+    books[("mexc_spot", "A")] = synced(0, 1)                   # one streams again: the feed is alive
+    assert by_venue.refresh() == "active" and "stale_data" not in by_venue.reasons
