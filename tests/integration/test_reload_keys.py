@@ -343,6 +343,7 @@ CHECKS = {
     "risk.error_window_s": _risk_field("risk.error_window_s", "17", int),
     "risk.min_orders_for_breaker": _risk_field("risk.min_orders_for_breaker", "3", int),
     "risk.stale_data_halt_ms": _risk_field("risk.stale_data_halt_ms", "4321", int),
+    "risk.stale_data_scope": _risk_field("risk.stale_data_scope", "venue", str),
     "trading.paper.latency_ms": _paper_latency,
     "trading.futures_margin_fraction": _margin_fraction,
 }
