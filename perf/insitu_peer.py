@@ -6,7 +6,8 @@ spot books, run under ``.venv-peers/bin/python`` (``make bench-peers`` installs 
 Each library is used as its documentation shows, on uvloop (as the node), with one book callback /
 watch loop that counts updates; nothing of the library is patched: only its endpoint URLs point at
 the simulator (cryptofeed: a subclass of its Gate feed with the simulator's websocket and REST
-endpoints, the ws:// one given back by its connection-time authentication hook; ccxt: ``urls['api']`` overrides, as tests/integration/test_sim_ccxt.py does). Frames are
+endpoints, the ws:// one given back by its connection-time authentication hook; ccxt: ``urls['api']`` overrides, as tests/integration/test_sim_ccxt.py does, the WebSocket one marked
+as Gate's EU site so that ccxt keeps the same channel as the others: see ``ccxt_client``). Frames are
 counted where the library hands a received message to its exchange code (``message_handler`` /
 ``handle_message``), by a subclass that adds one to a counter and calls the library's method.
 
@@ -30,6 +31,7 @@ import uvloop
 class Counts:
     frames = 0
     updates = 0
+    errors = 0
 
 
 def cryptofeed_client(args, syms: list[str], loop: asyncio.AbstractEventLoop):
@@ -90,11 +92,20 @@ def ccxt_client(args, syms: list[str], loop: asyncio.AbstractEventLoop):
     for access in ("public", "private"):
         for section in ex.urls["api"][access]:
             ex.urls["api"][access][section] = args.rest + "/api/v4"
-    ex.urls["api"]["spot"] = args.ws
+    # ccxt watches Gate spot books on spot.obu unless the URL is Gate's EU site, where it takes
+    # spot.order_book_update [pair, "100ms"]: the stream the node and cryptofeed keep. The marker rides
+    # in the query string, which the simulator ignores.
+    ex.urls["api"]["spot"] = args.ws + "?gateeu"
 
     async def watch(sym: str) -> None:
         while True:
-            await ex.watch_order_book(sym)
+            try:
+                await ex.watch_order_book(sym)
+            except Exception as e:              # ccxt raises a lost connection here and reconnects on the next call
+                Counts.errors += 1
+                print("ccxt %s: %s: %s" % (sym, type(e).__name__, e), file=sys.stderr, flush=True)
+                await asyncio.sleep(0.1)
+                continue
             Counts.updates += 1
 
     async def start() -> None:
@@ -134,7 +145,7 @@ def main() -> int:
 
     async def handle(cmd: dict) -> dict:
         if cmd["cmd"] == "count":
-            return {"frames": Counts.frames, "updates": Counts.updates}
+            return {"frames": Counts.frames, "updates": Counts.updates, "errors": Counts.errors}
         if cmd["cmd"] == "wait_ready":
             deadline = time.monotonic() + float(cmd.get("timeout", 300))
             while not ready():
