@@ -26,9 +26,11 @@
   reported. Then the simulator's clock is paused (SIGUSR1: books stay still, REST keeps answering),
   and the top levels of a sample of books of every peer are compared with the simulator's REST
   snapshot (the true book): the node's own books are compared by its audits (above).
+* Wake-ups per frame: the voluntary context switches of the node's main thread (the event loop
+  sleeping in epoll_wait) over the window / frames.
 * ``--strace``: ``strace -c -f`` attached to the node for the window (syscalls per frame; strace
-  slows the node, so CPU per frame is not reported from that run). ``--perf``: ``perf stat`` of
-  context switches and ``perf record -g`` are left to the operator (see docs/benchmarks.md).
+  slows the node, so read CPU per frame from a run without it). ``--perf``: ``perf record -g`` of the
+  node over the window, reported as shares of its CPU samples per binary and the top symbols.
 
 The simulator generates frames in Python; when it cannot offer the asked rate on this machine the
 result says so (``offered_fps`` vs ``reached_fps``), it is never scaled up.
@@ -74,6 +76,44 @@ def proc_cpu_s(pid: int) -> float:
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK     # fields 14, 15 of proc(5)
+
+
+def ctx_switches(pid: int) -> tuple[int, int]:
+    """(voluntary, involuntary) context switches of the process's main thread (the event loop): a
+    voluntary one is a sleep in epoll_wait and the wake-up after it."""
+    vol = invol = 0
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                vol = int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches:"):
+                invol = int(line.split()[1])
+    return vol, invol
+
+
+def perf_dsos(path: pathlib.Path) -> dict:
+    """``perf report --sort dso``: share of the node's CPU samples per binary (kernel, libpython,
+    uvloop, picows, our extensions)."""
+    r = subprocess.run(["perf", "report", "-i", str(path), "--sort", "dso", "--stdio", "--no-children", "-g", "none"],
+                       capture_output=True, text=True, timeout=300)
+    out = {}
+    for line in r.stdout.splitlines():
+        m = re.match(r"\s+([\d.]+)%\s+(\S.*)$", line)
+        if m and float(m.group(1)) >= 0.5:
+            out[m.group(2).strip()] = float(m.group(1))
+    return out
+
+
+def perf_symbols(path: pathlib.Path, n: int = 25) -> dict:
+    """The top ``n`` symbols of the node's CPU samples (self time)."""
+    r = subprocess.run(["perf", "report", "-i", str(path), "--sort", "dso,sym", "--stdio", "--no-children", "-g", "none"],
+                       capture_output=True, text=True, timeout=300)
+    out = {}
+    for line in r.stdout.splitlines():
+        m = re.match(r"\s+([\d.]+)%\s+(\S+)\s+\[[.k]\]\s+(.*)$", line)
+        if m and len(out) < n:
+            out["%s %s" % (m.group(2), m.group(3).strip())] = float(m.group(1))
+    return out
 
 
 def scrape(port: int) -> dict:
@@ -248,13 +288,17 @@ def _norm(levels) -> list[tuple[str, str]]:
 
 
 def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float, peers: list[str],
-        do_strace: bool, python: str, sample: int = 20, depth: int = 10) -> dict:
+        do_strace: bool, python: str, sample: int = 20, depth: int = 10, do_perf: bool = False,
+        variants: dict[str, dict] | None = None) -> dict:
+    """One run; ``variants``: more nodes side by side on the same streams, each the node's config
+    with an overlay (``{name: {"trading": {"warm_interval_ms": 0}}}``), measured the same way."""
     offered = sum(n * 1000.0 / max(interval_ms, PUSH_MS[v]) for v, n in books.items())
     with tempfile.TemporaryDirectory(prefix="cexnode-insitu-") as td:
         tmp = pathlib.Path(td)
         sim, urls = start_sim(sim_config(books, interval_ms), tmp, python)
         node = None
         peer_procs: list[Peer] = []
+        others: dict[str, tuple[subprocess.Popen, int]] = {}
         try:
             port = _free_port()
             cfg = node_config(books, urls, tmp, port, audit_s=max(seconds, 5.0))
@@ -263,6 +307,17 @@ def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float
             t_start = time.monotonic()
             node = subprocess.Popen([python, "-m", "cexnode", "--config", str(tmp / "node.yaml")], cwd=ROOT, env=env,
                                     stdout=open(tmp / "node.log", "w"), stderr=subprocess.STDOUT)
+            for vname, overlay in (variants or {}).items():
+                vport = _free_port()
+                vcfg = node_config(books, urls, tmp, vport, audit_s=max(seconds, 5.0))
+                vcfg["log"]["audit"]["path"] = str(tmp / ("audit-%s.jsonl" % vname))
+                vcfg["storage"]["path"] = str(tmp / ("trades-%s.sqlite" % vname))
+                for section, keys in overlay.items():
+                    vcfg.setdefault(section, {}).update(keys)
+                (tmp / ("node-%s.yaml" % vname)).write_text(yaml.safe_dump(vcfg))
+                others[vname] = (subprocess.Popen([python, "-m", "cexnode", "--config", str(tmp / ("node-%s.yaml" % vname))],
+                                                  cwd=ROOT, env=env, stdout=open(tmp / ("node-%s.log" % vname), "w"),
+                                                  stderr=subprocess.STDOUT), vport)
             gate_syms = symbols(books.get(GATE, 0))
             for lib in peers:
                 peer_procs.append(Peer(lib, GATE, urls[GATE], gate_syms, tmp))
@@ -278,6 +333,11 @@ def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float
             if not ready:
                 raise RuntimeError("node not ready after 600 s: %s" % json.dumps(det)[:2000])
             startup_s = time.monotonic() - t_start
+            for vname, (vp, vport) in others.items():
+                while not readyz(vport)[0]:
+                    if vp.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("node %s not ready: %s" % (vname, (tmp / ("node-%s.log" % vname)).read_text()[-3000:]))
+                    time.sleep(0.5)
             for pp in peer_procs:
                 pp.ask({"cmd": "wait_ready", "timeout": 600}, timeout=620)
             time.sleep(warmup)
@@ -286,22 +346,34 @@ def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float
                 tracer = subprocess.Popen(["strace", "-c", "-f", "-p", str(node.pid), "-o", str(tmp / "strace.txt")],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 time.sleep(1.0)
+            if do_perf:
+                tracer = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-p", str(node.pid), "-o",
+                                           str(tmp / "perf.data")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(1.0)
             load0 = os.getloadavg()
+            x0 = ctx_switches(node.pid)
             s0 = scrape(port)
             c0 = {"node": proc_cpu_s(node.pid), "sim": proc_cpu_s(sim.pid)}
+            v0 = {k: (scrape(vport), proc_cpu_s(vp.pid), ctx_switches(vp.pid)) for k, (vp, vport) in others.items()}
             pf0 = {pp.lib: (pp.ask({"cmd": "count"}), proc_cpu_s(pp.p.pid)) for pp in peer_procs}
             t0 = time.monotonic()
             time.sleep(seconds)
             s1 = scrape(port)
             t1 = time.monotonic()
+            x1 = ctx_switches(node.pid)
+            v1 = {k: (scrape(vport), proc_cpu_s(vp.pid), ctx_switches(vp.pid)) for k, (vp, vport) in others.items()}
             c1 = {"node": proc_cpu_s(node.pid), "sim": proc_cpu_s(sim.pid)}
             pf1 = {pp.lib: (pp.ask({"cmd": "count"}), proc_cpu_s(pp.p.pid)) for pp in peer_procs}
             load1 = os.getloadavg()
             strace_txt = None
+            profile = None
             if tracer is not None:
                 tracer.send_signal(signal.SIGINT)
-                tracer.wait(30)
-                strace_txt = (tmp / "strace.txt").read_text()
+                tracer.wait(120)
+                if do_strace:
+                    strace_txt = (tmp / "strace.txt").read_text()
+                else:
+                    profile = {"dso_pct": perf_dsos(tmp / "perf.data"), "top_symbols_pct": perf_symbols(tmp / "perf.data")}
             span = t1 - t0
             frames = s1["frames"] - s0["frames"]
             node_cpu = c1["node"] - c0["node"]
@@ -316,8 +388,25 @@ def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float
                 "book_updates_per_frame": round((s1["book_updates"] - s0["book_updates"]) / frames, 3) if frames else None,
                 "startup_to_ready_s": round(startup_s, 1),
                 "loadavg_1m": [round(load0[0], 2), round(load1[0], 2)], "cpus": os.cpu_count(),
-                "strace": do_strace,
+                "strace": do_strace, "perf": do_perf,
+                "wakeups_per_frame": round((x1[0] - x0[0]) / frames, 3) if frames else None,
+                "involuntary_switches_per_frame": round((x1[1] - x0[1]) / frames, 3) if frames else None,
             }
+            if profile is not None:
+                out["perf_profile"] = profile
+            for k, (vs0, vc0, vx0) in v0.items():
+                vs1, vc1, vx1 = v1[k]
+                vfr = vs1["frames"] - vs0["frames"]
+                vq50 = quantile(vs0["buckets"], vs1["buckets"], 0.5)
+                vq99 = quantile(vs0["buckets"], vs1["buckets"], 0.99)
+                out.setdefault("variants", {})[k] = {
+                    "overlay": variants[k], "frames_per_s": round(vfr / span, 1),
+                    "cpu_us_per_frame": round((vc1 - vc0) / vfr * 1e6, 2) if vfr else None,
+                    "wakeups_per_frame": round((vx1[0] - vx0[0]) / vfr, 3) if vfr else None,
+                    "tick_to_decision_us": {"p50": round(vq50, 2) if vq50 is not None else None,
+                                            "p99": round(vq99, 2) if vq99 is not None else None},
+                    "resyncs_in_window": int(vs1["resyncs"] - vs0["resyncs"]),
+                    "in_sync_at_end": readyz(others[k][1])[0]}
             q50, q99 = quantile(s0["buckets"], s1["buckets"], 0.5), quantile(s0["buckets"], s1["buckets"], 0.99)
             out["tick_to_decision_us"] = {"p50": round(q50, 2) if q50 is not None else None,
                                           "p99": round(q99, 2) if q99 is not None else None,
@@ -358,6 +447,8 @@ def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float
                     pass
                 stop(pp.p)
             stop(node)
+            for vp, _ in others.values():
+                stop(vp)
             stop(sim)
     return out
 
@@ -439,6 +530,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=10.0, help="seconds after every book is in sync")
     ap.add_argument("--peers", default="", help="comma-separated: cryptofeed, ccxt (Gate-format books)")
     ap.add_argument("--strace", action="store_true", help="strace -c -f the node over the window")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=SECTION.KEY=VALUE[,...]",
+                    help="another node side by side on the same streams with these config keys (YAML values), "
+                         "e.g. warm_off=trading.warm_interval_ms=0")
+    ap.add_argument("--perf", action="store_true", help="perf record -g the node over the window (shares per binary)")
     ap.add_argument("--quick", action="store_true", help="200 books, 10 s")
     ap.add_argument("--name", default=None, help="result name (default insitu_feed, insitu_peers with --peers)")
     ap.add_argument("--no-write", action="store_true")
@@ -449,9 +544,23 @@ def main(argv: list[str] | None = None) -> int:
     peers = [p for p in a.peers.split(",") if p]
     if peers and GATE not in books:
         ap.error("--peers needs %s among --venues" % GATE)
+    if a.strace and a.perf:
+        ap.error("--strace or --perf, not both")
+    variants: dict[str, dict] = {}
+    for spec in a.variant:
+        vname, _, assigns = spec.partition("=")
+        overlay: dict = {}
+        for assign in assigns.split(","):
+            key, _, value = assign.partition("=")
+            section, _, k = key.partition(".")
+            if not (vname and section and k and value):
+                ap.error("--variant %r: expected NAME=SECTION.KEY=VALUE[,...]" % spec)
+            overlay.setdefault(section, {})[k] = yaml.safe_load(value)
+        variants[vname] = overlay
     r = run(books, a.interval_ms, 10.0 if a.quick else a.seconds, 3.0 if a.quick else a.warmup, peers, a.strace,
-            sys.executable)
-    name = a.name or ("insitu_peers" if peers else "insitu_strace" if a.strace else "insitu_feed")
+            sys.executable, do_perf=a.perf, variants=variants)
+    name = a.name or ("insitu_peers" if peers else "insitu_strace" if a.strace else "insitu_perf" if a.perf
+                      else "insitu_feed")
     res = result(r, name)
     res["command"] = "python perf/bench_insitu.py " + " ".join(argv if argv is not None else sys.argv[1:])
     res["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
