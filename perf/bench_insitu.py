@@ -289,7 +289,7 @@ def _norm(levels) -> list[tuple[str, str]]:
 
 def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float, peers: list[str],
         do_strace: bool, python: str, sample: int = 20, depth: int = 10, do_perf: bool = False,
-        variants: dict[str, dict] | None = None) -> dict:
+        variants: dict[str, dict] | None = None, idle_s: float = 10.0) -> dict:
     """One run; ``variants``: more nodes side by side on the same streams, each the node's config
     with an overlay (``{name: {"trading": {"warm_interval_ms": 0}}}``), measured the same way."""
     offered = sum(n * 1000.0 / max(interval_ms, PUSH_MS[v]) for v, n in books.items())
@@ -434,6 +434,26 @@ def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float
                 }
                 if not pfr or n1.get("errors"):
                     out["peers"][pp.lib]["stderr_tail"] = pp.err.read_text()[-1500:]
+            # the node's CPU with no frames: the simulator's clock paused (SIGUSR1), what the node
+            # spends per second on timers (order-path warm-up, loop monitor, status) and audits
+            sim.send_signal(signal.SIGUSR1)
+            time.sleep(2.0)
+            i0 = {"node": (proc_cpu_s(node.pid), ctx_switches(node.pid)[0])}
+            i0.update({k: (proc_cpu_s(vp.pid), ctx_switches(vp.pid)[0]) for k, (vp, _) in others.items()})
+            ti0 = time.monotonic()
+            time.sleep(idle_s)
+            ti = time.monotonic() - ti0
+            i1 = {"node": (proc_cpu_s(node.pid), ctx_switches(node.pid)[0])}
+            i1.update({k: (proc_cpu_s(vp.pid), ctx_switches(vp.pid)[0]) for k, (vp, _) in others.items()})
+            for k in i0:
+                idle_pct = (i1[k][0] - i0[k][0]) / ti * 100.0
+                dest = out if k == "node" else out["variants"][k]
+                fr = frames if k == "node" else dest["frames_per_s"] * span
+                cpu = node_cpu if k == "node" else dest["cpu_us_per_frame"] * fr / 1e6
+                dest["idle_cpu_pct"] = round(idle_pct, 2)
+                dest["idle_wakeups_per_s"] = round((i1[k][1] - i0[k][1]) / ti, 1)
+                # CPU per frame once the idle CPU (per second, not per frame) is taken out
+                dest["marginal_cpu_us_per_frame"] = round((cpu - idle_pct / 100.0 * span) / fr * 1e6, 2) if fr else None
             if peer_procs:
                 for lib, p in out["peers"].items():        # peer's CPU per frame / the node's
                     if p["cpu_us_per_frame"] and out["node_cpu_us_per_frame"]:
@@ -461,7 +481,15 @@ def compare_books(sim: subprocess.Popen, urls: dict, peer_procs: list[Peer], sym
     picks = syms[::step][:sample]
     vsyms = [s.replace("/", "_") for s in picks]
     sim.send_signal(signal.SIGUSR1)
-    time.sleep(1.5)                       # the last steps' frames reach every client
+    # the last steps' frames have reached every peer once their frame counts stand still for 0.5 s
+    last, still_since, deadline = None, time.monotonic(), time.monotonic() + 20.0
+    while time.monotonic() < deadline:
+        counts = [pp.ask({"cmd": "count"})["frames"] for pp in peer_procs]
+        if counts != last:
+            last, still_since = counts, time.monotonic()
+        elif time.monotonic() - still_since >= 0.5:
+            break
+        time.sleep(0.1)
     truth = {v: sim_book(urls[GATE][1], GATE, v, depth) for v in vsyms}
     out = {"method": "top %d levels of %d books per peer vs the simulator's REST snapshot, clock paused" % (
         depth, len(vsyms))}
