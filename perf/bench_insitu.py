@@ -28,6 +28,8 @@
   snapshot (the true book): the node's own books are compared by its audits (above).
 * Wake-ups per frame: the voluntary context switches of the node's main thread (the event loop
   sleeping in epoll_wait) over the window / frames.
+* ``--universe``: the simulator's generated market (``sim.universe``: N/2 pairs on each venue, all
+  common, every book stepped every ``--interval-ms``); the node lists what the simulator prints.
 * ``--strace``: ``strace -c -f`` attached to the node for the window (syscalls per frame; strace
   slows the node, so read CPU per frame from a run without it). ``--perf``: ``perf record -g`` of the
   node over the window, reported as shares of its CPU samples per binary and the top symbols.
@@ -188,25 +190,40 @@ def symbols(n: int) -> list[str]:
     return ["I%04d/%s" % (i, QUOTE) for i in range(n)]
 
 
-def sim_config(books: dict[str, int], interval_ms: float, seed: int = 23) -> dict:
-    venues = {v: {"symbols": symbols(n), "taker_fee": 0.001} for v, n in books.items() if n}
+def sim_config(books: dict[str, int], interval_ms: float, seed: int = 23, universe: bool = False) -> dict:
+    """Explicit symbol lists, or (``universe``) the simulator's generated market (``sim.universe``):
+    ``books[v]`` pairs on each venue, all of them common, every book stepped every ``interval_ms``."""
+    live = {v: n for v, n in books.items() if n}
+    venues = {v: {"taker_fee": 0.001} if universe else {"symbols": symbols(n), "taker_fee": 0.001} for v, n in live.items()}
+    sim = {"enabled": True, "seed": seed, "update_interval_ms": interval_ms, "dislocation_probability": 0.0,
+           "trade_probability": 0.1}
+    if universe:
+        n = min(live.values())
+        sim["universe"] = {"enabled": True, "spot_pairs": n, "common_pairs": n, "perpetuals": 0,
+                           "step_ms": {v: interval_ms for v in live}}
     return {"node": {"name": "insitu-sim"}, "log": {"level": "warning", "console": {"color": "never"}},
-            "sim": {"enabled": True, "seed": seed, "update_interval_ms": interval_ms,
-                    "dislocation_probability": 0.0, "trade_probability": 0.1},
-            "venues": venues, "trading": {"mode": "paper"}}
+            "sim": sim, "venues": venues, "trading": {"mode": "paper"}}
 
 
-def node_config(books: dict[str, int], urls: dict, tmp: pathlib.Path, metrics_port: int, audit_s: float) -> dict:
+def unified(venue: str, vsym: str) -> str:
+    """A spot venue symbol of the simulator's describe line (every pair quoted in USDT) -> BASE/USDT."""
+    if venue == GATE:
+        return vsym.replace("_", "/")
+    return vsym[:-len(QUOTE)] + "/" + QUOTE
+
+
+def node_config(books: dict[str, int], urls: dict, tmp: pathlib.Path, metrics_port: int, audit_s: float,
+                listed: dict[str, list[str]] | None = None) -> dict:
+    """``listed``: the unified symbols each venue serves (default: ``symbols(books[v])``)."""
     venues = {}
-    for v, n in books.items():
-        if not n:
-            continue
-        ws, rest = urls[v]
-        venues[v] = {"ws_url": ws, "rest_url": rest, "symbols": symbols(n), "taker_fee": 0.001,
-                     "start_timeout_s": 300, "book_audit_interval_s": audit_s}
     live = [v for v, n in books.items() if n]
-    common = min(books[v] for v in live) if len(live) > 1 else 0
-    routes = [{"symbol": s, "venues": live} for s in symbols(common)]
+    syms = {v: (listed or {}).get(v) or symbols(books[v]) for v in live}
+    for v in live:
+        ws, rest = urls[v]
+        venues[v] = {"ws_url": ws, "rest_url": rest, "symbols": syms[v], "taker_fee": 0.001,
+                     "start_timeout_s": 300, "book_audit_interval_s": audit_s}
+    common = sorted(set.intersection(*(set(syms[v]) for v in live))) if len(live) > 1 else []
+    routes = [{"symbol": s, "venues": live} for s in common]
     return {"node": {"name": "insitu", "status_interval_s": 10, "start_timeout_s": 300},
             "log": {"level": "warning", "loggers": {"picows": "warning"}, "console": {"color": "never"},
                     "audit": {"path": str(tmp / "audit.jsonl")}},
@@ -230,24 +247,27 @@ def stop(p: subprocess.Popen | None, timeout: float = 20.0) -> None:
         p.wait(5)
 
 
-def start_sim(cfg: dict, tmp: pathlib.Path, python: str) -> tuple[subprocess.Popen, dict]:
+def start_sim(cfg: dict, tmp: pathlib.Path, python: str) -> tuple[subprocess.Popen, dict, dict]:
+    """The simulator's process, ``{venue: (ws, rest)}`` and ``{venue: [unified symbols]}`` it serves."""
     path = tmp / "sim.yaml"
     path.write_text(yaml.safe_dump(cfg))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     sim = subprocess.Popen([python, "-m", "cexnode", "sim", "--config", str(path)], cwd=ROOT, env=env,
                            stdout=subprocess.PIPE, stderr=open(tmp / "sim.err", "w"), text=True)
     urls: dict[str, tuple[str, str]] = {}
+    listed: dict[str, list[str]] = {}
     deadline = time.monotonic() + 120
     while len(urls) < len(cfg["venues"]) and time.monotonic() < deadline:
         line = sim.stdout.readline()
         if not line:
             raise RuntimeError("simulator ended: %s" % (tmp / "sim.err").read_text()[-2000:])
-        m = re.match(r"sim (\S+)\s+ws (\S+)\s+rest (\S+)", line)
+        m = re.match(r"sim (\S+)\s+ws (\S+)\s+rest (\S+)(?:\s+symbols (\S+))?", line)
         if m:
             urls[m.group(1)] = (m.group(2), m.group(3))
+            listed[m.group(1)] = [unified(m.group(1), s) for s in (m.group(4) or "").split(",") if s]
     if len(urls) < len(cfg["venues"]):
         raise RuntimeError("simulator did not print its URLs within 120 s")
-    return sim, urls
+    return sim, urls, listed
 
 
 class Peer:
@@ -289,19 +309,23 @@ def _norm(levels) -> list[tuple[str, str]]:
 
 def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float, peers: list[str],
         do_strace: bool, python: str, sample: int = 20, depth: int = 10, do_perf: bool = False,
-        variants: dict[str, dict] | None = None, idle_s: float = 10.0) -> dict:
+        variants: dict[str, dict] | None = None, idle_s: float = 10.0, universe: bool = False) -> dict:
     """One run; ``variants``: more nodes side by side on the same streams, each the node's config
     with an overlay (``{name: {"trading": {"warm_interval_ms": 0}}}``), measured the same way."""
-    offered = sum(n * 1000.0 / max(interval_ms, PUSH_MS[v]) for v, n in books.items())
     with tempfile.TemporaryDirectory(prefix="cexnode-insitu-") as td:
         tmp = pathlib.Path(td)
-        sim, urls = start_sim(sim_config(books, interval_ms), tmp, python)
+        sim, urls, listed = start_sim(sim_config(books, interval_ms, universe=universe), tmp, python)
+        if universe:
+            books = {v: len(listed[v]) for v in books if books[v]}
+        else:
+            listed = {}
+        offered = sum(n * 1000.0 / max(interval_ms, PUSH_MS[v]) for v, n in books.items())
         node = None
         peer_procs: list[Peer] = []
         others: dict[str, tuple[subprocess.Popen, int]] = {}
         try:
             port = _free_port()
-            cfg = node_config(books, urls, tmp, port, audit_s=max(seconds, 5.0))
+            cfg = node_config(books, urls, tmp, port, audit_s=max(seconds, 5.0), listed=listed)
             (tmp / "node.yaml").write_text(yaml.safe_dump(cfg))
             env = dict(os.environ, PYTHONPATH=str(ROOT))
             t_start = time.monotonic()
@@ -309,7 +333,7 @@ def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float
                                     stdout=open(tmp / "node.log", "w"), stderr=subprocess.STDOUT)
             for vname, overlay in (variants or {}).items():
                 vport = _free_port()
-                vcfg = node_config(books, urls, tmp, vport, audit_s=max(seconds, 5.0))
+                vcfg = node_config(books, urls, tmp, vport, audit_s=max(seconds, 5.0), listed=listed)
                 vcfg["log"]["audit"]["path"] = str(tmp / ("audit-%s.jsonl" % vname))
                 vcfg["storage"]["path"] = str(tmp / ("trades-%s.sqlite" % vname))
                 for section, keys in overlay.items():
@@ -318,7 +342,7 @@ def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float
                 others[vname] = (subprocess.Popen([python, "-m", "cexnode", "--config", str(tmp / ("node-%s.yaml" % vname))],
                                                   cwd=ROOT, env=env, stdout=open(tmp / ("node-%s.log" % vname), "w"),
                                                   stderr=subprocess.STDOUT), vport)
-            gate_syms = symbols(books.get(GATE, 0))
+            gate_syms = listed.get(GATE) or symbols(books.get(GATE, 0))
             for lib in peers:
                 peer_procs.append(Peer(lib, GATE, urls[GATE], gate_syms, tmp))
             deadline = time.monotonic() + 600
@@ -380,6 +404,7 @@ def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float
             ready_end, det_end = readyz(port)
             out = {
                 "books": dict(books), "books_total": sum(books.values()), "interval_ms": interval_ms,
+                "market": "sim.universe" if universe else "explicit symbol lists",
                 "seconds": round(span, 2), "offered_fps": round(offered, 1),
                 "reached_fps": round(frames / span, 1),
                 "sim_cpu_pct": round((c1["sim"] - c0["sim"]) / span * 100.0, 1),
@@ -563,6 +588,8 @@ def main(argv: list[str] | None = None) -> int:
                          "e.g. warm_off=trading.warm_interval_ms=0")
     ap.add_argument("--perf", action="store_true", help="perf record -g the node over the window (shares per binary)")
     ap.add_argument("--quick", action="store_true", help="200 books, 10 s")
+    ap.add_argument("--universe", action="store_true",
+                    help="the simulator's generated market (sim.universe) instead of explicit symbol lists")
     ap.add_argument("--name", default=None, help="result name (default insitu_feed, insitu_peers with --peers)")
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args(argv)
@@ -586,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
             overlay.setdefault(section, {})[k] = yaml.safe_load(value)
         variants[vname] = overlay
     r = run(books, a.interval_ms, 10.0 if a.quick else a.seconds, 3.0 if a.quick else a.warmup, peers, a.strace,
-            sys.executable, do_perf=a.perf, variants=variants)
+            sys.executable, do_perf=a.perf, variants=variants, universe=a.universe)
     name = a.name or ("insitu_peers" if peers else "insitu_strace" if a.strace else "insitu_perf" if a.perf
                       else "insitu_feed")
     res = result(r, name)

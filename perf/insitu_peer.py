@@ -109,7 +109,14 @@ def ccxt_client(args, syms: list[str], loop: asyncio.AbstractEventLoop):
             Counts.updates += 1
 
     async def start() -> None:
-        await ex.load_markets()
+        while True:             # the simulator may be slow to answer while other clients fetch their snapshots
+            try:
+                await ex.load_markets()
+                break
+            except Exception as e:
+                Counts.errors += 1
+                print("ccxt load_markets: %s: %s" % (type(e).__name__, e), file=sys.stderr, flush=True)
+                await asyncio.sleep(1.0)
         for s in syms:
             loop.create_task(watch(s))
     loop.create_task(start())
