@@ -468,6 +468,39 @@ class TradingConfig(Section):
 
 
 @section
+class SimUniverseConfig(Section):
+    """``sim.universe``: a generated market of many pairs (off: the venues list ``venues.<v>.symbols``)."""
+
+    enabled: bool = opt(False, doc="Serve a generated universe instead of the configured symbols: synthetic bases quoted in USDT, mid prices spread over decades, log-normal 24 h volumes, seeded by sim.seed (the same seed gives the same universe).")
+    spot_pairs: int = opt(400, doc="Instruments listed on each spot venue at start.", ge=1, le=100000)
+    common_pairs: int = opt(300, doc="How many of each spot venue's pairs every spot venue lists (the rest are the venue's own).", ge=0, le=100000)
+    perpetuals: int = opt(100, doc="Perpetual contracts listed on each perpetual venue, on common bases (the most traded first).", ge=0, le=100000)
+    listing_interval_s: float = opt(0.0, doc="Every this many seconds a new pair is listed on every venue (spot and perpetual) and its books start streaming; 0: off.", ge=0, le=86400)
+    delisting_interval_s: float = opt(0.0, doc="Every this many seconds one common pair is delisted on every venue: shown halted in the instrument lists as each venue shows it, its books stop; 0: off.", ge=0, le=86400)
+    frozen_assets: int = opt(0, doc="This many common bases have deposits or withdrawals disabled on one spot venue (its wallet endpoint shows it per chain/network).", ge=0, le=100000)
+    volume_median: Decimal = opt(Decimal("200000"), doc="Median 24 h quote volume of a pair (USDT); volumes are log-normal around it.", gt=0)
+    volume_sigma: float = opt(1.5, doc="Standard deviation of the log of the 24 h volumes.", ge=0, le=10)
+    step_ms: dict[str, float] = opt(factory=dict, doc="Update period of every instrument of a venue, by venue name, e.g. {<venue>: 20}; a venue not named uses its own rates (the simulator venue's universe_step_ms). Each instrument starts at a random phase.")
+    replay_steps: int = opt(32, doc="Each book generates this many diffs, then replays them backwards and forwards in a loop (fresh ids and times; frames rendered once per loop position and reused), until a fill or reset changes it; what lets one core push a market of thousands of books. 0: every diff is generated (and rendered) anew.", ge=0, le=100000)
+    fast_pairs: int = opt(20, doc="On a venue with two rates (a fast and a slow aggregated stream), the most traded this many pairs update at the fast one.", ge=0, le=100000)
+
+    def check(self, data, path):
+        if self.common_pairs > self.spot_pairs:
+            raise ConfigError("expected common_pairs <= spot_pairs (%d), found %d" % (self.spot_pairs, self.common_pairs),
+                              path=path + ".common_pairs", line=_line_of(data, "common_pairs"))
+        if self.perpetuals > self.common_pairs:
+            raise ConfigError("expected perpetuals <= common_pairs (%d): perpetuals are listed on common bases, found %d"
+                              % (self.common_pairs, self.perpetuals), path=path + ".perpetuals", line=_line_of(data, "perpetuals"))
+        if self.frozen_assets > self.common_pairs:
+            raise ConfigError("expected frozen_assets <= common_pairs (%d), found %d" % (self.common_pairs, self.frozen_assets),
+                              path=path + ".frozen_assets", line=_line_of(data, "frozen_assets"))
+        for name, ms in self.step_ms.items():
+            if not 0 < ms <= 60000:
+                raise ConfigError("expected a period in ms between 0 (excluded) and 60000, found %s" % ms,
+                                  path=path + ".step_ms." + name, line=None)
+
+
+@section
 class _SimCommonConfig(Section):
     """The keys of ``sim:`` every simulated venue reads (:class:`SimConfig` adds the venues' own)."""
 
@@ -493,6 +526,7 @@ class _SimCommonConfig(Section):
     capture_speed: float = opt(1.0, doc="Playback speed of sim.capture: 1 keeps the captured timing, 0 sends as fast as possible.", ge=0, le=1000000)
     capture_loop: bool = opt(False, doc="Start the capture again when it ends.")
     enforce_rate_limits: bool = opt(False, doc="Answer 429 (with Retry-After) beyond each venue's published REST limits per endpoint; the rate-limit headers of a venue that sends them always are.")
+    universe: SimUniverseConfig = opt(factory=SimUniverseConfig, doc="Generated market of many pairs, listings and delistings on a schedule (off by default).")
 
 
 @section

@@ -46,19 +46,38 @@ class TrueBook:
     """Sorted price ladders with integer keys, and the venue's update id.
 
     ``bids``/``asks``: dict ticks → steps. ``bid_px`` ascending list of bid prices (best last),
-    ``ask_px`` ascending list of ask prices (best first).
+    ``ask_px`` ascending list of ask prices (best first); after :meth:`set_levels` they are sorted
+    again when next read (a replayed book changes often and is seldom read).
     """
 
-    __slots__ = ("symbol", "bids", "asks", "bid_px", "ask_px", "last_id", "ts_ms")
+    __slots__ = ("symbol", "bids", "asks", "_bid_px", "_ask_px", "last_id", "ts_ms", "_unsorted")
 
     def __init__(self, symbol: str, start_id: int):
         self.symbol = symbol
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
-        self.bid_px: list[int] = []
-        self.ask_px: list[int] = []
+        self._bid_px: list[int] = []
+        self._ask_px: list[int] = []
+        self._unsorted = False
         self.last_id = start_id
         self.ts_ms = 0
+
+    @property
+    def bid_px(self) -> list[int]:
+        if self._unsorted:
+            self._sort()
+        return self._bid_px
+
+    @property
+    def ask_px(self) -> list[int]:
+        if self._unsorted:
+            self._sort()
+        return self._ask_px
+
+    def _sort(self) -> None:
+        self._bid_px[:] = sorted(self.bids)
+        self._ask_px[:] = sorted(self.asks)
+        self._unsorted = False
 
     # -- reading
     def best_bid(self):
@@ -118,6 +137,31 @@ class TrueBook:
         self.last_id += n_ids
         self.ts_ms = ts_ms
         return BookDiff(self.symbol, first, self.last_id, ob, oa, ts_ms, full, list(trades))
+
+    def set_levels(self, bids, asks) -> None:
+        """Set absolute sizes (0 deletes) without making a diff (a replayed one: :meth:`commit` next)."""
+        bside, aside = self.bids, self.asks
+        for px, q in bids:
+            if q:
+                bside[px] = q
+            else:
+                bside.pop(px, None)
+        for px, q in asks:
+            if q:
+                aside[px] = q
+            else:
+                aside.pop(px, None)
+        self._unsorted = True
+
+    def commit(self, bids, asks, *, n_ids: int, ts_ms: int, trades=()) -> BookDiff:
+        """The diff of changes already made to the levels in place (the generator edits the book
+        directly): advance the id by ``n_ids``; ``bids``/``asks`` are the changed levels, best first."""
+        if n_ids < 1:
+            raise ValueError("a diff covers at least one id")
+        first = self.last_id + 1
+        self.last_id += n_ids
+        self.ts_ms = ts_ms
+        return BookDiff(self.symbol, first, self.last_id, bids, asks, ts_ms, False, list(trades))
 
     @property
     def crossed(self) -> bool:

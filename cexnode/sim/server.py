@@ -36,6 +36,7 @@ import asyncio
 import importlib
 import importlib.util
 import logging
+import random
 import signal
 import sys
 import time
@@ -58,6 +59,9 @@ from .faults import Faults
 from .generator import GeneratorParams, MarketGenerator
 from .instruments import DEFAULT_MIDS, SimInstrument
 from .playback import Player, load_capture
+from . import replay as replay_mod
+from .replay import BookLoop
+from .universe import SimUniverse
 
 __all__ = ["SimConnection", "SimVenue", "ExchangeSimulator", "VenueUrls", "run_standalone"]
 
@@ -66,6 +70,26 @@ log = logging.getLogger("cexnode.sim")
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+_SENTINEL_VARINT = _varint(replay_mod.SENTINEL_MS)
+_SENTINEL_MS_TEXT = b"%d" % replay_mod.SENTINEL_MS
+_SENTINEL_S_TEXT = b"%d" % int(replay_mod.SENTINEL_S)
+# sentinel ids as bytes by digit count (update ids are at most 19 digits: int64)
+_SENTINEL_FIRST = {n: b"%d" % replay_mod.sentinel_id(n, False) for n in range(1, 20)}
+_SENTINEL_LAST = {n: b"%d" % replay_mod.sentinel_id(n, True) for n in range(1, 20)}
 
 
 def ws_frame_bytes(payload: bytes, binary: bool) -> bytes:
@@ -113,6 +137,7 @@ class SimConnection(WSListener):
         self.frames_sent = 0
         # client-message rate window, for venues that limit client messages per second
         self.msg_window: Optional[tuple[float, int]] = None
+        self._queued: list[bytes] = []          # pushes held for one write (queue_frame, flush)
         self._timers: list[asyncio.TimerHandle] = []
 
     # picows callbacks
@@ -162,6 +187,20 @@ class SimConnection(WSListener):
             self.transport.send(WSMsgType.BINARY if binary else WSMsgType.TEXT, data)
             self.frames_sent += 1
 
+    def queue_frame(self, data: bytes, binary: bool, batch: "list[SimConnection]") -> None:
+        """Hold a push for :meth:`flush` (one socket write per connection and clock tick);
+        ``batch`` collects the connections holding pushes."""
+        if not self._queued:
+            batch.append(self)
+        self._queued.append(ws_frame_bytes(data, binary))
+
+    def flush(self) -> None:
+        """Write the held pushes at once: ready-made server frames (unmasked, RFC 6455 §5.2)."""
+        queued, self._queued = self._queued, []
+        if queued and self.open:
+            self.transport.underlying_transport.write(b"".join(queued))
+            self.frames_sent += len(queued)
+
     def send_json(self, obj: Any) -> None:
         self.send_text(orjson.dumps(obj))
 
@@ -187,7 +226,7 @@ class SimConnection(WSListener):
 class _Batch:
     """Diffs of one interval-batched stream waiting for their push."""
 
-    __slots__ = ("first", "last", "bids", "asks", "ts_ms", "timer")
+    __slots__ = ("first", "last", "bids", "asks", "ts_ms", "timer", "count", "replay")
 
     def __init__(self, first: int):
         self.first = first
@@ -196,8 +235,12 @@ class _Batch:
         self.asks: dict[int, int] = {}
         self.ts_ms = 0
         self.timer: Optional[asyncio.TimerHandle] = None
+        self.count = 0
+        self.replay: Optional[tuple] = None       # (loop, position) of its only diff, if replayed
 
-    def add(self, diff: BookDiff) -> None:
+    def add(self, diff: BookDiff, replay: Optional[tuple] = None) -> None:
+        self.count += 1
+        self.replay = replay if self.count == 1 else None
         self.last = diff.last
         self.bids.update(diff.bids)
         self.asks.update(diff.asks)
@@ -252,6 +295,11 @@ class SimVenue:
     trading_class: Optional[Callable[[Any], Any]] = None
     #: first order id of the venue's matching engine
     order_id_start = 1
+    #: update periods (ms) of a generated universe's instruments: one rate, or (fast, slow) where
+    #: the venue's streams have two (the ``sim.universe.fast_pairs`` most traded take the fast one)
+    universe_step_ms: tuple[float, ...] = (100.0,)
+    #: pushes carry their time as a protobuf varint (milliseconds), not as decimal text
+    template_time_varint = False
 
     def __init__(self, sim: "ExchangeSimulator", instruments: Sequence[SimInstrument], *,
                  name: Optional[str] = None, host: str = "127.0.0.1", ws_port: int = 0, rest_port: int = 0,
@@ -264,11 +312,16 @@ class SimVenue:
         self.instruments: dict[str, SimInstrument] = {i.venue_symbol: i for i in instruments}
         self._by_unified: dict[str, SimInstrument] = {i.symbol: i for i in instruments}
         self.books: dict[str, TrueBook] = {}        # filled by the simulator from the generator
+        self.halted: set[str] = set()                # venue symbols delisted: listed as halted, not stepped
+        self._clock_override: Optional[float] = None  # the time pushes carry while a template renders
+        self._fill_times: tuple = (None, None)          # (ts_ms, its (sentinel, bytes) pairs) of fill_template
         self.faults = Faults(self)
         self.ws_handlers: dict[str, Callable] = {}
         self.connections: set[SimConnection] = set()
         # (kind, venue_symbol) -> {conn: variant}; kinds are venue-defined ("book", "obu", ...)
         self.subs: dict[tuple[str, str], dict[SimConnection, Any]] = {}
+        # the same dicts by venue symbol, in the order they were made: [(kind, {conn: variant})]
+        self._sym_subs: dict[str, list[tuple[str, dict]]] = {}
         self.rest_requests: Counter = Counter()      # path -> requests seen (faulted ones included)
         self._rate: dict[str, tuple[float, int]] = {}
         self.connections_total = 0
@@ -312,6 +365,37 @@ class SimVenue:
             raise KeyError("%s does not list %s (it lists %s)" % (self.name, symbol, ", ".join(self.instruments)))
         return inst
 
+    def add_instrument(self, inst: SimInstrument, book: TrueBook) -> None:
+        """List ``inst`` while running (a scheduled listing): its book joins the venue's."""
+        self.instruments[inst.venue_symbol] = inst
+        self._by_unified[inst.symbol] = inst
+        self.books[inst.venue_symbol] = book
+
+    def halt(self, symbol: str) -> None:
+        """Delist ``symbol``: the instrument lists show it halted, its book stops, orders are refused."""
+        self.halted.add(self.venue_symbol(symbol))
+
+    # ---------------------------------------------------------------- generated universe
+    @property
+    def wallet_venue(self) -> str:
+        """Name of the venue whose wallet funds this one (its own; a venue sharing another's
+        wallet, like a futures account funded from the spot wallet, names that one)."""
+        return self.name
+
+    def quote_volume_24h(self, vsym: str) -> Optional[Decimal]:
+        """24 h quote volume of the generated universe for ``vsym``; None without a universe."""
+        u = self.sim.universe
+        return u.volume(self.name, self.instruments[vsym].symbol) if u is not None else None
+
+    def transfer_status(self, asset: str) -> tuple[bool, bool]:
+        """``(can_deposit, can_withdraw)`` of ``asset`` on this venue's wallet (open without a universe)."""
+        u = self.sim.universe
+        return u.transfer(self.wallet_venue, asset) if u is not None else (True, True)
+
+    def asset_delisted(self, asset: str) -> bool:
+        u = self.sim.universe
+        return u.is_delisted_asset(self.wallet_venue, asset) if u is not None else False
+
     def venue_symbol(self, symbol: str) -> str:
         return self.instrument(symbol).venue_symbol
 
@@ -334,6 +418,7 @@ class SimVenue:
         ``venue.instrument(symbol).ticks_of(price)`` / ``steps_of(size)`` to convert.
         """
         book = self.book(symbol)
+        self.sim.book_changed(self.name, book.symbol)
         diff = book.apply(list(bids), list(asks), n_ids=n_ids, ts_ms=now_ms(), trades=list(trades))
         if book.crossed:
             log.warning("%s %s: external change crossed the book", self.name, book.symbol)
@@ -412,7 +497,10 @@ class SimVenue:
 
     def subscribe(self, conn: SimConnection, kind: str, vsym: str, variant: Any = None) -> bool:
         """Add a public subscription; False when the connection already has it."""
-        subs = self.subs.setdefault((kind, vsym), {})
+        subs = self.subs.get((kind, vsym))
+        if subs is None:
+            subs = self.subs[(kind, vsym)] = {}
+            self._sym_subs.setdefault(vsym, []).append((kind, subs))
         if conn in subs:
             return False
         subs[conn] = variant
@@ -455,15 +543,72 @@ class SimVenue:
         diff). Venues whose channels name an interval override it."""
         return None
 
-    def publish(self, diff: BookDiff) -> None:
-        """Send one diff (and its trades, ticker, ...) to every subscriber, applying armed faults."""
+    def push_clock(self) -> float:
+        """Wall time (s) the pushes being rendered carry: now, or the sentinel of a template."""
+        return self._clock_override if self._clock_override is not None else time.time()
+
+    def after_replay(self, diff: BookDiff) -> None:
+        """Called once a replayed diff is published (its frames came from templates)."""
+
+    def before_render(self, replay: tuple, diff: BookDiff) -> None:
+        """Called before a replayed diff's template is rendered, the diff already in the book;
+        ``replay``: its ``(BookLoop, position)``."""
+
+    def loop_ended(self, vsym: str) -> None:
+        """The replay loop of ``vsym`` ended; the book has every replayed diff and no other yet."""
+
+    def replay_frames(self, replay: tuple, kind: str, diff: BookDiff, variant: Any) -> list:
+        """Frames of a replayed diff: its loop position's template with the real ids and time, the
+        template rendered first if the position has none yet (or its ids were shorter)."""
+        loop, pos = replay
+        key = (pos, kind, variant)
+        tpl = loop.templates.get(key)
+        nf, nl = len(str(diff.first)), len(str(diff.last))
+        if tpl is None or tpl[0] != nf or tpl[1] != nl:
+            self.before_render(replay, diff)
+            sentinel = BookDiff(diff.symbol, replay_mod.sentinel_id(nf, False), replay_mod.sentinel_id(nl, True),
+                                diff.bids, diff.asks, ts_ms=replay_mod.SENTINEL_MS)
+            self._clock_override = replay_mod.SENTINEL_S
+            try:
+                tpl = loop.templates[key] = (nf, nl, self._frames_for(kind, sentinel, variant))
+            finally:
+                self._clock_override = None
+        frames = self.fill_template(tpl, diff)
+        return frames if frames is not None else self._frames_for(kind, diff, variant)
+
+    def fill_template(self, tpl: tuple, diff: BookDiff) -> Optional[list]:
+        """``tpl``'s frames with ``diff``'s ids and time (``ts_ms``); None when a value does not
+        fit the template's bytes (a varint of another length)."""
+        nf, nl, frames = tpl
+        ts = diff.ts_ms
+        times = self._fill_times
+        if times[0] != ts:          # the pushes of one tick share their time
+            if self.template_time_varint:
+                new = _varint(ts)
+                times = (ts, [(_SENTINEL_VARINT, new)] if len(new) == len(_SENTINEL_VARINT) else None)
+            else:
+                times = (ts, [(_SENTINEL_MS_TEXT, b"%d" % ts), (_SENTINEL_S_TEXT, b"%d" % (ts // 1000))])
+            self._fill_times = times
+        if times[1] is None:
+            return None
+        pairs = [(_SENTINEL_FIRST[nf], b"%d" % diff.first), (_SENTINEL_LAST[nl], b"%d" % diff.last)] + times[1]
+        out = []
+        for data, binary in frames:
+            for old, new in pairs:
+                data = data.replace(old, new)
+            out.append((data, binary))
+        return out
+
+    def publish(self, diff: BookDiff, replay: Optional[tuple] = None) -> None:
+        """Send one diff (and its trades, ticker, ...) to every subscriber, applying armed faults.
+        ``replay``: ``(BookLoop, position)`` of a replayed diff, whose frames come from templates."""
         sym = diff.symbol
         deliveries: list[tuple[SimConnection, bytes, bool]] = []
         book_deliveries: list[tuple[SimConnection, bytes, bool]] = []
         batched = False
         armed = None
-        for (kind, vsym), subs in self.subs.items():
-            if vsym != sym or not subs:
+        for kind, subs in self._sym_subs.get(sym, ()):
+            if not subs:
                 continue
             cache: dict = {}
             book = kind in self.BOOK_KINDS
@@ -475,7 +620,7 @@ class SimVenue:
                     if interval is not None and armed is None:
                         armed = self.faults.book_fault_armed(sym)
                     if interval is not None and not armed:
-                        self._batch_add(kind, diff, variant, interval)
+                        self._batch_add(kind, diff, variant, interval, replay)
                         frames = cache[variant] = ()
                         batched = True
                     else:
@@ -484,22 +629,30 @@ class SimVenue:
                             # the interval so far goes out first, intact, and the next push shows the fault
                             self._flush_batch((kind, sym, variant), faults=False)
                             self._last_flush[(kind, sym, variant)] = time.monotonic()
-                        frames = cache[variant] = self._frames_for(kind, diff, variant)
+                        frames = cache[variant] = (self._frames_for(kind, diff, variant) if replay is None else
+                                                   self.replay_frames(replay, kind, diff, variant))
                 for data, binary in frames:
                     target.append((conn, data, binary))
         if not batched:        # a batched stream meets the faults when its push goes out (_flush_batch)
             book_deliveries = self._book_faults(sym, book_deliveries)
         self._deliver(book_deliveries + deliveries)
 
-    def _batch_add(self, kind: str, diff: BookDiff, variant: Any, interval: float) -> None:
+    def _batch_add(self, kind: str, diff: BookDiff, variant: Any, interval: float, replay: Optional[tuple] = None) -> None:
         """Merge ``diff`` into the pending push of its stream: ids from the first diff's ``first`` to
         the last one's ``last``, the latest size per price. A push goes out at most once per
         ``interval``: at once when the previous one is older, else when the interval has passed."""
         key = (kind, diff.symbol, variant)
         b = self._batches.get(key)
         if b is None:
+            if replay is not None and self._last_flush.get(key, float("-inf")) + interval <= time.monotonic():
+                # alone in its interval, due now: its template goes out as it is
+                self._last_flush[key] = time.monotonic()
+                frames = self.replay_frames(replay, kind, diff, variant)
+                subs = [c for c, v in self.subs.get((kind, diff.symbol), {}).items() if v == variant]
+                self._deliver(self._book_faults(diff.symbol, [(c, d, bi) for c in subs for d, bi in frames]))
+                return
             b = self._batches[key] = _Batch(diff.first)
-        b.add(diff)
+        b.add(diff, replay)
         if b.timer is not None:
             return
         wait = self._last_flush.get(key, float("-inf")) + interval - time.monotonic()
@@ -525,7 +678,9 @@ class SimVenue:
             return
         diff = BookDiff(sym, b.first, b.last, sorted(b.bids.items(), reverse=True), sorted(b.asks.items()),
                         ts_ms=b.ts_ms)
-        frames = self._frames_for(kind, diff, variant)
+        # one replayed diff alone in its interval: its loop position's template
+        frames = (self.replay_frames(b.replay, kind, diff, variant) if b.replay is not None
+                  else self._frames_for(kind, diff, variant))
         out = [(c, d, binary) for c in subs for d, binary in frames]
         self._deliver(self._book_faults(sym, out) if faults else out)
 
@@ -561,8 +716,13 @@ class SimVenue:
             f.stall_until = 0.0
             queued, self._stall_queue = self._stall_queue, []
             deliveries = queued + deliveries
-        for conn, data, binary in deliveries:
-            conn.send_frame(data, binary)
+        batch = self.sim.write_batch
+        if batch is None:
+            for conn, data, binary in deliveries:
+                conn.send_frame(data, binary)
+        else:
+            for conn, data, binary in deliveries:
+                conn.queue_frame(data, binary, batch)
 
     def send_raw(self, payload: bytes, binary: bool) -> None:
         """Send one ready frame to every connection with a subscription (capture playback, benchmarks)."""
@@ -719,6 +879,12 @@ class ExchangeSimulator:
         mids_cfg = {k: Decimal(v) for k, v in sc.mid_prices.items()}
         # the registry is read here, once: the venues' classes serve every message after this
         known = registry.names()
+        self.universe: Optional[SimUniverse] = None
+        if venues is None and sc.universe.enabled:
+            served = [n for n, _ in full.venues.enabled()] if full is not None else []
+            served = [n for n in known if n in served] or list(known)
+            self.universe = SimUniverse(sc.universe, self.seed, {n: registry.venue_class(n).market for n in served})
+            venues = {n: self.universe.symbols(n) for n in served}
         if venues is None:
             if full is not None and any(v.symbols for _, v in full.venues.enabled()):
                 venues = {n: list(v.symbols) for n, v in full.venues.enabled()}
@@ -736,7 +902,8 @@ class ExchangeSimulator:
             lst = []
             for sym in venues[name]:
                 base, quote = sym.split("/")[0], sym.split("/")[1].split(":")[0]
-                mid = mids_cfg.get(base + "/" + quote) or DEFAULT_MIDS.get(base, Decimal(10))
+                mid = (self.universe.mid(sym) if self.universe is not None else
+                       mids_cfg.get(base + "/" + quote) or DEFAULT_MIDS.get(base, Decimal(10)))
                 mids[(base, quote)] = mid
                 lst.append(cls.make_instrument(name, sym, mid, decimal_contracts=sc.futures_decimal_sizes))
             insts[name] = lst
@@ -758,6 +925,20 @@ class ExchangeSimulator:
         self.generator = MarketGenerator(self.params, insts, mids)
         for (vname, vsym), st in self.generator.states.items():
             self.venues[vname].books[vsym] = st.book
+        # while the clock steps: the connections holding pushes, written once at the end of the tick
+        self.write_batch: Optional[list[SimConnection]] = None
+        self._tick_no = 0
+        self._loops: dict[tuple[str, str], BookLoop] = {}     # (venue, venue symbol) -> replay loop
+        self._listings_done = self._delistings_done = 0
+        self.listed: list[tuple[str, str]] = []       # (venue, symbol) listed while running
+        self.delisted: list[tuple[str, str]] = []     # (venue, symbol) delisted while running
+        if self.universe is not None:
+            for name, venue in self.venues.items():
+                ranked = sorted(venue.instruments.values(),
+                                key=lambda i: -(self.universe.volume(name, i.symbol) or 0))
+                fast = {i.venue_symbol for i in ranked[:sc.universe.fast_pairs]}
+                for inst in venue.instruments.values():
+                    self._schedule(self.generator.states[(name, inst.venue_symbol)], inst.venue_symbol in fast)
         self._task: Optional[asyncio.Task] = None
         self._running = asyncio.Event()
         self._running.set()
@@ -793,24 +974,132 @@ class ExchangeSimulator:
     def true_book(self, venue: str, symbol: str, depth: Optional[int] = None):
         return self.venue(venue).true_book(symbol, depth)
 
+    # ---------------------------------------------------------------- generated universe
+    def _schedule(self, st, fast: bool) -> None:
+        """Step a universe book at its venue's rate (``sim.universe.step_ms`` or the venue's
+        ``universe_step_ms``: the fast rate for the most traded), from a random phase so that the
+        books' pushes spread over the period instead of coming together."""
+        venue = self.venues[st.venue]
+        uc = self.cfg.universe
+        ms = uc.step_ms.get(st.venue) or (venue.universe_step_ms[0] if fast else venue.universe_step_ms[-1])
+        period = max(1, round(ms / self.cfg.update_interval_ms))
+        phase = random.Random("%d:phase:%s:%s" % (self.seed, st.venue, st.inst.venue_symbol)).randrange(period)
+        self.generator.schedule(st, period, phase)
+
+    def list_next(self) -> list[tuple[str, str]]:
+        """List the universe's next pair on every venue now: instruments, books (streaming from
+        the next tick), REST lists. Returns ``[(venue, unified symbol)]``."""
+        if self.universe is None:
+            raise RuntimeError("listings need sim.universe.enabled")
+        added = self.universe.list_next()
+        for name, sym in added:
+            venue = self.venues[name]
+            inst = type(venue).make_instrument(name, sym, self.universe.mid(sym),
+                                               decimal_contracts=self.cfg.futures_decimal_sizes)
+            st = self.generator.add_book(name, inst, self.universe.mid(sym))
+            venue.add_instrument(inst, st.book)
+            self._schedule(st, False)
+            log.info("sim %s: listed %s (%s)", name, sym, inst.venue_symbol)
+        self.listed.extend(added)
+        return added
+
+    def delist_next(self) -> list[tuple[str, str]]:
+        """Delist one common pair on every venue listing it: halted in the instrument lists as each
+        venue shows it, its books stop, its orders are refused. Returns ``[(venue, unified symbol)]``."""
+        if self.universe is None:
+            raise RuntimeError("delistings need sim.universe.enabled")
+        removed = self.universe.delist_next()
+        for name, sym in removed:
+            venue = self.venues[name]
+            venue.halt(sym)
+            self.generator.unschedule(self.generator.states[(name, venue.venue_symbol(sym))])
+            log.info("sim %s: delisted %s", name, sym)
+        self.delisted.extend(removed)
+        return removed
+
+    def _step_universe(self, ts: int) -> int:
+        """One tick of a universe: every book due on it generates a diff (recording its loop) or
+        replays the next one of its loop (:mod:`cexnode.sim.replay`); returns the diffs published."""
+        self._tick_no += 1
+        tick, gen, loops, n_loop = self._tick_no, self.generator, self._loops, self.cfg.universe.replay_steps
+        count = 0
+        for st in gen.due(tick):
+            venue = self.venues[st.venue]
+            loop = loops.get((st.venue, st.inst.venue_symbol)) if n_loop else None
+            if loop is not None and not loop.recording:
+                pos, (bids, asks, n_ids) = loop.next_step()
+                book = st.book
+                book.set_levels(bids, asks)
+                diff = book.commit(bids, asks, n_ids=n_ids, ts_ms=ts)
+                venue.publish(diff, (loop, pos))
+                venue.after_replay(diff)
+                count += 1
+                continue
+            diff = gen.step_scheduled(st, tick, ts)
+            if diff is None:
+                continue
+            if n_loop:
+                if loop is None:
+                    loop = loops[(st.venue, st.inst.venue_symbol)] = BookLoop(n_loop)
+                loop.record(diff.bids, diff.asks, st.replaced[0], st.replaced[1], diff.last - diff.first + 1)
+            venue.publish(diff)
+            count += 1
+        return count
+
+    def book_changed(self, venue: str, vsym: str) -> None:
+        """A book is about to change outside the generator (a fill, a reset): its replay loop
+        ends there, and the venue brings what it keeps per push up to the book (before the change)."""
+        if self._loops.pop((venue, vsym), None) is not None:
+            self.venues[venue].loop_ended(vsym)
+
+    def _run_schedule(self, elapsed_s: float) -> None:
+        """Listings and delistings due ``elapsed_s`` after the clock started."""
+        uc = self.cfg.universe
+        if uc.listing_interval_s > 0:
+            while elapsed_s >= (self._listings_done + 1) * uc.listing_interval_s:
+                self._listings_done += 1
+                self.list_next()
+        if uc.delisting_interval_s > 0:
+            while elapsed_s >= (self._delistings_done + 1) * uc.delisting_interval_s:
+                self._delistings_done += 1
+                self.delist_next()
+
     # ---------------------------------------------------------------- clock
     def tick(self, n: int = 1) -> int:
-        """Step the generator ``n`` times and publish; returns the number of diffs published."""
+        """Step the generator ``n`` times and publish; returns the number of diffs published.
+        With a universe, one tick steps the books due on it (each at its own rate). The pushes of a
+        tick go out with one socket write per connection at its end."""
         count = 0
         for _ in range(n):
-            ts = now_ms()
+            self.write_batch = batch = []
+            try:
+                count += self._tick_once()
+            finally:
+                self.write_batch = None
+                for conn in batch:
+                    conn.flush()
+        self.diffs_published += count
+        return count
+
+    def _tick_once(self) -> int:
+        """One step of the clock: the generator's diffs, then the armed ``full`` resets."""
+        count = 0
+        ts = now_ms()
+        if self.universe is not None:
+            count += self._step_universe(ts)
+        else:
             for st, diff in self.generator.step(ts):
                 self.venues[st.venue].publish(diff)
                 count += 1
-            for venue in self.venues.values():
-                if venue.faults.reset:
-                    for vsym in sorted(venue.faults.reset):
-                        st = self.generator.states[(venue.name, vsym)]
-                        venue.publish(self.generator.reset_book(st, ts))
-                        count += 1
-                    venue.faults.reset.clear()
-                venue.flush_stall()
-        self.diffs_published += count
+        for venue in self.venues.values():
+            if venue.faults.reset:
+                for vsym in sorted(venue.faults.reset):
+                    st = self.generator.states[(venue.name, vsym)]
+                    self.book_changed(venue.name, vsym)
+                    venue.publish(self.generator.reset_book(st, ts))
+                    count += 1
+                venue.faults.reset.clear()
+            venue.flush_stall()
         return count
 
     def pause(self) -> None:
@@ -827,11 +1116,14 @@ class ExchangeSimulator:
     async def _run_clock(self) -> None:
         interval = self.params.step_ms / 1000.0
         loop = asyncio.get_running_loop()
-        nxt = loop.time()
+        nxt = start = loop.time()
+        self._listings_done = self._delistings_done = 0
         while True:
             if not self._running.is_set():
                 await self._running.wait()
                 nxt = loop.time()
+            if self.universe is not None:
+                self._run_schedule(loop.time() - start)
             self.tick()
             nxt += interval
             delay = nxt - loop.time()
@@ -879,8 +1171,13 @@ class ExchangeSimulator:
         await self.stop()
 
     def describe(self) -> list[str]:
-        """One line per venue: name, WebSocket URL, REST base URL, venue symbols."""
-        return ["sim %-15s ws %s  rest %s  symbols %s" % (n, v.urls.ws, v.urls.rest, ",".join(v.instruments))
+        """One line per venue: name, WebSocket URL, REST base URL, venue symbols (their count
+        with a generated universe)."""
+        def symbols(v: SimVenue) -> str:
+            if self.universe is not None:
+                return "%d (generated universe)" % len(v.instruments)
+            return ",".join(v.instruments)
+        return ["sim %-15s ws %s  rest %s  symbols %s" % (n, v.urls.ws, v.urls.rest, symbols(v))
                 for n, v in self.venues.items() if v.urls is not None]
 
 

@@ -165,8 +165,8 @@ def _hook_public_diffs(vt: VenueTrading) -> None:
     venue, engine = vt.venue, vt.engine
     publish = venue.publish
 
-    def publish_and_match(diff):
-        publish(diff)
+    def publish_and_match(diff, replay=None):
+        publish(diff, replay)
         if engine.resting.get(diff.symbol):
             try:
                 engine.on_public_diff(diff.symbol)

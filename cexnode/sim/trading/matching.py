@@ -263,6 +263,8 @@ class MatchingEngine:
         inst = self.venue.instruments.get(symbol)
         if inst is None:
             raise Reject("symbol", "unknown symbol %s" % symbol)
+        if symbol in self.venue.halted:
+            raise Reject("symbol", "trading of %s is halted (delisted)" % symbol)
         if side not in ("buy", "sell"):
             raise Reject("param", "side must be buy or sell")
         if tif not in ("gtc", "ioc", "poc", "fok"):

@@ -13,7 +13,10 @@ Channels (exchange-payloads README, "gateio_futures/"):
 Sizes: integers, or decimal strings for a connection / request that sent ``X-Gate-Size-Decimal: 1``
 (venue rule; without the header fractional sizes are truncated toward zero). Fractional contracts
 exist only with ``sim.futures_decimal_sizes`` (contracts report ``enable_decimal: true``).
-REST ``current``/``update`` are float seconds (unlike spot's integer ms); ``with_id`` as on spot
+REST: ``/order_book``, ``/contracts[/{contract}]`` (a delisted contract ``status: delisting``,
+``in_delisting: true``), ``/tickers[?contract=]`` (``volume_24h_quote``: the generated universe's
+24 h volume, whole USDT as the venue rounds it), and ``/api/v4/spot/currencies`` (the spot wallet
+that funds the futures account). ``current``/``update`` are float seconds (unlike spot's integer ms); ``with_id`` as on spot
 (``true``/``false``; other spellings 400 ``INVALID_PARAM_VALUE``, see :meth:`GateVenue.bool_param`).
 """
 from __future__ import annotations
@@ -89,7 +92,7 @@ class GateFuturesVenue(GateVenue):
 
     def _frames_for(self, kind: str, diff: BookDiff, variant: Any) -> list:
         inst = self.instruments[diff.symbol]
-        now = time.time()
+        now = self.push_clock()
         if kind == "book":
             level, dec = variant
             bids, asks = self.view_changes(kind, diff, int(level))
@@ -139,6 +142,9 @@ class GateFuturesVenue(GateVenue):
         router.add_get("/api/v4/futures/usdt/order_book", self._order_book)
         router.add_get("/api/v4/futures/usdt/contracts", self._contracts)
         router.add_get("/api/v4/futures/usdt/contracts/{contract}", self._contract)
+        router.add_get("/api/v4/futures/usdt/tickers", self._tickers)
+        # the futures account is funded from the spot wallet: its status is served here too
+        self._add_wallet_routes(router)
 
     async def _order_book(self, request: web.Request) -> web.Response:
         name = request.query.get("contract", "")
@@ -168,11 +174,12 @@ class GateFuturesVenue(GateVenue):
         bb, ba = book.best_bid(), book.best_ask()
         last = inst.price_str((bb[0] + ba[0]) // 2) if bb and ba else "0"
         size_min = inst.min_qty if inst.min_qty else inst.step
+        halted = inst.venue_symbol in self.halted      # a delisting: in_delisting, reduce-only on the venue
         return {"name": inst.venue_symbol, "type": "direct", "quanto_multiplier": str(inst.multiplier),
                 "ref_discount_rate": "0", "order_price_deviate": "0.5", "maintenance_rate": "0.005",
                 "mark_type": "index", "last_price": last, "mark_price": last, "index_price": last,
                 "funding_rate_indicative": "0.0001", "mark_price_round": str(inst.tick), "funding_offset": 0,
-                "in_delisting": False, "risk_limit_base": "1000000", "interest_rate": "0.0003",
+                "in_delisting": halted, "risk_limit_base": "1000000", "interest_rate": "0.0003",
                 "order_price_round": str(inst.tick),
                 "order_size_min": str(size_min) if dec else max(1, int(size_min)),
                 "ref_rebate_rate": "0.2", "funding_interval": 28800, "risk_limit_step": "1000000",
@@ -183,7 +190,34 @@ class GateFuturesVenue(GateVenue):
                 "trade_size": 0, "position_size": 0, "long_users": 0, "funding_impact_value": "60000",
                 "orders_limit": 50, "trade_id": 0, "orderbook_id": book.last_id, "enable_bonus": False,
                 "enable_credit": True, "create_time": 1669688556, "funding_cap_ratio": "0.75",
-                "status": "trading", "launch_time": 1609899548, "enable_decimal": inst.size_decimals > 0}
+                "status": "delisting" if halted else "trading", "launch_time": 1609899548, "enable_decimal": inst.size_decimals > 0}
+
+    def _ticker_row(self, inst) -> dict:
+        # rest_tickers.json: volume_24h_quote / _settle are the generated universe's 24 h volume
+        book = self.books[inst.venue_symbol]
+        bb, ba = book.best_bid(), book.best_ask()
+        mid = (bb[0] + ba[0]) // 2 if bb and ba else 0
+        last = inst.price_str(mid)
+        qv = self.quote_volume_24h(inst.venue_symbol)
+        base = int(qv / inst.price(mid)) if qv is not None and mid else 0
+        contracts = int(base / inst.multiplier)
+        quote = self.volume_str(qv)
+        return {"change_percentage": "0", "change_price": "0", "contract": inst.venue_symbol,
+                "funding_rate": "0.0001", "funding_rate_indicative": "0.0001", "high_24h": last,
+                "highest_bid": inst.price_str(bb[0]) if bb else "", "highest_size": str(self._size(inst, bb[1], False)) if bb else "0",
+                "index_price": last, "last": last, "low_24h": last,
+                "lowest_ask": inst.price_str(ba[0]) if ba else "", "lowest_size": str(self._size(inst, ba[1], False)) if ba else "0",
+                "mark_price": last, "quanto_multiplier": str(inst.multiplier), "total_size": "0",
+                "volume_24h": str(contracts), "volume_24h_base": str(base), "volume_24h_quote": quote,
+                "volume_24h_settle": quote}
+
+    async def _tickers(self, request: web.Request) -> web.Response:
+        name = request.query.get("contract")
+        if name is not None:
+            if name not in self.instruments:
+                return self.bad_request("CONTRACT_NOT_FOUND", "Contract not found: %s" % name)
+            return self.json_response([self._ticker_row(self.instruments[name])])
+        return self.json_response([self._ticker_row(i) for i in self.instruments.values()])
 
     async def _contracts(self, request: web.Request) -> web.Response:
         dec = _decimal_mode(request.headers)

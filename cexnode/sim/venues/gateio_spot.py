@@ -14,8 +14,9 @@ Channels (exchange-payloads README, "gateio_spot/"):
 REST: ``/api/v4/spot/order_book`` (``id`` only with ``with_id=true``; ``current``/``update`` integer ms;
 ``with_id`` spelled other than ``true``/``false``, e.g. gate-api's ``True``, is refused with 400
 ``INVALID_PARAM_VALUE`` as Gate refused it, unless ``sim.gate_python_bools``: see
-:meth:`GateVenue.bool_param`), ``/api/v4/spot/currency_pairs[/{pair}]``, ``/api/v4/spot/time``,
-``/api/v4/spot/currencies[/{currency}]``, ``/api/v4/margin/currency_pairs`` (deprecated; ccxt calls it).
+:meth:`GateVenue.bool_param`), ``/api/v4/spot/currency_pairs[/{pair}]`` (a delisted pair ``trade_status: untradable``), ``/api/v4/spot/time``,
+``/api/v4/spot/currencies[/{currency}]`` (frozen and delisted assets per chain with a
+generated universe), ``/api/v4/spot/tickers[?currency_pair=]``, ``/api/v4/margin/currency_pairs`` (deprecated; ccxt calls it).
 Errors ``{"label","message"}``.
 """
 from __future__ import annotations
@@ -73,7 +74,7 @@ class GateSpotVenue(GateVenue):
 
     def _frames_for(self, kind: str, diff: BookDiff, variant: Any) -> list:
         inst = self.instruments[diff.symbol]
-        now = time.time()
+        now = self.push_clock()
         if kind == "book":
             bids, asks = self.view_changes(kind, diff, int(variant))
             r: dict = {"t": diff.ts_ms}
@@ -120,8 +121,8 @@ class GateSpotVenue(GateVenue):
         router.add_get("/api/v4/spot/currency_pairs", self._currency_pairs)
         router.add_get("/api/v4/spot/currency_pairs/{pair}", self._currency_pair)
         router.add_get("/api/v4/spot/time", self._time)
-        router.add_get("/api/v4/spot/currencies", self._currencies)
-        router.add_get("/api/v4/spot/currencies/{currency}", self._currency)
+        self._add_wallet_routes(router)
+        router.add_get("/api/v4/spot/tickers", self._tickers)
         router.add_get("/api/v4/margin/currency_pairs", self._margin_pairs)
 
     async def _order_book(self, request: web.Request) -> web.Response:
@@ -152,7 +153,7 @@ class GateSpotVenue(GateVenue):
                 "min_quote_amount": str(inst.min_notional) if inst.min_notional else None,
                 "max_base_amount": None, "max_quote_amount": "10000000",
                 "amount_precision": inst.size_decimals, "precision": inst.price_decimals,
-                "trade_status": "tradable", "sell_start": 1516378650, "buy_start": 1516378650,
+                "trade_status": "untradable" if inst.venue_symbol in self.halted else "tradable", "sell_start": 1516378650, "buy_start": 1516378650,
                 "delisting_time": 0, "trade_url": "https://www.gate.io/trade/" + inst.venue_symbol, "st_tag": False}
 
     async def _currency_pairs(self, request: web.Request) -> web.Response:
@@ -164,31 +165,25 @@ class GateSpotVenue(GateVenue):
             return self.bad_request("INVALID_CURRENCY_PAIR", "Invalid currency pair: %s" % pair)
         return self.json_response(self._pair_info(self.instruments[pair]))
 
-    # chain of a currency's one simulated network (stablecoins on ETH, coins on their own chain)
-    _CHAINS = {"USDT": "ETH", "USDC": "ETH"}
+    def _ticker_row(self, inst) -> dict:
+        # rest_tickers.json: strings throughout; quote_volume is the generated universe's 24 h volume
+        book = self.books[inst.venue_symbol]
+        bb, ba = book.best_bid(), book.best_ask()
+        last = inst.price_str((bb[0] + ba[0]) // 2) if bb and ba else "0"
+        qv = self.quote_volume_24h(inst.venue_symbol)
+        base_vol = qv / inst.price((bb[0] + ba[0]) // 2) if qv is not None and bb and ba else None
+        return {"currency_pair": inst.venue_symbol, "last": last,
+                "lowest_ask": inst.price_str(ba[0]) if ba else "", "highest_bid": inst.price_str(bb[0]) if bb else "",
+                "change_percentage": "0", "base_volume": self.volume_str(base_vol.quantize(Decimal("0.01")) if base_vol is not None else None),
+                "quote_volume": self.volume_str(qv), "high_24h": last, "low_24h": last}
 
-    def _currency_info(self, cur: str) -> dict:
-        # the 2026 shape of rest_currencies.json / rest_currency_btc.json: every simulated currency
-        # is listed and open (the per-chain flags are the authoritative ones)
-        chain = self._CHAINS.get(cur, cur)
-        return {"currency": cur, "name": cur, "delisted": False, "withdraw_disabled": False,
-                "withdraw_delayed": False, "deposit_disabled": False, "trade_disabled": False, "fixed_rate": "",
-                "chain": chain, "category": [],
-                "chains": [{"name": chain, "addr": "", "withdraw_disabled": False, "withdraw_delayed": False,
-                            "deposit_disabled": False}]}
-
-    def _currency_names(self) -> list[str]:
-        return sorted({c for i in self.instruments.values() for c in (i.base, i.quote)})
-
-    async def _currencies(self, request: web.Request) -> web.Response:
-        return self.json_response([self._currency_info(c) for c in self._currency_names()])
-
-    async def _currency(self, request: web.Request) -> web.Response:
-        cur = request.match_info["currency"]
-        if cur not in self._currency_names():
-            return self.json_response({"label": "INVALID_CURRENCY", "message": "Invalid currency: %s" % cur},
-                                      status=400)
-        return self.json_response(self._currency_info(cur))
+    async def _tickers(self, request: web.Request) -> web.Response:
+        pair = request.query.get("currency_pair")
+        if pair is not None:
+            if pair not in self.instruments:
+                return self.bad_request("INVALID_CURRENCY_PAIR", "Invalid currency pair: %s" % pair)
+            return self.json_response([self._ticker_row(self.instruments[pair])])
+        return self.json_response([self._ticker_row(i) for i in self.instruments.values()])
 
     async def _margin_pairs(self, request: web.Request) -> web.Response:
         # deprecated endpoint that ccxt still calls on every fetchMarkets; the shape of the old docs

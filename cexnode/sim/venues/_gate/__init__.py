@@ -29,7 +29,7 @@ from typing import Any, Optional
 import orjson
 from aiohttp import web
 
-from ...books import BookDiff
+from ...books import BookDiff, TrueBook
 from ...server import SimConnection, SimVenue
 from .trading import GateTrading
 
@@ -82,6 +82,7 @@ class GateVenue(SimVenue):
         self._trace = 0
         # top-N views of the N-level streams: (kind, vsym, N) -> [bids, asks, memo key, memo changes]
         self._views: dict[tuple, list] = {}
+        self._stale: set[str] = set()          # books whose views replayed pushes left behind
 
     # ---------------------------------------------------------------- N-level views
     @staticmethod
@@ -95,8 +96,7 @@ class GateVenue(SimVenue):
             others = self.subs.get((kind, vsym), {})
             if not any(self.level_of(v) == level for c, v in others.items() if c is not conn):
                 # a new view chain starts here: the next push is relative to the book now
-                b, a = self.books[vsym].top(level)
-                self._views[(kind, vsym, level)] = [dict(b), dict(a), None, None]
+                self._views[(kind, vsym, level)] = self._new_view(vsym, level)
         return super().subscribe(conn, kind, vsym, variant)
 
     def render_frames(self, symbol: str, n: int, kind: str = "book", variant: Any = None) -> list:
@@ -107,9 +107,50 @@ class GateVenue(SimVenue):
             vsym = self.venue_symbol(symbol)
             level = self.level_of(variant if variant is not None else self.DEFAULT_BOOK_VARIANT)
             if (kind, vsym, level) not in self._views:
-                b, a = self.books[vsym].top(level)
-                self._views[(kind, vsym, level)] = [dict(b), dict(a), None, None]
+                self._views[(kind, vsym, level)] = self._new_view(vsym, level)
         return super().render_frames(symbol, n, kind, variant)
+
+    def _new_view(self, vsym: str, level: int) -> list:
+        """``[bids, asks, memo key, memo changes, whole]``: the top-``level`` view of the book now;
+        ``whole``: each side has at most ``level`` levels, so the view is the whole book."""
+        book = self.books[vsym]
+        b, a = book.top(level)
+        return [dict(b), dict(a), None, None, len(book.bids) <= level and len(book.asks) <= level]
+
+    _VIEW_LEVELS = (20, 50, 100, 400)
+
+    # A replayed push comes from a template, not from view_changes, so the views of its book fall
+    # behind; they are brought up to the book only when a push is rendered again: before a
+    # template is rendered (from the book before that diff) and when the loop ends (before the
+    # change that ends it).
+    def after_replay(self, diff: BookDiff) -> None:
+        self._stale.add(diff.symbol)
+
+    def loop_ended(self, vsym: str) -> None:
+        if vsym in self._stale:
+            self._stale.discard(vsym)
+            self._rebuild_views(vsym, self.books[vsym])
+
+    def before_render(self, replay: tuple, diff: BookDiff) -> None:
+        if diff.symbol not in self._stale:
+            return
+        self._stale.discard(diff.symbol)
+        loop, pos = replay
+        # the book before this diff: its levels at the sizes the loop's mirror position sets
+        bids, asks, _ = loop.steps[len(loop.steps) - 1 - pos]
+        before = TrueBook(diff.symbol, 0)
+        book = self.books[diff.symbol]
+        before.set_levels(list(book.bids.items()), list(book.asks.items()))
+        before.set_levels(bids, asks)
+        self._rebuild_views(diff.symbol, before)
+
+    def _rebuild_views(self, vsym: str, book: TrueBook) -> None:
+        for kind in self.BOOK_KINDS:
+            for level in self._VIEW_LEVELS:
+                if (kind, vsym, level) in self._views:
+                    b, a = book.top(level)
+                    self._views[(kind, vsym, level)] = [dict(b), dict(a), None, None,
+                                                        len(book.bids) <= level and len(book.asks) <= level]
 
     def view_changes(self, kind: str, diff: BookDiff, level: int) -> tuple[list, list]:
         """Changes of the top-``level`` view that ``diff`` causes (Gate's 20/50/100/400-level
@@ -117,17 +158,25 @@ class GateVenue(SimVenue):
 
         Each publish advances the view once (memoised per diff for all variants of one depth), so
         a REST snapshot with ``limit = level`` at id S equals the view after the push with ``u = S``.
-        A ``full`` diff returns the whole top-``level`` book and restarts the chain.
+        A ``full`` diff returns the whole top-``level`` book and restarts the chain. While the
+        whole book fits in the view (before and after the diff) the view's changes are the diff's
+        own, taken without reading the book.
         """
         key = (kind, diff.symbol, level)
-        b, a = self.books[diff.symbol].top(level)
+        book = self.books[diff.symbol]
         if diff.full:
-            self._views[key] = [dict(b), dict(a), None, None]
-            return b, a
+            self._views[key] = self._new_view(diff.symbol, level)
+            return book.top(level)
         view = self._views.get(key)
         memo = (diff.symbol, diff.first, diff.last)
         if view is not None and view[2] == memo:
             return view[3]
+        if view is not None and view[4] and len(book.bids) <= level and len(book.asks) <= level \
+                and _distinct(diff.bids) and _distinct(diff.asks):
+            changes = (_apply_changes(view[0], diff.bids, True), _apply_changes(view[1], diff.asks, False))
+            view[2], view[3] = memo, changes
+            return changes
+        b, a = book.top(level)
         nb, na = dict(b), dict(a)
         if view is None:            # no chain (cannot happen for subscribed views): send the view
             changes = (b, a)
@@ -140,7 +189,7 @@ class GateVenue(SimVenue):
             cb.sort(key=lambda x: -x[0])
             ca.sort(key=lambda x: x[0])
             changes = (cb, ca)
-        self._views[key] = [nb, na, memo, changes]
+        self._views[key] = [nb, na, memo, changes, len(book.bids) <= level and len(book.asks) <= level]
         return changes
 
     # ---------------------------------------------------------------- envelopes
@@ -253,6 +302,53 @@ class GateVenue(SimVenue):
             out.append(("obu", self._pair(parts[1]), variant_of(parts[2])))
         return out
 
+    # ---------------------------------------------------------------- wallet (/spot/currencies)
+    # chain of a currency's one simulated network (stablecoins on ETH, coins on their own chain)
+    _CHAINS = {"USDT": "ETH", "USDC": "ETH"}
+
+    @property
+    def wallet_venue(self) -> str:
+        # one Gate wallet funds spot and futures: the spot venue's when the simulator serves one
+        for name, v in self.sim.venues.items():
+            if isinstance(v, GateVenue) and v.market == "spot":
+                return name
+        return self.name
+
+    def _currency_info(self, cur: str) -> dict:
+        # the 2026 shape of rest_currencies.json / rest_currency_btc.json. The per-chain flags are
+        # the authoritative ones; the deprecated coin-level ones say the same. A delisted coin
+        # takes no deposits and is not traded, withdrawals stay open (STPT, BBC in that sample).
+        chain = self._CHAINS.get(cur, cur)
+        dep, wd = self.transfer_status(cur)
+        delisted = self.asset_delisted(cur)
+        return {"currency": cur, "name": cur, "delisted": delisted, "withdraw_disabled": not wd,
+                "withdraw_delayed": False, "deposit_disabled": not dep, "trade_disabled": delisted, "fixed_rate": "",
+                "chain": chain, "category": [],
+                "chains": [{"name": chain, "addr": "", "withdraw_disabled": not wd, "withdraw_delayed": False,
+                            "deposit_disabled": not dep}]}
+
+    def _currency_names(self) -> list[str]:
+        venues = {self.name, self.wallet_venue}
+        return sorted({c for n in venues for i in self.sim.venues[n].instruments.values() for c in (i.base, i.quote)})
+
+    async def _currencies(self, request: web.Request) -> web.Response:
+        return self.json_response([self._currency_info(c) for c in self._currency_names()])
+
+    async def _currency(self, request: web.Request) -> web.Response:
+        cur = request.match_info["currency"]
+        if cur not in self._currency_names():
+            return self.json_response({"label": "INVALID_CURRENCY", "message": "Invalid currency: %s" % cur},
+                                      status=400)
+        return self.json_response(self._currency_info(cur))
+
+    def _add_wallet_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/api/v4/spot/currencies", self._currencies)
+        router.add_get("/api/v4/spot/currencies/{currency}", self._currency)
+
+    @staticmethod
+    def volume_str(v) -> str:
+        return format(v, "f") if v is not None else "0"
+
     # ---------------------------------------------------------------- REST helpers
     def rest_error(self, status: int, text: str, headers: Optional[dict] = None) -> web.Response:
         label = {429: "TOO_MANY_REQUESTS", 400: "INVALID_PARAM_VALUE"}.get(status, "SERVER_ERROR")
@@ -296,3 +392,23 @@ class GateVenue(SimVenue):
         if n < 1 or n > maximum:
             raise ValueError("limit must be between 1 and %d" % maximum)
         return n
+
+
+
+def _distinct(levels: list) -> bool:
+    """No price twice among a diff's levels (a diff's changes; a caller's list could repeat one)."""
+    return len({p for p, _ in levels}) == len(levels)
+
+
+def _apply_changes(side: dict, levels: list, best_high: bool) -> list:
+    """Apply a diff's levels (distinct prices) to a whole-book view side; the real changes, best first."""
+    out = []
+    for p, q in levels:
+        if side.get(p, 0) != q:
+            if q:
+                side[p] = q
+            else:
+                del side[p]
+            out.append((p, q))
+    out.sort(reverse=best_high)
+    return out

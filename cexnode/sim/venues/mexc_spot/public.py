@@ -18,9 +18,11 @@ WebSocket (exchange-payloads README, "mexc/" and "Key protocol gotchas / MEXC"):
 * a connection without a valid subscription is closed after ``sim.mexc_no_subscription_close_s``
   (venue: 30 s); every connection after ``sim.mexc_max_connection_age_s`` (venue: 24 h).
 
-REST: ``/api/v3/depth?symbol=&limit=`` (default 100, max 5000), ``/api/v3/exchangeInfo[?symbol=|symbols=]``,
+REST: ``/api/v3/depth?symbol=&limit=`` (default 100, max 5000), ``/api/v3/exchangeInfo[?symbol=|symbols=]``
+(a delisted symbol: ``status "3"``, ``isSpotTradingAllowed: false``),
 ``/api/v3/ticker/bookTicker[?symbol=]``, ``/api/v3/ticker/24hr[?symbol=]`` (statistics since the venue
-started: open = the mid then, high/low/last/volumes from the public trades), ``/api/v3/time``,
+started: open = the mid then, high/low/last/volumes from the public trades; ``quoteVolume`` the generated
+universe's 24 h volume when there is one), ``/api/v3/time``,
 ``/api/v3/ping``, ``/api/v1/contract/detail`` (the futures contract list ccxt's fetchMarkets also asks
 for: empty, no MEXC contracts are simulated). Errors ``{"code","msg"}``.
 """
@@ -68,6 +70,8 @@ class MexcSpotVenue(SimVenue):
     symbol_params = ("symbol",)
     trading_class = MexcTrading
     order_id_start = 505979017439002624
+    universe_step_ms = (10.0, 100.0)     # the aggregated streams' two intervals (@10ms, @100ms)
+    template_time_varint = True          # sendTime: int64 milliseconds in the protobuf wrapper
 
     @classmethod
     def make_instrument(cls, venue: str, symbol: str, mid: Decimal, *,
@@ -95,13 +99,13 @@ class MexcSpotVenue(SimVenue):
         # than a day): [open_ms, open ticks, high, low, last, volume steps, sum of ticks × steps]
         self._stats: dict[str, list] = {}
 
-    def publish(self, diff: BookDiff) -> None:
+    def publish(self, diff: BookDiff, replay: Optional[tuple] = None) -> None:
         for t in diff.trades:
             st = self._stat(diff.symbol)
             st[2], st[3], st[4] = max(st[2], t.price), min(st[3], t.price), t.price
             st[5] += t.size
             st[6] += t.price * t.size
-        super().publish(diff)
+        super().publish(diff, replay)
 
     def _stat(self, vsym: str) -> list:
         st = self._stats.get(vsym)
@@ -223,7 +227,7 @@ class MexcSpotVenue(SimVenue):
     def _frames_for(self, kind: str, diff: BookDiff, variant: Any) -> list:
         inst = self.instruments[diff.symbol]
         sym = diff.symbol
-        now = int(time.time() * 1000)
+        now = int(self.push_clock() * 1000)
         if kind == "book":
             ch = "%s@%s@%s" % (_DEPTH, variant, sym)
             data = mp.encode_aggre_depth(ch, sym, [(inst.price_str(p), inst.size_str(q)) for p, q in diff.bids],
@@ -292,11 +296,14 @@ class MexcSpotVenue(SimVenue):
                                    "timestamp": int(time.time() * 1000)})
 
     def _symbol_info(self, inst) -> dict:
-        return {"symbol": inst.venue_symbol, "status": "1", "baseAsset": inst.base,
+        # a delisted symbol: status "3" (offline) and no API trading (isSpotTradingAllowed, the flag
+        # that counts: README "mexc/ REST: market universe")
+        halted = inst.venue_symbol in self.halted
+        return {"symbol": inst.venue_symbol, "status": "3" if halted else "1", "baseAsset": inst.base,
                 "baseAssetPrecision": inst.size_decimals, "quoteAsset": inst.quote,
                 "quotePrecision": inst.price_decimals, "quoteAssetPrecision": inst.price_decimals,
                 "baseCommissionPrecision": inst.size_decimals, "quoteCommissionPrecision": inst.price_decimals,
-                "orderTypes": ["LIMIT", "MARKET", "LIMIT_MAKER"], "isSpotTradingAllowed": True,
+                "orderTypes": ["LIMIT", "MARKET", "LIMIT_MAKER"], "isSpotTradingAllowed": not halted,
                 "isMarginTradingAllowed": False, "quoteAmountPrecision": str(inst.min_notional),
                 "baseSizePrecision": str(inst.min_qty), "permissions": ["SPOT"], "filters": [],
                 "maxQuoteAmount": "2000000", "makerCommission": str(self.maker_fee),
@@ -348,8 +355,13 @@ class MexcSpotVenue(SimVenue):
                 "bidPrice": t["bidPrice"], "bidQty": t["bidQty"], "askPrice": t["askPrice"], "askQty": t["askQty"],
                 "openPrice": inst.price_str(st[1]), "highPrice": inst.price_str(st[2]),
                 "lowPrice": inst.price_str(st[3]), "volume": inst.size_str(st[5]),
-                "quoteVolume": format((inst.tick * inst.step * st[6]).normalize(), "f"), "openTime": st[0],
+                "quoteVolume": self._quote_volume(inst, st), "openTime": st[0],
                 "closeTime": int(time.time() * 1000), "count": None}
+
+    def _quote_volume(self, inst, st: list) -> str:
+        # the generated universe's 24 h volume; else what the public trades since start came to
+        qv = self.quote_volume_24h(inst.venue_symbol)
+        return format(qv if qv is not None else (inst.tick * inst.step * st[6]).normalize(), "f")
 
     async def _ticker_24hr(self, request: web.Request) -> web.Response:
         sym = request.query.get("symbol")

@@ -290,7 +290,7 @@ class MexcTrading:
     async def capital_config(self, request: web.Request) -> web.Response:
         """``GET /api/v3/capital/config/getall`` (SIGNED; what ccxt's ``fetchCurrencies`` calls in
         ``loadMarkets`` whenever keys are set): every coin of the venue's symbols with one network,
-        deposits and withdrawals enabled. Shape: the docs example as JKorf corrected it (lowercase
+        deposits and withdrawals enabled unless the generated universe froze or delisted the coin. Shape: the docs example as JKorf corrected it (lowercase
         ``name``, both ``network`` and ``netWork``), 18-decimal strings, ``minConfirm`` a number."""
         acct, p = await self._signed(request)
         if acct is None:
@@ -299,9 +299,11 @@ class MexcTrading:
         out = []
         for c in coins:
             net = self._NETWORKS.get(c, c)
+            # the flags exist per network only (frozen or delisted assets of a generated universe)
+            dep, wd = self.venue.transfer_status(c)
             out.append({"coin": c, "name": c, "networkList": [{
-                "coin": c, "depositDesc": None, "depositEnable": True, "minConfirm": 0, "name": c,
-                "network": net, "withdrawEnable": True, "withdrawFee": "0.000100000000000000",
+                "coin": c, "depositDesc": None, "depositEnable": dep, "minConfirm": 0, "name": c,
+                "network": net, "withdrawEnable": wd, "withdrawFee": "0.000100000000000000",
                 "withdrawIntegerMultiple": None, "withdrawMax": "10000.000000000000000000",
                 "withdrawMin": "0.001000000000000000", "sameAddress": False, "contract": "",
                 "withdrawTips": None, "depositTips": None, "netWork": net}]})
