@@ -212,6 +212,19 @@ def unified(venue: str, vsym: str) -> str:
     return vsym[:-len(QUOTE)] + "/" + QUOTE
 
 
+def universe_symbols(path: pathlib.Path) -> dict[str, list[str]]:
+    """The pairs the simulator's generated universe lists on each venue at start: the same seed and
+    settings give the same universe in every process (cexnode/sim/universe.py)."""
+    from cexnode.config import load_config
+    from cexnode.sim import registry
+    from cexnode.sim.universe import SimUniverse
+
+    cfg = load_config(str(path))
+    served = [n for n, _ in cfg.venues.enabled()]
+    u = SimUniverse(cfg.sim.universe, cfg.sim.seed, {n: registry.venue_class(n).market for n in served})
+    return {n: u.symbols(n) for n in served}
+
+
 def node_config(books: dict[str, int], urls: dict, tmp: pathlib.Path, metrics_port: int, audit_s: float,
                 listed: dict[str, list[str]] | None = None) -> dict:
     """``listed``: the unified symbols each venue serves (default: ``symbols(books[v])``)."""
@@ -264,9 +277,11 @@ def start_sim(cfg: dict, tmp: pathlib.Path, python: str) -> tuple[subprocess.Pop
         m = re.match(r"sim (\S+)\s+ws (\S+)\s+rest (\S+)(?:\s+symbols (\S+))?", line)
         if m:
             urls[m.group(1)] = (m.group(2), m.group(3))
-            listed[m.group(1)] = [unified(m.group(1), s) for s in (m.group(4) or "").split(",") if s]
+            listed[m.group(1)] = [unified(m.group(1), s) for s in (m.group(4) or "").split(",") if s and "(" not in s]
     if len(urls) < len(cfg["venues"]):
         raise RuntimeError("simulator did not print its URLs within 120 s")
+    if cfg["sim"].get("universe", {}).get("enabled"):
+        listed = universe_symbols(path)
     return sim, urls, listed
 
 
