@@ -334,7 +334,8 @@ def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float
             books = {v: len(listed[v]) for v in books if books[v]}
         else:
             listed = {}
-        offered = sum(n * 1000.0 / max(interval_ms, PUSH_MS[v]) for v, n in books.items())
+        # a generated universe keeps each venue's own stream rates (docs/simulator.md): not computed here
+        offered = None if universe else sum(n * 1000.0 / max(interval_ms, PUSH_MS[v]) for v, n in books.items())
         node = None
         peer_procs: list[Peer] = []
         others: dict[str, tuple[subprocess.Popen, int]] = {}
@@ -420,7 +421,7 @@ def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float
             out = {
                 "books": dict(books), "books_total": sum(books.values()), "interval_ms": interval_ms,
                 "market": "sim.universe" if universe else "explicit symbol lists",
-                "seconds": round(span, 2), "offered_fps": round(offered, 1),
+                "seconds": round(span, 2), "offered_fps": round(offered, 1) if offered is not None else None,
                 "reached_fps": round(frames / span, 1),
                 "sim_cpu_pct": round((c1["sim"] - c0["sim"]) / span * 100.0, 1),
                 "node_cpu_pct": round(node_cpu / span * 100.0, 1),
@@ -471,6 +472,8 @@ def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float
                     "cpu_us_per_frame": round(pcpu / pfr * 1e6, 2) if pfr else None,
                     "book_updates": int(n1.get("updates", 0) - n0.get("updates", 0)),
                     "errors": int(n1.get("errors", 0)),
+                    # handled under 95 % of the node's frames: behind the stream, its books lag the simulator's
+                    "fell_behind": pfr < 0.95 * frames,
                 }
                 if not pfr or n1.get("errors"):
                     out["peers"][pp.lib]["stderr_tail"] = pp.err.read_text()[-1500:]
@@ -567,11 +570,12 @@ def result(r: dict, name: str = "insitu_feed") -> dict:
     cpu = r.get("node_cpu_us_per_frame")
     out = dict(r, name=name, median_ns=round(cpu * 1000.0, 1) if cpu is not None else None, p99_ns=None,
                target_ns=TARGET_CPU_NS, unit_note="median_ns: node CPU (utime+stime) per frame received, ns")
+    out["met"] = cpu is not None and cpu * 1000.0 <= TARGET_CPU_NS
     t = r.get("tick_to_decision_us", {})
     out["tick_to_decision_met"] = (t.get("p50") is not None and t["p50"] <= TARGET_P50_US
                                    and t.get("p99") is not None and t["p99"] <= TARGET_P99_US)
     out["rate_met"] = r["reached_fps"] >= 20000 and r["books_total"] >= 600
-    if not out["rate_met"]:
+    if not out["rate_met"] and r["offered_fps"] is not None:
         out["rate_note"] = ("offered %.0f frames/s (%s, a change every %g ms), reached %.0f: the simulator used %.0f %% "
                             "of a core (its generator is Python)" % (
                                 r["offered_fps"], ", ".join("%d %s" % (n, v) for v, n in r["books"].items()),
@@ -582,7 +586,7 @@ def result(r: dict, name: str = "insitu_feed") -> dict:
 def insitu_feed(quick: bool) -> dict:
     books = {GATE: 100, MEXC: 100} if quick else {GATE: 300, MEXC: 300}
     r = run(books, interval_ms=15.0, seconds=10.0 if quick else 60.0, warmup=3.0 if quick else 10.0, peers=[],
-            do_strace=False, python=sys.executable)
+            do_strace=False, python=sys.executable, universe=True)
     return result(r)
 
 
@@ -632,6 +636,8 @@ def main(argv: list[str] | None = None) -> int:
     name = a.name or ("insitu_peers" if peers else "insitu_strace" if a.strace else "insitu_perf" if a.perf
                       else "insitu_feed")
     res = result(r, name)
+    if a.strace or a.perf:              # a traced or sampled node is slower: a breakdown, not the target's measure
+        res["target_ns"] = res["met"] = None
     res["command"] = "python perf/bench_insitu.py " + " ".join(argv if argv is not None else sys.argv[1:])
     res["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     print(json.dumps(res, indent=1))

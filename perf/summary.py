@@ -100,7 +100,8 @@ def insitu_rows() -> list[str]:
                    "tick-to-decision p50 / p99 | in sync at end, resyncs, audits | variants, peers: CPU / frame "
                    "(peers: ratio to node) | load |", "|---|---|---|---|---|---|---|---|"]
         t = d.get("tick_to_decision_us") or {}
-        peers = ", ".join("%s %.1f μs (%.1f×)" % (k, v["cpu_us_per_frame"], d.get("ratio_vs_" + k) or 0)
+        peers = ", ".join("%s %.1f μs (%.1f×)%s" % (k, v["cpu_us_per_frame"], d.get("ratio_vs_" + k) or 0,
+                                                 " fell behind at %.0f/s" % v["frames_per_s"] if v.get("fell_behind") else "")
                           for k, v in sorted((d.get("peers") or {}).items()) if v.get("cpu_us_per_frame"))
         audits = d.get("book_audits") or {}
         variants = ", ".join("%s %s μs (marginal %s)" % (k, v.get("cpu_us_per_frame"), v.get("marginal_cpu_us_per_frame"))
@@ -109,7 +110,7 @@ def insitu_rows() -> list[str]:
         cpu = "%s μs (%s; %s %%, %s)" % (d.get("node_cpu_us_per_frame"), d.get("marginal_cpu_us_per_frame"),
                                          d.get("idle_cpu_pct"), d.get("wakeups_per_frame"))
         out.append("| `%s` | %s | %s → %s | %s | %s / %s μs | %s, %s, %s | %s | %s |" % (
-            d["name"], d.get("books_total"), d.get("offered_fps"), d.get("reached_fps"), cpu,
+            d["name"], d.get("books_total"), d.get("offered_fps") or "-", d.get("reached_fps"), cpu,
             t.get("p50"), t.get("p99"), "yes" if d.get("all_books_in_sync_at_end") else "**no**",
             d.get("resyncs_in_window"), " ".join("%s %d" % kv for kv in sorted(audits.items())) or "-", peers or "-",
             " → ".join(str(x) for x in d.get("loadavg_1m") or [])))
