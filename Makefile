@@ -108,10 +108,11 @@ $(PEERS)/.deps-stamp: constraints-peers.txt
 
 # Then the in-situ side by side: the node, cryptofeed and ccxt.pro on the same simulator streams, each
 # in its own process (perf/bench_insitu.py: CPU per frame, ratios, books compared with the simulator).
-PEER_BOOKS ?= 600
+PEER_BOOKS ?= 300
 bench-peers: build $(PEERS)/.deps-stamp
 	PYTHONPATH=$(CURDIR) $(PEERS)/bin/python perf/run.py --only gate_spot_parse_apply
-	$(PY) perf/bench_insitu.py --venues gateio_spot --books $(PEER_BOOKS) --peers cryptofeed,ccxt
+	$(PY) perf/bench_insitu.py --universe --venues gateio_spot --books $(PEER_BOOKS) --peers cryptofeed,ccxt \
+		--variant warm_off=trading.warm_interval_ms=0
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
