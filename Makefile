@@ -103,11 +103,16 @@ PEERS := .venv-peers
 $(PEERS)/.deps-stamp: constraints-peers.txt
 	@test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS) || python3 -m venv $(PEERS)
 	$(PEERS)/bin/python -m pip install -q --disable-pip-version-check -c constraints-peers.txt \
-		nautilus_trader order_book orjson protobuf PyYAML
+		nautilus_trader order_book orjson protobuf PyYAML cryptofeed ccxt
 	@touch $@
 
+# Then the in-situ side by side: the node, cryptofeed and ccxt.pro on the same simulator streams, each
+# in its own process (perf/bench_insitu.py: CPU per frame, ratios, books compared with the simulator).
+PEER_BOOKS ?= 300
 bench-peers: build $(PEERS)/.deps-stamp
 	PYTHONPATH=$(CURDIR) $(PEERS)/bin/python perf/run.py --only gate_spot_parse_apply
+	$(PY) perf/bench_insitu.py --universe --venues gateio_spot --books $(PEER_BOOKS) --peers cryptofeed,ccxt \
+		--variant warm_off=trading.warm_interval_ms=0
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -84,6 +84,39 @@ def soak_rows() -> list[str]:
     return out
 
 
+def insitu_rows() -> list[str]:
+    """The in-situ runs (perf/bench_insitu.py): the node and its peers in their own processes against the
+    simulator in its own, CPU per frame from /proc over the frames each counted."""
+    out = []
+    for path in sorted(RESULTS.glob("insitu_*.json")):
+        d = json.loads(path.read_text())
+        if not out:
+            out = ["", "In situ (`python perf/bench_insitu.py`, `make bench-peers`): the node, and peers on the same streams, "
+                   "each in its own process against the simulator in its own; CPU = utime+stime over the window / frames "
+                   "the process received. Load is the 1-minute load average at the window's start and end (2 cores).",
+                   "Idle: the node's CPU with the simulator's clock paused; marginal: CPU per frame without it. Variants are "
+                   "more nodes on the same streams with one config key changed.",
+                   "", "| run | books | frames/s offered → reached | node CPU / frame (marginal; idle CPU, wake-ups/frame) | "
+                   "tick-to-decision p50 / p99 | in sync at end, resyncs, audits | variants, peers: CPU / frame "
+                   "(peers: ratio to node) | load |", "|---|---|---|---|---|---|---|---|"]
+        t = d.get("tick_to_decision_us") or {}
+        peers = ", ".join("%s %.1f μs (%.1f×)%s" % (k, v["cpu_us_per_frame"], d.get("ratio_vs_" + k) or 0,
+                                                 " fell behind at %.0f/s" % v["frames_per_s"] if v.get("fell_behind") else "")
+                          for k, v in sorted((d.get("peers") or {}).items()) if v.get("cpu_us_per_frame"))
+        audits = d.get("book_audits") or {}
+        variants = ", ".join("%s %s μs (marginal %s)" % (k, v.get("cpu_us_per_frame"), v.get("marginal_cpu_us_per_frame"))
+                             for k, v in sorted((d.get("variants") or {}).items()))
+        peers = "; ".join(x for x in (variants, peers) if x)
+        cpu = "%s μs (%s; %s %%, %s)" % (d.get("node_cpu_us_per_frame"), d.get("marginal_cpu_us_per_frame"),
+                                         d.get("idle_cpu_pct"), d.get("wakeups_per_frame"))
+        out.append("| `%s` | %s | %s → %s | %s | %s / %s μs | %s, %s, %s | %s | %s |" % (
+            d["name"], d.get("books_total"), d.get("offered_fps") or "-", d.get("reached_fps"), cpu,
+            t.get("p50"), t.get("p99"), "yes" if d.get("all_books_in_sync_at_end") else "**no**",
+            d.get("resyncs_in_window"), " ".join("%s %d" % kv for kv in sorted(audits.items())) or "-", peers or "-",
+            " → ".join(str(x) for x in d.get("loadavg_1m") or [])))
+    return out
+
+
 def _rate(v: float) -> str:
     return "%.2f M" % (v / 1e6) if v >= 1e6 else "%.0f k" % (v / 1e3)
 
@@ -94,7 +127,7 @@ BEGIN, END = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"
 
 def table() -> str:
     """The generated block, as it stands between the markers."""
-    return "\n" + "\n".join(rows() + soak_rows() + compare_rows()) + "\n"
+    return "\n" + "\n".join(rows() + soak_rows() + insitu_rows() + compare_rows()) + "\n"
 
 
 def write_doc(path: pathlib.Path = DOC) -> None:
@@ -107,4 +140,4 @@ if __name__ == "__main__":
     if "--write" in sys.argv[1:]:
         write_doc()
     else:
-        sys.stdout.write("\n".join(rows() + soak_rows() + compare_rows()) + "\n")
+        sys.stdout.write("\n".join(rows() + soak_rows() + insitu_rows() + compare_rows()) + "\n")

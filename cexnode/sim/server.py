@@ -1198,9 +1198,13 @@ async def run_standalone(cfg: Any, duration: Optional[float] = None) -> int:
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGUSR1 pauses the clock and SIGUSR2 resumes it: another process (perf/bench_insitu.py) can
+    # hold the books still and compare its clients' books with the REST snapshots, which keep answering.
+    handlers = ((signal.SIGINT, done.set), (signal.SIGTERM, done.set), (signal.SIGUSR1, sim.pause),
+                (signal.SIGUSR2, sim.resume))
+    for sig, fn in handlers:
         try:
-            loop.add_signal_handler(sig, done.set)
+            loop.add_signal_handler(sig, fn)
             installed.append(sig)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-main thread
             pass

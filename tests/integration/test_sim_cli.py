@@ -60,6 +60,53 @@ def test_cli_sim_prints_urls_serves_and_stops_on_sigterm(tmp_path):
     assert "sim stopped" in out
 
 
+def test_cli_sim_sigusr1_pauses_the_clock_and_sigusr2_resumes_it(tmp_path):
+    """A benchmark holds the books still from another process to compare its clients' books with the
+    REST snapshots: SIGUSR1 stops the book ids (REST still answers), SIGUSR2 sets them moving again."""
+    path = tmp_path / "sim.yaml"
+    path.write_text(CFG)
+    p = subprocess.Popen([sys.executable, "-m", "cexnode", "sim", "--config", str(path)], cwd=ROOT, env=ENV,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [p.stdout.readline() for _ in range(2)]
+        rest = dict(re.match(r"sim (\S+)\s+ws (\S+)\s+rest (\S+)", ln).group(1, 3) for ln in lines)["mexc_spot"]
+
+        async def last_id(s: aiohttp.ClientSession) -> int:
+            async with s.get(rest + "/api/v3/depth", params={"symbol": "BTCUSDT", "limit": "5"}) as r:
+                assert r.status == 200
+                return (await r.json())["lastUpdateId"]
+
+        async def ids_until(s, pred, what: str, t: float = 10.0) -> list[int]:
+            seen = [await last_id(s)]
+            deadline = time.monotonic() + t
+            while not pred(seen):
+                assert time.monotonic() < deadline, "%s: ids %s" % (what, seen[-5:])
+                seen.append(await last_id(s))
+            return seen
+
+        async def probe():
+            async with aiohttp.ClientSession() as s:
+                await ids_until(s, lambda ids: len(set(ids)) >= 3, "the clock runs")
+                p.send_signal(signal.SIGUSR1)
+                # paused: once the id stands still it stays still over 40 update periods (5 ms)
+                still = await ids_until(s, lambda ids: len(ids) >= 2 and ids[-1] == ids[-2], "SIGUSR1 pauses")
+                t_end = time.monotonic() + 0.2
+                while time.monotonic() < t_end:
+                    assert await last_id(s) == still[-1]
+                p.send_signal(signal.SIGUSR2)
+                moving = await ids_until(s, lambda ids: ids[-1] > still[-1], "SIGUSR2 resumes")
+                return still[-1], moving[-1]
+        paused_id, resumed_id = asyncio.run(asyncio.wait_for(probe(), 30))
+        assert resumed_id > paused_id
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(5)
+    assert p.returncode == 0, err
+
+
 def test_cli_sim_duration_and_bad_config(tmp_path):
     path = tmp_path / "sim.yaml"
     path.write_text(CFG)
