@@ -36,8 +36,13 @@ def rows() -> list[str]:
                            if (k.startswith("ratio_vs_") or k.startswith("speedup_vs_")) and isinstance(v, (int, float)))
         rate = next((d[k] for k in ("frames_per_s", "records_per_s_median") if isinstance(d.get(k), (int, float))), None)
         median = _ns(d.get("median_ns")) + (" (%s/s)" % _rate(rate) if rate else "")
+        target, met = _ns(d.get("target_ns")), d.get("met")
+        if isinstance(d.get("target_bytes_per_book"), (int, float)):      # a memory benchmark
+            median = "%.1f KB a book" % (d["rss_bytes_per_book"] / 1024)
+            target, met = "%.0f KB" % (d["target_bytes_per_book"] / 1024), d.get("meets_target")
+        shown = "-" if met is None and not target else "yes" if met else "**no**"
         out.append("| `%s` | %s | %s | %s | %s | %s |" % (d.get("name", path.stem), median, _ns(d.get("p99_ns")),
-                                                         _ns(d.get("target_ns")), "yes" if d.get("met") else "**no**", ratios))
+                                                         target, shown, ratios))
     return out
 
 
