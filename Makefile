@@ -63,11 +63,11 @@ test-debug: build-debug
 DEBUG_TREE := build/debug-tree
 DEBUG_PY    = cd $(DEBUG_TREE) && CEXNODE_DEBUG=1 CEXNODE_JOBS=$(JOBS) PYTHONPATH=$(abspath $(DEBUG_TREE)) $(abspath $(PY))
 CORE_TESTS_1 := tests/unit/test_fixedpoint.py tests/unit/test_books_deep.py tests/unit/test_parsers_mexc_fuzz.py \
-	tests/unit/test_symbols.py tests/unit/test_router.py tests/unit/test_parsers_mexc.py
+	tests/unit/test_symbols.py tests/unit/test_router.py tests/unit/test_parsers_mexc.py tests/unit/test_symbols_extend.py
 CORE_TESTS_2 := tests/unit/test_parsers_gateio_fuzz.py tests/unit/test_book_sync.py tests/unit/test_book.py \
 	tests/unit/test_arb.py tests/unit/test_parsers_mexc_oneof.py tests/unit/test_log_ring.py \
 	tests/unit/test_parsers_gateio.py tests/unit/test_book_audit.py tests/integration/test_sim_parsers.py \
-	tests/integration/test_ws_feed_listener.py
+	tests/integration/test_ws_feed_listener.py tests/unit/test_feed_set_symbols.py
 
 test-core-debug: $(STAMP)
 	@mkdir -p $(DEBUG_TREE)
