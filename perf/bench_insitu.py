@@ -45,7 +45,6 @@ import os
 import pathlib
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,8 @@ import time
 import urllib.request
 
 import yaml
+
+from _procs import free_port, histogram_quantile, stop
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "perf" / "results"
@@ -67,10 +68,6 @@ QUOTE = "USDT"
 PUSH_MS = {GATE: 100.0, MEXC: 10.0}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def proc_cpu_s(pid: int) -> float:
@@ -167,23 +164,6 @@ def readyz(port: int) -> tuple[bool, dict]:
     return bool(body.get("ready")), body.get("details", {})
 
 
-def quantile(b0: dict, b1: dict, q: float) -> float | None:
-    """q-quantile of the samples observed between two scrapes of a cumulative histogram,
-    linearly interpolated inside its bucket."""
-    bounds = sorted(b1)
-    cum = [b1[b] - b0.get(b, 0.0) for b in bounds]
-    if not cum or cum[-1] <= 0:
-        return None
-    target = q * cum[-1]
-    prev_bound, prev_cum = 0.0, 0.0
-    for bound, c in zip(bounds, cum):
-        if c >= target:
-            if bound == float("inf"):
-                return prev_bound
-            frac = (target - prev_cum) / (c - prev_cum) if c > prev_cum else 1.0
-            return prev_bound + frac * (bound - prev_bound)
-        prev_bound, prev_cum = bound, c
-    return prev_bound
 
 
 def symbols(n: int) -> list[str]:
@@ -249,15 +229,6 @@ def node_config(books: dict[str, int], urls: dict, tmp: pathlib.Path, metrics_po
             "storage": {"path": str(tmp / "trades.sqlite")}}
 
 
-def stop(p: subprocess.Popen | None, timeout: float = 20.0) -> None:
-    if p is None or p.poll() is not None:
-        return
-    p.send_signal(signal.SIGINT)
-    try:
-        p.wait(timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait(5)
 
 
 def start_sim(cfg: dict, tmp: pathlib.Path, python: str) -> tuple[subprocess.Popen, dict, dict]:
@@ -340,7 +311,7 @@ def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float
         peer_procs: list[Peer] = []
         others: dict[str, tuple[subprocess.Popen, int]] = {}
         try:
-            port = _free_port()
+            port = free_port()
             cfg = node_config(books, urls, tmp, port, audit_s=max(seconds, 5.0), listed=listed)
             (tmp / "node.yaml").write_text(yaml.safe_dump(cfg))
             env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -348,7 +319,7 @@ def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float
             node = subprocess.Popen([python, "-m", "cexnode", "--config", str(tmp / "node.yaml")], cwd=ROOT, env=env,
                                     stdout=open(tmp / "node.log", "w"), stderr=subprocess.STDOUT)
             for vname, overlay in (variants or {}).items():
-                vport = _free_port()
+                vport = free_port()
                 vcfg = node_config(books, urls, tmp, vport, audit_s=max(seconds, 5.0), listed=listed)
                 vcfg["log"]["audit"]["path"] = str(tmp / ("audit-%s.jsonl" % vname))
                 vcfg["storage"]["path"] = str(tmp / ("trades-%s.sqlite" % vname))
@@ -438,8 +409,8 @@ def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float
             for k, (vs0, vc0, vx0) in v0.items():
                 vs1, vc1, vx1 = v1[k]
                 vfr = vs1["frames"] - vs0["frames"]
-                vq50 = quantile(vs0["buckets"], vs1["buckets"], 0.5)
-                vq99 = quantile(vs0["buckets"], vs1["buckets"], 0.99)
+                vq50 = histogram_quantile(vs0["buckets"], vs1["buckets"], 0.5)
+                vq99 = histogram_quantile(vs0["buckets"], vs1["buckets"], 0.99)
                 out.setdefault("variants", {})[k] = {
                     "overlay": variants[k], "frames_per_s": round(vfr / span, 1),
                     "cpu_us_per_frame": round((vc1 - vc0) / vfr * 1e6, 2) if vfr else None,
@@ -448,7 +419,7 @@ def run(books: dict[str, int], interval_ms: float, seconds: float, warmup: float
                                             "p99": round(vq99, 2) if vq99 is not None else None},
                     "resyncs_in_window": int(vs1["resyncs"] - vs0["resyncs"]),
                     "in_sync_at_end": readyz(others[k][1])[0]}
-            q50, q99 = quantile(s0["buckets"], s1["buckets"], 0.5), quantile(s0["buckets"], s1["buckets"], 0.99)
+            q50, q99 = histogram_quantile(s0["buckets"], s1["buckets"], 0.5), histogram_quantile(s0["buckets"], s1["buckets"], 0.99)
             out["tick_to_decision_us"] = {"p50": round(q50, 2) if q50 is not None else None,
                                           "p99": round(q99, 2) if q99 is not None else None,
                                           "samples": int(s1["buckets"].get(float("inf"), 0)

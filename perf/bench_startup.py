@@ -29,7 +29,8 @@ import urllib.request
 
 import yaml
 
-from bench_insitu import _free_port, readyz, start_sim, stop
+from _procs import free_port, stop
+from bench_insitu import readyz, start_sim
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TARGET_S = 60.0
@@ -83,7 +84,7 @@ def one_round(seed: int, timeout_s: float = 240.0, common: int = COMMON, perps: 
         sim, urls, _ = start_sim(_sim_config(seed, common, perps), tmp, sys.executable)
         node = None
         try:
-            port = _free_port()
+            port = free_port()
             path = tmp / "node.yaml"
             path.write_text(yaml.safe_dump(_node_config(urls, tmp, port)))
             log = open(tmp / "node.log", "w")

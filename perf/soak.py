@@ -24,8 +24,6 @@ import json
 import os
 import pathlib
 import re
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,16 +32,14 @@ import urllib.request
 
 import yaml
 
+from _procs import free_port, histogram_quantile, stop
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "perf" / "results"
 RATES = {"demo": None, "max": 1.0}      # sim.update_interval_ms (None: the config's)
 FLAT_PCT = 2.0                           # RSS at the end within this much of the warm-up minute's
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rss_mb(pid: int) -> float | None:
@@ -88,23 +84,6 @@ def _scrape(port: int) -> dict:
     return {"frames": frames, "trades": trades, "buckets": buckets}
 
 
-def _quantile(b0: dict, b1: dict, q: float) -> float | None:
-    """q-quantile of the samples observed between two scrapes of a cumulative histogram,
-    linearly interpolated inside its bucket."""
-    bounds = sorted(b1)
-    cum = [b1[b] - b0.get(b, 0.0) for b in bounds]
-    if not cum or cum[-1] <= 0:
-        return None
-    target = q * cum[-1]
-    prev_bound, prev_cum = 0.0, 0.0
-    for bound, c in zip(bounds, cum):
-        if c >= target:
-            if bound == float("inf"):
-                return prev_bound
-            frac = (target - prev_cum) / (c - prev_cum) if c > prev_cum else 1.0
-            return prev_bound + frac * (bound - prev_bound)
-        prev_bound, prev_cum = bound, c
-    return prev_bound
 
 
 def _slope_mb_per_h(samples: list[tuple[float, float]]) -> float | None:
@@ -148,14 +127,6 @@ def _node_config(sim_cfg: dict, urls: dict, tmp: pathlib.Path, metrics_port: int
     return path
 
 
-def _stop(p: subprocess.Popen, timeout: float = 20.0) -> None:
-    if p.poll() is None:
-        p.send_signal(signal.SIGINT)
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(5)
 
 
 def run_rate(rate: str, interval_ms: float | None, minutes: float, base: dict, sample_s: float,
@@ -178,7 +149,7 @@ def run_rate(rate: str, interval_ms: float | None, minutes: float, base: dict, s
                 m = re.match(r"sim (\S+)\s+ws (\S+)\s+rest (\S+)", line)
                 if m:
                     urls[m.group(1)] = (m.group(2), m.group(3))
-            port = _free_port()
+            port = free_port()
             node_path = _node_config(sim_cfg, urls, tmp, port)
             duration = minutes * 60.0
             node_log = open(tmp / "node.log", "w")
@@ -222,8 +193,8 @@ def run_rate(rate: str, interval_ms: float | None, minutes: float, base: dict, s
             status = [ln for ln in (tmp / "node.log").read_text().splitlines() if "tick-to-decision" in ln]
         finally:
             if node is not None:
-                _stop(node)
-            _stop(sim)
+                stop(node)
+            stop(sim)
     return _report(rate, interval_ms if interval_ms is not None else base.get("sim", {}).get("update_interval_ms"),
                    minutes, warmup_min, samples, scrapes, status[-1] if status else "")
 
@@ -251,7 +222,7 @@ def _report(rate: str, interval_ms, minutes: float, warmup_min: float, samples: 
         out["frames_per_s"] = round((b1["frames"] - b0["frames"]) / span, 1)
         out["trades"] = int(b1["trades"])
         out["trades_per_min_after_warmup"] = round((b1["trades"] - b0["trades"]) / span * 60.0, 1)
-        q50, q99 = _quantile(b0["buckets"], b1["buckets"], 0.5), _quantile(b0["buckets"], b1["buckets"], 0.99)
+        q50, q99 = histogram_quantile(b0["buckets"], b1["buckets"], 0.5), histogram_quantile(b0["buckets"], b1["buckets"], 0.99)
         out["tick_to_decision_us"] = {"p50": round(q50, 2) if q50 is not None else None,
                                       "p99": round(q99, 2) if q99 is not None else None}
     out["last_status_line"] = status[status.find("books"):] if "books" in status else status
