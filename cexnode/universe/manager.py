@@ -94,6 +94,7 @@ class UniverseManager:
         self.reads: dict[str, VenueRead] = {}
         self.read_ok = 0
         self.read_failed = 0
+        self.apply_failed = 0
         #: (change, reason) -> count: ("added", "listed" | "start"), ("removed", removal_reason)
         self.changes: dict[tuple[str, str], int] = {}
         self.refused: dict[str, str] = {}          # route name -> why it could not be added
@@ -177,7 +178,14 @@ class UniverseManager:
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.refresh_interval_s)
-            await self.refresh()
+            try:
+                await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:      # a change that could not be applied: logged, counted, retried
+                self.apply_failed += 1
+                self.log.error("universe change failed: the next read tries again",
+                               error="%s: %s" % (type(e).__name__, str(e)[:300]))
 
     async def refresh(self) -> tuple[int, int]:
         """Read the venues again and apply what changed; returns (added, removed). A failed read
@@ -265,7 +273,8 @@ class UniverseManager:
         ("cexnode_universe_routes", "Routes of the universe wired now.", "gauge", ()),
         ("cexnode_universe_changes", "Universe routes added (reason: start, listed) and removed (delisted, "
          "halted, frozen, filtered).", "counter", ("change", "reason")),
-        ("cexnode_universe_reads", "Reads of the venues' lists, by result.", "counter", ("result",)),
+        ("cexnode_universe_reads", "Reads of the venues' lists, by result (ok, failed: routes kept; apply_failed: a "
+         "change could not be applied, logged, the next read tries again).", "counter", ("result",)),
     )
 
     def register_metrics(self, metrics: Any) -> None:
@@ -274,5 +283,6 @@ class UniverseManager:
         metrics.add_source("cexnode_universe_routes", lambda: [((), len(self.routes))])
         metrics.add_source("cexnode_universe_changes", lambda: list(self.changes.items()))
         metrics.add_source("cexnode_universe_reads",
-                           lambda: [(("ok",), self.read_ok), (("failed",), self.read_failed)])
+                           lambda: [(("ok",), self.read_ok), (("failed",), self.read_failed),
+                                    (("apply_failed",), self.apply_failed)])
 
